@@ -1,0 +1,978 @@
+/**
+ * A stand-in for Fireworks AI's inference API (`/inference/v1`) on a local port.
+ *
+ * Used by the gateway's tests, by users offline (`npm run sim`) and as the upstream for benchmarks,
+ * so the success path does little work per request: constant JSON fragments are serialised once,
+ * ids come from one `randomUUID()`, and a stream without delays is written in one `end()`.
+ *
+ * Faults are chosen per request by a `"sim": {...}` field in the JSON body (the gateway forwards
+ * unknown body fields and strips unknown headers), or `?sim=<json>` on GET requests.
+ *
+ * Fireworks facts this relies on, and where they come from:
+ * - Error envelope `{"error":{"object":"error","type","code","message"}}`, `code` a string or
+ *   number: vercel/ai PR #18307 (https://github.com/vercel/ai/pull/18307), which also shows a 400
+ *   with `type`/`code` `invalid_request_error`.
+ * - 401 message "The API key you provided is invalid." with code `UNAUTHORIZED`, type `error`:
+ *   vercel/ai PR #18307, and a body captured live in a public repository.
+ * - 404 "Model not found, inaccessible, and/or not deployed", code `NOT_FOUND`, type `error`,
+ *   param `model`: warpdotdev/warp issue #15107 (https://github.com/warpdotdev/warp/issues/15107).
+ * - Status codes and meanings: https://docs.fireworks.ai/guides/inference-error-codes
+ * - Usage is sent in the final stream chunk (the one with `finish_reason`) without being asked;
+ *   perf headers `fireworks-prompt-tokens`, `fireworks-server-processing-time` on non-streaming
+ *   responses, only `fireworks-server-time-to-first-token` on streams:
+ *   https://docs.fireworks.ai/faq-new/models-inference/how-to-get-performance-metrics-for-streaming-responses
+ * - Request id header `x-request-id` (read by Fireworks clients in public code; the openai SDK
+ *   reads the same header into `request_id`).
+ * - A 429 body seen in the wild, `{"error":"Too Many Requests","message":"..."}`:
+ *   GordeyZuev/LEAP issue #6 (https://github.com/GordeyZuev/LEAP/issues/6); offered here as
+ *   `error_shape: 'flat'`.
+ * Where nothing was found (405 and unknown-path bodies, validation messages), the envelope above
+ * is used with OpenAI-style wording.
+ */
+import { createServer, STATUS_CODES } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+export interface SimFault {
+  /** Groups the attempts of one logical request (the gateway retries with the same body). */
+  key?: string;
+  /** Answer with this error status (every attempt, or only the first `fail_first` attempts). */
+  status?: number;
+  /** Only the first N attempts with this key fail; later ones succeed. */
+  fail_first?: number;
+  /** Which Fireworks error body to send (default 'error'). */
+  error_shape?: 'error' | 'fault' | 'detail' | 'text' | 'flat';
+  error_message?: string;
+  /** Value of a `retry-after` header sent with failures (429s get "1" unless set). */
+  retry_after?: string;
+  /** Instead of an HTTP error, destroy the socket without answering (for failing attempts). */
+  reset?: boolean;
+  /** Wait this long before sending response headers. */
+  delay_ms?: number;
+  /** Streaming: number of content chunks (default 3). */
+  chunks?: number;
+  /** Streaming: delay between chunks. */
+  chunk_delay_ms?: number;
+  /** Streaming: destroy the socket after N content chunks (upstream dies mid-stream). */
+  cut_after?: number;
+  /** Streaming: after N content chunks stop sending but keep the connection open. */
+  stall_after?: number;
+  /** The assistant text to return (default: a fixed sentence). */
+  content?: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path as received, including the query string. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: string;
+  /** The parsed body; undefined if it is not JSON. */
+  json: any;
+  key?: string;
+  /** 1-based count of requests seen with this key (1 when there is no key). */
+  attempt: number;
+  /** The client went away before the response ended (not set when the sim cut the socket itself). */
+  aborted: boolean;
+  /** The response was fully written. */
+  completed: boolean;
+}
+
+export interface FireworksSim {
+  /** http://127.0.0.1:PORT */
+  origin: string;
+  /** origin + '/inference/v1' */
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  requestsFor(key: string): RecordedRequest[];
+  /** Polls `predicate`; rejects after `timeoutMs` (default 2000). */
+  waitFor(predicate: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Forgets recorded requests and per-key attempt counts. */
+  clear(): void;
+  /** Closes the server and destroys open sockets. */
+  close(): Promise<void>;
+}
+
+export interface FireworksSimOptions {
+  port?: number;
+  host?: string;
+  /** Keep a RecordedRequest per request (default true; benchmarks turn it off). */
+  record?: boolean;
+}
+
+/** A key the simulator accepts; any key starting with `fw_` or `fw-` works. */
+export const SIM_API_KEY = 'fw_sim_key';
+
+export interface SimModel {
+  id: string;
+  kind: 'chat' | 'embedding';
+  created: number;
+  /** Embedding width. */
+  dims?: number;
+}
+
+/** The serverless catalogue the simulator serves; users' own models are accepted besides. */
+export const SIM_MODELS: readonly SimModel[] = Object.freeze([
+  { id: 'accounts/fireworks/models/llama-v3p1-8b-instruct', kind: 'chat', created: 1721692800 },
+  { id: 'accounts/fireworks/models/llama-v3p1-70b-instruct', kind: 'chat', created: 1721692800 },
+  { id: 'accounts/fireworks/models/mixtral-8x7b-instruct', kind: 'chat', created: 1702252800 },
+  { id: 'accounts/fireworks/models/qwen2p5-72b-instruct', kind: 'chat', created: 1726617600 },
+  { id: 'accounts/fireworks/models/deepseek-v3', kind: 'chat', created: 1735084800 },
+  { id: 'nomic-ai/nomic-embed-text-v1.5', kind: 'embedding', created: 1707782400, dims: 768 },
+]);
+
+const BASE = '/inference/v1';
+const DEFAULT_CHUNKS = 3;
+const DEFAULT_DIMS = 768;
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const DEFAULT_TEXT = 'Hello from the Fireworks simulator.';
+const DEFAULT_WORDS = DEFAULT_TEXT.split(' ');
+
+const MODEL_NOT_FOUND = 'Model not found, inaccessible, and/or not deployed';
+const INVALID_KEY = 'The API key you provided is invalid.';
+// envoy's own text when it cannot reach a backend; Fireworks' edge is istio-envoy.
+const ENVOY_503_TEXT = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
+
+// Users' fine-tunes and deployments: any account but `fireworks`, optionally `base#deployment`.
+const USER_MODEL_RE = /^accounts\/([^/]+)\/(models|deployedModels|deployments)\/[^/#]+$/;
+
+const CATALOGUE = new Map<string, SimModel>(SIM_MODELS.map((m) => [m.id, m]));
+
+function modelObject(id: string, created: number): string {
+  const acct = /^accounts\/([^/]+)\//.exec(id)?.[1] ?? 'fireworks';
+  return `{"id":${JSON.stringify(id)},"object":"model","owned_by":${JSON.stringify(acct)},"created":${created}}`;
+}
+
+const MODEL_OBJECTS = new Map<string, string>(SIM_MODELS.map((m) => [m.id, modelObject(m.id, m.created)]));
+const MODELS_LIST_BODY = `{"object":"list","data":[${[...MODEL_OBJECTS.values()].join(',')}]}`;
+
+/** The catalogue entry for an accepted model id, a synthetic one for users' models, or null. */
+function resolveModel(id: string): SimModel | null {
+  const hash = id.indexOf('#');
+  if (hash !== -1) {
+    const base = resolveModel(id.slice(0, hash));
+    return base && USER_MODEL_RE.test(id.slice(hash + 1)) ? base : null;
+  }
+  const known = CATALOGUE.get(id);
+  if (known) return known;
+  const m = USER_MODEL_RE.exec(id);
+  if (m && m[1] !== 'fireworks') return { id, kind: 'chat', created: 1730000000 };
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+interface ErrorKind {
+  type: string;
+  code: string;
+  message: string;
+  /** errorcode for the API-edge `fault` shape. */
+  faultCode: string;
+}
+
+// 401/404 codes and types are as observed; the others follow the same naming.
+const ERROR_KINDS: Record<number, ErrorKind> = {
+  400: { type: 'invalid_request_error', code: 'invalid_request_error', message: 'Invalid request', faultCode: 'messaging.adaptors.http.flow.BadRequest' },
+  401: { type: 'error', code: 'UNAUTHORIZED', message: INVALID_KEY, faultCode: 'oauth.v2.InvalidApiKey' },
+  402: { type: 'error', code: 'PAYMENT_REQUIRED', message: 'Account is not on a paid plan or has exceeded its usage limits', faultCode: 'policies.ratelimit.QuotaViolation' },
+  403: { type: 'error', code: 'FORBIDDEN', message: 'Forbidden', faultCode: 'accesscontrol.IPDeniedAccess' },
+  404: { type: 'error', code: 'NOT_FOUND', message: MODEL_NOT_FOUND, faultCode: 'messaging.adaptors.http.flow.NotFound' },
+  405: { type: 'invalid_request_error', code: 'METHOD_NOT_ALLOWED', message: 'Method Not Allowed', faultCode: 'messaging.adaptors.http.flow.MethodNotAllowed' },
+  408: { type: 'error', code: 'DEADLINE_EXCEEDED', message: 'Request timed out', faultCode: 'messaging.adaptors.http.flow.GatewayTimeout' },
+  412: { type: 'error', code: 'FAILED_PRECONDITION', message: 'Account is suspended or the model failed to load', faultCode: 'messaging.adaptors.http.flow.PreconditionFailed' },
+  413: { type: 'invalid_request_error', code: 'PAYLOAD_TOO_LARGE', message: 'Request payload is too large', faultCode: 'protocol.http.TooBigBody' },
+  429: { type: 'rate_limit_error', code: 'RATE_LIMIT_EXCEEDED', message: 'Rate limit exceeded; retry after the time given in retry-after', faultCode: 'policies.ratelimit.SpikeArrestViolation' },
+  500: { type: 'server_error', code: 'INTERNAL', message: 'Internal server error', faultCode: 'messaging.adaptors.http.flow.InternalServerError' },
+  502: { type: 'server_error', code: 'BAD_GATEWAY', message: 'Bad gateway', faultCode: 'messaging.adaptors.http.flow.BadGateway' },
+  503: { type: 'server_error', code: 'SERVICE_UNAVAILABLE', message: 'The service is overloaded; try again later', faultCode: 'messaging.adaptors.http.flow.ServiceUnavailable' },
+  504: { type: 'server_error', code: 'GATEWAY_TIMEOUT', message: 'Gateway timeout', faultCode: 'messaging.adaptors.http.flow.GatewayTimeout' },
+};
+
+function errorKind(status: number): ErrorKind {
+  return ERROR_KINDS[status] ?? {
+    type: status >= 500 ? 'server_error' : 'invalid_request_error',
+    code: (STATUS_CODES[status] ?? 'ERROR').toUpperCase().replace(/[^A-Z0-9]+/g, '_'),
+    message: STATUS_CODES[status] ?? 'Error',
+    faultCode: `messaging.adaptors.http.flow.Status${status}`,
+  };
+}
+
+interface ErrorSpec {
+  status: number;
+  shape?: SimFault['error_shape'];
+  message?: string;
+  code?: string;
+  param?: string;
+  retryAfter?: string;
+  extraHeaders?: string[];
+}
+
+function errorBody(spec: ErrorSpec): { contentType: string; body: string } {
+  const kind = errorKind(spec.status);
+  const message = spec.message ?? kind.message;
+  switch (spec.shape) {
+    case 'fault':
+      return {
+        contentType: 'application/json',
+        body: JSON.stringify({ fault: { faultstring: message, detail: { errorcode: kind.faultCode } } }),
+      };
+    case 'detail':
+      return { contentType: 'application/json', body: JSON.stringify({ detail: message }) };
+    case 'flat':
+      return {
+        contentType: 'application/json',
+        body: JSON.stringify({ error: STATUS_CODES[spec.status] ?? 'Error', message }),
+      };
+    case 'text': {
+      const text = spec.message ?? (spec.status === 503 ? ENVOY_503_TEXT : `${spec.status} ${STATUS_CODES[spec.status] ?? ''}`.trim());
+      return { contentType: 'text/plain', body: text };
+    }
+    default: {
+      const error: Record<string, string> = {
+        object: 'error',
+        type: kind.type,
+        code: spec.code ?? kind.code,
+        message,
+      };
+      if (spec.param) error.param = spec.param;
+      return { contentType: 'application/json', body: JSON.stringify({ error }) };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic text, tokens and vectors
+
+/** Whitespace-separated words: the simulator's token count. */
+function countWords(text: string): number {
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const space = text.charCodeAt(i) <= 32;
+    if (!space && !inWord) words++;
+    inWord = !space;
+  }
+  return words;
+}
+
+const WORD_BOUNDARY_RE = /(?<=\s)(?=\S)/;
+
+/** Splits `text` into `count` contiguous pieces (at word boundaries where there are enough words). */
+function splitPieces(text: string, count: number): string[] {
+  if (count <= 1) return [text];
+  let units = text.split(WORD_BOUNDARY_RE);
+  if (units.length < count) units = Array.from(text);
+  const pieces: string[] = [];
+  for (let j = 0; j < count; j++) {
+    const from = Math.floor((j * units.length) / count);
+    const to = Math.floor(((j + 1) * units.length) / count);
+    pieces.push(units.slice(from, to).join(''));
+  }
+  return pieces;
+}
+
+const defaultTexts = new Map<number, string>();
+
+/** The default reply, long enough to give `chunks` words. */
+function defaultText(chunks: number): string {
+  if (chunks <= DEFAULT_WORDS.length) return DEFAULT_TEXT;
+  let text = defaultTexts.get(chunks);
+  if (text === undefined) {
+    const words: string[] = [];
+    for (let i = 0; i < chunks; i++) words.push(DEFAULT_WORDS[i % DEFAULT_WORDS.length]!);
+    text = words.join(' ');
+    if (defaultTexts.size < 256) defaultTexts.set(chunks, text);
+  }
+  return text;
+}
+
+/** The first `max` words of `text`, or null when it has no more than that. */
+function truncateWords(text: string, max: number): string | null {
+  if (countWords(text) <= max) return null;
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const space = text.charCodeAt(i) <= 32;
+    if (!space && !inWord) {
+      if (words === max) return text.slice(0, i).trimEnd();
+      words++;
+    }
+    inWord = !space;
+  }
+  return text;
+}
+
+/** A value that satisfies the common parts of a JSON schema. */
+function sampleFromSchema(schema: any, depth = 0): unknown {
+  if (!schema || typeof schema !== 'object' || depth > 8) return 'sim';
+  if ('const' in schema) return schema.const;
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  for (const union of ['anyOf', 'oneOf', 'allOf'] as const) {
+    if (Array.isArray(schema[union]) && schema[union].length > 0) return sampleFromSchema(schema[union][0], depth + 1);
+  }
+  const type = Array.isArray(schema.type) ? schema.type.find((t: unknown) => t !== 'null') ?? schema.type[0] : schema.type;
+  if (type === 'object' || (type === undefined && schema.properties)) {
+    const out: Record<string, unknown> = {};
+    const props = schema.properties && typeof schema.properties === 'object' ? schema.properties : {};
+    for (const key of Object.keys(props)) out[key] = sampleFromSchema(props[key], depth + 1);
+    return out;
+  }
+  switch (type) {
+    case 'array': return schema.items ? [sampleFromSchema(schema.items, depth + 1)] : [];
+    case 'integer':
+    case 'number': return typeof schema.minimum === 'number' ? schema.minimum : 1;
+    case 'boolean': return true;
+    case 'null': return null;
+    default: return 'sim';
+  }
+}
+
+function sampleObject(schema: unknown, fallback: () => Record<string, unknown>): string {
+  const value = schema === undefined ? fallback() : sampleFromSchema(schema);
+  return JSON.stringify(value !== null && typeof value === 'object' && !Array.isArray(value) ? value : { result: value });
+}
+
+/** A unit vector derived from `text` (FNV-1a seed, xorshift32 stream), rounded to float32. */
+function embed(text: string, dims: number): Float32Array {
+  let seed = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    seed ^= text.charCodeAt(i);
+    seed = Math.imul(seed, 0x01000193);
+  }
+  let x = seed >>> 0 || 0x9e3779b9;
+  const out = new Float32Array(dims);
+  let norm = 0;
+  for (let i = 0; i < dims; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const v = x / 0x80000000 - 1;
+    out[i] = v;
+    norm += v * v;
+  }
+  const scale = 1 / Math.sqrt(norm || 1);
+  for (let i = 0; i < dims; i++) out[i] = out[i]! * scale;
+  return out;
+}
+
+function float32Base64(vector: Float32Array): string {
+  const buf = Buffer.allocUnsafe(vector.length * 4);
+  for (let i = 0; i < vector.length; i++) buf.writeFloatLE(vector[i]!, i * 4);
+  return buf.toString('base64');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate-limit headers: fixed limits, remaining counts fall within a one-minute window.
+
+const LIMIT_REQUESTS = 6000;
+const LIMIT_PROMPT = 6_000_000;
+const LIMIT_GENERATED = 1_200_000;
+const LIMIT_REQUESTS_S = String(LIMIT_REQUESTS);
+const LIMIT_PROMPT_S = String(LIMIT_PROMPT);
+const LIMIT_GENERATED_S = String(LIMIT_GENERATED);
+
+// ---------------------------------------------------------------------------------------------
+// Per-request state
+
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  record: RecordedRequest | undefined;
+  /** The response's connection has closed. */
+  closed: boolean;
+  /** The simulator destroyed the socket on purpose (reset, cut_after). */
+  cutByServer: boolean;
+}
+
+type Route =
+  | { kind: 'chat' | 'completions' | 'embeddings' | 'models' }
+  | { kind: 'model'; id: string }
+  | { kind: 'not_found' }
+  | { kind: 'method'; allow: string };
+
+function route(method: string, path: string): Route {
+  if (!path.startsWith(BASE)) return { kind: 'not_found' };
+  const rest = path.slice(BASE.length);
+  let post: Route['kind'] | null = null;
+  if (rest === '/chat/completions') post = 'chat';
+  else if (rest === '/completions') post = 'completions';
+  else if (rest === '/embeddings') post = 'embeddings';
+  if (post !== null) return method === 'POST' ? { kind: post as 'chat' } : { kind: 'method', allow: 'POST' };
+  if (rest === '/models' || rest.startsWith('/models/')) {
+    if (method !== 'GET') return { kind: 'method', allow: 'GET' };
+    if (rest === '/models') return { kind: 'models' };
+    let id: string;
+    try {
+      id = decodeURIComponent(rest.slice('/models/'.length));
+    } catch {
+      return { kind: 'not_found' };
+    }
+    return { kind: 'model', id };
+  }
+  return { kind: 'not_found' };
+}
+
+function isAuthorized(header: string | undefined): boolean {
+  if (header === undefined || header.length < 10) return false;
+  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return false;
+  const key = header.slice(7).trim();
+  return key.length > 3 && (key.startsWith('fw_') || key.startsWith('fw-'));
+}
+
+function asFault(value: unknown): SimFault | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as SimFault) : undefined;
+}
+
+function nonNegative(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
+}
+
+function messageText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content) {
+    if (part && typeof part === 'object' && typeof part.text === 'string') text += (text ? ' ' : '') + part.text;
+  }
+  return text;
+}
+
+function usageJson(prompt: number, completion: number): string {
+  return `{"prompt_tokens":${prompt},"total_tokens":${prompt + completion},"completion_tokens":${completion}}`;
+}
+
+interface StreamPlan {
+  /** Written first (role chunks); may be empty. */
+  head: string;
+  /** One entry per content step. */
+  steps: string[];
+  /** Final chunk(s) and `[DONE]`. */
+  tail: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function startFireworksSim(options: FireworksSimOptions = {}): Promise<FireworksSim> {
+  const recording = options.record ?? true;
+  const host = options.host ?? '127.0.0.1';
+  const requests: RecordedRequest[] = [];
+  const attempts = new Map<string, number>();
+  const timers = new Set<NodeJS.Timeout>();
+  let closing = false;
+
+  let windowStart = Date.now();
+  let usedRequests = 0;
+  let usedPrompt = 0;
+  let usedGenerated = 0;
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+  }
+
+  function countUsage(prompt: number, generated: number): void {
+    const now = Date.now();
+    if (now - windowStart >= 60_000) {
+      windowStart = now;
+      usedRequests = 0;
+      usedPrompt = 0;
+      usedGenerated = 0;
+    }
+    usedRequests++;
+    usedPrompt += prompt;
+    usedGenerated += generated;
+  }
+
+  /** Headers every response carries, as a flat [name, value, ...] list. */
+  function headers(ex: Exchange, contentType: string): string[] {
+    return [
+      'content-type', contentType,
+      'x-request-id', ex.requestId,
+      'x-ratelimit-limit-requests', LIMIT_REQUESTS_S,
+      'x-ratelimit-remaining-requests', String(Math.max(0, LIMIT_REQUESTS - usedRequests)),
+      'x-ratelimit-limit-tokens-prompt', LIMIT_PROMPT_S,
+      'x-ratelimit-remaining-tokens-prompt', String(Math.max(0, LIMIT_PROMPT - usedPrompt)),
+      'x-ratelimit-limit-tokens-generated', LIMIT_GENERATED_S,
+      'x-ratelimit-remaining-tokens-generated', String(Math.max(0, LIMIT_GENERATED - usedGenerated)),
+    ];
+  }
+
+  function send(ex: Exchange, status: number, contentType: string, body: string, extra?: string[]): void {
+    if (ex.closed) return;
+    const h = headers(ex, contentType);
+    if (extra) h.push(...extra);
+    h.push('content-length', String(Buffer.byteLength(body)));
+    ex.res.writeHead(status, h);
+    ex.res.end(body);
+  }
+
+  function sendJson(ex: Exchange, body: string, prompt: number, generated: number, extra?: string[]): void {
+    countUsage(prompt, generated);
+    const perf = ['fireworks-prompt-tokens', String(prompt), 'fireworks-server-processing-time', '0.001'];
+    send(ex, 200, 'application/json', body, extra ? perf.concat(extra) : perf);
+  }
+
+  function sendError(ex: Exchange, spec: ErrorSpec): void {
+    countUsage(0, 0);
+    const { contentType, body } = errorBody(spec);
+    const extra = spec.extraHeaders ? [...spec.extraHeaders] : [];
+    const retryAfter = spec.retryAfter ?? (spec.status === 429 ? '1' : undefined);
+    if (retryAfter !== undefined) extra.push('retry-after', retryAfter);
+    send(ex, spec.status, contentType, body, extra);
+  }
+
+  function badRequest(ex: Exchange, message: string, param?: string): void {
+    sendError(ex, { status: 400, message, ...(param ? { param } : {}) });
+  }
+
+  function cutSocket(ex: Exchange): void {
+    ex.cutByServer = true;
+    ex.req.socket.destroy();
+  }
+
+  /** Writes an SSE response step by step, honouring the stream faults. */
+  async function stream(ex: Exchange, plan: StreamPlan, fault: SimFault | undefined, prompt: number, generated: number): Promise<void> {
+    if (ex.closed) return;
+    countUsage(prompt, generated);
+    const h = headers(ex, 'text/event-stream');
+    h.push('cache-control', 'no-cache', 'fireworks-server-time-to-first-token', '0.001');
+    ex.res.writeHead(200, h);
+    const delay = nonNegative(fault?.chunk_delay_ms) ?? 0;
+    const cutAfter = nonNegative(fault?.cut_after);
+    const stallAfter = nonNegative(fault?.stall_after);
+    if (delay === 0 && cutAfter === undefined && stallAfter === undefined) {
+      ex.res.end(plan.head + plan.steps.join('') + plan.tail);
+      return;
+    }
+    ex.res.flushHeaders();
+    const res = ex.res;
+    const write = (data: string, k: number): boolean => {
+      // k content steps have been written once `data` is out.
+      if (cutAfter === k) {
+        if (data) res.write(data, () => cutSocket(ex));
+        else cutSocket(ex);
+        return false;
+      }
+      if (data) res.write(data);
+      return stallAfter !== k;
+    };
+    if (!write(plan.head, 0)) return;
+    for (let k = 1; k <= plan.steps.length; k++) {
+      if (delay > 0) await sleep(delay);
+      if (ex.closed) return;
+      if (!write(plan.steps[k - 1]!, k)) return;
+    }
+    if (delay > 0) await sleep(delay);
+    if (ex.closed) return;
+    res.end(plan.tail);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Endpoints
+
+  async function chat(ex: Exchange, body: any, model: string, fault: SimFault | undefined): Promise<void> {
+    const messages = body.messages;
+    if (!Array.isArray(messages) || messages.length === 0) return badRequest(ex, "'messages' is required and must be a non-empty array", 'messages');
+    const n = body.n === undefined || body.n === null ? 1 : body.n;
+    if (!Number.isInteger(n) || n < 1 || n > 128) return badRequest(ex, "'n' must be an integer between 1 and 128", 'n');
+
+    let prompt = 0;
+    for (const m of messages) prompt += countWords(messageText(m?.content));
+
+    const id = 'chatcmpl-' + ex.requestId;
+    const created = Math.floor(Date.now() / 1000);
+    const modelJson = JSON.stringify(model);
+    const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
+
+    // Tool call: the first tool, or the one tool_choice names, unless tool_choice is "none".
+    const tools = Array.isArray(body.tools) ? body.tools : [];
+    const choice = body.tool_choice;
+    let tool: any;
+    if (tools.length > 0 && choice !== 'none') {
+      const named = choice && typeof choice === 'object' ? choice.function?.name : undefined;
+      tool = (named && tools.find((t: any) => t?.function?.name === named)) || tools[0];
+    }
+
+    if (tool) {
+      const name = String(tool?.function?.name ?? tool?.name ?? 'tool');
+      const args = sampleObject(tool?.function?.parameters ?? tool?.parameters, () => ({}));
+      const completion = countWords(args) * n;
+      const callId = 'call_' + ex.requestId.replace(/-/g, '').slice(0, 24);
+      if (body.stream === true) {
+        const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${modelJson},"choices":[`;
+        let roles = '';
+        let tail = '';
+        for (let i = 0; i < n; i++) {
+          roles += `${head}{"index":${i},"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":""}}]},"finish_reason":null}]}\n\n`;
+        }
+        const steps = splitPieces(args, Math.min(chunks, args.length)).map((piece) => {
+          let step = '';
+          for (let i = 0; i < n; i++) {
+            step += `${head}{"index":${i},"delta":{"tool_calls":[{"index":0,"function":{"arguments":${JSON.stringify(piece)}}}]},"finish_reason":null}]}\n\n`;
+          }
+          return step;
+        });
+        for (let i = 0; i < n; i++) {
+          const usage = i === n - 1 && body.stream_options?.include_usage !== false ? `,"usage":${usageJson(prompt, completion)}` : '';
+          tail += `${head}{"index":${i},"delta":{},"finish_reason":"tool_calls"}]${usage}}\n\n`;
+        }
+        return stream(ex, { head: roles, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
+      }
+      const call = `{"role":"assistant","content":null,"tool_calls":[{"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}}]}`;
+      const choices: string[] = [];
+      for (let i = 0; i < n; i++) choices.push(`{"index":${i},"message":${call},"finish_reason":"tool_calls","logprobs":null}`);
+      return sendJson(ex, `{"id":"${id}","object":"chat.completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
+    }
+
+    let content: string;
+    const format = body.response_format?.type;
+    if (typeof fault?.content === 'string') content = fault.content;
+    else if (format === 'json_object' || format === 'json_schema') {
+      const rf = body.response_format;
+      content = sampleObject(rf.json_schema?.schema ?? rf.schema, () => ({ result: DEFAULT_TEXT }));
+    } else content = defaultText(chunks);
+
+    let finish = 'stop';
+    const maxTokens = body.max_tokens ?? body.max_completion_tokens;
+    if (Number.isInteger(maxTokens) && maxTokens >= 0) {
+      const cut = truncateWords(content, maxTokens);
+      if (cut !== null) {
+        content = cut;
+        finish = 'length';
+      }
+    }
+    const completion = countWords(content) * n;
+
+    if (body.stream === true) {
+      const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${modelJson},"choices":[`;
+      let roles = '';
+      let tail = '';
+      for (let i = 0; i < n; i++) roles += `${head}{"index":${i},"delta":{"role":"assistant"},"finish_reason":null}]}\n\n`;
+      const steps = splitPieces(content, chunks).map((piece) => {
+        const pieceJson = JSON.stringify(piece);
+        let step = '';
+        for (let i = 0; i < n; i++) step += `${head}{"index":${i},"delta":{"content":${pieceJson}},"finish_reason":null}]}\n\n`;
+        return step;
+      });
+      for (let i = 0; i < n; i++) {
+        const usage = i === n - 1 && body.stream_options?.include_usage !== false ? `,"usage":${usageJson(prompt, completion)}` : '';
+        tail += `${head}{"index":${i},"delta":{},"finish_reason":"${finish}"}]${usage}}\n\n`;
+      }
+      return stream(ex, { head: roles, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
+    }
+
+    const message = `{"role":"assistant","content":${JSON.stringify(content)}}`;
+    const choices: string[] = [];
+    for (let i = 0; i < n; i++) choices.push(`{"index":${i},"message":${message},"finish_reason":"${finish}","logprobs":null}`);
+    return sendJson(ex, `{"id":"${id}","object":"chat.completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
+  }
+
+  async function completions(ex: Exchange, body: any, model: string, fault: SimFault | undefined): Promise<void> {
+    const raw = body.prompt;
+    // A prompt is a string, a list of strings, a token list, or a list of token lists.
+    let prompts: { text: string; tokens: number }[];
+    if (typeof raw === 'string') prompts = [{ text: raw, tokens: countWords(raw) }];
+    else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === 'string')) {
+      prompts = raw.map((p: string) => ({ text: p, tokens: countWords(p) }));
+    } else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === 'number')) {
+      prompts = [{ text: '', tokens: raw.length }];
+    } else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => Array.isArray(p))) {
+      prompts = raw.map((p: unknown[]) => ({ text: '', tokens: p.length }));
+    } else return badRequest(ex, "'prompt' is required: a string, a list of strings, or token ids", 'prompt');
+    const n = body.n === undefined || body.n === null ? 1 : body.n;
+    if (!Number.isInteger(n) || n < 1 || n > 128) return badRequest(ex, "'n' must be an integer between 1 and 128", 'n');
+
+    const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
+    let text = typeof fault?.content === 'string' ? fault.content : defaultText(chunks);
+    let finish = 'stop';
+    if (Number.isInteger(body.max_tokens) && body.max_tokens >= 0) {
+      const cut = truncateWords(text, body.max_tokens);
+      if (cut !== null) {
+        text = cut;
+        finish = 'length';
+      }
+    }
+    const echo = body.echo === true;
+    const choiceCount = prompts.length * n;
+    let prompt = 0;
+    for (const p of prompts) prompt += p.tokens;
+    const completion = countWords(text) * choiceCount;
+    const id = 'cmpl-' + ex.requestId;
+    const created = Math.floor(Date.now() / 1000);
+    const modelJson = JSON.stringify(model);
+
+    if (body.stream === true) {
+      const head = `data: {"id":"${id}","object":"text_completion","created":${created},"model":${modelJson},"choices":[`;
+      let first = '';
+      if (echo) {
+        for (let c = 0; c < choiceCount; c++) {
+          first += `${head}{"index":${c},"text":${JSON.stringify(prompts[Math.floor(c / n)]!.text)},"logprobs":null,"finish_reason":null}]}\n\n`;
+        }
+      }
+      const steps = splitPieces(text, chunks).map((piece) => {
+        const pieceJson = JSON.stringify(piece);
+        let step = '';
+        for (let c = 0; c < choiceCount; c++) step += `${head}{"index":${c},"text":${pieceJson},"logprobs":null,"finish_reason":null}]}\n\n`;
+        return step;
+      });
+      let tail = '';
+      for (let c = 0; c < choiceCount; c++) {
+        const usage = c === choiceCount - 1 && body.stream_options?.include_usage !== false ? `,"usage":${usageJson(prompt, completion)}` : '';
+        tail += `${head}{"index":${c},"text":"","logprobs":null,"finish_reason":"${finish}"}]${usage}}\n\n`;
+      }
+      return stream(ex, { head: first, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
+    }
+
+    const textJson = JSON.stringify(text);
+    const choices: string[] = [];
+    for (let c = 0; c < choiceCount; c++) {
+      const t = echo ? JSON.stringify(prompts[Math.floor(c / n)]!.text + text) : textJson;
+      choices.push(`{"index":${c},"text":${t},"logprobs":null,"finish_reason":"${finish}"}`);
+    }
+    return sendJson(ex, `{"id":"${id}","object":"text_completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
+  }
+
+  function embeddings(ex: Exchange, body: any, model: SimModel): void {
+    const raw = body.input;
+    // Strings are hashed as text; token ids are hashed as their decimal list.
+    let inputs: { text: string; tokens: number }[];
+    if (typeof raw === 'string') inputs = [{ text: raw, tokens: countWords(raw) }];
+    else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === 'string')) {
+      inputs = raw.map((p: string) => ({ text: p, tokens: countWords(p) }));
+    } else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === 'number')) {
+      inputs = [{ text: raw.join(','), tokens: raw.length }];
+    } else if (Array.isArray(raw) && raw.length > 0 && raw.every((p) => Array.isArray(p))) {
+      inputs = raw.map((p: unknown[]) => ({ text: p.join(','), tokens: p.length }));
+    } else return badRequest(ex, "'input' is required: a string, a list of strings, or token ids", 'input');
+
+    const width = model.dims ?? DEFAULT_DIMS;
+    let dims = width;
+    if (body.dimensions !== undefined && body.dimensions !== null) {
+      if (!Number.isInteger(body.dimensions) || body.dimensions < 1 || body.dimensions > width) {
+        return badRequest(ex, `'dimensions' must be an integer between 1 and ${width}`, 'dimensions');
+      }
+      dims = body.dimensions;
+    }
+    const format = body.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') return badRequest(ex, "'encoding_format' must be 'float' or 'base64'", 'encoding_format');
+
+    let prompt = 0;
+    const data: string[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]!;
+      prompt += input.tokens;
+      // Shortened embeddings are the leading components, renormalised.
+      let vector = embed(input.text, width);
+      if (dims < width) {
+        vector = vector.slice(0, dims);
+        let norm = 0;
+        for (const v of vector) norm += v * v;
+        const scale = 1 / Math.sqrt(norm || 1);
+        for (let j = 0; j < dims; j++) vector[j] = vector[j]! * scale;
+      }
+      const embedding = format === 'base64' ? `"${float32Base64(vector)}"` : `[${vector.join(',')}]`;
+      data.push(`{"object":"embedding","index":${i},"embedding":${embedding}}`);
+    }
+    sendJson(ex, `{"object":"list","data":[${data.join(',')}],"model":${JSON.stringify(body.model)},"usage":{"prompt_tokens":${prompt},"total_tokens":${prompt}}}`, prompt, 0);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The request lifecycle: read body -> record -> route -> auth -> parse -> fault -> answer
+
+  async function handle(ex: Exchange, rawBody: string, tooLarge: boolean): Promise<void> {
+    const { req } = ex;
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+
+    let json: any;
+    let fault: SimFault | undefined;
+    let jsonError: string | undefined;
+    if (rawBody.length > 0 && !tooLarge) {
+      try {
+        json = JSON.parse(rawBody);
+      } catch (err) {
+        jsonError = (err as Error).message;
+      }
+    }
+    if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim);
+    if (fault === undefined && q !== -1 && method === 'GET') {
+      const sim = new URLSearchParams(url.slice(q + 1)).get('sim');
+      if (sim !== null) {
+        try {
+          fault = asFault(JSON.parse(sim));
+        } catch {
+          // A malformed fault is ignored, as a real upstream would ignore the parameter.
+        }
+      }
+    }
+
+    const key = typeof fault?.key === 'string' ? fault.key : undefined;
+    let attempt = 1;
+    if (key !== undefined) {
+      attempt = (attempts.get(key) ?? 0) + 1;
+      attempts.set(key, attempt);
+    }
+
+    if (recording) {
+      const record: RecordedRequest = {
+        method,
+        path: url,
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: rawBody,
+        json,
+        attempt,
+        aborted: ex.closed,
+        completed: false,
+      };
+      if (key !== undefined) record.key = key;
+      ex.record = record;
+      requests.push(record);
+    }
+    if (ex.closed) return;
+
+    const target = route(method, path);
+    if (target.kind === 'not_found') {
+      return sendError(ex, { status: 404, code: 'NOT_FOUND', message: `No route for ${method} ${path}` });
+    }
+    if (target.kind === 'method') {
+      return sendError(ex, { status: 405, message: `Method ${method} is not allowed on ${path}; use ${target.allow}`, extraHeaders: ['allow', target.allow] });
+    }
+    if (!isAuthorized(req.headers.authorization)) return sendError(ex, { status: 401 });
+    if (tooLarge) return sendError(ex, { status: 413 });
+
+    // Faults come before validation so that error tests need no valid body.
+    if (fault) {
+      const delay = nonNegative(fault.delay_ms);
+      const failing = (typeof fault.status === 'number' || fault.reset === true) &&
+        (fault.fail_first === undefined || attempt <= fault.fail_first);
+      if (delay) await sleep(delay);
+      if (ex.closed) return;
+      if (failing) {
+        if (fault.reset === true) return cutSocket(ex);
+        const spec: ErrorSpec = { status: fault.status! };
+        if (fault.error_shape) spec.shape = fault.error_shape;
+        if (typeof fault.error_message === 'string') spec.message = fault.error_message;
+        if (typeof fault.retry_after === 'string') spec.retryAfter = fault.retry_after;
+        return sendError(ex, spec);
+      }
+    }
+
+    if (target.kind === 'models') {
+      countUsage(0, 0);
+      return send(ex, 200, 'application/json', MODELS_LIST_BODY);
+    }
+    if (target.kind === 'model') {
+      const model = resolveModel(target.id);
+      if (!model) return sendError(ex, { status: 404, param: 'model' });
+      countUsage(0, 0);
+      return send(ex, 200, 'application/json', MODEL_OBJECTS.get(model.id) ?? modelObject(model.id, model.created));
+    }
+
+    if (jsonError !== undefined || json === null || typeof json !== 'object' || Array.isArray(json)) {
+      return badRequest(ex, jsonError !== undefined ? `Request body is not valid JSON: ${jsonError}` : 'Request body must be a JSON object');
+    }
+    if (typeof json.model !== 'string' || json.model.length === 0) return badRequest(ex, "'model' is required", 'model');
+    const model = resolveModel(json.model);
+    if (!model) return sendError(ex, { status: 404, param: 'model' });
+
+    switch (target.kind) {
+      case 'chat': return chat(ex, json, json.model, fault);
+      case 'completions': return completions(ex, json, json.model, fault);
+      case 'embeddings': return embeddings(ex, json, model);
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    const ex: Exchange = { req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false };
+    res.on('close', () => {
+      ex.closed = true;
+      const record = ex.record;
+      if (record) {
+        record.completed = res.writableFinished;
+        record.aborted = !res.writableFinished && !ex.cutByServer;
+      }
+    });
+    const parts: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else parts.push(chunk);
+    });
+    req.on('end', () => {
+      const body = tooLarge ? '' : parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
+      handle(ex, body, tooLarge).catch((err: unknown) => {
+        if (!res.headersSent && !ex.closed) sendError(ex, { status: 500, message: `Simulator error: ${(err as Error).message}` });
+        else res.destroy();
+      });
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  return {
+    origin,
+    url: origin + BASE,
+    port,
+    requests,
+    requestsFor(key: string): RecordedRequest[] {
+      return requests.filter((r) => r.key === key);
+    },
+    waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      return new Promise((resolve, reject) => {
+        const poll = (): void => {
+          let ok = false;
+          try {
+            ok = predicate();
+          } catch {
+            ok = false;
+          }
+          if (ok) return resolve();
+          if (Date.now() >= deadline) return reject(new Error(`waitFor: condition not met within ${timeoutMs} ms`));
+          setTimeout(poll, 5);
+        };
+        poll();
+      });
+    },
+    clear(): void {
+      requests.length = 0;
+      attempts.clear();
+    },
+    close(): Promise<void> {
+      if (closing) return Promise.resolve();
+      closing = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

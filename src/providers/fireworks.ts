@@ -1,0 +1,14 @@
+// Fireworks AI: OpenAI-compatible inference API (see shared FIREWORKS.md for the facts we match).
+import { openAICompatible } from './types.js';
+
+const SHORT_NAME_PREFIX = 'accounts/fireworks/models/';
+
+export const fireworks = openAICompatible({
+  name: 'fireworks',
+  defaultBaseUrl: 'https://api.fireworks.ai/inference/v1',
+  baseUrlEnv: 'FIREWORKS_BASE_URL',
+  apiKeyEnv: 'FIREWORKS_API_KEY',
+  // Fireworks names models by resource path; a bare name means one of Fireworks' own models.
+  mapModel: (model) => (model.includes('/') ? model : SHORT_NAME_PREFIX + model),
+  requestIdHeader: 'x-request-id',
+});

@@ -1,0 +1,7 @@
+// The provider registry: adding a provider is one file and one line here.
+import { fireworks } from './fireworks.js';
+import type { ProviderSpec } from './types.js';
+
+export const providerSpecs: readonly ProviderSpec[] = [fireworks];
+
+export type { ProviderSpec } from './types.js';

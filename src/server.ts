@@ -1,0 +1,335 @@
+// HTTP transport: limits, parse, route, write. It knows routes and HTTP, not providers: the
+// request path itself is Gateway.forward.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Config } from './config.js';
+import { GatewayError, errorJson } from './errors.js';
+import { Gateway, sendError, type Exchange } from './gateway.js';
+import type { Logger } from './logger.js';
+import { redactSecrets } from './redact.js';
+import { VERSION } from './version.js';
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  /** For JSON routes: the field besides `model` that a request must carry. */
+  readonly required?: string;
+}
+
+// First-class routes are validated; any other /v1/* path is forwarded to the provider unchanged.
+const ROUTES: ReadonlyMap<string, Route> = new Map([
+  ['/v1/chat/completions', { method: 'POST', required: 'messages' }],
+  ['/v1/completions', { method: 'POST', required: 'prompt' }],
+  ['/v1/embeddings', { method: 'POST', required: 'input' }],
+  ['/v1/models', { method: 'GET' }],
+]);
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+const JSON_CONTENT_TYPE = 'application/json';
+
+export interface GatewayServer {
+  readonly server: Server;
+  readonly gateway: Gateway;
+  /** Starts listening on HOST:PORT (or the given port); resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
+  const gateway = new Gateway(config, logger);
+  const startedAt = Date.now();
+  let draining = false;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const server = createServer(
+    {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      requestTimeout: Math.max(config.BODY_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
+      keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+      // How often slow-client timeouts are checked; the default (30 s) is too coarse.
+      connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      const ex = newExchange(req, res);
+      inFlight++;
+      res.on('close', () => {
+        inFlight--;
+        if (!res.writableFinished) {
+          ex.clientGone = true;
+          ex.cancel?.();
+        }
+        logExchange(logger, ex);
+        if (draining) {
+          server.closeIdleConnections();
+          if (inFlight === 0) drained?.();
+        }
+      });
+      if (draining) res.setHeader('connection', 'close');
+      handle(ex).catch((err: unknown) => fail(ex, err));
+    },
+  );
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const message =
+      status === 408
+        ? 'The request was not received in time.'
+        : status === 431
+          ? 'Request headers are too large.'
+          : 'Malformed HTTP request.';
+    const body = errorJson({ message, type: 'invalid_request_error', code: null, param: null });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  async function handle(ex: Exchange): Promise<void> {
+    const { req, res } = ex;
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+
+    if (path === '/health') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method, 'GET');
+      const body = JSON.stringify({
+        status: draining ? 'draining' : 'ok',
+        version: VERSION,
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      });
+      ex.status = draining ? 503 : 200;
+      res.writeHead(ex.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (!path.startsWith('/v1/')) {
+      throw new GatewayError(404, `Unknown route ${req.method} ${path}. The API lives under /v1/.`, 'unknown_route');
+    }
+    const route = ROUTES.get(path);
+    if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
+
+    ex.provider = gateway.resolveProvider(req.headers['x-provider']);
+    ex.method = req.method ?? 'GET';
+    ex.upstreamPath = url.slice(3);
+    ex.maxRetries = headerInt(req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
+    ex.timeoutMs = headerInt(req, 'x-gateway-timeout-ms', 1, config.REQUEST_TIMEOUT_MS) ?? config.REQUEST_TIMEOUT_MS;
+
+    if (route?.method === 'POST') {
+      if (!isJson(req.headers['content-type'])) {
+        throw new GatewayError(
+          415,
+          `Content-Type must be application/json, got "${req.headers['content-type'] ?? '(none)'}".`,
+          'unsupported_media_type',
+        );
+      }
+      const raw = await readBody(req, config.MAX_BODY_BYTES);
+      const json = parseJsonObject(raw);
+      if (typeof json.model !== 'string' || json.model === '') {
+        throw new GatewayError(
+          400,
+          json.model === undefined ? 'Missing required parameter: model.' : 'Parameter model must be a non-empty string.',
+          json.model === undefined ? 'missing_required_parameter' : 'invalid_type',
+          'model',
+        );
+      }
+      if (json[route.required!] === undefined || json[route.required!] === null) {
+        throw new GatewayError(400, `Missing required parameter: ${route.required}.`, 'missing_required_parameter', route.required!);
+      }
+      if (route.required === 'messages' && !Array.isArray(json.messages)) {
+        throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
+      }
+      ex.stream = json.stream === true;
+      ex.body = gateway.prepareBody(ex.provider, json, raw);
+      ex.model = json.model as string;
+      ex.contentType = JSON_CONTENT_TYPE;
+    } else if (!route && ex.method !== 'GET' && ex.method !== 'HEAD' && ex.method !== 'DELETE') {
+      ex.body = await readBody(req, config.MAX_BODY_BYTES);
+      ex.contentType = req.headers['content-type'];
+    }
+    await gateway.forward(ex);
+  }
+
+  function fail(ex: Exchange, err: unknown): void {
+    if (ex.clientGone) return;
+    if (err instanceof GatewayError) {
+      if (err.status === 413) ex.res.setHeader('connection', 'close');
+      sendError(ex, err);
+      return;
+    }
+    logger.error({ reqId: ex.id, err: redactSecrets(String((err as Error)?.stack ?? err)) }, 'unexpected error');
+    sendError(ex, new GatewayError(500, 'Internal gateway error.', 'internal_error', null, 'server_error'));
+  }
+
+  return {
+    server,
+    gateway,
+    listen(port = config.PORT, host = config.HOST) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+      await gateway.close();
+    },
+  };
+}
+
+function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
+  const incoming = req.headers['x-request-id'];
+  return {
+    id: typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID(),
+    req,
+    res,
+    startedAt: performance.now(),
+    provider: undefined,
+    method: req.method ?? 'GET',
+    upstreamPath: '',
+    body: null,
+    contentType: undefined,
+    model: undefined,
+    stream: false,
+    maxRetries: 0,
+    timeoutMs: 0,
+    status: 0,
+    retries: 0,
+    firstByteMs: undefined,
+    upstreamMs: 0,
+    waitedMs: 0,
+    usage: undefined,
+    errorMessage: undefined,
+    clientGone: false,
+    cancel: undefined,
+  };
+}
+
+function logExchange(logger: Logger, ex: Exchange): void {
+  const durationMs = performance.now() - ex.startedAt;
+  const usage = ex.usage?.usage;
+  logger.info(
+    {
+      reqId: ex.id,
+      provider: ex.provider?.name,
+      model: ex.model,
+      method: ex.method,
+      path: ex.req.url,
+      // 499 (as nginx logs it): the client closed the connection before the answer was complete.
+      status: ex.clientGone ? 499 : ex.status,
+      stream: ex.stream,
+      durationMs: round(durationMs),
+      ttfbMs: ex.firstByteMs === undefined ? undefined : round(ex.firstByteMs),
+      overheadMs: ex.upstreamMs > 0 ? round(durationMs - ex.upstreamMs - ex.waitedMs) : undefined,
+      retries: ex.retries,
+      promptTokens: usage?.promptTokens,
+      completionTokens: usage?.completionTokens,
+      error: ex.errorMessage,
+    },
+    'request',
+  );
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function methodNotAllowed(method: string | undefined, allowed: string): GatewayError {
+  return new GatewayError(405, `Method ${method} is not allowed here; use ${allowed}.`, 'method_not_allowed', null, undefined, {
+    allow: allowed,
+  });
+}
+
+function isJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semicolon = contentType.indexOf(';');
+  const mime = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  return mime === JSON_CONTENT_TYPE || mime.endsWith('+json');
+}
+
+/** A per-request override header, clamped to the server's limits; 400 when it is not an integer. */
+function headerInt(req: IncomingMessage, name: string, min: number, max: number): number | undefined {
+  const value = req.headers[name];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isInteger(n)) {
+    throw new GatewayError(400, `Header ${name} must be an integer.`, 'invalid_header', name);
+  }
+  return Math.min(max, Math.max(min, n));
+}
+
+function parseJsonObject(raw: Buffer): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new GatewayError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid_json');
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new GatewayError(400, 'Request body must be a JSON object.', 'invalid_json');
+  }
+  return json as Record<string, unknown>;
+}
+
+/** Reads the request body, refusing (413) as soon as it is known to exceed `limit`. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () =>
+    new GatewayError(413, `Request body exceeds the limit of ${limit} bytes (MAX_BODY_BYTES).`, 'request_too_large');
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onAborted = () => {
+      cleanup();
+      reject(new GatewayError(400, 'The client closed the connection before sending the whole body.', 'client_closed'));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onAborted);
+      req.off('aborted', onAborted);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onAborted);
+    req.on('aborted', onAborted);
+  });
+}

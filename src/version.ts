@@ -1,0 +1,6 @@
+import { readFileSync } from 'node:fs';
+
+// dist/src/version.js -> package.json at the project root.
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const VERSION: string = pkg.version;
