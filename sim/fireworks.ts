@@ -399,11 +399,11 @@ type Route =
 function route(method: string, path: string): Route {
   if (!path.startsWith(BASE)) return { kind: 'not_found' };
   const rest = path.slice(BASE.length);
-  let post: Route['kind'] | null = null;
+  let post: 'chat' | 'completions' | 'embeddings' | null = null;
   if (rest === '/chat/completions') post = 'chat';
   else if (rest === '/completions') post = 'completions';
   else if (rest === '/embeddings') post = 'embeddings';
-  if (post !== null) return method === 'POST' ? { kind: post as 'chat' } : { kind: 'method', allow: 'POST' };
+  if (post !== null) return method === 'POST' ? { kind: post } : { kind: 'method', allow: 'POST' };
   if (rest === '/models' || rest.startsWith('/models/')) {
     if (method !== 'GET') return { kind: 'method', allow: 'GET' };
     if (rest === '/models') return { kind: 'models' };
@@ -560,7 +560,9 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     const write = (data: string, k: number): boolean => {
       // k content steps have been written once `data` is out.
       if (cutAfter === k) {
+        // Cut only once what came before is on the wire, so the client sees exactly k steps.
         if (data) res.write(data, () => cutSocket(ex));
+        else if (res.socket && res.socket.writableLength > 0) res.socket.once('drain', () => cutSocket(ex));
         else cutSocket(ex);
         return false;
       }

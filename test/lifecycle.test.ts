@@ -1,0 +1,161 @@
+// The gateway as users run it: start-up, settings validation, slow clients, graceful shutdown.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
+import { KEY, MODEL, startGatewayProcess, startStack, uniqueKey, withSim } from './helpers.js';
+
+let sim: FireworksSim;
+before(async () => {
+  sim = await startFireworksSim({ port: 0 });
+});
+after(() => sim.close());
+
+function rawRequest(port: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (chunk) => (data += chunk.toString()));
+    socket.on('end', () => resolve(data));
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+    socket.write(payload);
+  });
+}
+
+describe('start-up', () => {
+  test('starts with defaults and answers /health', async () => {
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url });
+    try {
+      const res = await fetch(`${gw.origin}/health`);
+      assert.equal(res.status, 200);
+      const health = (await res.json()) as { status: string; version: string; uptime_s: number };
+      assert.equal(health.status, 'ok');
+      assert.match(health.version, /^\d+\.\d+\.\d+/);
+      assert.equal(typeof health.uptime_s, 'number');
+    } finally {
+      gw.child.kill('SIGTERM');
+      assert.equal(await gw.exited, 0);
+    }
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'abc' }, /PORT/],
+    [{ MAX_RETRIES: '-1' }, /MAX_RETRIES/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ FIREWORKS_BASE_URL: 'not a url' }, /FIREWORKS_BASE_URL/],
+    [{ DEFAULT_PROVIDER: 'nosuch' }, /DEFAULT_PROVIDER/],
+    [{ CONFIG_FILE: '/nonexistent/gateway.json' }, /CONFIG_FILE/],
+  ];
+  for (const [env, expected] of bad) {
+    test(`invalid setting ${Object.keys(env)[0]} stops start-up with a message naming it`, () => {
+      const result = spawnSync(process.execPath, ['dist/src/main.js'], {
+        env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, expected);
+      assert.ok(!result.stderr.includes('    at '), 'no stack trace');
+    });
+  }
+
+  test('warns when bound beyond loopback with a server-side key', async () => {
+    const gw = await startGatewayProcess({ HOST: '0.0.0.0', FIREWORKS_API_KEY: 'fw_warn_key_123456', FIREWORKS_BASE_URL: sim.url });
+    try {
+      const warning = gw.output().split('\n').find((line) => line.includes('"level":"warn"'));
+      assert.ok(warning, 'a warning line');
+      assert.match(warning, /beyond loopback/);
+      assert.ok(!gw.output().includes('fw_warn_key_123456'));
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+});
+
+describe('slow clients', () => {
+  test('headers that never finish get a 408 JSON answer', async () => {
+    const stack = await startStack({ HEADERS_TIMEOUT_MS: '300', BODY_TIMEOUT_MS: '300' });
+    try {
+      const { port } = stack.gateway.server.address() as { port: number };
+      const started = Date.now();
+      const answer = await rawRequest(port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
+      assert.match(answer, /^HTTP\/1\.1 408/);
+      assert.match(answer, /"error":\{"message"/);
+      assert.ok(Date.now() - started < 3_000);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test('a body that never finishes gets a 408', async () => {
+    const stack = await startStack({ HEADERS_TIMEOUT_MS: '300', BODY_TIMEOUT_MS: '500' });
+    try {
+      const { port } = stack.gateway.server.address() as { port: number };
+      const answer = await rawRequest(
+        port,
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":',
+      );
+      assert.match(answer, /^HTTP\/1\.1 408/);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test('garbage instead of HTTP gets a 400 and the server keeps serving', async () => {
+    const stack = await startStack();
+    try {
+      const { port } = stack.gateway.server.address() as { port: number };
+      const answer = await rawRequest(port, 'HELLO THERE\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 400/);
+      const health = await fetch(`${stack.origin}/health`);
+      assert.equal(health.status, 200);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  test('SIGTERM lets an open stream finish, refuses new connections, then exits 0', async () => {
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url, SHUTDOWN_GRACE_MS: '10000' });
+    const client = new OpenAI({ baseURL: `${gw.origin}/v1/`, apiKey: KEY, maxRetries: 0 });
+    const key = uniqueKey('drain');
+    const content = Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ');
+    const stream = await client.chat.completions.create(
+      withSim({ model: MODEL, messages: [{ role: 'user' as const, content: 'x' }], stream: true as const }, { key, content, chunks: 20, chunk_delay_ms: 50 }),
+    );
+    let text = '';
+    let signalled = false;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (!signalled) {
+        signalled = true;
+        gw.child.kill('SIGTERM');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await assert.rejects(fetch(`${gw.origin}/health`), 'new connections are refused while draining');
+      }
+    }
+    assert.equal(text, content);
+    assert.equal(await gw.exited, 0);
+    assert.match(gw.output(), /shutting down/);
+  });
+
+  test('a stream longer than SHUTDOWN_GRACE_MS is cut at the grace period and the process still exits 0', async () => {
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url, SHUTDOWN_GRACE_MS: '300' });
+    const client = new OpenAI({ baseURL: `${gw.origin}/v1/`, apiKey: KEY, maxRetries: 0 });
+    const stream = await client.chat.completions.create(
+      withSim({ model: MODEL, messages: [{ role: 'user' as const, content: 'x' }], stream: true as const }, { key: uniqueKey('cut-grace'), chunks: 200, chunk_delay_ms: 50 }),
+    );
+    const started = Date.now();
+    gw.child.kill('SIGTERM');
+    await assert.rejects(async () => {
+      for await (const _chunk of stream);
+    });
+    assert.equal(await gw.exited, 0);
+    assert.ok(Date.now() - started < 5_000);
+  });
+});

@@ -1,0 +1,459 @@
+/**
+ * The Fireworks simulator, driven directly over HTTP: the shapes the gateway's tests rely on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startFireworksSim, SIM_API_KEY } from '../sim/fireworks.js';
+import type { FireworksSim } from '../sim/fireworks.js';
+
+const CHAT_MODEL = 'accounts/fireworks/models/llama-v3p1-8b-instruct';
+const EMBED_MODEL = 'nomic-ai/nomic-embed-text-v1.5';
+const AUTH = { authorization: `Bearer ${SIM_API_KEY}`, 'content-type': 'application/json' };
+const RATE_LIMIT_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-limit-tokens-prompt',
+  'x-ratelimit-remaining-tokens-prompt',
+  'x-ratelimit-limit-tokens-generated',
+  'x-ratelimit-remaining-tokens-generated',
+];
+
+async function withSim(fn: (sim: FireworksSim) => Promise<void>): Promise<void> {
+  const sim = await startFireworksSim({ port: 0 });
+  try {
+    await fn(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+/** fetch's Response with `json()` typed loosely: the tests assert on the shapes themselves. */
+type SimResponse = Omit<Response, 'json'> & { json(): Promise<any> };
+
+function post(sim: FireworksSim, path: string, body: unknown, headers: Record<string, string> = AUTH): Promise<SimResponse> {
+  return fetch(sim.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+}
+
+function get(url: string, init: RequestInit = { headers: AUTH }): Promise<SimResponse> {
+  return fetch(url, init);
+}
+
+function chatBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { model: CHAT_MODEL, messages: [{ role: 'user', content: 'Say hello' }], ...extra };
+}
+
+/** The JSON payloads of `data:` frames, with `[DONE]` kept as a string. */
+function sseFrames(text: string): unknown[] {
+  assert.ok(text.endsWith('\n\n'), 'SSE frames end with a blank line');
+  return text
+    .split('\n\n')
+    .filter((frame) => frame.length > 0)
+    .map((frame) => {
+      assert.ok(frame.startsWith('data: '), `frame is a data line: ${frame}`);
+      const payload = frame.slice('data: '.length);
+      return payload === '[DONE]' ? payload : JSON.parse(payload);
+    });
+}
+
+test('missing or non-Fireworks keys get 401 with Fireworks error body and the usual headers', async () => {
+  await withSim(async (sim) => {
+    const attempts: Record<string, string>[] = [
+      { 'content-type': 'application/json' },
+      { authorization: 'Bearer sk-openai-key', 'content-type': 'application/json' },
+      { authorization: 'fw_no_bearer_scheme', 'content-type': 'application/json' },
+    ];
+    for (const headers of attempts) {
+      const res = await post(sim, '/chat/completions', chatBody(), headers);
+      assert.equal(res.status, 401);
+      assert.deepEqual(await res.json(), {
+        error: { object: 'error', type: 'error', code: 'UNAUTHORIZED', message: 'The API key you provided is invalid.' },
+      });
+      assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+      for (const name of RATE_LIMIT_HEADERS) assert.match(res.headers.get(name) ?? '', /^\d+$/, name);
+    }
+    const dashKey = await post(sim, '/chat/completions', chatBody(), { authorization: 'Bearer fw-abc123', 'content-type': 'application/json' });
+    assert.equal(dashKey.status, 200);
+  });
+});
+
+test('short and unknown model names get 404 model not found; users\' own models are accepted', async () => {
+  await withSim(async (sim) => {
+    for (const model of ['llama-v3p1-8b-instruct', 'accounts/fireworks/models/no-such-model']) {
+      const res = await post(sim, '/chat/completions', chatBody({ model }));
+      assert.equal(res.status, 404);
+      const body = await res.json();
+      assert.equal(body.error.code, 'NOT_FOUND');
+      assert.equal(body.error.message, 'Model not found, inaccessible, and/or not deployed');
+    }
+    for (const model of ['accounts/alice/models/my-tune', 'accounts/alice/deployedModels/my-tune-abc', `${CHAT_MODEL}#accounts/alice/deployments/d1`]) {
+      const res = await post(sim, '/chat/completions', chatBody({ model }));
+      assert.equal(res.status, 200, model);
+      assert.equal((await res.json()).model, model);
+    }
+  });
+});
+
+test('unknown paths 404, wrong methods 405, bad bodies 400', async () => {
+  await withSim(async (sim) => {
+    const unknown = await get(sim.url + '/nope');
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).error.code, 'NOT_FOUND');
+
+    const wrong = await get(sim.url + '/chat/completions');
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get('allow'), 'POST');
+    assert.equal((await wrong.json()).error.object, 'error');
+
+    const notJson = await get(sim.url + '/chat/completions', { method: 'POST', headers: AUTH, body: '{"model":' });
+    assert.equal(notJson.status, 400);
+    assert.equal((await notJson.json()).error.type, 'invalid_request_error');
+
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['/chat/completions', { messages: [{ role: 'user', content: 'x' }] }, 'model'],
+      ['/chat/completions', { model: CHAT_MODEL }, 'messages'],
+      ['/completions', { model: CHAT_MODEL }, 'prompt'],
+      ['/embeddings', { model: EMBED_MODEL }, 'input'],
+    ];
+    for (const [path, body, param] of cases) {
+      const res = await post(sim, path, body);
+      assert.equal(res.status, 400, `${path} without ${param}`);
+      const error = (await res.json()).error;
+      assert.equal(error.param, param);
+      assert.match(error.message, new RegExp(param));
+    }
+  });
+});
+
+test('chat completion has the OpenAI shape, deterministic usage, n choices, and records unknown fields', async () => {
+  await withSim(async (sim) => {
+    const res = await post(sim, '/chat/completions', {
+      model: CHAT_MODEL,
+      messages: [
+        { role: 'system', content: 'Be brief' },
+        { role: 'user', content: [{ type: 'text', text: 'one two three' }] },
+      ],
+      n: 2,
+      top_k: 40,
+      sim: { key: 'shape', content: 'alpha beta gamma delta' },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.equal(res.headers.get('fireworks-prompt-tokens'), '5');
+    const body = await res.json();
+    assert.match(body.id, /^chatcmpl-/);
+    assert.equal(body.object, 'chat.completion');
+    assert.equal(typeof body.created, 'number');
+    assert.equal(body.model, CHAT_MODEL);
+    assert.deepEqual(body.choices, [0, 1].map((index) => ({
+      index,
+      message: { role: 'assistant', content: 'alpha beta gamma delta' },
+      finish_reason: 'stop',
+      logprobs: null,
+    })));
+    assert.deepEqual(body.usage, { prompt_tokens: 5, completion_tokens: 8, total_tokens: 13 });
+    assert.equal(body.top_k, undefined, 'unknown fields are not echoed');
+
+    const [recorded] = sim.requestsFor('shape');
+    assert.ok(recorded);
+    assert.equal(recorded.method, 'POST');
+    assert.equal(recorded.path, '/inference/v1/chat/completions');
+    assert.equal(recorded.json.top_k, 40);
+    assert.equal(recorded.attempt, 1);
+    assert.equal(recorded.headers.authorization, `Bearer ${SIM_API_KEY}`);
+    await sim.waitFor(() => recorded.completed);
+    assert.equal(recorded.aborted, false);
+
+    const limited = await (await post(sim, '/chat/completions', chatBody({ max_tokens: 2, sim: { content: 'a b c d' } }))).json();
+    assert.equal(limited.choices[0].message.content, 'a b');
+    assert.equal(limited.choices[0].finish_reason, 'length');
+    assert.equal(limited.usage.completion_tokens, 2);
+  });
+});
+
+test('tools give a tool call; response_format gives a JSON object', async () => {
+  await withSim(async (sim) => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          parameters: {
+            type: 'object',
+            properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer' } },
+            required: ['city'],
+          },
+        },
+      },
+      { type: 'function', function: { name: 'other', parameters: { type: 'object', properties: {} } } },
+    ];
+    const called = await (await post(sim, '/chat/completions', chatBody({ tools }))).json();
+    const message = called.choices[0].message;
+    assert.equal(called.choices[0].finish_reason, 'tool_calls');
+    assert.equal(message.content, null);
+    assert.equal(message.tool_calls.length, 1);
+    assert.match(message.tool_calls[0].id, /^call_/);
+    assert.equal(message.tool_calls[0].type, 'function');
+    assert.equal(message.tool_calls[0].function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(message.tool_calls[0].function.arguments), { city: 'sim', unit: 'celsius', days: 1 });
+
+    const named = await (await post(sim, '/chat/completions', chatBody({ tools, tool_choice: { type: 'function', function: { name: 'other' } } }))).json();
+    assert.equal(named.choices[0].message.tool_calls[0].function.name, 'other');
+
+    const none = await (await post(sim, '/chat/completions', chatBody({ tools, tool_choice: 'none' }))).json();
+    assert.equal(typeof none.choices[0].message.content, 'string');
+    assert.equal(none.choices[0].finish_reason, 'stop');
+
+    const jsonMode = await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_object' } }))).json();
+    assert.equal(typeof JSON.parse(jsonMode.choices[0].message.content), 'object');
+
+    const schema = { type: 'object', properties: { name: { type: 'string' }, age: { type: 'number' }, tags: { type: 'array', items: { type: 'string' } } } };
+    const structured = await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } }))).json();
+    assert.deepEqual(JSON.parse(structured.choices[0].message.content), { name: 'sim', age: 1, tags: ['sim'] });
+  });
+});
+
+test('chat stream: role first, N content deltas, usage in the finish chunk, then [DONE]', async () => {
+  await withSim(async (sim) => {
+    const res = await post(sim, '/chat/completions', chatBody({ stream: true, sim: { chunks: 4, content: 'one two three four five' } }));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    for (const name of RATE_LIMIT_HEADERS) assert.ok(res.headers.get(name), name);
+    const frames = sseFrames(await res.text()) as any[];
+    assert.equal(frames.length, 1 + 4 + 1 + 1);
+    assert.equal(frames.at(-1), '[DONE]');
+    const chunks = frames.slice(0, -1);
+    for (const chunk of chunks) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      assert.equal(chunk.id, chunks[0].id);
+      assert.equal(chunk.model, CHAT_MODEL);
+    }
+    assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant' });
+    const deltas = chunks.slice(1, 5).map((c) => c.choices[0].delta.content);
+    assert.equal(deltas.length, 4);
+    assert.equal(deltas.join(''), 'one two three four five');
+    for (const c of chunks.slice(0, 5)) {
+      assert.equal(c.choices[0].finish_reason, null);
+      assert.equal(c.usage, undefined);
+    }
+    const last = chunks[5];
+    assert.deepEqual(last.choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
+    assert.deepEqual(last.usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
+  });
+});
+
+test('the openai SDK reads chat, streams and base64 embeddings from the simulator', async () => {
+  await withSim(async (sim) => {
+    const client = new OpenAI({ baseURL: sim.url, apiKey: SIM_API_KEY, maxRetries: 0 });
+    const { data: completion, request_id } = await client.chat.completions
+      .create({ model: CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    assert.equal(completion.choices[0]?.message.content, 'Hello from the Fireworks simulator.');
+    assert.equal(completion.id, `chatcmpl-${request_id}`);
+
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined | null;
+    const stream = await client.chat.completions.create({ model: CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }], stream: true });
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    assert.equal(text, 'Hello from the Fireworks simulator.');
+    assert.equal(usage?.completion_tokens, 5);
+
+    const embedded = await client.embeddings.create({ model: EMBED_MODEL, input: ['first text', 'second text'] });
+    assert.equal(embedded.data.length, 2);
+    assert.equal(embedded.data[0]?.embedding.length, 768);
+    assert.notDeepEqual(embedded.data[0]?.embedding, embedded.data[1]?.embedding);
+    assert.deepEqual(embedded.usage, { prompt_tokens: 4, total_tokens: 4 });
+    assert.equal(sim.requests.at(-1)?.json.encoding_format, 'base64', 'the SDK asks for base64 by default');
+
+    await assert.rejects(
+      client.chat.completions.create({ model: 'llama-v3p1-8b-instruct', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => err instanceof OpenAI.NotFoundError && /Model not found/.test(err.message),
+    );
+  });
+});
+
+test('embeddings: base64 is little-endian float32 of the float vectors; dimensions are honoured', async () => {
+  await withSim(async (sim) => {
+    const base64 = await (await post(sim, '/embeddings', { model: EMBED_MODEL, input: 'same text', encoding_format: 'base64' })).json();
+    const floats = await (await post(sim, '/embeddings', { model: EMBED_MODEL, input: ['same text'], encoding_format: 'float' })).json();
+    assert.equal(base64.object, 'list');
+    assert.equal(base64.model, EMBED_MODEL);
+    assert.equal(typeof base64.data[0].embedding, 'string');
+    const bytes = Buffer.from(base64.data[0].embedding, 'base64');
+    assert.equal(bytes.length, 768 * 4);
+    const decoded = Array.from({ length: 768 }, (_, i) => bytes.readFloatLE(i * 4));
+    assert.deepEqual(decoded, floats.data[0].embedding);
+    const norm = Math.sqrt(decoded.reduce((sum, v) => sum + v * v, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-4, `unit length, got ${norm}`);
+    assert.deepEqual(floats.data[0], { object: 'embedding', index: 0, embedding: floats.data[0].embedding });
+
+    const short = await (await post(sim, '/embeddings', { model: EMBED_MODEL, input: ['a', 'b'], dimensions: 64 })).json();
+    assert.deepEqual(short.data.map((d: any) => d.embedding.length), [64, 64]);
+    assert.deepEqual(short.data.map((d: any) => d.index), [0, 1]);
+
+    const tooWide = await post(sim, '/embeddings', { model: EMBED_MODEL, input: 'a', dimensions: 4096 });
+    assert.equal(tooWide.status, 400);
+  });
+});
+
+test('fail_first fails only the first N attempts of a key, with retry-after', async () => {
+  await withSim(async (sim) => {
+    const body = chatBody({ sim: { key: 'retry', status: 503, fail_first: 2, retry_after: '0' } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post(sim, '/chat/completions', body);
+      statuses.push(res.status);
+      if (res.status === 503) {
+        assert.equal(res.headers.get('retry-after'), '0');
+        assert.equal((await res.json()).error.type, 'server_error');
+      } else {
+        assert.equal((await res.json()).object, 'chat.completion');
+      }
+    }
+    assert.deepEqual(statuses, [503, 503, 200]);
+    assert.deepEqual(sim.requestsFor('retry').map((r) => r.attempt), [1, 2, 3]);
+
+    const always = await post(sim, '/chat/completions', chatBody({ sim: { key: 'rl', status: 429 } }));
+    assert.equal(always.status, 429);
+    assert.equal(always.headers.get('retry-after'), '1', '429s carry retry-after');
+    assert.equal((await always.json()).error.type, 'rate_limit_error');
+
+    sim.clear();
+    assert.equal(sim.requests.length, 0);
+    assert.equal((await post(sim, '/chat/completions', body)).status, 503, 'clear() resets attempt counts');
+  });
+});
+
+test('each error_shape gives its Fireworks body', async () => {
+  await withSim(async (sim) => {
+    const send = (fault: Record<string, unknown>) => post(sim, '/chat/completions', chatBody({ sim: fault }));
+
+    const error = await send({ status: 400, error_message: 'bad knob' });
+    assert.equal(error.status, 400);
+    assert.deepEqual(await error.json(), { error: { object: 'error', type: 'invalid_request_error', code: 'invalid_request_error', message: 'bad knob' } });
+
+    const fault = await send({ status: 502, error_shape: 'fault', error_message: 'edge down' });
+    assert.equal(fault.status, 502);
+    const faultBody = await fault.json();
+    assert.equal(faultBody.fault.faultstring, 'edge down');
+    assert.equal(typeof faultBody.fault.detail.errorcode, 'string');
+
+    const detail = await send({ status: 500, error_shape: 'detail', error_message: 'boom' });
+    assert.equal(detail.status, 500);
+    assert.deepEqual(await detail.json(), { detail: 'boom' });
+
+    const text = await send({ status: 503, error_shape: 'text' });
+    assert.equal(text.status, 503);
+    assert.equal(text.headers.get('content-type'), 'text/plain');
+    assert.match(await text.text(), /^upstream connect error/);
+
+    const flat = await send({ status: 429, error_shape: 'flat', error_message: 'slow down' });
+    assert.deepEqual(await flat.json(), { error: 'Too Many Requests', message: 'slow down' });
+
+    const models = await get(`${sim.url}/models?sim=${encodeURIComponent(JSON.stringify({ status: 500, error_shape: 'detail' }))}`);
+    assert.equal(models.status, 500);
+    assert.equal(typeof (await models.json()).detail, 'string');
+  });
+});
+
+test('reset destroys the socket; delay_ms holds the headers back', async () => {
+  await withSim(async (sim) => {
+    await assert.rejects(post(sim, '/chat/completions', chatBody({ sim: { key: 'reset', reset: true, fail_first: 1 } })));
+    const second = await post(sim, '/chat/completions', chatBody({ sim: { key: 'reset', reset: true, fail_first: 1 } }));
+    assert.equal(second.status, 200);
+    assert.equal(sim.requestsFor('reset')[0]?.aborted, false, 'a reset by the sim is not a client abort');
+
+    const started = Date.now();
+    const slow = await post(sim, '/chat/completions', chatBody({ sim: { delay_ms: 150 } }));
+    assert.ok(Date.now() - started >= 140);
+    assert.equal(slow.status, 200);
+  });
+});
+
+test('cut_after ends the stream early without [DONE]', async () => {
+  await withSim(async (sim) => {
+    const res = await post(sim, '/chat/completions', chatBody({ stream: true, sim: { key: 'cut', chunks: 5, cut_after: 2 } }));
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    await assert.rejects(async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    }, 'the body ends with an error, not a clean end');
+    const frames = sseFrames(text) as any[];
+    assert.equal(frames.length, 3, 'role chunk and two content chunks');
+    assert.ok(!text.includes('[DONE]'));
+    assert.ok(frames.every((f) => f.choices[0].finish_reason === null));
+    await sim.waitFor(() => sim.requestsFor('cut')[0]?.completed === false);
+  });
+});
+
+test('a client that leaves a stalled stream is recorded as aborted', async () => {
+  await withSim(async (sim) => {
+    const controller = new AbortController();
+    const res = await fetch(sim.url + '/chat/completions', {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify(chatBody({ stream: true, sim: { key: 'stall', chunks: 4, stall_after: 1, chunk_delay_ms: 5 } })),
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('"content"')) {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+    }
+    assert.equal(sim.requestsFor('stall')[0]?.aborted, false);
+    controller.abort();
+    await sim.waitFor(() => sim.requestsFor('stall')[0]?.aborted === true);
+    assert.equal(sim.requestsFor('stall')[0]?.completed, false);
+  });
+});
+
+test('completions: one choice per prompt, text_completion stream with usage last', async () => {
+  await withSim(async (sim) => {
+    const body = await (await post(sim, '/completions', { model: CHAT_MODEL, prompt: ['one two', 'three'], sim: { content: 'x y z' } })).json();
+    assert.equal(body.object, 'text_completion');
+    assert.deepEqual(body.choices, [
+      { index: 0, text: 'x y z', logprobs: null, finish_reason: 'stop' },
+      { index: 1, text: 'x y z', logprobs: null, finish_reason: 'stop' },
+    ]);
+    assert.deepEqual(body.usage, { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
+
+    const res = await post(sim, '/completions', { model: CHAT_MODEL, prompt: 'Once upon', stream: true });
+    const frames = sseFrames(await res.text()) as any[];
+    assert.equal(frames.at(-1), '[DONE]');
+    const chunks = frames.slice(0, -1);
+    assert.ok(chunks.every((c) => c.object === 'text_completion'));
+    assert.equal(chunks.map((c) => c.choices[0].text).join(''), 'Hello from the Fireworks simulator.');
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+    assert.deepEqual(chunks.at(-1).usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
+    assert.ok(chunks.slice(0, -1).every((c) => c.usage === undefined));
+  });
+});
+
+test('models: list and retrieve by full name', async () => {
+  await withSim(async (sim) => {
+    const list = await (await get(sim.url + '/models')).json();
+    assert.equal(list.object, 'list');
+    const ids = list.data.map((m: any) => m.id);
+    assert.ok(ids.includes(CHAT_MODEL));
+    assert.ok(ids.includes(EMBED_MODEL));
+    for (const m of list.data) {
+      assert.equal(m.object, 'model');
+      assert.equal(typeof m.owned_by, 'string');
+      assert.equal(typeof m.created, 'number');
+    }
+    const one = await (await get(`${sim.url}/models/${encodeURIComponent(CHAT_MODEL)}`)).json();
+    assert.equal(one.id, CHAT_MODEL);
+    const missing = await get(`${sim.url}/models/llama-v3p1-8b-instruct`);
+    assert.equal(missing.status, 404);
+  });
+});
