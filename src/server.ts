@@ -115,6 +115,10 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
     }
     const route = ROUTES.get(path);
     if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
+    if (!route && hasDotSegment(path)) {
+      // Forwarded paths must stay under the provider's API root.
+      throw new GatewayError(400, `Path ${path} may not contain "." or ".." segments.`, 'invalid_path');
+    }
 
     ex.provider = gateway.resolveProvider(req.headers['x-provider']);
     ex.method = req.method ?? 'GET';
@@ -261,6 +265,17 @@ function methodNotAllowed(method: string | undefined, allowed: string): GatewayE
   return new GatewayError(405, `Method ${method} is not allowed here; use ${allowed}.`, 'method_not_allowed', null, undefined, {
     allow: allowed,
   });
+}
+
+const DOT_SEGMENT = /(?:^|\/)\.{1,2}(?:\/|$)/;
+
+function hasDotSegment(path: string): boolean {
+  if (DOT_SEGMENT.test(path)) return true;
+  try {
+    return path.includes('%') && DOT_SEGMENT.test(decodeURIComponent(path));
+  } catch {
+    return true; // undecodable escapes: refuse rather than guess how the provider reads them
+  }
 }
 
 function isJson(contentType: string | undefined): boolean {
