@@ -23,7 +23,8 @@ const settingsSchema = z
     BODY_TIMEOUT_MS: int(1).default(60_000),
     KEEP_ALIVE_TIMEOUT_MS: int(0).default(65_000),
     SHUTDOWN_GRACE_MS: int(0).default(10_000),
-    UPSTREAM_CONNECTIONS: int(1).default(256),
+    // Connections per provider origin; 0 = no cap (long-lived streams each hold one).
+    UPSTREAM_CONNECTIONS: int(0).default(0),
     WORKERS: z
       .union([z.literal('auto'), int(1, 256)])
       .default(1),
@@ -102,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = issue.path.join('.');
     if (issue.code === 'unrecognized_keys') {
-      throw new ConfigError(`unknown setting(s) ${issue.keys.join(', ')}; known: ${settingNames.join(', ')}`);
+      throw new ConfigError(`CONFIG_FILE: unknown setting(s) ${issue.keys.join(', ')}; known: ${settingNames.join(', ')}`);
     }
     throw new ConfigError(`${name}: ${issue.message} (got "${String(input[name])}")`);
   }

@@ -47,6 +47,11 @@ export class GatewayError extends Error {
     this.type = type ?? typeForStatus(status);
   }
 
+  /** The same error with more response headers. */
+  withHeaders(extra: Readonly<Record<string, string>>): GatewayError {
+    return new GatewayError(this.status, this.message, this.code, this.param, this.type, { ...this.headers, ...extra });
+  }
+
   toBody(): OpenAIErrorBody {
     return { message: this.message, type: this.type, code: this.code, param: this.param };
   }
@@ -116,7 +121,8 @@ export function normaliseProviderError(status: number, body: string): OpenAIErro
       code = text(e.code);
       param = text(e.param);
     } else if (text(error)) {
-      message = text(error);
+      // {"error":"Too Many Requests","message":"..."}: the message says more than the error.
+      message = text(root.message) ?? text(error);
       code = text(root.code);
       type = text(root.type);
     } else if (root.fault && typeof root.fault === 'object') {

@@ -4,11 +4,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { Config } from './config.js';
-import { GatewayError, errorJson, normaliseProviderError, type OpenAIErrorBody } from './errors.js';
+import { GatewayError, errorJson, normaliseProviderError } from './errors.js';
 import type { Logger } from './logger.js';
 import { providerSpecs, type ProviderSpec } from './providers/index.js';
 import { registerSecret } from './redact.js';
-import { UsageObserver, sseErrorEvent } from './stream.js';
+import { sseErrorEvent, type UsageObserver } from './stream.js';
+import { Attempt, describeNetworkError } from './attempt.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
 import { VERSION } from './version.js';
 
@@ -49,26 +50,8 @@ export interface Exchange {
   usage: UsageObserver | undefined;
   errorMessage: string | undefined;
   clientGone: boolean;
-  /** Cancels whatever the request is waiting on (an attempt or a backoff) when the client leaves. */
-  cancel: (() => void) | undefined;
-}
-
-/** How one attempt ended, when it did not write the final answer itself. */
-type AttemptOutcome =
-  | { kind: 'answered' }
-  | { kind: 'cancelled' }
-  | { kind: 'timeout' }
-  | { kind: 'network'; error: Error }
-  | { kind: 'status'; status: number; headers: Record<string, string | string[] | undefined>; body: string };
-
-const SSE_CONTENT_TYPE = 'text/event-stream';
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-
-class TimeoutSignal extends Error {
-  override name = 'TimeoutSignal';
-}
-class ClientGoneSignal extends Error {
-  override name = 'ClientGoneSignal';
+  /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
+  waiting: { cancel(): void } | undefined;
 }
 
 export class Gateway {
@@ -76,6 +59,8 @@ export class Gateway {
   readonly defaultProvider: Provider;
   private readonly knownProviders: string;
   private readonly userAgent = `ai-gateway/${VERSION}`;
+  /** Decided once: building a debug record costs even when pino then drops it. */
+  private readonly debug: boolean;
 
   constructor(
     readonly config: Config,
@@ -97,17 +82,18 @@ export class Gateway {
     this.providers = providers;
     this.defaultProvider = providers.get(config.DEFAULT_PROVIDER)!;
     this.knownProviders = [...providers.keys()].join(', ');
+    this.debug = logger.isLevelEnabled('debug');
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */
   resolveProvider(header: string | string[] | undefined): Provider {
     if (header === undefined || header === '') return this.defaultProvider;
-    const name = (Array.isArray(header) ? header[0]! : header).trim().toLowerCase();
-    const provider = this.providers.get(name);
+    const requested = (Array.isArray(header) ? header[0]! : header).trim();
+    const provider = this.providers.get(requested.toLowerCase());
     if (!provider) {
       throw new GatewayError(
         400,
-        `Unknown provider "${name}" in the x-provider header. Known providers: ${this.knownProviders}.`,
+        `Unknown provider "${requested}" in the x-provider header. Known providers: ${this.knownProviders}.`,
         'unknown_provider',
         'x-provider',
       );
@@ -137,14 +123,22 @@ export class Gateway {
         'missing_api_key',
       );
     }
-    const headers = this.upstreamHeaders(ex, authorization);
+    const request: Dispatcher.DispatchOptions = {
+      method: ex.method as Dispatcher.HttpMethod,
+      path: provider.basePath + ex.upstreamPath,
+      headers: this.upstreamHeaders(ex, authorization),
+      body: ex.body,
+    };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
 
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - performance.now();
-      if (remaining <= 0) throw timeoutError(ex, attempt - 1);
-      const outcome = await this.attempt(ex, headers, remaining);
+      if (remaining <= 0) throw settled(ex, timeoutError(ex, attempt - 1));
+      if (this.debug) {
+        this.logger.debug({ reqId: ex.id, provider: provider.name, path: request.path, attempt }, 'upstream attempt');
+      }
+      const outcome = await Attempt.run(ex, this, request, remaining);
 
       let failure: GatewayError;
       let retryAfter: number | undefined;
@@ -153,11 +147,11 @@ export class Gateway {
         case 'cancelled':
           return;
         case 'timeout':
-          throw timeoutError(ex, attempt);
+          throw settled(ex, timeoutError(ex, attempt));
         case 'network':
           failure = new GatewayError(
             502,
-            `Provider "${provider.name}" is unreachable: ${networkReason(outcome.error)}.`,
+            `Provider "${provider.name}" is unreachable: ${describeNetworkError(outcome.error)}.`,
             'upstream_unreachable',
           );
           break;
@@ -177,11 +171,11 @@ export class Gateway {
         }
       }
 
-      if (attempt >= attempts) throw failure;
+      if (attempt >= attempts) throw settled(ex, failure);
       const wait = retryAfter ?? backoffMs(attempt - 1, this.config.RETRY_BASE_DELAY_MS, this.config.RETRY_MAX_DELAY_MS);
       // A wait that cannot fit in the budget is pointless: answer with the failure as it stands.
-      if (performance.now() + wait >= deadline) throw failure;
-      this.logger.debug(
+      if (performance.now() + wait >= deadline) throw settled(ex, failure);
+      if (this.debug) this.logger.debug(
         { reqId: ex.id, attempt, status: failure.status, code: failure.code, waitMs: wait },
         'upstream attempt failed, retrying',
       );
@@ -225,155 +219,6 @@ export class Gateway {
     return out;
   }
 
-  /** One upstream request. Streams are written to the client as they arrive; other bodies are buffered. */
-  private attempt(ex: Exchange, headers: Record<string, string>, budgetMs: number): Promise<AttemptOutcome> {
-    const provider = ex.provider!;
-    const sentAt = performance.now();
-    return new Promise<AttemptOutcome>((resolve) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let settled = false;
-      let status = 0;
-      let upstreamHeaders: Record<string, string | string[] | undefined> = {};
-      let mode: 'error' | 'buffer' | 'stream' = 'buffer';
-      let chunks: Buffer[] = [];
-      let size = 0;
-      let streaming = false; // the client has been sent the stream's headers
-      let abortReason: Error | undefined;
-
-      const timer = setTimeout(() => abort(new TimeoutSignal()), budgetMs);
-      let idleTimer: NodeJS.Timeout | undefined;
-
-      const finish = (outcome: AttemptOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (idleTimer) clearTimeout(idleTimer);
-        ex.cancel = undefined;
-        ex.upstreamMs += performance.now() - sentAt;
-        resolve(outcome);
-      };
-      const abort = (reason: Error) => {
-        abortReason ??= reason;
-        if (controller && !controller.aborted) controller.abort(reason);
-        else if (!controller) finish(reason instanceof TimeoutSignal ? { kind: 'timeout' } : { kind: 'cancelled' });
-      };
-      ex.cancel = () => abort(new ClientGoneSignal());
-
-      const res = ex.res;
-      const onDrain = () => controller?.resume();
-
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(ctrl) {
-          controller = ctrl;
-          if (abortReason) ctrl.abort(abortReason);
-        },
-        onResponseStart: (_ctrl, statusCode, responseHeaders) => {
-          status = statusCode;
-          upstreamHeaders = responseHeaders;
-          if (statusCode >= 400) mode = 'error';
-          else mode = isEventStream(responseHeaders['content-type']) ? 'stream' : 'buffer';
-        },
-        onResponseData: (ctrl, chunk) => {
-          if (mode === 'stream') {
-            if (!streaming) {
-              // First byte: from here the stream belongs to the client, bounded by the idle timer.
-              streaming = true;
-              clearTimeout(timer);
-              ex.firstByteMs = performance.now() - ex.startedAt;
-              ex.status = status;
-              ex.usage = new UsageObserver();
-              const outHeaders = this.responseHeaders(ex, upstreamHeaders);
-              outHeaders['cache-control'] = 'no-cache';
-              res.writeHead(status, outHeaders);
-              res.on('drain', onDrain);
-              idleTimer = setTimeout(() => abort(new TimeoutSignal()), this.config.STREAM_IDLE_TIMEOUT_MS);
-            } else {
-              idleTimer!.refresh();
-            }
-            ex.usage!.push(chunk);
-            if (!res.write(chunk)) ctrl.pause();
-            return;
-          }
-          if (mode === 'error' && size >= MAX_ERROR_BODY_BYTES) return;
-          chunks.push(chunk);
-          size += chunk.length;
-        },
-        onResponseEnd: () => {
-          if (mode === 'stream') {
-            if (!streaming) {
-              // An empty stream: nothing was sent yet, so answer it like any other body.
-              mode = 'buffer';
-            } else {
-              res.end();
-              finish({ kind: 'answered' });
-              return;
-            }
-          }
-          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-          chunks = [];
-          if (mode === 'error') {
-            finish({ kind: 'status', status, headers: upstreamHeaders, body: body.toString('utf8', 0, MAX_ERROR_BODY_BYTES) });
-            return;
-          }
-          ex.status = status;
-          ex.firstByteMs = performance.now() - ex.startedAt;
-          const observer = new UsageObserver();
-          observer.push(body);
-          ex.usage = observer;
-          const outHeaders = this.responseHeaders(ex, upstreamHeaders);
-          outHeaders['content-length'] = String(body.length);
-          res.writeHead(status, outHeaders);
-          res.end(body);
-          finish({ kind: 'answered' });
-        },
-        onResponseError: (_ctrl, error) => {
-          const reason = abortReason ?? error;
-          if (streaming) {
-            // The client already has a 200 and part of the stream: end it with an error event.
-            res.off('drain', onDrain);
-            if (!(reason instanceof ClientGoneSignal)) {
-              const timedOut = reason instanceof TimeoutSignal;
-              const body: OpenAIErrorBody = timedOut
-                ? {
-                    message: `The provider sent nothing for ${this.config.STREAM_IDLE_TIMEOUT_MS} ms; the stream was closed.`,
-                    type: 'timeout_error',
-                    code: 'stream_idle_timeout',
-                    param: null,
-                  }
-                : {
-                    message: `The provider's stream broke off: ${networkReason(reason)}.`,
-                    type: 'upstream_error',
-                    code: 'stream_interrupted',
-                    param: null,
-                  };
-              ex.errorMessage = body.message;
-              res.end(sseErrorEvent(body));
-            }
-            finish({ kind: 'answered' });
-            return;
-          }
-          if (reason instanceof TimeoutSignal) finish({ kind: 'timeout' });
-          else if (reason instanceof ClientGoneSignal) finish({ kind: 'cancelled' });
-          else finish({ kind: 'network', error: reason });
-        },
-      };
-
-      this.logger.debug(
-        { reqId: ex.id, provider: provider.name, method: ex.method, path: provider.basePath + ex.upstreamPath, attempt: ex.retries + 1 },
-        'upstream attempt',
-      );
-      provider.pool.dispatch(
-        {
-          method: ex.method as Dispatcher.HttpMethod,
-          path: provider.basePath + ex.upstreamPath,
-          headers,
-          body: ex.body,
-        },
-        handler,
-      );
-    });
-  }
-
   async close(): Promise<void> {
     await Promise.all([...this.providers.values()].map((provider) => provider.pool.close()));
   }
@@ -398,6 +243,16 @@ export function sendError(ex: Exchange, error: GatewayError): void {
   res.end(body);
 }
 
+const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
+
+/**
+ * A failure the gateway already retried (or ran out of time for): `x-should-retry: false` tells
+ * OpenAI SDKs not to retry it once more, which would multiply attempts and deadlines.
+ */
+function settled(ex: Exchange, failure: GatewayError): GatewayError {
+  return ex.maxRetries > 0 ? failure.withHeaders(NO_CLIENT_RETRY) : failure;
+}
+
 function timeoutError(ex: Exchange, attempts: number): GatewayError {
   return new GatewayError(
     504,
@@ -409,36 +264,31 @@ function timeoutError(ex: Exchange, attempts: number): GatewayError {
 /** Resolves true after `ms`, or false as soon as the client goes away. */
 function sleep(ex: Exchange, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      ex.cancel = undefined;
-      ex.waitedMs += ms;
-      resolve(true);
-    }, ms);
-    ex.cancel = () => {
+    const startedAt = performance.now();
+    const done = (slept: boolean) => {
       clearTimeout(timer);
-      ex.cancel = undefined;
-      resolve(false);
+      ex.waiting = undefined;
+      ex.waitedMs += performance.now() - startedAt;
+      resolve(slept);
     };
+    const timer = setTimeout(done, ms, true);
+    ex.waiting = { cancel: () => done(false) };
   });
 }
 
-/** The client's own `Bearer` credential; an empty one (e.g. the SDK's `apiKey: ""`) counts as none. */
+/**
+ * The client's own credential. An empty Bearer token (the OpenAI SDK's `apiKey: ""`) counts as none,
+ * so that the server-side key applies; any other scheme is passed on for the provider to judge.
+ */
 function clientAuthorization(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const token = value.startsWith('Bearer ') || value.startsWith('bearer ') ? value.slice(7).trim() : value.trim();
-  if (token === '' || value.trim().toLowerCase() === 'bearer') return undefined;
-  return `Bearer ${token}`;
+  const trimmed = value.trim();
+  if (trimmed === '' || trimmed.toLowerCase() === 'bearer') return undefined;
+  return trimmed;
 }
 
-function isEventStream(contentType: string | string[] | undefined): boolean {
-  return typeof contentType === 'string' && contentType.startsWith(SSE_CONTENT_TYPE);
-}
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function networkReason(error: Error): string {
-  const code = (error as { code?: string }).code;
-  return code ? `${code} (${error.message})` : error.message;
-}

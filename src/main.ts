@@ -33,6 +33,7 @@ try {
     { version: VERSION, host: address.address, port: address.port, defaultProvider: config.DEFAULT_PROVIDER },
     `ai-gateway listening on http://${address.address}:${address.port}`,
   );
+  logger.flush();
 } catch (err) {
   logger.fatal({ err: (err as Error).message }, 'could not listen');
   process.exit(1);

@@ -5,7 +5,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
-import { GatewayError, errorJson } from './errors.js';
+import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
@@ -39,6 +39,7 @@ export interface GatewayServer {
 
 export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
   const gateway = new Gateway(config, logger);
+  const logRequests = logger.isLevelEnabled('info');
   const startedAt = Date.now();
   let draining = false;
   let inFlight = 0;
@@ -59,9 +60,9 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
         inFlight--;
         if (!res.writableFinished) {
           ex.clientGone = true;
-          ex.cancel?.();
+          ex.waiting?.cancel();
         }
-        logExchange(logger, ex);
+        if (logRequests) logExchange(logger, ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight === 0) drained?.();
@@ -85,7 +86,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
         : status === 431
           ? 'Request headers are too large.'
           : 'Malformed HTTP request.';
-    const body = errorJson({ message, type: 'invalid_request_error', code: null, param: null });
+    const body = errorJson({ message, type: typeForStatus(status), code: null, param: null });
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -134,31 +135,38 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
           'unsupported_media_type',
         );
       }
-      const raw = await readBody(req, config.MAX_BODY_BYTES);
-      const json = parseJsonObject(raw);
-      if (typeof json.model !== 'string' || json.model === '') {
-        throw new GatewayError(
-          400,
-          json.model === undefined ? 'Missing required parameter: model.' : 'Parameter model must be a non-empty string.',
-          json.model === undefined ? 'missing_required_parameter' : 'invalid_type',
-          'model',
-        );
-      }
-      if (json[route.required!] === undefined || json[route.required!] === null) {
-        throw new GatewayError(400, `Missing required parameter: ${route.required}.`, 'missing_required_parameter', route.required!);
-      }
-      if (route.required === 'messages' && !Array.isArray(json.messages)) {
-        throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
-      }
-      ex.stream = json.stream === true;
-      ex.body = gateway.prepareBody(ex.provider, json, raw);
-      ex.model = json.model as string;
+      readJsonRequest(ex, route.required!, await readBody(req, config.MAX_BODY_BYTES));
       ex.contentType = JSON_CONTENT_TYPE;
     } else if (!route && ex.method !== 'GET' && ex.method !== 'HEAD' && ex.method !== 'DELETE') {
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
       ex.contentType = req.headers['content-type'];
     }
     await gateway.forward(ex);
+  }
+
+  /**
+   * Validates a JSON request and keeps only what the request path needs. A plain function, so the
+   * parsed object dies here rather than living on in the suspended handler for the whole request.
+   */
+  function readJsonRequest(ex: Exchange, required: string, raw: Buffer): void {
+    const json = parseJsonObject(raw);
+    if (typeof json.model !== 'string' || json.model === '') {
+      throw new GatewayError(
+        400,
+        json.model === undefined ? 'Missing required parameter: model.' : 'Parameter model must be a non-empty string.',
+        json.model === undefined ? 'missing_required_parameter' : 'invalid_type',
+        'model',
+      );
+    }
+    if (json[required] === undefined || json[required] === null) {
+      throw new GatewayError(400, `Missing required parameter: ${required}.`, 'missing_required_parameter', required);
+    }
+    if (required === 'messages' && !Array.isArray(json.messages)) {
+      throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
+    }
+    ex.stream = json.stream === true;
+    ex.body = gateway.prepareBody(ex.provider!, json, raw);
+    ex.model = json.model as string;
   }
 
   function fail(ex: Exchange, err: unknown): void {
@@ -228,7 +236,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     usage: undefined,
     errorMessage: undefined,
     clientGone: false,
-    cancel: undefined,
+    waiting: undefined,
   };
 }
 
@@ -241,7 +249,8 @@ function logExchange(logger: Logger, ex: Exchange): void {
       provider: ex.provider?.name,
       model: ex.model,
       method: ex.method,
-      path: ex.req.url,
+      // Without the query string: it is the client's, and may carry things that are not ours to log.
+      path: pathOf(ex.req.url),
       // 499 (as nginx logs it): the client closed the connection before the answer was complete.
       status: ex.clientGone ? 499 : ex.status,
       stream: ex.stream,
@@ -255,6 +264,11 @@ function logExchange(logger: Logger, ex: Exchange): void {
     },
     'request',
   );
+}
+
+function pathOf(url: string | undefined): string | undefined {
+  const queryAt = url?.indexOf('?') ?? -1;
+  return queryAt === -1 ? url : url!.slice(0, queryAt);
 }
 
 function round(ms: number): number {

@@ -3,12 +3,13 @@
 import { Pool } from 'undici';
 
 export interface PoolOptions {
+  /** 0 means no cap. */
   connections: number;
 }
 
 export function createPool(origin: string, options: PoolOptions): Pool {
   return new Pool(origin, {
-    connections: options.connections,
+    connections: options.connections === 0 ? null : options.connections,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
