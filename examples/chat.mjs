@@ -1,0 +1,20 @@
+// A chat completion through the gateway with the official openai package.
+// Run: node examples/chat.mjs  (env: FIREWORKS_API_KEY, GATEWAY_URL)
+import OpenAI from "openai";
+
+const client = new OpenAI({
+  baseURL: process.env.GATEWAY_URL ?? "http://localhost:3000/v1/",
+  // With no key here, the gateway uses its own FIREWORKS_API_KEY.
+  apiKey: process.env.FIREWORKS_API_KEY ?? "",
+  defaultHeaders: { "x-provider": "fireworks" },
+});
+
+const completion = await client.chat.completions.create({
+  model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  messages: [{ role: "user", content: "Say hello in three words." }],
+  max_tokens: 64,
+});
+
+console.log(completion.choices[0].message.content);
+console.log("usage:", completion.usage);
+console.log("request id:", completion._request_id);

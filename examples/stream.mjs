@@ -1,0 +1,23 @@
+// A streamed chat completion through the gateway with the official openai package.
+// Run: node examples/stream.mjs  (env: FIREWORKS_API_KEY, GATEWAY_URL)
+import OpenAI from "openai";
+
+const client = new OpenAI({
+  baseURL: process.env.GATEWAY_URL ?? "http://localhost:3000/v1/",
+  // With no key here, the gateway uses its own FIREWORKS_API_KEY.
+  apiKey: process.env.FIREWORKS_API_KEY ?? "",
+  defaultHeaders: { "x-provider": "fireworks" },
+});
+
+const stream = await client.chat.completions.create({
+  model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  messages: [{ role: "user", content: "Write a haiku about fireworks." }],
+  stream: true,
+  stream_options: { include_usage: true },
+});
+
+for await (const chunk of stream) {
+  const text = chunk.choices[0]?.delta?.content;
+  if (text) process.stdout.write(text);
+  if (chunk.usage) console.log("\nusage:", chunk.usage);
+}
