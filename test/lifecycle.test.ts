@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { KEY, MODEL, startGatewayProcess, startStack, uniqueKey, withSim } from './helpers.js';
+import { KEY, MODEL, startGatewayProcess, startStack, uniqueKey, until, withSim } from './helpers.js';
 
 let sim: FireworksSim;
 before(async () => {
@@ -72,6 +72,27 @@ describe('start-up', () => {
     } finally {
       gw.child.kill('SIGTERM');
       await gw.exited;
+    }
+  });
+});
+
+describe('workers', () => {
+  test('WORKERS=2 serves on one port from two processes and stops cleanly', async () => {
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url, WORKERS: '2' });
+    try {
+      assert.match(gw.output(), /with 2 workers/);
+      const client = new OpenAI({ baseURL: `${gw.origin}/v1/`, apiKey: KEY, maxRetries: 0 });
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] })),
+      );
+      assert.ok(answers.every((a) => a.object === 'chat.completion'));
+      const requestLines = () => gw.output().split('\n').filter((line) => line.includes('"msg":"request"'));
+      await until(() => requestLines().length >= 20, 5_000);
+      const pids = new Set(requestLines().map((line) => (JSON.parse(line) as { pid: number }).pid));
+      assert.equal(pids.size, 2, 'both workers served requests');
+    } finally {
+      gw.child.kill('SIGTERM');
+      assert.equal(await gw.exited, 0);
     }
   });
 });
