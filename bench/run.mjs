@@ -1,0 +1,237 @@
+// Runs every scenario against every target side by side in one run, on 127.0.0.1:
+//   direct       the load generator straight to the upstream (the floor)
+//   passthrough  a minimal node:http + undici proxy (the practical limit for Node)
+//   portkey      @portkey-ai/gateway from npm, --headless, pointed at the same upstream
+//   ai-gateway   ours, started as a user starts it (default settings, info logs)
+// Writes results/<date>.json and prints a markdown table.
+//   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_ONLY (comma list of scenario ids),
+//   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000).
+import { spawn } from 'node:child_process';
+import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runConcurrent, runLoad } from './load.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const DURATION = Number(process.env.BENCH_DURATION_MS ?? 5_000);
+const WARMUP = Number(process.env.BENCH_WARMUP_MS ?? 1_000);
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 2_000);
+const only = process.env.BENCH_ONLY?.split(',');
+const onlyTargets = process.env.BENCH_TARGETS?.split(',');
+const KEY = 'fw_bench_key_0000000000';
+
+if (!existsSync(join(root, 'dist/src/main.js'))) {
+  console.error('dist/src/main.js is missing: run `npm run build` at the project root first (npm run bench does).');
+  process.exit(1);
+}
+
+const children = [];
+/** Starts a process and resolves once it prints a line matching `ready` (which captures the port). */
+function start(name, command, args, env, ready) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: here, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) {
+        child.stdout.off('data', onData);
+        // Keep draining output so a chatty process never blocks on a full pipe.
+        child.stdout.resume();
+        resolve({ name, child, pid: child.pid, port: Number(match[1]) });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk) => (output += chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${output}`)));
+    setTimeout(() => reject(new Error(`${name} did not start in 20 s:\n${output}`)), 20_000).unref();
+  });
+}
+
+function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+/** Samples the RSS of `pids` every 100 ms while `work` runs; returns the work's result and the peak. */
+async function withPeakRss(pids, work) {
+  let peak = 0;
+  const sample = () => {
+    const total = pids.reduce((sum, pid) => sum + (rssMb(pid) ?? 0), 0);
+    peak = Math.max(peak, total);
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  try {
+    return { result: await work(), rssMb: peak };
+  } finally {
+    clearInterval(timer);
+    sample();
+  }
+}
+
+const chat = (extra = {}) =>
+  JSON.stringify({ model: 'accounts/fireworks/models/llama-v3p1-8b-instruct', messages: [{ role: 'user', content: 'Say hello.' }], ...extra });
+const bigPrompt = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(32_768 / 27)).slice(0, 32_768);
+const SCENARIOS = [
+  { id: 'chat-c1', label: 'chat, small, c=1', path: '/chat/completions', body: chat(), connections: 1 },
+  { id: 'chat-c50', label: 'chat, small, c=50', path: '/chat/completions', body: chat(), connections: 50 },
+  { id: 'chat-c500', label: 'chat, small, c=500', path: '/chat/completions', body: chat(), connections: 500 },
+  {
+    id: 'chat32k-c50',
+    label: 'chat, 32 KB prompt, c=50',
+    path: '/chat/completions',
+    body: chat({ messages: [{ role: 'user', content: bigPrompt }] }),
+    connections: 50,
+  },
+  { id: 'stream100-c1', label: 'stream 100 chunks, c=1', path: '/chat/completions', body: chat({ model: 'bench-stream-100', stream: true }), connections: 1, stream: true },
+  { id: 'stream100-c50', label: 'stream 100 chunks, c=50', path: '/chat/completions', body: chat({ model: 'bench-stream-100', stream: true }), connections: 50, stream: true },
+  { id: 'stream100-c500', label: 'stream 100 chunks, c=500', path: '/chat/completions', body: chat({ model: 'bench-stream-100', stream: true }), connections: 500, stream: true },
+  { id: 'stream1000-c50', label: 'stream 1000 chunks, c=50', path: '/chat/completions', body: chat({ model: 'bench-stream-1000', stream: true }), connections: 50, stream: true },
+  {
+    id: 'embeddings-c50',
+    label: 'embeddings, c=50',
+    path: '/embeddings',
+    body: JSON.stringify({ model: 'nomic-ai/nomic-embed-text-v1.5', input: 'The quick brown fox.', encoding_format: 'float' }),
+    connections: 50,
+  },
+  {
+    id: 'streams2000',
+    label: `${STREAMS} open streams (100 chunks, 50 ms apart)`,
+    path: '/chat/completions',
+    body: chat({ model: 'bench-slow-100-50', stream: true }),
+    concurrent: STREAMS,
+    stream: true,
+  },
+].filter((s) => !only || only.includes(s.id));
+
+async function main() {
+  const upstream = await start('upstream', process.execPath, ['upstream.mjs'], {}, /listening (\d+)/);
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}/inference/v1`;
+  const targets = [];
+  targets.push({ name: 'direct', url: upstreamUrl, headers: {}, pids: [] });
+  const pass = await start('passthrough', process.execPath, ['passthrough.mjs'], { UPSTREAM: upstreamUrl }, /listening (\d+)/);
+  targets.push({ name: 'passthrough', url: `http://127.0.0.1:${pass.port}/v1`, headers: {}, pids: [pass.pid] });
+  const portkeyPort = upstream.port + 1;
+  const portkey = await start(
+    'portkey',
+    process.execPath,
+    [join(here, 'node_modules/@portkey-ai/gateway/build/start-server.js'), '--headless', `--port=${portkeyPort}`],
+    { NODE_ENV: 'production' },
+    new RegExp(`running at:[\\s\\S]*:(${portkeyPort})`),
+  );
+  targets.push({
+    name: 'portkey',
+    url: `http://127.0.0.1:${portkey.port}/v1`,
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamUrl },
+    pids: [portkey.pid],
+  });
+  const gatewayPort = upstream.port + 2;
+  const gateway = await start(
+    'ai-gateway',
+    process.execPath,
+    [join(root, 'dist/src/main.js')],
+    { PORT: String(gatewayPort), FIREWORKS_BASE_URL: upstreamUrl, LOG_LEVEL: 'info' },
+    /listening on http:\/\/[\d.]+:(\d+)/,
+  );
+  targets.push({ name: 'ai-gateway', url: `http://127.0.0.1:${gateway.port}/v1`, headers: { 'x-provider': 'fireworks' }, pids: [gateway.pid] });
+  if (process.env.BENCH_WORKERS) {
+    const workers = await start(
+      'ai-gateway-workers',
+      process.execPath,
+      [join(root, 'dist/src/main.js')],
+      { PORT: String(gatewayPort + 1), FIREWORKS_BASE_URL: upstreamUrl, LOG_LEVEL: 'info', WORKERS: process.env.BENCH_WORKERS },
+      /listening on http:\/\/[\d.]+:(\d+)/,
+    );
+    targets.push({
+      name: `ai-gateway WORKERS=${process.env.BENCH_WORKERS}`,
+      url: `http://127.0.0.1:${workers.port}/v1`,
+      headers: { 'x-provider': 'fireworks' },
+      pids: [workers.pid],
+      workersOf: workers.pid,
+    });
+  }
+  const active = targets.filter((t) => !onlyTargets || onlyTargets.includes(t.name));
+
+  const results = [];
+  for (const scenario of SCENARIOS) {
+    for (const target of active) {
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...target.headers };
+      const url = target.url + scenario.path;
+      const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
+      const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
+      process.stderr.write(`${scenario.label} -> ${target.name} ... `);
+      const { result, rssMb } = await withPeakRss(pids, () =>
+        scenario.concurrent
+          ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
+          : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: WARMUP, expectTail }),
+      );
+      const entry = { scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, ...result };
+      results.push(entry);
+      process.stderr.write(
+        scenario.concurrent
+          ? `${result.completed}/${scenario.concurrent} complete, RSS ${rssMb.toFixed(0)} MB\n`
+          : `${result.rps.toFixed(0)} req/s, p50 ${fmt(result.latency.p50)} ms, p99 ${fmt(result.latency.p99)} ms, errors ${JSON.stringify(result.errors)}\n`,
+      );
+    }
+  }
+
+  const date = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
+  const report = { date: new Date().toISOString(), machine, durationMs: DURATION, warmupMs: WARMUP, results };
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const file = join(here, 'results', `${date}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.log(markdown(report));
+  console.log(`\nresults: ${file}`);
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const fmt = (n, digits = 2) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+
+export function markdown(report) {
+  const lines = [
+    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up.`,
+    '',
+    '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+  ];
+  const by = (scenario, target) => report.results.find((r) => r.scenario === scenario && r.target === target);
+  for (const r of report.results) {
+    const errors = Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0';
+    if (r.completed !== undefined) {
+      lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - |`);
+      continue;
+    }
+    const direct = by(r.scenario, 'direct');
+    const pass = by(r.scenario, 'passthrough');
+    const portkey = by(r.scenario, 'portkey');
+    const portkeyOk = portkey && portkey.requests > 0 && Object.keys(portkey.errors).length === 0;
+    const added = direct && r.latency.p50 !== null && direct.latency.p50 !== null ? r.latency.p50 - direct.latency.p50 : null;
+    lines.push(
+      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${portkeyOk ? ratio(r.rps, portkey.rps) : 'portkey failed'} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+}
