@@ -17,36 +17,34 @@ const MAX_USAGE_SLICE = 4_096;
 
 /**
  * Finds the last `usage` object in a byte stream fed chunk by chunk. Providers put usage in the
- * final SSE event (or at the end of a JSON body), so only chunks that contain the key, and the
- * boundary between two chunks, are ever looked at.
+ * final SSE event (or at the end of a JSON body), so only chunks that contain the key, and a key
+ * split across two chunks, are ever decoded; every other chunk costs one byte search.
  */
 export class UsageObserver {
   usage: Usage | undefined;
   private pending = '';
-  private tail: Buffer | undefined;
+  /** How many leading bytes of the key the previous chunk ended with (0: none). */
+  private partialKey = 0;
 
   push(chunk: Buffer): void {
-    let index = chunk.lastIndexOf(USAGE_KEY);
-    if (index === -1 && this.tail) {
-      // The key may straddle two chunks.
-      const joined = Buffer.concat([this.tail, chunk.subarray(0, USAGE_KEY.length)]);
-      const at = joined.indexOf(USAGE_KEY);
-      if (at !== -1) {
-        this.pending = joined.toString('latin1', at, this.tail.length) + chunk.toString('latin1', 0, MAX_USAGE_SLICE);
-        this.tail = chunk.subarray(chunk.length - USAGE_KEY.length + 1);
-        this.tryRead();
-        return;
-      }
-    }
-    this.tail = chunk.length >= USAGE_KEY.length ? chunk.subarray(chunk.length - USAGE_KEY.length + 1) : undefined;
+    if (chunk.length === 0) return;
+    const index = chunk.lastIndexOf(USAGE_KEY);
     if (index !== -1) {
       this.pending = chunk.toString('latin1', index, index + MAX_USAGE_SLICE);
     } else if (this.pending) {
       this.pending += chunk.toString('latin1', 0, MAX_USAGE_SLICE);
-    } else {
-      return;
+    } else if (this.partialKey > 0) {
+      // The key may go on from the last chunk into this one (or through all of it).
+      const matched = continuedKey(chunk, this.partialKey);
+      if (matched === USAGE_KEY.length) {
+        this.pending = USAGE_KEY_TEXT + chunk.toString('latin1', USAGE_KEY.length - this.partialKey, MAX_USAGE_SLICE);
+      } else if (matched > 0) {
+        this.partialKey = matched;
+        return;
+      }
     }
-    this.tryRead();
+    this.partialKey = endsWithPartialKey(chunk);
+    if (this.pending) this.tryRead();
   }
 
   private tryRead(): void {
@@ -64,6 +62,28 @@ export class UsageObserver {
     }
     this.pending = '';
   }
+}
+
+const USAGE_KEY_TEXT = USAGE_KEY.toString('latin1');
+const QUOTE = 0x22;
+
+/** The length of the longest proper prefix of the key that `chunk` ends with, or 0. */
+function endsWithPartialKey(chunk: Buffer): number {
+  const from = Math.max(0, chunk.length - (USAGE_KEY.length - 1));
+  for (let at = chunk.indexOf(QUOTE, from); at !== -1; at = chunk.indexOf(QUOTE, at + 1)) {
+    const length = chunk.length - at;
+    if (USAGE_KEY.compare(chunk, at, chunk.length, 0, length) === 0) return length;
+  }
+  return 0;
+}
+
+/**
+ * How much of the key is matched once `chunk` follows a chunk that ended with its first `matched`
+ * bytes: the whole key's length, more than `matched` if the chunk ends inside the key, else 0.
+ */
+function continuedKey(chunk: Buffer, matched: number): number {
+  const take = Math.min(USAGE_KEY.length - matched, chunk.length);
+  return USAGE_KEY.compare(chunk, 0, take, matched, matched + take) === 0 ? matched + take : 0;
 }
 
 /** An OpenAI-style error event: the OpenAI SDKs raise it as an APIError instead of hanging. */

@@ -1,0 +1,45 @@
+// Usage is read from the bytes as they pass, wherever the provider's chunks happen to split them.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { UsageObserver } from '../src/stream.js';
+
+const STREAM =
+  'data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n' +
+  'data: {"choices":[],"usage":{"prompt_tokens":12,"prompt_tokens_details":null,"completion_tokens":34,"total_tokens":46}}\n\n' +
+  'data: [DONE]\n\n';
+
+function observe(chunks: Buffer[]): UsageObserver {
+  const observer = new UsageObserver();
+  for (const chunk of chunks) observer.push(chunk);
+  return observer;
+}
+
+describe('UsageObserver', () => {
+  test('every split of a stream into three chunks gives the same usage', () => {
+    const bytes = Buffer.from(STREAM);
+    let checked = 0;
+    for (let a = 0; a <= bytes.length; a++) {
+      for (let b = a; b <= bytes.length; b++) {
+        const { usage } = observe([bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)]);
+        assert.deepEqual(usage, { promptTokens: 12, completionTokens: 34 }, `split at ${a}, ${b}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 10_000);
+  });
+
+  test('one byte at a time', () => {
+    const bytes = Buffer.from(STREAM);
+    const chunks = Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
+    assert.deepEqual(observe(chunks).usage, { promptTokens: 12, completionTokens: 34 });
+  });
+
+  test('a whole JSON body', () => {
+    const body = JSON.stringify({ id: 'x', choices: [{ message: { content: 'usage is "usage"' } }], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } });
+    assert.deepEqual(observe([Buffer.from(body)]).usage, { promptTokens: 5, completionTokens: 7 });
+  });
+
+  test('no usage anywhere', () => {
+    assert.equal(observe([Buffer.from('data: {"choices":[]}\n\ndata: [DONE]\n\n')]).usage, undefined);
+  });
+});
