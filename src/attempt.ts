@@ -1,12 +1,24 @@
 // One upstream attempt, as an undici dispatch handler. A stream is written to the client byte for
 // byte as it arrives (from its first byte it can no longer be retried); any other answer is
 // buffered, so that a failure can still be retried and the deadline covers the whole answer.
-import type { IncomingHttpHeaders } from 'node:http';
+//
+// The handler implements undici's core callbacks (onConnect, onHeaders, onData, onComplete,
+// onError), the interface undici 7's own clients call: it gets the raw header list, so the few
+// headers the gateway passes on are picked from it without building an object of them all.
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { OpenAIErrorBody } from './errors.js';
 import type { Exchange, Gateway } from './gateway.js';
 import { UsageObserver, sseErrorEvent } from './stream.js';
+
+/** The provider's headers that matter to the gateway, picked once from the raw list. */
+export interface PickedHeaders {
+  /** For the client: [name, value, ...], starting with our x-request-id. */
+  readonly forClient: string[];
+  contentType: string | undefined;
+  retryAfter: string | undefined;
+  retryAfterMs: string | undefined;
+}
 
 /** How an attempt ended. Only 'network', 'status' and 'timeout' leave the answer to the caller. */
 export type AttemptOutcome =
@@ -14,9 +26,9 @@ export type AttemptOutcome =
   | { kind: 'cancelled' }
   | { kind: 'timeout' }
   | { kind: 'network'; error: Error }
-  | { kind: 'status'; status: number; headers: IncomingHttpHeaders; body: string };
+  | { kind: 'status'; status: number; headers: PickedHeaders; body: string };
 
-/** Sentinels passed to `controller.abort()`, so onResponseError knows why it was called. */
+/** Sentinels passed to undici's abort, so onError knows why it was called. */
 class TimeoutSignal extends Error {
   override name = 'TimeoutSignal';
 }
@@ -29,7 +41,11 @@ const CLIENT_GONE = new ClientGoneSignal('client went away');
 const SSE_CONTENT_TYPE = 'text/event-stream';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const NO_CHUNKS: Buffer[] = [];
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
+const RATELIMIT_PREFIX = 'x-ratelimit-';
+// First bytes (lower case) of the header names worth a closer look: content-*, retry-*, x-*.
+const C = 0x63;
+const R = 0x72;
+const X = 0x78;
 
 const enum Mode {
   Buffer,
@@ -44,11 +60,12 @@ const enum Mode {
 export class Attempt implements Dispatcher.DispatchHandler {
   private ex: Exchange | undefined;
   private resolve: ((outcome: AttemptOutcome) => void) | undefined;
-  private controller: Dispatcher.DispatchController | undefined;
+  private abortUpstream: ((reason?: Error) => void) | undefined;
+  private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private abortReason: Error | undefined;
   private status = 0;
-  private headers: IncomingHttpHeaders = NO_HEADERS;
+  private headers: PickedHeaders | undefined;
   private mode = Mode.Buffer;
   private chunks: Buffer[] = [];
   private size = 0;
@@ -85,50 +102,51 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   abort(reason: Error): void {
     if (!this.ex) return;
-    this.abortReason ??= reason;
-    if (this.controller) {
-      if (!this.controller.aborted) this.controller.abort(reason);
-    } else {
-      this.finish(reason === TIMEOUT ? { kind: 'timeout' } : { kind: 'cancelled' });
-    }
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    if (this.abortUpstream) this.abortUpstream(reason);
+    else this.finish(reason === TIMEOUT ? { kind: 'timeout' } : { kind: 'cancelled' });
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.abortReason) controller.abort(this.abortReason);
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.abortReason) abort(this.abortReason);
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    this.status = statusCode;
-    this.headers = headers;
-    const contentType = headers['content-type'];
-    if (statusCode >= 400) this.mode = Mode.Error;
-    else if (typeof contentType === 'string' && contentType.startsWith(SSE_CONTENT_TYPE)) this.mode = Mode.Stream;
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const ex = this.ex;
-    if (!ex) return;
+    if (!ex) return true;
+    this.status = statusCode;
+    this.resumeUpstream = resume;
+    const headers = pickHeaders(ex, rawHeaders);
+    this.headers = headers;
+    if (statusCode >= 400) this.mode = Mode.Error;
+    else if (headers.contentType !== undefined && headers.contentType.startsWith(SSE_CONTENT_TYPE)) this.mode = Mode.Stream;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ex = this.ex;
+    if (!ex) return true;
     if (this.mode === Mode.Stream) {
       if (!this.streaming) this.startStream(ex);
       else if (!this.paused) this.timer!.refresh();
       ex.usage!.push(chunk);
-      if (!ex.res.write(chunk)) {
-        // The client reads slower than the provider writes: hold the provider, and do not count
-        // the client's slowness as the provider's silence.
-        controller.pause();
-        this.paused = true;
-        clearTimeout(this.timer);
-        ex.res.once('drain', this.onDrain);
-      }
-      return;
+      if (ex.res.write(chunk)) return true;
+      // The client reads slower than the provider writes: hold the provider, and do not count
+      // the client's slowness as the provider's silence.
+      this.paused = true;
+      clearTimeout(this.timer);
+      ex.res.once('drain', this.onDrain);
+      return false;
     }
-    if (this.mode === Mode.Error && this.size >= MAX_ERROR_BODY_BYTES) return;
+    if (this.mode === Mode.Error && this.size >= MAX_ERROR_BODY_BYTES) return true;
     this.chunks.push(chunk);
     this.size += chunk.length;
+    return true;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     const ex = this.ex;
     if (!ex) return;
     if (this.streaming) {
@@ -137,9 +155,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    const headers = this.headers!;
     if (this.mode === Mode.Error) {
       const text = body.toString('utf8', 0, MAX_ERROR_BODY_BYTES);
-      this.finish({ kind: 'status', status: this.status, headers: this.headers, body: text });
+      this.finish({ kind: 'status', status: this.status, headers, body: text });
       return;
     }
     // A whole answer, or a stream that ended before its first byte: answer it as it is.
@@ -147,14 +166,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.usage = new UsageObserver();
     ex.usage.push(body);
-    const headers = this.gateway.responseHeaders(ex, this.headers);
-    headers['content-length'] = String(body.length);
-    ex.res.writeHead(this.status, headers);
+    headers.forClient.push('content-length', String(body.length));
+    ex.res.writeHead(this.status, headers.forClient);
     ex.res.end(body);
     this.finish({ kind: 'answered' });
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onError(error: Error): void {
     const ex = this.ex;
     if (!ex) return;
     const reason = this.abortReason ?? error;
@@ -194,17 +212,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.status = this.status;
     ex.usage = new UsageObserver();
-    const headers = this.gateway.responseHeaders(ex, this.headers);
-    headers['cache-control'] = 'no-cache';
+    const headers = this.headers!.forClient;
+    headers.push('cache-control', 'no-cache');
     ex.res.writeHead(this.status, headers);
     this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
   }
 
   private readonly onDrain = (): void => {
-    if (!this.ex || !this.controller) return;
+    if (!this.ex) return;
     this.paused = false;
     this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
-    this.controller.resume();
+    this.resumeUpstream?.();
   };
 
   private finish(outcome: AttemptOutcome): void {
@@ -215,16 +233,61 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.upstreamMs += performance.now() - this.sentAt;
     this.ex = undefined;
     this.resolve = undefined;
-    this.controller = undefined;
+    this.abortUpstream = undefined;
+    this.resumeUpstream = undefined;
     this.timer = undefined;
+    this.headers = undefined;
     this.chunks = NO_CHUNKS;
-    this.headers = NO_HEADERS;
     resolve(outcome);
   }
 }
 
 function abortAttempt(attempt: Attempt, reason: Error): void {
   attempt.abort(reason);
+}
+
+/**
+ * Picks from the provider's raw headers what the client should see (content type, rate limits,
+ * retry-after, content-disposition, the provider's request id as x-upstream-request-id) and what
+ * the gateway needs. Only names that start like one of those are decoded.
+ */
+function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
+  const requestIdHeader = ex.provider!.spec.requestIdHeader;
+  const requestIdFirst = requestIdHeader === undefined ? -1 : requestIdHeader.charCodeAt(0);
+  const picked: PickedHeaders = {
+    forClient: ['x-request-id', ex.id],
+    contentType: undefined,
+    retryAfter: undefined,
+    retryAfterMs: undefined,
+  };
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const nameBytes = raw[i]!;
+    const first = nameBytes[0]! | 0x20;
+    if (first !== C && first !== R && first !== X && first !== requestIdFirst) continue;
+    const name = nameBytes.toString('latin1').toLowerCase();
+    if (name === 'content-type') {
+      picked.contentType = raw[i + 1]!.toString('latin1');
+      picked.forClient.push(name, picked.contentType);
+    } else if (name.startsWith(RATELIMIT_PREFIX) || name === 'content-disposition') {
+      picked.forClient.push(name, raw[i + 1]!.toString('latin1'));
+    } else if (name === 'retry-after') {
+      picked.retryAfter = raw[i + 1]!.toString('latin1');
+      picked.forClient.push(name, picked.retryAfter);
+    } else if (name === 'retry-after-ms') {
+      picked.retryAfterMs = raw[i + 1]!.toString('latin1');
+      picked.forClient.push(name, picked.retryAfterMs);
+    } else if (name === requestIdHeader) {
+      picked.forClient.push('x-upstream-request-id', raw[i + 1]!.toString('latin1'));
+    }
+  }
+  return picked;
+}
+
+/** The picked client headers as a record, for error answers. */
+export function headerRecord(headers: PickedHeaders): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (let i = 0; i < headers.forClient.length; i += 2) record[headers.forClient[i]!] = headers.forClient[i + 1]!;
+  return record;
 }
 
 export function describeNetworkError(error: Error): string {

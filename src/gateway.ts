@@ -9,9 +9,8 @@ import type { Logger } from './logger.js';
 import { providerSpecs, type ProviderSpec } from './providers/index.js';
 import { registerSecret } from './redact.js';
 import { sseErrorEvent, type UsageObserver } from './stream.js';
-import { Attempt, describeNetworkError } from './attempt.js';
+import { Attempt, describeNetworkError, headerRecord } from './attempt.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
-import { VERSION } from './version.js';
 
 /** A provider ready to serve: its spec plus what start-up resolved (pool, paths, server key). */
 export interface Provider {
@@ -58,7 +57,6 @@ export class Gateway {
   readonly providers: ReadonlyMap<string, Provider>;
   readonly defaultProvider: Provider;
   private readonly knownProviders: string;
-  private readonly userAgent = `ai-gateway/${VERSION}`;
   /** Decided once: building a debug record costs even when pino then drops it. */
   private readonly debug: boolean;
 
@@ -157,14 +155,14 @@ export class Gateway {
           break;
         case 'status': {
           const body = normaliseProviderError(outcome.status, outcome.body);
-          retryAfter = retryAfterMs(header(outcome.headers['retry-after']), header(outcome.headers['retry-after-ms']));
+          retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(
             outcome.status,
             body.message,
             body.code,
             body.param,
             body.type,
-            this.responseHeaders(ex, outcome.headers),
+            headerRecord(outcome.headers),
           );
           if (!isRetryableStatus(outcome.status)) throw failure;
           break;
@@ -184,39 +182,14 @@ export class Gateway {
     }
   }
 
+  /**
+   * What the provider needs and nothing more: the credential, the body's type, and no compression
+   * (bytes pass through untouched and usage is read from them). undici adds the provider's Host.
+   */
   private upstreamHeaders(ex: Exchange, authorization: string): Record<string, string> {
-    const clientHeaders = ex.req.headers;
-    const headers: Record<string, string> = {
-      authorization,
-      accept: clientHeaders.accept ?? 'application/json',
-      // Bytes pass through untouched and usage is read from them, so they must not be compressed.
-      'accept-encoding': 'identity',
-      'user-agent': clientHeaders['user-agent'] ?? this.userAgent,
-    };
+    const headers: Record<string, string> = { authorization, 'accept-encoding': 'identity' };
     if (ex.contentType !== undefined) headers['content-type'] = ex.contentType;
     return headers;
-  }
-
-  /** Provider response headers the client should see, plus our request id. */
-  responseHeaders(ex: Exchange, upstream: Record<string, string | string[] | undefined>): Record<string, string> {
-    const out: Record<string, string> = { 'x-request-id': ex.id };
-    const requestIdHeader = ex.provider?.spec.requestIdHeader;
-    for (const name in upstream) {
-      const value = upstream[name];
-      if (value === undefined) continue;
-      if (
-        name === 'content-type' ||
-        name === 'retry-after' ||
-        name === 'retry-after-ms' ||
-        name === 'content-disposition' ||
-        name.startsWith('x-ratelimit-')
-      ) {
-        out[name] = header(value)!;
-      } else if (name === requestIdHeader) {
-        out['x-upstream-request-id'] = header(value)!;
-      }
-    }
-    return out;
   }
 
   async close(): Promise<void> {
@@ -288,7 +261,4 @@ function clientAuthorization(value: string | undefined): string | undefined {
 }
 
 
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
 

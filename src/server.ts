@@ -335,30 +335,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        cleanup();
+        req.off('data', onData);
         req.pause();
         reject(tooLarge());
         return;
       }
       chunks.push(chunk);
     };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onAborted = () => {
-      cleanup();
-      reject(new GatewayError(400, 'The client closed the connection before sending the whole body.', 'client_closed'));
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAborted);
-      req.off('aborted', onAborted);
-    };
     req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAborted);
-    req.on('aborted', onAborted);
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    // Node reports a client that leaves mid-body as an 'error' (ECONNRESET, "aborted").
+    req.on('error', () => {
+      reject(new GatewayError(400, 'The client closed the connection before sending the whole body.', 'client_closed'));
+    });
   });
 }
