@@ -73,7 +73,7 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   return {
     requests: completed,
     rps: completed / (elapsed / 1000),
-    latency: { p50: ms(latency, 50), p99: ms(latency, 99), mean: latency.totalCount ? latency.mean / 1000 : null },
+    latency: { p50: ms(latency, 50), p90: ms(latency, 90), p99: ms(latency, 99), p999: ms(latency, 99.9), max: latency.totalCount ? latency.maxValue / 1000 : null, mean: latency.totalCount ? latency.mean / 1000 : null },
     ttfb: { p50: ms(ttfb, 50), p99: ms(ttfb, 99) },
     errors,
   };

@@ -5,7 +5,8 @@
 //   ai-gateway   ours, started as a user starts it (default settings, info logs)
 // Writes results/<date>.json and prints a markdown table.
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_ONLY (comma list of scenario ids),
-//   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000).
+//   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000), BENCH_WORKERS (also run ai-gateway
+//   with WORKERS=<n>), BENCH_GATEWAY_MAIN (another build of the gateway, to compare changes).
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -137,7 +138,7 @@ async function main() {
   const gateway = await start(
     'ai-gateway',
     process.execPath,
-    [join(root, 'dist/src/main.js')],
+    [process.env.BENCH_GATEWAY_MAIN ?? join(root, 'dist/src/main.js')],
     { PORT: String(gatewayPort), FIREWORKS_BASE_URL: upstreamUrl, LOG_LEVEL: 'info' },
     /listening on http:\/\/[\d.]+:(\d+)/,
   );
@@ -171,7 +172,7 @@ async function main() {
       const { result, rssMb } = await withPeakRss(pids, () =>
         scenario.concurrent
           ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
-          : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: WARMUP, expectTail }),
+          : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail }),
       );
       const entry = { scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, ...result };
       results.push(entry);
@@ -193,6 +194,11 @@ async function main() {
   console.log(`\nresults: ${file}`);
 }
 
+/** Hundreds of connections need longer to warm up: each opens upstream connections and JIT-compiles paths. */
+function warmupFor(scenario) {
+  return scenario.connections >= 500 ? Math.max(WARMUP, 3_000) : WARMUP;
+}
+
 function childPids(pid) {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -206,7 +212,7 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
 
 export function markdown(report) {
   const lines = [
-    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up.`,
+    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections).`,
     '',
     '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',

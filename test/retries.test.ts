@@ -49,6 +49,30 @@ describe('retries', () => {
     assert.equal(stack.sim.requestsFor(key).length, 2);
   });
 
+  test('a failure the gateway retried tells the SDK not to retry it again', async () => {
+    const post = (key: string, headers: Record<string, string> = {}) =>
+      fetch(`${stack.baseURL}chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer fw_test_key_0123456789', ...headers },
+        body: JSON.stringify(withSim(chat, { key, status: 503 })),
+      });
+    const retried = await post(uniqueKey('should-retry'));
+    assert.equal(retried.status, 503);
+    assert.equal(retried.headers.get('x-should-retry'), 'false');
+    // Without gateway retries, the SDK's own retries are left alone.
+    const notRetried = await post(uniqueKey('should-retry-0'), { 'x-gateway-max-retries': '0' });
+    assert.equal(notRetried.status, 503);
+    assert.equal(notRetried.headers.get('x-should-retry'), null);
+
+    // The SDK, left at its default of 2 retries, makes no attempt of its own.
+    const key = uniqueKey('sdk-no-retry');
+    await assert.rejects(
+      stack.client({ maxRetries: 2 }).chat.completions.create(withSim(chat, { key, status: 503 })),
+      OpenAI.InternalServerError,
+    );
+    assert.equal(stack.sim.requestsFor(key).length, 3, 'the gateway\'s 3 attempts, and no more');
+  });
+
   test('x-gateway-max-retries lowers the retries for one request', async () => {
     const key = uniqueKey('override');
     await assert.rejects(

@@ -53,6 +53,46 @@ describe('streams', () => {
     await stack.sim.waitFor(() => stack.sim.requestsFor(key)[0]?.aborted === true, 2_000);
   });
 
+  test('a client that reads slowly is not mistaken for a silent provider', async () => {
+    const slowReader = await startStack({ STREAM_IDLE_TIMEOUT_MS: '300', LOG_LEVEL: 'info' });
+    try {
+      const { port } = slowReader.gateway.server.address() as { port: number };
+      // About 4 MB of stream: more than the socket buffers hold, so the gateway must hold the provider.
+      const content = Array.from({ length: 4000 }, (_, i) => `word${i}`.padEnd(1000, '.')).join(' ');
+      const body = JSON.stringify(
+        withSim({ model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true }, { key: uniqueKey('slow-reader'), content, chunks: 4000 }),
+      );
+      const text = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/v1/chat/completions',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+          },
+          (res) => {
+            const parts: Buffer[] = [];
+            res.pause();
+            // Read nothing for three idle periods, then everything.
+            setTimeout(() => {
+              res.on('data', (chunk: Buffer) => parts.push(chunk));
+              res.resume();
+            }, 1_000);
+            res.on('end', () => resolve(Buffer.concat(parts).toString()));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.ok(text.endsWith('data: [DONE]\n\n'), 'the stream completed');
+      assert.ok(!text.includes('"error"'), 'no error event');
+    } finally {
+      await slowReader.close();
+    }
+  });
+
   test('100 concurrent streams, each gets its own content and nothing else', async () => {
     const client = stack.client();
     const runs = Array.from({ length: 100 }, async (_, i) => {
