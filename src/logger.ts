@@ -51,6 +51,24 @@ class LineBatch implements DestinationStream {
   }
 }
 
+/** Writes one line of pre-formatted JSON fields, wrapped as pino wraps its own lines. */
+export type LineWriter = (fields: string, msg: string) => void;
+
+/**
+ * A writer for lines that a hot path formats itself, into the logger's own stream and in its
+ * format (`{"level","time","pid",...fields,"msg"}`); undefined when `level` is off. `msg` must not
+ * need escaping.
+ */
+export function lineWriter(logger: Logger, level: 'info' | 'debug'): LineWriter | undefined {
+  if (!logger.isLevelEnabled(level)) return undefined;
+  const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  const head = `{"level":"${level}"`;
+  const pid = `,"pid":${process.pid},`;
+  return (fields, msg) => {
+    stream.write(`${head}${isoTime()}${pid}${fields},"msg":"${msg}"}\n`);
+  };
+}
+
 /**
  * Logs to `destination`, or to stdout in batches, flushed every LOG_FLUSH_MS, on flush() and on
  * exit.

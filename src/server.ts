@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
-import type { Logger } from './logger.js';
+import { lineWriter, type LineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 import { VERSION } from './version.js';
 
@@ -39,7 +39,7 @@ export interface GatewayServer {
 
 export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
   const gateway = new Gateway(config, logger);
-  const logRequests = logger.isLevelEnabled('info');
+  const writeRequestLine = lineWriter(logger, 'info');
   const startedAt = Date.now();
   let draining = false;
   let inFlight = 0;
@@ -62,7 +62,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        if (logRequests) logExchange(logger, ex);
+        if (writeRequestLine) logExchange(writeRequestLine, ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight === 0) drained?.();
@@ -240,35 +240,33 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
   };
 }
 
-function logExchange(logger: Logger, ex: Exchange): void {
+/**
+ * The request line, in pino's format, formatted here rather than by pino: measured on the bench,
+ * pino's general serializer cost about 6 µs a request more than this fixed-shape line, a tenth of
+ * the gateway's whole cost per request. Only `model`, `path` and `error` come from outside and are
+ * escaped; the id is a UUID or matched REQUEST_ID, the method is a token Node has checked.
+ */
+function logExchange(writeLine: LineWriter, ex: Exchange): void {
   const durationMs = performance.now() - ex.startedAt;
+  let line = `"reqId":"${ex.id}"`;
+  if (ex.provider !== undefined) line += `,"provider":"${ex.provider.name}"`;
+  if (ex.model !== undefined) line += `,"model":${JSON.stringify(ex.model)}`;
+  // The path without its query string: that is the client's, and may carry what is not ours to log.
+  // 499 (as nginx logs it): the client closed the connection before the answer was complete.
+  line += `,"method":"${ex.method}","path":${JSON.stringify(pathOf(ex.req.url))},"status":${ex.clientGone ? 499 : ex.status},"stream":${ex.stream},"durationMs":${round(durationMs)}`;
+  if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${round(ex.firstByteMs)}`;
+  if (ex.upstreamMs > 0) line += `,"overheadMs":${round(durationMs - ex.upstreamMs - ex.waitedMs)}`;
+  line += `,"retries":${ex.retries}`;
   const usage = ex.usage?.usage;
-  logger.info(
-    {
-      reqId: ex.id,
-      provider: ex.provider?.name,
-      model: ex.model,
-      method: ex.method,
-      // Without the query string: it is the client's, and may carry things that are not ours to log.
-      path: pathOf(ex.req.url),
-      // 499 (as nginx logs it): the client closed the connection before the answer was complete.
-      status: ex.clientGone ? 499 : ex.status,
-      stream: ex.stream,
-      durationMs: round(durationMs),
-      ttfbMs: ex.firstByteMs === undefined ? undefined : round(ex.firstByteMs),
-      overheadMs: ex.upstreamMs > 0 ? round(durationMs - ex.upstreamMs - ex.waitedMs) : undefined,
-      retries: ex.retries,
-      promptTokens: usage?.promptTokens,
-      completionTokens: usage?.completionTokens,
-      error: ex.errorMessage,
-    },
-    'request',
-  );
+  if (usage !== undefined) line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
+  if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactSecrets(ex.errorMessage))}`;
+  writeLine(line, 'request');
 }
 
-function pathOf(url: string | undefined): string | undefined {
-  const queryAt = url?.indexOf('?') ?? -1;
-  return queryAt === -1 ? url : url!.slice(0, queryAt);
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const queryAt = url.indexOf('?');
+  return queryAt === -1 ? url : url.slice(0, queryAt);
 }
 
 function round(ms: number): number {
