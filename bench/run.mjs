@@ -52,6 +52,34 @@ function start(name, command, args, env, ready) {
   });
 }
 
+function cpuTicks(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits until every process of the bench has been idle for half a second (at most 15 s), so that
+ * one target's leftovers (a peer still draining failed streams, a collector catching up) do not
+ * land on the next target's run.
+ */
+async function quiesce() {
+  const pids = children.map((child) => child.pid);
+  const deadline = Date.now() + 15_000;
+  let quiet = 0;
+  let last = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  while (quiet < 5 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+    // Clock ticks are 10 ms: at most one tick in 100 ms across all processes counts as idle.
+    quiet = now - last <= 1 ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
 function rssMb(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -168,6 +196,7 @@ async function main() {
       const url = target.url + scenario.path;
       const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
       const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
+      await quiesce();
       process.stderr.write(`${scenario.label} -> ${target.name} ... `);
       const { result, rssMb } = await withPeakRss(pids, () =>
         scenario.concurrent
