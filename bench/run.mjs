@@ -4,7 +4,8 @@
 //   portkey      @portkey-ai/gateway from npm, --headless, pointed at the same upstream
 //   ai-gateway   ours, started as a user starts it (default settings, info logs)
 // Writes results/<date>.json and prints a markdown table.
-//   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_ONLY (comma list of scenario ids),
+//   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
+//   scenario, median kept; default 1, 3 for steadier figures), BENCH_ONLY (comma list of scenario ids),
 //   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000), BENCH_WORKERS (also run ai-gateway
 //   with WORKERS=<n>), BENCH_GATEWAY_MAIN (another build of the gateway, to compare changes).
 import { spawn } from 'node:child_process';
@@ -19,6 +20,7 @@ const root = join(here, '..');
 const DURATION = Number(process.env.BENCH_DURATION_MS ?? 5_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_MS ?? 1_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 2_000);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
 const only = process.env.BENCH_ONLY?.split(',');
 const onlyTargets = process.env.BENCH_TARGETS?.split(',');
 const KEY = 'fw_bench_key_0000000000';
@@ -191,31 +193,39 @@ async function main() {
 
   const results = [];
   for (const scenario of SCENARIOS) {
-    for (const target of active) {
-      const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...target.headers };
-      const url = target.url + scenario.path;
-      const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
-      const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
-      await quiesce();
-      process.stderr.write(`${scenario.label} -> ${target.name} ... `);
-      const { result, rssMb } = await withPeakRss(pids, () =>
-        scenario.concurrent
-          ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
-          : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail }),
-      );
-      const entry = { scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, ...result };
-      results.push(entry);
-      process.stderr.write(
-        scenario.concurrent
-          ? `${result.completed}/${scenario.concurrent} complete, RSS ${rssMb.toFixed(0)} MB\n`
-          : `${result.rps.toFixed(0)} req/s, p50 ${fmt(result.latency.p50)} ms, p99 ${fmt(result.latency.p99)} ms, errors ${JSON.stringify(result.errors)}\n`,
-      );
+    // Rounds go over every target in turn, so that each target meets the machine's drift alike;
+    // the run with the median throughput stands for the target.
+    const runs = new Map(active.map((target) => [target.name, []]));
+    for (let round = 0; round < (scenario.concurrent ? 1 : REPEAT); round++) {
+      for (const target of active) {
+        const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...target.headers };
+        const url = target.url + scenario.path;
+        const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
+        const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
+        await quiesce();
+        process.stderr.write(`${scenario.label} -> ${target.name} ... `);
+        const { result, rssMb } = await withPeakRss(pids, () =>
+          scenario.concurrent
+            ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
+            : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail }),
+        );
+        runs.get(target.name).push({ scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, ...result });
+        process.stderr.write(
+          scenario.concurrent
+            ? `${result.completed}/${scenario.concurrent} complete, RSS ${rssMb.toFixed(0)} MB\n`
+            : `${result.rps.toFixed(0)} req/s, p50 ${fmt(result.latency.p50)} ms, p99 ${fmt(result.latency.p99)} ms, errors ${JSON.stringify(result.errors)}\n`,
+        );
+      }
+    }
+    for (const [, targetRuns] of runs) {
+      const sorted = [...targetRuns].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
+      results.push({ ...sorted[Math.floor(sorted.length / 2)], rounds: targetRuns.length, rpsOfRounds: targetRuns.map((r) => r.rps) });
     }
   }
 
   const date = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
-  const report = { date: new Date().toISOString(), machine, durationMs: DURATION, warmupMs: WARMUP, results };
+  const report = { date: new Date().toISOString(), machine, durationMs: DURATION, warmupMs: WARMUP, repeat: REPEAT, results };
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `${date}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
@@ -241,7 +251,7 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
 
 export function markdown(report) {
   const lines = [
-    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections).`,
+    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections); median of ${report.repeat ?? 1} rounds.`,
     '',
     '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',

@@ -20,12 +20,14 @@ export interface PickedHeaders {
   retryAfterMs: string | undefined;
 }
 
-/** How an attempt ended. Only 'network', 'status' and 'timeout' leave the answer to the caller. */
+/** How an attempt ended. All but 'answered' and 'cancelled' leave the answer to the caller. */
 export type AttemptOutcome =
   | { kind: 'answered' }
   | { kind: 'cancelled' }
   | { kind: 'timeout' }
   | { kind: 'network'; error: Error }
+  /** undici refused the request itself (e.g. a header value it cannot send): the client's to fix. */
+  | { kind: 'unsendable'; error: Error }
   | { kind: 'status'; status: number; headers: PickedHeaders; body: string };
 
 /** Sentinels passed to undici's abort, so onError knows why it was called. */
@@ -202,6 +204,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (reason === TIMEOUT) this.finish({ kind: 'timeout' });
     else if (reason === CLIENT_GONE) this.finish({ kind: 'cancelled' });
+    else if ((reason as { code?: string }).code === 'UND_ERR_INVALID_ARG') this.finish({ kind: 'unsendable', error: reason });
     else this.finish({ kind: 'network', error: reason });
   }
 

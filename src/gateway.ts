@@ -146,6 +146,8 @@ export class Gateway {
           return;
         case 'timeout':
           throw settled(ex, timeoutError(ex, attempt));
+        case 'unsendable':
+          throw new GatewayError(400, `The request cannot be sent to the provider: ${outcome.error.message}.`, 'invalid_request');
         case 'network':
           failure = new GatewayError(
             502,
