@@ -134,7 +134,9 @@ export class Gateway {
       const remaining = deadline - performance.now();
       if (remaining <= 0) throw settled(ex, timeoutError(ex, attempt - 1));
       if (this.debug) {
-        this.logger.debug({ reqId: ex.id, provider: provider.name, path: request.path, attempt }, 'upstream attempt');
+        // Without the query string, as in the request line.
+        const path = request.path.split('?', 1)[0];
+        this.logger.debug({ reqId: ex.id, provider: provider.name, path, attempt }, 'upstream attempt');
       }
       const outcome = await Attempt.run(ex, this, request, remaining);
 
