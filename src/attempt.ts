@@ -257,6 +257,7 @@ function abortAttempt(attempt: Attempt, reason: Error): void {
 function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
   const requestIdHeader = ex.provider!.spec.requestIdHeader;
   const requestIdFirst = requestIdHeader === undefined ? -1 : requestIdHeader.charCodeAt(0);
+  const requestIdLength = requestIdHeader === undefined ? -1 : requestIdHeader.length;
   const picked: PickedHeaders = {
     forClient: ['x-request-id', ex.id],
     contentType: undefined,
@@ -265,8 +266,7 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
   };
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const nameBytes = raw[i]!;
-    const first = nameBytes[0]! | 0x20;
-    if (first !== C && first !== R && first !== X && first !== requestIdFirst) continue;
+    if (!worthDecoding(nameBytes, requestIdFirst, requestIdLength)) continue;
     const name = nameBytes.toString('latin1').toLowerCase();
     if (name === 'content-type') {
       picked.contentType = raw[i + 1]!.toString('latin1');
@@ -284,6 +284,20 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
     }
   }
   return picked;
+}
+
+/**
+ * Whether a header name may be one pickHeaders wants, judged by its first byte and length alone:
+ * content-type (12), content-disposition (19), retry-after (11), retry-after-ms (14),
+ * x-ratelimit-* (more than 12), and the provider's request id header.
+ */
+function worthDecoding(name: Buffer, requestIdFirst: number, requestIdLength: number): boolean {
+  const first = name[0]! | 0x20;
+  const length = name.length;
+  if (first === requestIdFirst && length === requestIdLength) return true;
+  if (first === C) return length === 12 || length === 19;
+  if (first === R) return length === 11 || length === 14;
+  return first === X && length > 12;
 }
 
 /** The picked client headers as a record, for error answers. */

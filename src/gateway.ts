@@ -86,6 +86,9 @@ export class Gateway {
   /** The provider named by `x-provider` (any case), or the default one. */
   resolveProvider(header: string | string[] | undefined): Provider {
     if (header === undefined || header === '') return this.defaultProvider;
+    // Clients nearly always send the name as registered; only other spellings pay for normalising.
+    const exact = typeof header === 'string' ? this.providers.get(header) : undefined;
+    if (exact !== undefined) return exact;
     const requested = (Array.isArray(header) ? header[0]! : header).trim();
     const provider = this.providers.get(requested.toLowerCase());
     if (!provider) {
