@@ -17,7 +17,6 @@ export interface Provider {
   readonly name: string;
   readonly spec: ProviderSpec;
   readonly pool: Pool;
-  readonly origin: string;
   /** Path prefix of the provider's API (`/inference/v1`); the client's path after `/v1` is appended. */
   readonly basePath: string;
   /** `Bearer <server key>`, when a server-side key is configured. */
@@ -72,7 +71,6 @@ export class Gateway {
         name: spec.name,
         spec,
         pool: createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
-        origin: settings.baseUrl.origin,
         basePath: settings.baseUrl.pathname,
         serverAuthorization: settings.apiKey ? `Bearer ${settings.apiKey}` : undefined,
       });
