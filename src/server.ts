@@ -96,8 +96,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
   async function handle(ex: Exchange): Promise<void> {
     const { req, res } = ex;
     const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    const path = pathOf(url);
 
     if (path === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method, 'GET');
