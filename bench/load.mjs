@@ -46,6 +46,7 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   const ttfb = histogram();
   const errors = {};
   let completed = 0;
+  let sent = 0;
   let recording = false;
   const warmupEnd = performance.now() + warmupMs;
   const end = warmupEnd + durationMs;
@@ -54,6 +55,7 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   const worker = async () => {
     while (performance.now() < end) {
       const result = await send(pool, request, expectTail);
+      sent++;
       if (!recording) continue;
       if (result.ok) {
         completed++;
@@ -72,6 +74,8 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   const ms = (h, p) => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : null);
   return {
     requests: completed,
+    /** Every answer, warm-up included: what the target's CPU time over the whole run served. */
+    sent,
     rps: completed / (elapsed / 1000),
     latency: { p50: ms(latency, 50), p90: ms(latency, 90), p99: ms(latency, 99), p999: ms(latency, 99.9), max: latency.totalCount ? latency.maxValue / 1000 : null, mean: latency.totalCount ? latency.mean / 1000 : null },
     ttfb: { p50: ms(ttfb, 50), p99: ms(ttfb, 99) },

@@ -204,16 +204,20 @@ async function main() {
         const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
         await quiesce();
         process.stderr.write(`${scenario.label} -> ${target.name} ... `);
+        const ticksBefore = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
         const { result, rssMb } = await withPeakRss(pids, () =>
           scenario.concurrent
             ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
             : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail }),
         );
-        runs.get(target.name).push({ scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, ...result });
+        const ticks = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) - ticksBefore;
+        // CPU time of the target's processes per answer (user + system, 10 ms clock ticks).
+        const cpuUsPerRequest = pids.length && result.sent ? (ticks * 10_000) / result.sent : null;
+        runs.get(target.name).push({ scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, cpuUsPerRequest, ...result });
         process.stderr.write(
           scenario.concurrent
             ? `${result.completed}/${scenario.concurrent} complete, RSS ${rssMb.toFixed(0)} MB\n`
-            : `${result.rps.toFixed(0)} req/s, p50 ${fmt(result.latency.p50)} ms, p99 ${fmt(result.latency.p99)} ms, errors ${JSON.stringify(result.errors)}\n`,
+            : `${result.rps.toFixed(0)} req/s, p50 ${fmt(result.latency.p50)} ms, p99 ${fmt(result.latency.p99)} ms, CPU ${fmt(cpuUsPerRequest, 1)} µs/req, errors ${JSON.stringify(result.errors)}\n`,
         );
       }
     }
@@ -253,14 +257,14 @@ export function markdown(report) {
   const lines = [
     `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections); median of ${report.repeat ?? 1} rounds.`,
     '',
-    '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+    '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   const by = (scenario, target) => report.results.find((r) => r.scenario === scenario && r.target === target);
   for (const r of report.results) {
     const errors = Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0';
     if (r.completed !== undefined) {
-      lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - |`);
+      lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - |`);
       continue;
     }
     const direct = by(r.scenario, 'direct');
@@ -269,7 +273,7 @@ export function markdown(report) {
     const portkeyOk = portkey && portkey.requests > 0 && Object.keys(portkey.errors).length === 0;
     const added = direct && r.latency.p50 !== null && direct.latency.p50 !== null ? r.latency.p50 - direct.latency.p50 : null;
     lines.push(
-      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${portkeyOk ? ratio(r.rps, portkey.rps) : 'portkey failed'} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
+      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${portkeyOk ? ratio(r.rps, portkey.rps) : 'portkey failed'} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
     );
   }
   return lines.join('\n');

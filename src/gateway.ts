@@ -29,6 +29,8 @@ export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly startedAt: number;
+  /** The request's path without its query string. */
+  readonly path: string;
   provider: Provider | undefined;
   method: string;
   /** Path and query to send upstream, after the provider's base path. */

@@ -1,6 +1,5 @@
 // Observation of responses as they pass, without re-serialising them: token usage is read from the
-// bytes (a search for `"usage"`, then two small regexes on that slice only), never by parsing
-// every chunk.
+// bytes (a search for `"usage"`, then the two counts after it), never by parsing every chunk.
 import { errorJson, type OpenAIErrorBody } from './errors.js';
 
 export interface Usage {
@@ -30,7 +29,16 @@ export class UsageObserver {
     if (chunk.length === 0) return;
     const index = chunk.lastIndexOf(USAGE_KEY);
     if (index !== -1) {
-      this.pending = chunk.toString('latin1', index, index + MAX_USAGE_SLICE);
+      const end = Math.min(chunk.length, index + MAX_USAGE_SLICE);
+      const close = chunk.indexOf(CLOSE_BRACE, index);
+      if (close !== -1 && close < end) {
+        // The usual case, a whole usage object in one chunk: read the counts from the bytes.
+        this.pending = '';
+        this.partialKey = endsWithPartialKey(chunk);
+        this.setUsage(tokenCount(chunk, PROMPT_TOKENS_KEY, index, end), tokenCount(chunk, COMPLETION_TOKENS_KEY, index, end));
+        return;
+      }
+      this.pending = chunk.toString('latin1', index, end);
     } else if (this.pending) {
       this.pending += chunk.toString('latin1', 0, MAX_USAGE_SLICE);
     } else if (this.partialKey > 0) {
@@ -54,14 +62,45 @@ export class UsageObserver {
     }
     const prompt = PROMPT_TOKENS.exec(this.pending);
     const completion = COMPLETION_TOKENS.exec(this.pending);
-    if (prompt || completion) {
-      this.usage = {
-        promptTokens: prompt ? Number(prompt[1]) : 0,
-        completionTokens: completion ? Number(completion[1]) : 0,
-      };
-    }
+    this.setUsage(prompt ? Number(prompt[1]) : -1, completion ? Number(completion[1]) : -1);
     this.pending = '';
   }
+
+  /** Counts of -1 were not found; usage is known when either was. */
+  private setUsage(prompt: number, completion: number): void {
+    if (prompt === -1 && completion === -1) return;
+    this.usage = { promptTokens: Math.max(prompt, 0), completionTokens: Math.max(completion, 0) };
+  }
+}
+
+const PROMPT_TOKENS_KEY = Buffer.from('"prompt_tokens"');
+const COMPLETION_TOKENS_KEY = Buffer.from('"completion_tokens"');
+const CLOSE_BRACE = 0x7d;
+const COLON = 0x3a;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+
+/** The first `"key" : <digits>` in bytes [from, end), as the regexes above read it from text; -1 when none. */
+export function tokenCount(bytes: Buffer, key: Buffer, from: number, end: number): number {
+  for (let at = bytes.indexOf(key, from); at !== -1 && at + key.length <= end; at = bytes.indexOf(key, at + 1)) {
+    let i = skipSpace(bytes, at + key.length, end);
+    if (i >= end || bytes[i] !== COLON) continue;
+    i = skipSpace(bytes, i + 1, end);
+    let count = -1;
+    for (; i < end && bytes[i]! >= DIGIT_0 && bytes[i]! <= DIGIT_9; i++) count = (count === -1 ? 0 : count * 10) + bytes[i]! - DIGIT_0;
+    if (count !== -1) return count;
+  }
+  return -1;
+}
+
+/** Skips what the regexes' `\s` matches in latin1 text. */
+function skipSpace(bytes: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const byte = bytes[i]!;
+    if (byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) || byte === 0xa0) i++;
+    else break;
+  }
+  return i;
 }
 
 const USAGE_KEY_TEXT = USAGE_KEY.toString('latin1');

@@ -39,6 +39,29 @@ describe('UsageObserver', () => {
     assert.deepEqual(observe([Buffer.from(body)]).usage, { promptTokens: 5, completionTokens: 7 });
   });
 
+  test('read from bytes when the usage object is whole in one chunk, and from text when it is split, alike', () => {
+    const bodies = [
+      '{"usage": {"prompt_tokens" :\t9 ,\n "completion_tokens":\r\n 11}}',
+      '{"usage":{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens":4}}',
+      '{"usage":{"completion_tokens":8}}',
+      '{"usage":{"prompt_tokens":"x","note":"\\"prompt_tokens\\"","prompt_tokens":6,"completion_tokens":2}}',
+      '{"usage":{"total_tokens":5}}',
+      '{"usage":{"prompt_tokens":123456789,"completion_tokens":0}}',
+    ];
+    for (const body of bodies) {
+      const bytes = Buffer.from(body);
+      const at = bytes.indexOf('"usage"') + '"usage"'.length;
+      const whole = observe([bytes]).usage;
+      const split = observe([bytes.subarray(0, at), bytes.subarray(at)]).usage;
+      assert.deepEqual(whole, split, body);
+    }
+    assert.deepEqual(observe([Buffer.from(bodies[0]!)]).usage, { promptTokens: 9, completionTokens: 11 });
+    assert.deepEqual(observe([Buffer.from(bodies[1]!)]).usage, { promptTokens: 3, completionTokens: 4 });
+    assert.deepEqual(observe([Buffer.from(bodies[2]!)]).usage, { promptTokens: 0, completionTokens: 8 });
+    assert.deepEqual(observe([Buffer.from(bodies[3]!)]).usage, { promptTokens: 6, completionTokens: 2 });
+    assert.equal(observe([Buffer.from(bodies[4]!)]).usage, undefined);
+  });
+
   test('no usage anywhere', () => {
     assert.equal(observe([Buffer.from('data: {"choices":[]}\n\ndata: [DONE]\n\n')]).usage, undefined);
   });
