@@ -75,6 +75,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private streaming = false;
   /** The provider is held until the client drains what it was sent. */
   private paused = false;
+  /** Listens for the client's 'drain'; made the first time the client falls behind. */
+  private onDrain: (() => void) | undefined;
   private readonly sentAt = performance.now();
 
   private constructor(
@@ -85,7 +87,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   ) {
     this.ex = ex;
     this.resolve = resolve;
-    this.timer = setTimeout(abortAttempt, budgetMs, this, TIMEOUT);
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
+    // budget would give nearly every request a list of its own.
+    this.timer = setTimeout(abortAttempt, Math.ceil(budgetMs), this, TIMEOUT);
   }
 
   /** Sends one request upstream; resolves when its answer is written or its failure is known. */
@@ -139,6 +143,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // the client's slowness as the provider's silence.
       this.paused = true;
       clearTimeout(this.timer);
+      this.onDrain ??= () => this.drained();
       ex.res.once('drain', this.onDrain);
       return false;
     }
@@ -180,7 +185,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const reason = this.abortReason ?? error;
     if (this.streaming) {
       // The client already has a 200 and part of the stream: end it with an error event.
-      ex.res.off('drain', this.onDrain);
+      if (this.onDrain) ex.res.off('drain', this.onDrain);
       if (reason !== CLIENT_GONE) {
         const body: OpenAIErrorBody =
           reason === TIMEOUT
@@ -221,12 +226,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
   }
 
-  private readonly onDrain = (): void => {
+  /** The client took what it was sent: let the provider go on. */
+  private drained(): void {
     if (!this.ex) return;
     this.paused = false;
     this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
     this.resumeUpstream?.();
-  };
+  }
 
   private finish(outcome: AttemptOutcome): void {
     const ex = this.ex!;

@@ -260,10 +260,12 @@ function sleep(ex: Exchange, ms: number): Promise<boolean> {
  * The client's own credential. An empty Bearer token (the OpenAI SDK's `apiKey: ""`) counts as none,
  * so that the server-side key applies; any other scheme is passed on for the provider to judge.
  */
+const BEARER = 'bearer';
+
 function clientAuthorization(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
-  if (trimmed === '' || trimmed.toLowerCase() === 'bearer') return undefined;
+  if (trimmed === '' || (trimmed.length === BEARER.length && trimmed.toLowerCase() === BEARER)) return undefined;
   return trimmed;
 }
 

@@ -5,7 +5,7 @@ import { REDACTION_CENSOR, redactedLogPaths } from './redact.js';
 export type { Logger } from 'pino';
 
 /** Lines are gathered up to about this many characters and written together. */
-const LOG_BATCH_CHARS = 4096;
+const LOG_BATCH_CHARS = 16_384;
 /** ...and never wait longer than this to be written. */
 const LOG_FLUSH_MS = 200;
 
