@@ -172,7 +172,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.usage = new UsageObserver();
-    ex.usage.push(body);
+    ex.usage.readBody(body);
     headers.forClient.push('content-length', String(body.length));
     ex.res.writeHead(this.status, headers.forClient);
     ex.res.end(body);

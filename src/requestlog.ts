@@ -12,19 +12,34 @@ import type { Exchange } from './gateway.js';
 import type { LineWriter } from './logger.js';
 import { redactSecrets } from './redact.js';
 
-/** JSON text of strings seen before (models, paths); bounded, and emptied when full. */
-const MAX_CACHED_STRINGS = 1_000;
-const jsonText = new Map<string, string>();
+/**
+ * JSON text of the strings a field has held before (models, paths), so that a value is escaped
+ * once, not on every request. The last value is checked first: comparing two short strings is
+ * cheaper than hashing one for the map.
+ */
+export class JsonTextCache {
+  private lastValue = '';
+  private lastText = '""';
+  private readonly texts = new Map<string, string>();
 
-export function cachedJsonString(value: string): string {
-  let text = jsonText.get(value);
-  if (text === undefined) {
-    if (jsonText.size >= MAX_CACHED_STRINGS) jsonText.clear();
-    text = JSON.stringify(value);
-    jsonText.set(value, text);
+  constructor(private readonly maxSize = 1_000) {}
+
+  get(value: string): string {
+    if (value === this.lastValue) return this.lastText;
+    let text = this.texts.get(value);
+    if (text === undefined) {
+      if (this.texts.size >= this.maxSize) this.texts.clear();
+      text = JSON.stringify(value);
+      this.texts.set(value, text);
+    }
+    this.lastValue = value;
+    this.lastText = text;
+    return text;
   }
-  return text;
 }
+
+const modelText = new JsonTextCache();
+const pathText = new JsonTextCache();
 
 /** '' for 0, '.001' to '.999' with trailing zeros dropped: the fraction of a whole millisecond. */
 const FRACTIONS = Array.from({ length: 1_000 }, (_, us) => (us === 0 ? '' : `.${String(us).padStart(3, '0').replace(/0+$/, '')}`));
@@ -50,10 +65,10 @@ export function logExchange(writeLine: LineWriter, ex: Exchange): void {
   const durationMs = performance.now() - ex.startedAt;
   let line = `"reqId":"${ex.id}"`;
   if (ex.provider !== undefined) line += `,"provider":"${ex.provider.name}"`;
-  if (ex.model !== undefined) line += `,"model":${cachedJsonString(ex.model)}`;
+  if (ex.model !== undefined) line += `,"model":${modelText.get(ex.model)}`;
   // The path is logged without its query string: that is the client's, and may carry what is not
   // ours to log. 499 (as nginx logs it): the client closed the connection before the answer was complete.
-  line += `,"method":"${ex.method}","path":${cachedJsonString(ex.path)},"status":${ex.clientGone ? 499 : ex.status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
+  line += `,"method":"${ex.method}","path":${pathText.get(ex.path)},"status":${ex.clientGone ? 499 : ex.status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
   if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${formatMs(ex.firstByteMs)}`;
   if (ex.upstreamMs > 0) line += `,"overheadMs":${formatMs(durationMs - ex.upstreamMs - ex.waitedMs)}`;
   line += `,"retries":${ex.retries}`;

@@ -30,12 +30,9 @@ export class UsageObserver {
     const index = chunk.lastIndexOf(USAGE_KEY);
     if (index !== -1) {
       const end = Math.min(chunk.length, index + MAX_USAGE_SLICE);
-      const close = chunk.indexOf(CLOSE_BRACE, index);
-      if (close !== -1 && close < end) {
-        // The usual case, a whole usage object in one chunk: read the counts from the bytes.
+      if (this.readUsageAt(chunk, index, end)) {
         this.pending = '';
         this.partialKey = endsWithPartialKey(chunk);
-        this.setUsage(tokenCount(chunk, PROMPT_TOKENS_KEY, index, end), tokenCount(chunk, COMPLETION_TOKENS_KEY, index, end));
         return;
       }
       this.pending = chunk.toString('latin1', index, end);
@@ -53,6 +50,33 @@ export class UsageObserver {
     }
     this.partialKey = endsWithPartialKey(chunk);
     if (this.pending) this.tryRead();
+  }
+
+  /**
+   * Reads the usage of a whole answer (a buffered JSON body). Providers end the body with the usage
+   * object, so the key is looked for from the end, in the last few KB before the whole body.
+   */
+  readBody(body: Buffer): void {
+    const from = Math.max(0, body.length - MAX_USAGE_SLICE);
+    let index = lastIndexOfKey(body, USAGE_KEY, from);
+    if (index === -1 && from > 0) index = body.lastIndexOf(USAGE_KEY, from - 1);
+    if (index === -1) return;
+    if (!this.readUsageAt(body, index, Math.min(body.length, index + MAX_USAGE_SLICE))) {
+      this.pending = body.toString('latin1', index, index + MAX_USAGE_SLICE);
+      this.tryRead();
+    }
+  }
+
+  /**
+   * The usual case, a whole usage object in bytes [index, end): its counts are read from the bytes.
+   * False when the object's end is not there yet.
+   */
+  private readUsageAt(bytes: Buffer, index: number, end: number): boolean {
+    let close = index + USAGE_KEY.length;
+    while (close < end && bytes[close] !== CLOSE_BRACE) close++;
+    if (close >= end) return false;
+    this.setUsage(tokenCount(bytes, PROMPT_TOKENS_KEY, index, end), tokenCount(bytes, COMPLETION_TOKENS_KEY, index, end));
+    return true;
   }
 
   private tryRead(): void {
@@ -80,15 +104,43 @@ const COLON = 0x3a;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
-/** The first `"key" : <digits>` in bytes [from, end), as the regexes above read it from text; -1 when none. */
+/**
+ * The first `"key" : <digits>` in bytes [from, end), as the regexes above read it from text; -1 when
+ * none. The window is a usage object, a few hundred bytes: a plain loop beats a native search call.
+ */
 export function tokenCount(bytes: Buffer, key: Buffer, from: number, end: number): number {
-  for (let at = bytes.indexOf(key, from); at !== -1 && at + key.length <= end; at = bytes.indexOf(key, at + 1)) {
+  for (let at = indexOfKey(bytes, key, from, end); at !== -1; at = indexOfKey(bytes, key, at + 1, end)) {
     let i = skipSpace(bytes, at + key.length, end);
     if (i >= end || bytes[i] !== COLON) continue;
     i = skipSpace(bytes, i + 1, end);
     let count = -1;
     for (; i < end && bytes[i]! >= DIGIT_0 && bytes[i]! <= DIGIT_9; i++) count = (count === -1 ? 0 : count * 10) + bytes[i]! - DIGIT_0;
     if (count !== -1) return count;
+  }
+  return -1;
+}
+
+/** Where `key` starts in bytes [from, end), or -1. */
+function indexOfKey(bytes: Buffer, key: Buffer, from: number, end: number): number {
+  const first = key[0]!;
+  const last = end - key.length;
+  for (let at = from; at <= last; at++) {
+    if (bytes[at] !== first) continue;
+    let i = 1;
+    while (i < key.length && bytes[at + i] === key[i]) i++;
+    if (i === key.length) return at;
+  }
+  return -1;
+}
+
+/** Where `key` last starts in bytes [from, end of bytes), or -1. */
+function lastIndexOfKey(bytes: Buffer, key: Buffer, from: number): number {
+  const first = key[0]!;
+  for (let at = bytes.length - key.length; at >= from; at--) {
+    if (bytes[at] !== first) continue;
+    let i = 1;
+    while (i < key.length && bytes[at + i] === key[i]) i++;
+    if (i === key.length) return at;
   }
   return -1;
 }

@@ -1,7 +1,7 @@
 // The request line's own formatting: milliseconds printed from whole microseconds, cached JSON text.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cachedJsonString, formatMs } from '../src/requestlog.js';
+import { JsonTextCache, formatMs } from '../src/requestlog.js';
 
 describe('request line formatting', () => {
   test('formatMs prints what String(Math.round(ms * 1000) / 1000) prints', () => {
@@ -15,11 +15,15 @@ describe('request line formatting', () => {
     assert.equal(formatMs(Number.NaN), 'NaN');
   });
 
-  test('cachedJsonString escapes like JSON.stringify, first time and cached', () => {
+  test('JsonTextCache escapes like JSON.stringify: first time, cached, after the last value and past its size', () => {
+    const cache = new JsonTextCache(100);
     for (const value of ['/v1/chat/completions', 'a"b\\c\n', 'accounts/x/models/y', '\u2028', '']) {
-      assert.equal(cachedJsonString(value), JSON.stringify(value));
-      assert.equal(cachedJsonString(value), JSON.stringify(value));
+      assert.equal(cache.get(value), JSON.stringify(value));
+      assert.equal(cache.get(value), JSON.stringify(value));
     }
-    for (let i = 0; i < 2_500; i++) assert.equal(cachedJsonString(`model-${i}`), `"model-${i}"`);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 250; i++) assert.equal(cache.get(`model-${i}`), `"model-${i}"`);
+    }
+    assert.equal(cache.get('a"b'), '"a\\"b"');
   });
 });

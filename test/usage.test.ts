@@ -62,6 +62,27 @@ describe('UsageObserver', () => {
     assert.equal(observe([Buffer.from(bodies[4]!)]).usage, undefined);
   });
 
+  test('a whole body is read as a stream of one chunk would be', () => {
+    const padding = 'x'.repeat(6_000);
+    const bodies = [
+      JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 7 } }),
+      JSON.stringify({ usage: { prompt_tokens: 1, completion_tokens: 2 }, choices: [{ text: padding }] }),
+      JSON.stringify({ usage: { prompt_tokens: 1, completion_tokens: 2 }, note: 'the "usage" key', tail: padding }),
+      JSON.stringify({ data: [{ embedding: [0.1, 0.2] }], usage: { prompt_tokens: 8, total_tokens: 8 } }),
+      JSON.stringify({ choices: [{ text: padding }] }),
+      `{"usage":{"prompt_tokens":3,${' '.repeat(5_000)}"completion_tokens":4}}`,
+      '',
+    ];
+    for (const body of bodies) {
+      const whole = new UsageObserver();
+      whole.readBody(Buffer.from(body));
+      assert.deepEqual(whole.usage, observe([Buffer.from(body)]).usage, body.slice(0, 80));
+    }
+    const first = new UsageObserver();
+    first.readBody(Buffer.from(bodies[1]!));
+    assert.deepEqual(first.usage, { promptTokens: 1, completionTokens: 2 });
+  });
+
   test('no usage anywhere', () => {
     assert.equal(observe([Buffer.from('data: {"choices":[]}\n\ndata: [DONE]\n\n')]).usage, undefined);
   });
