@@ -193,10 +193,11 @@ export class Gateway {
    * What the provider needs and nothing more: the credential, the body's type, and no compression
    * (bytes pass through untouched and usage is read from them). undici adds the provider's Host.
    */
-  private upstreamHeaders(ex: Exchange, authorization: string): Record<string, string> {
-    const headers: Record<string, string> = { authorization, 'accept-encoding': 'identity' };
-    if (ex.contentType !== undefined) headers['content-type'] = ex.contentType;
-    return headers;
+  private upstreamHeaders(ex: Exchange, authorization: string): string[] {
+    // A flat [name, value, ...] list: undici reads it without listing an object's keys.
+    return ex.contentType === undefined
+      ? ['authorization', authorization, 'accept-encoding', 'identity']
+      : ['authorization', authorization, 'accept-encoding', 'identity', 'content-type', ex.contentType];
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // if the SDK called Fireworks directly.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { KEY, MODEL, requestLogs, startStack, until, type Stack } from './helpers.js';
+import { KEY, MODEL, requestLogs, startStack, until, withSim, type Stack } from './helpers.js';
 
 let stack: Stack;
 before(async () => {
@@ -35,6 +35,25 @@ describe('chat completions', () => {
     const expected = (await (await direct('/chat/completions', params)).json()) as typeof completion;
     assert.deepEqual(completion.choices, expected.choices);
     assert.deepEqual(completion.usage, expected.usage);
+  });
+
+  test('non-ASCII answers arrive byte for byte, small and large', async () => {
+    for (const content of ['Grüße, 世界 🌍 — ½', `${'ünïcødé ✓ '.repeat(3_000)}🌍`]) {
+      const body = withSim({ model: MODEL, messages: [{ role: 'user', content: 'unicode' }] }, { content });
+      const viaGateway = await fetch(`${stack.baseURL}chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        body: JSON.stringify(body),
+      });
+      const bytes = Buffer.from(await viaGateway.arrayBuffer());
+      const expected = Buffer.from(await (await direct('/chat/completions', body)).arrayBuffer());
+      assert.equal(viaGateway.headers.get('content-length'), String(expected.length));
+      // The simulator stamps each answer with its own id and time; all else must be identical.
+      const strip = (b: Buffer) => b.toString('utf8').replace(/"id":"[^"]*"|"created":\d+/g, '');
+      assert.equal(strip(bytes), strip(expected));
+      const parsed = JSON.parse(bytes.toString('utf8')) as { choices: { message: { content: string } }[] };
+      assert.equal(parsed.choices[0]!.message.content, content);
+    }
   });
 
   test('streaming chat delivers every chunk, usage in the last, and the SDK ends cleanly', async () => {
