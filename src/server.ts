@@ -1,6 +1,5 @@
 // HTTP transport: limits, parse, route, write. It knows routes and HTTP, not providers: the
 // request path itself is Gateway.forward.
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -9,6 +8,7 @@ import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
 import { lineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
+import { newRequestId } from './requestid.js';
 import { logExchange } from './requestlog.js';
 import { VERSION } from './version.js';
 
@@ -215,7 +215,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
 function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
   const incoming = req.headers['x-request-id'];
   return {
-    id: typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID(),
+    id: typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId(),
     req,
     res,
     startedAt: performance.now(),
