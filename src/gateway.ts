@@ -257,12 +257,12 @@ function sleep(ex: Exchange, ms: number): Promise<boolean> {
   });
 }
 
+const BEARER = 'bearer';
+
 /**
  * The client's own credential. An empty Bearer token (the OpenAI SDK's `apiKey: ""`) counts as none,
  * so that the server-side key applies; any other scheme is passed on for the provider to judge.
  */
-const BEARER = 'bearer';
-
 function clientAuthorization(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();

@@ -58,7 +58,7 @@ export function formatMs(ms: number): string {
 
 /**
  * Writes the request line of a finished exchange. Only `model`, `path` and `error` come from
- * outside and are escaped; the id is a UUID or matched REQUEST_ID, the method is a token Node has
+ * outside and are escaped; the id is ours (newRequestId) or matched REQUEST_ID, the method is a token Node has
  * checked, and the provider name is ours.
  */
 export function logExchange(writeLine: LineWriter, ex: Exchange): void {

@@ -60,11 +60,8 @@ export class UsageObserver {
     const from = Math.max(0, body.length - MAX_USAGE_SLICE);
     let index = lastIndexOfKey(body, USAGE_KEY, from);
     if (index === -1 && from > 0) index = body.lastIndexOf(USAGE_KEY, from - 1);
-    if (index === -1) return;
-    if (!this.readUsageAt(body, index, Math.min(body.length, index + MAX_USAGE_SLICE))) {
-      this.pending = body.toString('latin1', index, index + MAX_USAGE_SLICE);
-      this.tryRead();
-    }
+    // A usage object that does not close within MAX_USAGE_SLICE is not read, as in a stream.
+    if (index !== -1) this.readUsageAt(body, index, Math.min(body.length, index + MAX_USAGE_SLICE));
   }
 
   /**
@@ -122,27 +119,20 @@ export function tokenCount(bytes: Buffer, key: Buffer, from: number, end: number
 
 /** Where `key` starts in bytes [from, end), or -1. */
 function indexOfKey(bytes: Buffer, key: Buffer, from: number, end: number): number {
-  const first = key[0]!;
-  const last = end - key.length;
-  for (let at = from; at <= last; at++) {
-    if (bytes[at] !== first) continue;
-    let i = 1;
-    while (i < key.length && bytes[at + i] === key[i]) i++;
-    if (i === key.length) return at;
-  }
+  for (let at = from; at <= end - key.length; at++) if (keyAt(bytes, key, at)) return at;
   return -1;
 }
 
 /** Where `key` last starts in bytes [from, end of bytes), or -1. */
 function lastIndexOfKey(bytes: Buffer, key: Buffer, from: number): number {
-  const first = key[0]!;
-  for (let at = bytes.length - key.length; at >= from; at--) {
-    if (bytes[at] !== first) continue;
-    let i = 1;
-    while (i < key.length && bytes[at + i] === key[i]) i++;
-    if (i === key.length) return at;
-  }
+  for (let at = bytes.length - key.length; at >= from; at--) if (keyAt(bytes, key, at)) return at;
   return -1;
+}
+
+/** Whether `key` starts at `at` (which leaves room for the whole key). */
+function keyAt(bytes: Buffer, key: Buffer, at: number): boolean {
+  for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false;
+  return true;
 }
 
 /** Skips what the regexes' `\s` matches in latin1 text. */
