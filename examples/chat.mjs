@@ -4,8 +4,8 @@ import OpenAI from "openai";
 
 const client = new OpenAI({
   baseURL: process.env.GATEWAY_URL ?? "http://localhost:3000/v1/",
-  // With no key here, the gateway uses its own FIREWORKS_API_KEY.
-  apiKey: process.env.FIREWORKS_API_KEY ?? "",
+  // "use-server-key" tells the gateway to use its own FIREWORKS_API_KEY.
+  apiKey: process.env.FIREWORKS_API_KEY ?? "use-server-key",
   defaultHeaders: { "x-provider": "fireworks" },
 });
 

@@ -257,18 +257,25 @@ function sleep(ex: Exchange, ms: number): Promise<boolean> {
   });
 }
 
+/**
+ * The API key a client sends to say "use the gateway's own key for this provider". Current `openai`
+ * and LangChain releases refuse an empty `apiKey`, so an empty Bearer token no longer serves.
+ */
+export const SERVER_KEY_PLACEHOLDER = 'use-server-key';
 const BEARER = 'bearer';
+const BEARER_PLACEHOLDER = `${BEARER} ${SERVER_KEY_PLACEHOLDER}`;
 
 /**
- * The client's own credential. An empty Bearer token (the OpenAI SDK's `apiKey: ""`) counts as none,
- * so that the server-side key applies; any other scheme is passed on for the provider to judge.
+ * The client's own credential. An empty Bearer token, or the placeholder key, counts as none, so
+ * that the server-side key applies; any other scheme is passed on for the provider to judge.
  */
 function clientAuthorization(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
-  if (trimmed === '' || (trimmed.length === BEARER.length && trimmed.toLowerCase() === BEARER)) return undefined;
+  if (trimmed === '') return undefined;
+  if (trimmed.length === BEARER.length || trimmed.length === BEARER_PLACEHOLDER.length) {
+    const lower = trimmed.toLowerCase();
+    if (lower === BEARER || lower === BEARER_PLACEHOLDER) return undefined;
+  }
   return trimmed;
 }
-
-
-

@@ -2,6 +2,7 @@
 // useful headers and our request id.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { SERVER_KEY_PLACEHOLDER } from '../src/gateway.js';
 import { KEY, MODEL, startStack, uniqueKey, withSim, type Stack } from './helpers.js';
 
 let stack: Stack;
@@ -47,11 +48,21 @@ describe('request headers sent upstream', () => {
     const withKey = await startStack({ FIREWORKS_API_KEY: 'fw_server_side_key_42' });
     try {
       const key = uniqueKey('server-key');
-      const completion = await withKey.client({ apiKey: '' }).chat.completions.create(
+      const completion = await withKey.client({ apiKey: SERVER_KEY_PLACEHOLDER }).chat.completions.create(
         withSim({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { key }),
       );
       assert.equal(completion.object, 'chat.completion');
       assert.equal(withKey.sim.requestsFor(key)[0]!.headers.authorization, 'Bearer fw_server_side_key_42');
+
+      // An empty Bearer token (curl with an unset variable) also means the server's key.
+      const key3 = uniqueKey('empty-bearer');
+      const res = await fetch(`${withKey.baseURL}chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer ' },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], sim: { key: key3 } }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(withKey.sim.requestsFor(key3)[0]!.headers.authorization, 'Bearer fw_server_side_key_42');
 
       // A client key wins over the server's.
       const key2 = uniqueKey('client-key');

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { SERVER_KEY_PLACEHOLDER } from '../src/gateway.js';
 import { KEY, MODEL, requestLogs, startStack, uniqueKey, until, withSim, type Stack } from './helpers.js';
 
 const SERVER_KEY = 'fw_server_secret_777777';
@@ -43,7 +44,7 @@ describe('logs', () => {
     await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'a' }] });
     const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'b' }], stream: true });
     for await (const _chunk of stream);
-    await stack.client({ apiKey: '' }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'c' }] });
+    await stack.client({ apiKey: SERVER_KEY_PLACEHOLDER }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'c' }] });
     await assert.rejects(stack.client({ apiKey: OTHER_KEY }).chat.completions.create({ model: MODEL, messages: [] }), OpenAI.AuthenticationError);
     await assert.rejects(
       client.chat.completions.create(
