@@ -121,6 +121,23 @@ export const SIM_MODELS: readonly SimModel[] = Object.freeze([
   { id: 'accounts/fireworks/models/mixtral-8x7b-instruct', kind: 'chat', created: 1702252800 },
   { id: 'accounts/fireworks/models/qwen2p5-72b-instruct', kind: 'chat', created: 1726617600 },
   { id: 'accounts/fireworks/models/deepseek-v3', kind: 'chat', created: 1735084800 },
+  // The 2023 catalogue the seed's quick-start names (Llama 2 chat, Mistral 7B, Mixtral 8x7B,
+  // CodeLlama, MPT, Falcon). The CodeLlama ids are Fireworks' `llama-v2-*-code*` names, as allowed
+  // by sourcegraph's Cody Gateway config and used in LangChain examples; `falcon-7b` is the example
+  // in Fireworks' own deployment API spec. `created` is each family's public release day. Base
+  // models answer chat like the others: the simulator does not tell them apart.
+  { id: 'accounts/fireworks/models/llama-v2-7b-chat', kind: 'chat', created: 1689638400 },
+  { id: 'accounts/fireworks/models/llama-v2-13b-chat', kind: 'chat', created: 1689638400 },
+  { id: 'accounts/fireworks/models/llama-v2-70b-chat', kind: 'chat', created: 1689638400 },
+  { id: 'accounts/fireworks/models/mistral-7b', kind: 'chat', created: 1695772800 },
+  { id: 'accounts/fireworks/models/mistral-7b-instruct-4k', kind: 'chat', created: 1695772800 },
+  { id: 'accounts/fireworks/models/mixtral-8x7b', kind: 'chat', created: 1702252800 },
+  { id: 'accounts/fireworks/models/llama-v2-13b-code-instruct', kind: 'chat', created: 1692835200 },
+  { id: 'accounts/fireworks/models/llama-v2-34b-code', kind: 'chat', created: 1692835200 },
+  { id: 'accounts/fireworks/models/llama-v2-34b-code-instruct', kind: 'chat', created: 1692835200 },
+  { id: 'accounts/fireworks/models/mpt-7b-instruct', kind: 'chat', created: 1683244800 },
+  { id: 'accounts/fireworks/models/falcon-7b', kind: 'chat', created: 1684972800 },
+  { id: 'accounts/fireworks/models/falcon-40b', kind: 'chat', created: 1684972800 },
   { id: 'nomic-ai/nomic-embed-text-v1.5', kind: 'embedding', created: 1707782400, dims: 768 },
 ]);
 

@@ -457,3 +457,33 @@ test('models: list and retrieve by full name', async () => {
     assert.equal(missing.status, 404);
   });
 });
+
+test('catalogue: the 2023 quick-start models are listed and answer chat', async () => {
+  await withSim(async (sim) => {
+    const seed = [
+      'llama-v2-7b-chat', 'llama-v2-13b-chat', 'llama-v2-70b-chat',
+      'mistral-7b', 'mistral-7b-instruct-4k', 'mixtral-8x7b', 'mixtral-8x7b-instruct',
+      'llama-v2-13b-code-instruct', 'llama-v2-34b-code', 'llama-v2-34b-code-instruct',
+      'mpt-7b-instruct', 'falcon-7b', 'falcon-40b',
+    ].map((name) => `accounts/fireworks/models/${name}`);
+    const list = await (await get(sim.url + '/models')).json();
+    const byId = new Map<string, any>(list.data.map((m: any) => [m.id, m]));
+    assert.ok(byId.has(CHAT_MODEL), "today's models are still there");
+    const from2023 = Date.UTC(2023, 0, 1) / 1000;
+    const to2023 = Date.UTC(2024, 0, 1) / 1000;
+    for (const id of seed) {
+      const model = byId.get(id);
+      assert.ok(model, `${id} is listed`);
+      assert.equal(model.owned_by, 'fireworks');
+      assert.ok(model.created >= from2023 && model.created < to2023, `${id} created in 2023`);
+    }
+
+    const res = await post(sim, '/chat/completions', chatBody({ model: 'accounts/fireworks/models/llama-v2-70b-chat' }));
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.model, 'accounts/fireworks/models/llama-v2-70b-chat');
+    assert.equal(body.choices[0].message.content, 'Hello from the Fireworks simulator.');
+    const one = await get(`${sim.url}/models/${encodeURIComponent('accounts/fireworks/models/falcon-40b')}`);
+    assert.equal((await one.json()).id, 'accounts/fireworks/models/falcon-40b');
+  });
+});
