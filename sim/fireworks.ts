@@ -460,6 +460,23 @@ function messageText(content: unknown): string {
   return text;
 }
 
+/** The text of the tool results that end `messages` (role `tool`, or the older `function`), or null. */
+function trailingToolResults(messages: any[]): string | null {
+  let first = messages.length;
+  while (first > 0 && (messages[first - 1]?.role === 'tool' || messages[first - 1]?.role === 'function')) first--;
+  if (first === messages.length) return null;
+  return messages.slice(first).map((m) => messageText(m.content)).join('; ');
+}
+
+const TOOL_RESULT_PREVIEW = 60;
+
+/** The answer after a tool result: it names what the tool said, so tests can see the loop closed. */
+function toolResultReply(results: string): string {
+  const chars = Array.from(results);
+  const preview = chars.length > TOOL_RESULT_PREVIEW ? chars.slice(0, TOOL_RESULT_PREVIEW).join('') + '...' : results;
+  return `Tool result received: ${preview}`;
+}
+
 function usageJson(prompt: number, completion: number): string {
   return `{"prompt_tokens":${prompt},"total_tokens":${prompt + completion},"completion_tokens":${completion}}`;
 }
@@ -614,13 +631,19 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     const modelJson = JSON.stringify(model);
     const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
 
-    // Tool call: the first tool, or the one tool_choice names, unless tool_choice is "none".
+    // Tool call: the first tool, or the one tool_choice names. As on OpenAI, "required" or a named
+    // function always calls; "auto" (the default) calls only when the user spoke last, so that an
+    // agent loop (call, tool result, answer) ends with text; "none" never calls.
     const tools = Array.isArray(body.tools) ? body.tools : [];
     const choice = body.tool_choice;
+    const toolResults = trailingToolResults(messages);
     let tool: any;
     if (tools.length > 0 && choice !== 'none') {
       const named = choice && typeof choice === 'object' ? choice.function?.name : undefined;
-      tool = (named && tools.find((t: any) => t?.function?.name === named)) || tools[0];
+      const forced = choice === 'required' || named !== undefined;
+      if (forced || messages[messages.length - 1]?.role === 'user') {
+        tool = (named && tools.find((t: any) => t?.function?.name === named)) || tools[0];
+      }
     }
 
     if (tool) {
@@ -660,7 +683,8 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     else if (format === 'json_object' || format === 'json_schema') {
       const rf = body.response_format;
       content = sampleObject(rf.json_schema?.schema ?? rf.schema, () => ({ result: DEFAULT_TEXT }));
-    } else content = defaultText(chunks);
+    } else if (toolResults !== null) content = toolResultReply(toolResults);
+    else content = defaultText(chunks);
 
     let finish = 'stop';
     const maxTokens = body.max_tokens ?? body.max_completion_tokens;

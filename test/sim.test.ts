@@ -487,3 +487,78 @@ test('catalogue: the 2023 quick-start models are listed and answer chat', async 
     assert.equal((await one.json()).id, 'accounts/fireworks/models/falcon-40b');
   });
 });
+
+const WEATHER_PARAMETERS: Record<string, unknown> = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+const WEATHER_TOOL = { type: 'function', function: { name: 'get_weather', parameters: WEATHER_PARAMETERS } };
+
+test('agent loop: the openai runTools helper finishes with text after one tool call, plain and streamed', async () => {
+  await withSim(async (sim) => {
+    const client = new OpenAI({ baseURL: sim.url, apiKey: SIM_API_KEY, maxRetries: 0 });
+    for (const stream of [false, true]) {
+      sim.clear();
+      const calls: unknown[] = [];
+      const params = {
+        model: CHAT_MODEL,
+        messages: [{ role: 'user' as const, content: 'What is the weather in Paris?' }],
+        tools: [{
+          type: 'function' as const,
+          function: {
+            name: 'get_weather',
+            description: 'Current weather for a city',
+            parameters: WEATHER_PARAMETERS,
+            parse: JSON.parse,
+            function: (args: { city: string }) => {
+              calls.push(args);
+              return `Sunny and 21 degrees in ${args.city}`;
+            },
+          },
+        }],
+      };
+      const runner = stream
+        ? client.chat.completions.runTools({ ...params, stream: true })
+        : client.chat.completions.runTools(params);
+      const content = await runner.finalContent();
+      assert.equal(content, 'Tool result received: Sunny and 21 degrees in sim', `stream: ${stream}`);
+      assert.deepEqual(calls, [{ city: 'sim' }]);
+      assert.equal(sim.requests.length, 2, 'one call, one answer');
+      assert.equal(sim.requests[1]!.json.messages.at(-1).role, 'tool');
+      const final = await runner.finalChatCompletion();
+      assert.equal(final.choices[0]!.finish_reason, 'stop');
+    }
+  });
+});
+
+test('after a tool result: auto and none answer text, required and a named function still call', async () => {
+  await withSim(async (sim) => {
+    const long = 'x'.repeat(100);
+    const messages = [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: long },
+    ];
+    const ask = async (extra: Record<string, unknown>) => (await post(sim, '/chat/completions', chatBody({ messages, tools: [WEATHER_TOOL], ...extra }))).json();
+
+    for (const extra of [{}, { tool_choice: 'auto' }, { tool_choice: 'none' }]) {
+      const body = await ask(extra);
+      assert.equal(body.choices[0].finish_reason, 'stop', JSON.stringify(extra));
+      assert.equal(body.choices[0].message.tool_calls, undefined);
+      assert.equal(body.choices[0].message.content, `Tool result received: ${'x'.repeat(60)}...`);
+    }
+    for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
+      const body = await ask({ tool_choice });
+      assert.equal(body.choices[0].finish_reason, 'tool_calls', JSON.stringify(tool_choice));
+      assert.equal(body.choices[0].message.tool_calls[0].function.name, 'get_weather');
+    }
+
+    const res = await post(sim, '/chat/completions', chatBody({ messages: [...messages.slice(0, 2), { role: 'tool', tool_call_id: 'call_1', content: [{ type: 'text', text: 'rain' }] }], tools: [WEATHER_TOOL], stream: true }));
+    const frames = sseFrames(await res.text()) as any[];
+    const chunks = frames.slice(0, -1);
+    assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'Tool result received: rain');
+    assert.ok(chunks.every((c) => c.choices[0].delta.tool_calls === undefined));
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+
+    // The user speaking again after the answer starts a new turn: a call again.
+    const again = await ask({ messages: [...messages, { role: 'assistant', content: 'It is sunny.' }, { role: 'user', content: 'And tomorrow?' }] });
+    assert.equal(again.choices[0].finish_reason, 'tool_calls');
+  });
+});
