@@ -562,3 +562,146 @@ test('after a tool result: auto and none answer text, required and a named funct
     assert.equal(again.choices[0].finish_reason, 'tool_calls');
   });
 });
+
+/** The errors of `value` against `schema`: the keywords the simulator claims to honour, no more. */
+function schemaErrors(schema: any, value: unknown, root: any = schema, at = '$'): string[] {
+  if (schema === true || schema === undefined) return [];
+  if (schema === false) return [`${at}: no value allowed`];
+  if (typeof schema.$ref === 'string') {
+    const target = schema.$ref.slice(2).split('/').reduce((node: any, key: string) => node?.[key], root);
+    return schemaErrors(target, value, root, at);
+  }
+  const errors: string[] = [];
+  const fail = (message: string) => errors.push(`${at}: ${message} (${JSON.stringify(value)})`);
+  if ('const' in schema && JSON.stringify(schema.const) !== JSON.stringify(value)) fail(`not ${JSON.stringify(schema.const)}`);
+  if (schema.enum && !schema.enum.some((e: unknown) => JSON.stringify(e) === JSON.stringify(value))) fail('not in enum');
+  if (schema.anyOf && !schema.anyOf.some((s: any) => schemaErrors(s, value, root, at).length === 0)) fail('matches no anyOf branch');
+  if (schema.oneOf && schema.oneOf.filter((s: any) => schemaErrors(s, value, root, at).length === 0).length !== 1) fail('matches not exactly one oneOf branch');
+  for (const part of schema.allOf ?? []) errors.push(...schemaErrors(part, value, root, at));
+  if (schema.type !== undefined) {
+    const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+    const ok = [schema.type].flat().some((t: string) => (t === 'integer' ? Number.isInteger(value) : t === typeOf(value)));
+    if (!ok) fail(`not of type ${schema.type}`);
+  }
+  if (typeof value === 'string') {
+    if (schema.minLength !== undefined && value.length < schema.minLength) fail('too short');
+    if (schema.maxLength !== undefined && value.length > schema.maxLength) fail('too long');
+    if (schema.format === 'date-time' && !(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value) && !Number.isNaN(Date.parse(value)))) fail('not a date-time');
+    if (schema.format === 'email' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) fail('not an email');
+    if (schema.format === 'uuid' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) fail('not a uuid');
+  }
+  if (typeof value === 'number') {
+    if (schema.minimum !== undefined && value < schema.minimum) fail('below minimum');
+    if (schema.maximum !== undefined && value > schema.maximum) fail('above maximum');
+    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) fail('not above exclusiveMinimum');
+    if (schema.exclusiveMaximum !== undefined && value >= schema.exclusiveMaximum) fail('not below exclusiveMaximum');
+    if (schema.multipleOf !== undefined && Math.abs(value / schema.multipleOf - Math.round(value / schema.multipleOf)) > 1e-9) fail('not a multiple');
+  }
+  if (Array.isArray(value)) {
+    if (schema.minItems !== undefined && value.length < schema.minItems) fail('too few items');
+    if (schema.maxItems !== undefined && value.length > schema.maxItems) fail('too many items');
+    if (schema.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) fail('items not unique');
+    value.forEach((item, i) => errors.push(...schemaErrors(schema.prefixItems?.[i] ?? schema.items, item, root, `${at}[${i}]`)));
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const props = schema.properties ?? {};
+    for (const key of schema.required ?? []) if (!Object.hasOwn(value, key)) fail(`missing ${key}`);
+    for (const [key, v] of Object.entries(value)) {
+      if (Object.hasOwn(props, key)) errors.push(...schemaErrors(props[key], v, root, `${at}.${key}`));
+      else if (schema.additionalProperties === false) fail(`unexpected ${key}`);
+    }
+  }
+  return errors;
+}
+
+const PERSON_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    createdAt: { type: 'string', format: 'date-time' },
+    contact: {
+      type: 'object',
+      properties: { email: { type: 'string', format: 'email', minLength: 24 }, phone: { type: ['string', 'null'] } },
+      required: ['email', 'phone'],
+      additionalProperties: false,
+    },
+    status: { type: 'string', enum: ['active', 'paused'] },
+    tags: { type: 'array', items: { type: 'string', minLength: 5 }, minItems: 3, uniqueItems: true },
+    levels: { type: 'array', items: { enum: ['low', 'high'] }, minItems: 2, uniqueItems: true },
+    scores: { type: 'array', items: { type: 'integer', minimum: 10, maximum: 11 }, minItems: 4 },
+    ratio: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+    price: { type: 'number', minimum: 0.05, multipleOf: 0.1 },
+    kind: { const: 'person' },
+    nickname: { anyOf: [{ type: 'string', maxLength: 2 }, { type: 'null' }] },
+    pair: { type: 'array', prefixItems: [{ type: 'integer' }, { type: 'boolean' }], items: false },
+  },
+  required: ['id', 'createdAt', 'contact', 'status', 'tags', 'levels', 'scores', 'ratio', 'price', 'kind', 'nickname', 'pair'],
+  additionalProperties: false,
+};
+
+// Recursion through $defs (a tree and an optional linked list) and allOf through definitions.
+const TREE_SCHEMA = {
+  type: 'object',
+  properties: {
+    root: { $ref: '#/$defs/node' },
+    owner: { $ref: '#/definitions/person' },
+    shape: { oneOf: [{ $ref: '#/$defs/circle' }, { type: 'string' }] },
+  },
+  required: ['root', 'owner', 'shape'],
+  additionalProperties: false,
+  $defs: {
+    node: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        children: { type: 'array', items: { $ref: '#/$defs/node' } },
+        next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] },
+      },
+      required: ['name', 'children', 'next'],
+      additionalProperties: false,
+    },
+    circle: { type: 'object', properties: { radius: { type: 'number', exclusiveMinimum: 0 } }, required: ['radius'] },
+  },
+  definitions: {
+    person: {
+      allOf: [
+        { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+        { type: 'object', properties: { age: { type: 'integer', minimum: 18 } }, required: ['age'] },
+      ],
+    },
+  },
+};
+
+test('json_schema: the answer satisfies the schema (nested, enums, formats, $defs, recursion), plain and streamed', async () => {
+  await withSim(async (sim) => {
+    for (const schema of [PERSON_SCHEMA, TREE_SCHEMA]) {
+      const response_format = { type: 'json_schema', json_schema: { name: 'answer', strict: true, schema } };
+      const plain = await (await post(sim, '/chat/completions', chatBody({ response_format }))).json();
+      const value = JSON.parse(plain.choices[0].message.content);
+      assert.deepEqual(schemaErrors(schema, value), []);
+
+      const res = await post(sim, '/chat/completions', chatBody({ response_format, stream: true, sim: { chunks: 7 } }));
+      const chunks = (sseFrames(await res.text()) as any[]).slice(0, -1);
+      assert.deepEqual(JSON.parse(chunks.map((c) => c.choices[0].delta.content ?? '').join('')), value, 'the stream carries the same value');
+    }
+
+    const person = JSON.parse((await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_schema', json_schema: { schema: PERSON_SCHEMA } } }))).json()).choices[0].message.content);
+    assert.equal(person.status, 'active');
+    assert.equal(person.kind, 'person');
+    assert.equal(person.tags.length, 3);
+    const tree = JSON.parse((await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_schema', json_schema: { schema: TREE_SCHEMA } } }))).json()).choices[0].message.content);
+    assert.equal(tree.root.children.length, 1, 'one child at the top of the tree');
+    assert.deepEqual(Object.keys(tree.owner).sort(), ['age', 'name']);
+
+    // A root that is not an object is answered as it is; json_object keeps its object.
+    const list = await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_schema', json_schema: { schema: { type: 'array', items: { type: 'integer' }, minItems: 2 } } } }))).json();
+    assert.deepEqual(JSON.parse(list.choices[0].message.content), [1, 2]);
+    const jsonMode = await (await post(sim, '/chat/completions', chatBody({ response_format: { type: 'json_object' } }))).json();
+    assert.deepEqual(JSON.parse(jsonMode.choices[0].message.content), { result: 'Hello from the Fireworks simulator.' });
+
+    // Tool arguments come from the same generator, $refs included.
+    const tool = { type: 'function', function: { name: 'plant', parameters: TREE_SCHEMA } };
+    const called = await (await post(sim, '/chat/completions', chatBody({ tools: [tool] }))).json();
+    assert.deepEqual(schemaErrors(TREE_SCHEMA, JSON.parse(called.choices[0].message.tool_calls[0].function.arguments)), []);
+  });
+});
