@@ -33,11 +33,17 @@ import { createServer, STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
+import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
+import type { Gzip } from 'node:zlib';
 
 export interface SimFault {
   /** Groups the attempts of one logical request (the gateway retries with the same body). */
   key?: string;
-  /** Answer with this error status (every attempt, or only the first `fail_first` attempts). */
+  /**
+   * Answer with this error status (every attempt, or only the first `fail_first` attempts).
+   * 204 and 304 are answered with no body at all, as HTTP requires.
+   */
   status?: number;
   /** Only the first N attempts with this key fail; later ones succeed. */
   fail_first?: number;
@@ -60,6 +66,24 @@ export interface SimFault {
   stall_after?: number;
   /** The assistant text to return (default: a fixed sentence). */
   content?: string;
+  /**
+   * A misbehaving provider: the successful answer is gzip-compressed (`content-encoding: gzip`)
+   * whatever the request's `accept-encoding` says. Streams are compressed too, flushed after each
+   * event so that every event still arrives when it is sent.
+   */
+  gzip?: boolean;
+  /**
+   * A 200 `application/json` answer whose body never ends: `{"id":"x","choices":[` and then small
+   * objects, one after another, as fast as the client reads them, until it goes away.
+   */
+  endless?: boolean;
+  /** Send this informational status (102-199, not 101) before the answer; 103 carries a `link`. */
+  informational?: number;
+  /**
+   * Grow a successful non-stream answer to about this many bytes (at most 256 MiB) with a
+   * `"padding"` field placed before `usage`, which stays last; `content-length` stays exact.
+   */
+  body_bytes?: number;
 }
 
 export interface RecordedRequest {
@@ -552,6 +576,8 @@ interface Exchange {
   closed: boolean;
   /** The simulator destroyed the socket on purpose (reset, cut_after). */
   cutByServer: boolean;
+  /** The request's `sim` object, if it had one. */
+  fault: SimFault | undefined;
 }
 
 type Route =
@@ -637,6 +663,36 @@ interface StreamPlan {
   tail: string;
 }
 
+/** `sim.body_bytes` is capped here. */
+const MAX_PADDED_BYTES = 256 * 1024 * 1024;
+/** What padding is written from, a piece at a time. */
+const PADDING = Buffer.alloc(64 * 1024, 'x');
+/** Objects per write of an endless body. */
+const ENDLESS_BATCH = 64;
+
+/** Resolves once `out` takes writes again, or once the exchange's connection has closed. */
+function drained(ex: Exchange, out: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      ex.res.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    ex.res.on('close', done);
+  });
+}
+
+/** Where a body is written: the response, or (`sim.gzip`) a gzip stream into it. */
+function bodySink(ex: Exchange): Writable {
+  if (ex.fault?.gzip !== true) return ex.res;
+  const gzip = createGzip();
+  gzip.on('error', () => ex.res.destroy());
+  ex.res.once('close', () => gzip.destroy());
+  gzip.pipe(ex.res);
+  return gzip;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export async function startFireworksSim(options: FireworksSimOptions = {}): Promise<FireworksSim> {
@@ -693,6 +749,13 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     if (ex.closed) return;
     const h = headers(ex, contentType);
     if (extra) h.push(...extra);
+    if (status === 200 && ex.fault?.gzip === true) {
+      const zipped = gzipSync(body);
+      h.push('content-encoding', 'gzip', 'content-length', String(zipped.length));
+      ex.res.writeHead(status, h);
+      ex.res.end(zipped);
+      return;
+    }
     h.push('content-length', String(Buffer.byteLength(body)));
     ex.res.writeHead(status, h);
     ex.res.end(body);
@@ -701,7 +764,70 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
   function sendJson(ex: Exchange, body: string, prompt: number, generated: number, extra?: string[]): void {
     countUsage(prompt, generated);
     const perf = ['fireworks-prompt-tokens', String(prompt), 'fireworks-server-processing-time', '0.001'];
-    send(ex, 200, 'application/json', body, extra ? perf.concat(extra) : perf);
+    const h = extra ? perf.concat(extra) : perf;
+    const size = ex.fault === undefined ? undefined : nonNegative(ex.fault.body_bytes);
+    if (size === undefined) return send(ex, 200, 'application/json', body, h);
+    sendPadded(ex, body, Math.min(size, MAX_PADDED_BYTES), h).catch(() => ex.res.destroy());
+  }
+
+  /** `sim.body_bytes`: `body` grown to `size` bytes by a `"padding"` field just before `usage`. */
+  async function sendPadded(ex: Exchange, body: string, size: number, extra: string[]): Promise<void> {
+    const at = body.lastIndexOf(',"usage":');
+    const head = body.slice(0, at) + ',"padding":"';
+    const tail = '"' + body.slice(at);
+    let fill = size - Buffer.byteLength(head) - Buffer.byteLength(tail);
+    if (at === -1 || fill <= 0) return send(ex, 200, 'application/json', body, extra);
+    if (ex.closed) return;
+    const h = headers(ex, 'application/json');
+    h.push(...extra);
+    // Compressed, the length is only known at the end: such an answer is chunked.
+    if (ex.fault?.gzip === true) h.push('content-encoding', 'gzip');
+    else h.push('content-length', String(size));
+    ex.res.writeHead(200, h);
+    // Written a piece at a time, as the client reads, so 256 MiB never sits in memory.
+    const out = bodySink(ex);
+    out.write(head);
+    while (fill > 0) {
+      if (ex.closed) return;
+      const piece = fill >= PADDING.length ? PADDING : PADDING.subarray(0, fill);
+      fill -= piece.length;
+      if (!out.write(piece)) await drained(ex, out);
+    }
+    if (!ex.closed) out.end(tail);
+  }
+
+  /** `status` 204 or 304: the headers alone, as HTTP has these answers without a body. */
+  function sendEmpty(ex: Exchange, status: number): void {
+    if (ex.closed) return;
+    countUsage(0, 0);
+    // Without content-type (the first pair); Node adds no content-length for these statuses.
+    ex.res.writeHead(status, headers(ex, '').slice(2));
+    ex.res.end();
+  }
+
+  /** `sim.informational`: a 1xx response ahead of the real one. */
+  function sendInformational(ex: Exchange, status: number): void {
+    if (ex.closed) return;
+    if (status === 103) ex.res.writeEarlyHints({ link: '</x>; rel=preload' });
+    else if (status === 102) ex.res.writeProcessing();
+    // Node has no API for other 1xx codes; nothing has been written for this response yet.
+    else ex.res.socket?.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}\r\n\r\n`);
+  }
+
+  /** `sim.endless`: a JSON body that never ends, written only as fast as the client reads it. */
+  async function endless(ex: Exchange): Promise<void> {
+    if (ex.closed) return;
+    countUsage(0, 0);
+    const h = headers(ex, 'application/json');
+    if (ex.fault?.gzip === true) h.push('content-encoding', 'gzip');
+    ex.res.writeHead(200, h);
+    const out = bodySink(ex);
+    out.write('{"id":"x","choices":[');
+    for (let index = 0; !ex.closed; index += ENDLESS_BATCH) {
+      let batch = '';
+      for (let i = index; i < index + ENDLESS_BATCH; i++) batch += `{"index":${i},"delta":{"content":"more"}},`;
+      if (!out.write(batch)) await drained(ex, out);
+    }
   }
 
   function sendError(ex: Exchange, spec: ErrorSpec): void {
@@ -728,26 +854,44 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     countUsage(prompt, generated);
     const h = headers(ex, 'text/event-stream');
     h.push('cache-control', 'no-cache', 'fireworks-server-time-to-first-token', '0.001');
+    const gzip = fault?.gzip === true;
+    if (gzip) h.push('content-encoding', 'gzip');
     ex.res.writeHead(200, h);
+    const out = bodySink(ex);
     const delay = nonNegative(fault?.chunk_delay_ms) ?? 0;
     const cutAfter = nonNegative(fault?.cut_after);
     const stallAfter = nonNegative(fault?.stall_after);
     if (delay === 0 && cutAfter === undefined && stallAfter === undefined) {
-      ex.res.end(plan.head + plan.steps.join('') + plan.tail);
+      out.end(plan.head + plan.steps.join('') + plan.tail);
       return;
     }
     ex.res.flushHeaders();
     const res = ex.res;
+    const cutWhenSent = (): void => {
+      if (res.socket && res.socket.writableLength > 0) res.socket.once('drain', () => cutSocket(ex));
+      else cutSocket(ex);
+    };
+    // Each event goes out whole: compressed ones are flushed, so the client can inflate it at once.
+    const put = (data: string, sent?: () => void): void => {
+      if (out === res) {
+        res.write(data, sent);
+        return;
+      }
+      out.write(data);
+      (out as Gzip).flush(zlibConstants.Z_SYNC_FLUSH, () => {
+        // The flushed bytes are handed to the response on the next turn.
+        if (sent) setImmediate(sent);
+      });
+    };
     const write = (data: string, k: number): boolean => {
       // k content steps have been written once `data` is out.
       if (cutAfter === k) {
         // Cut only once what came before is on the wire, so the client sees exactly k steps.
-        if (data) res.write(data, () => cutSocket(ex));
-        else if (res.socket && res.socket.writableLength > 0) res.socket.once('drain', () => cutSocket(ex));
-        else cutSocket(ex);
+        if (data) put(data, out === res ? () => cutSocket(ex) : cutWhenSent);
+        else cutWhenSent();
         return false;
       }
-      if (data) res.write(data);
+      if (data) put(data);
       return stallAfter !== k;
     };
     if (!write(plan.head, 0)) return;
@@ -758,7 +902,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     }
     if (delay > 0) await sleep(delay);
     if (ex.closed) return;
-    res.end(plan.tail);
+    out.end(plan.tail);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1050,19 +1194,26 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
     // Faults come before validation so that error tests need no valid body.
     if (fault) {
+      ex.fault = fault;
       const delay = nonNegative(fault.delay_ms);
       const failing = (typeof fault.status === 'number' || fault.reset === true) &&
         (fault.fail_first === undefined || attempt <= fault.fail_first);
+      const informational = fault.informational;
+      if (typeof informational === 'number' && Number.isInteger(informational) && informational >= 102 && informational <= 199) {
+        sendInformational(ex, informational);
+      }
       if (delay) await sleep(delay);
       if (ex.closed) return;
       if (failing) {
         if (fault.reset === true) return cutSocket(ex);
+        if (fault.status === 204 || fault.status === 304) return sendEmpty(ex, fault.status);
         const spec: ErrorSpec = { status: fault.status! };
         if (fault.error_shape) spec.shape = fault.error_shape;
         if (typeof fault.error_message === 'string') spec.message = fault.error_message;
         if (typeof fault.retry_after === 'string') spec.retryAfter = fault.retry_after;
         return sendError(ex, spec);
       }
+      if (fault.endless === true) return endless(ex);
     }
 
     if (target.kind === 'models') {
@@ -1091,7 +1242,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
   }
 
   const server: Server = createServer((req, res) => {
-    const ex: Exchange = { req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false };
+    const ex: Exchange = { req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false, fault: undefined };
     res.on('close', () => {
       ex.closed = true;
       const record = ex.record;

@@ -3,6 +3,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, InformationEvent } from 'node:http';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { startFireworksSim, SIM_API_KEY } from '../sim/fireworks.js';
 import type { FireworksSim } from '../sim/fireworks.js';
@@ -703,5 +706,213 @@ test('json_schema: the answer satisfies the schema (nested, enums, formats, $def
     const tool = { type: 'function', function: { name: 'plant', parameters: TREE_SCHEMA } };
     const called = await (await post(sim, '/chat/completions', chatBody({ tools: [tool] }))).json();
     assert.deepEqual(schemaErrors(TREE_SCHEMA, JSON.parse(called.choices[0].message.tool_calls[0].function.arguments)), []);
+  });
+});
+
+interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body's bytes as sent (not decompressed). */
+  body: Buffer;
+  informational: InformationEvent[];
+}
+
+/** Sends a chat body with node:http, which neither decompresses nor hides 1xx answers. */
+function rawChat(sim: FireworksSim, body: unknown, agent?: Agent): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const informational: InformationEvent[] = [];
+    const req = request(sim.url + '/chat/completions', { method: 'POST', headers: { ...AUTH, 'accept-encoding': 'identity' }, ...(agent ? { agent } : {}) }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => parts.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), informational }));
+      res.on('error', reject);
+    });
+    req.on('information', (info) => informational.push(info));
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** Starts a chat request with node:http and hands back the response as soon as its headers arrive. */
+function openChat(sim: FireworksSim, body: unknown): Promise<{ res: IncomingMessage; destroy(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(sim.url + '/chat/completions', { method: 'POST', headers: AUTH }, (res) => resolve({ res, destroy: () => req.destroy() }));
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('gzip: a successful answer is gzipped although the client asked for identity; errors are not', async () => {
+  await withSim(async (sim) => {
+    const plain = await rawChat(sim, chatBody({ sim: { key: 'gz', gzip: true } }));
+    assert.equal(plain.status, 200);
+    assert.equal(sim.requestsFor('gz')[0]!.headers['accept-encoding'], 'identity');
+    assert.equal(plain.headers['content-encoding'], 'gzip');
+    assert.equal(plain.headers['content-length'], String(plain.body.length));
+    assert.deepEqual(plain.body.subarray(0, 2), Buffer.from([0x1f, 0x8b]), 'gzip magic');
+    const body = JSON.parse(gunzipSync(plain.body).toString('utf8'));
+    assert.equal(body.object, 'chat.completion');
+    assert.equal(body.choices[0].message.content, 'Hello from the Fireworks simulator.');
+
+    // fetch inflates it, as a lenient client would.
+    const viaFetch = await (await post(sim, '/chat/completions', chatBody({ sim: { gzip: true } }))).json();
+    assert.equal(viaFetch.object, 'chat.completion');
+
+    const failed = await rawChat(sim, chatBody({ sim: { gzip: true, status: 500 } }));
+    assert.equal(failed.status, 500);
+    assert.equal(failed.headers['content-encoding'], undefined);
+    assert.equal(JSON.parse(failed.body.toString()).error.type, 'server_error');
+
+    const whole = await rawChat(sim, chatBody({ stream: true, sim: { gzip: true } }));
+    assert.equal(whole.headers['content-encoding'], 'gzip');
+    assert.equal(whole.headers['content-type'], 'text/event-stream');
+    const frames = sseFrames(gunzipSync(whole.body).toString('utf8'));
+    assert.equal(frames.at(-1), '[DONE]');
+  });
+});
+
+test('gzip stream: each event is flushed, so it inflates when it is sent, not at the end', async () => {
+  await withSim(async (sim) => {
+    const { res } = await openChat(sim, chatBody({ stream: true, sim: { gzip: true, chunks: 3, chunk_delay_ms: 120 } }));
+    assert.equal(res.headers['content-encoding'], 'gzip');
+    const started = Date.now();
+    const arrivals: { at: number; text: string }[] = [];
+    const inflate = res.pipe(createGunzip());
+    inflate.on('data', (chunk: Buffer) => arrivals.push({ at: Date.now() - started, text: chunk.toString('utf8') }));
+    await new Promise<void>((resolve, reject) => inflate.on('end', resolve).on('error', reject));
+    const ended = Date.now() - started;
+    const text = arrivals.map((a) => a.text).join('');
+    const frames = sseFrames(text) as any[];
+    assert.equal(frames.length, 1 + 3 + 1 + 1);
+    assert.ok(arrivals[0]!.text.includes('"role":"assistant"'), 'the role chunk inflates on its own');
+    assert.ok(ended - arrivals[0]!.at >= 300, `first event at ${arrivals[0]!.at} ms, end at ${ended} ms`);
+    assert.ok(arrivals.length >= 4, `events arrive one by one (${arrivals.length} pieces)`);
+  });
+});
+
+test('endless: a JSON body that never ends, written as the client reads, until the client leaves', async () => {
+  await withSim(async (sim) => {
+    const { res, destroy } = await openChat(sim, chatBody({ sim: { key: 'endless', endless: true } }));
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.equal(res.headers['content-length'], undefined);
+    let text = '';
+    let bytes = 0;
+    await new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        if (text.length < 4096) text += chunk.toString('utf8');
+        bytes += chunk.length;
+        if (bytes >= 1024 * 1024) {
+          res.off('data', onData);
+          res.pause();
+          resolve();
+        }
+      };
+      res.on('data', onData);
+    });
+    assert.ok(text.startsWith('{"id":"x","choices":[{"index":0,'), text.slice(0, 60));
+    const items = text.slice('{"id":"x","choices":['.length).split('},{').length;
+    assert.ok(items > 10);
+
+    // While the client reads nothing, the simulator waits and keeps answering others.
+    const other = await post(sim, '/chat/completions', chatBody());
+    assert.equal(other.status, 200);
+    assert.equal(sim.requestsFor('endless')[0]!.completed, false);
+
+    destroy();
+    await sim.waitFor(() => sim.requestsFor('endless')[0]!.aborted === true);
+    assert.equal((await post(sim, '/chat/completions', chatBody())).status, 200, 'the simulator lives on');
+  });
+});
+
+test('status 204 and 304 answer without a body and keep the connection usable', async () => {
+  await withSim(async (sim) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (const status of [204, 304]) {
+        const answer = await rawChat(sim, chatBody({ sim: { status } }), agent);
+        assert.equal(answer.status, status);
+        assert.equal(answer.body.length, 0);
+        assert.equal(answer.headers['content-length'], undefined);
+        assert.equal(answer.headers['transfer-encoding'], undefined);
+        assert.equal(answer.headers['content-type'], undefined);
+        assert.match(String(answer.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+        const next = await rawChat(sim, chatBody(), agent);
+        assert.equal(JSON.parse(next.body.toString()).object, 'chat.completion', 'the next answer on the connection is intact');
+      }
+      const once = await rawChat(sim, chatBody({ sim: { key: 'nc', status: 204, fail_first: 1 } }), agent);
+      assert.equal(once.status, 204);
+      assert.equal((await rawChat(sim, chatBody({ sim: { key: 'nc', status: 204, fail_first: 1 } }), agent)).status, 200);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+test('informational: a 1xx answer arrives first, then the real one', async () => {
+  await withSim(async (sim) => {
+    const hints = await rawChat(sim, chatBody({ sim: { informational: 103 } }));
+    assert.deepEqual(hints.informational.map((i) => i.statusCode), [103]);
+    assert.equal(hints.informational[0]!.headers.link, '</x>; rel=preload');
+    assert.equal(hints.status, 200);
+    assert.equal(JSON.parse(hints.body.toString()).object, 'chat.completion');
+
+    for (const code of [102, 150, 199]) {
+      const answer = await rawChat(sim, chatBody({ sim: { informational: code } }));
+      assert.deepEqual(answer.informational.map((i) => i.statusCode), [code]);
+      assert.equal(answer.status, 200);
+    }
+
+    // It comes before delay_ms and before a failure; 101 and out-of-range codes are ignored.
+    const started = Date.now();
+    let informedAfter = -1;
+    const { res } = await new Promise<{ res: IncomingMessage }>((resolve, reject) => {
+      const req = request(sim.url + '/chat/completions', { method: 'POST', headers: AUTH }, (res) => resolve({ res }));
+      req.on('information', () => (informedAfter = Date.now() - started));
+      req.on('error', reject);
+      req.end(JSON.stringify(chatBody({ sim: { informational: 103, delay_ms: 200, status: 503 } })));
+    });
+    res.resume();
+    assert.equal(res.statusCode, 503);
+    const answeredAfter = Date.now() - started;
+    assert.ok(informedAfter >= 0 && informedAfter < 150, `103 after ${informedAfter} ms`);
+    assert.ok(answeredAfter >= 190, `503 after ${answeredAfter} ms`);
+    for (const code of [101, 100, 200]) {
+      const answer = await rawChat(sim, chatBody({ sim: { informational: code } }));
+      assert.deepEqual(answer.informational, [], String(code));
+      assert.equal(answer.status, 200);
+    }
+  });
+});
+
+test('body_bytes pads a successful answer to the size asked, usage still last, length exact', async () => {
+  await withSim(async (sim) => {
+    const padded = await rawChat(sim, chatBody({ sim: { body_bytes: 100_000 } }));
+    assert.equal(padded.status, 200);
+    assert.equal(padded.headers['content-length'], '100000');
+    assert.equal(padded.body.length, 100_000);
+    const body = JSON.parse(padded.body.toString('utf8'));
+    assert.equal(body.choices[0].message.content, 'Hello from the Fireworks simulator.');
+    assert.equal(typeof body.padding, 'string');
+    assert.deepEqual(Object.keys(body).slice(-2), ['padding', 'usage']);
+    assert.ok(padded.body.toString('utf8').endsWith(`"usage":${JSON.stringify(body.usage)}}`));
+    assert.deepEqual(body.usage, { prompt_tokens: 2, total_tokens: 7, completion_tokens: 5 });
+
+    const tiny = await rawChat(sim, chatBody({ sim: { body_bytes: 10 } }));
+    assert.equal(JSON.parse(tiny.body.toString()).padding, undefined, 'smaller than the answer: sent as is');
+
+    const zipped = await rawChat(sim, chatBody({ sim: { body_bytes: 50_000, gzip: true } }));
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.ok(zipped.body.length < 5_000);
+    assert.equal(gunzipSync(zipped.body).length, 50_000);
+
+    const embedded = await post(sim, '/embeddings', { model: EMBED_MODEL, input: 'a', sim: { body_bytes: 30_000 } });
+    assert.equal((await embedded.text()).length, 30_000);
+
+    // The cap: 256 MiB announced, and nothing is built in memory before the client reads.
+    const { res, destroy } = await openChat(sim, chatBody({ sim: { key: 'huge', body_bytes: 1e12 } }));
+    assert.equal(res.headers['content-length'], String(256 * 1024 * 1024));
+    destroy();
+    await sim.waitFor(() => sim.requestsFor('huge')[0]!.aborted === true);
   });
 });
