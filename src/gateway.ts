@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
+import { bodyLength, pacedBody, type BodyBytes } from './body.js';
 import type { Config } from './config.js';
 import { GatewayError, errorJson, normaliseProviderError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -35,7 +36,8 @@ export interface Exchange {
   method: string;
   /** Path and query to send upstream, after the provider's base path. */
   upstreamPath: string;
-  body: Buffer | null;
+  /** The body to send: one buffer, or a large body's chunks (see BodyBytes). */
+  body: BodyBytes | null;
   contentType: string | undefined;
   model: string | undefined;
   stream: boolean;
@@ -102,14 +104,10 @@ export class Gateway {
     return provider;
   }
 
-  /** Rewrites `model` the way the provider wants it; returns the body to send (the same bytes when unchanged). */
-  prepareBody(provider: Provider, json: Record<string, unknown>, raw: Buffer): Buffer {
+  /** The model name as the provider wants it (e.g. a short name expanded). */
+  mapModel(provider: Provider, model: string): string {
     const mapModel = provider.spec.mapModel;
-    if (!mapModel || typeof json.model !== 'string') return raw;
-    const model = mapModel(json.model);
-    if (model === json.model) return raw;
-    json.model = model;
-    return Buffer.from(JSON.stringify(json));
+    return mapModel === undefined ? model : mapModel(model);
   }
 
   /** Sends the exchange upstream, retrying within its budget, and answers the client. */
@@ -128,7 +126,8 @@ export class Gateway {
       method: ex.method as Dispatcher.HttpMethod,
       path: provider.basePath + ex.upstreamPath,
       headers: this.upstreamHeaders(ex, authorization),
-      body: ex.body,
+      // undici sends an iterable of chunks too, though its types name only single bodies.
+      body: (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'],
     };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
@@ -195,9 +194,13 @@ export class Gateway {
    */
   private upstreamHeaders(ex: Exchange, authorization: string): string[] {
     // A flat [name, value, ...] list: undici reads it without listing an object's keys.
-    return ex.contentType === undefined
-      ? ['authorization', authorization, 'accept-encoding', 'identity']
-      : ['authorization', authorization, 'accept-encoding', 'identity', 'content-type', ex.contentType];
+    const headers =
+      ex.contentType === undefined
+        ? ['authorization', authorization, 'accept-encoding', 'identity']
+        : ['authorization', authorization, 'accept-encoding', 'identity', 'content-type', ex.contentType];
+    // undici measures a buffer itself; a list of chunks it would send chunked.
+    if (Array.isArray(ex.body)) headers.push('content-length', String(bodyLength(ex.body)));
+    return headers;
   }
 
   async close(): Promise<void> {

@@ -5,40 +5,55 @@
 // line, and even that line, built naively, cost about 4.5 µs more than one with only the id and
 // the status. What made it dear was turning values into JSON text on every request: escaping the
 // model and the path, and printing fractional milliseconds. Both are cheap to avoid: the few
-// strings that come from outside repeat (a deployment serves a handful of models and routes), so
-// their JSON text is cached; milliseconds are printed from whole microseconds and a table.
+// strings that come from outside repeat (a deployment serves a handful of routes), so their JSON
+// text is cached, and model names are checked to need no escaping; milliseconds are printed from
+// whole microseconds and a table.
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './gateway.js';
 import type { LineWriter } from './logger.js';
 import { redactSecrets } from './redact.js';
 
 /**
- * JSON text of the strings a field has held before (models, paths), so that a value is escaped
- * once, not on every request. The last value is checked first: comparing two short strings is
- * cheaper than hashing one for the map.
+ * JSON text of the paths requests have used, so that a path is escaped once, not on every request.
+ * The last value is checked first: comparing two short strings is cheaper than hashing one for the
+ * map. Bounded in characters, not entries: paths come from clients, and one may send many long ones.
  */
 export class JsonTextCache {
   private lastValue = '';
   private lastText = '""';
   private readonly texts = new Map<string, string>();
+  private chars = 0;
 
-  constructor(private readonly maxSize = 1_000) {}
+  constructor(
+    private readonly maxChars = 256 * 1024,
+    /** Longer values are escaped each time, never kept. */
+    private readonly maxValueChars = 512,
+  ) {}
 
   get(value: string): string {
     if (value === this.lastValue) return this.lastText;
     let text = this.texts.get(value);
     if (text === undefined) {
-      if (this.texts.size >= this.maxSize) this.texts.clear();
       text = JSON.stringify(value);
+      if (value.length > this.maxValueChars) return text;
+      if (this.chars + value.length + text.length > this.maxChars) {
+        this.texts.clear();
+        this.chars = 0;
+      }
       this.texts.set(value, text);
+      this.chars += value.length + text.length;
     }
     this.lastValue = value;
     this.lastText = text;
     return text;
   }
+
+  /** Characters held, keys and texts together. */
+  get size(): number {
+    return this.chars;
+  }
 }
 
-const modelText = new JsonTextCache();
 const pathText = new JsonTextCache();
 
 /** '' for 0, '.001' to '.999' with trailing zeros dropped: the fraction of a whole millisecond. */
@@ -65,7 +80,8 @@ export function logExchange(writeLine: LineWriter, ex: Exchange): void {
   const durationMs = performance.now() - ex.startedAt;
   let line = `"reqId":"${ex.id}"`;
   if (ex.provider !== undefined) line += `,"provider":"${ex.provider.name}"`;
-  if (ex.model !== undefined) line += `,"model":${modelText.get(ex.model)}`;
+  // A model name is visible ASCII without quotes or backslashes (server.ts checks): nothing to escape.
+  if (ex.model !== undefined) line += `,"model":"${ex.model}"`;
   // The path is logged without its query string: that is the client's, and may carry what is not
   // ours to log. 499 (as nginx logs it): the client closed the connection before the answer was complete.
   line += `,"method":"${ex.method}","path":${pathText.get(ex.path)},"status":${ex.clientGone ? 499 : ex.status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;

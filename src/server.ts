@@ -6,6 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
+import { readBody, readJsonBody, type BodyBytes } from './body.js';
+import { replaceModel, type BodyFacts } from './jsonbody.js';
 import { lineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 import { newRequestId } from './requestid.js';
@@ -14,17 +16,31 @@ import { VERSION } from './version.js';
 
 interface Route {
   readonly method: 'GET' | 'POST';
-  /** For JSON routes: the field besides `model` that a request must carry. */
+  /** For JSON routes: the field besides `model` that a request must carry... */
   readonly required?: string;
+  /** ...as bytes, for the body scanner. */
+  readonly requiredBytes?: Buffer;
 }
 
+/**
+ * What a model name may be: visible ASCII without quotes or backslashes (so it never needs
+ * escaping in a log line or a body), up to MAX_MODEL_CHARS. Every provider's names fit: resource
+ * paths, `name:tag`, `org/model`, ARNs, `#` deployment suffixes.
+ */
+const MAX_MODEL_CHARS = 256;
+const MODEL_NAME = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 // First-class routes are validated; any other /v1/* path is forwarded to the provider unchanged.
-const ROUTES: ReadonlyMap<string, Route> = new Map([
-  ['/v1/chat/completions', { method: 'POST', required: 'messages' }],
-  ['/v1/completions', { method: 'POST', required: 'prompt' }],
-  ['/v1/embeddings', { method: 'POST', required: 'input' }],
+const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/v1/chat/completions', jsonRoute('messages')],
+  ['/v1/completions', jsonRoute('prompt')],
+  ['/v1/embeddings', jsonRoute('input')],
   ['/v1/models', { method: 'GET' }],
 ]);
+
+function jsonRoute(required: string): Route {
+  return { method: 'POST', required, requiredBytes: Buffer.from(required) };
+}
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const JSON_CONTENT_TYPE = 'application/json';
@@ -135,7 +151,8 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
           'unsupported_media_type',
         );
       }
-      readJsonRequest(ex, route.required!, await readBody(req, config.MAX_BODY_BYTES));
+      const { raw, facts } = await readJsonBody(req, config.MAX_BODY_BYTES, route.required!, route.requiredBytes!);
+      readJsonRequest(ex, route.required!, raw, facts);
       ex.contentType = JSON_CONTENT_TYPE;
     } else if (!route && ex.method !== 'GET' && ex.method !== 'HEAD' && ex.method !== 'DELETE') {
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
@@ -144,35 +161,44 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
     await gateway.forward(ex);
   }
 
-  /**
-   * Validates a JSON request and keeps only what the request path needs. A plain function, so the
-   * parsed object dies here rather than living on in the suspended handler for the whole request.
-   */
-  function readJsonRequest(ex: Exchange, required: string, raw: Buffer): void {
-    const json = parseJsonObject(raw);
-    if (typeof json.model !== 'string' || json.model === '') {
+  /** Checks the fields the gateway relies on, and keeps what the request path needs. */
+  function readJsonRequest(ex: Exchange, required: string, raw: BodyBytes, facts: BodyFacts): void {
+    if (facts.modelType !== 'string') {
       throw new GatewayError(
         400,
-        json.model === undefined ? 'Missing required parameter: model.' : 'Parameter model must be a non-empty string.',
-        json.model === undefined ? 'missing_required_parameter' : 'invalid_type',
+        facts.modelType === undefined ? 'Missing required parameter: model.' : 'Parameter model must be a non-empty string.',
+        facts.modelType === undefined ? 'missing_required_parameter' : 'invalid_type',
         'model',
       );
     }
-    if (json[required] === undefined || json[required] === null) {
+    const model = facts.model;
+    if (model === undefined || model.length > MAX_MODEL_CHARS) {
+      throw new GatewayError(400, `Parameter model must be at most ${MAX_MODEL_CHARS} characters.`, 'invalid_value', 'model');
+    }
+    if (!MODEL_NAME.test(model)) {
+      throw model === ''
+        ? new GatewayError(400, 'Parameter model must be a non-empty string.', 'invalid_type', 'model')
+        : new GatewayError(
+            400,
+            'Parameter model may hold only visible ASCII characters (no spaces, quotes or backslashes).',
+            'invalid_value',
+            'model',
+          );
+    }
+    if (facts.requiredType === undefined || facts.requiredType === 'null') {
       throw new GatewayError(400, `Missing required parameter: ${required}.`, 'missing_required_parameter', required);
     }
-    if (required === 'messages' && !Array.isArray(json.messages)) {
+    if (required === 'messages' && facts.requiredType !== 'array') {
       throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
     }
-    ex.stream = json.stream === true;
-    ex.body = gateway.prepareBody(ex.provider!, json, raw);
-    ex.model = json.model as string;
+    ex.stream = facts.stream;
+    ex.model = gateway.mapModel(ex.provider!, model);
+    ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model);
   }
 
   function fail(ex: Exchange, err: unknown): void {
     if (ex.clientGone) return;
     if (err instanceof GatewayError) {
-      if (err.status === 413) ex.res.setHeader('connection', 'close');
       sendError(ex, err);
       return;
     }
@@ -280,45 +306,4 @@ function headerInt(req: IncomingMessage, name: string, min: number, max: number)
     throw new GatewayError(400, `Header ${name} must be an integer.`, 'invalid_header', name);
   }
   return Math.min(max, Math.max(min, n));
-}
-
-function parseJsonObject(raw: Buffer): Record<string, unknown> {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw new GatewayError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid_json');
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new GatewayError(400, 'Request body must be a JSON object.', 'invalid_json');
-  }
-  return json as Record<string, unknown>;
-}
-
-/** Reads the request body, refusing (413) as soon as it is known to exceed `limit`. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    new GatewayError(413, `Request body exceeds the limit of ${limit} bytes (MAX_BODY_BYTES).`, 'request_too_large');
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    // Node reports a client that leaves mid-body as an 'error' (ECONNRESET, "aborted").
-    req.on('error', () => {
-      reject(new GatewayError(400, 'The client closed the connection before sending the whole body.', 'client_closed'));
-    });
-  });
 }

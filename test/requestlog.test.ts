@@ -16,7 +16,7 @@ describe('request line formatting', () => {
   });
 
   test('JsonTextCache escapes like JSON.stringify: first time, cached, after the last value and past its size', () => {
-    const cache = new JsonTextCache(100);
+    const cache = new JsonTextCache(1_000, 100);
     for (const value of ['/v1/chat/completions', 'a"b\\c\n', 'accounts/x/models/y', '\u2028', '']) {
       assert.equal(cache.get(value), JSON.stringify(value));
       assert.equal(cache.get(value), JSON.stringify(value));
@@ -25,5 +25,18 @@ describe('request line formatting', () => {
       for (let i = 0; i < 250; i++) assert.equal(cache.get(`model-${i}`), `"model-${i}"`);
     }
     assert.equal(cache.get('a"b'), '"a\\"b"');
+  });
+
+  test('JsonTextCache is bounded in characters, whatever the values', () => {
+    const cache = new JsonTextCache(10_000, 100);
+    for (let i = 0; i < 2_000; i++) {
+      const value = `/v1/${'x'.repeat(i % 300)}${i}`;
+      assert.equal(cache.get(value), JSON.stringify(value));
+      assert.ok(cache.size <= 10_000, `holds ${cache.size} characters`);
+    }
+    // A value past the per-value bound is escaped correctly and never kept.
+    const long = `/v1/${'"'.repeat(1_000)}`;
+    assert.equal(cache.get(long), JSON.stringify(long));
+    assert.ok(cache.size <= 10_000);
   });
 });

@@ -1,0 +1,174 @@
+// The body scanner against JSON.parse: the same bodies accepted, the same facts read, whatever
+// the chunks the body arrives in.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { JsonBodyError, JsonBodyScanner, MAX_DEPTH, type BodyFacts, type JsonType } from '../src/jsonbody.js';
+
+function scan(raw: Buffer, cuts: number[] = [], required = 'messages'): BodyFacts {
+  const scanner = new JsonBodyScanner(Buffer.from(required));
+  let from = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    const at = Math.min(raw.length, Math.max(from, cut));
+    scanner.push(raw.subarray(from, at));
+    from = at;
+  }
+  scanner.push(raw.subarray(from));
+  return scanner.finish();
+}
+
+function typeOf(value: unknown): JsonType | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value as JsonType;
+}
+
+/** What JSON.parse makes of the body: the facts the scanner should report, or 'invalid' / 'not an object'. */
+function expected(raw: Buffer): 'invalid' | 'not an object' | { model: unknown; stream: boolean; required: JsonType | undefined } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return 'invalid';
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return 'not an object';
+  const object = json as Record<string, unknown>;
+  const own = (key: string) => (Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined);
+  return { model: own('model'), stream: own('stream') === true, required: typeOf(own('messages')) };
+}
+
+function compare(raw: Buffer, cuts: number[]): void {
+  const want = expected(raw);
+  let got: BodyFacts | JsonBodyError;
+  try {
+    got = scan(raw, cuts);
+  } catch (err) {
+    if (!(err instanceof JsonBodyError)) throw err;
+    got = err;
+  }
+  const text = raw.toString('utf8');
+  if (want === 'invalid') {
+    assert.ok(got instanceof JsonBodyError, `accepted what JSON.parse refuses: ${JSON.stringify(text)}`);
+    return;
+  }
+  if (want === 'not an object') {
+    assert.ok(got instanceof JsonBodyError && got.notAnObject, `not reported as a non-object: ${JSON.stringify(text)}`);
+    return;
+  }
+  assert.ok(!(got instanceof JsonBodyError), `refused what JSON.parse accepts: ${JSON.stringify(text)}: ${String(got)}`);
+  assert.equal(got.modelType, typeOf(want.model), text);
+  if (typeof want.model === 'string') {
+    assert.equal(got.model, want.model, text);
+    // The recorded token is the model's own JSON text.
+    assert.equal(JSON.parse(raw.subarray(got.modelStart, got.modelEnd).toString('utf8')), want.model);
+  }
+  assert.equal(got.stream, want.stream, text);
+  assert.equal(got.requiredType, want.required, text);
+}
+
+const key = fc.oneof(fc.constantFrom('model', 'stream', 'messages', 'm\\u006fdel', 'str\\u0065am', 'x', ''), fc.string({ maxLength: 8 }));
+const scalar = fc.oneof(
+  fc.constantFrom('true', 'false', 'null', '0', '-0', '1e400', '-1.5E-3', '12345678901234567891', '"a\\"b"', '"\\ud83d"', '"é"'),
+  fc.string({ maxLength: 12 }).map((s) => JSON.stringify(s)),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+);
+/** JSON text with the keys the scanner reads, duplicates and escapes included, and odd spacing. */
+const space = fc.constantFrom('', ' ', '\n', '\t', '\r\n  ');
+const value: fc.Arbitrary<string> = fc.letrec<{ value: string }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    scalar,
+    fc.array(tie('value'), { maxLength: 4 }).map((items) => `[${items.join(',')}]`),
+    fc
+      .array(fc.tuple(key, tie('value'), space), { maxLength: 5 })
+      .map((members) => `{${members.map(([k, v, s]) => `${s}"${k}"${s}:${s}${v}${s}`).join(',')}}`),
+  ),
+})).value;
+const body = fc.oneof(
+  value,
+  fc.array(fc.tuple(key, value), { maxLength: 6 }).map((members) => `{${members.map(([k, v]) => `"${k}":${v}`).join(',')}}`),
+);
+/** A body with a few bytes changed: mostly invalid JSON, sometimes still valid in a new way. */
+const mutated = fc
+  .tuple(body, fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...'{}[],:"\\ 0123456789eE.+-tfnulr\u0000\u001f\u007fé'.split(''))), { maxLength: 3 }))
+  .map(([text, edits]) => {
+    let out = text;
+    for (const [at, kind, char] of edits) {
+      const i = out.length === 0 ? 0 : at % (out.length + 1);
+      if (kind === 0) out = out.slice(0, i) + out.slice(i + 1);
+      else if (kind === 1) out = out.slice(0, i) + char + out.slice(i + 1);
+      else out = out.slice(0, i) + char + out.slice(i);
+    }
+    return out;
+  });
+const cuts = fc.array(fc.nat(400), { maxLength: 6 });
+
+describe('JSON body scanner', () => {
+  test('accepts and reads exactly what JSON.parse does, in any chunks', () => {
+    fc.assert(fc.property(body, cuts, (text, at) => compare(Buffer.from(text), at)), { numRuns: 3_000, seed: 42 });
+  });
+
+  test('refuses exactly what JSON.parse refuses, in any chunks', () => {
+    fc.assert(fc.property(mutated, cuts, (text, at) => compare(Buffer.from(text), at)), { numRuns: 5_000, seed: 7 });
+  });
+
+  test('invalid UTF-8 and raw bytes are judged as JSON.parse judges their decoded text', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), cuts, (bytes, at) => {
+        compare(Buffer.concat([Buffer.from('{"model":"'), Buffer.from(bytes), Buffer.from('"}')]), at);
+        compare(Buffer.from(bytes), at);
+      }),
+      { numRuns: 3_000, seed: 3 },
+    );
+  });
+
+  test('known cases', () => {
+    const cases = [
+      '{}',
+      ' {"model":"a"} ',
+      '{"model":"a","model":7}',
+      '{"model":7,"model":"b"}',
+      '{"stream":true,"stream":false}',
+      '{"messages":[],"messages":null}',
+      '{"model":"\\u0061\\/b"}',
+      '{"a":{"model":"inner"},"model":"outer"}',
+      '{"__proto__":{"model":"x"}}',
+      '{"model":"a",}',
+      '{"model":"a"}x',
+      '{"n":01}',
+      '{"n":1.}',
+      '{"n":-}',
+      '{"n":1e}',
+      '{"s":"\t"}',
+      '{"s":"\\x"}',
+      '{"s":"\\u12g4"}',
+      '{"t":tru}',
+      '{"t":truee}',
+      '',
+      '[]',
+      '"text"',
+      '\ufeff{}',
+    ];
+    for (const text of cases) for (let cut = 0; cut <= text.length; cut++) compare(Buffer.from(text), [cut]);
+  });
+
+  test('nesting is bounded, without recursion', () => {
+    const within = '{"a":' + '['.repeat(MAX_DEPTH - 1) + ']'.repeat(MAX_DEPTH - 1) + '}';
+    assert.doesNotThrow(() => scan(Buffer.from(within)));
+    const deep = '{"a":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
+    assert.throws(() => scan(Buffer.from(deep)), /nested deeper than 512 levels/);
+  });
+
+  test('a long model is reported as too long, without being read', () => {
+    const facts = scan(Buffer.from(JSON.stringify({ model: 'm'.repeat(100_000), messages: [] })), [10, 5_000]);
+    assert.equal(facts.modelType, 'string');
+    assert.equal(facts.modelTooLong, true);
+    assert.equal(facts.model, undefined);
+  });
+
+  test('errors say where', () => {
+    assert.throws(() => scan(Buffer.from('{"model": x}')), { message: "Request body is not valid JSON: expected a value at byte 10, found 'x'." });
+    assert.throws(() => scan(Buffer.from('{"model": "a"')), /ends at byte 13 before the JSON does/);
+  });
+});
