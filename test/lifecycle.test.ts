@@ -48,6 +48,8 @@ describe('start-up', () => {
     [{ FIREWORKS_BASE_URL: 'not a url' }, /FIREWORKS_BASE_URL/],
     [{ DEFAULT_PROVIDER: 'nosuch' }, /DEFAULT_PROVIDER/],
     [{ CONFIG_FILE: '/nonexistent/gateway.json' }, /CONFIG_FILE/],
+    // A timer that long would fire at once: every request would time out in about 1 ms.
+    [{ REQUEST_TIMEOUT_MS: '3000000000' }, /REQUEST_TIMEOUT_MS: must be at most 2147483647 ms \(about 24\.8 days\), got "3000000000"/],
   ];
   for (const [env, expected] of bad) {
     test(`invalid setting ${Object.keys(env)[0]} stops start-up with a message naming it`, () => {
