@@ -29,8 +29,67 @@ function duration(min: number) {
   );
 }
 
+/** A comma-separated list (or, in CONFIG_FILE, an array), trimmed, without empty items; `check` names a bad item. */
+function list(normalise: (item: string) => string, check: (item: string) => string | undefined) {
+  return z.union([z.string(), z.array(z.string())], { error: 'must be a comma-separated list' }).transform((value, ctx) => {
+    const items = (typeof value === 'string' ? value.split(',') : value).map((item) => item.trim()).filter((item) => item !== '');
+    let ok = true;
+    for (const item of items) {
+      const problem = check(item);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        ok = false;
+      }
+    }
+    return ok ? (Object.freeze([...new Set(items.map(normalise))]) as readonly string[]) : z.NEVER;
+  });
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const providerNames = providerSpecs.map((spec) => spec.name);
+
+// RFC 9110 token characters (less *), for method names; a header pattern may end in * (any suffix).
+const METHOD = /^[!#$%&'+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_PATTERN = /^[!#$%&'+.^_`|~0-9A-Za-z-]*\*?$/;
+// scheme://host[:port] and nothing after it: what a browser sends as Origin.
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+$/i;
+
+function originProblem(item: string): string | undefined {
+  if (item === '*') return undefined;
+  const bad = `"${item}" is not an origin (scheme://host[:port], no path, e.g. https://app.example.com) or *`;
+  if (!ORIGIN.test(item)) return bad;
+  try {
+    return new URL(item).host === '' ? bad : undefined;
+  } catch {
+    return bad;
+  }
+}
+
+/** As browsers send it: lower-case scheme and host, no default port. */
+function normaliseOrigin(item: string): string {
+  if (item === '*') return item;
+  const url = new URL(item);
+  return `${url.protocol}//${url.host}`;
+}
+
+const CLIENT_SDK_HEADERS: readonly string[] = Object.freeze([
+  'authorization',
+  'content-type',
+  'x-provider',
+  'x-request-id',
+  'x-gateway-max-retries',
+  'x-gateway-timeout-ms',
+  'x-api-key',
+  'anthropic-version',
+  'anthropic-beta',
+  'openai-organization',
+  'openai-project',
+  // The openai and anthropic SDKs describe themselves in x-stainless-* headers (os, lang, arch,
+  // runtime, package-version, retry-count, timeout, helper-method, ...).
+  'x-stainless-*',
+  // The SDKs set user-agent too; Firefox and Safari then list it in the preflight.
+  'user-agent',
+]);
 
 const settingsSchema = z
   .object({
@@ -53,9 +112,11 @@ const settingsSchema = z
     MAX_RETRIES: int(0, 10).default(2),
     REQUEST_TIMEOUT_MS: duration(1).default(300_000),
     STREAM_IDLE_TIMEOUT_MS: duration(1).default(60_000),
+    CLIENT_STALL_TIMEOUT_MS: duration(1).default(120_000),
     RETRY_BASE_DELAY_MS: duration(0).default(250),
     RETRY_MAX_DELAY_MS: duration(0).default(8_000),
     MAX_BODY_BYTES: int(1).default(20 * 1024 * 1024),
+    MAX_BUFFERED_RESPONSE_BYTES: int(0).default(8 * 1024 * 1024),
     HEADERS_TIMEOUT_MS: duration(1).default(30_000),
     BODY_TIMEOUT_MS: duration(1).default(60_000),
     KEEP_ALIVE_TIMEOUT_MS: duration(0).default(65_000),
@@ -63,6 +124,16 @@ const settingsSchema = z
     // Connections per provider origin; 0 = no cap (long-lived streams each hold one).
     UPSTREAM_CONNECTIONS: int(0).default(0),
     WORKERS: z.union([z.literal('auto'), int(1, 256)], { error: 'must be "auto" or an integer from 1 to 256' }).default(1),
+    CORS_ORIGINS: list(normaliseOrigin, originProblem).default(Object.freeze([])),
+    CORS_ALLOW_HEADERS: list(
+      (item) => item.toLowerCase(),
+      (item) => (HEADER_PATTERN.test(item) ? undefined : `"${item}" is not a header name (or a name ending in *)`),
+    ).default(CLIENT_SDK_HEADERS),
+    CORS_ALLOW_METHODS: list(
+      (item) => item.toUpperCase(),
+      (item) => (METHOD.test(item) ? undefined : `"${item}" is not a method name`),
+    ).default(Object.freeze(['GET', 'POST', 'OPTIONS'])),
+    CORS_MAX_AGE_S: int(0).default(600),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -92,7 +163,7 @@ export const settingNames = Object.keys(settingsSchema.shape) as (keyof Settings
 
 const fileSchema = z
   .object({
-    settings: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    settings: z.record(z.string(), z.union([z.string(), z.number(), z.array(z.string())])).optional(),
     providers: z
       .record(z.string(), z.object({ baseUrl: z.string().optional(), apiKey: z.string().optional() }).strict())
       .optional(),
@@ -151,7 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const input = fromEnv ? env[name] : file.settings?.[name];
     const parsed = shape[name]!.safeParse(input);
     if (parsed.success) {
-      values[name] = parsed.data;
+      // zod hands out a copy of an array default; the Config is frozen all the way down.
+      values[name] = Array.isArray(parsed.data) ? Object.freeze(parsed.data) : parsed.data;
       valid.add(name);
       continue;
     }

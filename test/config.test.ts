@@ -1,4 +1,4 @@
-// Settings: bounds, every problem reported at once, CONFIG_FILE.
+// Settings: bounds, defaults, every problem reported at once, CONFIG_FILE, CORS lists.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ describe('durations', () => {
 
   test('every *_MS setting is bounded by what a Node timer can hold', () => {
     assert.equal(MAX_TIMER_MS, 2147483647);
-    assert.ok(durations.length >= 8);
+    assert.ok(durations.length >= 9);
     for (const name of durations) {
       assert.deepEqual(problemsOf({ [name]: '2147483648' }), [
         `${name}: must be at most 2147483647 ms (about 24.8 days), got "2147483648"`,
@@ -60,9 +60,23 @@ describe('durations', () => {
 });
 
 describe('defaults', () => {
-  test('the Config is frozen', () => {
+  test('the new settings and their defaults', () => {
     const config = loadConfig({});
+    assert.equal(config.CLIENT_STALL_TIMEOUT_MS, 120_000);
+    assert.equal(config.MAX_BUFFERED_RESPONSE_BYTES, 8 * 1024 * 1024);
+    assert.deepEqual(config.CORS_ORIGINS, []);
+    assert.deepEqual(config.CORS_ALLOW_METHODS, ['GET', 'POST', 'OPTIONS']);
+    assert.equal(config.CORS_MAX_AGE_S, 600);
+    for (const name of ['authorization', 'content-type', 'x-provider', 'x-request-id', 'x-gateway-max-retries', 'x-gateway-timeout-ms', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'openai-organization', 'openai-project', 'x-stainless-*']) {
+      assert.ok(config.CORS_ALLOW_HEADERS.includes(name), name);
+    }
+  });
+
+  test('the Config is frozen, lists included', () => {
+    const config = loadConfig({ CORS_ORIGINS: 'https://app.example.com' });
     assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.CORS_ORIGINS));
+    assert.ok(Object.isFrozen(config.CORS_ALLOW_HEADERS));
     assert.ok(Object.isFrozen(config.providers.fireworks));
   });
 });
@@ -78,10 +92,11 @@ describe('every problem at once', () => {
       RETRY_BASE_DELAY_MS: '500',
       RETRY_MAX_DELAY_MS: '100',
       FIREWORKS_BASE_URL: 'not a url',
+      CORS_ORIGINS: 'https://app.example.com/path',
     });
     assert.deepEqual(
       problems.map((line) => line.slice(0, line.indexOf(':'))).sort(),
-      ['DEFAULT_PROVIDER', 'FIREWORKS_BASE_URL', 'LOG_LEVEL', 'MAX_RETRIES', 'PORT', 'RETRY_MAX_DELAY_MS', 'WORKERS'],
+      ['CORS_ORIGINS', 'DEFAULT_PROVIDER', 'FIREWORKS_BASE_URL', 'LOG_LEVEL', 'MAX_RETRIES', 'PORT', 'RETRY_MAX_DELAY_MS', 'WORKERS'],
     );
     assert.ok(problems.includes('PORT: must be an integer from 0 to 65535, got "abc"'));
     assert.ok(problems.includes('DEFAULT_PROVIDER: unknown provider "nosuch"; known: fireworks'));
@@ -126,5 +141,44 @@ describe('names in any case', () => {
     assert.deepEqual(problemsOf({ LOG_LEVEL: 'Loud' }), [
       'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "Loud"',
     ]);
+  });
+});
+
+describe('CORS settings', () => {
+  test('origins are read as browsers send them', () => {
+    const config = loadConfig({ CORS_ORIGINS: ' HTTPS://App.Example.com:443 , http://localhost:5173,,https://[::1]:8443 ' });
+    assert.deepEqual(config.CORS_ORIGINS, ['https://app.example.com', 'http://localhost:5173', 'https://[::1]:8443']);
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: '*' }).CORS_ORIGINS, ['*']);
+  });
+
+  test('anything that is not an origin is named', () => {
+    const problems = problemsOf({
+      CORS_ORIGINS: 'https://ok.example.com,https://app.example.com/,app.example.com,https://user@app.example.com,https://app.example.com?x=1',
+    });
+    assert.deepEqual(
+      problems,
+      ['https://app.example.com/', 'app.example.com', 'https://user@app.example.com', 'https://app.example.com?x=1'].map(
+        (origin) => `CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path, e.g. https://app.example.com) or *`,
+      ),
+    );
+  });
+
+  test('header and method lists: lower-case headers, upper-case methods, a trailing * allowed', () => {
+    const config = loadConfig({ CORS_ALLOW_HEADERS: 'Authorization, X-Stainless-*', CORS_ALLOW_METHODS: 'get,post' });
+    assert.deepEqual(config.CORS_ALLOW_HEADERS, ['authorization', 'x-stainless-*']);
+    assert.deepEqual(config.CORS_ALLOW_METHODS, ['GET', 'POST']);
+    assert.deepEqual(problemsOf({ CORS_ALLOW_HEADERS: 'x-*-y,a b', CORS_ALLOW_METHODS: 'GE T', CORS_MAX_AGE_S: '-1' }), [
+      'CORS_ALLOW_HEADERS: "x-*-y" is not a header name (or a name ending in *)',
+      'CORS_ALLOW_HEADERS: "a b" is not a header name (or a name ending in *)',
+      'CORS_ALLOW_METHODS: "GE T" is not a method name',
+      'CORS_MAX_AGE_S: must be an integer, at least 0, got "-1"',
+    ]);
+  });
+
+  test('CONFIG_FILE may give the lists as arrays', () => {
+    const path = configFile({ settings: { CORS_ORIGINS: ['https://a.example.com', 'https://b.example.com'], CORS_MAX_AGE_S: 60 } });
+    const config = loadConfig({ CONFIG_FILE: path });
+    assert.deepEqual(config.CORS_ORIGINS, ['https://a.example.com', 'https://b.example.com']);
+    assert.equal(config.CORS_MAX_AGE_S, 60);
   });
 });

@@ -50,6 +50,7 @@ describe('start-up', () => {
     [{ CONFIG_FILE: '/nonexistent/gateway.json' }, /CONFIG_FILE/],
     // A timer that long would fire at once: every request would time out in about 1 ms.
     [{ REQUEST_TIMEOUT_MS: '3000000000' }, /REQUEST_TIMEOUT_MS: must be at most 2147483647 ms \(about 24\.8 days\), got "3000000000"/],
+    [{ CORS_ORIGINS: 'https://app.example.com/chat' }, /CORS_ORIGINS: "https:\/\/app\.example\.com\/chat" is not an origin/],
   ];
   for (const [env, expected] of bad) {
     test(`invalid setting ${Object.keys(env)[0]} stops start-up with a message naming it`, () => {
