@@ -1,7 +1,7 @@
 // The gateway as users run it: start-up, settings validation, slow clients, graceful shutdown.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
@@ -25,10 +25,31 @@ function rawRequest(port: number, payload: string): Promise<string> {
   });
 }
 
+/** Runs the built gateway to completion (with a 10 s limit). */
+function runMain(args: string[], env: Record<string, string>) {
+  return spawnSync(process.execPath, ['dist/src/main.js', ...args], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
+/** Runs `body` while another server holds a port on 127.0.0.1. */
+async function withOccupiedPort(body: (port: number) => void): Promise<void> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  try {
+    body((holder.address() as AddressInfo).port);
+  } finally {
+    await new Promise((resolve) => holder.close(resolve));
+  }
+}
+
 describe('start-up', () => {
   test('starts with defaults and answers /health', async () => {
     const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url });
     try {
+      assert.match(gw.output(), /"providers":\{"fireworks":\{"baseUrl":"[^"]+","serverKey":false\}\}/);
       const res = await fetch(`${gw.origin}/health`);
       assert.equal(res.status, 200);
       const health = (await res.json()) as { status: string; version: string; uptime_s: number };
@@ -54,16 +75,68 @@ describe('start-up', () => {
   ];
   for (const [env, expected] of bad) {
     test(`invalid setting ${Object.keys(env)[0]} stops start-up with a message naming it`, () => {
-      const result = spawnSync(process.execPath, ['dist/src/main.js'], {
-        env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
+      const result = runMain([], env);
       assert.equal(result.status, 1);
       assert.match(result.stderr, expected);
       assert.ok(!result.stderr.includes('    at '), 'no stack trace');
     });
   }
+
+  test('every invalid setting is reported at once, one a line', () => {
+    const result = runMain([], { PORT: 'abc', LOG_LEVEL: 'loud', FIREWORKS_BASE_URL: 'not a url' });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'ai-gateway: invalid configuration (3 problems):\n' +
+        '  PORT: must be an integer from 0 to 65535, got "abc"\n' +
+        '  LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\n' +
+        '  FIREWORKS_BASE_URL: must be an absolute http(s) URL, got "not a url"\n',
+    );
+  });
+
+  test('a port in use is reported in one line, exit 1', async () => {
+    await withOccupiedPort((port) => {
+      const result = runMain([], { PORT: String(port) });
+      assert.equal(result.status, 1);
+      assert.equal(
+        result.stderr,
+        `ai-gateway: cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE); set PORT or HOST\n`,
+      );
+      assert.equal(result.stdout, '');
+    });
+  });
+
+  test('a port in use with WORKERS=2 is reported once, exit 1, without restarting workers forever', async () => {
+    await withOccupiedPort((port) => {
+      const result = runMain([], { PORT: String(port), WORKERS: '2' });
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.equal(
+        result.stderr,
+        `ai-gateway: cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE); set PORT or HOST\n`,
+      );
+      assert.doesNotMatch(result.stdout, /worker died/);
+    });
+  });
+
+  test('the listening line names each provider, its base URL without credentials, and whether a key is set', async () => {
+    const key = 'fw_listen_line_key_987654';
+    const base = new URL(sim.url);
+    base.username = 'someone';
+    base.password = 'pw-in-url-555';
+    base.search = '?token=query-secret-777';
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: base.href, FIREWORKS_API_KEY: key });
+    try {
+      const line = gw.output().split('\n').find((text) => text.includes('listening on'))!;
+      const { providers } = JSON.parse(line) as { providers: Record<string, { baseUrl: string; serverKey: boolean }> };
+      assert.deepEqual(providers, { fireworks: { baseUrl: sim.url, serverKey: true } });
+      for (const secret of [key, 'pw-in-url-555', 'query-secret-777', 'someone']) {
+        assert.ok(!gw.output().includes(secret), `${secret} is not in the output`);
+      }
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
 
   test('warns when bound beyond loopback with a server-side key', async () => {
     const gw = await startGatewayProcess({ HOST: '0.0.0.0', FIREWORKS_API_KEY: 'fw_warn_key_123456', FIREWORKS_BASE_URL: sim.url });
