@@ -234,14 +234,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${name}: ${issue.message}${got}${where}`);
     }
   }
-  if (
-    valid.has('RETRY_BASE_DELAY_MS') &&
-    valid.has('RETRY_MAX_DELAY_MS') &&
-    (values.RETRY_MAX_DELAY_MS as number) < (values.RETRY_BASE_DELAY_MS as number)
-  ) {
-    problems.push(
-      `RETRY_MAX_DELAY_MS: must be at least RETRY_BASE_DELAY_MS (${values.RETRY_BASE_DELAY_MS as number}), got ${values.RETRY_MAX_DELAY_MS as number}`,
-    );
+  const base = values.RETRY_BASE_DELAY_MS as number;
+  const ceiling = values.RETRY_MAX_DELAY_MS as number;
+  if (valid.has('RETRY_BASE_DELAY_MS') && valid.has('RETRY_MAX_DELAY_MS') && ceiling < base) {
+    problems.push(`RETRY_MAX_DELAY_MS: must be at least RETRY_BASE_DELAY_MS (${base}), got ${ceiling}`);
   }
 
   const providers: Record<string, ProviderSettings> = {};

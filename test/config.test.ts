@@ -67,9 +67,9 @@ describe('defaults', () => {
     assert.deepEqual(config.CORS_ORIGINS, []);
     assert.deepEqual(config.CORS_ALLOW_METHODS, ['GET', 'POST', 'OPTIONS']);
     assert.equal(config.CORS_MAX_AGE_S, 600);
-    for (const name of ['authorization', 'content-type', 'x-provider', 'x-request-id', 'x-gateway-max-retries', 'x-gateway-timeout-ms', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'openai-organization', 'openai-project', 'x-stainless-*']) {
-      assert.ok(config.CORS_ALLOW_HEADERS.includes(name), name);
-    }
+    const headers = 'authorization,content-type,x-provider,x-request-id,x-gateway-max-retries,x-gateway-timeout-ms,' +
+      'x-api-key,anthropic-version,anthropic-beta,openai-organization,openai-project,x-stainless-*';
+    for (const name of headers.split(',')) assert.ok(config.CORS_ALLOW_HEADERS.includes(name), name);
   });
 
   test('the Config is frozen, lists included', () => {
