@@ -138,6 +138,39 @@ const settingsSchema = z
 
 export type Settings = z.infer<typeof settingsSchema>;
 
+/**
+ * One line per setting for --help. A Record over every setting, so a setting without its line
+ * does not compile.
+ */
+export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
+  HOST: 'Address to listen on (127.0.0.1 is this machine only; 0.0.0.0 every interface).',
+  PORT: 'Port to listen on (0-65535; 0 picks a free one).',
+  LOG_LEVEL: `Log level, any case: ${LOG_LEVELS.join(', ')}.`,
+  DEFAULT_PROVIDER: 'Provider for requests without an x-provider header.',
+  MAX_RETRIES: 'Retries after the first attempt (0-10); x-gateway-max-retries can lower it per request.',
+  REQUEST_TIMEOUT_MS:
+    'Budget of one request, retries included, until the whole answer (or a stream\'s first byte); then 504.',
+  STREAM_IDLE_TIMEOUT_MS: 'Longest gap between two chunks of a stream from the provider.',
+  CLIENT_STALL_TIMEOUT_MS:
+    'How long a client that stopped reading a streamed answer may hold it before the gateway cancels upstream and closes.',
+  RETRY_BASE_DELAY_MS: 'Backoff base: retry n waits a random time below base * 2^(n-1).',
+  RETRY_MAX_DELAY_MS: 'Backoff ceiling; at least RETRY_BASE_DELAY_MS.',
+  MAX_BODY_BYTES: 'Largest request body; larger is 413.',
+  MAX_BUFFERED_RESPONSE_BYTES:
+    'Non-streamed answers are buffered (so they can be retried) up to this size; a larger one is passed through as it arrives.',
+  HEADERS_TIMEOUT_MS: 'Time a client has to send its request headers; then 408.',
+  BODY_TIMEOUT_MS: 'Time a client has to send the whole request; then 408.',
+  KEEP_ALIVE_TIMEOUT_MS: 'How long an idle client connection is kept open for the next request.',
+  SHUTDOWN_GRACE_MS: 'On SIGTERM/SIGINT, how long in-flight requests may run before they are cut.',
+  UPSTREAM_CONNECTIONS: 'Most connections open to each provider origin; 0 = no cap.',
+  WORKERS: 'Processes serving the port: 1-256, or auto for one per core.',
+  CORS_ORIGINS:
+    'Browser origins allowed to call the gateway, comma-separated (https://app.example.com), or *; empty = CORS off.',
+  CORS_ALLOW_HEADERS: 'Request headers a browser may send (a trailing * matches a prefix, as in x-stainless-*).',
+  CORS_ALLOW_METHODS: 'Methods a browser may use.',
+  CORS_MAX_AGE_S: 'How long a browser may cache a preflight answer, in seconds.',
+};
+
 export interface ProviderSettings {
   readonly baseUrl: URL;
   /** Server-side key, used when the client sends none. */
@@ -202,6 +235,13 @@ function parseBaseUrl(value: string): URL | string {
 }
 
 const shape: Readonly<Record<string, z.ZodType>> = settingsSchema.shape;
+
+/** The settings as they are when nothing is set, for --help. */
+export function defaultSettings(): Settings {
+  const defaults: Record<string, unknown> = {};
+  for (const name of settingNames) defaults[name] = shape[name]!.parse(undefined);
+  return defaults as Settings;
+}
 
 /** Builds the Config from the environment (and CONFIG_FILE when set); throws one ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -1,15 +1,18 @@
-// Start-up: config, logger, server, signals; nothing else. With WORKERS > 1 this
+#!/usr/bin/env node
+// Start-up: command line, config, logger, server, signals; nothing else. With WORKERS > 1 this
 // process is the cluster primary: it forks the workers (which share the port), restarts one that
 // dies, and on SIGTERM/SIGINT lets each finish its in-flight requests.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createGatewayServer } from './server.js';
 import { VERSION } from './version.js';
 
-/** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on. */
+/** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on, 2 for a bad command line. */
 const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
 
 /** Why a listen failed, for the codes a user can act on. */
 const LISTEN_ERRORS: Readonly<Record<string, string>> = {
@@ -19,11 +22,21 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   ENOTFOUND: 'no such host (ENOTFOUND)',
 };
 
-const config = loadConfigOrExit();
-const logger = createLogger(config.LOG_LEVEL);
-const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
-if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
-else await runServer(config, logger, workers > 1);
+const command = parseCommand(process.argv.slice(2));
+if (command.run === 'help') {
+  process.stdout.write(usage());
+} else if (command.run === 'version') {
+  process.stdout.write(`${VERSION}\n`);
+} else if (command.run === 'usage-error') {
+  process.stderr.write(`ai-gateway: ${command.message}\nRun "ai-gateway --help" for usage.\n`);
+  process.exitCode = EXIT_USAGE;
+} else {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.LOG_LEVEL);
+  const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
+  if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
+  else await runServer(config, logger, workers > 1);
+}
 
 function loadConfigOrExit(): Config {
   try {

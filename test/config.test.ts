@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, MAX_TIMER_MS, loadConfig, settingNames } from '../src/config.js';
+import { ConfigError, MAX_TIMER_MS, defaultSettings, loadConfig, settingDescriptions, settingNames } from '../src/config.js';
 
 /** The problems loadConfig reports for `env`; fails when it reports none. */
 function problemsOf(env: Record<string, string>): readonly string[] {
@@ -70,6 +70,7 @@ describe('defaults', () => {
     const headers = 'authorization,content-type,x-provider,x-request-id,x-gateway-max-retries,x-gateway-timeout-ms,' +
       'x-api-key,anthropic-version,anthropic-beta,openai-organization,openai-project,x-stainless-*';
     for (const name of headers.split(',')) assert.ok(config.CORS_ALLOW_HEADERS.includes(name), name);
+    assert.deepEqual(defaultSettings(), Object.fromEntries(settingNames.map((name) => [name, config[name]])));
   });
 
   test('the Config is frozen, lists included', () => {
@@ -78,6 +79,13 @@ describe('defaults', () => {
     assert.ok(Object.isFrozen(config.CORS_ORIGINS));
     assert.ok(Object.isFrozen(config.CORS_ALLOW_HEADERS));
     assert.ok(Object.isFrozen(config.providers.fireworks));
+  });
+
+  test('every setting has a one-line description for --help', () => {
+    for (const name of settingNames) {
+      const description = settingDescriptions[name];
+      assert.ok(description.length > 10 && !description.includes('\n'), name);
+    }
   });
 });
 

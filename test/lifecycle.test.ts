@@ -1,10 +1,13 @@
 // The gateway as users run it: start-up, settings validation, slow clients, graceful shutdown.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
+import { defaultSettings, settingNames } from '../src/config.js';
+import { providerSpecs } from '../src/providers/index.js';
 import { KEY, MODEL, startGatewayProcess, startStack, uniqueKey, until, withSim } from './helpers.js';
 
 let sim: FireworksSim;
@@ -149,6 +152,50 @@ describe('start-up', () => {
       gw.child.kill('SIGTERM');
       await gw.exited;
     }
+  });
+});
+
+describe('command line', () => {
+  test('--help prints every setting with its default, the providers and the exit codes, and exits 0', () => {
+    // Help needs no valid settings.
+    const result = runMain(['--help'], { PORT: 'not a port' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    for (const name of settingNames) assert.match(result.stdout, new RegExp(`^  ${name}=\\S`, 'm'), name);
+    const defaults = defaultSettings();
+    assert.match(result.stdout, new RegExp(`^  REQUEST_TIMEOUT_MS=${defaults.REQUEST_TIMEOUT_MS}$`, 'm'));
+    assert.match(result.stdout, /^  CORS_ALLOW_HEADERS=authorization,content-type,.*x-stainless-\*/m);
+    assert.match(result.stdout, /^  CORS_ORIGINS=\(empty\)$/m);
+    assert.match(result.stdout, /^  CONFIG_FILE=/m);
+    for (const spec of providerSpecs) {
+      assert.match(result.stdout, new RegExp(`^    ${spec.baseUrlEnv}=${spec.defaultBaseUrl}$`, 'm'));
+      assert.match(result.stdout, new RegExp(`^    ${spec.apiKeyEnv}=`, 'm'));
+    }
+    assert.match(result.stdout, /Exit codes/);
+    assert.deepEqual(runMain(['-h'], {}).stdout, result.stdout);
+  });
+
+  test('--version prints the version and exits 0', () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const result = runMain(['--version'], {});
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, `${version}\n`);
+  });
+
+  test('an unknown option or an argument is a short error and exit 2', () => {
+    for (const args of [['--bogus'], ['serve'], ['--help=yes']]) {
+      const result = runMain(args, {});
+      assert.equal(result.status, 2, args.join(' '));
+      assert.match(result.stderr, /^ai-gateway: .+\nRun "ai-gateway --help" for usage\.\n$/);
+      assert.ok(result.stderr.includes(args[0]!.split('=')[0]!), result.stderr);
+      assert.equal(result.stdout, '');
+    }
+  });
+
+  test('package.json names dist/src/main.js as the ai-gateway command, with a shebang', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> };
+    assert.equal(pkg.bin['ai-gateway'], 'dist/src/main.js');
+    assert.match(readFileSync('dist/src/main.js', 'utf8'), /^#!\/usr\/bin\/env node\n/);
   });
 });
 
