@@ -1,31 +1,81 @@
-// Start-up: config, logger, server, signals; nothing else. With WORKERS > 1 this process is the
-// cluster primary: it forks the workers (which share the port), restarts one that dies, and on
-// SIGTERM/SIGINT lets each finish its in-flight requests.
+#!/usr/bin/env node
+// Start-up: command line, config, logger, server, signals; nothing else. With WORKERS > 1 this
+// process is the cluster primary: it forks the workers (which share the port), restarts one that
+// dies, and on SIGTERM/SIGINT lets each finish its in-flight requests.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createGatewayServer } from './server.js';
 import { VERSION } from './version.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`ai-gateway: invalid configuration: ${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
+/** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on, 2 for a bad command line. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** Why a listen failed, for the codes a user can act on. */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'address already in use (EADDRINUSE)',
+  EACCES: 'permission denied (EACCES)',
+  EADDRNOTAVAIL: 'address not available on this machine (EADDRNOTAVAIL)',
+  ENOTFOUND: 'no such host (ENOTFOUND)',
+};
+
+const command = parseCommand(process.argv.slice(2));
+if (command.run === 'help') {
+  process.stdout.write(usage());
+} else if (command.run === 'version') {
+  process.stdout.write(`${VERSION}\n`);
+} else if (command.run === 'usage-error') {
+  process.stderr.write(`ai-gateway: ${command.message}\nRun "ai-gateway --help" for usage.\n`);
+  process.exitCode = EXIT_USAGE;
+} else {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.LOG_LEVEL);
+  const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
+  if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
+  else await runServer(config, logger, workers > 1);
 }
 
-const logger = createLogger(config.LOG_LEVEL);
-const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const { problems } = err;
+    process.stderr.write(
+      problems.length === 1
+        ? `ai-gateway: invalid configuration: ${problems[0]}\n`
+        : `ai-gateway: invalid configuration (${problems.length} problems):\n${problems.map((problem) => `  ${problem}\n`).join('')}`,
+    );
+    process.exit(EXIT_FAILURE);
+  }
+}
 
-if (workers > 1 && cluster.isPrimary) runPrimary(workers);
-else await runServer(workers > 1);
+/** A listen failure as one line a user can act on. */
+function listenFailure(config: Config, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = (code && LISTEN_ERRORS[code]) || (err as Error).message;
+  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  return `ai-gateway: cannot listen on ${host}:${config.PORT}: ${reason}; set PORT or HOST\n`;
+}
 
-function warnIfExposed(log: Logger): void {
+/** Each provider's base URL without credentials (userinfo, query) and whether a server key is set; never the key. */
+function providerSummary(config: Config): Record<string, { baseUrl: string; serverKey: boolean }> {
+  const summary: Record<string, { baseUrl: string; serverKey: boolean }> = {};
+  for (const [name, provider] of Object.entries(config.providers)) {
+    const url = new URL(provider.baseUrl.href);
+    url.username = '';
+    url.password = '';
+    url.search = '';
+    url.hash = '';
+    summary[name] = { baseUrl: url.href, serverKey: provider.apiKey !== undefined };
+  }
+  return summary;
+}
+
+function warnIfExposed(config: Config, log: Logger): void {
   const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
   const serverKeys = Object.entries(config.providers)
     .filter(([, provider]) => provider.apiKey)
@@ -38,23 +88,40 @@ function warnIfExposed(log: Logger): void {
   }
 }
 
-async function runServer(isWorker: boolean): Promise<void> {
+interface WorkerMessage {
+  listening?: { address: string; port: number };
+  /** The line to print when the worker could not listen; the primary prints it and exits. */
+  listenFailed?: string;
+}
+
+async function runServer(config: Config, logger: Logger, isWorker: boolean): Promise<void> {
   const gateway = createGatewayServer(config, logger);
-  if (!isWorker) warnIfExposed(logger);
+  if (!isWorker) warnIfExposed(config, logger);
   try {
     const address = await gateway.listen();
     if (isWorker) {
-      process.send?.({ listening: address });
+      process.send?.({ listening: address } satisfies WorkerMessage);
     } else {
       logger.info(
-        { version: VERSION, host: address.address, port: address.port, defaultProvider: config.DEFAULT_PROVIDER },
+        {
+          version: VERSION,
+          host: address.address,
+          port: address.port,
+          defaultProvider: config.DEFAULT_PROVIDER,
+          providers: providerSummary(config),
+        },
         `ai-gateway listening on http://${address.address}:${address.port}`,
       );
       logger.flush();
     }
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'could not listen');
-    process.exit(1);
+    const line = listenFailure(config, err);
+    if (isWorker && process.send) {
+      process.send({ listenFailed: line } satisfies WorkerMessage, () => process.exit(EXIT_FAILURE));
+      return;
+    }
+    process.stderr.write(line);
+    process.exit(EXIT_FAILURE);
   }
 
   let stopping = false;
@@ -69,7 +136,7 @@ async function runServer(isWorker: boolean): Promise<void> {
       },
       (err: unknown) => {
         logger.error({ err: String(err) }, 'shutdown failed');
-        process.exit(1);
+        process.exit(EXIT_FAILURE);
       },
     );
   };
@@ -77,18 +144,39 @@ async function runServer(isWorker: boolean): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-function runPrimary(count: number): void {
-  warnIfExposed(logger);
+function runPrimary(config: Config, logger: Logger, count: number): void {
+  warnIfExposed(config, logger);
   let stopping = false;
+  let failed = false;
   let listening = 0;
   for (let i = 0; i < count; i++) cluster.fork();
 
-  cluster.on('message', (_worker, message: { listening?: { address: string; port: number } }) => {
+  const stopWorkers = () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+
+  cluster.on('message', (_worker, message: WorkerMessage) => {
+    if (message.listenFailed !== undefined) {
+      // The port is the same for every worker: replacing one would fail the same way, forever.
+      if (failed) return;
+      failed = true;
+      stopping = true;
+      process.stderr.write(message.listenFailed);
+      stopWorkers();
+      return;
+    }
     // Announce once, when the first `count` workers are up (a restarted worker is not news).
     if (!message.listening || ++listening !== count) return;
     const { address, port } = message.listening;
     logger.info(
-      { version: VERSION, host: address, port, workers: count, defaultProvider: config.DEFAULT_PROVIDER },
+      {
+        version: VERSION,
+        host: address,
+        port,
+        workers: count,
+        defaultProvider: config.DEFAULT_PROVIDER,
+        providers: providerSummary(config),
+      },
       `ai-gateway listening on http://${address}:${port} with ${count} workers`,
     );
     logger.flush();
@@ -100,8 +188,8 @@ function runPrimary(count: number): void {
       return;
     }
     if (Object.keys(cluster.workers ?? {}).length === 0) {
-      logger.info('stopped');
-      process.exit(0);
+      if (!failed) logger.info('stopped');
+      process.exit(failed ? EXIT_FAILURE : 0);
     }
   });
 
@@ -109,7 +197,7 @@ function runPrimary(count: number): void {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight requests');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    stopWorkers();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,10 +1,13 @@
 // The gateway as users run it: start-up, settings validation, slow clients, graceful shutdown.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
+import { defaultSettings, settingNames } from '../src/config.js';
+import { providerSpecs } from '../src/providers/index.js';
 import { KEY, MODEL, startGatewayProcess, startStack, uniqueKey, until, withSim } from './helpers.js';
 
 let sim: FireworksSim;
@@ -25,10 +28,31 @@ function rawRequest(port: number, payload: string): Promise<string> {
   });
 }
 
+/** Runs the built gateway to completion (with a 10 s limit). */
+function runMain(args: string[], env: Record<string, string>) {
+  return spawnSync(process.execPath, ['dist/src/main.js', ...args], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
+/** Runs `body` while another server holds a port on 127.0.0.1. */
+async function withOccupiedPort(body: (port: number) => void): Promise<void> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  try {
+    body((holder.address() as AddressInfo).port);
+  } finally {
+    await new Promise((resolve) => holder.close(resolve));
+  }
+}
+
 describe('start-up', () => {
   test('starts with defaults and answers /health', async () => {
     const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url });
     try {
+      assert.match(gw.output(), /"providers":\{"fireworks":\{"baseUrl":"[^"]+","serverKey":false\}\}/);
       const res = await fetch(`${gw.origin}/health`);
       assert.equal(res.status, 200);
       const health = (await res.json()) as { status: string; version: string; uptime_s: number };
@@ -48,19 +72,74 @@ describe('start-up', () => {
     [{ FIREWORKS_BASE_URL: 'not a url' }, /FIREWORKS_BASE_URL/],
     [{ DEFAULT_PROVIDER: 'nosuch' }, /DEFAULT_PROVIDER/],
     [{ CONFIG_FILE: '/nonexistent/gateway.json' }, /CONFIG_FILE/],
+    // A timer that long would fire at once: every request would time out in about 1 ms.
+    [{ REQUEST_TIMEOUT_MS: '3000000000' }, /REQUEST_TIMEOUT_MS: must be at most 2147483647 ms \(about 24\.8 days\), got "3000000000"/],
+    [{ CORS_ORIGINS: 'https://app.example.com/chat' }, /CORS_ORIGINS: "https:\/\/app\.example\.com\/chat" is not an origin/],
   ];
   for (const [env, expected] of bad) {
     test(`invalid setting ${Object.keys(env)[0]} stops start-up with a message naming it`, () => {
-      const result = spawnSync(process.execPath, ['dist/src/main.js'], {
-        env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
+      const result = runMain([], env);
       assert.equal(result.status, 1);
       assert.match(result.stderr, expected);
       assert.ok(!result.stderr.includes('    at '), 'no stack trace');
     });
   }
+
+  test('every invalid setting is reported at once, one a line', () => {
+    const result = runMain([], { PORT: 'abc', LOG_LEVEL: 'loud', FIREWORKS_BASE_URL: 'not a url' });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'ai-gateway: invalid configuration (3 problems):\n' +
+        '  PORT: must be an integer from 0 to 65535, got "abc"\n' +
+        '  LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\n' +
+        '  FIREWORKS_BASE_URL: must be an absolute http(s) URL, got "not a url"\n',
+    );
+  });
+
+  test('a port in use is reported in one line, exit 1', async () => {
+    await withOccupiedPort((port) => {
+      const result = runMain([], { PORT: String(port) });
+      assert.equal(result.status, 1);
+      assert.equal(
+        result.stderr,
+        `ai-gateway: cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE); set PORT or HOST\n`,
+      );
+      assert.equal(result.stdout, '');
+    });
+  });
+
+  test('a port in use with WORKERS=2 is reported once, exit 1, without restarting workers forever', async () => {
+    await withOccupiedPort((port) => {
+      const result = runMain([], { PORT: String(port), WORKERS: '2' });
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.equal(
+        result.stderr,
+        `ai-gateway: cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE); set PORT or HOST\n`,
+      );
+      assert.doesNotMatch(result.stdout, /worker died/);
+    });
+  });
+
+  test('the listening line names each provider, its base URL without credentials, and whether a key is set', async () => {
+    const key = 'fw_listen_line_key_987654';
+    const base = new URL(sim.url);
+    base.username = 'someone';
+    base.password = 'pw-in-url-555';
+    base.search = '?token=query-secret-777';
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: base.href, FIREWORKS_API_KEY: key });
+    try {
+      const line = gw.output().split('\n').find((text) => text.includes('listening on'))!;
+      const { providers } = JSON.parse(line) as { providers: Record<string, { baseUrl: string; serverKey: boolean }> };
+      assert.deepEqual(providers, { fireworks: { baseUrl: sim.url, serverKey: true } });
+      for (const secret of [key, 'pw-in-url-555', 'query-secret-777', 'someone']) {
+        assert.ok(!gw.output().includes(secret), `${secret} is not in the output`);
+      }
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
 
   test('warns when bound beyond loopback with a server-side key', async () => {
     const gw = await startGatewayProcess({ HOST: '0.0.0.0', FIREWORKS_API_KEY: 'fw_warn_key_123456', FIREWORKS_BASE_URL: sim.url });
@@ -73,6 +152,50 @@ describe('start-up', () => {
       gw.child.kill('SIGTERM');
       await gw.exited;
     }
+  });
+});
+
+describe('command line', () => {
+  test('--help prints every setting with its default, the providers and the exit codes, and exits 0', () => {
+    // Help needs no valid settings.
+    const result = runMain(['--help'], { PORT: 'not a port' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    for (const name of settingNames) assert.match(result.stdout, new RegExp(`^  ${name}=\\S`, 'm'), name);
+    const defaults = defaultSettings();
+    assert.match(result.stdout, new RegExp(`^  REQUEST_TIMEOUT_MS=${defaults.REQUEST_TIMEOUT_MS}$`, 'm'));
+    assert.match(result.stdout, /^  CORS_ALLOW_HEADERS=authorization,content-type,.*x-stainless-\*/m);
+    assert.match(result.stdout, /^  CORS_ORIGINS=\(empty\)$/m);
+    assert.match(result.stdout, /^  CONFIG_FILE=/m);
+    for (const spec of providerSpecs) {
+      assert.match(result.stdout, new RegExp(`^    ${spec.baseUrlEnv}=${spec.defaultBaseUrl}$`, 'm'));
+      assert.match(result.stdout, new RegExp(`^    ${spec.apiKeyEnv}=`, 'm'));
+    }
+    assert.match(result.stdout, /Exit codes/);
+    assert.deepEqual(runMain(['-h'], {}).stdout, result.stdout);
+  });
+
+  test('--version prints the version and exits 0', () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const result = runMain(['--version'], {});
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, `${version}\n`);
+  });
+
+  test('an unknown option or an argument is a short error and exit 2', () => {
+    for (const args of [['--bogus'], ['serve'], ['--help=yes']]) {
+      const result = runMain(args, {});
+      assert.equal(result.status, 2, args.join(' '));
+      assert.match(result.stderr, /^ai-gateway: .+\nRun "ai-gateway --help" for usage\.\n$/);
+      assert.ok(result.stderr.includes(args[0]!.split('=')[0]!), result.stderr);
+      assert.equal(result.stdout, '');
+    }
+  });
+
+  test('package.json names dist/src/main.js as the ai-gateway command, with a shebang', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> };
+    assert.equal(pkg.bin['ai-gateway'], 'dist/src/main.js');
+    assert.match(readFileSync('dist/src/main.js', 'utf8'), /^#!\/usr\/bin\/env node\n/);
   });
 });
 
