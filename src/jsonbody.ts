@@ -464,6 +464,7 @@ export function parseBodyFacts(raw: Buffer, required: string): BodyFacts {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new JsonBodyError('Request body must be a JSON object.', true);
   }
+  if (nestedDeeperThan(json, MAX_DEPTH)) throw new JsonBodyError(`Request body is nested deeper than ${MAX_DEPTH} levels.`);
   const body = json as Record<string, unknown>;
   // Own properties only: a body's "__proto__" key is data, as it is to the provider.
   const model = Object.hasOwn(body, 'model') ? body.model : undefined;
@@ -513,6 +514,24 @@ export function replaceModel(raw: Buffer | readonly Buffer[], facts: BodyFacts, 
     from = to;
   }
   return out;
+}
+
+/** Whether more than `max` objects and arrays nest in `root`; without recursion, as the scanner counts. */
+function nestedDeeperThan(root: object, max: number): boolean {
+  const values: unknown[] = [root];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const value = values.pop() as object;
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (child !== null && typeof child === 'object') {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
 }
 
 function jsonTypeOf(value: unknown): JsonType | undefined {

@@ -4,6 +4,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
+import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
 import { readBody, readJsonBody, type BodyBytes } from './body.js';
@@ -56,6 +57,7 @@ export interface GatewayServer {
 
 export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
   const gateway = new Gateway(config, logger);
+  const cors = createCors(config);
   const writeRequestLine = lineWriter(logger, 'info');
   const startedAt = Date.now();
   let draining = false;
@@ -71,6 +73,8 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
     },
     (req, res) => {
+      // Preflights are answered here, without a provider and without a request line.
+      if (cors?.handle(req, res)) return;
       const ex = newExchange(req, res);
       inFlight++;
       res.on('close', () => {

@@ -241,3 +241,53 @@ describe('configured lists', () => {
     assert.equal(res.headers.get('access-control-allow-origin'), null);
   });
 });
+
+describe('CORS in the gateway', () => {
+  test('a preflight is answered without a provider; the request itself carries the allow and expose headers', async () => {
+    const { startStack, KEY, MODEL, uniqueKey } = await import('./helpers.js');
+    const stack = await startStack({ CORS_ORIGINS: APP, LOG_LEVEL: 'silent' });
+    try {
+      const before = stack.sim.requests.length;
+      const pre = await fetch(`${stack.baseURL}chat/completions`, { method: 'OPTIONS', headers: preflight(APP, 'POST', SDK_HEADERS) });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), APP);
+      assert.equal(stack.sim.requests.length, before, 'no provider request for a preflight');
+
+      const key = uniqueKey('cors');
+      const res = await fetch(`${stack.baseURL}chat/completions`, {
+        method: 'POST',
+        headers: { origin: APP, 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], sim: { key } }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), APP);
+      assert.match(res.headers.get('access-control-expose-headers') ?? '', /x-request-id/);
+
+      // Errors too: a browser can read why it failed.
+      const bad = await fetch(`${stack.baseURL}chat/completions`, {
+        method: 'POST',
+        headers: { origin: APP, 'content-type': 'application/json' },
+        body: '{',
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.headers.get('access-control-allow-origin'), APP);
+
+      const other = await fetch(`${stack.baseURL}models`, { headers: { origin: OTHER, authorization: `Bearer ${KEY}` } });
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test('off by default: a preflight gets no allow headers', async () => {
+    const { startStack } = await import('./helpers.js');
+    const stack = await startStack({ LOG_LEVEL: 'silent' });
+    try {
+      const pre = await fetch(`${stack.baseURL}chat/completions`, { method: 'OPTIONS', headers: preflight(APP, 'POST', 'content-type') });
+      assert.equal(pre.headers.get('access-control-allow-origin'), null);
+      await pre.text();
+    } finally {
+      await stack.close();
+    }
+  });
+});

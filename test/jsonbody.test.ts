@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { JsonBodyError, JsonBodyScanner, MAX_DEPTH, type BodyFacts, type JsonType } from '../src/jsonbody.js';
+import { JsonBodyError, JsonBodyScanner, MAX_DEPTH, parseBodyFacts, type BodyFacts, type JsonType } from '../src/jsonbody.js';
 
 function scan(raw: Buffer, cuts: number[] = [], required = 'messages'): BodyFacts {
   const scanner = new JsonBodyScanner(Buffer.from(required));
@@ -65,6 +65,9 @@ function compare(raw: Buffer, cuts: number[]): void {
   }
   assert.equal(got.stream, want.stream, text);
   assert.equal(got.requiredType, want.required, text);
+  // A small body is read by parseBodyFacts instead: the same facts.
+  const parsed = parseBodyFacts(raw, 'messages');
+  assert.deepEqual([parsed.modelType, parsed.model, parsed.stream, parsed.requiredType], [got.modelType, got.model, got.stream, got.requiredType]);
 }
 
 const key = fc.oneof(fc.constantFrom('model', 'stream', 'messages', 'm\\u006fdel', 'str\\u0065am', 'x', ''), fc.string({ maxLength: 8 }));
@@ -158,6 +161,11 @@ describe('JSON body scanner', () => {
     assert.doesNotThrow(() => scan(Buffer.from(within)));
     const deep = '{"a":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
     assert.throws(() => scan(Buffer.from(deep)), /nested deeper than 512 levels/);
+    // Parsed whole (a small body), the same bound, at the same depth.
+    assert.doesNotThrow(() => parseBodyFacts(Buffer.from(within), 'messages'));
+    const over = '{"a":' + '['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH) + '}';
+    assert.throws(() => scan(Buffer.from(over)), /nested deeper than 512 levels/);
+    assert.throws(() => parseBodyFacts(Buffer.from(over), 'messages'), /nested deeper than 512 levels/);
   });
 
   test('a long model is reported as too long, without being read', () => {
