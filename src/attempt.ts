@@ -6,6 +6,7 @@
 // onError), the interface undici 7's own clients call: it gets the raw header list, so the few
 // headers the gateway passes on are picked from it without building an object of them all.
 import { performance } from 'node:perf_hooks';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { OpenAIErrorBody } from './errors.js';
 import type { Exchange, Gateway } from './gateway.js';
@@ -16,6 +17,8 @@ export interface PickedHeaders {
   /** For the client: [name, value, ...], starting with our x-request-id. */
   readonly forClient: string[];
   contentType: string | undefined;
+  /** Set when the provider compressed its answer although the gateway asked for none. */
+  contentEncoding: string | undefined;
   retryAfter: string | undefined;
   retryAfterMs: string | undefined;
 }
@@ -37,8 +40,12 @@ class TimeoutSignal extends Error {
 class ClientGoneSignal extends Error {
   override name = 'ClientGoneSignal';
 }
+class ClientStalledSignal extends Error {
+  override name = 'ClientStalledSignal';
+}
 const TIMEOUT = new TimeoutSignal('deadline reached');
 const CLIENT_GONE = new ClientGoneSignal('client went away');
+const CLIENT_STALLED = new ClientStalledSignal('client stopped reading');
 
 const SSE_CONTENT_TYPE = 'text/event-stream';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -52,9 +59,16 @@ const R = 0x72;
 const X = 0x78;
 
 const enum Mode {
+  /** A whole answer, held until it is complete (so a failure can still be retried). */
   Buffer,
   Error,
+  /** An SSE stream, written as it arrives, bounded by the idle timer. */
   Stream,
+  /**
+   * A non-stream answer past MAX_BUFFERED_RESPONSE_BYTES: written as it arrives, within the
+   * request's deadline. It can no longer be retried.
+   */
+  PassThrough,
 }
 
 /**
@@ -67,6 +81,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private abortUpstream: ((reason?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Runs while the client is not draining what it was sent (CLIENT_STALL_TIMEOUT_MS). */
+  private stallTimer: NodeJS.Timeout | undefined;
   private abortReason: Error | undefined;
   private status = 0;
   private headers: PickedHeaders | undefined;
@@ -136,23 +152,25 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     const ex = this.ex;
     if (!ex) return true;
-    if (this.mode === Mode.Stream) {
-      if (!this.streaming) this.startStream(ex);
-      else if (!this.paused) this.timer!.refresh();
-      ex.usage!.push(chunk);
-      if (ex.res.write(chunk)) return true;
-      // The client reads slower than the provider writes: hold the provider, and do not count
-      // the client's slowness as the provider's silence.
-      this.paused = true;
-      clearTimeout(this.timer);
-      this.onDrain ??= () => this.drained();
-      ex.res.once('drain', this.onDrain);
-      return false;
+    switch (this.mode) {
+      case Mode.Buffer:
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        // Past the buffer's bound the answer is passed through: memory stays bounded whatever
+        // the provider sends, at the price of a retry for this answer.
+        return this.size > this.gateway.config.MAX_BUFFERED_RESPONSE_BYTES ? this.passThrough(ex) : true;
+      case Mode.Error:
+        if (this.size < MAX_ERROR_BODY_BYTES) {
+          this.chunks.push(chunk);
+          this.size += chunk.length;
+        }
+        return true;
+      default:
+        if (!this.streaming) this.startStream(ex);
+        else if (this.mode === Mode.Stream && !this.paused) this.timer!.refresh();
+        ex.usage?.push(chunk);
+        return this.write(ex, chunk);
     }
-    if (this.mode === Mode.Error && this.size >= MAX_ERROR_BODY_BYTES) return true;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    return true;
   }
 
   onComplete(): void {
@@ -163,8 +181,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.finish({ kind: 'answered' });
       return;
     }
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     const headers = this.headers!;
+    let body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    if (headers.contentEncoding !== undefined) {
+      const decoded = decode(body, headers.contentEncoding, this.mode === Mode.Error ? MAX_ERROR_BODY_BYTES : this.gateway.config.MAX_BUFFERED_RESPONSE_BYTES);
+      if (decoded !== undefined) {
+        body = decoded;
+        headers.contentEncoding = undefined;
+      } else if (this.mode === Mode.Error) body = Buffer.from(`(a ${headers.contentEncoding}-encoded error body the gateway could not decode)`);
+    }
     if (this.mode === Mode.Error) {
       const text = body.toString('utf8', 0, MAX_ERROR_BODY_BYTES);
       this.finish({ kind: 'status', status: this.status, headers, body: text });
@@ -173,10 +198,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // A whole answer, or a stream that ended before its first byte: answer it as it is.
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
-    ex.usage = new UsageObserver();
-    ex.usage.readBody(body);
-    headers.forClient.push('content-length', String(body.length));
-    ex.res.writeHead(this.status, headers.forClient);
+    const forClient = headers.forClient;
+    // Still encoded: in an encoding the gateway does not decode, passed on with its name.
+    if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
+    else {
+      ex.usage = new UsageObserver();
+      ex.usage.readBody(body);
+    }
+    // 204 and 304 answers have no body, and say nothing of its length.
+    if (this.status !== 204 && this.status !== 304) forClient.push('content-length', String(body.length));
+    ex.res.writeHead(this.status, forClient);
     // A small body goes out as latin1 text (byte for byte the same bytes): Node then sends it in
     // one write with the status line and headers, instead of gathering both for a writev.
     if (body.length <= ONE_WRITE_BYTES) ex.res.end(body.toString('latin1'), 'latin1');
@@ -189,25 +220,35 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!ex) return;
     const reason = this.abortReason ?? error;
     if (this.streaming) {
-      // The client already has a 200 and part of the stream: end it with an error event.
+      // The client already has a 200 and part of the answer.
       if (this.onDrain) ex.res.off('drain', this.onDrain);
-      if (reason !== CLIENT_GONE) {
-        const body: OpenAIErrorBody =
+      if (reason === CLIENT_STALLED) {
+        ex.errorMessage = `The client read nothing for ${this.gateway.config.CLIENT_STALL_TIMEOUT_MS} ms; the gateway closed the connection.`;
+        ex.cutByGateway = true;
+        ex.res.destroy();
+      } else if (reason !== CLIENT_GONE) {
+        const message =
           reason === TIMEOUT
-            ? {
-                message: `The provider sent nothing for ${this.gateway.config.STREAM_IDLE_TIMEOUT_MS} ms; the stream was closed.`,
-                type: 'timeout_error',
-                code: 'stream_idle_timeout',
-                param: null,
-              }
-            : {
-                message: `The provider's stream broke off: ${describeNetworkError(reason)}.`,
-                type: 'upstream_error',
-                code: 'stream_interrupted',
-                param: null,
-              };
-        ex.errorMessage = body.message;
-        ex.res.end(sseErrorEvent(body));
+            ? this.mode === Mode.Stream
+              ? `The provider sent nothing for ${this.gateway.config.STREAM_IDLE_TIMEOUT_MS} ms; the stream was closed.`
+              : `The provider's answer did not complete within ${ex.timeoutMs} ms.`
+            : `The provider's answer broke off: ${describeNetworkError(reason)}.`;
+        ex.errorMessage = message;
+        if (this.mode === Mode.Stream) {
+          // An SSE error event: the OpenAI SDKs raise it instead of waiting for more.
+          ex.res.end(
+            sseErrorEvent({
+              message,
+              type: reason === TIMEOUT ? 'timeout_error' : 'upstream_error',
+              code: reason === TIMEOUT ? 'stream_idle_timeout' : 'stream_interrupted',
+              param: null,
+            }),
+          );
+        } else {
+          // A JSON body cannot carry an error after its start: the client sees it cut short.
+          ex.cutByGateway = true;
+          ex.res.destroy();
+        }
       }
       this.finish({ kind: 'answered' });
       return;
@@ -218,24 +259,64 @@ export class Attempt implements Dispatcher.DispatchHandler {
     else this.finish({ kind: 'network', error: reason });
   }
 
-  /** First byte of a stream: from here the stream belongs to the client, bounded by the idle timer. */
+  /** The buffered answer outgrew MAX_BUFFERED_RESPONSE_BYTES: send what came so far, then the rest as it comes. */
+  private passThrough(ex: Exchange): boolean {
+    this.mode = Mode.PassThrough;
+    const chunks = this.chunks;
+    this.chunks = NO_CHUNKS;
+    this.size = 0;
+    this.startStream(ex);
+    let writable = true;
+    for (const chunk of chunks) {
+      ex.usage?.push(chunk);
+      writable = ex.res.write(chunk);
+    }
+    return writable || this.hold(ex);
+  }
+
+  /** First byte of an answer written as it arrives: from here it belongs to the client. */
   private startStream(ex: Exchange): void {
     this.streaming = true;
-    clearTimeout(this.timer);
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.status = this.status;
-    ex.usage = new UsageObserver();
-    const headers = this.headers!.forClient;
-    headers.push('cache-control', 'no-cache');
-    ex.res.writeHead(this.status, headers);
-    this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
+    const headers = this.headers!;
+    const forClient = headers.forClient;
+    // Compressed bytes are passed on as they are, named; their usage cannot be read.
+    if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
+    else ex.usage = new UsageObserver();
+    if (this.mode === Mode.Stream) {
+      // A stream has no end the deadline could wait for: the idle timer bounds it instead.
+      clearTimeout(this.timer);
+      forClient.push('cache-control', 'no-cache');
+      this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
+    }
+    ex.res.writeHead(this.status, forClient);
+  }
+
+  private write(ex: Exchange, chunk: Buffer): boolean {
+    return ex.res.write(chunk) || this.hold(ex);
+  }
+
+  /**
+   * The client reads slower than the provider writes: hold the provider until it drains. Its
+   * slowness is not the provider's silence (the idle timer stops), but it is bounded:
+   * CLIENT_STALL_TIMEOUT_MS without draining closes both sides.
+   */
+  private hold(ex: Exchange): false {
+    this.paused = true;
+    if (this.mode === Mode.Stream) clearTimeout(this.timer);
+    this.stallTimer = setTimeout(abortAttempt, this.gateway.config.CLIENT_STALL_TIMEOUT_MS, this, CLIENT_STALLED);
+    this.onDrain ??= () => this.drained();
+    ex.res.once('drain', this.onDrain);
+    return false;
   }
 
   /** The client took what it was sent: let the provider go on. */
   private drained(): void {
     if (!this.ex) return;
     this.paused = false;
-    this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
+    clearTimeout(this.stallTimer);
+    if (this.mode === Mode.Stream) this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
     this.resumeUpstream?.();
   }
 
@@ -243,6 +324,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const ex = this.ex!;
     const resolve = this.resolve!;
     clearTimeout(this.timer);
+    clearTimeout(this.stallTimer);
     ex.waiting = undefined;
     ex.upstreamMs += performance.now() - this.sentAt;
     this.ex = undefined;
@@ -250,9 +332,33 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.abortUpstream = undefined;
     this.resumeUpstream = undefined;
     this.timer = undefined;
+    this.stallTimer = undefined;
     this.headers = undefined;
     this.chunks = NO_CHUNKS;
     resolve(outcome);
+  }
+}
+
+/**
+ * A compressed answer, decoded within `maxBytes`; undefined for an encoding the gateway does not
+ * know, a corrupt body, or one that decodes past the bound.
+ */
+function decode(body: Buffer, encoding: string, maxBytes: number): Buffer | undefined {
+  const options = { maxOutputLength: Math.max(1, maxBytes) };
+  try {
+    switch (encoding) {
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(body, options);
+      case 'deflate':
+        return inflateSync(body, options);
+      case 'br':
+        return brotliDecompressSync(body, options);
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
   }
 }
 
@@ -272,6 +378,7 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
   const picked: PickedHeaders = {
     forClient: ['x-request-id', ex.id],
     contentType: undefined,
+    contentEncoding: undefined,
     retryAfter: undefined,
     retryAfterMs: undefined,
   };
@@ -282,6 +389,9 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
     if (name === 'content-type') {
       picked.contentType = raw[i + 1]!.toString('latin1');
       picked.forClient.push(name, picked.contentType);
+    } else if (name === 'content-encoding') {
+      const value = raw[i + 1]!.toString('latin1').trim().toLowerCase();
+      if (value !== '' && value !== 'identity') picked.contentEncoding = value;
     } else if (name.startsWith(RATELIMIT_PREFIX) || name === 'content-disposition') {
       picked.forClient.push(name, raw[i + 1]!.toString('latin1'));
     } else if (name === 'retry-after') {
@@ -299,14 +409,14 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
 
 /**
  * Whether a header name may be one pickHeaders wants, judged by its first byte and length alone:
- * content-type (12), content-disposition (19), retry-after (11), retry-after-ms (14),
- * x-ratelimit-* (more than 12), and the provider's request id header.
+ * content-type (12), content-encoding (16), content-disposition (19), retry-after (11),
+ * retry-after-ms (14), x-ratelimit-* (more than 12), and the provider's request id header.
  */
 function worthDecoding(name: Buffer, requestIdFirst: number, requestIdLength: number): boolean {
   const first = name[0]! | 0x20;
   const length = name.length;
   if (first === requestIdFirst && length === requestIdLength) return true;
-  if (first === C) return length === 12 || length === 19;
+  if (first === C) return length === 12 || length === 16 || length === 19;
   if (first === R) return length === 11 || length === 14;
   return first === X && length > 12;
 }

@@ -52,6 +52,8 @@ export interface Exchange {
   usage: UsageObserver | undefined;
   errorMessage: string | undefined;
   clientGone: boolean;
+  /** The gateway itself closed the connection mid-answer (a stalled client, a JSON answer cut short). */
+  cutByGateway: boolean;
   /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
   waiting: { cancel(): void } | undefined;
 }

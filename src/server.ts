@@ -79,7 +79,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       inFlight++;
       res.on('close', () => {
         inFlight--;
-        if (!res.writableFinished) {
+        if (!res.writableFinished && !ex.cutByGateway) {
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
@@ -267,6 +267,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     usage: undefined,
     errorMessage: undefined,
     clientGone: false,
+    cutByGateway: false,
     waiting: undefined,
   };
 }
