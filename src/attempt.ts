@@ -53,7 +53,8 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
 const RATELIMIT_PREFIX = 'x-ratelimit-';
-// First bytes (lower case) of the header names worth a closer look: content-*, retry-*, x-*.
+// First bytes (lower case) of the header names worth a closer look: allow, content-*, retry-*, x-*.
+const A = 0x61;
 const C = 0x63;
 const R = 0x72;
 const X = 0x78;
@@ -389,6 +390,8 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
     if (name === 'content-type') {
       picked.contentType = raw[i + 1]!.toString('latin1');
       picked.forClient.push(name, picked.contentType);
+    } else if (name === 'allow') {
+      picked.forClient.push(name, raw[i + 1]!.toString('latin1'));
     } else if (name === 'content-encoding') {
       const value = raw[i + 1]!.toString('latin1').trim().toLowerCase();
       if (value !== '' && value !== 'identity') picked.contentEncoding = value;
@@ -409,13 +412,14 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
 
 /**
  * Whether a header name may be one pickHeaders wants, judged by its first byte and length alone:
- * content-type (12), content-encoding (16), content-disposition (19), retry-after (11),
+ * allow (5, with a provider's 405), content-type (12), content-encoding (16), content-disposition (19), retry-after (11),
  * retry-after-ms (14), x-ratelimit-* (more than 12), and the provider's request id header.
  */
 function worthDecoding(name: Buffer, requestIdFirst: number, requestIdLength: number): boolean {
   const first = name[0]! | 0x20;
   const length = name.length;
   if (first === requestIdFirst && length === requestIdLength) return true;
+  if (first === A) return length === 5;
   if (first === C) return length === 12 || length === 16 || length === 19;
   if (first === R) return length === 11 || length === 14;
   return first === X && length > 12;
@@ -428,7 +432,35 @@ export function headerRecord(headers: PickedHeaders): Record<string, string> {
   return record;
 }
 
+/**
+ * What a client is told of a failed connection: a plain description by error code. The error's own
+ * message can name internal addresses or carry a TLS library's or undici's internals; it goes to
+ * the log only (gateway.ts).
+ */
 export function describeNetworkError(error: Error): string {
-  const code = (error as { code?: string }).code;
-  return code ? `${code} (${error.message})` : error.message;
+  const code = (error as { code?: string }).code ?? '';
+  const known = NETWORK_ERRORS[code];
+  if (known !== undefined) return `${known} (${code})`;
+  if (code.startsWith('HPE_') || code === 'ERR_ASSERTION') return 'the provider sent an answer that is not valid HTTP';
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.includes('SIGNATURE')) {
+    return `the TLS connection failed (${code})`;
+  }
+  return code ? `the request failed (${code})` : 'the request failed';
 }
+
+const NETWORK_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  EPIPE: 'the connection was closed while sending',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+  ENOTFOUND: 'the host name could not be resolved',
+  EAI_AGAIN: 'the host name could not be resolved',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+  UND_ERR_SOCKET: 'the connection was closed',
+  UND_ERR_CLOSED: 'the connection was closed',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'the answer did not match its declared length',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'the answer was too large',
+  UND_ERR_INFO: 'the provider sent an answer that is not valid HTTP',
+};

@@ -1,6 +1,7 @@
 // Request bodies: read within MAX_BODY_BYTES, JSON bodies checked as they arrive, and what a client
 // still sends after its request was refused read and thrown away, so that it gets the answer.
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { GatewayError } from './errors.js';
 import { JsonBodyError, JsonBodyScanner, SCAN_FROM_BYTES, parseBodyFacts, type BodyFacts } from './jsonbody.js';
 
@@ -161,4 +162,38 @@ function drain(req: IncomingMessage): void {
   req.once('end', stop);
   req.once('close', stop);
   req.resume();
+}
+
+/** How long a lingering connection may stay quiet before it is closed: the client has stopped sending. */
+const LINGER_QUIET_MS = 500;
+
+/**
+ * Writes a last answer on a connection Node can no longer parse, then reads and drops what the
+ * client still sends (within LINGER_BYTES and LINGER_MS) before closing, so that a client still
+ * sending reads the answer instead of a reset.
+ */
+export function lingeringEnd(socket: Socket, answer: string): void {
+  // The parser failed: what follows is not HTTP to anyone, so its listeners go.
+  socket.removeAllListeners('data');
+  socket.removeAllListeners('timeout');
+  socket.on('error', () => socket.destroy());
+  socket.write(answer);
+  let dropped = 0;
+  const close = () => {
+    clearTimeout(overall);
+    clearTimeout(quiet);
+    socket.end();
+  };
+  const overall = setTimeout(close, LINGER_MS);
+  const quiet = setTimeout(close, LINGER_QUIET_MS);
+  socket.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) socket.destroy();
+    else quiet.refresh();
+  });
+  socket.once('close', () => {
+    clearTimeout(overall);
+    clearTimeout(quiet);
+  });
+  socket.resume();
 }

@@ -47,6 +47,11 @@ export class GatewayError extends Error {
     this.type = type ?? typeForStatus(status);
   }
 
+  /** The same error with another message. */
+  withMessage(message: string): GatewayError {
+    return new GatewayError(this.status, message, this.code, this.param, this.type, this.headers);
+  }
+
   /** The same error with more response headers. */
   withHeaders(extra: Readonly<Record<string, string>>): GatewayError {
     return new GatewayError(this.status, this.message, this.code, this.param, this.type, { ...this.headers, ...extra });
@@ -56,6 +61,20 @@ export class GatewayError extends Error {
     return { message: this.message, type: this.type, code: this.code, param: this.param };
   }
 }
+
+/**
+ * The text with every occurrence of `secret` (the credential the client sent with this request,
+ * whatever its shape) redacted, plain or percent-encoded.
+ */
+export function redactValue(text: string, secret: string | undefined): string {
+  if (secret === undefined || secret.length < 4) return text;
+  let out = text.split(secret).join(REDACTED);
+  const encoded = encodeURIComponent(secret);
+  if (encoded !== secret) out = out.split(encoded).join(REDACTED);
+  return out;
+}
+
+const REDACTED = '[REDACTED]';
 
 export function errorJson(error: OpenAIErrorBody): string {
   return JSON.stringify({ error: error });
@@ -72,6 +91,14 @@ function text(value: unknown): string | null {
 function clip(message: string): string {
   const trimmed = message.trim();
   return trimmed.length > MAX_MESSAGE_CHARS ? `${trimmed.slice(0, MAX_MESSAGE_CHARS)}...` : trimmed;
+}
+
+/**
+ * The secret part of an Authorization value (`Bearer sk-...` gives `sk-...`), to redact it by value.
+ */
+export function credentialOf(authorization: string): string {
+  const space = authorization.indexOf(' ');
+  return space === -1 ? authorization : authorization.slice(space + 1).trim();
 }
 
 /** FastAPI-style `detail` lists: [{loc: [...], msg: "..."}]. */
@@ -97,7 +124,7 @@ function detailList(detail: unknown[]): { message: string; param: string | null 
  * code where it gives them. Handles `{"error":{...}}`, `{"error":"..."}`, `{"fault":{...}}`,
  * `{"detail":...}`, `{"message":...}` and plain text.
  */
-export function normaliseProviderError(status: number, body: string): OpenAIErrorBody {
+export function normaliseProviderError(status: number, body: string, clientCredential?: string): OpenAIErrorBody {
   const fallbackType = typeForStatus(status);
   let message: string | null = null;
   let type: string | null = null;
@@ -143,7 +170,7 @@ export function normaliseProviderError(status: number, body: string): OpenAIErro
   }
 
   return {
-    message: redactSecrets(clip(message || `Provider returned HTTP ${status} with no error message`)),
+    message: redactValue(redactSecrets(clip(message || `Provider returned HTTP ${status} with no error message`)), clientCredential),
     type: type && type !== 'error' ? type : fallbackType,
     code,
     param,

@@ -5,10 +5,10 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import { bodyLength, pacedBody, type BodyBytes } from './body.js';
 import type { Config } from './config.js';
-import { GatewayError, errorJson, normaliseProviderError } from './errors.js';
+import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
 import type { Logger } from './logger.js';
 import { providerSpecs, type ProviderSpec } from './providers/index.js';
-import { registerSecret } from './redact.js';
+import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { sseErrorEvent, type UsageObserver } from './stream.js';
 import { Attempt, describeNetworkError, headerRecord } from './attempt.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
@@ -77,7 +77,8 @@ export class Gateway {
         name: spec.name,
         spec,
         pool: createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
-        basePath: settings.baseUrl.pathname,
+        // A base URL without a path has pathname "/": routes then start at the root, not at "//".
+        basePath: settings.baseUrl.pathname === '/' ? '' : settings.baseUrl.pathname,
         serverAuthorization: settings.apiKey ? `Bearer ${settings.apiKey}` : undefined,
       });
     }
@@ -98,7 +99,7 @@ export class Gateway {
     if (!provider) {
       throw new GatewayError(
         400,
-        `Unknown provider "${requested}" in the x-provider header. Known providers: ${this.knownProviders}.`,
+        `Unknown provider ${safeEcho(requested)} in the x-provider header. Known providers: ${this.knownProviders}.`,
         'unknown_provider',
         'x-provider',
       );
@@ -155,6 +156,11 @@ export class Gateway {
         case 'unsendable':
           throw new GatewayError(400, `The request cannot be sent to the provider: ${outcome.error.message}.`, 'invalid_request');
         case 'network':
+          // The details (addresses, library messages) are for the operator, not the client.
+          this.logger.warn(
+            { reqId: ex.id, provider: provider.name, attempt, code: (outcome.error as { code?: string }).code, err: redactSecrets(outcome.error.message) },
+            'upstream connection failed',
+          );
           failure = new GatewayError(
             502,
             `Provider "${provider.name}" is unreachable: ${describeNetworkError(outcome.error)}.`,
@@ -162,7 +168,7 @@ export class Gateway {
           );
           break;
         case 'status': {
-          const body = normaliseProviderError(outcome.status, outcome.body);
+          const body = normaliseProviderError(outcome.status, outcome.body, credentialOf(authorization));
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(
             outcome.status,
@@ -213,6 +219,12 @@ export class Gateway {
 /** Writes a gateway error as the answer: JSON when nothing was sent yet, else an SSE error event. */
 export function sendError(ex: Exchange, error: GatewayError): void {
   const res = ex.res;
+  // Whatever the message quotes (a header, a path, a provider's text), the client's own key is not in it.
+  const authorization = ex.req.headers.authorization;
+  if (authorization !== undefined && authorization.length > 0) {
+    const redacted = redactValue(error.message, credentialOf(authorization));
+    if (redacted !== error.message) error = error.withMessage(redacted);
+  }
   ex.errorMessage = error.message;
   if (res.headersSent) {
     if (!res.writableEnded) res.end(sseErrorEvent(error.toBody()));

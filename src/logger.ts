@@ -59,7 +59,7 @@ export type LineWriter = (fields: string, msg: string) => void;
  * format (`{"level","time","pid",...fields,"msg"}`); undefined when `level` is off. `msg` must not
  * need escaping.
  */
-export function lineWriter(logger: Logger, level: 'info' | 'debug'): LineWriter | undefined {
+export function lineWriter(logger: Logger, level: 'error' | 'warn' | 'info' | 'debug'): LineWriter | undefined {
   if (!logger.isLevelEnabled(level)) return undefined;
   const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
   const head = `{"level":"${level}"`;

@@ -133,7 +133,11 @@ function linearLoops(source: string): string {
 }
 
 function keyShapes(shapes: typeof KEY_SHAPES): RegExp {
-  return new RegExp(linearLoops(`(?<![A-Za-z0-9_-])(?:${shapes.map(([, source]) => source).join('|')})`), 'g');
+  // A key starts where a word cannot go on, or right after a percent-escape (`key%3Dfw_...`).
+  return new RegExp(
+    linearLoops(`(?:(?<![A-Za-z0-9_-])|(?<=%[0-9A-Fa-f]{2}))(?:${shapes.map(([, source]) => source).join('|')})`),
+    'g',
+  );
 }
 
 // In order: the contextual rules first, so that the name or scheme in front of a key stays visible.

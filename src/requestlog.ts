@@ -10,7 +10,7 @@
 // whole microseconds and a table.
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './gateway.js';
-import type { LineWriter } from './logger.js';
+import { lineWriter, type LineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 
 /**
@@ -56,6 +56,17 @@ export class JsonTextCache {
 
 const pathText = new JsonTextCache();
 
+/** The request line's writer at each level it may be logged at; undefined where the level is off. */
+export interface RequestLineWriters {
+  readonly info: LineWriter | undefined;
+  readonly warn: LineWriter | undefined;
+  readonly error: LineWriter | undefined;
+}
+
+export function requestLineWriters(logger: Logger): RequestLineWriters {
+  return { info: lineWriter(logger, 'info'), warn: lineWriter(logger, 'warn'), error: lineWriter(logger, 'error') };
+}
+
 /** '' for 0, '.001' to '.999' with trailing zeros dropped: the fraction of a whole millisecond. */
 const FRACTIONS = Array.from({ length: 1_000 }, (_, us) => (us === 0 ? '' : `.${String(us).padStart(3, '0').replace(/0+$/, '')}`));
 
@@ -76,7 +87,17 @@ export function formatMs(ms: number): string {
  * outside and are escaped; the id is ours (newRequestId) or matched REQUEST_ID, the method is a token Node has
  * checked, and the provider name is ours.
  */
-export function logExchange(writeLine: LineWriter, ex: Exchange): void {
+export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
+  // Failures are logged where LOG_LEVEL=warn still shows them: 5xx at error; rate limits, streams
+  // that broke after their 200 and connections the gateway cut, at warn.
+  const status = ex.clientGone ? 499 : ex.status;
+  const writeLine =
+    status >= 500
+      ? writers.error
+      : status === 429 || ex.cutByGateway || (ex.errorMessage !== undefined && status < 400)
+        ? writers.warn
+        : writers.info;
+  if (writeLine === undefined) return;
   const durationMs = performance.now() - ex.startedAt;
   let line = `"reqId":"${ex.id}"`;
   if (ex.provider !== undefined) line += `,"provider":"${ex.provider.name}"`;
@@ -84,7 +105,7 @@ export function logExchange(writeLine: LineWriter, ex: Exchange): void {
   if (ex.model !== undefined) line += `,"model":"${ex.model}"`;
   // The path is logged without its query string: that is the client's, and may carry what is not
   // ours to log. 499 (as nginx logs it): the client closed the connection before the answer was complete.
-  line += `,"method":"${ex.method}","path":${pathText.get(ex.path)},"status":${ex.clientGone ? 499 : ex.status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
+  line += `,"method":"${ex.method}","path":${pathText.get(ex.path)},"status":${status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
   if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${formatMs(ex.firstByteMs)}`;
   if (ex.upstreamMs > 0) line += `,"overheadMs":${formatMs(durationMs - ex.upstreamMs - ex.waitedMs)}`;
   line += `,"retries":${ex.retries}`;

@@ -7,12 +7,12 @@ import type { Config } from './config.js';
 import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import { Gateway, sendError, type Exchange } from './gateway.js';
-import { readBody, readJsonBody, type BodyBytes } from './body.js';
+import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
 import { replaceModel, type BodyFacts } from './jsonbody.js';
-import { lineWriter, type Logger } from './logger.js';
-import { redactSecrets } from './redact.js';
+import type { Logger } from './logger.js';
+import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
-import { logExchange } from './requestlog.js';
+import { logExchange, requestLineWriters } from './requestlog.js';
 import { VERSION } from './version.js';
 
 interface Route {
@@ -58,10 +58,11 @@ export interface GatewayServer {
 export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
   const gateway = new Gateway(config, logger);
   const cors = createCors(config);
-  const writeRequestLine = lineWriter(logger, 'info');
+  const requestLines = requestLineWriters(logger);
   const startedAt = Date.now();
   let draining = false;
-  let inFlight = 0;
+  /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
+  const inFlight = new Set<Exchange>();
   let drained: (() => void) | undefined;
 
   const server = createServer(
@@ -71,22 +72,24 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
       // How often slow-client timeouts are checked; the default (30 s) is too coarse.
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
+      // The gateway routes by path alone; an HTTP/1.1 request without Host gets a JSON answer like any other.
+      requireHostHeader: false,
     },
     (req, res) => {
       // Preflights are answered here, without a provider and without a request line.
       if (cors?.handle(req, res)) return;
       const ex = newExchange(req, res);
-      inFlight++;
+      inFlight.add(ex);
       res.on('close', () => {
-        inFlight--;
+        inFlight.delete(ex);
         if (!res.writableFinished && !ex.cutByGateway) {
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        if (writeRequestLine) logExchange(writeRequestLine, ex);
+        logExchange(requestLines, ex);
         if (draining) {
           server.closeIdleConnections();
-          if (inFlight === 0) drained?.();
+          if (inFlight.size === 0) drained?.();
         }
       });
       if (draining) res.setHeader('connection', 'close');
@@ -95,7 +98,10 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
   );
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // A response already started on this connection (a stream, with garbage after its request):
+    // an answer written here would land inside it, so the connection is closed, as Node does.
+    const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+    if (err.code === 'ECONNRESET' || !socket.writable || response?.headersSent === true) {
       socket.destroy();
       return;
     }
@@ -107,11 +113,27 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
         : status === 431
           ? 'Request headers are too large.'
           : 'Malformed HTTP request.';
-    const body = errorJson({ message, type: typeForStatus(status), code: null, param: null });
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    // A client still sending (a malformed body, say) must be able to read the answer before the
+    // connection closes: what it sends on is read and dropped for a while, as after a 413.
+    if (status === 408) socket.end(rawError(status, message));
+    // A request on this connection still awaits its answer: that answer is the last one, then
+    // the connection closes (what follows the request is not HTTP).
+    else if (response !== undefined && !response.writableEnded) {
+      socket.removeAllListeners('data');
+      response.shouldKeepAlive = false;
+    }
+    else lingeringEnd(socket, rawError(status, message));
+  });
+
+  // Expect values other than 100-continue, and CONNECT: Node's own answers have no JSON body.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const ex = newExchange(req, res);
+    ex.status = 417;
+    sendError(ex, new GatewayError(417, 'Only "Expect: 100-continue" is supported.', 'expectation_failed'));
+  });
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawError(405, 'CONNECT is not supported: this is an HTTP API, not a proxy.'));
   });
 
   async function handle(ex: Exchange): Promise<void> {
@@ -132,7 +154,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       return;
     }
     if (!path.startsWith('/v1/')) {
-      throw new GatewayError(404, `Unknown route ${req.method} ${path}. The API lives under /v1/.`, 'unknown_route');
+      throw new GatewayError(404, `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/.`, 'unknown_route');
     }
     const route = ROUTES.get(path);
     if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
@@ -151,7 +173,7 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       if (!isJson(req.headers['content-type'])) {
         throw new GatewayError(
           415,
-          `Content-Type must be application/json, got "${req.headers['content-type'] ?? '(none)'}".`,
+          `Content-Type must be application/json, got ${safeEcho(req.headers['content-type'])}.`,
           'unsupported_media_type',
         );
       }
@@ -210,6 +232,14 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
     sendError(ex, new GatewayError(500, 'Internal gateway error.', 'internal_error', null, 'server_error'));
   }
 
+  /** Ends a request at shutdown: a stream with an SSE error event, a request still waiting with a 503. */
+  function cutOff(ex: Exchange): void {
+    ex.waiting?.cancel();
+    if (!ex.res.headersSent) ex.res.setHeader('connection', 'close');
+    const error = new GatewayError(503, 'The gateway is shutting down; the request was cut off. Retry it.', 'shutting_down');
+    if (!ex.res.writableEnded) sendError(ex, error);
+  }
+
   return {
     server,
     gateway,
@@ -226,14 +256,21 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
+      const allDone = () =>
+        new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);
           drained = () => {
             clearTimeout(timer);
             resolve();
           };
         });
+      if (inFlight.size > 0) await allDone();
+      if (inFlight.size > 0) {
+        // The grace is over: end what is left with an answer the client's SDK understands,
+        // and give those last bytes a moment to leave.
+        for (const ex of inFlight) cutOff(ex);
+        graceMs = 1_000;
+        await allDone();
       }
       server.closeAllConnections();
       await closed;
@@ -270,6 +307,15 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     cutByGateway: false,
     waiting: undefined,
   };
+}
+
+/** A whole HTTP answer, for a socket that has no ServerResponse; the connection then closes. */
+function rawError(status: number, message: string): string {
+  const body = errorJson({ message, type: typeForStatus(status), code: null, param: null });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  );
 }
 
 function pathOf(url: string | undefined): string {

@@ -1450,24 +1450,6 @@ async function fuzz<T>(
  * Known bugs (of the gateway, or of the simulator under it), each failing one property below; the property stays as it should be and is
  * marked todo until src/ is fixed (then delete the entry).
  */
-const BUGS = {
-  deepRewrite:
-    'gateway bug: 500 internal_error when a body nested ~5,000+ deep has a short model name (prepareBody re-serialises it; JSON.stringify overflows the stack)',
-  simDeepInput:
-    'simulator bug: embeddings whose input nests arrays ~3,000+ deep answer 500 "Simulator error: Maximum call stack size exceeded" (Array#join recurses)',
-  echoedKey:
-    'gateway bug: error messages echo the x-provider, Content-Type and path they refuse without redacting keys, unlike provider messages',
-  droppedAllow:
-    "gateway bug: a provider's 405 reaches the client without its Allow header (not among the headers passed on)",
-  lingeringClose:
-    'gateway bug: a 413 or malformed-HTTP 400 is lost to a TCP reset when the client is still sending (the connection is closed at once, not after draining)',
-};
-const CORNER_BUGS: Partial<Record<Corner, string>> = {
-  'no-host': 'gateway bug: HTTP/1.1 without Host gets Node\'s bare 400 (no JSON body)',
-  'expect-other': 'gateway bug: an Expect other than 100-continue gets Node\'s bare 417 (no JSON body)',
-  connect: 'gateway bug: CONNECT gets no answer (the socket is destroyed)',
-};
-
 describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
   test('JSON routes: generated bodies and headers (undici)', async (t) => {
     await fuzz(
@@ -1490,12 +1472,12 @@ describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
     });
   });
 
-  test('embeddings with an input nested up to 10,000 levels (undici)', { todo: BUGS.simDeepInput }, async (t) => {
+  test('embeddings with an input nested up to 10,000 levels (undici)', async (t) => {
     const body = deepBody(modelSentAsIs).map((b): BodySpec => (b.kind === 'deep' ? { ...b, field: 'input' } : b));
     await fuzz(t, 0.01, body, (b) => exchange(toSent('POST', '/v1/embeddings', deepHeaders, b)));
   });
 
-  test('JSON nested up to 10,000 levels, with a model name the gateway rewrites (undici)', { todo: BUGS.deepRewrite }, async (t) => {
+  test('JSON nested up to 10,000 levels, with a model name the gateway rewrites (undici)', async (t) => {
     await fuzz(t, 0.02, fc.tuple(jsonRoute, deepBody(modelRewritten)), ([path, body]) => exchange(toSent('POST', path, deepHeaders, body)));
   });
 
@@ -1550,7 +1532,7 @@ describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
   });
 
   for (const corner of CORNERS) {
-    test(`protocol corner: ${corner} (raw TCP)`, { todo: CORNER_BUGS[corner] }, async (t) => {
+    test(`protocol corner: ${corner} (raw TCP)`, async (t) => {
       await fuzz(t, 0.005, protocolCorner(corner), (c) => rawExchange(c));
     });
   }
@@ -1568,11 +1550,11 @@ describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
     );
   });
 
-  test('a request refused while its body is still arriving gets its answer (raw TCP)', { todo: BUGS.lingeringClose }, async (t) => {
+  test('a request refused while its body is still arriving gets its answer (raw TCP)', async (t) => {
     await fuzz(t, 0.02, refusedWhileSending, (c) => rawExchange(c, { answerDespiteReset: true }));
   });
 
-  test("a provider's 405 keeps its Allow header (undici)", { todo: BUGS.droppedAllow }, async (t) => {
+  test("a provider's 405 keeps its Allow header (undici)", async (t) => {
     await fuzz(
       t,
       0.01,
@@ -1584,7 +1566,7 @@ describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
     );
   });
 
-  test('a key put where no key belongs is not echoed in an answer (undici)', { todo: BUGS.echoedKey }, async (t) => {
+  test('a key put where no key belongs is not echoed in an answer (undici)', async (t) => {
     await fuzz(t, 0.01, misplacedKey, (sent) => exchange(sent));
   });
 

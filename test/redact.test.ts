@@ -89,6 +89,7 @@ const REDACTED: readonly (readonly [string, string])[] = [
   ['fetch https://user:pass@host.example/v1 failed', `fetch https://${R}@host.example/v1 failed`],
   ['postgres://admin:p4ss@db:5432/app', `postgres://${R}@db:5432/app`],
   // Provider key shapes.
+  ['POST /v1/key%3Dfw_test_key_0123456789 not found', `POST /v1/key%3D${R} not found`],
   [`Incorrect API key provided: sk-${mixed(48)}.`, `Incorrect API key provided: ${R}.`],
   [`key sk-proj-${mixed(40)}_${mixed(20)}`, `key ${R}`],
   [`key sk-ant-api03-${mixed(80)}-${mixed(6)}AA`, `key ${R}`],
