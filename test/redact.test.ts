@@ -180,7 +180,7 @@ describe('redactSecrets', () => {
         const once = redactSecrets(parts.join(''));
         assert.equal(redactSecrets(once), once);
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, seed: 1 },
     );
   });
 
