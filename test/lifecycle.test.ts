@@ -1,5 +1,6 @@
 // The gateway as users run it: start-up, settings validation, slow clients, graceful shutdown.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -306,4 +307,28 @@ describe('graceful shutdown', () => {
     assert.equal(await gw.exited, 0);
     assert.ok(Date.now() - started < 5_000);
   });
+});
+
+describe('examples', () => {
+  for (const example of ['chat.mjs', 'stream.mjs']) {
+    test(`examples/${example} runs with the installed openai and the gateway's own key (use-server-key)`, async () => {
+      const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url, FIREWORKS_API_KEY: 'fw_example_server_key' });
+      try {
+        const { spawn } = await import('node:child_process');
+        const child = spawn(process.execPath, [`examples/${example}`], {
+          env: { PATH: process.env.PATH ?? '', GATEWAY_URL: `${gw.origin}/v1/` },
+        });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        const [code] = (await once(child, 'exit')) as [number];
+        assert.equal(code, 0, output);
+        assert.match(output, /Hello from the Fireworks simulator\./);
+        assert.match(output, /usage:/);
+      } finally {
+        gw.child.kill('SIGTERM');
+        await gw.exited;
+      }
+    });
+  }
 });
