@@ -284,7 +284,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const spec of providerSpecs) {
     const inFile = file.providers?.[spec.name];
     const fromEnv = Boolean(env[spec.baseUrlEnv]);
-    const baseUrl = parseBaseUrl(env[spec.baseUrlEnv] || inFile?.baseUrl || spec.defaultBaseUrl);
+    const chosen = env[spec.baseUrlEnv] || inFile?.baseUrl || spec.defaultBaseUrl;
+    if (chosen === undefined) continue;
+    const baseUrl = parseBaseUrl(chosen);
     if (typeof baseUrl === 'string') {
       problems.push(`${spec.baseUrlEnv}: ${baseUrl}${fromEnv ? '' : ` (providers.${spec.name}.baseUrl${fromFile})`}`);
       continue;

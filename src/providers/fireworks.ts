@@ -11,4 +11,5 @@ export const fireworks = openAICompatible({
   // Fireworks names models by resource path; a bare name means one of Fireworks' own models.
   mapModel: (model) => (model.includes('/') ? model : SHORT_NAME_PREFIX + model),
   requestIdHeader: 'x-request-id',
+  docs: 'https://docs.fireworks.ai/api-reference/post-chatcompletions',
 });

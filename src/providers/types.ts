@@ -1,15 +1,38 @@
 // The provider contract. A provider is data plus, at most, a few small functions; the gateway core
-// knows nothing of any provider beyond this interface.
+// knows nothing of any provider beyond this interface. There are two kinds:
+// - pass-through (OpenAI-compatible): the client's bytes go upstream untouched and the provider's
+//   bytes come back untouched; only the model string may be replaced in place;
+// - translating: the provider speaks another API; its adapter turns the OpenAI request into the
+//   provider's, and the provider's answers, streams and errors back into OpenAI's.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { OpenAIErrorBody } from '../errors.js';
+import type { Usage } from '../stream.js';
 
-export interface ProviderSpec {
+/** How the provider wants the credential: a header and an optional scheme (`Bearer <key>`). */
+export interface AuthStyle {
+  /** Lower-case header name: `authorization`, `api-key`, `x-api-key`. */
+  readonly header: string;
+  /** Put before the key with one space (`Bearer`); none for a bare key. */
+  readonly scheme?: string;
+}
+
+interface ProviderSpecBase {
   /** The value of the `x-provider` header that selects this provider (lower case). */
   readonly name: string;
-  /** Base URL of the provider's OpenAI-style API; routes are appended to it (`/chat/completions`). */
-  readonly defaultBaseUrl: string;
+  /**
+   * Base URL as the provider's own SDK means it (`https://api.openai.com/v1`,
+   * `https://api.anthropic.com`); the client's path after `/v1` (or the adapter's path) is
+   * appended. Undefined when there is no public default (Azure): the operator must set one.
+   */
+  readonly defaultBaseUrl: string | undefined;
   /** Environment variable that overrides the base URL. */
   readonly baseUrlEnv: string;
   /** Environment variable holding a server-side key, used when the client sends none. */
   readonly apiKeyEnv: string;
+  /** Default: `Authorization: Bearer <key>`. */
+  readonly auth?: AuthStyle;
+  /** Self-hosted servers that run without a key: a request without one is sent with none. */
+  readonly keyOptional?: boolean;
   /**
    * Rewrites the `model` a client sent (e.g. expands a short name). Returning the same string
    * leaves the request body untouched, byte for byte.
@@ -17,9 +40,116 @@ export interface ProviderSpec {
   readonly mapModel?: (model: string) => string;
   /** Response header in which the provider returns its own request id. */
   readonly requestIdHeader?: string;
+  /** Headers sent with every request, as [name, value] pairs (lower-case names). */
+  readonly headers?: readonly (readonly [string, string])[];
+  /** Client request headers passed on to the provider as they are (lower-case names). */
+  readonly forwardHeaders?: readonly string[];
+  /** The provider's API reference, for the README and for readers of the file. */
+  readonly docs: string;
+}
+
+export interface PassThroughSpec extends ProviderSpecBase {
+  readonly kind: 'pass-through';
+  /**
+   * The upstream path (after the base path) for a client path (after `/v1`, query included) and
+   * the request's model; for hosts whose paths name the model (Azure deployments). Default: the
+   * client's path unchanged.
+   */
+  readonly upstreamPath?: (path: string, model: string | undefined, settings: ProviderSettingsView) => string;
+  /** The provider's model list in OpenAI's `{object:"list",data:[...]}` shape, when it differs. */
+  readonly modelsAnswer?: (body: string) => string;
+}
+
+export interface TranslatingSpec extends ProviderSpecBase {
+  readonly kind: 'translating';
+  readonly adapter: ProviderAdapter;
+}
+
+export type ProviderSpec = PassThroughSpec | TranslatingSpec;
+
+/** What a spec function may read of the provider's resolved settings. */
+export interface ProviderSettingsView {
+  /** Provider-specific options from the config file or environment (e.g. Azure's apiVersion). */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translating providers
+
+/** One parsed upstream event (an SSE event: its `event:` name, or "message", and its data). */
+export interface UpstreamEvent {
+  readonly event: string;
+  readonly data: string;
+}
+
+/** A native failure in OpenAI's terms, with the status the client (and the retry policy) sees. */
+export interface TranslatedError {
+  /** The status to answer with; a retryable one (429, 5xx) is retried. 529 becomes 503. */
+  readonly status: number;
+  readonly error: OpenAIErrorBody;
+}
+
+/**
+ * Fed one parsed upstream event at a time, in order; returns the client's SSE text for it (''
+ * when the event gives nothing). It never touches a socket or a timer.
+ */
+export interface StreamTranslator {
+  push(event: UpstreamEvent): string;
+  /** The upstream stream ended: what is left to send (e.g. an error event if it ended early). */
+  end(): string;
+  /**
+   * Set by push() when the provider reported an error: before anything was sent to the client
+   * it is retried or answered as a status; after, push() already returned the error event and
+   * the stream is closed.
+   */
+  readonly failure: TranslatedError | undefined;
+  /** Token usage as last reported (cumulative counts are kept, never summed). */
+  readonly usage: Usage | undefined;
+}
+
+/** The request as the provider wants it, and how to read the answers to it. */
+export interface ChatTranslation {
+  /** Path after the base path (`/v1/messages`). */
+  readonly path: string;
+  readonly body: string;
+  /** Extra request headers, [name, value, ...] (lower-case names). */
+  readonly headers: readonly string[];
+  /** Request fields not sent because the provider has no equivalent: named in the debug log. */
+  readonly dropped: readonly string[];
+  /**
+   * Fields the client sent that this provider (or its API version) refuses, left out rather than
+   * sent to fail: named in the `x-gateway-dropped-params` response header and the debug log.
+   */
+  readonly refused: readonly string[];
+  /** A whole answer (a 2xx body) as an OpenAI `chat.completion` JSON text. Throws on a body it cannot read. */
+  answer(body: string): { readonly json: string; readonly usage: Usage | undefined };
+  /** A translator for one streamed answer. */
+  stream(): StreamTranslator;
+}
+
+export interface TranslateContext {
+  /** The model name for the provider (after mapModel). */
+  readonly model: string;
+  /** The client's request headers. */
+  readonly headers: IncomingHttpHeaders;
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export interface ProviderAdapter {
+  /** How the provider frames a stream; the core's decoder comes from this. */
+  readonly framing: 'sse';
+  /**
+   * The OpenAI chat request (parsed JSON) in the provider's terms. Throws a GatewayError (400) for
+   * a request it cannot translate.
+   */
+  chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation;
+  /** A non-2xx answer in OpenAI's terms. */
+  error(status: number, body: string): TranslatedError;
+  /** The model list: the path to GET, and its answer in OpenAI's list shape. */
+  readonly models?: { readonly path: string; answer(body: string): string };
 }
 
 /** An OpenAI-compatible host needs nothing beyond its spec; this keeps such files one short literal. */
-export function openAICompatible(spec: ProviderSpec): ProviderSpec {
-  return Object.freeze({ ...spec, name: spec.name.toLowerCase() });
+export function openAICompatible(spec: Omit<PassThroughSpec, 'kind'>): PassThroughSpec {
+  return Object.freeze({ ...spec, kind: 'pass-through', name: spec.name.toLowerCase() });
 }
