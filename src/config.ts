@@ -175,6 +175,8 @@ export interface ProviderSettings {
   readonly baseUrl: URL;
   /** Server-side key, used when the client sends none. */
   readonly apiKey: string | undefined;
+  /** The spec's provider-specific options (ProviderSpec.options), each resolved to a value. */
+  readonly options: Readonly<Record<string, string>>;
 }
 
 export interface Config extends Settings {
@@ -198,7 +200,13 @@ const fileSchema = z
   .object({
     settings: z.record(z.string(), z.union([z.string(), z.number(), z.array(z.string())])).optional(),
     providers: z
-      .record(z.string(), z.object({ baseUrl: z.string().optional(), apiKey: z.string().optional() }).strict())
+      .record(z.string(), z
+          .object({
+            baseUrl: z.string().optional(),
+            apiKey: z.string().optional(),
+            options: z.record(z.string(), z.string()).optional(),
+          })
+          .strict())
       .optional(),
   })
   .strict();
@@ -291,7 +299,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${spec.baseUrlEnv}: ${baseUrl}${fromEnv ? '' : ` (providers.${spec.name}.baseUrl${fromFile})`}`);
       continue;
     }
-    providers[spec.name] = Object.freeze({ baseUrl, apiKey: env[spec.apiKeyEnv] || inFile?.apiKey || undefined });
+    const options: Record<string, string> = {};
+    for (const [name, option] of Object.entries(spec.options ?? {})) {
+      const value = env[option.env] || inFile?.options?.[name] || option.default;
+      if (option.values !== undefined && !option.values.includes(value)) {
+        problems.push(`${option.env}: must be one of ${option.values.join(', ')}, got ${JSON.stringify(value)}`);
+      }
+      options[name] = value;
+    }
+    const unknownOptions = Object.keys(inFile?.options ?? {}).filter((name) => !Object.hasOwn(spec.options ?? {}, name));
+    if (unknownOptions.length > 0) {
+      problems.push(`CONFIG_FILE: providers.${spec.name}.options: unknown option(s) ${unknownOptions.join(', ')}`);
+    }
+    providers[spec.name] = Object.freeze({
+      baseUrl,
+      apiKey: env[spec.apiKeyEnv] || inFile?.apiKey || undefined,
+      options: Object.freeze(options),
+    });
   }
   const unknownProviders = Object.keys(file.providers ?? {}).filter((name) => !providerNames.includes(name));
   if (unknownProviders.length > 0) {

@@ -1,5 +1,5 @@
 // The provider registry: adding a provider is one file and one line here.
-import { fireworks } from './fireworks.js';
+import { fireworks } from './openai-compatible/fireworks.js';
 import type { ProviderSpec } from './types.js';
 
 export const providerSpecs: readonly ProviderSpec[] = [fireworks];

@@ -44,8 +44,21 @@ interface ProviderSpecBase {
   readonly headers?: readonly (readonly [string, string])[];
   /** Client request headers passed on to the provider as they are (lower-case names). */
   readonly forwardHeaders?: readonly string[];
+  /** Provider-specific settings (Azure's API version, Anthropic's), read at start-up into `options`. */
+  readonly options?: Readonly<Record<string, ProviderOption>>;
   /** The provider's API reference, for the README and for readers of the file. */
   readonly docs: string;
+}
+
+/** A provider-specific setting: an environment variable (or config file entry) with a default. */
+export interface ProviderOption {
+  /** Environment variable (`AZURE_API_VERSION`); wins over the config file. */
+  readonly env: string;
+  readonly default: string;
+  /** One line for --help and the README. */
+  readonly description: string;
+  /** Accepted values, when the setting is one of a few. */
+  readonly values?: readonly string[];
 }
 
 export interface PassThroughSpec extends ProviderSpecBase {

@@ -1,5 +1,5 @@
 // Fireworks AI: OpenAI-compatible inference API (see shared FIREWORKS.md for the facts we match).
-import { openAICompatible } from './types.js';
+import { openAICompatible } from '../types.js';
 
 const SHORT_NAME_PREFIX = 'accounts/fireworks/models/';
 
