@@ -436,8 +436,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private endTranslatedStream(ex: Exchange): void {
-    // A last event without its blank line is still an event.
-    this.parser!.reset({ consume: true });
+    // A last event without its blank line is still an event: end its line and the event.
+    this.parser!.feed(`${this.decoder!.end()}\n\n`);
+    if (this.ex === undefined) return;
     if (this.translator!.failure === undefined) this.translated += this.translator!.end();
     this.flushTranslated(ex, undefined, true);
   }
