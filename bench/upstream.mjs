@@ -1,6 +1,7 @@
-// A fast upstream that speaks Fireworks' inference API, for benchmarks: answers are built once,
-// streams write one SSE event per write (as a real provider's tokens arrive), yielding between
-// events so that each can travel on its own.
+// A fast upstream for benchmarks that speaks Fireworks' inference API (under /inference/v1) and
+// Anthropic's Messages API (POST /v1/messages). Answers are built once; streams write one SSE
+// event per write (as a real provider's tokens arrive), yielding between events so that each can
+// travel on its own.
 //   model "bench-stream-<N>"   N content chunks (stream: true)
 //   model "bench-slow-<N>-<ms>" N chunks, <ms> apart (long-lived streams)
 import { createServer } from 'node:http';
@@ -35,20 +36,70 @@ const LAST = `data: ${JSON.stringify({
   usage: { prompt_tokens: 12, completion_tokens: 100, total_tokens: 112 },
 })}\n\ndata: [DONE]\n\n`;
 const HEADERS = { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '5999', 'x-request-id': 'bench' };
+const OPENAI_STREAM = { headers: HEADERS, head: [], chunk: CHUNK, tail: [LAST] };
+
+// Anthropic's Messages API: the answer, and the event sequence of a streamed answer (message_start,
+// content_block_start, ping, N content_block_delta, content_block_stop, message_delta, message_stop).
+const ANTHROPIC_MODEL = 'claude-bench';
+const MESSAGE = JSON.stringify({
+  id: 'msg_bench',
+  type: 'message',
+  role: 'assistant',
+  model: ANTHROPIC_MODEL,
+  content: [{ type: 'text', text: 'Hello from the benchmark upstream.' }],
+  stop_reason: 'end_turn',
+  stop_sequence: null,
+  usage: { input_tokens: 12, output_tokens: 6 },
+});
+const event = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+const ANTHROPIC_HEADERS = {
+  'anthropic-ratelimit-requests-limit': '4000',
+  'anthropic-ratelimit-requests-remaining': '3999',
+  'request-id': 'req_bench',
+};
+const ANTHROPIC_STREAM = {
+  headers: ANTHROPIC_HEADERS,
+  head: [
+    event('message_start', {
+      message: { id: 'msg_bench', type: 'message', role: 'assistant', model: ANTHROPIC_MODEL, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1 } },
+    }),
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    event('ping', {}),
+  ],
+  chunk: event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: ' token' } }),
+  tail: [
+    event('content_block_stop', { index: 0 }),
+    event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 100 } }),
+    event('message_stop', {}),
+  ],
+};
+const anthropicError = (type, message) => JSON.stringify({ type: 'error', error: { type, message } });
+const NO_KEY = anthropicError('authentication_error', 'x-api-key header is required');
+const NO_VERSION = anthropicError('invalid_request_error', 'anthropic-version: header is required');
 const STREAM_MODEL = /bench-(stream|slow)-(\d+)(?:-(\d+))?/;
 
-function stream(res, chunks, delayMs) {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...HEADERS });
+/** Writes `shape`'s head events, `chunks` content events and its tail events, one per write. */
+function stream(res, shape, chunks, delayMs) {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...shape.headers });
+  const { head, chunk, tail } = shape;
+  const total = head.length + chunks + tail.length;
   let sent = 0;
   const next = () => {
     if (res.destroyed) return;
-    if (sent === chunks) return void res.end(LAST);
-    sent++;
-    res.write(CHUNK);
-    if (delayMs > 0) setTimeout(next, delayMs);
+    const i = sent++;
+    const data = i < head.length ? head[i] : i < head.length + chunks ? chunk : tail[i - head.length - chunks];
+    if (sent === total) return void res.end(data);
+    res.write(data);
+    // The pause models the time between tokens: only between content events.
+    if (delayMs > 0 && i >= head.length && i < head.length + chunks) setTimeout(next, delayMs);
     else setImmediate(next);
   };
   next();
+}
+
+function json(res, status, body, headers) {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
 }
 
 export function startUpstream(port = 0) {
@@ -56,15 +107,19 @@ export function startUpstream(port = 0) {
     const parts = [];
     req.on('data', (c) => parts.push(c));
     req.on('end', () => {
-      if (req.url.endsWith('/embeddings')) {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(EMBEDDING), ...HEADERS });
-        return void res.end(EMBEDDING);
-      }
+      if (req.url.endsWith('/embeddings')) return json(res, 200, EMBEDDING, HEADERS);
+      const anthropic = req.url.startsWith('/v1/messages');
+      // Anthropic refuses a request without its key or API version: so does this upstream, so that
+      // a target that does not send them fails here too.
+      if (anthropic && !req.headers['x-api-key']) return json(res, 401, NO_KEY, ANTHROPIC_HEADERS);
+      if (anthropic && !req.headers['anthropic-version']) return json(res, 400, NO_VERSION, ANTHROPIC_HEADERS);
       const body = Buffer.concat(parts).toString();
       const match = STREAM_MODEL.exec(body);
-      if (match && body.includes('"stream":true')) return stream(res, Number(match[2]), Number(match[3] ?? 0));
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(CHAT), ...HEADERS });
-      res.end(CHAT);
+      if (match && body.includes('"stream":true')) {
+        return stream(res, anthropic ? ANTHROPIC_STREAM : OPENAI_STREAM, Number(match[2]), Number(match[3] ?? 0));
+      }
+      if (anthropic) return json(res, 200, MESSAGE, ANTHROPIC_HEADERS);
+      json(res, 200, CHAT, HEADERS);
     });
   });
   server.keepAliveTimeout = 60_000;
