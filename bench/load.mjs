@@ -6,7 +6,10 @@ import { Pool } from 'undici';
 
 const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
 
-/** One request; resolves with its timings and whether it fully succeeded. */
+/**
+ * One request; resolves with its timings and whether it fully succeeded: status 200 and, when
+ * `expectTail` is given (streams: `data: [DONE]\n\n`), an answer that ends with it.
+ */
 function send(pool, request, expectTail) {
   return new Promise((resolve) => {
     const start = performance.now();
@@ -24,8 +27,11 @@ function send(pool, request, expectTail) {
       },
       onResponseEnd() {
         const end = performance.now();
-        const ok = status === 200 && (!expectTail || tail.endsWith(expectTail));
-        resolve({ ok, status, latency: end - start, ttfb: (firstByte ?? end) - start });
+        // A stream that ends otherwise (an error event, a cut) is a failure even with a 200.
+        const complete = !expectTail || tail.endsWith(expectTail);
+        const ok = status === 200 && complete;
+        const error = status === 200 && !complete ? `200, not ended by ${expectTail.trim()}` : undefined;
+        resolve({ ok, status, error, latency: end - start, ttfb: (firstByte ?? end) - start });
       },
       onResponseError(_c, error) {
         resolve({ ok: false, status, error: error.code ?? error.message, latency: performance.now() - start });
