@@ -3,7 +3,11 @@
 //   passthrough  a minimal node:http + undici proxy (the practical limit for Node)
 //   portkey      @portkey-ai/gateway from npm, --headless, pointed at the same upstream
 //   ai-gateway   ours, started as a user starts it (default settings, info logs)
-// Writes results/<date>.json and prints a markdown table.
+// The translated scenarios (anthropic-*) send the same OpenAI chat request to Portkey and ai-gateway
+// with their Anthropic provider, against the same upstream's Anthropic Messages API; direct and
+// passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
+// scenario it translates (when BENCH_ONLY selects both), for the ratio between the two.
+// Writes results/<date>.json and prints markdown tables.
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
 //   scenario, median kept; default 1, 3 for steadier figures), BENCH_ONLY (comma list of scenario ids),
 //   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000), BENCH_WORKERS (also run ai-gateway
@@ -24,6 +28,7 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
 const only = process.env.BENCH_ONLY?.split(',');
 const onlyTargets = process.env.BENCH_TARGETS?.split(',');
 const KEY = 'fw_bench_key_0000000000';
+const ANTHROPIC_KEY = 'sk-ant-bench-key-0000000000';
 
 if (!existsSync(join(root, 'dist/src/main.js'))) {
   console.error('dist/src/main.js is missing: run `npm run build` at the project root first (npm run bench does).');
@@ -141,11 +146,31 @@ const SCENARIOS = [
     concurrent: STREAMS,
     stream: true,
   },
+  // `translates`: the pass-through scenario that sends the same request without translation.
+  // max_tokens, which Anthropic requires, is sent by the client: Portkey does not add it.
+  {
+    id: 'anthropic-chat-c50',
+    label: 'chat, small, c=50, translated',
+    path: '/chat/completions',
+    body: chat({ model: 'claude-bench', max_tokens: 256 }),
+    connections: 50,
+    translates: 'chat-c50',
+  },
+  {
+    id: 'anthropic-stream100-c50',
+    label: 'stream 100 chunks, c=50, translated',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-stream-100', stream: true, max_tokens: 256 }),
+    connections: 50,
+    stream: true,
+    translates: 'stream100-c50',
+  },
 ].filter((s) => !only || only.includes(s.id));
 
 async function main() {
   const upstream = await start('upstream', process.execPath, ['upstream.mjs'], {}, /listening (\d+)/);
-  const upstreamUrl = `http://127.0.0.1:${upstream.port}/inference/v1`;
+  const upstreamOrigin = `http://127.0.0.1:${upstream.port}`;
+  const upstreamUrl = `${upstreamOrigin}/inference/v1`;
   const targets = [];
   targets.push({ name: 'direct', url: upstreamUrl, headers: {}, pids: [] });
   const pass = await start('passthrough', process.execPath, ['passthrough.mjs'], { UPSTREAM: upstreamUrl }, /listening (\d+)/);
@@ -162,46 +187,62 @@ async function main() {
     name: 'portkey',
     url: `http://127.0.0.1:${portkey.port}/v1`,
     headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamUrl },
+    // Portkey appends /messages to the custom host and sends the bearer key as x-api-key.
+    translatedHeaders: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${upstreamOrigin}/v1` },
     pids: [portkey.pid],
   });
   const gatewayPort = upstream.port + 2;
+  const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY };
   const gateway = await start(
     'ai-gateway',
     process.execPath,
     [process.env.BENCH_GATEWAY_MAIN ?? join(root, 'dist/src/main.js')],
-    { PORT: String(gatewayPort), FIREWORKS_BASE_URL: upstreamUrl, LOG_LEVEL: 'info' },
+    { PORT: String(gatewayPort), LOG_LEVEL: 'info', ...gatewayProviders },
     /listening on http:\/\/[\d.]+:(\d+)/,
   );
-  targets.push({ name: 'ai-gateway', url: `http://127.0.0.1:${gateway.port}/v1`, headers: { 'x-provider': 'fireworks' }, pids: [gateway.pid] });
+  targets.push({
+    name: 'ai-gateway',
+    url: `http://127.0.0.1:${gateway.port}/v1`,
+    headers: { 'x-provider': 'fireworks' },
+    translatedHeaders: { 'x-provider': 'anthropic' },
+    pids: [gateway.pid],
+  });
   if (process.env.BENCH_WORKERS) {
     const workers = await start(
       'ai-gateway-workers',
       process.execPath,
       [join(root, 'dist/src/main.js')],
-      { PORT: String(gatewayPort + 1), FIREWORKS_BASE_URL: upstreamUrl, LOG_LEVEL: 'info', WORKERS: process.env.BENCH_WORKERS },
+      { PORT: String(gatewayPort + 1), LOG_LEVEL: 'info', WORKERS: process.env.BENCH_WORKERS, ...gatewayProviders },
       /listening on http:\/\/[\d.]+:(\d+)/,
     );
     targets.push({
       name: `ai-gateway WORKERS=${process.env.BENCH_WORKERS}`,
       url: `http://127.0.0.1:${workers.port}/v1`,
       headers: { 'x-provider': 'fireworks' },
+      translatedHeaders: { 'x-provider': 'anthropic' },
       pids: [workers.pid],
       workersOf: workers.pid,
     });
   }
   const active = targets.filter((t) => !onlyTargets || onlyTargets.includes(t.name));
 
+  const skipped = active.filter((t) => !t.translatedHeaders).map((t) => t.name);
+  if (skipped.length && SCENARIOS.some((s) => s.translates)) process.stderr.write(`translated scenarios: ${skipped.join(', ')} cannot translate, skipped there\n`);
+
   const results = [];
-  for (const scenario of SCENARIOS) {
-    // Rounds go over every target in turn, so that each target meets the machine's drift alike;
-    // the run with the median throughput stands for the target.
-    const runs = new Map(active.map((target) => [target.name, []]));
-    for (let round = 0; round < (scenario.concurrent ? 1 : REPEAT); round++) {
-      for (const target of active) {
-        const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...target.headers };
+  for (const group of groups(SCENARIOS)) {
+    // Rounds go over every run of the group in turn (each target, and a translated scenario beside
+    // the one it translates), so that each meets the machine's drift alike; the run with the median
+    // throughput stands for the target.
+    const jobs = group.flatMap((scenario) =>
+      active.filter((target) => !scenario.translates || target.translatedHeaders).map((target) => ({ scenario, target, runs: [] })),
+    );
+    for (let round = 0; round < (group[0].concurrent ? 1 : REPEAT); round++) {
+      for (const { scenario, target, runs } of jobs) {
+        const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...(scenario.translates ? target.translatedHeaders : target.headers) };
         const url = target.url + scenario.path;
         const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
-        const expectTail = scenario.stream ? '[DONE]\n\n' : undefined;
+        const expectTail = scenario.stream ? 'data: [DONE]\n\n' : undefined;
         await quiesce();
         process.stderr.write(`${scenario.label} -> ${target.name} ... `);
         const ticksBefore = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
@@ -213,7 +254,15 @@ async function main() {
         const ticks = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) - ticksBefore;
         // CPU time of the target's processes per answer (user + system, 10 ms clock ticks).
         const cpuUsPerRequest = pids.length && result.sent ? (ticks * 10_000) / result.sent : null;
-        runs.get(target.name).push({ scenario: scenario.id, label: scenario.label, target: target.name, rssMb: target.pids.length ? rssMb : null, cpuUsPerRequest, ...result });
+        runs.push({
+          scenario: scenario.id,
+          label: scenario.label,
+          ...(scenario.translates && { translates: scenario.translates }),
+          target: target.name,
+          rssMb: target.pids.length ? rssMb : null,
+          cpuUsPerRequest,
+          ...result,
+        });
         process.stderr.write(
           scenario.concurrent
             ? `${result.completed}/${scenario.concurrent} complete, RSS ${rssMb.toFixed(0)} MB\n`
@@ -221,9 +270,9 @@ async function main() {
         );
       }
     }
-    for (const [, targetRuns] of runs) {
-      const sorted = [...targetRuns].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
-      results.push({ ...sorted[Math.floor(sorted.length / 2)], rounds: targetRuns.length, rpsOfRounds: targetRuns.map((r) => r.rps) });
+    for (const { runs } of jobs) {
+      const sorted = [...runs].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
+      results.push({ ...sorted[Math.floor(sorted.length / 2)], rounds: runs.length, rpsOfRounds: runs.map((r) => r.rps) });
     }
   }
 
@@ -235,6 +284,17 @@ async function main() {
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(markdown(report));
   console.log(`\nresults: ${file}`);
+}
+
+/** Scenarios in run order; a translated scenario joins the group of the one it translates, if selected. */
+function groups(scenarios) {
+  const list = [];
+  for (const scenario of scenarios) {
+    const group = scenario.translates && list.find((g) => g.some((s) => s.id === scenario.translates));
+    if (group) group.push(scenario);
+    else list.push([scenario]);
+  }
+  return list;
 }
 
 /** Hundreds of connections need longer to warm up: each opens upstream connections and JIT-compiles paths. */
@@ -261,8 +321,8 @@ export function markdown(report) {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   const by = (scenario, target) => report.results.find((r) => r.scenario === scenario && r.target === target);
-  for (const r of report.results) {
-    const errors = Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0';
+  for (const r of report.results.filter((r) => !r.translates)) {
+    const errors = errorList(r);
     if (r.completed !== undefined) {
       lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - |`);
       continue;
@@ -270,14 +330,43 @@ export function markdown(report) {
     const direct = by(r.scenario, 'direct');
     const pass = by(r.scenario, 'passthrough');
     const portkey = by(r.scenario, 'portkey');
-    const portkeyOk = portkey && portkey.requests > 0 && Object.keys(portkey.errors).length === 0;
     const added = direct && r.latency.p50 !== null && direct.latency.p50 !== null ? r.latency.p50 - direct.latency.p50 : null;
     lines.push(
-      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${portkeyOk ? ratio(r.rps, portkey.rps) : 'portkey failed'} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
+      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
     );
+  }
+  const translated = report.results.filter((r) => r.translates);
+  if (!translated.length) return lines.join('\n');
+
+  // Translated scenarios: OpenAI chat in, Anthropic Messages out. Each is shown under the
+  // pass-through figures of the scenario it translates, measured in the same rounds, and compared
+  // with ai-gateway passing that scenario through.
+  lines.push(
+    '',
+    'Translated (OpenAI chat in, Anthropic Messages out), under the pass-through figures of the same request measured in the same rounds:',
+    '',
+    '| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs ai-gateway pass-through | req/s vs portkey | p99 vs ai-gateway pass-through |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+  );
+  for (const scenario of [...new Set(translated.map((r) => r.scenario))]) {
+    const rows = translated.filter((r) => r.scenario === scenario);
+    const base = rows[0].translates;
+    const gatewayPass = by(base, 'ai-gateway');
+    const reference = ['passthrough', 'ai-gateway'].map((target) => by(base, target)).filter(Boolean);
+    for (const r of [...reference, ...rows]) {
+      const portkey = by(r.scenario, 'portkey');
+      lines.push(
+        `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errorList(r)} | ${ratio(r.rps, gatewayPass?.rps)} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, gatewayPass?.latency.p99)} |`,
+      );
+    }
   }
   return lines.join('\n');
 }
+
+const errorList = (r) => (Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0');
+/** Throughput relative to Portkey in the same scenario, unless Portkey failed there. */
+const vsPortkey = (r, portkey) =>
+  !portkey ? '-' : portkey.requests > 0 && Object.keys(portkey.errors).length === 0 ? ratio(r.rps, portkey.rps) : 'portkey failed';
 
 try {
   await main();
