@@ -153,6 +153,11 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private readonly blocks = new Map<number, OpenBlock>();
   private toolCalls = 0;
   private stopReason: string | null = null;
+  /**
+   * The role chunk, held until the first chunk with content: until the client has been sent
+   * something, a failure (an overloaded_error right after message_start) can still be retried.
+   */
+  private pendingRole = '';
 
   constructor(private readonly options: StreamOptions) {}
 
@@ -227,11 +232,14 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`;
     this.chunkHead = `data: {${identity},`;
     this.chunkStart = `${this.chunkHead}"choices":[{"index":0,"delta":`;
-    return `${this.chunkStart}{"role":"assistant","content":""}${CHUNK_END}`;
+    this.pendingRole = `${this.chunkStart}{"role":"assistant","content":""}${CHUNK_END}`;
+    return '';
   }
 
   private chunk(deltaJson: string): string {
-    return this.chunkStart + deltaJson + CHUNK_END;
+    const role = this.pendingRole;
+    this.pendingRole = '';
+    return role + this.chunkStart + deltaJson + CHUNK_END;
   }
 
   private openBlock(index: number, block: ContentBlock): string {
@@ -306,7 +314,8 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private stop(): string {
     this.finished = true;
     const finish = finishReason(this.stopReason, this.toolCalls > 0);
-    let out = this.chunkStart + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+    let out = this.pendingRole + this.chunkStart + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+    this.pendingRole = '';
     if (this.options.includeUsage) out += `${this.chunkHead}"choices":[],"usage":${openAIUsageJson(this.tokens)}}\n\n`;
     return out + DONE;
   }
