@@ -30,11 +30,6 @@ const onlyTargets = process.env.BENCH_TARGETS?.split(',');
 const KEY = 'fw_bench_key_0000000000';
 const ANTHROPIC_KEY = 'sk-ant-bench-key-0000000000';
 
-if (!existsSync(join(root, 'dist/src/main.js'))) {
-  console.error('dist/src/main.js is missing: run `npm run build` at the project root first (npm run bench does).');
-  process.exit(1);
-}
-
 const children = [];
 /** Starts a process and resolves once it prints a line matching `ready` (which captures the port). */
 function start(name, command, args, env, ready) {
@@ -231,11 +226,11 @@ async function main() {
 
   const results = [];
   for (const group of groups(SCENARIOS)) {
-    // Rounds go over every run of the group in turn (each target, and a translated scenario beside
-    // the one it translates), so that each meets the machine's drift alike; the run with the median
-    // throughput stands for the target.
-    const jobs = group.flatMap((scenario) =>
-      active.filter((target) => !scenario.translates || target.translatedHeaders).map((target) => ({ scenario, target, runs: [] })),
+    // Rounds go over every run of the group in turn, so that each meets the machine's drift alike;
+    // a target's translated run comes right after its pass-through run, so that the two can be
+    // compared round by round. The run with the median throughput stands for the target.
+    const jobs = active.flatMap((target) =>
+      group.filter((scenario) => !scenario.translates || target.translatedHeaders).map((scenario) => ({ scenario, target, runs: [] })),
     );
     for (let round = 0; round < (group[0].concurrent ? 1 : REPEAT); round++) {
       for (const { scenario, target, runs } of jobs) {
@@ -270,9 +265,16 @@ async function main() {
         );
       }
     }
-    for (const { runs } of jobs) {
-      const sorted = [...runs].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
-      results.push({ ...sorted[Math.floor(sorted.length / 2)], rounds: runs.length, rpsOfRounds: runs.map((r) => r.rps) });
+    for (const scenario of group) {
+      for (const { runs } of jobs.filter((job) => job.scenario === scenario)) {
+        const sorted = [...runs].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
+        results.push({
+          ...sorted[Math.floor(sorted.length / 2)],
+          rounds: runs.length,
+          rpsOfRounds: runs.map((r) => r.rps),
+          p99OfRounds: runs.map((r) => r.latency?.p99 ?? null),
+        });
+      }
     }
   }
 
@@ -340,10 +342,10 @@ export function markdown(report) {
 
   // Translated scenarios: OpenAI chat in, Anthropic Messages out. Each is shown under the
   // pass-through figures of the scenario it translates, measured in the same rounds, and compared
-  // with ai-gateway passing that scenario through.
+  // with ai-gateway passing that scenario through, round by round.
   lines.push(
     '',
-    'Translated (OpenAI chat in, Anthropic Messages out), under the pass-through figures of the same request measured in the same rounds:',
+    "Translated (OpenAI chat in, Anthropic Messages out), under the pass-through figures of the same request measured in the same rounds. Ratios are medians of per-round ratios (a target's pass-through and translated runs go back to back in each round):",
     '',
     '| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs ai-gateway pass-through | req/s vs portkey | p99 vs ai-gateway pass-through |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
@@ -356,20 +358,45 @@ export function markdown(report) {
     for (const r of [...reference, ...rows]) {
       const portkey = by(r.scenario, 'portkey');
       lines.push(
-        `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errorList(r)} | ${ratio(r.rps, gatewayPass?.rps)} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, gatewayPass?.latency.p99)} |`,
+        `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errorList(r)} | ${pairedRatio(r, gatewayPass, 'rpsOfRounds', 'rps')} | ${vsPortkey(r, portkey, true)} | ${pairedRatio(r, gatewayPass, 'p99OfRounds', 'p99')} |`,
       );
     }
   }
   return lines.join('\n');
 }
 
-const errorList = (r) => (Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0');
-/** Throughput relative to Portkey in the same scenario, unless Portkey failed there. */
-const vsPortkey = (r, portkey) =>
-  !portkey ? '-' : portkey.requests > 0 && Object.keys(portkey.errors).length === 0 ? ratio(r.rps, portkey.rps) : 'portkey failed';
+/**
+ * The median over rounds of a's figure over b's in the same round; drift between rounds cancels
+ * out. Falls back to the ratio of the medians for results without per-round figures.
+ */
+function pairedRatio(a, b, ofRounds, figure) {
+  if (!a || !b) return '-';
+  const pick = (r) => (figure === 'rps' ? r.rps : r.latency.p99);
+  if (!a[ofRounds] || !b[ofRounds] || a[ofRounds].length !== b[ofRounds].length) return ratio(pick(a), pick(b));
+  const ratios = a[ofRounds].map((x, i) => (x && b[ofRounds][i] ? x / b[ofRounds][i] : null)).filter((x) => x !== null).sort((x, y) => x - y);
+  return ratios.length ? `${ratios[Math.floor(ratios.length / 2)].toFixed(2)}x` : '-';
+}
 
-try {
-  await main();
-} finally {
-  for (const child of children) child.kill('SIGKILL');
+const errorList = (r) => (Object.keys(r.errors).length ? Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : '0');
+/** Throughput relative to Portkey in the same scenario (`paired`: round by round), unless Portkey failed there. */
+const vsPortkey = (r, portkey, paired = false) =>
+  !portkey
+    ? '-'
+    : portkey.requests > 0 && Object.keys(portkey.errors).length === 0
+      ? paired
+        ? pairedRatio(r, portkey, 'rpsOfRounds', 'rps')
+        : ratio(r.rps, portkey.rps)
+      : 'portkey failed';
+
+// Run as a script; imported (for `markdown`, to print an earlier results file), it runs nothing.
+if (fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (!existsSync(join(root, 'dist/src/main.js'))) {
+    console.error('dist/src/main.js is missing: run `npm run build` at the project root first (npm run bench does).');
+    process.exit(1);
+  }
+  try {
+    await main();
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+  }
 }
