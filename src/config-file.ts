@@ -132,11 +132,11 @@ const customEntry = strict({
   key_optional: z.boolean(expected('true or false')).optional(),
 });
 
-const sections = strict({
-  settings: z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish(),
-  providers: z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish(),
-  custom_providers: z.array(z.unknown(), expected('a list of providers')).nullish(),
-});
+// Each section is checked on its own; an empty one (every line commented out) is none.
+const sections = strict({ settings: z.unknown().optional(), providers: z.unknown().optional(), custom_providers: z.unknown().optional() });
+const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
+const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
+const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
 
 type Path = readonly (string | number)[];
 
@@ -197,7 +197,8 @@ export function readConfigFile(path: string, label: string, problems: string[]):
   const check = <T>(schema: z.ZodType<T>, value: unknown, where: Path): T | undefined => {
     const parsed = schema.safeParse(value);
     if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) {
+    const issues = parsed.error.issues;
+    for (const issue of issues) {
       const at = [...where, ...(issue.path as (string | number)[])];
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) problems.push(`${locate([...at, key], 0).at}: ${issue.message}`);
@@ -207,11 +208,14 @@ export function readConfigFile(path: string, label: string, problems: string[]):
         problems.push(`${locate(at, 0).at}: ${issue.message}`);
       }
     }
-    return undefined;
+    // Unknown keys alone leave the rest readable, and worth checking further.
+    const onlyUnknownKeys = issues.every((issue) => issue.code === 'unrecognized_keys' && issue.path.length === 0);
+    return onlyUnknownKeys && schema instanceof z.ZodObject ? (schema.strip().parse(value) as T) : undefined;
   };
 
-  const top = doc.contents === null ? {} : check(sections, doc.toJS({ maxAliasCount: 100 }), []);
+  const top: z.infer<typeof sections> | undefined = doc.contents === null ? {} : check(sections, doc.toJS(), []);
   if (top === undefined) return EMPTY_FILE;
+  const settings = check(settingsSection, top.settings, ['settings']) ?? {};
 
   const provider = (where: Path, name: string, entry: z.infer<typeof builtInEntry>): FileProvider => {
     /** The first of `keys` that is given; a second one is a problem (and is not used). */
@@ -237,13 +241,13 @@ export function readConfigFile(path: string, label: string, problems: string[]):
   };
 
   const providers: FileProvider[] = [];
-  for (const [name, value] of Object.entries(top.providers ?? {})) {
+  for (const [name, value] of Object.entries(check(providersSection, top.providers, ['providers']) ?? {})) {
     const entry = check(builtInEntry, value, ['providers', name]);
     if (entry !== undefined) providers.push(provider(['providers', name], name, entry));
   }
 
   const customProviders: FileCustomProvider[] = [];
-  for (const [index, value] of (top.custom_providers ?? []).entries()) {
+  for (const [index, value] of (check(customSection, top.custom_providers, ['custom_providers']) ?? []).entries()) {
     const where = ['custom_providers', index];
     const entry = check(customEntry, value, where);
     if (entry === undefined) continue;
@@ -263,7 +267,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
   }
 
   return {
-    settings: Object.entries(top.settings ?? {}).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
+    settings: Object.entries(settings).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
     providers,
     customProviders,
   };

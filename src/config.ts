@@ -190,6 +190,8 @@ export interface Config extends Settings {
 export interface LoadOptions {
   /** The path given with --config; it wins over CONFIG_FILE. */
   readonly configFile?: string | undefined;
+  /** The built-in providers: the registry's unless given (tests, and embedders, pass others). */
+  readonly providerSpecs?: readonly ProviderSpec[];
 }
 
 export class ConfigError extends Error {
@@ -234,10 +236,10 @@ export function customProviderEnv(name: string): { readonly baseUrlEnv: string; 
 }
 
 /** Variables the gateway reads already (a custom provider may not read one of them), and what each is. */
-function variablesInUse(): ReadonlyMap<string, string> {
+function variablesInUse(builtIns: readonly ProviderSpec[]): ReadonlyMap<string, string> {
   const taken = new Map<string, string>([['CONFIG_FILE', 'the config file\'s path']]);
   for (const name of settingNames) taken.set(name, 'a setting');
-  for (const spec of providerSpecs) {
+  for (const spec of builtIns) {
     taken.set(spec.baseUrlEnv, `${spec.name}'s base URL`);
     taken.set(spec.apiKeyEnv, `${spec.name}'s key`);
     for (const [name, option] of Object.entries(spec.options ?? {})) taken.set(option.env, `${spec.name}'s option ${name}`);
@@ -318,12 +320,13 @@ function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string
 
 /** The file's custom providers as specs; one whose name or variables clash is left out, with its problem. */
 function customSpecs(
+  builtIns: readonly ProviderSpec[],
   file: ConfigFile,
   env: NodeJS.ProcessEnv,
   problems: string[],
 ): { readonly spec: ProviderSpec; readonly entry: FileProvider }[] {
-  const builtIn = new Set(providerSpecs.map((spec) => spec.name));
-  const taken = variablesInUse();
+  const builtIn = new Set(builtIns.map((spec) => spec.name));
+  const taken = variablesInUse(builtIns);
   const declared = new Map<string, number>();
   const byVariable = new Map<string, string>();
   const specs: { spec: ProviderSpec; entry: FileProvider }[] = [];
@@ -449,17 +452,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   const file = path === undefined ? EMPTY_FILE : readConfigFile(path, options.configFile !== undefined ? '--config' : 'CONFIG_FILE', problems);
   const { values, labels, valid } = readSettings(env, file, problems);
 
-  const custom = customSpecs(file, env, problems);
-  const specs = [...providerSpecs, ...custom.map(({ spec }) => spec)];
+  const builtIns = options.providerSpecs ?? providerSpecs;
+  const custom = customSpecs(builtIns, file, env, problems);
+  const specs = [...builtIns, ...custom.map(({ spec }) => spec)];
   const entries = new Map<string, FileProvider>(custom.map(({ spec, entry }) => [spec.name, entry]));
   const declared = new Set(file.customProviders.map((entry) => entry.name.value));
   for (const entry of file.providers) {
     const name = entry.name.value;
-    if (providerSpecs.some((spec) => spec.name === name)) entries.set(name, entry);
+    if (builtIns.some((spec) => spec.name === name)) entries.set(name, entry);
     else if (declared.has(name)) problems.push(`${entry.name.at}: "${name}" is declared under custom_providers; set its base_url and key there`);
     else {
       problems.push(
-        `${entry.name.at}: unknown provider; built-in: ${providerSpecs.map((spec) => spec.name).join(', ')} (a provider of your own goes under custom_providers)`,
+        `${entry.name.at}: unknown provider; built-in: ${builtIns.map((spec) => spec.name).join(', ')} (a provider of your own goes under custom_providers)`,
       );
     }
   }
