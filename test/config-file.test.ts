@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -426,5 +426,38 @@ describe('a base URL that points back at the gateway', () => {
     assert.ok(loadConfig({ PORT: '3000', FIREWORKS_BASE_URL: 'http://127.0.0.1:8000/v1' }).providers.fireworks);
     assert.ok(loadConfig({ PORT: '3000', FIREWORKS_BASE_URL: 'http://vllm.internal:3000/v1' }).providers.fireworks);
     assert.ok(loadConfig({ PORT: '80', FIREWORKS_BASE_URL: 'https://localhost/v1' }).providers.fireworks);
+  });
+});
+
+describe('the README', () => {
+  /** The body of the first fenced block in `language` after `heading`. */
+  function example(heading: string, language: string): string {
+    const readme = readFileSync('README.md', 'utf8');
+    const from = readme.indexOf(heading);
+    const start = readme.indexOf(`\`\`\`${language}\n`, from) + language.length + 4;
+    assert.ok(from >= 0 && start > from, `a ${language} block after ${heading}`);
+    return readme.slice(start, readme.indexOf('```', start));
+  }
+  // Azure has no public default base URL; this stands in for it until (and unless) the registry has one.
+  const azure = openAICompatible({
+    ...cloud,
+    name: 'azure',
+    baseUrlEnv: 'AZURE_BASE_URL',
+    apiKeyEnv: 'AZURE_API_KEY',
+    options: { apiVersion: { env: 'AZURE_API_VERSION', default: '2024-10-21', description: 'API version.' } },
+  });
+  const registry = providerSpecs.some((spec) => spec.name === 'azure') ? providerSpecs : [...providerSpecs, azure];
+
+  test('the YAML and JSON examples of the config file load as they say', () => {
+    const env = { TEAM_FIREWORKS_KEY: 'fw-key', AZURE_OPENAI_KEY: 'az-key', VLLM_A_TOKEN: 'a-key' };
+    const yaml = loadConfig({ ...env, CONFIG_FILE: file(example('### The config file', 'yaml')) }, { providerSpecs: registry });
+    assert.equal(yaml.PORT, 8080);
+    assert.equal(yaml.DEFAULT_PROVIDER, 'vllm-a');
+    assert.equal(yaml.providers.fireworks!.apiKey, 'fw-key');
+    assert.equal(yaml.providers.azure!.options.apiVersion, '2024-10-21');
+    assert.deepEqual(yaml.providerSpecs.slice(-2).map((spec) => spec.name), ['vllm-a', 'vllm-b']);
+    assert.equal(yaml.providers['vllm-a']!.apiKey, 'a-key');
+    const json = loadConfig({ ...env, CONFIG_FILE: file(example('### The config file', 'json'), 'gateway.json') });
+    assert.deepEqual(json.providerSpecs.slice(-2).map((spec) => spec.name), ['vllm-a', 'vllm-b']);
   });
 });
