@@ -67,18 +67,18 @@ const RESERVED_HEADERS: Readonly<Record<string, string>> = {
   expect: 'the gateway does not wait for 100-continue',
 };
 
-/** The kind of a value that is not what was wanted, for messages (never a whole map or list). */
-function kindOf(input: unknown): string {
+/** A value that is not what was wanted, for messages: never a whole map or list, nor a secret. */
+function kindOf(input: unknown, secret = false): string {
   if (input === undefined) return 'nothing';
   if (input === null) return 'an empty value';
   if (Array.isArray(input)) return 'a list';
   if (typeof input === 'object') return 'a map';
-  return JSON.stringify(input);
+  return secret ? `a ${typeof input}` : JSON.stringify(input);
 }
 
 /** The error of a value that is not of type `what`. */
-function expected(what: string) {
-  return { error: (issue: { input: unknown }) => `must be ${what}, got ${kindOf(issue.input)}` };
+function expected(what: string, secret = false) {
+  return { error: (issue: { input: unknown }) => `must be ${what}, got ${kindOf(issue.input, secret)}` };
 }
 
 /** An object that names its unknown keys and the known ones. */
@@ -97,9 +97,12 @@ const headerName = z.string(expected('a header name')).regex(TOKEN, {
   error: (issue) => `${JSON.stringify(issue.input)} is not a header name`,
 });
 
+// A key written unquoted may be read as a number: say so without echoing it.
+const secret = z.string(expected('a string (quote it)', true)).min(1, { error: 'must not be empty' });
+
 const providerFields = {
   base_url: nonEmpty.optional(),
-  api_key: nonEmpty.optional(),
+  api_key: secret.optional(),
   api_key_env: envName.optional(),
 };
 
@@ -107,7 +110,7 @@ const builtInEntry = strict({
   ...providerFields,
   // The first spellings of this file (JSON, camelCase); base_url and api_key are the documented ones.
   baseUrl: nonEmpty.optional(),
-  apiKey: nonEmpty.optional(),
+  apiKey: secret.optional(),
   options: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()], expected('a string, number or true/false')), expected('a map'))
     .optional(),
@@ -122,7 +125,7 @@ const customEntry = strict({
     .record(
       headerName,
       // A header value may be a secret: say what is wrong with it, never echo it.
-      z.union([z.string(), z.number()], expected('a string')).transform(String).pipe(
+      z.union([z.string(), z.number()], expected('a string', true)).transform(String).pipe(
         z.string().regex(HEADER_VALUE, { error: 'must not hold line breaks or other control characters' }),
       ),
       expected('a map of header names to values'),
@@ -193,6 +196,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     const line = lineOf(doc, lines, where);
     return { value, line, at: `${path}:${line}: ${dotted(where)}` };
   };
+  const place = (where: Path): string => locate(where, undefined).at;
   /** Checks `value` (found at `where`) against `schema`; each issue is a problem at its own place. */
   const check = <T>(schema: z.ZodType<T>, value: unknown, where: Path): T | undefined => {
     const parsed = schema.safeParse(value);
@@ -201,11 +205,11 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     for (const issue of issues) {
       const at = [...where, ...(issue.path as (string | number)[])];
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push(`${locate([...at, key], 0).at}: ${issue.message}`);
+        for (const key of issue.keys) problems.push(`${place([...at, key])}: ${issue.message}`);
       } else if (issue.code === 'invalid_key') {
-        for (const inner of issue.issues) problems.push(`${locate(at, 0).at}: ${inner.message}`);
+        for (const inner of issue.issues) problems.push(`${place(at)}: ${inner.message}`);
       } else {
-        problems.push(`${locate(at, 0).at}: ${issue.message}`);
+        problems.push(`${place(at)}: ${issue.message}`);
       }
     }
     // Unknown keys alone leave the rest readable, and worth checking further.
@@ -221,7 +225,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     /** The first of `keys` that is given; a second one is a problem (and is not used). */
     const one = <K extends keyof typeof entry>(...keys: K[]): K | undefined => {
       const given = keys.filter((key) => entry[key] !== undefined);
-      if (given.length > 1) problems.push(`${locate([...where, given[1]!], 0).at}: give only one of ${given.join(' and ')}`);
+      if (given.length > 1) problems.push(`${place([...where, given[1]!])}: give only one of ${given.join(' and ')}`);
       return given[0];
     };
     const baseUrlKey = one('base_url', 'baseUrl');
@@ -253,9 +257,11 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     if (entry === undefined) continue;
     const headers: [string, string][] = [];
     for (const [name, headerValue] of Object.entries(entry.headers ?? {})) {
-      const reason = RESERVED_HEADERS[name.toLowerCase()];
-      if (reason === undefined) headers.push([name.toLowerCase(), headerValue]);
-      else problems.push(`${locate([...where, 'headers', name], 0).at}: cannot be set here (${reason})`);
+      const lower = name.toLowerCase();
+      const reason = RESERVED_HEADERS[lower];
+      if (reason !== undefined) problems.push(`${place([...where, 'headers', name])}: cannot be set here (${reason})`);
+      else if (headers.some(([given]) => given === lower)) problems.push(`${place([...where, 'headers', name])}: given twice`);
+      else headers.push([lower, headerValue]);
     }
     customProviders.push({
       ...provider(where, entry.name, { ...entry, options: undefined }),

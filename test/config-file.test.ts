@@ -183,7 +183,7 @@ describe('every problem, with its line', () => {
     assert.ok(problems.every((line) => /^\S+:\d+: /.test(line)), problems.join('\n'));
   });
 
-  test('the wrong kind of value says what it got, never a header value', () => {
+  test('the wrong kind of value says what it got, never a key or a header value', () => {
     const path = file(
       [
         'settings: [PORT]', // 1
@@ -191,15 +191,21 @@ describe('every problem, with its line', () => {
         '  - name: vllm-a', // 3
         '    base_url: 8000', // 4
         '    key_optional: "yes"', // 5
-        '    headers:', // 6
-        '      x-secret: "s3cret\\r\\nx-injected: 1"', // 7
+        '    api_key: 12345', // 6
+        '    headers:', // 7
+        '      x-secret: "s3cret\\r\\nx-injected: 1"', // 8
+        '  - name: vllm-b', // 9
+        '    base_url: http://vllm-b.internal/v1', // 10
+        '    headers: {X-Team: a, x-team: b}', // 11
       ].join('\n'),
     );
     assert.deepEqual(problemsOf({ CONFIG_FILE: path }), [
       `${path}:1: settings: must be a map of setting names to values, got a list`,
       `${path}:4: custom_providers[0].base_url: must be a string, got 8000`,
       `${path}:5: custom_providers[0].key_optional: must be true or false, got "yes"`,
-      `${path}:7: custom_providers[0].headers.x-secret: must not hold line breaks or other control characters`,
+      `${path}:6: custom_providers[0].api_key: must be a string (quote it), got a number`,
+      `${path}:8: custom_providers[0].headers.x-secret: must not hold line breaks or other control characters`,
+      `${path}:11: custom_providers[1].headers.x-team: given twice`,
     ]);
   });
 
