@@ -1,18 +1,37 @@
-// One upstream attempt, as an undici dispatch handler. A stream is written to the client byte for
-// byte as it arrives (from its first byte it can no longer be retried); any other answer is
-// buffered, so that a failure can still be retried and the deadline covers the whole answer.
+// One upstream attempt, as an undici dispatch handler. A stream is written to the client as it
+// arrives (from its first byte out it can no longer be retried); any other answer is buffered, so
+// that a failure can still be retried and the deadline covers the whole answer.
 //
-// The handler implements undici's core callbacks (onConnect, onHeaders, onData, onComplete,
-// onError), the interface undici 7's own clients call: it gets the raw header list, so the few
-// headers the gateway passes on are picked from it without building an object of them all.
+// Two sinks share everything else (timers, backpressure, cancel, first byte, usage): a pass-through
+// answer is written byte for byte; a translated one (an AnswerTranslation) goes through the
+// provider's translator first, event by event for a stream, and its headers wait for the first
+// translated bytes, so that a failure reported before them can still be retried.
+//
+// The handler implements undici's controller callbacks (onRequestStart, onResponseStart,
+// onResponseData, onResponseEnd, onResponseError), which undici 7 supports and undici 8 calls
+// directly; the older callbacks are deprecated.
 import { performance } from 'node:perf_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import type { OpenAIErrorBody } from './errors.js';
-import type { Exchange, Gateway } from './gateway.js';
-import { UsageObserver, sseErrorEvent } from './stream.js';
+import type { AttemptLimits, Exchange, Provider } from './exchange.js';
+import type { StreamTranslator, TranslatedError } from './providers/types.js';
+import { UsageObserver, sseErrorEvent, type Usage } from './stream.js';
 
-/** The provider's headers that matter to the gateway, picked once from the raw list. */
+/** How an attempt reads an answer that is not passed through as it is. */
+export interface AnswerTranslation {
+  /** A whole 2xx answer in OpenAI's shape. Throws on a body it cannot read. */
+  answer(body: string): { readonly json: string; readonly usage: Usage | undefined };
+  /** A translator for one streamed answer; absent where the answer is never a stream. */
+  stream?(): StreamTranslator;
+  /** Headers for the client with a successful answer, [name, value, ...]. */
+  readonly clientHeaders: readonly string[];
+}
+
+/** The provider's headers that matter to the gateway, picked once. */
 export interface PickedHeaders {
   /** For the client: [name, value, ...], starting with our x-request-id. */
   readonly forClient: string[];
@@ -31,9 +50,13 @@ export type AttemptOutcome =
   | { kind: 'network'; error: Error }
   /** undici refused the request itself (e.g. a header value it cannot send): the client's to fix. */
   | { kind: 'unsendable'; error: Error }
-  | { kind: 'status'; status: number; headers: PickedHeaders; body: string };
+  | { kind: 'status'; status: number; headers: PickedHeaders; body: string }
+  /** A translated stream reported an error before anything was sent to the client. */
+  | { kind: 'failed'; failure: TranslatedError; headers: PickedHeaders }
+  /** A 2xx answer the translation could not read. */
+  | { kind: 'unreadable'; message: string };
 
-/** Sentinels passed to undici's abort, so onError knows why it was called. */
+/** Sentinels passed to undici's abort, so onResponseError knows why it was called. */
 class TimeoutSignal extends Error {
   override name = 'TimeoutSignal';
 }
@@ -43,21 +66,24 @@ class ClientGoneSignal extends Error {
 class ClientStalledSignal extends Error {
   override name = 'ClientStalledSignal';
 }
+class TranslatedEndSignal extends Error {
+  override name = 'TranslatedEndSignal';
+}
 const TIMEOUT = new TimeoutSignal('deadline reached');
 const CLIENT_GONE = new ClientGoneSignal('client went away');
 const CLIENT_STALLED = new ClientStalledSignal('client stopped reading');
+/** A translated stream is over (an error event, or one past its bound): the rest is not wanted. */
+const TRANSLATED_END = new TranslatedEndSignal('translated stream ended');
 
 const SSE_CONTENT_TYPE = 'text/event-stream';
+const JSON_CONTENT_TYPE = 'application/json';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-/** Buffered bodies up to this size are written together with their headers; see onComplete. */
+/** The most a provider may send of one SSE event before the gateway gives up on the stream. */
+const MAX_EVENT_CHARS = 1024 * 1024;
+/** Buffered bodies up to this size are written together with their headers; see onResponseEnd. */
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
 const RATELIMIT_PREFIX = 'x-ratelimit-';
-// First bytes (lower case) of the header names worth a closer look: allow, content-*, retry-*, x-*.
-const A = 0x61;
-const C = 0x63;
-const R = 0x72;
-const X = 0x78;
 
 const enum Mode {
   /** A whole answer, held until it is complete (so a failure can still be retried). */
@@ -79,8 +105,7 @@ const enum Mode {
 export class Attempt implements Dispatcher.DispatchHandler {
   private ex: Exchange | undefined;
   private resolve: ((outcome: AttemptOutcome) => void) | undefined;
-  private abortUpstream: ((reason?: Error) => void) | undefined;
-  private resumeUpstream: (() => void) | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Runs while the client is not draining what it was sent (CLIENT_STALL_TIMEOUT_MS). */
   private stallTimer: NodeJS.Timeout | undefined;
@@ -90,17 +115,25 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private mode = Mode.Buffer;
   private chunks: Buffer[] = [];
   private size = 0;
-  /** The client has been sent the stream's status and headers. */
+  /** The provider's stream has begun: the idle timer, not the deadline, bounds it now. */
+  private begun = false;
+  /** The client has been sent the answer's status and headers. */
   private streaming = false;
   /** The provider is held until the client drains what it was sent. */
   private paused = false;
   /** Listens for the client's 'drain'; made the first time the client falls behind. */
   private onDrain: (() => void) | undefined;
+  /** For a translated stream: its SSE parser, translator and the text of its current upstream chunk. */
+  private parser: EventSourceParser | undefined;
+  private translator: StreamTranslator | undefined;
+  private decoder: StringDecoder | undefined;
+  private translated = '';
   private readonly sentAt = performance.now();
 
   private constructor(
     ex: Exchange,
-    private readonly gateway: Gateway,
+    private readonly limits: AttemptLimits,
+    private readonly translation: AnswerTranslation | undefined,
     budgetMs: number,
     resolve: (outcome: AttemptOutcome) => void,
   ) {
@@ -112,9 +145,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   /** Sends one request upstream; resolves when its answer is written or its failure is known. */
-  static run(ex: Exchange, gateway: Gateway, request: Dispatcher.DispatchOptions, budgetMs: number): Promise<AttemptOutcome> {
+  static run(
+    ex: Exchange,
+    limits: AttemptLimits,
+    translation: AnswerTranslation | undefined,
+    request: Dispatcher.DispatchOptions,
+    budgetMs: number,
+  ): Promise<AttemptOutcome> {
     return new Promise((resolve) => {
-      const attempt = new Attempt(ex, gateway, budgetMs, resolve);
+      const attempt = new Attempt(ex, limits, translation, budgetMs, resolve);
       ex.waiting = attempt;
       ex.provider!.pool.dispatch(request, attempt);
     });
@@ -129,54 +168,66 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!this.ex) return;
     if (this.abortReason) return;
     this.abortReason = reason;
-    if (this.abortUpstream) this.abortUpstream(reason);
+    if (this.controller) this.controller.abort(reason);
     else this.finish(reason === TIMEOUT ? { kind: 'timeout' } : { kind: 'cancelled' });
   }
 
-  onConnect(abort: (reason?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.abortReason) abort(this.abortReason);
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason) controller.abort(this.abortReason);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     const ex = this.ex;
-    if (!ex) return true;
+    if (!ex) return;
     this.status = statusCode;
-    this.resumeUpstream = resume;
-    const headers = pickHeaders(ex, rawHeaders);
-    this.headers = headers;
+    const picked = pickHeaders(ex, headers, this.translation !== undefined);
+    this.headers = picked;
     if (statusCode >= 400) this.mode = Mode.Error;
-    else if (headers.contentType !== undefined && headers.contentType.startsWith(SSE_CONTENT_TYPE)) this.mode = Mode.Stream;
-    return true;
+    else if (picked.contentType !== undefined && picked.contentType.startsWith(SSE_CONTENT_TYPE)) this.mode = Mode.Stream;
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const ex = this.ex;
-    if (!ex) return true;
+    if (!ex) return;
     switch (this.mode) {
       case Mode.Buffer:
         this.chunks.push(chunk);
         this.size += chunk.length;
         // Past the buffer's bound the answer is passed through: memory stays bounded whatever
         // the provider sends, at the price of a retry for this answer.
-        return this.size > this.gateway.config.MAX_BUFFERED_RESPONSE_BYTES ? this.passThrough(ex) : true;
+        if (this.size > this.limits.MAX_BUFFERED_RESPONSE_BYTES) this.outgrown(ex, controller);
+        return;
       case Mode.Error:
         if (this.size < MAX_ERROR_BODY_BYTES) {
           this.chunks.push(chunk);
           this.size += chunk.length;
         }
-        return true;
+        return;
+      case Mode.Stream:
+        if (!this.begun) this.begin(ex);
+        else if (!this.paused) this.timer!.refresh();
+        if (this.translation !== undefined) {
+          this.translateChunk(ex, controller, chunk);
+          return;
+        }
+        if (!this.streaming) this.startAnswer(ex);
+        (ex.usage as UsageObserver | undefined)?.push(chunk);
+        if (!ex.res.write(chunk)) this.hold(ex, controller);
+        return;
       default:
-        if (!this.streaming) this.startStream(ex);
-        else if (this.mode === Mode.Stream && !this.paused) this.timer!.refresh();
-        ex.usage?.push(chunk);
-        return this.write(ex, chunk);
+        (ex.usage as UsageObserver | undefined)?.push(chunk);
+        if (!ex.res.write(chunk)) this.hold(ex, controller);
     }
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     const ex = this.ex;
     if (!ex) return;
+    if (this.mode === Mode.Stream && this.translator !== undefined) {
+      this.endTranslatedStream(ex);
+      return;
+    }
     if (this.streaming) {
       ex.res.end();
       this.finish({ kind: 'answered' });
@@ -185,7 +236,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const headers = this.headers!;
     let body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     if (headers.contentEncoding !== undefined) {
-      const decoded = decode(body, headers.contentEncoding, this.mode === Mode.Error ? MAX_ERROR_BODY_BYTES : this.gateway.config.MAX_BUFFERED_RESPONSE_BYTES);
+      const decoded = decode(body, headers.contentEncoding, this.mode === Mode.Error ? MAX_ERROR_BODY_BYTES : this.limits.MAX_BUFFERED_RESPONSE_BYTES);
       if (decoded !== undefined) {
         body = decoded;
         headers.contentEncoding = undefined;
@@ -196,6 +247,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.finish({ kind: 'status', status: this.status, headers, body: text });
       return;
     }
+    if (this.translation !== undefined) {
+      this.answerTranslated(ex, headers, body);
+      return;
+    }
     // A whole answer, or a stream that ended before its first byte: answer it as it is.
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
@@ -203,8 +258,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // Still encoded: in an encoding the gateway does not decode, passed on with its name.
     if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
     else {
-      ex.usage = new UsageObserver();
-      ex.usage.readBody(body);
+      const usage = new UsageObserver();
+      usage.readBody(body);
+      ex.usage = usage;
     }
     // 204 and 304 answers have no body, and say nothing of its length.
     if (this.status !== 204 && this.status !== 304) forClient.push('content-length', String(body.length));
@@ -216,22 +272,23 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.finish({ kind: 'answered' });
   }
 
-  onError(error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const ex = this.ex;
     if (!ex) return;
     const reason = this.abortReason ?? error;
+    if (reason === TRANSLATED_END) return; // finish() already ran
     if (this.streaming) {
       // The client already has a 200 and part of the answer.
       if (this.onDrain) ex.res.off('drain', this.onDrain);
       if (reason === CLIENT_STALLED) {
-        ex.errorMessage = `The client read nothing for ${this.gateway.config.CLIENT_STALL_TIMEOUT_MS} ms; the gateway closed the connection.`;
+        ex.errorMessage = `The client read nothing for ${this.limits.CLIENT_STALL_TIMEOUT_MS} ms; the gateway closed the connection.`;
         ex.cutByGateway = true;
         ex.res.destroy();
       } else if (reason !== CLIENT_GONE) {
         const message =
           reason === TIMEOUT
             ? this.mode === Mode.Stream
-              ? `The provider sent nothing for ${this.gateway.config.STREAM_IDLE_TIMEOUT_MS} ms; the stream was closed.`
+              ? `The provider sent nothing for ${this.limits.STREAM_IDLE_TIMEOUT_MS} ms; the stream was closed.`
               : `The provider's answer did not complete within ${ex.timeoutMs} ms.`
             : `The provider's answer broke off: ${describeNetworkError(reason)}.`;
         ex.errorMessage = message;
@@ -260,42 +317,156 @@ export class Attempt implements Dispatcher.DispatchHandler {
     else this.finish({ kind: 'network', error: reason });
   }
 
-  /** The buffered answer outgrew MAX_BUFFERED_RESPONSE_BYTES: send what came so far, then the rest as it comes. */
-  private passThrough(ex: Exchange): boolean {
+  /** The buffered answer outgrew MAX_BUFFERED_RESPONSE_BYTES. */
+  private outgrown(ex: Exchange, controller: Dispatcher.DispatchController): void {
+    if (this.translation !== undefined) {
+      // A translation needs the whole answer; one this large is refused rather than held.
+      this.stopUpstream(controller, {
+        kind: 'unreadable',
+        message: `the answer is larger than ${this.limits.MAX_BUFFERED_RESPONSE_BYTES} bytes, more than the gateway translates`,
+      });
+      return;
+    }
+    // Pass through what came so far, then the rest as it comes.
     this.mode = Mode.PassThrough;
     const chunks = this.chunks;
     this.chunks = NO_CHUNKS;
     this.size = 0;
-    this.startStream(ex);
+    this.startAnswer(ex);
     let writable = true;
     for (const chunk of chunks) {
-      ex.usage?.push(chunk);
+      (ex.usage as UsageObserver | undefined)?.push(chunk);
       writable = ex.res.write(chunk);
     }
-    return writable || this.hold(ex);
+    if (!writable) this.hold(ex, controller);
   }
 
-  /** First byte of an answer written as it arrives: from here it belongs to the client. */
-  private startStream(ex: Exchange): void {
+  /** The provider's first stream bytes: a stream has no end the deadline could wait for, so the idle timer bounds it. */
+  private begin(ex: Exchange): void {
+    this.begun = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(abortAttempt, this.limits.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
+    if (this.translation !== undefined) {
+      this.translator = this.translation.stream!();
+      this.decoder = new StringDecoder('utf8');
+      this.parser = createParser({
+        onEvent: (event) => this.onEvent(event),
+        onError: () => this.overlong(ex),
+        maxBufferSize: MAX_EVENT_CHARS,
+      });
+    }
+  }
+
+  /** One SSE event outgrew MAX_EVENT_CHARS: the stream is given up, as one that broke off. */
+  private overlong(ex: Exchange): void {
+    const message = `the provider sent an event longer than ${MAX_EVENT_CHARS} characters`;
+    if (!this.streaming) {
+      this.abortReason = TRANSLATED_END;
+      this.finish({ kind: 'unreadable', message });
+    } else {
+      ex.errorMessage = `The provider's answer broke off: ${message}.`;
+      ex.res.end(sseErrorEvent({ message: ex.errorMessage, type: 'upstream_error', code: 'stream_interrupted', param: null }));
+      this.abortReason = TRANSLATED_END;
+      this.finish({ kind: 'answered' });
+    }
+    queueMicrotask(() => this.controller?.abort(TRANSLATED_END));
+  }
+
+  /** First bytes of an answer written as it arrives: from here it belongs to the client. */
+  private startAnswer(ex: Exchange): void {
     this.streaming = true;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.status = this.status;
     const headers = this.headers!;
     const forClient = headers.forClient;
-    // Compressed bytes are passed on as they are, named; their usage cannot be read.
-    if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
-    else ex.usage = new UsageObserver();
-    if (this.mode === Mode.Stream) {
-      // A stream has no end the deadline could wait for: the idle timer bounds it instead.
-      clearTimeout(this.timer);
-      forClient.push('cache-control', 'no-cache');
-      this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
-    }
+    if (this.translation !== undefined) {
+      forClient.push('content-type', SSE_CONTENT_TYPE, ...this.translation.clientHeaders);
+      ex.usage = this.translator;
+    } else if (headers.contentEncoding !== undefined) {
+      // Compressed bytes are passed on as they are, named; their usage cannot be read.
+      forClient.push('content-encoding', headers.contentEncoding);
+    } else ex.usage = new UsageObserver();
+    if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
     ex.res.writeHead(this.status, forClient);
   }
 
-  private write(ex: Exchange, chunk: Buffer): boolean {
-    return ex.res.write(chunk) || this.hold(ex);
+  /** One upstream chunk of a translated stream: parsed into events, each translated as it comes. */
+  private translateChunk(ex: Exchange, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.headers!.contentEncoding !== undefined) {
+      this.stopUpstream(controller, { kind: 'unreadable', message: `the stream is ${this.headers!.contentEncoding}-encoded, which the gateway does not translate` });
+      return;
+    }
+    this.parser!.feed(this.decoder!.write(chunk));
+    if (this.ex !== undefined) this.flushTranslated(ex, controller, false);
+  }
+
+  private onEvent(event: EventSourceMessage): void {
+    // Events after a reported failure, or after the attempt ended, are not wanted.
+    if (this.ex === undefined || this.translator!.failure !== undefined) return;
+    this.translated += this.translator!.push({ event: event.event ?? 'message', data: event.data });
+  }
+
+  /** Writes what the events of one upstream chunk gave, or settles a failure they reported. */
+  private flushTranslated(ex: Exchange, controller: Dispatcher.DispatchController | undefined, ended: boolean): void {
+    const text = this.translated;
+    this.translated = '';
+    const failure = this.translator!.failure;
+    if (failure !== undefined && !this.streaming) {
+      // Nothing was sent yet: the failure is the attempt's, to retry or to answer with.
+      const outcome: AttemptOutcome = { kind: 'failed', failure, headers: this.headers! };
+      if (ended || controller === undefined) this.finish(outcome);
+      else this.stopUpstream(controller, outcome);
+      return;
+    }
+    if (text !== '') {
+      if (!this.streaming) this.startAnswer(ex);
+      if (failure !== undefined || ended) {
+        if (failure !== undefined) ex.errorMessage = failure.error.message;
+        ex.res.end(text);
+        if (ended || controller === undefined) this.finish({ kind: 'answered' });
+        else this.stopUpstream(controller, { kind: 'answered' });
+        return;
+      }
+      if (!ex.res.write(text) && controller !== undefined) this.hold(ex, controller);
+    } else if (ended) {
+      if (!this.streaming) this.startAnswer(ex);
+      ex.res.end();
+      this.finish({ kind: 'answered' });
+    }
+  }
+
+  private endTranslatedStream(ex: Exchange): void {
+    // A last event without its blank line is still an event: end its line and the event.
+    this.parser!.feed(`${this.decoder!.end()}\n\n`);
+    if (this.ex === undefined) return;
+    if (this.translator!.failure === undefined) this.translated += this.translator!.end();
+    this.flushTranslated(ex, undefined, true);
+  }
+
+  /** A whole translated answer: the provider's body in OpenAI's shape. */
+  private answerTranslated(ex: Exchange, headers: PickedHeaders, body: Buffer): void {
+    let answer: { readonly json: string; readonly usage: Usage | undefined };
+    try {
+      answer = this.translation!.answer(body.toString('utf8'));
+    } catch (err) {
+      this.finish({ kind: 'unreadable', message: (err as Error).message });
+      return;
+    }
+    ex.status = this.status;
+    ex.firstByteMs = performance.now() - ex.startedAt;
+    ex.usage = { usage: answer.usage };
+    const forClient = headers.forClient;
+    forClient.push('content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(answer.json)), ...this.translation!.clientHeaders);
+    ex.res.writeHead(this.status, forClient);
+    ex.res.end(answer.json);
+    this.finish({ kind: 'answered' });
+  }
+
+  /** Ends the attempt with `outcome` and tells undici the rest of the answer is not wanted. */
+  private stopUpstream(controller: Dispatcher.DispatchController, outcome: AttemptOutcome): void {
+    this.abortReason = TRANSLATED_END;
+    this.finish(outcome);
+    controller.abort(TRANSLATED_END);
   }
 
   /**
@@ -303,13 +474,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
    * slowness is not the provider's silence (the idle timer stops), but it is bounded:
    * CLIENT_STALL_TIMEOUT_MS without draining closes both sides.
    */
-  private hold(ex: Exchange): false {
+  private hold(ex: Exchange, controller: Dispatcher.DispatchController): void {
     this.paused = true;
+    controller.pause();
     if (this.mode === Mode.Stream) clearTimeout(this.timer);
-    this.stallTimer = setTimeout(abortAttempt, this.gateway.config.CLIENT_STALL_TIMEOUT_MS, this, CLIENT_STALLED);
+    this.stallTimer = setTimeout(abortAttempt, this.limits.CLIENT_STALL_TIMEOUT_MS, this, CLIENT_STALLED);
     this.onDrain ??= () => this.drained();
     ex.res.once('drain', this.onDrain);
-    return false;
   }
 
   /** The client took what it was sent: let the provider go on. */
@@ -317,8 +488,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!this.ex) return;
     this.paused = false;
     clearTimeout(this.stallTimer);
-    if (this.mode === Mode.Stream) this.timer = setTimeout(abortAttempt, this.gateway.config.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
-    this.resumeUpstream?.();
+    if (this.mode === Mode.Stream) this.timer = setTimeout(abortAttempt, this.limits.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
+    this.controller?.resume();
   }
 
   private finish(outcome: AttemptOutcome): void {
@@ -330,11 +501,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.upstreamMs += performance.now() - this.sentAt;
     this.ex = undefined;
     this.resolve = undefined;
-    this.abortUpstream = undefined;
-    this.resumeUpstream = undefined;
     this.timer = undefined;
     this.stallTimer = undefined;
     this.headers = undefined;
+    this.parser = undefined;
     this.chunks = NO_CHUNKS;
     resolve(outcome);
   }
@@ -368,14 +538,12 @@ function abortAttempt(attempt: Attempt, reason: Error): void {
 }
 
 /**
- * Picks from the provider's raw headers what the client should see (content type, rate limits,
+ * Picks from the provider's headers what the client should see (content type, rate limits,
  * retry-after, content-disposition, the provider's request id as x-upstream-request-id) and what
- * the gateway needs. Only names that start like one of those are decoded.
+ * the gateway needs. A translated answer gets its content type from the translation.
  */
-function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
+function pickHeaders(ex: Exchange, headers: IncomingHttpHeaders, translated: boolean): PickedHeaders {
   const requestIdHeader = ex.provider!.spec.requestIdHeader;
-  const requestIdFirst = requestIdHeader === undefined ? -1 : requestIdHeader.charCodeAt(0);
-  const requestIdLength = requestIdHeader === undefined ? -1 : requestIdHeader.length;
   const picked: PickedHeaders = {
     forClient: ['x-request-id', ex.id],
     contentType: undefined,
@@ -383,46 +551,39 @@ function pickHeaders(ex: Exchange, raw: Buffer[]): PickedHeaders {
     retryAfter: undefined,
     retryAfterMs: undefined,
   };
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const nameBytes = raw[i]!;
-    if (!worthDecoding(nameBytes, requestIdFirst, requestIdLength)) continue;
-    const name = nameBytes.toString('latin1').toLowerCase();
-    if (name === 'content-type') {
-      picked.contentType = raw[i + 1]!.toString('latin1');
-      picked.forClient.push(name, picked.contentType);
-    } else if (name === 'allow') {
-      picked.forClient.push(name, raw[i + 1]!.toString('latin1'));
-    } else if (name === 'content-encoding') {
-      const value = raw[i + 1]!.toString('latin1').trim().toLowerCase();
-      if (value !== '' && value !== 'identity') picked.contentEncoding = value;
-    } else if (name.startsWith(RATELIMIT_PREFIX) || name === 'content-disposition') {
-      picked.forClient.push(name, raw[i + 1]!.toString('latin1'));
-    } else if (name === 'retry-after') {
-      picked.retryAfter = raw[i + 1]!.toString('latin1');
-      picked.forClient.push(name, picked.retryAfter);
-    } else if (name === 'retry-after-ms') {
-      picked.retryAfterMs = raw[i + 1]!.toString('latin1');
-      picked.forClient.push(name, picked.retryAfterMs);
-    } else if (name === requestIdHeader) {
-      picked.forClient.push('x-upstream-request-id', raw[i + 1]!.toString('latin1'));
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    // A repeated header arrives as a list; the first value is the one that counts.
+    const text = typeof value === 'string' ? value : value[0]!;
+    switch (name) {
+      case 'content-type':
+        picked.contentType = text;
+        if (!translated) picked.forClient.push(name, text);
+        break;
+      case 'content-encoding': {
+        const encoding = text.trim().toLowerCase();
+        if (encoding !== '' && encoding !== 'identity') picked.contentEncoding = encoding;
+        break;
+      }
+      case 'allow':
+      case 'content-disposition':
+        picked.forClient.push(name, text);
+        break;
+      case 'retry-after':
+        picked.retryAfter = text;
+        picked.forClient.push(name, text);
+        break;
+      case 'retry-after-ms':
+        picked.retryAfterMs = text;
+        picked.forClient.push(name, text);
+        break;
+      default:
+        if (name === requestIdHeader) picked.forClient.push('x-upstream-request-id', text);
+        else if (name.startsWith(RATELIMIT_PREFIX)) picked.forClient.push(name, text);
     }
   }
   return picked;
-}
-
-/**
- * Whether a header name may be one pickHeaders wants, judged by its first byte and length alone:
- * allow (5, with a provider's 405), content-type (12), content-encoding (16), content-disposition (19), retry-after (11),
- * retry-after-ms (14), x-ratelimit-* (more than 12), and the provider's request id header.
- */
-function worthDecoding(name: Buffer, requestIdFirst: number, requestIdLength: number): boolean {
-  const first = name[0]! | 0x20;
-  const length = name.length;
-  if (first === requestIdFirst && length === requestIdLength) return true;
-  if (first === A) return length === 5;
-  if (first === C) return length === 12 || length === 16 || length === 19;
-  if (first === R) return length === 11 || length === 14;
-  return first === X && length > 12;
 }
 
 /** The picked client headers as a record, for error answers. */

@@ -1,91 +1,84 @@
-// The request path: resolve the provider, send attempts upstream within the request's budget,
-// retry what is worth retrying, and write the answer back (streams byte for byte).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// The request path: resolve the provider, translate the request when the provider speaks another
+// API, send attempts upstream within the request's budget, retry what is worth retrying, and write
+// the answer back (pass-through streams byte for byte, translated ones event by event).
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { bodyLength, pacedBody, type BodyBytes } from './body.js';
 import type { Config } from './config.js';
 import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
+import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
-import { providerSpecs, type ProviderSpec } from './providers/index.js';
+import { providerSpecs as builtInSpecs, type ProviderSpec } from './providers/index.js';
+import type { ChatTranslation } from './providers/types.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
-import { sseErrorEvent, type UsageObserver } from './stream.js';
-import { Attempt, describeNetworkError, headerRecord } from './attempt.js';
+import { sseErrorEvent } from './stream.js';
+import { Attempt, describeNetworkError, headerRecord, type AnswerTranslation } from './attempt.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
+import { ModelLists } from './models.js';
 
-/** A provider ready to serve: its spec plus what start-up resolved (pool, paths, server key). */
-export interface Provider {
-  readonly name: string;
-  readonly spec: ProviderSpec;
-  readonly pool: Pool;
-  /** Path prefix of the provider's API (`/inference/v1`); the client's path after `/v1` is appended. */
-  readonly basePath: string;
-  /** `Bearer <server key>`, when a server-side key is configured. */
-  readonly serverAuthorization: string | undefined;
-}
+export type { Exchange, Provider } from './exchange.js';
 
-/** One client request as it travels through the gateway; also what its log line reports. */
-export interface Exchange {
-  readonly id: string;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly startedAt: number;
-  /** The request's path without its query string. */
-  readonly path: string;
-  provider: Provider | undefined;
-  method: string;
-  /** Path and query to send upstream, after the provider's base path. */
-  upstreamPath: string;
-  /** The body to send: one buffer, or a large body's chunks (see BodyBytes). */
-  body: BodyBytes | null;
-  contentType: string | undefined;
-  model: string | undefined;
-  stream: boolean;
-  maxRetries: number;
-  timeoutMs: number;
-  // Observed as the request runs.
-  status: number;
-  retries: number;
-  firstByteMs: number | undefined;
-  upstreamMs: number;
-  waitedMs: number;
-  usage: UsageObserver | undefined;
-  errorMessage: string | undefined;
-  clientGone: boolean;
-  /** The gateway itself closed the connection mid-answer (a stalled client, a JSON answer cut short). */
-  cutByGateway: boolean;
-  /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
-  waiting: { cancel(): void } | undefined;
+const CHAT_PATH = '/v1/chat/completions';
+const MODELS_PATH = '/v1/models';
+const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+export interface GatewayOptions {
+  /**
+   * This gateway's name in `via` headers, to recognise a request that comes back through it (a
+   * loop). Workers of one cluster share it.
+   */
+  readonly instanceId?: string;
 }
 
 export class Gateway {
   readonly providers: ReadonlyMap<string, Provider>;
   readonly defaultProvider: Provider;
+  /** Known providers that cannot serve: no base URL configured (Azure has no public default). */
+  private readonly unconfigured: ReadonlyMap<string, ProviderSpec>;
   private readonly knownProviders: string;
   /** Decided once: building a debug record costs even when pino then drops it. */
   private readonly debug: boolean;
+  /** `1.1 ai-gateway-<id>`: what this gateway adds to `via`, and finds there when a request loops. */
+  private readonly via: string;
+  readonly models: ModelLists;
 
   constructor(
     readonly config: Config,
     readonly logger: Logger,
+    options: GatewayOptions = {},
   ) {
     const providers = new Map<string, Provider>();
-    for (const spec of providerSpecs) {
-      const settings = config.providers[spec.name]!;
+    const unconfigured = new Map<string, ProviderSpec>();
+    const specs: readonly ProviderSpec[] = (config as { providerSpecs?: readonly ProviderSpec[] }).providerSpecs ?? builtInSpecs;
+    for (const spec of specs) {
+      const settings = config.providers[spec.name];
+      if (settings === undefined) {
+        unconfigured.set(spec.name, spec);
+        continue;
+      }
       registerSecret(settings.apiKey);
+      const auth = spec.auth ?? DEFAULT_AUTH;
       providers.set(spec.name, {
         name: spec.name,
         spec,
         pool: createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
         // A base URL without a path has pathname "/": routes then start at the root, not at "//".
         basePath: settings.baseUrl.pathname === '/' ? '' : settings.baseUrl.pathname,
-        serverAuthorization: settings.apiKey ? `Bearer ${settings.apiKey}` : undefined,
+        serverCredential: settings.apiKey ? [auth.header, auth.scheme ? `${auth.scheme} ${settings.apiKey}` : settings.apiKey] : undefined,
+        options: settings.options,
       });
     }
     this.providers = providers;
-    this.defaultProvider = providers.get(config.DEFAULT_PROVIDER)!;
-    this.knownProviders = [...providers.keys()].join(', ');
+    this.unconfigured = unconfigured;
+    const fallback = providers.get(config.DEFAULT_PROVIDER) ?? providers.values().next().value;
+    if (fallback === undefined) throw new Error('no provider is configured');
+    this.defaultProvider = fallback;
+    this.knownProviders = [...providers.keys(), ...unconfigured.keys()].join(', ');
     this.debug = logger.isLevelEnabled('debug');
+    this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
+    this.models = new ModelLists(this, logger);
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */
@@ -95,7 +88,7 @@ export class Gateway {
     const exact = typeof header === 'string' ? this.providers.get(header) : undefined;
     if (exact !== undefined) return exact;
     const requested = (Array.isArray(header) ? header[0]! : header).trim();
-    const provider = this.providers.get(requested.toLowerCase());
+    const provider = this.byName(requested.toLowerCase());
     if (!provider) {
       throw new GatewayError(
         400,
@@ -107,43 +100,114 @@ export class Gateway {
     return provider;
   }
 
+  /**
+   * For a model written `provider/model` and a request without `x-provider`: the provider its first
+   * segment names, when that is a known provider name (so `accounts/fireworks/models/...` stays
+   * Fireworks'), and the rest of the name.
+   */
+  providerOfModel(model: string): { provider: Provider; model: string } | undefined {
+    const slash = model.indexOf('/');
+    if (slash <= 0 || slash === model.length - 1) return undefined;
+    const provider = this.byName(model.slice(0, slash).toLowerCase());
+    return provider === undefined ? undefined : { provider, model: model.slice(slash + 1) };
+  }
+
+  /** A configured provider by its lower-case name; a known one without a base URL is a 400. */
+  private byName(name: string): Provider | undefined {
+    const provider = this.providers.get(name);
+    if (provider !== undefined) return provider;
+    const spec = this.unconfigured.get(name);
+    if (spec === undefined) return undefined;
+    throw new GatewayError(
+      400,
+      `Provider "${spec.name}" has no base URL configured: start the gateway with ${spec.baseUrlEnv} set ` +
+        `(or providers.${spec.name}.base_url in the config file).`,
+      'provider_not_configured',
+      'x-provider',
+    );
+  }
+
   /** The model name as the provider wants it (e.g. a short name expanded). */
   mapModel(provider: Provider, model: string): string {
     const mapModel = provider.spec.mapModel;
     return mapModel === undefined ? model : mapModel(model);
   }
 
+  /** Whether a request came back through this gateway (a loop through a proxy or a base URL). */
+  private looped(ex: Exchange): boolean {
+    const via = ex.req.headers.via;
+    return via !== undefined && via.includes(this.via);
+  }
+
   /** Sends the exchange upstream, retrying within its budget, and answers the client. */
   async forward(ex: Exchange): Promise<void> {
+    if (this.looped(ex)) {
+      throw new GatewayError(
+        508,
+        'The request came back through this gateway (its via header names this gateway): a provider base URL or a proxy points back here.',
+        'loop_detected',
+      );
+    }
     const provider = ex.provider!;
-    const authorization = clientAuthorization(ex.req.headers.authorization) ?? provider.serverAuthorization;
-    if (!authorization) {
+    const spec = provider.spec;
+    const credential = clientCredential(ex.req.headers, provider) ?? provider.serverCredential;
+    if (credential === undefined && !spec.keyOptional) {
       throw new GatewayError(
         401,
         `No API key for provider "${provider.name}". Send "Authorization: Bearer <key>" (the OpenAI SDK's apiKey) ` +
-          `or start the gateway with ${provider.spec.apiKeyEnv} set.`,
+          `or start the gateway with ${spec.apiKeyEnv} set.`,
         'missing_api_key',
       );
     }
-    const request: Dispatcher.DispatchOptions = {
-      method: ex.method as Dispatcher.HttpMethod,
-      path: provider.basePath + ex.upstreamPath,
-      headers: this.upstreamHeaders(ex, authorization),
-      // undici sends an iterable of chunks too, though its types name only single bodies.
-      body: (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'],
-    };
+    const headers = this.upstreamHeaders(ex, provider, credential);
+    let path: string;
+    let body: Dispatcher.DispatchOptions['body'] = (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'];
+    let translation: AnswerTranslation | undefined;
+    if (spec.kind === 'translating') {
+      if (ex.path === CHAT_PATH && ex.method === 'POST') {
+        const chat = this.translateChat(ex, provider);
+        path = provider.basePath + chat.path;
+        body = chat.body;
+        headers.push('content-length', String(Buffer.byteLength(chat.body)));
+        for (const header of chat.headers) headers.push(header);
+        translation = {
+          answer: (text) => chat.answer(text),
+          stream: () => chat.stream(),
+          clientHeaders: chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS,
+        };
+      } else if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
+        const models = spec.adapter.models;
+        path = provider.basePath + models.path;
+        translation = { answer: (text) => ({ json: models.answer(text), usage: undefined }), clientHeaders: NO_HEADERS };
+      } else {
+        throw new GatewayError(
+          400,
+          `Provider "${provider.name}" does not offer ${ex.method} ${safeEcho(ex.path, 200)}; it serves POST ${CHAT_PATH}` +
+            `${spec.adapter.models !== undefined ? ` and GET ${MODELS_PATH}` : ''}.`,
+          'unsupported_route',
+        );
+      }
+    } else {
+      path = provider.basePath + (spec.upstreamPath === undefined ? ex.upstreamPath : spec.upstreamPath(ex.upstreamPath, ex.model, provider));
+      const modelsAnswer = spec.modelsAnswer;
+      if (modelsAnswer !== undefined && ex.path === MODELS_PATH && ex.method === 'GET') {
+        translation = { answer: (text) => ({ json: modelsAnswer(text), usage: undefined }), clientHeaders: NO_HEADERS };
+      }
+    }
+    const request: Dispatcher.DispatchOptions = { method: ex.method as Dispatcher.HttpMethod, path, headers, body };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
+    const secret = credential === undefined ? undefined : credentialOf(credential[1]);
 
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) throw settled(ex, timeoutError(ex, attempt - 1));
       if (this.debug) {
         // Without the query string, as in the request line.
-        const path = request.path.split('?', 1)[0];
-        this.logger.debug({ reqId: ex.id, provider: provider.name, path, attempt }, 'upstream attempt');
+        const loggedPath = path.split('?', 1)[0];
+        this.logger.debug({ reqId: ex.id, provider: provider.name, path: loggedPath, attempt }, 'upstream attempt');
       }
-      const outcome = await Attempt.run(ex, this, request, remaining);
+      const outcome = await Attempt.run(ex, this.config, translation, request, remaining);
 
       let failure: GatewayError;
       let retryAfter: number | undefined;
@@ -155,6 +219,8 @@ export class Gateway {
           throw settled(ex, timeoutError(ex, attempt));
         case 'unsendable':
           throw new GatewayError(400, `The request cannot be sent to the provider: ${outcome.error.message}.`, 'invalid_request');
+        case 'unreadable':
+          throw new GatewayError(502, `Provider "${provider.name}" sent an answer the gateway could not read: ${outcome.message}.`, 'upstream_unreadable');
         case 'network':
           // The details (addresses, library messages) are for the operator, not the client.
           this.logger.warn(
@@ -167,18 +233,25 @@ export class Gateway {
             'upstream_unreachable',
           );
           break;
-        case 'status': {
-          const body = normaliseProviderError(outcome.status, outcome.body, credentialOf(authorization));
+        case 'status':
+        case 'failed': {
+          const translated =
+            outcome.kind === 'failed'
+              ? outcome.failure
+              : spec.kind === 'translating' && translation !== undefined
+                ? spec.adapter.error(outcome.status, outcome.body)
+                : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
+          const error = translated.error;
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(
-            outcome.status,
-            body.message,
-            body.code,
-            body.param,
-            body.type,
+            translated.status,
+            redactValue(redactSecrets(error.message), secret),
+            error.code,
+            error.param,
+            error.type,
             headerRecord(outcome.headers),
           );
-          if (!isRetryableStatus(outcome.status)) throw failure;
+          if (!isRetryableStatus(translated.status)) throw failure;
           break;
         }
       }
@@ -196,18 +269,40 @@ export class Gateway {
     }
   }
 
+  /** The client's chat request in the provider's API. */
+  private translateChat(ex: Exchange, provider: Provider): ChatTranslation {
+    const spec = provider.spec;
+    if (spec.kind !== 'translating') throw new Error('not a translating provider');
+    const body = JSON.parse(bodyText(ex.body!)) as Record<string, unknown>;
+    const chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
+    if (this.debug && (chat.dropped.length > 0 || chat.refused.length > 0)) {
+      this.logger.debug({ reqId: ex.id, provider: provider.name, dropped: chat.dropped, refused: chat.refused }, 'request fields not sent');
+    }
+    return chat;
+  }
+
   /**
-   * What the provider needs and nothing more: the credential, the body's type, and no compression
-   * (bytes pass through untouched and usage is read from them). undici adds the provider's Host.
+   * What the provider needs and nothing more: the credential, the body's type, the provider's own
+   * headers, and no compression (bytes pass through untouched and usage is read from them). undici
+   * adds the provider's Host.
    */
-  private upstreamHeaders(ex: Exchange, authorization: string): string[] {
+  private upstreamHeaders(ex: Exchange, provider: Provider, credential: readonly [string, string] | undefined): string[] {
     // A flat [name, value, ...] list: undici reads it without listing an object's keys.
-    const headers =
-      ex.contentType === undefined
-        ? ['authorization', authorization, 'accept-encoding', 'identity']
-        : ['authorization', authorization, 'accept-encoding', 'identity', 'content-type', ex.contentType];
+    const incomingVia = ex.req.headers.via;
+    const headers = ['accept-encoding', 'identity', 'via', incomingVia === undefined ? this.via : `${incomingVia}, ${this.via}`];
+    if (credential !== undefined) headers.push(credential[0], credential[1]);
+    if (ex.contentType !== undefined) headers.push('content-type', ex.contentType);
     // undici measures a buffer itself; a list of chunks it would send chunked.
-    if (Array.isArray(ex.body)) headers.push('content-length', String(bodyLength(ex.body)));
+    if (Array.isArray(ex.body) && provider.spec.kind !== 'translating') headers.push('content-length', String(bodyLength(ex.body)));
+    const spec = provider.spec;
+    if (spec.headers !== undefined) for (const [name, value] of spec.headers) headers.push(name, value);
+    if (spec.forwardHeaders !== undefined) {
+      for (const name of spec.forwardHeaders) {
+        const value = ex.req.headers[name];
+        if (typeof value === 'string') headers.push(name, value);
+        else if (Array.isArray(value)) headers.push(name, value.join(', '));
+      }
+    }
     return headers;
   }
 
@@ -220,9 +315,8 @@ export class Gateway {
 export function sendError(ex: Exchange, error: GatewayError): void {
   const res = ex.res;
   // Whatever the message quotes (a header, a path, a provider's text), the client's own key is not in it.
-  const authorization = ex.req.headers.authorization;
-  if (authorization !== undefined && authorization.length > 0) {
-    const redacted = redactValue(error.message, credentialOf(authorization));
+  for (const secret of clientSecrets(ex.req.headers)) {
+    const redacted = redactValue(error.message, secret);
     if (redacted !== error.message) error = error.withMessage(redacted);
   }
   ex.errorMessage = error.message;
@@ -280,19 +374,56 @@ function sleep(ex: Exchange, ms: number): Promise<boolean> {
  */
 export const SERVER_KEY_PLACEHOLDER = 'use-server-key';
 const BEARER = 'bearer';
-const BEARER_PLACEHOLDER = `${BEARER} ${SERVER_KEY_PLACEHOLDER}`;
+const BEARER_PREFIX = 'bearer ';
+const DEFAULT_AUTH = Object.freeze({ header: 'authorization', scheme: 'Bearer' });
+/** Headers in which clients send a key: OpenAI SDKs `authorization`, Anthropic's `x-api-key`, Azure's `api-key`. */
+const KEY_HEADERS = ['x-api-key', 'api-key'] as const;
 
 /**
- * The client's own credential. An empty Bearer token, or the placeholder key, counts as none, so
- * that the server-side key applies; any other scheme is passed on for the provider to judge.
+ * The client's own credential, as the provider wants it ([header, value]). An empty Bearer token, or
+ * the placeholder key, counts as none, so that the server-side key applies. A Bearer key (or a key
+ * in `x-api-key` / `api-key`) is re-sent in the provider's header; another Authorization scheme is
+ * passed on as it is for the provider to judge.
  */
-function clientAuthorization(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (trimmed === '') return undefined;
-  if (trimmed.length === BEARER.length || trimmed.length === BEARER_PLACEHOLDER.length) {
-    const lower = trimmed.toLowerCase();
-    if (lower === BEARER || lower === BEARER_PLACEHOLDER) return undefined;
+function clientCredential(headers: IncomingHttpHeaders, provider: Provider): readonly [string, string] | undefined {
+  const auth = provider.spec.auth ?? DEFAULT_AUTH;
+  const authorization = headers.authorization;
+  if (authorization !== undefined) {
+    const trimmed = authorization.trim();
+    if (auth === DEFAULT_AUTH && trimmed !== '' && !isPlaceholder(trimmed)) return ['authorization', trimmed];
+    if (trimmed.length > BEARER_PREFIX.length && trimmed.slice(0, BEARER_PREFIX.length).toLowerCase() === BEARER_PREFIX) {
+      const key = trimmed.slice(BEARER_PREFIX.length).trim();
+      if (key !== SERVER_KEY_PLACEHOLDER && key !== '') return [auth.header, auth.scheme ? `${auth.scheme} ${key}` : key];
+    } else if (trimmed !== '' && trimmed.toLowerCase() !== BEARER) return ['authorization', trimmed];
   }
-  return trimmed;
+  for (const name of KEY_HEADERS) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    const key = value.trim();
+    if (key !== '' && key !== SERVER_KEY_PLACEHOLDER) return [auth.header, auth.scheme ? `${auth.scheme} ${key}` : key];
+  }
+  return undefined;
+}
+
+function isPlaceholder(authorization: string): boolean {
+  if (authorization.length !== BEARER.length && authorization.length !== BEARER_PREFIX.length + SERVER_KEY_PLACEHOLDER.length) return false;
+  const lower = authorization.toLowerCase();
+  return lower === BEARER || lower === `${BEARER_PREFIX}${SERVER_KEY_PLACEHOLDER}`;
+}
+
+/** Every credential value the client sent, to keep out of what the gateway answers. */
+function clientSecrets(headers: IncomingHttpHeaders): string[] {
+  const secrets: string[] = [];
+  const authorization = headers.authorization;
+  if (authorization !== undefined && authorization.length > 0) secrets.push(credentialOf(authorization));
+  for (const name of KEY_HEADERS) {
+    const value = headers[name];
+    if (typeof value === 'string' && value.length > 0) secrets.push(value.trim());
+  }
+  return secrets;
+}
+
+/** A JSON body's text, from one buffer or a large body's chunks. */
+function bodyText(body: BodyBytes): string {
+  return Array.isArray(body) ? Buffer.concat(body).toString('utf8') : body.toString('utf8');
 }

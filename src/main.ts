@@ -3,6 +3,7 @@
 // process is the cluster primary: it forks the workers (which share the port), restarts one that
 // dies, and on SIGTERM/SIGINT lets each finish its in-flight requests.
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -13,6 +14,8 @@ import { VERSION } from './version.js';
 /** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on, 2 for a bad command line. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+/** The environment variable through which a cluster primary names its workers' shared gateway id. */
+const INSTANCE_ENV = 'AI_GATEWAY_INSTANCE_ID';
 
 /** Why a listen failed, for the codes a user can act on. */
 const LISTEN_ERRORS: Readonly<Record<string, string>> = {
@@ -95,7 +98,8 @@ interface WorkerMessage {
 }
 
 async function runServer(config: Config, logger: Logger, isWorker: boolean): Promise<void> {
-  const gateway = createGatewayServer(config, logger);
+  // Workers of one cluster share one name in via headers (see Gateway), handed down by the primary.
+  const gateway = createGatewayServer(config, logger, { instanceId: process.env[INSTANCE_ENV] || undefined });
   if (!isWorker) warnIfExposed(config, logger);
   try {
     const address = await gateway.listen();
@@ -149,7 +153,8 @@ function runPrimary(config: Config, logger: Logger, count: number): void {
   let stopping = false;
   let failed = false;
   let listening = 0;
-  for (let i = 0; i < count; i++) cluster.fork();
+  const instanceEnv = { [INSTANCE_ENV]: randomBytes(6).toString('hex') };
+  for (let i = 0; i < count; i++) cluster.fork(instanceEnv);
 
   const stopWorkers = () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
@@ -184,7 +189,7 @@ function runPrimary(config: Config, logger: Logger, count: number): void {
   cluster.on('exit', (worker, code, signal) => {
     if (!stopping) {
       logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
-      cluster.fork();
+      cluster.fork(instanceEnv);
       return;
     }
     if (Object.keys(cluster.workers ?? {}).length === 0) {

@@ -9,7 +9,7 @@
 // text is cached, and model names are checked to need no escaping; milliseconds are printed from
 // whole microseconds and a table.
 import { performance } from 'node:perf_hooks';
-import type { Exchange } from './gateway.js';
+import type { Exchange } from './exchange.js';
 import { lineWriter, type LineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 

@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
 import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
-import { Gateway, sendError, type Exchange } from './gateway.js';
+import type { Exchange } from './exchange.js';
+import { Gateway, sendError, type GatewayOptions } from './gateway.js';
 import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
 import { replaceModel, type BodyFacts } from './jsonbody.js';
 import type { Logger } from './logger.js';
@@ -31,12 +32,14 @@ interface Route {
 const MAX_MODEL_CHARS = 256;
 const MODEL_NAME = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
+const MODELS_ROUTE: Route = { method: 'GET' };
+
 // First-class routes are validated; any other /v1/* path is forwarded to the provider unchanged.
 const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/chat/completions', jsonRoute('messages')],
   ['/v1/completions', jsonRoute('prompt')],
   ['/v1/embeddings', jsonRoute('input')],
-  ['/v1/models', { method: 'GET' }],
+  ['/v1/models', MODELS_ROUTE],
 ]);
 
 function jsonRoute(required: string): Route {
@@ -55,8 +58,8 @@ export interface GatewayServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export function createGatewayServer(config: Config, logger: Logger): GatewayServer {
-  const gateway = new Gateway(config, logger);
+export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
+  const gateway = new Gateway(config, logger, options);
   const cors = createCors(config);
   const requestLines = requestLineWriters(logger);
   const startedAt = Date.now();
@@ -163,7 +166,12 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       throw new GatewayError(400, `Path ${path} may not contain "." or ".." segments.`, 'invalid_path');
     }
 
-    ex.provider = gateway.resolveProvider(req.headers['x-provider']);
+    const providerHeader = req.headers['x-provider'];
+    if (route === MODELS_ROUTE && (providerHeader === undefined || providerHeader === '')) {
+      await gateway.models.answerUnion(ex);
+      return;
+    }
+    ex.provider = gateway.resolveProvider(providerHeader);
     ex.method = req.method ?? 'GET';
     ex.upstreamPath = url.slice(3);
     ex.maxRetries = headerInt(req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
@@ -218,7 +226,17 @@ export function createGatewayServer(config: Config, logger: Logger): GatewayServ
       throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
     }
     ex.stream = facts.stream;
-    ex.model = gateway.mapModel(ex.provider!, model);
+    let requested = model;
+    // `provider/model` picks the provider when no header did.
+    const header = ex.req.headers['x-provider'];
+    if ((header === undefined || header === '') && model.includes('/')) {
+      const routed = gateway.providerOfModel(model);
+      if (routed !== undefined) {
+        ex.provider = routed.provider;
+        requested = routed.model;
+      }
+    }
+    ex.model = gateway.mapModel(ex.provider!, requested);
     ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model);
   }
 

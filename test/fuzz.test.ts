@@ -1507,7 +1507,7 @@ describe('fuzz: every answer is prompt, well-formed and leaks nothing', () => {
       ),
       async ([status, path, retries]) => {
         const fault = JSON.stringify({ status });
-        const headers: [string, string][] = [['authorization', `Bearer ${KEY}`]];
+        const headers: [string, string][] = [['authorization', `Bearer ${KEY}`], ['x-provider', 'fireworks']];
         if (retries !== undefined) headers.push(['x-gateway-max-retries', retries]);
         const sent: Sent =
           path === '/v1/models'

@@ -121,7 +121,7 @@ describe('odd answers', () => {
   test('204 and 304 answers carry no content-length', async () => {
     for (const status of [204, 304]) {
       const res = await request(`${stack.baseURL}models?sim=${encodeURIComponent(JSON.stringify({ status }))}`, {
-        headers: { authorization: `Bearer ${KEY}` },
+        headers: { authorization: `Bearer ${KEY}`, 'x-provider': 'fireworks' },
       });
       await res.body.text();
       assert.equal(res.statusCode, status);

@@ -1,0 +1,67 @@
+// The per-request record, in its own module so that the request path (gateway.ts), one upstream
+// attempt (attempt.ts), the transport (server.ts) and the request log read the same type without
+// importing each other.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Pool } from 'undici';
+import type { BodyBytes } from './body.js';
+import type { ProviderSpec } from './providers/types.js';
+import type { Usage } from './stream.js';
+
+/** A provider ready to serve: its spec plus what start-up resolved (pool, paths, server key). */
+export interface Provider {
+  readonly name: string;
+  readonly spec: ProviderSpec;
+  readonly pool: Pool;
+  /** Path prefix of the provider's API (`/inference/v1`); the route's path is appended. */
+  readonly basePath: string;
+  /** The server-side key as the provider wants it ([header, value]), when one is configured. */
+  readonly serverCredential: readonly [string, string] | undefined;
+  /** Provider-specific options, resolved at start-up. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+/** Where usage is read from: the observer of a pass-through answer, or a translator. */
+export interface UsageSource {
+  readonly usage: Usage | undefined;
+}
+
+/** One client request as it travels through the gateway; also what its log line reports. */
+export interface Exchange {
+  readonly id: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startedAt: number;
+  /** The request's path without its query string. */
+  readonly path: string;
+  provider: Provider | undefined;
+  method: string;
+  /** Path and query to send upstream, after the provider's base path. */
+  upstreamPath: string;
+  /** The body to send: one buffer, or a large body's chunks (see BodyBytes). */
+  body: BodyBytes | null;
+  contentType: string | undefined;
+  model: string | undefined;
+  stream: boolean;
+  maxRetries: number;
+  timeoutMs: number;
+  // Observed as the request runs.
+  status: number;
+  retries: number;
+  firstByteMs: number | undefined;
+  upstreamMs: number;
+  waitedMs: number;
+  usage: UsageSource | undefined;
+  errorMessage: string | undefined;
+  clientGone: boolean;
+  /** The gateway itself closed the connection mid-answer (a stalled client, a JSON answer cut short). */
+  cutByGateway: boolean;
+  /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
+  waiting: { cancel(): void } | undefined;
+}
+
+/** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */
+export interface AttemptLimits {
+  readonly STREAM_IDLE_TIMEOUT_MS: number;
+  readonly CLIENT_STALL_TIMEOUT_MS: number;
+  readonly MAX_BUFFERED_RESPONSE_BYTES: number;
+}

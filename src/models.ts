@@ -1,0 +1,100 @@
+// `GET /v1/models` without `x-provider`: the union of every provider that has a server-side key,
+// each id prefixed `provider/` (the name routes back to it), fetched concurrently within a short
+// timeout. A provider that fails is left out of the list and named in the log.
+import type { Exchange, Provider } from './exchange.js';
+import type { Logger } from './logger.js';
+import { redactSecrets } from './redact.js';
+
+/** How long one provider may take to list its models before it is left out. */
+const LIST_TIMEOUT_MS = 5_000;
+/** The most of one provider's list the gateway reads. */
+const MAX_LIST_BYTES = 4 * 1024 * 1024;
+
+interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+interface ProviderDirectory {
+  readonly providers: ReadonlyMap<string, Provider>;
+}
+
+export class ModelLists {
+  constructor(
+    private readonly gateway: ProviderDirectory,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Answers the exchange with every keyed provider's models. */
+  async answerUnion(ex: Exchange): Promise<void> {
+    const keyed = [...this.gateway.providers.values()].filter((provider) => provider.serverCredential !== undefined);
+    const lists = await Promise.all(
+      keyed.map((provider) =>
+        this.list(provider).catch((err: unknown) => {
+          this.logger.warn(
+            { reqId: ex.id, provider: provider.name, err: redactSecrets(String((err as Error)?.message ?? err)) },
+            'model list left out: the provider did not list its models',
+          );
+          return [] as ModelEntry[];
+        }),
+      ),
+    );
+    const body = JSON.stringify({ object: 'list', data: lists.flat() });
+    ex.status = 200;
+    ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });
+    ex.res.end(body);
+  }
+
+  /** One provider's models in OpenAI's shape, ids prefixed with the provider's name. */
+  private async list(provider: Provider): Promise<ModelEntry[]> {
+    const spec = provider.spec;
+    let path = '/models';
+    let answer: ((body: string) => string) | undefined;
+    if (spec.kind === 'translating') {
+      if (spec.adapter.models === undefined) return [];
+      path = spec.adapter.models.path;
+      answer = spec.adapter.models.answer;
+    } else {
+      if (spec.upstreamPath !== undefined) path = spec.upstreamPath(path, undefined, provider);
+      answer = spec.modelsAnswer;
+    }
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (provider.serverCredential !== undefined) headers[provider.serverCredential[0]] = provider.serverCredential[1];
+    for (const [name, value] of spec.headers ?? []) headers[name] = value;
+    const response = await provider.pool.request({
+      method: 'GET',
+      path: provider.basePath + path,
+      headers,
+      signal: AbortSignal.timeout(LIST_TIMEOUT_MS),
+    });
+    let size = 0;
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_LIST_BYTES) {
+        response.body.destroy();
+        throw new Error(`the list is larger than ${MAX_LIST_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+    let text = Buffer.concat(chunks).toString('utf8');
+    if (answer !== undefined) text = answer(text);
+    const parsed = JSON.parse(text) as { data?: unknown };
+    if (!Array.isArray(parsed.data)) throw new Error('the answer has no data list');
+    const entries: ModelEntry[] = [];
+    for (const item of parsed.data) {
+      const model = item as { id?: unknown; created?: unknown; owned_by?: unknown };
+      if (typeof model.id !== 'string') continue;
+      entries.push({
+        id: `${provider.name}/${model.id}`,
+        object: 'model',
+        created: typeof model.created === 'number' ? model.created : 0,
+        owned_by: typeof model.owned_by === 'string' ? model.owned_by : provider.name,
+      });
+    }
+    return entries;
+  }
+}
