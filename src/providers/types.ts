@@ -111,7 +111,8 @@ export interface StreamTranslator {
   /** The upstream stream ended: what is left to send (e.g. an error event if it ended early). */
   end(): string;
   /**
-   * Set by push() when the provider reported an error: before anything was sent to the client
+   * Set by push() when the provider reported an error (or by end() when the stream stopped short
+   * of its end): before anything was sent to the client
    * it is retried or answered as a status; after, push() already returned the error event and
    * the stream is closed.
    */

@@ -1,0 +1,144 @@
+// A whole Anthropic message in OpenAI's `chat.completion` shape, and the tables the stream shares.
+// Sources: https://platform.claude.com/docs/en/api/messages (the Message object, usage),
+// https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons (stop reasons),
+// https://platform.openai.com/docs/api-reference/chat/object (the chat.completion object).
+import type { Usage } from '../../stream.js';
+import { isRecord } from './errors.js';
+
+/**
+ * Anthropic's stop reasons as OpenAI finish reasons. pause_turn (a server-tool loop hit its limit)
+ * has no OpenAI counterpart and the turn did end, so it is `stop`; an unknown reason is `stop` too.
+ */
+const FINISH_BY_STOP_REASON: Readonly<Record<string, FinishReason>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+};
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+/**
+ * The finish reason for a turn. A turn that called a client tool ends in `tool_calls` even when
+ * text came first, unless it was cut short (`length` then, as OpenAI reports a truncated call);
+ * a turn whose only tool call was the forced JSON tool is an answer, `stop`.
+ */
+export function finishReason(stopReason: string | null | undefined, calledTool: boolean): FinishReason {
+  const mapped = (stopReason && FINISH_BY_STOP_REASON[stopReason]) || 'stop';
+  if (mapped === 'length' || mapped === 'content_filter') return mapped;
+  if (calledTool) return 'tool_calls';
+  return mapped === 'tool_calls' ? 'stop' : mapped;
+}
+
+/** Anthropic's token counts; message_delta repeats them cumulatively, so a later count replaces. */
+export interface AnthropicUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  /** Thinking tokens, when the API reports them (`output_tokens_details.thinking_tokens`). */
+  thinking_tokens: number | undefined;
+}
+
+export function emptyUsage(): AnthropicUsage {
+  return { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, thinking_tokens: undefined };
+}
+
+/** Copies the counts present in `raw` (a usage object from the API) over `into`. */
+export function readUsage(raw: unknown, into: AnthropicUsage): void {
+  if (!isRecord(raw)) return;
+  if (typeof raw.input_tokens === 'number') into.input_tokens = raw.input_tokens;
+  if (typeof raw.output_tokens === 'number') into.output_tokens = raw.output_tokens;
+  if (typeof raw.cache_creation_input_tokens === 'number') into.cache_creation_input_tokens = raw.cache_creation_input_tokens;
+  if (typeof raw.cache_read_input_tokens === 'number') into.cache_read_input_tokens = raw.cache_read_input_tokens;
+  const details = raw.output_tokens_details;
+  if (isRecord(details) && typeof details.thinking_tokens === 'number') into.thinking_tokens = details.thinking_tokens;
+}
+
+/** Anthropic counts cached input apart from input; OpenAI's prompt_tokens include it. */
+export function promptTokens(usage: AnthropicUsage): number {
+  return usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
+}
+
+export function gatewayUsage(usage: AnthropicUsage): Usage {
+  return { promptTokens: promptTokens(usage), completionTokens: usage.output_tokens };
+}
+
+/** OpenAI's usage object, as JSON text. */
+export function openAIUsageJson(usage: AnthropicUsage): string {
+  const prompt = promptTokens(usage);
+  const reasoning =
+    usage.thinking_tokens === undefined ? '' : `,"completion_tokens_details":{"reasoning_tokens":${usage.thinking_tokens}}`;
+  return (
+    `{"prompt_tokens":${prompt},"completion_tokens":${usage.output_tokens},"total_tokens":${prompt + usage.output_tokens},` +
+    `"prompt_tokens_details":{"cached_tokens":${usage.cache_read_input_tokens}}${reasoning}}`
+  );
+}
+
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * A 2xx body of the Messages API as a `chat.completion` JSON text. `jsonTool` names the forced tool
+ * that stands for `response_format`: its input is the answer's text. Throws on a body that is not a
+ * message (the core answers 502).
+ */
+export function translateAnswer(body: string, jsonTool: string | undefined): { json: string; usage: Usage } {
+  const message: unknown = JSON.parse(body);
+  if (!isRecord(message) || message.type !== 'message' || !Array.isArray(message.content)) {
+    throw new Error('Anthropic answered with JSON that is not a message');
+  }
+  const texts: string[] = [];
+  let jsonAnswer: string | undefined;
+  const reasoning: string[] = [];
+  const toolCalls: ToolCall[] = [];
+  for (const block of message.content) {
+    if (!isRecord(block)) continue;
+    if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
+    else if (block.type === 'thinking' && typeof block.thinking === 'string') reasoning.push(block.thinking);
+    else if (block.type === 'tool_use' && typeof block.name === 'string') {
+      const input = JSON.stringify(block.input ?? {});
+      if (block.name === jsonTool) jsonAnswer = input;
+      else toolCalls.push({ id: String(block.id), type: 'function', function: { name: block.name, arguments: input } });
+    }
+    // Server tools, redacted thinking and blocks added later have no place in a chat completion.
+  }
+  // In JSON mode the forced tool's input is the whole answer: text beside it would break the JSON.
+  const content = jsonAnswer ?? (texts.length === 0 && toolCalls.length > 0 ? null : texts.join(''));
+  const usage = emptyUsage();
+  readUsage(message.usage, usage);
+  const stopReason = typeof message.stop_reason === 'string' ? message.stop_reason : null;
+  const completion = {
+    id: typeof message.id === 'string' ? message.id : '',
+    object: 'chat.completion',
+    created: nowSeconds(),
+    model: typeof message.model === 'string' ? message.model : '',
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content,
+          refusal: null,
+          ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
+          ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
+        },
+        logprobs: null,
+        finish_reason: finishReason(stopReason, toolCalls.length > 0),
+      },
+    ],
+  };
+  const json = JSON.stringify(completion);
+  // The usage object goes in as text so that its counts are written once, by openAIUsageJson.
+  return { json: `${json.slice(0, -1)},"usage":${openAIUsageJson(usage)}}`, usage: gatewayUsage(usage) };
+}

@@ -1,0 +1,322 @@
+// Anthropic's streamed message, one SSE event at a time, as OpenAI `chat.completion.chunk` events.
+// Sources: https://platform.claude.com/docs/en/build-with-claude/streaming (the event flow:
+// message_start, content_block_start/delta/stop, message_delta with cumulative usage, message_stop,
+// ping, error; new event and delta types may appear and are to be ignored),
+// https://platform.openai.com/docs/api-reference/chat-streaming (the chunk object; the usage chunk
+// with empty choices before [DONE] when stream_options.include_usage is set).
+// Shaped like the Vercel AI SDK's doStream (packages/anthropic/src/anthropic-language-model.ts):
+// a discriminated union, one switch with a never check, state in a few fields.
+// Known pitfalls of other translators avoided here: a tool call's OpenAI index counts tool blocks,
+// not content blocks (BerriAI/litellm#5231); a tool without input streams no fragment or only "",
+// and gets "{}" (BerriAI/litellm#5064); input and cache tokens come from message_start and are
+// replaced, never summed, by message_delta's cumulative counts.
+import { sseErrorEvent, type Usage } from '../../stream.js';
+import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
+import { emptyUsage, finishReason, gatewayUsage, nowSeconds, openAIUsageJson, readUsage, type AnthropicUsage } from './answer.js';
+import { isRecord, streamError, translatedError } from './errors.js';
+
+type ContentBlock =
+  | { readonly type: 'text' }
+  | { readonly type: 'thinking' }
+  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown }
+  /** Server tools, redacted thinking, and block types added after this was written: not sent on. */
+  | { readonly type: 'other' };
+
+type Delta =
+  | { readonly type: 'text_delta'; readonly text: string }
+  | { readonly type: 'thinking_delta'; readonly thinking: string }
+  | { readonly type: 'input_json_delta'; readonly partial_json: string }
+  /** signature_delta, citations_delta and delta types added later. */
+  | { readonly type: 'other' };
+
+type AnthropicEvent =
+  | { readonly type: 'message_start'; readonly id: string; readonly model: string; readonly usage: unknown }
+  | { readonly type: 'content_block_start'; readonly index: number; readonly block: ContentBlock }
+  | { readonly type: 'content_block_delta'; readonly index: number; readonly delta: Delta }
+  | { readonly type: 'content_block_stop'; readonly index: number }
+  | { readonly type: 'message_delta'; readonly stopReason: string | null; readonly usage: unknown }
+  | { readonly type: 'message_stop' }
+  | { readonly type: 'ping' }
+  | { readonly type: 'error'; readonly data: unknown }
+  /** An event type added after this was written (the API may add them): ignored. */
+  | { readonly type: 'unknown' };
+
+/** Malformed data for a known event: the stream cannot be translated further. */
+class EventShapeError extends Error {}
+
+function blockIndex(data: Record<string, unknown>): number {
+  if (typeof data.index !== 'number') throw new EventShapeError(`${String(data.type)} without an index`);
+  return data.index;
+}
+
+function contentBlock(raw: unknown): ContentBlock {
+  if (!isRecord(raw)) throw new EventShapeError('content_block_start without a content_block');
+  switch (raw.type) {
+    case 'text':
+      return { type: 'text' };
+    case 'thinking':
+      return { type: 'thinking' };
+    case 'tool_use':
+      if (typeof raw.id !== 'string' || typeof raw.name !== 'string') throw new EventShapeError('tool_use block without id or name');
+      return { type: 'tool_use', id: raw.id, name: raw.name, input: raw.input };
+    default:
+      return { type: 'other' };
+  }
+}
+
+function delta(raw: unknown): Delta {
+  if (!isRecord(raw)) throw new EventShapeError('content_block_delta without a delta');
+  switch (raw.type) {
+    case 'text_delta':
+      if (typeof raw.text !== 'string') break;
+      return { type: 'text_delta', text: raw.text };
+    case 'thinking_delta':
+      if (typeof raw.thinking !== 'string') break;
+      return { type: 'thinking_delta', thinking: raw.thinking };
+    case 'input_json_delta':
+      if (typeof raw.partial_json !== 'string') break;
+      return { type: 'input_json_delta', partial_json: raw.partial_json };
+    default:
+      return { type: 'other' };
+  }
+  throw new EventShapeError(`${String(raw.type)} without its text`);
+}
+
+/** One event's data, checked for what the translation reads of it. Throws EventShapeError. */
+function parseEvent(data: string): AnthropicEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    throw new EventShapeError('an event whose data is not JSON');
+  }
+  if (!isRecord(parsed)) throw new EventShapeError('an event whose data is not an object');
+  switch (parsed.type) {
+    case 'message_start': {
+      const message = parsed.message;
+      if (!isRecord(message) || typeof message.id !== 'string') throw new EventShapeError('message_start without a message id');
+      return { type: 'message_start', id: message.id, model: typeof message.model === 'string' ? message.model : '', usage: message.usage };
+    }
+    case 'content_block_start':
+      return { type: 'content_block_start', index: blockIndex(parsed), block: contentBlock(parsed.content_block) };
+    case 'content_block_delta':
+      return { type: 'content_block_delta', index: blockIndex(parsed), delta: delta(parsed.delta) };
+    case 'content_block_stop':
+      return { type: 'content_block_stop', index: blockIndex(parsed) };
+    case 'message_delta': {
+      const stopReason = isRecord(parsed.delta) && typeof parsed.delta.stop_reason === 'string' ? parsed.delta.stop_reason : null;
+      return { type: 'message_delta', stopReason, usage: parsed.usage };
+    }
+    case 'message_stop':
+      return { type: 'message_stop' };
+    case 'ping':
+      return { type: 'ping' };
+    case 'error':
+      return { type: 'error', data: parsed };
+    default:
+      return { type: 'unknown' };
+  }
+}
+
+/** What an open content block becomes. */
+type OpenBlock =
+  | { readonly kind: 'text' }
+  | { readonly kind: 'thinking' }
+  /** A client tool call: its OpenAI index, and whether any input fragment was sent. */
+  | { readonly kind: 'tool'; readonly index: number; sentInput: boolean }
+  /** The forced JSON tool: its input is the answer's content. */
+  | { readonly kind: 'json'; sentInput: boolean }
+  | { readonly kind: 'skip' };
+
+export interface StreamOptions {
+  /** `stream_options.include_usage`: a usage chunk before [DONE]. */
+  readonly includeUsage: boolean;
+  /** The name of the forced tool that stands for `response_format`, if any. */
+  readonly jsonTool: string | undefined;
+}
+
+const DONE = 'data: [DONE]\n\n';
+const CHUNK_END = ',"logprobs":null,"finish_reason":null}]}\n\n';
+/** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
+const BROKEN_STREAM_STATUS = 502;
+
+export class AnthropicStreamTranslator implements StreamTranslator {
+  private reported: TranslatedError | undefined;
+  private readonly tokens: AnthropicUsage = emptyUsage();
+  private started = false;
+  private finished = false;
+  private messageId = '';
+  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
+  private chunkHead = '';
+  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
+  private chunkStart = '';
+  private readonly blocks = new Map<number, OpenBlock>();
+  private toolCalls = 0;
+  private stopReason: string | null = null;
+  /**
+   * The role chunk, held until the first chunk with content: until the client has been sent
+   * something, a failure (an overloaded_error right after message_start) can still be retried.
+   */
+  private pendingRole = '';
+
+  constructor(private readonly options: StreamOptions) {}
+
+  get failure(): TranslatedError | undefined {
+    return this.reported;
+  }
+
+  get usage(): Usage | undefined {
+    return this.started ? gatewayUsage(this.tokens) : undefined;
+  }
+
+  push(upstream: UpstreamEvent): string {
+    if (this.finished || this.reported) return '';
+    let event: AnthropicEvent;
+    try {
+      event = parseEvent(upstream.data);
+    } catch (error) {
+      if (!(error instanceof EventShapeError)) throw error;
+      return this.fail(translatedError(BROKEN_STREAM_STATUS, `Anthropic sent ${error.message}`, null));
+    }
+    if (!this.started && event.type !== 'message_start' && event.type !== 'ping' && event.type !== 'error' && event.type !== 'unknown') {
+      return this.fail(translatedError(BROKEN_STREAM_STATUS, `Anthropic sent ${event.type} before message_start`, null));
+    }
+    switch (event.type) {
+      case 'message_start':
+        return this.start(event.id, event.model, event.usage);
+      case 'content_block_start':
+        return this.openBlock(event.index, event.block);
+      case 'content_block_delta':
+        return this.blockDelta(event.index, event.delta);
+      case 'content_block_stop':
+        return this.closeBlock(event.index);
+      case 'message_delta':
+        if (event.stopReason !== null) this.stopReason = event.stopReason;
+        readUsage(event.usage, this.tokens);
+        return '';
+      case 'message_stop':
+        return this.stop();
+      case 'ping':
+      case 'unknown':
+        return '';
+      case 'error':
+        return this.fail(streamError(event.data));
+      default: {
+        const unreachable: never = event;
+        return unreachable;
+      }
+    }
+  }
+
+  end(): string {
+    if (this.finished || this.reported) return '';
+    const message = 'The Anthropic stream ended before its message_stop event';
+    return this.fail(translatedError(BROKEN_STREAM_STATUS, message, 'stream_interrupted'));
+  }
+
+  private fail(failure: TranslatedError): string {
+    this.reported = failure;
+    return sseErrorEvent(failure.error);
+  }
+
+  private start(id: string, model: string, usage: unknown): string {
+    if (this.started) {
+      // A repeated message_start for the same message is harmless; another message's is not.
+      if (id === this.messageId) return '';
+      return this.fail(translatedError(BROKEN_STREAM_STATUS, `Anthropic started message ${id} inside message ${this.messageId}`, null));
+    }
+    this.started = true;
+    this.messageId = id;
+    readUsage(usage, this.tokens);
+    const created = nowSeconds();
+    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`;
+    this.chunkHead = `data: {${identity},`;
+    this.chunkStart = `${this.chunkHead}"choices":[{"index":0,"delta":`;
+    this.pendingRole = `${this.chunkStart}{"role":"assistant","content":""}${CHUNK_END}`;
+    return '';
+  }
+
+  private chunk(deltaJson: string): string {
+    const role = this.pendingRole;
+    this.pendingRole = '';
+    return role + this.chunkStart + deltaJson + CHUNK_END;
+  }
+
+  private openBlock(index: number, block: ContentBlock): string {
+    switch (block.type) {
+      case 'text':
+        // In JSON mode the forced tool carries the answer; text beside it would break the JSON.
+        this.blocks.set(index, { kind: this.options.jsonTool === undefined ? 'text' : 'skip' });
+        return '';
+      case 'thinking':
+        this.blocks.set(index, { kind: 'thinking' });
+        return '';
+      case 'tool_use': {
+        // Input arrives as fragments; one given whole at the start (deferred calls) is sent at once.
+        const given = isRecord(block.input) && Object.keys(block.input).length > 0 ? JSON.stringify(block.input) : '';
+        if (block.name === this.options.jsonTool) {
+          this.blocks.set(index, { kind: 'json', sentInput: given !== '' });
+          return given ? this.chunk(`{"content":${JSON.stringify(given)}}`) : '';
+        }
+        const toolIndex = this.toolCalls++;
+        this.blocks.set(index, { kind: 'tool', index: toolIndex, sentInput: given !== '' });
+        const fn = `{"name":${JSON.stringify(block.name)},"arguments":${JSON.stringify(given)}}`;
+        return this.chunk(`{"tool_calls":[{"index":${toolIndex},"id":${JSON.stringify(block.id)},"type":"function","function":${fn}}]}`);
+      }
+      case 'other':
+        this.blocks.set(index, { kind: 'skip' });
+        return '';
+      default: {
+        const unreachable: never = block;
+        return unreachable;
+      }
+    }
+  }
+
+  private blockDelta(index: number, delta: Delta): string {
+    const block = this.blocks.get(index);
+    if (block === undefined) return '';
+    switch (delta.type) {
+      case 'text_delta':
+        return block.kind === 'text' && delta.text ? this.chunk(`{"content":${JSON.stringify(delta.text)}}`) : '';
+      case 'thinking_delta':
+        return block.kind === 'thinking' && delta.thinking ? this.chunk(`{"reasoning_content":${JSON.stringify(delta.thinking)}}`) : '';
+      case 'input_json_delta': {
+        const fragment = delta.partial_json;
+        if (fragment === '') return '';
+        if (block.kind === 'json') {
+          block.sentInput = true;
+          return this.chunk(`{"content":${JSON.stringify(fragment)}}`);
+        }
+        if (block.kind !== 'tool') return '';
+        block.sentInput = true;
+        return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+      }
+      case 'other':
+        return '';
+      default: {
+        const unreachable: never = delta;
+        return unreachable;
+      }
+    }
+  }
+
+  private closeBlock(index: number): string {
+    const block = this.blocks.get(index);
+    this.blocks.delete(index);
+    if (block?.kind === 'tool' && !block.sentInput) {
+      return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":"{}"}}]}`);
+    }
+    if (block?.kind === 'json' && !block.sentInput) return this.chunk('{"content":"{}"}');
+    return '';
+  }
+
+  private stop(): string {
+    this.finished = true;
+    const finish = finishReason(this.stopReason, this.toolCalls > 0);
+    let out = this.pendingRole + this.chunkStart + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+    this.pendingRole = '';
+    if (this.options.includeUsage) out += `${this.chunkHead}"choices":[],"usage":${openAIUsageJson(this.tokens)}}\n\n`;
+    return out + DONE;
+  }
+}
