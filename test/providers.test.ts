@@ -235,6 +235,20 @@ describe('each member through the openai client', () => {
     assertCredential('azure', record, CLIENT_KEY);
   });
 
+  test('OpenRouter\'s attribution headers are passed on; other client headers are not', async () => {
+    const client = new OpenAI({
+      baseURL: `${origin}/v1`,
+      apiKey: CLIENT_KEY,
+      maxRetries: 0,
+      defaultHeaders: { 'x-provider': 'openrouter', 'HTTP-Referer': 'https://app.example.com', 'X-Title': 'Example App', 'x-other': 'kept back' },
+    });
+    await client.chat.completions.create({ model: chatModel('openrouter'), messages: [{ role: 'user', content: 'hi' }] });
+    const record = lastRequest('openrouter');
+    assert.equal(record.headers['http-referer'], 'https://app.example.com');
+    assert.equal(record.headers['x-title'], 'Example App');
+    assert.equal(record.headers['x-other'], undefined);
+  });
+
   test('without a client key the server key is sent, in the provider\'s header', async () => {
     for (const name of ['azure', 'groq'] as Member[]) {
       const client = clientFor(origin, { provider: name, apiKey: 'use-server-key' });
