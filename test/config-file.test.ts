@@ -10,6 +10,8 @@ import { describe, test } from 'node:test';
 import { parseCommand, usage } from '../src/cli.js';
 import { ConfigError, loadConfig, type LoadOptions } from '../src/config.js';
 import { providerSpecs } from '../src/providers/index.js';
+
+const BUILT_IN = providerSpecs.map((spec) => spec.name).join(', ');
 import { openAICompatible } from '../src/providers/types.js';
 
 /** A built-in provider with options and no default base URL, as Azure is. */
@@ -167,7 +169,7 @@ describe('every problem, with its line', () => {
         `${path}:3: settings.LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"`,
         `${path}:7: providers.fireworks.base_url: must be an absolute http(s) URL, got "not a url"`,
         `${path}:8: providers.fireworks.colour: unknown key; known: base_url, api_key, api_key_env, baseUrl, apiKey, options`,
-        `${path}:9: providers.nosuch: unknown provider; built-in: fireworks (a provider of your own goes under custom_providers)`,
+        `${path}:9: providers.nosuch: unknown provider; built-in: ${BUILT_IN} (a provider of your own goes under custom_providers)`,
         `${path}:12: custom_providers[0].base_url: must use http or https, got "ftp:"`,
         `${path}:13: custom_providers[0].api_key_env: the environment variable NO_SUCH_VARIABLE is not set (or is empty)`,
         `${path}:14: custom_providers[1].name: must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit, got "Bad Name"`,
@@ -334,7 +336,7 @@ describe('providers', () => {
     const both = file('settings: {DEFAULT_PROVIDER: vllm-b}\ncustom_providers:\n  - {name: vllm-b, base_url: "http://b/v1"}\n');
     assert.equal(loadConfig({ CONFIG_FILE: both }).DEFAULT_PROVIDER, 'vllm-b');
     assert.deepEqual(problemsOf({ CONFIG_FILE: path, DEFAULT_PROVIDER: 'vllm-z' }), [
-      'DEFAULT_PROVIDER: unknown provider "vllm-z"; known: fireworks, vllm-a',
+      `DEFAULT_PROVIDER: unknown provider "vllm-z"; known: ${BUILT_IN}, vllm-a`,
     ]);
   });
 
