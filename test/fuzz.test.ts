@@ -401,7 +401,7 @@ const provider = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom<HeaderValue | undefined>(
-      'FireWorks', ' fireworks ', 'FIREWORKS', '', 'nosuch', 'anthropic', 'fireworks, fireworks', '__proto__',
+      'FireWorks', ' fireworks ', 'FIREWORKS', '', 'nosuch', 'anthropix', 'fireworks, fireworks', '__proto__',
       'constructor', 'hasOwnProperty',
     ),
   },
