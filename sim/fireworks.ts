@@ -1,5 +1,9 @@
 /**
- * A stand-in for Fireworks AI's inference API (`/inference/v1`) on a local port.
+ * A stand-in for Fireworks AI's inference API (`/inference/v1`) on a local port, and, given another
+ * flavour (a SimFlavour: path prefix, key header, request-id header, model list shape, error
+ * envelope, Azure's deployment paths), for any OpenAI-compatible host: sim/openai-compatible.ts
+ * names the family's flavours. One implementation of chat, completions, embeddings, models and
+ * faults serves them all.
  *
  * Used by the gateway's tests, by users offline (`npm run sim`) and as the upstream for benchmarks,
  * so the success path does little work per request: constant JSON fragments are serialised once,
@@ -107,7 +111,7 @@ export interface RecordedRequest {
 export interface FireworksSim {
   /** http://127.0.0.1:PORT */
   origin: string;
-  /** origin + '/inference/v1' */
+  /** origin + the flavour's base path (`/inference/v1` for Fireworks) */
   url: string;
   port: number;
   requests: RecordedRequest[];
@@ -138,6 +142,36 @@ export interface SimModel {
   dims?: number;
 }
 
+/** What one OpenAI-compatible host shows a client beyond the shared API: the simulator's dials. */
+export interface SimFlavour {
+  /** The provider it stands in for, as the gateway names it. */
+  readonly name: string;
+  /** Path prefix of the API on the host (`/inference/v1`, `/openai/v1`, `''`). */
+  readonly basePath: string;
+  /** Where the key arrives: `Authorization: Bearer <key>`, or Azure's `api-key: <key>`. */
+  readonly auth: 'bearer' | 'api-key';
+  /** A request with no key at all is served (Ollama; vLLM without --api-key). */
+  readonly keyOptional: boolean;
+  /** Whether a key is one the host accepts. */
+  readonly acceptsKey: (key: string) => boolean;
+  /** GET /models lists these. */
+  readonly models: readonly SimModel[];
+  /** The model a request's name stands for, or null: 404. */
+  readonly resolveModel: (id: string) => SimModel | null;
+  /** `owned_by` of the listed models. */
+  readonly owner: (id: string) => string;
+  /** Response header carrying the request id; undefined when the host sends none. */
+  readonly requestIdHeader: string | undefined;
+  /** GET /models as OpenAI's `{object:"list",data}`, or Together's bare array. */
+  readonly modelsShape: 'list' | 'array';
+  /** Azure: `/deployments/<deployment>/<route>` (the deployment is the model) and a required `api-version`. */
+  readonly deployments: boolean;
+  /** Default error envelope: Fireworks' (`object`, string `code`), OpenAI's (`message`, `type`, `param`, `code`), Azure's (`code`, `message`). */
+  readonly errors: 'fireworks' | 'openai' | 'azure';
+  /** Fireworks' `fireworks-*` timing headers. */
+  readonly perfHeaders: boolean;
+}
+
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
 export const SIM_MODELS: readonly SimModel[] = Object.freeze([
   { id: 'accounts/fireworks/models/llama-v3p1-8b-instruct', kind: 'chat', created: 1721692800 },
@@ -165,7 +199,6 @@ export const SIM_MODELS: readonly SimModel[] = Object.freeze([
   { id: 'nomic-ai/nomic-embed-text-v1.5', kind: 'embedding', created: 1707782400, dims: 768 },
 ]);
 
-const BASE = '/inference/v1';
 const DEFAULT_CHUNKS = 3;
 const DEFAULT_DIMS = 768;
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -182,19 +215,22 @@ const USER_MODEL_RE = /^accounts\/([^/]+)\/(models|deployedModels|deployments)\/
 
 const CATALOGUE = new Map<string, SimModel>(SIM_MODELS.map((m) => [m.id, m]));
 
-function modelObject(id: string, created: number): string {
-  const acct = /^accounts\/([^/]+)\//.exec(id)?.[1] ?? 'fireworks';
-  return `{"id":${JSON.stringify(id)},"object":"model","owned_by":${JSON.stringify(acct)},"created":${created}}`;
+function modelObject(flavour: SimFlavour, model: SimModel): string {
+  const type = flavour.modelsShape === 'array' ? `,"type":"${model.kind}"` : '';
+  return `{"id":${JSON.stringify(model.id)},"object":"model","owned_by":${JSON.stringify(flavour.owner(model.id))},"created":${model.created}${type}}`;
 }
 
-const MODEL_OBJECTS = new Map<string, string>(SIM_MODELS.map((m) => [m.id, modelObject(m.id, m.created)]));
-const MODELS_LIST_BODY = `{"object":"list","data":[${[...MODEL_OBJECTS.values()].join(',')}]}`;
+/** The body of GET /models, written once per simulator. */
+function modelsListBody(flavour: SimFlavour): string {
+  const items = flavour.models.map((m) => modelObject(flavour, m)).join(',');
+  return flavour.modelsShape === 'array' ? `[${items}]` : `{"object":"list","data":[${items}]}`;
+}
 
 /** The catalogue entry for an accepted model id, a synthetic one for users' models, or null. */
-function resolveModel(id: string): SimModel | null {
+function resolveFireworksModel(id: string): SimModel | null {
   const hash = id.indexOf('#');
   if (hash !== -1) {
-    const base = resolveModel(id.slice(0, hash));
+    const base = resolveFireworksModel(id.slice(0, hash));
     return base && USER_MODEL_RE.test(id.slice(hash + 1)) ? base : null;
   }
   const known = CATALOGUE.get(id);
@@ -203,6 +239,23 @@ function resolveModel(id: string): SimModel | null {
   if (m && m[1] !== 'fireworks') return { id, kind: 'chat', created: 1730000000 };
   return null;
 }
+
+/** Fireworks as it is: the simulator's own default. */
+export const FIREWORKS_FLAVOUR: SimFlavour = Object.freeze({
+  name: 'fireworks',
+  basePath: '/inference/v1',
+  auth: 'bearer',
+  keyOptional: false,
+  acceptsKey: (key: string) => key.length > 3 && (key.startsWith('fw_') || key.startsWith('fw-')),
+  models: SIM_MODELS,
+  resolveModel: resolveFireworksModel,
+  owner: (id: string) => /^accounts\/([^/]+)\//.exec(id)?.[1] ?? 'fireworks',
+  requestIdHeader: 'x-request-id',
+  modelsShape: 'list',
+  deployments: false,
+  errors: 'fireworks',
+  perfHeaders: true,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -252,7 +305,27 @@ interface ErrorSpec {
   extraHeaders?: string[];
 }
 
-function errorBody(spec: ErrorSpec): { contentType: string; body: string } {
+// OpenAI's own codes where it has one (a missing key is `invalid_api_key`, an unknown model
+// `model_not_found`, a 429 `rate_limit_exceeded` of type `requests`); elsewhere a null code.
+const OPENAI_ERRORS: Record<number, { type: string; code: string; message: string }> = {
+  401: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided.' },
+  404: { type: 'invalid_request_error', code: 'model_not_found', message: 'The model does not exist or you do not have access to it.' },
+  429: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached for requests; retry after the time given in retry-after.' },
+};
+
+// Azure's gateway answers `{"error":{"code","message"}}`; its 401 text as Azure writes it.
+const AZURE_ERRORS: Record<number, { code: string; message: string }> = {
+  401: {
+    code: '401',
+    message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.',
+  },
+  404: {
+    code: 'DeploymentNotFound',
+    message: 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.',
+  },
+};
+
+function errorBody(spec: ErrorSpec, style: SimFlavour['errors']): { contentType: string; body: string } {
   const kind = errorKind(spec.status);
   const message = spec.message ?? kind.message;
   switch (spec.shape) {
@@ -273,6 +346,17 @@ function errorBody(spec: ErrorSpec): { contentType: string; body: string } {
       return { contentType: 'text/plain', body: text };
     }
     default: {
+      if (style === 'openai') {
+        const known = OPENAI_ERRORS[spec.status];
+        const type = known?.type ?? (spec.status >= 500 ? 'server_error' : 'invalid_request_error');
+        const error = { message: spec.message ?? known?.message ?? kind.message, type, param: spec.param ?? null, code: spec.code ?? known?.code ?? null };
+        return { contentType: 'application/json', body: JSON.stringify({ error }) };
+      }
+      if (style === 'azure') {
+        const known = AZURE_ERRORS[spec.status];
+        const error = { code: spec.code ?? known?.code ?? String(spec.status), message: spec.message ?? known?.message ?? kind.message };
+        return { contentType: 'application/json', body: JSON.stringify({ error }) };
+      }
       const error: Record<string, string> = {
         object: 'error',
         type: kind.type,
@@ -581,19 +665,35 @@ interface Exchange {
 }
 
 type Route =
-  | { kind: 'chat' | 'completions' | 'embeddings' | 'models' }
+  | { kind: 'chat' | 'completions' | 'embeddings'; deployment: string | undefined }
+  | { kind: 'models' }
   | { kind: 'model'; id: string }
   | { kind: 'not_found' }
   | { kind: 'method'; allow: string };
 
-function route(method: string, path: string): Route {
-  if (!path.startsWith(BASE)) return { kind: 'not_found' };
-  const rest = path.slice(BASE.length);
+const DEPLOYMENTS = '/deployments/';
+
+function route(flavour: SimFlavour, method: string, path: string): Route {
+  if (!path.startsWith(flavour.basePath)) return { kind: 'not_found' };
+  let rest = path.slice(flavour.basePath.length);
+  // Azure names the deployment in the path; its inference routes exist only below one.
+  let deployment: string | undefined;
+  if (flavour.deployments && rest.startsWith(DEPLOYMENTS)) {
+    const slash = rest.indexOf('/', DEPLOYMENTS.length);
+    if (slash === -1) return { kind: 'not_found' };
+    try {
+      deployment = decodeURIComponent(rest.slice(DEPLOYMENTS.length, slash));
+    } catch {
+      return { kind: 'not_found' };
+    }
+    rest = rest.slice(slash);
+  }
   let post: 'chat' | 'completions' | 'embeddings' | null = null;
   if (rest === '/chat/completions') post = 'chat';
   else if (rest === '/completions') post = 'completions';
   else if (rest === '/embeddings') post = 'embeddings';
-  if (post !== null) return method === 'POST' ? { kind: post } : { kind: 'method', allow: 'POST' };
+  if (flavour.deployments && (post === null) !== (deployment === undefined)) return { kind: 'not_found' };
+  if (post !== null) return method === 'POST' ? { kind: post, deployment } : { kind: 'method', allow: 'POST' };
   if (rest === '/models' || rest.startsWith('/models/')) {
     if (method !== 'GET') return { kind: 'method', allow: 'GET' };
     if (rest === '/models') return { kind: 'models' };
@@ -608,11 +708,21 @@ function route(method: string, path: string): Route {
   return { kind: 'not_found' };
 }
 
-function isAuthorized(header: string | undefined): boolean {
-  if (header === undefined || header.length < 10) return false;
-  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return false;
-  const key = header.slice(7).trim();
-  return key.length > 3 && (key.startsWith('fw_') || key.startsWith('fw-'));
+/** The key a request presents the flavour's way: undefined when it sends none, '' when malformed. */
+function presentedKey(flavour: SimFlavour, headers: IncomingHttpHeaders): string | undefined {
+  if (flavour.auth === 'api-key') {
+    const value = headers['api-key'];
+    return typeof value === 'string' ? value.trim() : undefined;
+  }
+  const header = headers.authorization;
+  if (header === undefined) return undefined;
+  return header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : '';
+}
+
+function isAuthorized(flavour: SimFlavour, headers: IncomingHttpHeaders): boolean {
+  const key = presentedKey(flavour, headers);
+  if (key === undefined) return flavour.keyOptional;
+  return key !== '' && flavour.acceptsKey(key);
 }
 
 function asFault(value: unknown): SimFault | undefined {
@@ -696,7 +806,14 @@ function bodySink(ex: Exchange): Writable {
 // ---------------------------------------------------------------------------------------------
 
 export async function startFireworksSim(options: FireworksSimOptions = {}): Promise<FireworksSim> {
+  return startFlavouredSim(FIREWORKS_FLAVOUR, options);
+}
+
+/** The simulator in any flavour; sim/openai-compatible.ts names the family's. */
+export async function startFlavouredSim(flavour: SimFlavour, options: FireworksSimOptions = {}): Promise<FireworksSim> {
   const recording = options.record ?? true;
+  const modelsBody = modelsListBody(flavour);
+  const modelBodies = new Map<string, string>(flavour.models.map((m) => [m.id, modelObject(flavour, m)]));
   const host = options.host ?? '127.0.0.1';
   const requests: RecordedRequest[] = [];
   const attempts = new Map<string, number>();
@@ -733,9 +850,8 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
   /** Headers every response carries, as a flat [name, value, ...] list. */
   function headers(ex: Exchange, contentType: string): string[] {
-    return [
+    const h = [
       'content-type', contentType,
-      'x-request-id', ex.requestId,
       'x-ratelimit-limit-requests', LIMIT_REQUESTS_S,
       'x-ratelimit-remaining-requests', String(Math.max(0, LIMIT_REQUESTS - usedRequests)),
       'x-ratelimit-limit-tokens-prompt', LIMIT_PROMPT_S,
@@ -743,6 +859,8 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
       'x-ratelimit-limit-tokens-generated', LIMIT_GENERATED_S,
       'x-ratelimit-remaining-tokens-generated', String(Math.max(0, LIMIT_GENERATED - usedGenerated)),
     ];
+    if (flavour.requestIdHeader !== undefined) h.push(flavour.requestIdHeader, ex.requestId);
+    return h;
   }
 
   function send(ex: Exchange, status: number, contentType: string, body: string, extra?: string[]): void {
@@ -763,7 +881,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
   function sendJson(ex: Exchange, body: string, prompt: number, generated: number, extra?: string[]): void {
     countUsage(prompt, generated);
-    const perf = ['fireworks-prompt-tokens', String(prompt), 'fireworks-server-processing-time', '0.001'];
+    const perf = flavour.perfHeaders ? ['fireworks-prompt-tokens', String(prompt), 'fireworks-server-processing-time', '0.001'] : [];
     const h = extra ? perf.concat(extra) : perf;
     const size = ex.fault === undefined ? undefined : nonNegative(ex.fault.body_bytes);
     if (size === undefined) return send(ex, 200, 'application/json', body, h);
@@ -832,7 +950,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
   function sendError(ex: Exchange, spec: ErrorSpec): void {
     countUsage(0, 0);
-    const { contentType, body } = errorBody(spec);
+    const { contentType, body } = errorBody(spec, flavour.errors);
     const extra = spec.extraHeaders ? [...spec.extraHeaders] : [];
     const retryAfter = spec.retryAfter ?? (spec.status === 429 ? '1' : undefined);
     if (retryAfter !== undefined) extra.push('retry-after', retryAfter);
@@ -853,7 +971,8 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     if (ex.closed) return;
     countUsage(prompt, generated);
     const h = headers(ex, 'text/event-stream');
-    h.push('cache-control', 'no-cache', 'fireworks-server-time-to-first-token', '0.001');
+    h.push('cache-control', 'no-cache');
+    if (flavour.perfHeaders) h.push('fireworks-server-time-to-first-token', '0.001');
     const gzip = fault?.gzip === true;
     if (gzip) h.push('content-encoding', 'gzip');
     ex.res.writeHead(200, h);
@@ -1081,7 +1200,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     return sendJson(ex, `{"id":"${id}","object":"text_completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
   }
 
-  function embeddings(ex: Exchange, body: any, model: SimModel): void {
+  function embeddings(ex: Exchange, body: any, model: SimModel, name: string): void {
     const raw = body.input;
     // Strings are hashed as text; token ids are hashed as their decimal list.
     let inputs: { text: string; tokens: number }[];
@@ -1122,7 +1241,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
       const embedding = format === 'base64' ? `"${float32Base64(vector)}"` : `[${vector.join(',')}]`;
       data.push(`{"object":"embedding","index":${i},"embedding":${embedding}}`);
     }
-    sendJson(ex, `{"object":"list","data":[${data.join(',')}],"model":${JSON.stringify(body.model)},"usage":{"prompt_tokens":${prompt},"total_tokens":${prompt}}}`, prompt, 0);
+    sendJson(ex, `{"object":"list","data":[${data.join(',')}],"model":${JSON.stringify(name)},"usage":{"prompt_tokens":${prompt},"total_tokens":${prompt}}}`, prompt, 0);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1182,14 +1301,17 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
     }
     if (ex.closed) return;
 
-    const target = route(method, path);
+    const target = route(flavour, method, path);
     if (target.kind === 'not_found') {
       return sendError(ex, { status: 404, code: 'NOT_FOUND', message: `No route for ${method} ${path}` });
     }
     if (target.kind === 'method') {
       return sendError(ex, { status: 405, message: `Method ${method} is not allowed on ${path}; use ${target.allow}`, extraHeaders: ['allow', target.allow] });
     }
-    if (!isAuthorized(req.headers.authorization)) return sendError(ex, { status: 401 });
+    if (flavour.deployments && !new URLSearchParams(q === -1 ? '' : url.slice(q + 1)).get('api-version')) {
+      return sendError(ex, { status: 400, code: 'BadRequest', message: 'Missing required query parameter: api-version.' });
+    }
+    if (!isAuthorized(flavour, req.headers)) return sendError(ex, { status: 401 });
     if (tooLarge) return sendError(ex, { status: 413 });
 
     // Faults come before validation so that error tests need no valid body.
@@ -1218,26 +1340,28 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
     if (target.kind === 'models') {
       countUsage(0, 0);
-      return send(ex, 200, 'application/json', MODELS_LIST_BODY);
+      return send(ex, 200, 'application/json', modelsBody);
     }
     if (target.kind === 'model') {
-      const model = resolveModel(target.id);
+      const model = flavour.resolveModel(target.id);
       if (!model) return sendError(ex, { status: 404, param: 'model' });
       countUsage(0, 0);
-      return send(ex, 200, 'application/json', MODEL_OBJECTS.get(model.id) ?? modelObject(model.id, model.created));
+      return send(ex, 200, 'application/json', modelBodies.get(model.id) ?? modelObject(flavour, model));
     }
 
     if (jsonError !== undefined || json === null || typeof json !== 'object' || Array.isArray(json)) {
       return badRequest(ex, jsonError !== undefined ? `Request body is not valid JSON: ${jsonError}` : 'Request body must be a JSON object');
     }
-    if (typeof json.model !== 'string' || json.model.length === 0) return badRequest(ex, "'model' is required", 'model');
-    const model = resolveModel(json.model);
+    // On Azure the path's deployment is the model; a `model` in the body is not read.
+    const name = target.deployment ?? json.model;
+    if (typeof name !== 'string' || name.length === 0) return badRequest(ex, "'model' is required", 'model');
+    const model = flavour.resolveModel(name);
     if (!model) return sendError(ex, { status: 404, param: 'model' });
 
     switch (target.kind) {
-      case 'chat': return chat(ex, json, json.model, fault);
-      case 'completions': return completions(ex, json, json.model, fault);
-      case 'embeddings': return embeddings(ex, json, model);
+      case 'chat': return chat(ex, json, name, fault);
+      case 'completions': return completions(ex, json, name, fault);
+      case 'embeddings': return embeddings(ex, json, model, name);
     }
   }
 
@@ -1282,7 +1406,7 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
   return {
     origin,
-    url: origin + BASE,
+    url: origin + flavour.basePath,
     port,
     requests,
     requestsFor(key: string): RecordedRequest[] {

@@ -1,13 +1,27 @@
 /**
- * `npm run sim`: the Fireworks simulator as a standalone server, for working offline.
- * HOST (default 127.0.0.1) and PORT (default 3001) choose where it listens.
+ * `npm run sim`: the simulators as standalone servers, for working offline.
+ * HOST (default 127.0.0.1) and PORT (default 3001) choose where the Fireworks simulator listens;
+ * FAMILY_PORT (default 3003) and SIM_FLAVOUR (default openai) the OpenAI-compatible family's.
  */
 import { SIM_API_KEY, startFireworksSim } from './fireworks.js';
+import { SIM_FLAVOURS, simApiKey, startOpenAICompatibleSim } from './openai-compatible.js';
 
 const host = process.env.HOST || '127.0.0.1';
-const port = Number(process.env.PORT || 3001);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT must be an integer between 0 and 65535, got ${JSON.stringify(process.env.PORT)}`);
+
+function portOf(name: string, fallback: number): number {
+  const port = Number(process.env[name] || fallback);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`${name} must be an integer between 0 and 65535, got ${JSON.stringify(process.env[name])}`);
+    process.exit(1);
+  }
+  return port;
+}
+
+const port = portOf('PORT', 3001);
+const familyPort = portOf('FAMILY_PORT', 3003);
+const flavour = (process.env.SIM_FLAVOUR || 'openai').toLowerCase();
+if (SIM_FLAVOURS[flavour] === undefined) {
+  console.error(`SIM_FLAVOUR must be one of ${Object.keys(SIM_FLAVOURS).join(', ')}, got ${JSON.stringify(process.env.SIM_FLAVOUR)}`);
   process.exit(1);
 }
 
@@ -16,16 +30,23 @@ const sim = await startFireworksSim({ host, port, record: false }).catch((err: E
   console.error(`Fireworks simulator could not listen on ${host}:${port}: ${err.message}`);
   process.exit(1);
 });
+const family = await startOpenAICompatibleSim({ flavour, host, port: familyPort, record: false }).catch((err: Error) => {
+  console.error(`OpenAI-compatible simulator (${flavour}) could not listen on ${host}:${familyPort}: ${err.message}`);
+  process.exit(1);
+});
 
 console.log(`Fireworks simulator listening on ${sim.url}`);
 console.log(`Point the gateway at it: FIREWORKS_BASE_URL=${sim.url} FIREWORKS_API_KEY=${SIM_API_KEY} npm start`);
+const upper = flavour.toUpperCase();
+console.log(`OpenAI-compatible simulator (${flavour}) listening on ${family.url}`);
+console.log(`Point the gateway at it: ${upper}_BASE_URL=${family.url} ${upper}_API_KEY=${simApiKey(flavour)} npm start`);
 
 let stopping = false;
 function stop(signal: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: closing the Fireworks simulator`);
-  sim.close().then(() => process.exit(0), () => process.exit(1));
+  console.log(`${signal}: closing the simulators`);
+  Promise.all([sim.close(), family.close()]).then(() => process.exit(0), () => process.exit(1));
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -1,22 +1,28 @@
-// The command line: --help and --version. Settings themselves come from the environment (and
-// CONFIG_FILE); the help text is made from the settings schema and the provider registry, so it
-// cannot fall behind them.
+// The command line: --config, --help and --version. Settings themselves come from the environment
+// and the config file; the help text is made from the settings schema and the provider registry,
+// so it cannot fall behind them.
 import { parseArgs } from 'node:util';
 import { defaultSettings, settingDescriptions, settingNames } from './config.js';
 import { providerSpecs } from './providers/index.js';
 import { VERSION } from './version.js';
 
 export type Command =
-  | { readonly run: 'serve' | 'help' | 'version' }
+  | { readonly run: 'serve'; /** --config: wins over CONFIG_FILE. */ readonly configFile: string | undefined }
+  | { readonly run: 'help' }
+  | { readonly run: 'version' }
   | { readonly run: 'usage-error'; readonly message: string };
 
-/** What the command line asks for; anything but --help (-h) and --version (-v) is a usage error. */
+/** What the command line asks for; anything but --config, --help (-h) and --version (-v) is a usage error. */
 export function parseCommand(args: readonly string[]): Command {
-  let values: { help?: boolean; version?: boolean };
+  let values: { config?: string; help?: boolean; version?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...args],
-      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -25,7 +31,8 @@ export function parseCommand(args: readonly string[]): Command {
   }
   if (values.help) return { run: 'help' };
   if (values.version) return { run: 'version' };
-  return { run: 'serve' };
+  if (values.config === '') return { run: 'usage-error', message: "Option '--config <path>' needs a path" };
+  return { run: 'serve', configFile: values.config };
 }
 
 /** What `--help` prints. */
@@ -41,28 +48,45 @@ export function usage(): string {
     'with retries, deadlines, streaming pass-through and JSON request logs.',
     '',
     'Usage:',
-    '  ai-gateway              start serving (npm start, or npx ai-gateway)',
-    '  ai-gateway --help       print this help',
-    '  ai-gateway --version    print the version',
+    '  ai-gateway                     start serving (npm start, or npx ai-gateway)',
+    '  ai-gateway --config FILE       start serving with the settings and providers of FILE',
+    '  ai-gateway --help              print this help',
+    '  ai-gateway --version           print the version',
     '',
-    'Settings are environment variables (an empty one counts as unset), or the "settings" object of',
-    'the JSON file named by CONFIG_FILE; the environment wins. Each is shown with its default.',
+    'Settings are environment variables (an empty one counts as unset), or entries of "settings:" in',
+    'the config file (YAML or JSON; --config FILE, else CONFIG_FILE); the environment wins. Each is',
+    'shown with its default.',
     '',
   ];
   for (const name of settingNames) {
     lines.push(`  ${name}=${shown(defaults[name])}`, `      ${settingDescriptions[name]}`);
   }
-  lines.push('  CONFIG_FILE=(none)', '      Path of a JSON file with "settings" and "providers", read once at start-up.', '');
+  lines.push(
+    '  CONFIG_FILE=(none)',
+    '      Path of the config file (YAML or JSON), read once at start-up; --config wins over it. It has',
+    '      "settings:", "providers:" (a built-in provider\'s base_url, api_key or api_key_env, options)',
+    '      and "custom_providers:" (OpenAI-compatible servers of your own: name, base_url, api_key or',
+    '      api_key_env, headers, request_id_header, key_optional). See the README.',
+    '',
+  );
   lines.push('Providers (a request picks one with the x-provider header; else DEFAULT_PROVIDER):');
   for (const spec of providerSpecs) {
     lines.push(
       `  ${spec.name}`,
-      `    ${spec.baseUrlEnv}=${spec.defaultBaseUrl}`,
-      `        Base URL of its API; or providers.${spec.name}.baseUrl in CONFIG_FILE.`,
+      `    ${spec.baseUrlEnv}=${spec.defaultBaseUrl ?? '(none: set it to use this provider)'}`,
+      `        Base URL of its API; or providers.${spec.name}.base_url in the config file.`,
       `    ${spec.apiKeyEnv}=(none)`,
-      `        Server-side key, used when a client sends none; or providers.${spec.name}.apiKey in CONFIG_FILE.`,
+      `        Server-side key, used when a client sends none; or providers.${spec.name}.api_key (or api_key_env).`,
     );
+    for (const [name, option] of Object.entries(spec.options ?? {})) {
+      lines.push(`    ${option.env}=${option.default}`, `        ${option.description} Or providers.${spec.name}.options.${name}.`);
+    }
   }
+  lines.push(
+    '  custom providers (custom_providers in the config file)',
+    '    NAME_BASE_URL, NAME_API_KEY (the name upper-cased, "-" and "." as "_": VLLM_A_BASE_URL)',
+    '        Win over the file\'s base_url and key.',
+  );
   lines.push(
     '',
     'Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT) or --help/--version; 1 for invalid',

@@ -1,9 +1,14 @@
-// Settings: environment variables for the common knobs, one optional JSON file (CONFIG_FILE) for
-// the rest. Everything is validated once at start-up into a frozen Config; nothing on the request
-// path reads the environment. Every problem is reported at once, each naming its setting.
-import { readFileSync } from 'node:fs';
+// Settings: environment variables, and one optional file (--config or CONFIG_FILE, YAML or JSON)
+// that can set every setting, a built-in provider's base URL, key and options, and declare
+// providers of the team's own. The environment wins over the file. Everything is validated once at
+// start-up into a frozen Config; nothing on the request path reads the environment. Every problem
+// is reported at once, each naming its variable or its place in the file.
+import { BlockList, isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
+import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
 import { providerSpecs } from './providers/index.js';
+import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
 /** Node keeps a timer's delay in a signed 32-bit int; a longer one fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -46,7 +51,6 @@ function list(normalise: (item: string) => string, check: (item: string) => stri
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const providerNames = providerSpecs.map((spec) => spec.name);
 
 // RFC 9110 token characters (less *), for method names; a header pattern may end in * (any suffix).
 const METHOD = /^[!#$%&'+.^_`|~0-9A-Za-z-]+$/;
@@ -101,14 +105,8 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
       .default('info'),
-    DEFAULT_PROVIDER: z
-      .string()
-      .trim()
-      .refine((name) => providerNames.includes(name.toLowerCase()), {
-        error: (issue) => `unknown provider "${String(issue.input)}"; known: ${providerNames.join(', ')}`,
-      })
-      .toLowerCase()
-      .default('fireworks'),
+    // Checked against the providers (built-in and custom) once they are known.
+    DEFAULT_PROVIDER: z.string().trim().toLowerCase().min(1, { error: 'must not be empty' }).default('fireworks'),
     MAX_RETRIES: int(0, 10).default(2),
     REQUEST_TIMEOUT_MS: duration(1).default(300_000),
     STREAM_IDLE_TIMEOUT_MS: duration(1).default(60_000),
@@ -180,7 +178,20 @@ export interface ProviderSettings {
 }
 
 export interface Config extends Settings {
+  /** The built-in providers (`providerSpecs`), then the config file's custom ones, in its order. */
+  readonly providerSpecs: readonly ProviderSpec[];
+  /**
+   * Each provider of `providerSpecs` that has a base URL, by name; a built-in one without a default
+   * (Azure) and none configured is absent.
+   */
   readonly providers: Readonly<Record<string, ProviderSettings>>;
+}
+
+export interface LoadOptions {
+  /** The path given with --config; it wins over CONFIG_FILE. */
+  readonly configFile?: string | undefined;
+  /** The built-in providers: the registry's unless given (tests, and embedders, pass others). */
+  readonly providerSpecs?: readonly ProviderSpec[];
 }
 
 export class ConfigError extends Error {
@@ -195,39 +206,6 @@ export class ConfigError extends Error {
 
 /** Every variable the gateway reads besides the providers' and CONFIG_FILE. */
 export const settingNames = Object.keys(settingsSchema.shape) as (keyof Settings)[];
-
-const fileSchema = z
-  .object({
-    settings: z.record(z.string(), z.union([z.string(), z.number(), z.array(z.string())])).optional(),
-    providers: z
-      .record(z.string(), z
-          .object({
-            baseUrl: z.string().optional(),
-            apiKey: z.string().optional(),
-            options: z.record(z.string(), z.string()).optional(),
-          })
-          .strict())
-      .optional(),
-  })
-  .strict();
-
-type ConfigFile = z.infer<typeof fileSchema>;
-
-function readConfigFile(path: string, problems: string[]): ConfigFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    problems.push(`CONFIG_FILE ${path}: ${(err as Error).message}`);
-    return {};
-  }
-  const parsed = fileSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  for (const issue of parsed.error.issues) {
-    problems.push(`CONFIG_FILE ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return {};
-}
 
 function parseBaseUrl(value: string): URL | string {
   let url: URL;
@@ -251,23 +229,74 @@ export function defaultSettings(): Settings {
   return defaults as Settings;
 }
 
-/** Builds the Config from the environment (and CONFIG_FILE when set); throws one ConfigError listing every problem. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const problems: string[] = [];
-  const file = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE, problems) : {};
-  const fromFile = ` (from CONFIG_FILE ${env.CONFIG_FILE})`;
+/** A custom provider's variables, from its name: vllm-a reads VLLM_A_BASE_URL and VLLM_A_API_KEY. */
+export function customProviderEnv(name: string): { readonly baseUrlEnv: string; readonly apiKeyEnv: string } {
+  const prefix = name.toUpperCase().replace(/[.-]/g, '_');
+  return { baseUrlEnv: `${prefix}_BASE_URL`, apiKeyEnv: `${prefix}_API_KEY` };
+}
 
-  const unknown = Object.keys(file.settings ?? {}).filter((name) => !Object.hasOwn(shape, name));
-  if (unknown.length > 0) {
-    problems.push(`CONFIG_FILE: unknown setting(s) ${unknown.join(', ')}; known: ${settingNames.join(', ')}`);
+/** Variables the gateway reads already (a custom provider may not read one of them), and what each is. */
+function variablesInUse(builtIns: readonly ProviderSpec[]): ReadonlyMap<string, string> {
+  const taken = new Map<string, string>([['CONFIG_FILE', 'the config file\'s path']]);
+  for (const name of settingNames) taken.set(name, 'a setting');
+  for (const spec of builtIns) {
+    taken.set(spec.baseUrlEnv, `${spec.name}'s base URL`);
+    taken.set(spec.apiKeyEnv, `${spec.name}'s key`);
+    for (const [name, option] of Object.entries(spec.options ?? {})) taken.set(option.env, `${spec.name}'s option ${name}`);
+  }
+  return taken;
+}
+
+/**
+ * Whether a base URL would send requests back to this gateway: the same port, and a host that is
+ * this machine (loopback, any-address, HOST, its hostname or an interface address). Names that
+ * only DNS could tell are not resolved: start-up stays synchronous and offline.
+ */
+function selfAddress(host: string, port: number): (url: URL) => boolean {
+  const addresses = new BlockList();
+  addresses.addSubnet('127.0.0.0', 8, 'ipv4');
+  addresses.addAddress('::1', 'ipv6');
+  addresses.addAddress('0.0.0.0', 'ipv4');
+  addresses.addAddress('::', 'ipv6');
+  const names = new Set(['localhost', hostname().toLowerCase()]);
+  const own = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
+  for (const address of [...own, host]) {
+    const family = isIP(address);
+    // An address with a zone (fe80::1%eth0) is not one BlockList takes; no URL can name it either.
+    if (family !== 0 && !address.includes('%')) addresses.addAddress(address, family === 6 ? 'ipv6' : 'ipv4');
+    else if (family === 0) names.add(address.toLowerCase().replace(/\.$/, ''));
+  }
+  return (url) => {
+    const urlPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    if (urlPort !== port) return false;
+    const urlHost = url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+    const family = isIP(urlHost);
+    if (family !== 0) return addresses.check(urlHost, family === 6 ? 'ipv6' : 'ipv4');
+    return names.has(urlHost) || urlHost.endsWith('.localhost');
+  };
+}
+
+/** Each setting from the environment, else the file, else its default; `labels` says where each came from. */
+function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string[]) {
+  const inFile = new Map<string, ConfigFile['settings'][number]>();
+  for (const entry of file.settings) {
+    // Names as the environment's (PORT), in any case (port): YAML files tend to be lower case.
+    const name = entry.key.toUpperCase();
+    const first = inFile.get(name);
+    if (!Object.hasOwn(shape, name)) problems.push(`${entry.at}: unknown setting; known: ${settingNames.join(', ')}`);
+    else if (first !== undefined) problems.push(`${entry.at}: set twice (first as ${first.key} at line ${first.line})`);
+    else inFile.set(name, entry);
   }
 
   // Each setting on its own, so that one bad value hides neither the others nor the checks across them.
   const values: Record<string, unknown> = {};
+  const labels: Record<string, string> = {};
   const valid = new Set<string>();
   for (const name of settingNames) {
     const fromEnv = env[name] !== undefined && env[name] !== '';
-    const input = fromEnv ? env[name] : file.settings?.[name];
+    const entry = fromEnv ? undefined : inFile.get(name);
+    const input = fromEnv ? env[name] : entry?.value;
+    labels[name] = entry?.at ?? name;
     const parsed = shape[name]!.safeParse(input);
     if (parsed.success) {
       // zod hands out a copy of an array default; the Config is frozen all the way down.
@@ -275,55 +304,195 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       valid.add(name);
       continue;
     }
-    const where = fromEnv || input === undefined ? '' : fromFile;
     for (const issue of parsed.error.issues) {
       // A custom issue quotes the bad item itself; the others say what they got.
       const got = issue.code === 'custom' ? '' : `, got ${JSON.stringify(input)}`;
-      problems.push(`${name}: ${issue.message}${got}${where}`);
+      problems.push(`${labels[name]}: ${issue.message}${got}`);
     }
   }
   const base = values.RETRY_BASE_DELAY_MS as number;
   const ceiling = values.RETRY_MAX_DELAY_MS as number;
   if (valid.has('RETRY_BASE_DELAY_MS') && valid.has('RETRY_MAX_DELAY_MS') && ceiling < base) {
-    problems.push(`RETRY_MAX_DELAY_MS: must be at least RETRY_BASE_DELAY_MS (${base}), got ${ceiling}`);
+    problems.push(`${labels.RETRY_MAX_DELAY_MS}: must be at least RETRY_BASE_DELAY_MS (${base}), got ${ceiling}`);
   }
+  return { values, labels, valid };
+}
 
-  const providers: Record<string, ProviderSettings> = {};
-  for (const spec of providerSpecs) {
-    const inFile = file.providers?.[spec.name];
-    const fromEnv = Boolean(env[spec.baseUrlEnv]);
-    const chosen = env[spec.baseUrlEnv] || inFile?.baseUrl || spec.defaultBaseUrl;
-    if (chosen === undefined) continue;
-    const baseUrl = parseBaseUrl(chosen);
-    if (typeof baseUrl === 'string') {
-      problems.push(`${spec.baseUrlEnv}: ${baseUrl}${fromEnv ? '' : ` (providers.${spec.name}.baseUrl${fromFile})`}`);
+/** The file's custom providers as specs; one whose name or variables clash is left out, with its problem. */
+function customSpecs(
+  builtIns: readonly ProviderSpec[],
+  file: ConfigFile,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { readonly spec: ProviderSpec; readonly entry: FileProvider }[] {
+  const builtIn = new Set(builtIns.map((spec) => spec.name));
+  const taken = variablesInUse(builtIns);
+  const declared = new Map<string, number>();
+  const byVariable = new Map<string, string>();
+  const specs: { spec: ProviderSpec; entry: FileProvider }[] = [];
+  for (const custom of file.customProviders) {
+    const { value: name, at, line } = custom.name;
+    const { baseUrlEnv, apiKeyEnv } = customProviderEnv(name);
+    const clash = [baseUrlEnv, apiKeyEnv].find((variable) => taken.has(variable));
+    const first = declared.get(name);
+    const sharing = byVariable.get(baseUrlEnv);
+    if (first === undefined) declared.set(name, line);
+    if (sharing === undefined) byVariable.set(baseUrlEnv, name);
+    const problem = builtIn.has(name)
+      ? `"${name}" is a built-in provider; set its base_url, key or options under providers.${name}`
+      : first !== undefined
+        ? `"${name}" is declared twice (first at line ${first})`
+        : sharing !== undefined
+          ? `"${name}" and "${sharing}" would both read ${baseUrlEnv} and ${apiKeyEnv}; rename one`
+          : clash !== undefined
+            ? `"${name}" would read ${clash}, which is already ${taken.get(clash)}; rename it`
+            : custom.baseUrl === undefined && !env[baseUrlEnv]
+              ? `"${name}" needs a base_url (or ${baseUrlEnv} in the environment)`
+              : undefined;
+    if (problem !== undefined) {
+      problems.push(`${at}: ${problem}`);
       continue;
     }
-    const options: Record<string, string> = {};
-    for (const [name, option] of Object.entries(spec.options ?? {})) {
-      const value = env[option.env] || inFile?.options?.[name] || option.default;
-      if (option.values !== undefined && !option.values.includes(value)) {
-        problems.push(`${option.env}: must be one of ${option.values.join(', ')}, got ${JSON.stringify(value)}`);
-      }
-      options[name] = value;
-    }
-    const unknownOptions = Object.keys(inFile?.options ?? {}).filter((name) => !Object.hasOwn(spec.options ?? {}, name));
-    if (unknownOptions.length > 0) {
-      problems.push(`CONFIG_FILE: providers.${spec.name}.options: unknown option(s) ${unknownOptions.join(', ')}`);
-    }
-    providers[spec.name] = Object.freeze({
-      baseUrl,
-      apiKey: env[spec.apiKeyEnv] || inFile?.apiKey || undefined,
-      options: Object.freeze(options),
+    specs.push({
+      entry: custom,
+      spec: openAICompatible({
+        name,
+        defaultBaseUrl: custom.baseUrl?.value,
+        baseUrlEnv,
+        apiKeyEnv,
+        keyOptional: custom.keyOptional,
+        requestIdHeader: custom.requestIdHeader,
+        headers: Object.freeze(custom.headers.map((pair) => Object.freeze(pair))),
+        // A server of the team's own that speaks OpenAI's API: that API is its reference.
+        docs: 'https://platform.openai.com/docs/api-reference',
+      }),
     });
   }
-  const unknownProviders = Object.keys(file.providers ?? {}).filter((name) => !providerNames.includes(name));
-  if (unknownProviders.length > 0) {
+  return specs;
+}
+
+/**
+ * One provider's base URL, key and options: the environment's, else the file's (`entry`), else the
+ * spec's defaults. Undefined when it has no base URL, or a problem.
+ */
+function resolveProvider(
+  spec: ProviderSpec,
+  entry: FileProvider | undefined,
+  env: NodeJS.ProcessEnv,
+  loops: ((url: URL) => boolean) | undefined,
+  port: number,
+  problems: string[],
+): ProviderSettings | undefined {
+  const fromEnv = Boolean(env[spec.baseUrlEnv]);
+  const chosen = env[spec.baseUrlEnv] || entry?.baseUrl?.value || spec.defaultBaseUrl;
+  if (chosen === undefined) return undefined;
+  const fromFile = !fromEnv && entry?.baseUrl !== undefined;
+  const label = fromFile ? entry.baseUrl!.at : spec.baseUrlEnv;
+  const baseUrl = parseBaseUrl(chosen);
+  let ok = true;
+  if (typeof baseUrl === 'string') {
+    problems.push(`${label}: ${baseUrl}`);
+    ok = false;
+  } else if (loops?.(baseUrl)) {
+    const fix = fromFile ? 'Point it at the provider' : 'Unset it for the gateway, or point it at the provider';
+    problems.push(`${label}: ${baseUrl.protocol}//${baseUrl.host}${baseUrl.pathname} points at this gateway (PORT ${port}); requests would loop. ${fix}`);
+    ok = false;
+  }
+
+  let apiKey = env[spec.apiKeyEnv] || undefined;
+  if (apiKey === undefined && entry?.apiKeyEnv !== undefined) {
+    const variable = entry.apiKeyEnv.value;
+    apiKey = env[variable] || undefined;
+    if (apiKey === undefined) {
+      problems.push(`${entry.apiKeyEnv.at}: the environment variable ${variable} is not set (or is empty)`);
+      ok = false;
+    }
+  }
+  apiKey ??= entry?.apiKey?.value;
+
+  const specOptions = spec.options ?? {};
+  const options: Record<string, string> = {};
+  for (const [name, option] of Object.entries(specOptions)) {
+    const inFile = env[option.env] ? undefined : entry?.options.find((given) => given.name === name);
+    const value = env[option.env] || inFile?.value || option.default;
+    if (option.values !== undefined && !option.values.includes(value)) {
+      problems.push(`${inFile?.at ?? option.env}: must be one of ${option.values.join(', ')}, got ${JSON.stringify(value)}`);
+      ok = false;
+    }
+    options[name] = value;
+  }
+  const known = Object.keys(specOptions);
+  for (const given of entry?.options ?? []) {
+    if (Object.hasOwn(specOptions, given.name)) continue;
+    problems.push(`${given.at}: unknown option; ${known.length > 0 ? `known: ${known.join(', ')}` : `${spec.name} has none`}`);
+    ok = false;
+  }
+  if (!ok || typeof baseUrl === 'string') return undefined;
+  return Object.freeze({ baseUrl, apiKey, options: Object.freeze(options) });
+}
+
+/** The problems with the environment's first, as found, then the file's by line. */
+function inFileOrder(problems: readonly string[], path: string): string[] {
+  const lineOf = (problem: string): number => {
+    if (!problem.startsWith(`${path}:`)) return 0;
+    return Number.parseInt(problem.slice(path.length + 1), 10) || 0;
+  };
+  return problems.map((problem, index) => ({ problem, index, line: lineOf(problem) }))
+    .sort((a, b) => a.line - b.line || a.index - b.index)
+    .map(({ problem }) => problem);
+}
+
+/**
+ * Builds the Config from the environment and the config file (`options.configFile`, else
+ * CONFIG_FILE); throws one ConfigError listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Config {
+  const problems: string[] = [];
+  const path = options.configFile ?? (env.CONFIG_FILE || undefined);
+  const file = path === undefined ? EMPTY_FILE : readConfigFile(path, options.configFile !== undefined ? '--config' : 'CONFIG_FILE', problems);
+  const { values, labels, valid } = readSettings(env, file, problems);
+
+  const builtIns = options.providerSpecs ?? providerSpecs;
+  const custom = customSpecs(builtIns, file, env, problems);
+  const specs = [...builtIns, ...custom.map(({ spec }) => spec)];
+  const entries = new Map<string, FileProvider>(custom.map(({ spec, entry }) => [spec.name, entry]));
+  const declared = new Set(file.customProviders.map((entry) => entry.name.value));
+  for (const entry of file.providers) {
+    const name = entry.name.value;
+    if (builtIns.some((spec) => spec.name === name)) entries.set(name, entry);
+    else if (declared.has(name)) problems.push(`${entry.name.at}: "${name}" is declared under custom_providers; set its base_url and key there`);
+    else {
+      problems.push(
+        `${entry.name.at}: unknown provider; built-in: ${builtIns.map((spec) => spec.name).join(', ')} (a provider of your own goes under custom_providers)`,
+      );
+    }
+  }
+
+  const port = values.PORT as number;
+  const loops = valid.has('PORT') && valid.has('HOST') && port !== 0 ? selfAddress(values.HOST as string, port) : undefined;
+  const providers: Record<string, ProviderSettings> = {};
+  const absent = new Set<string>();
+  for (const spec of specs) {
+    const entry = entries.get(spec.name);
+    if (!env[spec.baseUrlEnv] && entry?.baseUrl === undefined && spec.defaultBaseUrl === undefined) absent.add(spec.name);
+    const settings = resolveProvider(spec, entry, env, loops, port, problems);
+    if (settings !== undefined) providers[spec.name] = settings;
+  }
+
+  const defaultProvider = values.DEFAULT_PROVIDER as string;
+  const defaultSpec = specs.find((spec) => spec.name === defaultProvider);
+  if (valid.has('DEFAULT_PROVIDER') && defaultSpec === undefined) {
+    problems.push(`${labels.DEFAULT_PROVIDER}: unknown provider "${defaultProvider}"; known: ${specs.map((spec) => spec.name).join(', ')}`);
+  } else if (defaultSpec !== undefined && absent.has(defaultProvider)) {
     problems.push(
-      `CONFIG_FILE: unknown provider(s) ${unknownProviders.map((name) => `"${name}"`).join(', ')}; known: ${providerNames.join(', ')}`,
+      `${labels.DEFAULT_PROVIDER}: "${defaultProvider}" has no base URL; set ${defaultSpec.baseUrlEnv} (or providers.${defaultProvider}.base_url in the config file)`,
     );
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ ...(values as Settings), providers: Object.freeze(providers) });
+  if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
+  return Object.freeze({
+    ...(values as Settings),
+    providerSpecs: Object.freeze(specs),
+    providers: Object.freeze(providers),
+  });
 }

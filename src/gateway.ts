@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
-import { providerSpecs as builtInSpecs, type ProviderSpec } from './providers/index.js';
+import type { ProviderSpec } from './providers/index.js';
 import type { ChatTranslation } from './providers/types.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { sseErrorEvent } from './stream.js';
@@ -51,8 +51,7 @@ export class Gateway {
   ) {
     const providers = new Map<string, Provider>();
     const unconfigured = new Map<string, ProviderSpec>();
-    const specs: readonly ProviderSpec[] = (config as { providerSpecs?: readonly ProviderSpec[] }).providerSpecs ?? builtInSpecs;
-    for (const spec of specs) {
+    for (const spec of config.providerSpecs) {
       const settings = config.providers[spec.name];
       if (settings === undefined) {
         unconfigured.set(spec.name, spec);

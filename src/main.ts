@@ -34,16 +34,16 @@ if (command.run === 'help') {
   process.stderr.write(`ai-gateway: ${command.message}\nRun "ai-gateway --help" for usage.\n`);
   process.exitCode = EXIT_USAGE;
 } else {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit(command.configFile);
   const logger = createLogger(config.LOG_LEVEL);
   const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
   if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
   else await runServer(config, logger, workers > 1);
 }
 
-function loadConfigOrExit(): Config {
+function loadConfigOrExit(configFile: string | undefined): Config {
   try {
-    return loadConfig();
+    return loadConfig(process.env, { configFile });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const { problems } = err;

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { Pool, errors as undiciErrors } from 'undici';
-import { KEY, MODEL, startStack, type Stack } from './helpers.js';
+import { KEY, MODEL, startStack, unreachableProviders, type Stack } from './helpers.js';
 
 const SEED = envInt('FUZZ_SEED', 20_250_611);
 const TIME_MS = envInt('FUZZ_TIME_MS', 22_000);
@@ -42,6 +42,7 @@ let pool: Pool;
 let port: number;
 before(async () => {
   stack = await startStack({
+    ...unreachableProviders(),
     LOG_LEVEL: 'silent',
     MAX_BODY_BYTES: String(MAX_BODY_BYTES),
     HEADERS_TIMEOUT_MS: String(SLOW_CLIENT_TIMEOUT_MS),
@@ -400,7 +401,7 @@ const provider = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom<HeaderValue | undefined>(
-      'FireWorks', ' fireworks ', 'FIREWORKS', '', 'openai', 'anthropic', 'fireworks, fireworks', '__proto__',
+      'FireWorks', ' fireworks ', 'FIREWORKS', '', 'nosuch', 'anthropix', 'fireworks, fireworks', '__proto__',
       'constructor', 'hasOwnProperty',
     ),
   },

@@ -7,6 +7,7 @@ import { startFireworksSim, type FireworksSim, type SimFault } from '../sim/fire
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createGatewayServer, type GatewayServer } from '../src/server.js';
+import { providerSpecs } from '../src/providers/index.js';
 
 export const MODEL = 'accounts/fireworks/models/llama-v3p1-8b-instruct';
 export const KEY = 'fw_test_key_0123456789';
@@ -122,4 +123,14 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   ]);
   const port = listening.exec(output)![1];
   return { child, origin: `http://127.0.0.1:${port}`, output: () => output, exited };
+}
+
+/**
+ * Every provider but Fireworks pointed at a closed port on this machine, for stacks whose requests
+ * may name any provider (x-provider, provider/model): nothing then leaves 127.0.0.0/8.
+ */
+export function unreachableProviders(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const spec of providerSpecs) if (spec.name !== 'fireworks') env[spec.baseUrlEnv] = 'http://127.0.0.1:9/v1';
+  return env;
 }

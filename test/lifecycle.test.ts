@@ -53,7 +53,7 @@ describe('start-up', () => {
   test('starts with defaults and answers /health', async () => {
     const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url });
     try {
-      assert.match(gw.output(), /"providers":\{"fireworks":\{"baseUrl":"[^"]+","serverKey":false\}\}/);
+      assert.match(gw.output(), /"providers":\{"fireworks":\{"baseUrl":"[^"]+","serverKey":false\}[,}]/);
       const res = await fetch(`${gw.origin}/health`);
       assert.equal(res.status, 200);
       const health = (await res.json()) as { status: string; version: string; uptime_s: number };
@@ -132,7 +132,11 @@ describe('start-up', () => {
     try {
       const line = gw.output().split('\n').find((text) => text.includes('listening on'))!;
       const { providers } = JSON.parse(line) as { providers: Record<string, { baseUrl: string; serverKey: boolean }> };
-      assert.deepEqual(providers, { fireworks: { baseUrl: sim.url, serverKey: true } });
+      assert.deepEqual(providers.fireworks, { baseUrl: sim.url, serverKey: true });
+      // The others are at their public defaults, without keys; Azure has no default and is left out.
+      const others = providerSpecs.filter((spec) => spec.name !== 'fireworks' && spec.defaultBaseUrl !== undefined);
+      assert.deepEqual(Object.keys(providers).sort(), ['fireworks', ...others.map((spec) => spec.name)].sort());
+      for (const spec of others) assert.equal(providers[spec.name]!.serverKey, false, spec.name);
       for (const secret of [key, 'pw-in-url-555', 'query-secret-777', 'someone']) {
         assert.ok(!gw.output().includes(secret), `${secret} is not in the output`);
       }
@@ -169,8 +173,10 @@ describe('command line', () => {
     assert.match(result.stdout, /^  CORS_ORIGINS=\(empty\)$/m);
     assert.match(result.stdout, /^  CONFIG_FILE=/m);
     for (const spec of providerSpecs) {
-      assert.match(result.stdout, new RegExp(`^    ${spec.baseUrlEnv}=${spec.defaultBaseUrl}$`, 'm'));
+      const base = spec.defaultBaseUrl ?? '(none: set it to use this provider)';
+      assert.ok(result.stdout.includes(`\n    ${spec.baseUrlEnv}=${base}\n`), spec.baseUrlEnv);
       assert.match(result.stdout, new RegExp(`^    ${spec.apiKeyEnv}=`, 'm'));
+      for (const option of Object.values(spec.options ?? {})) assert.match(result.stdout, new RegExp(`^    ${option.env}=${option.default}$`, 'm'));
     }
     assert.match(result.stdout, /Exit codes/);
     assert.deepEqual(runMain(['-h'], {}).stdout, result.stdout);

@@ -1,0 +1,280 @@
+// The optional config file (--config or CONFIG_FILE), YAML or JSON: JSON is YAML 1.2, so the one
+// parser reads both, whatever the file is called. This module checks the file's shape and knows
+// where each value sits in it; what the values mean (settings, providers, precedence over the
+// environment) is config.ts's. Each section and each provider entry is checked on its own, so one
+// bad entry hides no other problem, and every problem starts with `file:line: dotted.path`.
+import { readFileSync } from 'node:fs';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+
+/** A value from the file and its place there. */
+export interface Located<T> {
+  readonly value: T;
+  readonly line: number;
+  /** `gateway.yaml:12: providers.fireworks.base_url`: the start of a problem line about this value. */
+  readonly at: string;
+}
+
+/** What the file says about one provider; absent fields are not in the file. */
+export interface FileProvider {
+  readonly name: Located<string>;
+  readonly baseUrl?: Located<string>;
+  readonly apiKey?: Located<string>;
+  /** The name of the environment variable holding the key. */
+  readonly apiKeyEnv?: Located<string>;
+  readonly options: readonly (Located<string> & { readonly name: string })[];
+}
+
+/** A provider of the team's own (custom_providers), declared whole in the file. */
+export interface FileCustomProvider extends FileProvider {
+  /** Lower-case names. */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly requestIdHeader?: string;
+  readonly keyOptional: boolean;
+}
+
+export interface ConfigFile {
+  /** Each entry of `settings`, as the key is written there. */
+  readonly settings: readonly (Located<unknown> & { readonly key: string })[];
+  /** Each entry of `providers`: a built-in provider's base URL, key or options (the names are not checked here). */
+  readonly providers: readonly FileProvider[];
+  readonly customProviders: readonly FileCustomProvider[];
+}
+
+export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [] });
+
+/** Characters of an HTTP token (RFC 9110), for header names. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What undici accepts in a header value (no CR, LF or NUL). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const CUSTOM_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+
+/** Headers the gateway sets itself, or that would change how the request is framed. */
+const RESERVED_HEADERS: Readonly<Record<string, string>> = {
+  authorization: 'give the key in api_key or api_key_env',
+  host: 'the gateway sets it from base_url',
+  'content-length': 'the gateway sets it',
+  'content-type': 'the gateway sets it',
+  'transfer-encoding': 'the gateway sets it',
+  'accept-encoding': 'the gateway asks for identity, to read usage',
+  connection: 'a hop-by-hop header',
+  'keep-alive': 'a hop-by-hop header',
+  'proxy-connection': 'a hop-by-hop header',
+  te: 'a hop-by-hop header',
+  trailer: 'a hop-by-hop header',
+  upgrade: 'a hop-by-hop header',
+  expect: 'the gateway does not wait for 100-continue',
+};
+
+/** A value that is not what was wanted, for messages: never a whole map or list, nor a secret. */
+function kindOf(input: unknown, secret = false): string {
+  if (input === undefined) return 'nothing';
+  if (input === null) return 'an empty value';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a map';
+  return secret ? `a ${typeof input}` : JSON.stringify(input);
+}
+
+/** The error of a value that is not of type `what`. */
+function expected(what: string, secret = false) {
+  return { error: (issue: { input: unknown }) => `must be ${what}, got ${kindOf(issue.input, secret)}` };
+}
+
+/** An object that names its unknown keys and the known ones. */
+function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = `unknown key; known: ${Object.keys(shape).join(', ')}`;
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? known : `must be a map, got ${kindOf(issue.input)}`),
+  });
+}
+
+const nonEmpty = z.string(expected('a string')).min(1, { error: 'must not be empty' });
+const envName = z.string(expected('the name of an environment variable')).regex(ENV_NAME, {
+  error: (issue) => `must be the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*), got ${JSON.stringify(issue.input)}`,
+});
+const headerName = z.string(expected('a header name')).regex(TOKEN, {
+  error: (issue) => `${JSON.stringify(issue.input)} is not a header name`,
+});
+
+// A key written unquoted may be read as a number: say so without echoing it.
+const secret = z.string(expected('a string (quote it)', true)).min(1, { error: 'must not be empty' });
+
+const providerFields = {
+  base_url: nonEmpty.optional(),
+  api_key: secret.optional(),
+  api_key_env: envName.optional(),
+};
+
+const builtInEntry = strict({
+  ...providerFields,
+  // The first spellings of this file (JSON, camelCase); base_url and api_key are the documented ones.
+  baseUrl: nonEmpty.optional(),
+  apiKey: secret.optional(),
+  options: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()], expected('a string, number or true/false')), expected('a map'))
+    .optional(),
+});
+
+const customEntry = strict({
+  name: z.string(expected('a string')).regex(CUSTOM_NAME, {
+    error: (issue) => `must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(issue.input)}`,
+  }),
+  ...providerFields,
+  headers: z
+    .record(
+      headerName,
+      // A header value may be a secret: say what is wrong with it, never echo it.
+      z.union([z.string(), z.number()], expected('a string', true)).transform(String).pipe(
+        z.string().regex(HEADER_VALUE, { error: 'must not hold line breaks or other control characters' }),
+      ),
+      expected('a map of header names to values'),
+    )
+    .optional(),
+  request_id_header: headerName.optional(),
+  key_optional: z.boolean(expected('true or false')).optional(),
+});
+
+// Each section is checked on its own; an empty one (every line commented out) is none.
+const sections = strict({ settings: z.unknown().optional(), providers: z.unknown().optional(), custom_providers: z.unknown().optional() });
+const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
+const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
+const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
+
+type Path = readonly (string | number)[];
+
+/** `custom_providers[0].headers.x-team`. */
+function dotted(path: Path): string {
+  let text = '';
+  for (const segment of path) text += typeof segment === 'number' ? `[${segment}]` : text === '' ? segment : `.${segment}`;
+  return text === '' ? '(top level)' : text;
+}
+
+/** The line of the deepest node on `path` (the key's line for a map entry, the item's for a list item). */
+function lineOf(doc: Document, lines: LineCounter, path: Path): number {
+  let node: unknown = doc.contents;
+  let offset = 0;
+  for (const segment of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment));
+      if (pair === undefined) break;
+      if (isScalar(pair.key) && pair.key.range) offset = pair.key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item: unknown = node.items[segment];
+      if (item === undefined) break;
+      if (isScalar(item) || isMap(item) || isSeq(item)) offset = item.range?.[0] ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return lines.linePos(offset).line;
+}
+
+/**
+ * Reads and checks the file at `path`; `label` (`CONFIG_FILE`, `--config`) names where the path
+ * came from. Problems are added to `problems`; what could not be read is left out of the answer.
+ */
+export function readConfigFile(path: string, label: string, problems: string[]): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push(`${label} ${path}: ${(err as Error).message}`);
+    return EMPTY_FILE;
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) problems.push(`${path}:${lines.linePos(error.pos[0]).line}: ${error.message}`);
+    return EMPTY_FILE;
+  }
+
+  const locate = <T>(where: Path, value: T): Located<T> => {
+    const line = lineOf(doc, lines, where);
+    return { value, line, at: `${path}:${line}: ${dotted(where)}` };
+  };
+  const place = (where: Path): string => locate(where, undefined).at;
+  /** Checks `value` (found at `where`) against `schema`; each issue is a problem at its own place. */
+  const check = <T>(schema: z.ZodType<T>, value: unknown, where: Path): T | undefined => {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues;
+    for (const issue of issues) {
+      const at = [...where, ...(issue.path as (string | number)[])];
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(`${place([...at, key])}: ${issue.message}`);
+      } else if (issue.code === 'invalid_key') {
+        for (const inner of issue.issues) problems.push(`${place(at)}: ${inner.message}`);
+      } else {
+        problems.push(`${place(at)}: ${issue.message}`);
+      }
+    }
+    // Unknown keys alone leave the rest readable, and worth checking further.
+    const onlyUnknownKeys = issues.every((issue) => issue.code === 'unrecognized_keys' && issue.path.length === 0);
+    return onlyUnknownKeys && schema instanceof z.ZodObject ? (schema.strip().parse(value) as T) : undefined;
+  };
+
+  const top: z.infer<typeof sections> | undefined = doc.contents === null ? {} : check(sections, doc.toJS(), []);
+  if (top === undefined) return EMPTY_FILE;
+  const settings = check(settingsSection, top.settings, ['settings']) ?? {};
+
+  const provider = (where: Path, name: string, entry: z.infer<typeof builtInEntry>): FileProvider => {
+    /** The first of `keys` that is given; a second one is a problem (and is not used). */
+    const one = <K extends keyof typeof entry>(...keys: K[]): K | undefined => {
+      const given = keys.filter((key) => entry[key] !== undefined);
+      if (given.length > 1) problems.push(`${place([...where, given[1]!])}: give only one of ${given.join(' and ')}`);
+      return given[0];
+    };
+    const baseUrlKey = one('base_url', 'baseUrl');
+    const apiKeyKey = one('api_key', 'apiKey', 'api_key_env');
+    const field = (key: keyof typeof entry | undefined) =>
+      key === undefined ? undefined : locate([...where, key], entry[key] as string);
+    return {
+      name: locate(where, name),
+      baseUrl: field(baseUrlKey),
+      apiKey: apiKeyKey === 'api_key_env' ? undefined : field(apiKeyKey),
+      apiKeyEnv: apiKeyKey === 'api_key_env' ? field(apiKeyKey) : undefined,
+      options: Object.entries(entry.options ?? {}).map(([option, value]) => ({
+        name: option,
+        ...locate([...where, 'options', option], String(value)),
+      })),
+    };
+  };
+
+  const providers: FileProvider[] = [];
+  for (const [name, value] of Object.entries(check(providersSection, top.providers, ['providers']) ?? {})) {
+    const entry = check(builtInEntry, value, ['providers', name]);
+    if (entry !== undefined) providers.push(provider(['providers', name], name, entry));
+  }
+
+  const customProviders: FileCustomProvider[] = [];
+  for (const [index, value] of (check(customSection, top.custom_providers, ['custom_providers']) ?? []).entries()) {
+    const where = ['custom_providers', index];
+    const entry = check(customEntry, value, where);
+    if (entry === undefined) continue;
+    const headers: [string, string][] = [];
+    for (const [name, headerValue] of Object.entries(entry.headers ?? {})) {
+      const lower = name.toLowerCase();
+      const reason = RESERVED_HEADERS[lower];
+      if (reason !== undefined) problems.push(`${place([...where, 'headers', name])}: cannot be set here (${reason})`);
+      else if (headers.some(([given]) => given === lower)) problems.push(`${place([...where, 'headers', name])}: given twice`);
+      else headers.push([lower, headerValue]);
+    }
+    customProviders.push({
+      ...provider(where, entry.name, { ...entry, options: undefined }),
+      name: locate([...where, 'name'], entry.name),
+      headers,
+      requestIdHeader: entry.request_id_header?.toLowerCase(),
+      keyOptional: entry.key_optional ?? false,
+    });
+  }
+
+  return {
+    settings: Object.entries(settings).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
+    providers,
+    customProviders,
+  };
+}

@@ -1,0 +1,13 @@
+// Groq: OpenAI-compatible under /openai/v1 (https://console.groq.com/docs/openai).
+// Request id: `x-request-id`, not in Groq's docs but sent on its answers (public client code logs
+// it beside `x-groq-region`).
+import { openAICompatible } from '../types.js';
+
+export const groq = openAICompatible({
+  name: 'groq',
+  defaultBaseUrl: 'https://api.groq.com/openai/v1',
+  baseUrlEnv: 'GROQ_BASE_URL',
+  apiKeyEnv: 'GROQ_API_KEY',
+  requestIdHeader: 'x-request-id',
+  docs: 'https://console.groq.com/docs/openai',
+});

@@ -1,0 +1,13 @@
+// OpenAI: the API the family copies. Docs: https://platform.openai.com/docs/api-reference
+// Request id: `x-request-id` ("Unique identifier for this API request", the same reference's
+// response headers; openai-node reads it into `_request_id`).
+import { openAICompatible } from '../types.js';
+
+export const openai = openAICompatible({
+  name: 'openai',
+  defaultBaseUrl: 'https://api.openai.com/v1',
+  baseUrlEnv: 'OPENAI_BASE_URL',
+  apiKeyEnv: 'OPENAI_API_KEY',
+  requestIdHeader: 'x-request-id',
+  docs: 'https://platform.openai.com/docs/api-reference',
+});

@@ -1,0 +1,15 @@
+// OpenRouter: OpenAI SDK with baseURL https://openrouter.ai/api/v1
+// (https://openrouter.ai/docs/quickstart). Models are named `vendor/model` (`openai/gpt-4o`) and
+// go upstream as they are: send x-provider: openrouter (or `openrouter/openai/gpt-4o`), since a
+// vendor may share its name with a provider here. The optional attribution headers
+// (HTTP-Referer, X-Title) are the client's to send. Request id: none documented.
+import { openAICompatible } from '../types.js';
+
+export const openrouter = openAICompatible({
+  name: 'openrouter',
+  defaultBaseUrl: 'https://openrouter.ai/api/v1',
+  baseUrlEnv: 'OPENROUTER_BASE_URL',
+  apiKeyEnv: 'OPENROUTER_API_KEY',
+  forwardHeaders: ['http-referer', 'x-title', 'x-openrouter-title'],
+  docs: 'https://openrouter.ai/docs/quickstart',
+});

@@ -1,0 +1,16 @@
+// Together AI: OpenAI-compatible (https://docs.together.ai/docs/inference/openai-compatibility,
+// whose drop-in setup names api.together.ai; api.together.xyz is the older host of the same API).
+// Its GET /models answers a bare JSON array (https://docs.together.ai/reference/models), which
+// OpenAI clients cannot page: it is wrapped into OpenAI's list. Request id: none documented.
+import { openAICompatible } from '../types.js';
+
+export const together = openAICompatible({
+  name: 'together',
+  defaultBaseUrl: 'https://api.together.ai/v1',
+  baseUrlEnv: 'TOGETHER_BASE_URL',
+  apiKeyEnv: 'TOGETHER_API_KEY',
+  // The array's items are already model objects (`id`, `object`, `created`, ...); only the
+  // envelope is added, so the items' bytes are kept as they came.
+  modelsAnswer: (body) => (body.trimStart().startsWith('[') ? `{"object":"list","data":${body}}` : body),
+  docs: 'https://docs.together.ai/docs/inference/openai-compatibility',
+});

@@ -1,0 +1,11 @@
+// xAI (Grok): OpenAI SDK with baseURL https://api.x.ai/v1 (https://docs.x.ai/api/integrations).
+// Request id: none documented.
+import { openAICompatible } from '../types.js';
+
+export const xai = openAICompatible({
+  name: 'xai',
+  defaultBaseUrl: 'https://api.x.ai/v1',
+  baseUrlEnv: 'XAI_BASE_URL',
+  apiKeyEnv: 'XAI_API_KEY',
+  docs: 'https://docs.x.ai/api/integrations',
+});
