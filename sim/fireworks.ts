@@ -108,10 +108,11 @@ export interface RecordedRequest {
   completed: boolean;
 }
 
-export interface FireworksSim {
+/** What every simulator in sim/ returns. */
+export interface SimHandle {
   /** http://127.0.0.1:PORT */
   origin: string;
-  /** origin + the flavour's base path (`/inference/v1` for Fireworks) */
+  /** The base URL clients are given. */
   url: string;
   port: number;
   requests: RecordedRequest[];
@@ -124,12 +125,20 @@ export interface FireworksSim {
   close(): Promise<void>;
 }
 
-export interface FireworksSimOptions {
+export interface FireworksSim extends SimHandle {
+  /** origin + the flavour's base path (`/inference/v1` for Fireworks) */
+  url: string;
+}
+
+/** How every simulator in sim/ is started. */
+export interface SimOptions {
   port?: number;
   host?: string;
   /** Keep a RecordedRequest per request (default true; benchmarks turn it off). */
   record?: boolean;
 }
+
+export type FireworksSimOptions = SimOptions;
 
 /** A key the simulator accepts; any key starting with `fw_` or `fw-` works. */
 export const SIM_API_KEY = 'fw_sim_key';
@@ -373,7 +382,7 @@ function errorBody(spec: ErrorSpec, style: SimFlavour['errors']): { contentType:
 // Deterministic text, tokens and vectors
 
 /** Whitespace-separated words: the simulator's token count. */
-function countWords(text: string): number {
+export function countWords(text: string): number {
   let words = 0;
   let inWord = false;
   for (let i = 0; i < text.length; i++) {
@@ -387,7 +396,7 @@ function countWords(text: string): number {
 const WORD_BOUNDARY_RE = /(?<=\s)(?=\S)/;
 
 /** Splits `text` into `count` contiguous pieces (at word boundaries where there are enough words). */
-function splitPieces(text: string, count: number): string[] {
+export function splitPieces(text: string, count: number): string[] {
   if (count <= 1) return [text];
   let units = text.split(WORD_BOUNDARY_RE);
   if (units.length < count) units = Array.from(text);
@@ -402,21 +411,29 @@ function splitPieces(text: string, count: number): string[] {
 
 const defaultTexts = new Map<number, string>();
 
+/**
+ * `text` when its `words` are at least `count`, otherwise those words repeated to `count` words,
+ * so that a stream of `count` pieces splits at word boundaries. Memoised in `cache`.
+ */
+export function textOfWords(text: string, words: readonly string[], count: number, cache: Map<number, string>): string {
+  if (count <= words.length) return text;
+  let out = cache.get(count);
+  if (out === undefined) {
+    const parts: string[] = [];
+    for (let i = 0; i < count; i++) parts.push(words[i % words.length]!);
+    out = parts.join(' ');
+    if (cache.size < 256) cache.set(count, out);
+  }
+  return out;
+}
+
 /** The default reply, long enough to give `chunks` words. */
 function defaultText(chunks: number): string {
-  if (chunks <= DEFAULT_WORDS.length) return DEFAULT_TEXT;
-  let text = defaultTexts.get(chunks);
-  if (text === undefined) {
-    const words: string[] = [];
-    for (let i = 0; i < chunks; i++) words.push(DEFAULT_WORDS[i % DEFAULT_WORDS.length]!);
-    text = words.join(' ');
-    if (defaultTexts.size < 256) defaultTexts.set(chunks, text);
-  }
-  return text;
+  return textOfWords(DEFAULT_TEXT, DEFAULT_WORDS, chunks, defaultTexts);
 }
 
 /** The first `max` words of `text`, or null when it has no more than that. */
-function truncateWords(text: string, max: number): string | null {
+export function truncateWords(text: string, max: number): string | null {
   if (countWords(text) <= max) return null;
   let words = 0;
   let inWord = false;
@@ -466,7 +483,7 @@ const STRING_FORMATS: Record<string, (v: number) => string> = {
   ipv6: (v) => `2001:db8::${(v + 1).toString(16)}`,
 };
 
-function isObject(value: unknown): value is Record<string, any> {
+export function isObject(value: unknown): value is Record<string, any> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
@@ -603,7 +620,7 @@ function sampleFromSchema(schema: unknown, root: unknown = schema, depth = 0, va
 }
 
 /** A JSON object for `schema` (tool arguments, `json_object`): other values are wrapped as `result`. */
-function sampleObject(schema: unknown, fallback: () => Record<string, unknown>): string {
+export function sampleObject(schema: unknown, fallback: () => Record<string, unknown>): string {
   const value = schema === undefined ? fallback() : sampleFromSchema(schema);
   return JSON.stringify(value !== null && typeof value === 'object' && !Array.isArray(value) ? value : { result: value });
 }
@@ -651,15 +668,8 @@ const LIMIT_GENERATED_S = String(LIMIT_GENERATED);
 // ---------------------------------------------------------------------------------------------
 // Per-request state
 
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
+interface Exchange extends SimConnection {
   requestId: string;
-  record: RecordedRequest | undefined;
-  /** The response's connection has closed. */
-  closed: boolean;
-  /** The simulator destroyed the socket on purpose (reset, cut_after). */
-  cutByServer: boolean;
   /** The request's `sim` object, if it had one. */
   fault: SimFault | undefined;
 }
@@ -694,18 +704,25 @@ function route(flavour: SimFlavour, method: string, path: string): Route {
   else if (rest === '/embeddings') post = 'embeddings';
   if (flavour.deployments && (post === null) !== (deployment === undefined)) return { kind: 'not_found' };
   if (post !== null) return method === 'POST' ? { kind: post, deployment } : { kind: 'method', allow: 'POST' };
-  if (rest === '/models' || rest.startsWith('/models/')) {
-    if (method !== 'GET') return { kind: 'method', allow: 'GET' };
-    if (rest === '/models') return { kind: 'models' };
-    let id: string;
-    try {
-      id = decodeURIComponent(rest.slice('/models/'.length));
-    } catch {
-      return { kind: 'not_found' };
-    }
-    return { kind: 'model', id };
+  return modelsRoute(method, rest) ?? { kind: 'not_found' };
+}
+
+export type ModelsRoute =
+  | { kind: 'models' }
+  | { kind: 'model'; id: string }
+  | { kind: 'not_found' }
+  | { kind: 'method'; allow: string };
+
+/** `rest` (the path after the API base) as a models route (`GET /models[/id]`), or null. */
+export function modelsRoute(method: string, rest: string): ModelsRoute | null {
+  if (rest !== '/models' && !rest.startsWith('/models/')) return null;
+  if (method !== 'GET') return { kind: 'method', allow: 'GET' };
+  if (rest === '/models') return { kind: 'models' };
+  try {
+    return { kind: 'model', id: decodeURIComponent(rest.slice('/models/'.length)) };
+  } catch {
+    return { kind: 'not_found' };
   }
-  return { kind: 'not_found' };
 }
 
 /** The key a request presents the flavour's way: undefined when it sends none, '' when malformed. */
@@ -725,11 +742,11 @@ function isAuthorized(flavour: SimFlavour, headers: IncomingHttpHeaders): boolea
   return key !== '' && flavour.acceptsKey(key);
 }
 
-function asFault(value: unknown): SimFault | undefined {
+export function asFault(value: unknown): SimFault | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as SimFault) : undefined;
 }
 
-function nonNegative(value: unknown): number | undefined {
+export function nonNegative(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
 }
 
@@ -754,7 +771,7 @@ function trailingToolResults(messages: any[]): string | null {
 const TOOL_RESULT_PREVIEW = 60;
 
 /** The answer after a tool result: it names what the tool said, so tests can see the loop closed. */
-function toolResultReply(results: string): string {
+export function toolResultReply(results: string): string {
   const chars = Array.from(results);
   const preview = chars.length > TOOL_RESULT_PREVIEW ? chars.slice(0, TOOL_RESULT_PREVIEW).join('') + '...' : results;
   return `Tool result received: ${preview}`;
@@ -804,6 +821,311 @@ function bodySink(ex: Exchange): Writable {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What every simulator in sim/ shares: the request log and attempt counts, timers, the usage
+// window behind rate-limit headers, fault parsing, step-by-step streams, and the HTTP server.
+
+/** One request's connection, as the shared pieces see it; each simulator extends it. */
+export interface SimConnection {
+  req: IncomingMessage;
+  res: ServerResponse;
+  record: RecordedRequest | undefined;
+  /** The response's connection has closed. */
+  closed: boolean;
+  /** The simulator destroyed the socket on purpose (reset, cut_after). */
+  cutByServer: boolean;
+}
+
+export interface SimLog {
+  requests: RecordedRequest[];
+  /** Counts an attempt of `key` and, when recording, records the request; returns the attempt. */
+  admit(conn: SimConnection, rawBody: string, json: unknown, key: string | undefined): number;
+  requestsFor(key: string): RecordedRequest[];
+  /** Forgets recorded requests and per-key attempt counts. */
+  clear(): void;
+}
+
+export function createSimLog(recording: boolean): SimLog {
+  const requests: RecordedRequest[] = [];
+  const attempts = new Map<string, number>();
+  return {
+    requests,
+    admit(conn, rawBody, json, key) {
+      let attempt = 1;
+      if (key !== undefined) {
+        attempt = (attempts.get(key) ?? 0) + 1;
+        attempts.set(key, attempt);
+      }
+      if (!recording) return attempt;
+      const { req } = conn;
+      const record: RecordedRequest = {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: rawBody,
+        json,
+        attempt,
+        aborted: conn.closed,
+        completed: false,
+      };
+      if (key !== undefined) record.key = key;
+      conn.record = record;
+      requests.push(record);
+      return attempt;
+    },
+    requestsFor: (key) => requests.filter((r) => r.key === key),
+    clear() {
+      requests.length = 0;
+      attempts.clear();
+    },
+  };
+}
+
+/** Timers that `clear()` cancels all at once, so that closing a simulator leaves none behind. */
+export interface SimTimers {
+  sleep(ms: number): Promise<void>;
+  clear(): void;
+}
+
+export function createTimers(): SimTimers {
+  const timers = new Set<NodeJS.Timeout>();
+  return {
+    sleep(ms) {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          resolve();
+        }, ms);
+        timers.add(timer);
+      });
+    },
+    clear() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}
+
+/** Requests and tokens counted in a one-minute window that restarts when it has run out. */
+export interface UsageWindow {
+  /** When the window began (ms since the epoch). */
+  start: number;
+  requests: number;
+  input: number;
+  output: number;
+  count(input: number, output: number): void;
+}
+
+export function createUsageWindow(): UsageWindow {
+  const usage: UsageWindow = {
+    start: Date.now(),
+    requests: 0,
+    input: 0,
+    output: 0,
+    count(input, output) {
+      const now = Date.now();
+      if (now - usage.start >= 60_000) {
+        usage.start = now;
+        usage.requests = 0;
+        usage.input = 0;
+        usage.output = 0;
+      }
+      usage.requests++;
+      usage.input += input;
+      usage.output += output;
+    },
+  };
+  return usage;
+}
+
+/** The body as JSON, or the parser's complaint; an empty body is neither. */
+export function parseJsonBody(raw: string): { json: any; error: string | undefined } {
+  if (raw.length === 0) return { json: undefined, error: undefined };
+  try {
+    return { json: JSON.parse(raw), error: undefined };
+  } catch (err) {
+    return { json: undefined, error: (err as Error).message };
+  }
+}
+
+/** `?sim=<json>` of a query string; a malformed fault is ignored, as a real upstream would ignore the parameter. */
+export function queryFault(query: URLSearchParams): SimFault | undefined {
+  const sim = query.get('sim');
+  if (sim === null) return undefined;
+  try {
+    return asFault(JSON.parse(sim));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the `status`/`reset` of `fault` applies to this attempt (all, or the first `fail_first`). */
+export function faultFails(fault: Pick<SimFault, 'status' | 'reset' | 'fail_first'>, attempt: number): boolean {
+  return (typeof fault.status === 'number' || fault.reset === true) &&
+    (fault.fail_first === undefined || attempt <= fault.fail_first);
+}
+
+/** Destroys the socket on purpose: a reset, or a stream cut mid-way. */
+export function cutSocket(conn: SimConnection): void {
+  conn.cutByServer = true;
+  conn.req.socket.destroy();
+}
+
+/**
+ * Writes `head` then each step, `delayMs` apart. `write(data, k)` sends `data`, after which k
+ * steps are out, and says whether to go on. True when every step went out and the connection is
+ * still open, so the caller can end the stream.
+ */
+export async function playSteps(conn: SimConnection, head: string, steps: readonly string[], delayMs: number,
+  sleep: (ms: number) => Promise<void>, write: (data: string, k: number) => boolean): Promise<boolean> {
+  if (!write(head, 0)) return false;
+  for (let k = 1; k <= steps.length; k++) {
+    if (delayMs > 0) await sleep(delayMs);
+    if (conn.closed) return false;
+    if (!write(steps[k - 1]!, k)) return false;
+  }
+  if (delayMs > 0) await sleep(delayMs);
+  return !conn.closed;
+}
+
+export interface ServedSim {
+  origin: string;
+  port: number;
+  /** Closes the server and destroys open sockets. */
+  close(): Promise<void>;
+}
+
+/** A request as `serveSim` hands it over: its target split, its body read and parsed. */
+export interface SimRequest {
+  method: string;
+  /** Path and query string, as received. */
+  url: string;
+  path: string;
+  /** The query string without `?`; empty when there is none. */
+  search: string;
+  /** The body as text; empty when it was over the size limit. */
+  body: string;
+  tooLarge: boolean;
+  /** The parsed body; undefined if it is empty or not JSON. */
+  json: any;
+  /** Why the body is not JSON, if it is not. */
+  jsonError: string | undefined;
+}
+
+/**
+ * An HTTP server on `host:port` that reads each body (flagging one over `maxBodyBytes` instead of
+ * keeping it) and hands it to `handle`; a throw becomes `fail` while nothing has been sent, else a
+ * destroyed socket. Records learn whether their response completed or the client went away.
+ */
+export async function serveSim<C extends SimConnection>(
+  options: { port?: number; host: string; maxBodyBytes: number },
+  connect: (req: IncomingMessage, res: ServerResponse) => C,
+  handle: (conn: C, request: SimRequest) => Promise<void>,
+  fail: (conn: C, err: Error) => void,
+): Promise<ServedSim> {
+  const server: Server = createServer((req, res) => {
+    const conn = connect(req, res);
+    res.on('close', () => {
+      conn.closed = true;
+      const record = conn.record;
+      if (record) {
+        record.completed = res.writableFinished;
+        record.aborted = !res.writableFinished && !conn.cutByServer;
+      }
+    });
+    const parts: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > options.maxBodyBytes) tooLarge = true;
+      else parts.push(chunk);
+    });
+    req.on('end', () => {
+      const body = tooLarge ? '' : parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const { json, error } = parseJsonBody(body);
+      const request: SimRequest = {
+        method: req.method ?? 'GET',
+        url,
+        path: q === -1 ? url : url.slice(0, q),
+        search: q === -1 ? '' : url.slice(q + 1),
+        body,
+        tooLarge,
+        json,
+        jsonError: error,
+      };
+      handle(conn, request).catch((err: unknown) => {
+        if (!res.headersSent && !conn.closed) fail(conn, err as Error);
+        else res.destroy();
+      });
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host;
+  let closing = false;
+  return {
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    close(): Promise<void> {
+      if (closing) return Promise.resolve();
+      closing = true;
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** What a simulator returns: its server (clients use `origin + basePath`), request log and timers. */
+export function simHandle(served: ServedSim, log: SimLog, timers: SimTimers, basePath: string): SimHandle {
+  return {
+    origin: served.origin,
+    url: served.origin + basePath,
+    port: served.port,
+    requests: log.requests,
+    requestsFor: log.requestsFor,
+    waitFor: pollUntil,
+    clear: log.clear,
+    close(): Promise<void> {
+      timers.clear();
+      return served.close();
+    },
+  };
+}
+
+/** Polls `predicate` every 5 ms (a throw counts as false); rejects after `timeoutMs`. */
+export function pollUntil(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const poll = (): void => {
+      let ok = false;
+      try {
+        ok = predicate();
+      } catch {
+        ok = false;
+      }
+      if (ok) return resolve();
+      if (Date.now() >= deadline) return reject(new Error(`waitFor: condition not met within ${timeoutMs} ms`));
+      setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export async function startFireworksSim(options: FireworksSimOptions = {}): Promise<FireworksSim> {
   return startFlavouredSim(FIREWORKS_FLAVOUR, options);
@@ -811,53 +1133,24 @@ export async function startFireworksSim(options: FireworksSimOptions = {}): Prom
 
 /** The simulator in any flavour; sim/openai-compatible.ts names the family's. */
 export async function startFlavouredSim(flavour: SimFlavour, options: FireworksSimOptions = {}): Promise<FireworksSim> {
-  const recording = options.record ?? true;
   const modelsBody = modelsListBody(flavour);
   const modelBodies = new Map<string, string>(flavour.models.map((m) => [m.id, modelObject(flavour, m)]));
-  const host = options.host ?? '127.0.0.1';
-  const requests: RecordedRequest[] = [];
-  const attempts = new Map<string, number>();
-  const timers = new Set<NodeJS.Timeout>();
-  let closing = false;
-
-  let windowStart = Date.now();
-  let usedRequests = 0;
-  let usedPrompt = 0;
-  let usedGenerated = 0;
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve();
-      }, ms);
-      timers.add(timer);
-    });
-  }
-
-  function countUsage(prompt: number, generated: number): void {
-    const now = Date.now();
-    if (now - windowStart >= 60_000) {
-      windowStart = now;
-      usedRequests = 0;
-      usedPrompt = 0;
-      usedGenerated = 0;
-    }
-    usedRequests++;
-    usedPrompt += prompt;
-    usedGenerated += generated;
-  }
+  const log = createSimLog(options.record ?? true);
+  const timers = createTimers();
+  const sleep = timers.sleep;
+  const usage = createUsageWindow();
+  const countUsage = usage.count;
 
   /** Headers every response carries, as a flat [name, value, ...] list. */
   function headers(ex: Exchange, contentType: string): string[] {
     const h = [
       'content-type', contentType,
       'x-ratelimit-limit-requests', LIMIT_REQUESTS_S,
-      'x-ratelimit-remaining-requests', String(Math.max(0, LIMIT_REQUESTS - usedRequests)),
+      'x-ratelimit-remaining-requests', String(Math.max(0, LIMIT_REQUESTS - usage.requests)),
       'x-ratelimit-limit-tokens-prompt', LIMIT_PROMPT_S,
-      'x-ratelimit-remaining-tokens-prompt', String(Math.max(0, LIMIT_PROMPT - usedPrompt)),
+      'x-ratelimit-remaining-tokens-prompt', String(Math.max(0, LIMIT_PROMPT - usage.input)),
       'x-ratelimit-limit-tokens-generated', LIMIT_GENERATED_S,
-      'x-ratelimit-remaining-tokens-generated', String(Math.max(0, LIMIT_GENERATED - usedGenerated)),
+      'x-ratelimit-remaining-tokens-generated', String(Math.max(0, LIMIT_GENERATED - usage.output)),
     ];
     if (flavour.requestIdHeader !== undefined) h.push(flavour.requestIdHeader, ex.requestId);
     return h;
@@ -961,11 +1254,6 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     sendError(ex, { status: 400, message, ...(param ? { param } : {}) });
   }
 
-  function cutSocket(ex: Exchange): void {
-    ex.cutByServer = true;
-    ex.req.socket.destroy();
-  }
-
   /** Writes an SSE response step by step, honouring the stream faults. */
   async function stream(ex: Exchange, plan: StreamPlan, fault: SimFault | undefined, prompt: number, generated: number): Promise<void> {
     if (ex.closed) return;
@@ -1013,15 +1301,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       if (data) put(data);
       return stallAfter !== k;
     };
-    if (!write(plan.head, 0)) return;
-    for (let k = 1; k <= plan.steps.length; k++) {
-      if (delay > 0) await sleep(delay);
-      if (ex.closed) return;
-      if (!write(plan.steps[k - 1]!, k)) return;
-    }
-    if (delay > 0) await sleep(delay);
-    if (ex.closed) return;
-    out.end(plan.tail);
+    if (await playSteps(ex, plan.head, plan.steps, delay, sleep, write)) out.end(plan.tail);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1247,58 +1527,14 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   // -------------------------------------------------------------------------------------------
   // The request lifecycle: read body -> record -> route -> auth -> parse -> fault -> answer
 
-  async function handle(ex: Exchange, rawBody: string, tooLarge: boolean): Promise<void> {
-    const { req } = ex;
-    const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-
-    let json: any;
+  async function handle(ex: Exchange, request: SimRequest): Promise<void> {
+    const { method, path, search, body: rawBody, tooLarge, json, jsonError } = request;
     let fault: SimFault | undefined;
-    let jsonError: string | undefined;
-    if (rawBody.length > 0 && !tooLarge) {
-      try {
-        json = JSON.parse(rawBody);
-      } catch (err) {
-        jsonError = (err as Error).message;
-      }
-    }
     if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim);
-    if (fault === undefined && q !== -1 && method === 'GET') {
-      const sim = new URLSearchParams(url.slice(q + 1)).get('sim');
-      if (sim !== null) {
-        try {
-          fault = asFault(JSON.parse(sim));
-        } catch {
-          // A malformed fault is ignored, as a real upstream would ignore the parameter.
-        }
-      }
-    }
+    if (fault === undefined && search !== '' && method === 'GET') fault = queryFault(new URLSearchParams(search));
 
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
-    let attempt = 1;
-    if (key !== undefined) {
-      attempt = (attempts.get(key) ?? 0) + 1;
-      attempts.set(key, attempt);
-    }
-
-    if (recording) {
-      const record: RecordedRequest = {
-        method,
-        path: url,
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        body: rawBody,
-        json,
-        attempt,
-        aborted: ex.closed,
-        completed: false,
-      };
-      if (key !== undefined) record.key = key;
-      ex.record = record;
-      requests.push(record);
-    }
+    const attempt = log.admit(ex, rawBody, json, key);
     if (ex.closed) return;
 
     const target = route(flavour, method, path);
@@ -1308,18 +1544,17 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     if (target.kind === 'method') {
       return sendError(ex, { status: 405, message: `Method ${method} is not allowed on ${path}; use ${target.allow}`, extraHeaders: ['allow', target.allow] });
     }
-    if (flavour.deployments && !new URLSearchParams(q === -1 ? '' : url.slice(q + 1)).get('api-version')) {
+    if (flavour.deployments && !new URLSearchParams(search).get('api-version')) {
       return sendError(ex, { status: 400, code: 'BadRequest', message: 'Missing required query parameter: api-version.' });
     }
-    if (!isAuthorized(flavour, req.headers)) return sendError(ex, { status: 401 });
+    if (!isAuthorized(flavour, ex.req.headers)) return sendError(ex, { status: 401 });
     if (tooLarge) return sendError(ex, { status: 413 });
 
     // Faults come before validation so that error tests need no valid body.
     if (fault) {
       ex.fault = fault;
       const delay = nonNegative(fault.delay_ms);
-      const failing = (typeof fault.status === 'number' || fault.reset === true) &&
-        (fault.fail_first === undefined || attempt <= fault.fail_first);
+      const failing = faultFails(fault, attempt);
       const informational = fault.informational;
       if (typeof informational === 'number' && Number.isInteger(informational) && informational >= 102 && informational <= 199) {
         sendInformational(ex, informational);
@@ -1365,83 +1600,11 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     }
   }
 
-  const server: Server = createServer((req, res) => {
-    const ex: Exchange = { req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false, fault: undefined };
-    res.on('close', () => {
-      ex.closed = true;
-      const record = ex.record;
-      if (record) {
-        record.completed = res.writableFinished;
-        record.aborted = !res.writableFinished && !ex.cutByServer;
-      }
-    });
-    const parts: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else parts.push(chunk);
-    });
-    req.on('end', () => {
-      const body = tooLarge ? '' : parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
-      handle(ex, body, tooLarge).catch((err: unknown) => {
-        if (!res.headersSent && !ex.closed) sendError(ex, { status: 500, message: `Simulator error: ${(err as Error).message}` });
-        else res.destroy();
-      });
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-
-  const port = (server.address() as AddressInfo).port;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-
-  return {
-    origin,
-    url: origin + flavour.basePath,
-    port,
-    requests,
-    requestsFor(key: string): RecordedRequest[] {
-      return requests.filter((r) => r.key === key);
-    },
-    waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      return new Promise((resolve, reject) => {
-        const poll = (): void => {
-          let ok = false;
-          try {
-            ok = predicate();
-          } catch {
-            ok = false;
-          }
-          if (ok) return resolve();
-          if (Date.now() >= deadline) return reject(new Error(`waitFor: condition not met within ${timeoutMs} ms`));
-          setTimeout(poll, 5);
-        };
-        poll();
-      });
-    },
-    clear(): void {
-      requests.length = 0;
-      attempts.clear();
-    },
-    close(): Promise<void> {
-      if (closing) return Promise.resolve();
-      closing = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
-  };
+  const served = await serveSim(
+    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES },
+    (req, res): Exchange => ({ req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false, fault: undefined }),
+    handle,
+    (ex, err) => sendError(ex, { status: 500, message: `Simulator error: ${err.message}` }),
+  );
+  return simHandle(served, log, timers, flavour.basePath);
 }

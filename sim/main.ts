@@ -1,8 +1,10 @@
 /**
  * `npm run sim`: the simulators as standalone servers, for working offline.
  * HOST (default 127.0.0.1) and PORT (default 3001) choose where the Fireworks simulator listens;
- * FAMILY_PORT (default 3003) and SIM_FLAVOUR (default openai) the OpenAI-compatible family's.
+ * ANTHROPIC_SIM_PORT (default 3002) the Anthropic one's; FAMILY_PORT (default 3003) and
+ * SIM_FLAVOUR (default openai) the OpenAI-compatible family's.
  */
+import { ANTHROPIC_SIM_API_KEY, startAnthropicSim } from './anthropic.js';
 import { SIM_API_KEY, startFireworksSim } from './fireworks.js';
 import { SIM_FLAVOURS, simApiKey, startOpenAICompatibleSim } from './openai-compatible.js';
 
@@ -18,6 +20,7 @@ function portOf(name: string, fallback: number): number {
 }
 
 const port = portOf('PORT', 3001);
+const anthropicPort = portOf('ANTHROPIC_SIM_PORT', 3002);
 const familyPort = portOf('FAMILY_PORT', 3003);
 const flavour = (process.env.SIM_FLAVOUR || 'openai').toLowerCase();
 if (SIM_FLAVOURS[flavour] === undefined) {
@@ -30,6 +33,10 @@ const sim = await startFireworksSim({ host, port, record: false }).catch((err: E
   console.error(`Fireworks simulator could not listen on ${host}:${port}: ${err.message}`);
   process.exit(1);
 });
+const anthropic = await startAnthropicSim({ host, port: anthropicPort, record: false }).catch((err: Error) => {
+  console.error(`Anthropic simulator could not listen on ${host}:${anthropicPort}: ${err.message}`);
+  process.exit(1);
+});
 const family = await startOpenAICompatibleSim({ flavour, host, port: familyPort, record: false }).catch((err: Error) => {
   console.error(`OpenAI-compatible simulator (${flavour}) could not listen on ${host}:${familyPort}: ${err.message}`);
   process.exit(1);
@@ -37,6 +44,8 @@ const family = await startOpenAICompatibleSim({ flavour, host, port: familyPort,
 
 console.log(`Fireworks simulator listening on ${sim.url}`);
 console.log(`Point the gateway at it: FIREWORKS_BASE_URL=${sim.url} FIREWORKS_API_KEY=${SIM_API_KEY} npm start`);
+console.log(`Anthropic simulator listening on ${anthropic.url} (routes under /v1)`);
+console.log(`Point the gateway at it: ANTHROPIC_BASE_URL=${anthropic.url} ANTHROPIC_API_KEY=${ANTHROPIC_SIM_API_KEY} npm start`);
 const upper = flavour.toUpperCase();
 console.log(`OpenAI-compatible simulator (${flavour}) listening on ${family.url}`);
 console.log(`Point the gateway at it: ${upper}_BASE_URL=${family.url} ${upper}_API_KEY=${simApiKey(flavour)} npm start`);
@@ -46,7 +55,7 @@ function stop(signal: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: closing the simulators`);
-  Promise.all([sim.close(), family.close()]).then(() => process.exit(0), () => process.exit(1));
+  Promise.all([sim.close(), anthropic.close(), family.close()]).then(() => process.exit(0), () => process.exit(1));
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
