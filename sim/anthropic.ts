@@ -992,7 +992,14 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
     countUsage(parsed.inputTokens, answer.outputTokens);
     const id = 'msg_01' + ex.idSeed;
     const modelJson = JSON.stringify(parsed.model.id);
-    if (body.stream === true) return stream(ex, streamPlan(id, modelJson, answer, parsed.inputTokens, fault), fault);
+    if (body.stream === true) {
+      // With fail_first, stream faults (an error event, a cut, a stall) hit only the first attempts too.
+      const streamFault =
+        fault !== undefined && fault.fail_first !== undefined && attempt > fault.fail_first
+          ? { ...fault, stream_error: undefined, cut_after: undefined, stall_after: undefined }
+          : fault;
+      return stream(ex, streamPlan(id, modelJson, answer, parsed.inputTokens, streamFault), streamFault);
+    }
     return send(ex, 200, messageJson(id, modelJson, answer, parsed.inputTokens));
   }
 

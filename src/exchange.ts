@@ -16,6 +16,8 @@ export interface Provider {
   readonly basePath: string;
   /** The server-side key as the provider wants it ([header, value]), when one is configured. */
   readonly serverCredential: readonly [string, string] | undefined;
+  /** Headers every request carries (the spec's, an adapter's), [name, value, ...], built at start-up. */
+  readonly headers: readonly string[];
   /** Provider-specific options, resolved at start-up. */
   readonly options: Readonly<Record<string, string>>;
 }

@@ -66,6 +66,7 @@ export class Gateway {
         // A base URL without a path has pathname "/": routes then start at the root, not at "//".
         basePath: settings.baseUrl.pathname === '/' ? '' : settings.baseUrl.pathname,
         serverCredential: settings.apiKey ? [auth.header, auth.scheme ? `${auth.scheme} ${settings.apiKey}` : settings.apiKey] : undefined,
+        headers: providerHeaders(spec, settings.options),
         options: settings.options,
       });
     }
@@ -293,8 +294,8 @@ export class Gateway {
     if (ex.contentType !== undefined) headers.push('content-type', ex.contentType);
     // undici measures a buffer itself; a list of chunks it would send chunked.
     if (Array.isArray(ex.body) && provider.spec.kind !== 'translating') headers.push('content-length', String(bodyLength(ex.body)));
+    for (const header of provider.headers) headers.push(header);
     const spec = provider.spec;
-    if (spec.headers !== undefined) for (const [name, value] of spec.headers) headers.push(name, value);
     if (spec.forwardHeaders !== undefined) {
       for (const name of spec.forwardHeaders) {
         const value = ex.req.headers[name];
@@ -420,6 +421,12 @@ function clientSecrets(headers: IncomingHttpHeaders): string[] {
     if (typeof value === 'string' && value.length > 0) secrets.push(value.trim());
   }
   return secrets;
+}
+
+/** The headers a provider's every request carries, flat: the spec's own, then its adapter's. */
+function providerHeaders(spec: ProviderSpec, options: Readonly<Record<string, string>>): readonly string[] {
+  const pairs = [...(spec.headers ?? []), ...(spec.kind === 'translating' ? (spec.adapter.headers?.(options) ?? []) : [])];
+  return Object.freeze(pairs.flat());
 }
 
 /** A JSON body's text, from one buffer or a large body's chunks. */

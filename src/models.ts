@@ -62,7 +62,7 @@ export class ModelLists {
     }
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (provider.serverCredential !== undefined) headers[provider.serverCredential[0]] = provider.serverCredential[1];
-    for (const [name, value] of spec.headers ?? []) headers[name] = value;
+    for (let i = 0; i < provider.headers.length; i += 2) headers[provider.headers[i]!] = provider.headers[i + 1]!;
     const response = await provider.pool.request({
       method: 'GET',
       path: provider.basePath + path,

@@ -153,6 +153,11 @@ export interface ProviderAdapter {
   /** How the provider frames a stream; the core's decoder comes from this. */
   readonly framing: 'sse';
   /**
+   * Headers every request to the provider carries, as [name, value] pairs, decided once at
+   * start-up from its options (Anthropic's `anthropic-version`).
+   */
+  headers?(options: Readonly<Record<string, string>>): readonly (readonly [string, string])[];
+  /**
    * The OpenAI chat request (parsed JSON) in the provider's terms. Throws a GatewayError (400) for
    * a request it cannot translate.
    */

@@ -15,6 +15,7 @@ const MESSAGES_PATH = '/v1/messages';
 
 export const anthropicAdapter: ProviderAdapter = {
   framing: 'sse',
+  headers: (options) => [['anthropic-version', options.anthropicVersion || DEFAULT_ANTHROPIC_VERSION]],
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation {
     const version = context.options.anthropicVersion || DEFAULT_ANTHROPIC_VERSION;
     const request = translateRequest(body, context.model, version);
@@ -22,7 +23,7 @@ export const anthropicAdapter: ProviderAdapter = {
     return {
       path: MESSAGES_PATH,
       body: request.body,
-      headers: ['anthropic-version', version],
+      headers: [],
       dropped: request.dropped,
       refused: request.refused,
       answer: (text) => translateAnswer(text, jsonTool),
