@@ -4,7 +4,7 @@
 // them is retried), error events after them, bounds, routes a provider does not offer, loops.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { request } from 'undici';
@@ -116,7 +116,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const loaded = loadConfig({ RETRY_BASE_DELAY_MS: '1', RETRY_MAX_DELAY_MS: '5', LOG_LEVEL: 'silent', STREAM_IDLE_TIMEOUT_MS: '1000' });
+  const loaded = loadConfig({ RETRY_BASE_DELAY_MS: '1', RETRY_MAX_DELAY_MS: '5', LOG_LEVEL: 'silent', STREAM_IDLE_TIMEOUT_MS: '1000', CLIENT_STALL_TIMEOUT_MS: '300' });
   const config = {
     ...loaded,
     providerSpecs: [...providerSpecs, native, unset],
@@ -302,6 +302,40 @@ describe('translated streams', () => {
     });
     const text = await res.body.text();
     assert.match(text, /stream_idle_timeout/);
+  });
+});
+
+describe('backpressure', () => {
+  test('a client that stops reading holds the provider (bounded), then both sides are closed', async () => {
+    let written = 0;
+    let closed = false;
+    handlers.push((_req, res) => {
+      sse(res);
+      res.on('close', () => (closed = true));
+      const piece = `event: piece\ndata: ${JSON.stringify({ text: 'x'.repeat(2_000) })}\n\n`;
+      const pump = () => {
+        while (!closed && written < 512 * 1024 * 1024) {
+          written += piece.length;
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    const body = JSON.stringify({ model: 'm1', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-provider: native\r\n` +
+        `authorization: Bearer k\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    socket.pause();
+    socket.on('error', () => {});
+    try {
+      await until(() => closed, 10_000);
+    } finally {
+      socket.destroy();
+    }
+    // The provider was held once the buffers filled: far less than it would have sent.
+    assert.ok(written < 128 * 1024 * 1024, `the provider wrote ${written} bytes`);
   });
 });
 
