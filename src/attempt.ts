@@ -12,13 +12,12 @@
 // directly; the older callbacks are deprecated.
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
-import { StringDecoder } from 'node:string_decoder';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import type { OpenAIErrorBody } from './errors.js';
-import type { AttemptLimits, Exchange, Provider } from './exchange.js';
-import type { StreamTranslator, TranslatedError } from './providers/types.js';
+import type { AttemptLimits, Exchange } from './exchange.js';
+import { createEventDecoder, type EventDecoder } from './framing.js';
+import type { ProviderAdapter, StreamTranslator, TranslatedError, UpstreamEvent } from './providers/types.js';
 import { UsageObserver, sseErrorEvent, type Usage } from './stream.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
@@ -27,6 +26,8 @@ export interface AnswerTranslation {
   answer(body: string): { readonly json: string; readonly usage: Usage | undefined };
   /** A translator for one streamed answer; absent where the answer is never a stream. */
   stream?(): StreamTranslator;
+  /** How the provider frames its stream. */
+  readonly framing: ProviderAdapter['framing'];
   /** Headers for the client with a successful answer, [name, value, ...]. */
   readonly clientHeaders: readonly string[];
 }
@@ -78,8 +79,8 @@ const TRANSLATED_END = new TranslatedEndSignal('translated stream ended');
 const SSE_CONTENT_TYPE = 'text/event-stream';
 const JSON_CONTENT_TYPE = 'application/json';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-/** The most a provider may send of one SSE event before the gateway gives up on the stream. */
-const MAX_EVENT_CHARS = 1024 * 1024;
+/** The most a provider may send of one stream event before the gateway gives up on the stream. */
+const MAX_EVENT_BYTES = 1024 * 1024;
 /** Buffered bodies up to this size are written together with their headers; see onResponseEnd. */
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
@@ -123,10 +124,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private paused = false;
   /** Listens for the client's 'drain'; made the first time the client falls behind. */
   private onDrain: (() => void) | undefined;
-  /** For a translated stream: its SSE parser, translator and the text of its current upstream chunk. */
-  private parser: EventSourceParser | undefined;
+  /** For a translated stream: its event decoder, translator and the text of its current upstream chunk. */
+  private events: EventDecoder | undefined;
   private translator: StreamTranslator | undefined;
-  private decoder: StringDecoder | undefined;
   private translated = '';
   private readonly sentAt = performance.now();
 
@@ -348,18 +348,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.timer = setTimeout(abortAttempt, this.limits.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
     if (this.translation !== undefined) {
       this.translator = this.translation.stream!();
-      this.decoder = new StringDecoder('utf8');
-      this.parser = createParser({
-        onEvent: (event) => this.onEvent(event),
-        onError: () => this.overlong(ex),
-        maxBufferSize: MAX_EVENT_CHARS,
-      });
+      this.events = createEventDecoder(
+        this.translation.framing,
+        { onEvent: (event) => this.onEvent(event), onBroken: (reason) => this.broken(ex, reason) },
+        MAX_EVENT_BYTES,
+      );
     }
   }
 
-  /** One SSE event outgrew MAX_EVENT_CHARS: the stream is given up, as one that broke off. */
-  private overlong(ex: Exchange): void {
-    const message = `the provider sent an event longer than ${MAX_EVENT_CHARS} characters`;
+  /** The stream broke its framing (an event past MAX_EVENT_BYTES, a corrupt frame): it is given up, as one that broke off. */
+  private broken(ex: Exchange, message: string): void {
+    if (this.ex === undefined) return;
     if (!this.streaming) {
       this.abortReason = TRANSLATED_END;
       this.finish({ kind: 'unreadable', message });
@@ -396,14 +395,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.stopUpstream(controller, { kind: 'unreadable', message: `the stream is ${this.headers!.contentEncoding}-encoded, which the gateway does not translate` });
       return;
     }
-    this.parser!.feed(this.decoder!.write(chunk));
+    this.events!.feed(chunk);
     if (this.ex !== undefined) this.flushTranslated(ex, controller, false);
   }
 
-  private onEvent(event: EventSourceMessage): void {
+  private onEvent(event: UpstreamEvent): void {
     // Events after a reported failure, or after the attempt ended, are not wanted.
     if (this.ex === undefined || this.translator!.failure !== undefined) return;
-    this.translated += this.translator!.push({ event: event.event ?? 'message', data: event.data });
+    this.translated += this.translator!.push(event);
   }
 
   /** Writes what the events of one upstream chunk gave, or settles a failure they reported. */
@@ -436,8 +435,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private endTranslatedStream(ex: Exchange): void {
-    // A last event without its blank line is still an event: end its line and the event.
-    this.parser!.feed(`${this.decoder!.end()}\n\n`);
+    this.events!.end();
     if (this.ex === undefined) return;
     if (this.translator!.failure === undefined) this.translated += this.translator!.end();
     this.flushTranslated(ex, undefined, true);
@@ -504,7 +502,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.timer = undefined;
     this.stallTimer = undefined;
     this.headers = undefined;
-    this.parser = undefined;
+    this.events = undefined;
     this.chunks = NO_CHUNKS;
     resolve(outcome);
   }

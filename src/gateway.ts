@@ -173,12 +173,13 @@ export class Gateway {
         translation = {
           answer: (text) => chat.answer(text),
           stream: () => chat.stream(),
+          framing: spec.adapter.framing,
           clientHeaders: chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS,
         };
       } else if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
         const models = spec.adapter.models;
         path = provider.basePath + models.path;
-        translation = { answer: (text) => ({ json: models.answer(text), usage: undefined }), clientHeaders: NO_HEADERS };
+        translation = { answer: (text) => ({ json: models.answer(text), usage: undefined }), framing: spec.adapter.framing, clientHeaders: NO_HEADERS };
       } else {
         throw new GatewayError(
           400,
@@ -191,7 +192,7 @@ export class Gateway {
       path = provider.basePath + (spec.upstreamPath === undefined ? ex.upstreamPath : spec.upstreamPath(ex.upstreamPath, ex.model, provider));
       const modelsAnswer = spec.modelsAnswer;
       if (modelsAnswer !== undefined && ex.path === MODELS_PATH && ex.method === 'GET') {
-        translation = { answer: (text) => ({ json: modelsAnswer(text), usage: undefined }), clientHeaders: NO_HEADERS };
+        translation = { answer: (text) => ({ json: modelsAnswer(text), usage: undefined }), framing: 'sse', clientHeaders: NO_HEADERS };
       }
     }
     const request: Dispatcher.DispatchOptions = { method: ex.method as Dispatcher.HttpMethod, path, headers, body };

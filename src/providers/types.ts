@@ -150,8 +150,12 @@ export interface TranslateContext {
 }
 
 export interface ProviderAdapter {
-  /** How the provider frames a stream; the core's decoder comes from this. */
-  readonly framing: 'sse';
+  /**
+   * How the provider frames a stream; the core's decoder comes from this: SSE, or AWS's binary
+   * event stream (each frame given to the translator as its event or exception type and its
+   * payload's text).
+   */
+  readonly framing: 'sse' | 'aws-eventstream';
   /**
    * Headers every request to the provider carries, as [name, value] pairs, decided once at
    * start-up from its options (Anthropic's `anthropic-version`).
