@@ -41,6 +41,8 @@ export interface PickedHeaders {
   contentEncoding: string | undefined;
   retryAfter: string | undefined;
   retryAfterMs: string | undefined;
+  /** The provider's error-type header (AWS's `x-amzn-errortype`), when its adapter names one. */
+  errorType: string | undefined;
 }
 
 /** How an attempt ended. All but 'answered' and 'cancelled' leave the answer to the caller. */
@@ -149,13 +151,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex: Exchange,
     limits: AttemptLimits,
     translation: AnswerTranslation | undefined,
+    pool: Dispatcher,
     request: Dispatcher.DispatchOptions,
     budgetMs: number,
   ): Promise<AttemptOutcome> {
     return new Promise((resolve) => {
       const attempt = new Attempt(ex, limits, translation, budgetMs, resolve);
       ex.waiting = attempt;
-      ex.provider!.pool.dispatch(request, attempt);
+      pool.dispatch(request, attempt);
     });
   }
 
@@ -548,7 +551,10 @@ function pickHeaders(ex: Exchange, headers: IncomingHttpHeaders, translated: boo
     contentEncoding: undefined,
     retryAfter: undefined,
     retryAfterMs: undefined,
+    errorType: undefined,
   };
+  const spec = ex.provider!.spec;
+  const errorTypeHeader = spec.kind === 'translating' ? spec.adapter.errorTypeHeader : undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
@@ -578,6 +584,7 @@ function pickHeaders(ex: Exchange, headers: IncomingHttpHeaders, translated: boo
         break;
       default:
         if (name === requestIdHeader) picked.forClient.push('x-upstream-request-id', text);
+        else if (name === errorTypeHeader) picked.errorType = text;
         else if (name.startsWith(RATELIMIT_PREFIX)) picked.forClient.push(name, text);
     }
   }

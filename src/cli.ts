@@ -79,7 +79,8 @@ export function usage(): string {
       `        Server-side key, used when a client sends none; or providers.${spec.name}.api_key (or api_key_env).`,
     );
     for (const [name, option] of Object.entries(spec.options ?? {})) {
-      lines.push(`    ${option.env}=${option.default}`, `        ${option.description} Or providers.${spec.name}.options.${name}.`);
+      const fallback = option.fallbackEnv === undefined ? '' : ` (else ${option.fallbackEnv})`;
+      lines.push(`    ${option.env}=${option.default || '(none)'}${fallback}`, `        ${option.description} Or providers.${spec.name}.options.${name}.`);
     }
   }
   lines.push(

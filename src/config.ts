@@ -175,6 +175,8 @@ export interface ProviderSettings {
   readonly apiKey: string | undefined;
   /** The spec's provider-specific options (ProviderSpec.options), each resolved to a value. */
   readonly options: Readonly<Record<string, string>>;
+  /** The base URL was set by the operator (env or file), not taken from the spec's default. */
+  readonly baseUrlConfigured: boolean;
 }
 
 export interface Config extends Settings {
@@ -413,8 +415,9 @@ function resolveProvider(
   const specOptions = spec.options ?? {};
   const options: Record<string, string> = {};
   for (const [name, option] of Object.entries(specOptions)) {
-    const inFile = env[option.env] ? undefined : entry?.options.find((given) => given.name === name);
-    const value = env[option.env] || inFile?.value || option.default;
+    const fromEnv = env[option.env] || (option.fallbackEnv === undefined ? undefined : env[option.fallbackEnv]) || undefined;
+    const inFile = fromEnv ? undefined : entry?.options.find((given) => given.name === name);
+    const value = fromEnv || inFile?.value || option.default;
     if (option.values !== undefined && !option.values.includes(value)) {
       problems.push(`${inFile?.at ?? option.env}: must be one of ${option.values.join(', ')}, got ${JSON.stringify(value)}`);
       ok = false;
@@ -428,7 +431,7 @@ function resolveProvider(
     ok = false;
   }
   if (!ok || typeof baseUrl === 'string') return undefined;
-  return Object.freeze({ baseUrl, apiKey, options: Object.freeze(options) });
+  return Object.freeze({ baseUrl, apiKey, options: Object.freeze(options), baseUrlConfigured: fromEnv || fromFile });
 }
 
 /** The problems with the environment's first, as found, then the file's by line. */

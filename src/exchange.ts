@@ -12,6 +12,14 @@ export interface Provider {
   readonly name: string;
   readonly spec: ProviderSpec;
   readonly pool: Pool;
+  /** The origin of the base URL, which `pool` serves. */
+  readonly origin: string;
+  /** Pools for other origins an adapter sends to (AWS regions), made on first use. */
+  readonly pools: Map<string, Pool>;
+  /** The server-side key as configured, for adapters that authorise requests themselves. */
+  readonly serverKey: string | undefined;
+  /** The base URL when the operator set one (env or config file), not the spec's default. */
+  readonly configuredBaseUrl: URL | undefined;
   /** Path prefix of the provider's API (`/inference/v1`); the route's path is appended. */
   readonly basePath: string;
   /** The server-side key as the provider wants it ([header, value]), when one is configured. */

@@ -23,6 +23,8 @@ const CHAT_PATH = '/v1/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
 const NO_HEADERS: readonly string[] = Object.freeze([]);
+/** Regions a provider may be sent to at once, each with its pool. */
+const MAX_ORIGIN_POOLS = 16;
 
 export interface GatewayOptions {
   /**
@@ -63,12 +65,17 @@ export class Gateway {
         name: spec.name,
         spec,
         pool: createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
+        origin: settings.baseUrl.origin,
         // A base URL without a path has pathname "/": routes then start at the root, not at "//".
         basePath: settings.baseUrl.pathname === '/' ? '' : settings.baseUrl.pathname,
         serverCredential: settings.apiKey ? [auth.header, auth.scheme ? `${auth.scheme} ${settings.apiKey}` : settings.apiKey] : undefined,
         headers: providerHeaders(spec, settings.options),
         options: settings.options,
+        serverKey: settings.apiKey,
+        configuredBaseUrl: settings.baseUrlConfigured ? settings.baseUrl : undefined,
+        pools: new Map(),
       });
+      for (const [name, option] of Object.entries(spec.options ?? {})) if (option.secret) registerSecret(settings.options[name]);
     }
     this.providers = providers;
     this.unconfigured = unconfigured;
@@ -150,8 +157,10 @@ export class Gateway {
     }
     const provider = ex.provider!;
     const spec = provider.spec;
-    const credential = clientCredential(ex.req.headers, provider) ?? provider.serverCredential;
-    if (credential === undefined && !spec.keyOptional) {
+    // A provider that signs its own requests (AWS SigV4) is given none of the core's key handling.
+    const authorize = spec.kind === 'translating' ? spec.adapter.authorize : undefined;
+    const credential = authorize !== undefined ? undefined : (clientCredential(ex.req.headers, provider) ?? provider.serverCredential);
+    if (credential === undefined && !spec.keyOptional && authorize === undefined) {
       throw new GatewayError(
         401,
         `No API key for provider "${provider.name}". Send "Authorization: Bearer <key>" (the OpenAI SDK's apiKey) ` +
@@ -166,7 +175,7 @@ export class Gateway {
     if (spec.kind === 'translating') {
       if (ex.path === CHAT_PATH && ex.method === 'POST') {
         const chat = this.translateChat(ex, provider);
-        path = provider.basePath + chat.path;
+        path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
         body = chat.body;
         headers.push('content-length', String(Buffer.byteLength(chat.body)));
         for (const header of chat.headers) headers.push(header);
@@ -199,6 +208,8 @@ export class Gateway {
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
     const secret = credential === undefined ? undefined : credentialOf(credential[1]);
+    let signingSecrets: readonly string[] = NO_HEADERS;
+    let pool: Dispatcher = provider.pool;
 
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - performance.now();
@@ -208,7 +219,19 @@ export class Gateway {
         const loggedPath = path.split('?', 1)[0];
         this.logger.debug({ reqId: ex.id, provider: provider.name, path: loggedPath, attempt }, 'upstream attempt');
       }
-      const outcome = await Attempt.run(ex, this.config, translation, request, remaining);
+      if (authorize !== undefined) {
+        // Signed per attempt: a signature carries its time, and AWS refuses one minutes old.
+        const authorized = await authorize(
+          { method: ex.method, path, headers: headerObject(headers), body: typeof body === 'string' ? body : '' },
+          { headers: ex.req.headers, options: provider.options, serverKey: provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
+        );
+        const base = authorized.baseUrl.pathname === '/' ? '' : authorized.baseUrl.pathname;
+        request.path = base + path;
+        request.headers = [...headers, ...authorized.headers];
+        pool = this.poolFor(provider, authorized.baseUrl.origin);
+        signingSecrets = authorized.secrets;
+      }
+      const outcome = await Attempt.run(ex, this.config, translation, pool, request, remaining);
 
       let failure: GatewayError;
       let retryAfter: number | undefined;
@@ -240,13 +263,13 @@ export class Gateway {
             outcome.kind === 'failed'
               ? outcome.failure
               : spec.kind === 'translating' && translation !== undefined
-                ? spec.adapter.error(outcome.status, outcome.body)
+                ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(
             translated.status,
-            redactValue(redactSecrets(error.message), secret),
+            signingSecrets.reduce((text, value) => redactValue(text, value), redactValue(redactSecrets(error.message), secret)),
             error.code,
             error.param,
             error.type,
@@ -307,8 +330,29 @@ export class Gateway {
     return headers;
   }
 
+  /**
+   * The pool for an origin an adapter chose (a region's endpoint): the provider's own for its
+   * base URL, else one made on first use and kept, up to MAX_ORIGIN_POOLS per provider.
+   */
+  private poolFor(provider: Provider, origin: string): Dispatcher {
+    if (origin === provider.origin) return provider.pool;
+    let pool = provider.pools.get(origin);
+    if (pool === undefined) {
+      if (provider.pools.size >= MAX_ORIGIN_POOLS) {
+        // The oldest goes; its requests in flight finish first.
+        const [oldest, oldPool] = provider.pools.entries().next().value!;
+        provider.pools.delete(oldest);
+        void oldPool.close();
+      }
+      pool = createPool(origin, { connections: this.config.UPSTREAM_CONNECTIONS });
+      provider.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
   async close(): Promise<void> {
-    await Promise.all([...this.providers.values()].map((provider) => provider.pool.close()));
+    const pools = [...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values()]);
+    await Promise.all(pools.map((pool) => pool.close()));
   }
 }
 
@@ -428,6 +472,13 @@ function clientSecrets(headers: IncomingHttpHeaders): string[] {
 function providerHeaders(spec: ProviderSpec, options: Readonly<Record<string, string>>): readonly string[] {
   const pairs = [...(spec.headers ?? []), ...(spec.kind === 'translating' ? (spec.adapter.headers?.(options) ?? []) : [])];
   return Object.freeze(pairs.flat());
+}
+
+/** A flat [name, value, ...] list as an object, for an adapter to sign. */
+function headerObject(flat: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
+  return headers;
 }
 
 /** A JSON body's text, from one buffer or a large body's chunks. */

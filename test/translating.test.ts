@@ -13,6 +13,8 @@ import { createLogger } from '../src/logger.js';
 import { providerSpecs } from '../src/providers/index.js';
 import type { StreamTranslator, TranslatingSpec, UpstreamEvent } from '../src/providers/types.js';
 import { createGatewayServer, type GatewayServer } from '../src/server.js';
+import { createHmac } from 'node:crypto';
+import { GatewayError } from '../src/errors.js';
 import { until } from './helpers.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -21,6 +23,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
 let handlers: Handler[] = [];
 const received: { path: string; headers: IncomingMessage['headers']; body: string }[] = [];
 let upstream: Server;
+let second: Server;
 let upstreamUrl: string;
 let gateway: GatewayServer;
 let base: string;
@@ -99,6 +102,26 @@ const native: TranslatingSpec = {
 /** A provider known to the gateway but without a base URL (as Azure is until one is set). */
 const unset: TranslatingSpec = { ...native, name: 'unset', baseUrlEnv: 'UNSET_BASE_URL' };
 
+/** A provider that signs its own requests and picks its host by a client header (as AWS regions do). */
+let regionUrl = '';
+const signed: TranslatingSpec = {
+  ...native,
+  name: 'signed',
+  baseUrlEnv: 'SIGNED_BASE_URL',
+  apiKeyEnv: 'SIGNED_SECRET',
+  adapter: {
+    ...native.adapter,
+    async authorize(request, context) {
+      const secret = (context.headers['x-signed-secret'] as string | undefined) ?? context.serverKey;
+      if (secret === undefined) throw new GatewayError(401, 'No signing secret: send x-signed-secret.', 'missing_credentials');
+      const region = context.headers['x-signed-region'];
+      const baseUrl = region === 'two' ? new URL(regionUrl) : context.configuredBaseUrl!;
+      const signature = createHmac('sha256', secret).update(`${request.method} ${request.path} ${request.body}`).digest('hex');
+      return { baseUrl, headers: ['x-signature', signature], secrets: [secret] };
+    },
+  },
+};
+
 function sse(res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'native-id': 'nid-1' });
 }
@@ -116,11 +139,22 @@ before(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  second = createServer((req, res) => {
+    received.push({ path: `second:${req.url!}`, headers: req.headers, body: '' });
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"out":"from the second region"}'));
+  });
+  await new Promise<void>((resolve) => second.listen(0, '127.0.0.1', resolve));
+  regionUrl = `http://127.0.0.1:${(second.address() as AddressInfo).port}/two`;
   const loaded = loadConfig({ RETRY_BASE_DELAY_MS: '1', RETRY_MAX_DELAY_MS: '5', LOG_LEVEL: 'silent', STREAM_IDLE_TIMEOUT_MS: '1000', CLIENT_STALL_TIMEOUT_MS: '300' });
   const config = {
     ...loaded,
-    providerSpecs: [...providerSpecs, native, unset],
-    providers: { ...loaded.providers, native: { baseUrl: new URL(upstreamUrl), apiKey: 'native-server-key', options: {} } },
+    providerSpecs: [...providerSpecs, native, unset, signed],
+    providers: {
+      ...loaded.providers,
+      native: { baseUrl: new URL(upstreamUrl), apiKey: 'native-server-key', options: {}, baseUrlConfigured: true },
+      signed: { baseUrl: new URL(`${upstreamUrl}/base`), apiKey: 'server-signing-secret', options: {}, baseUrlConfigured: true },
+    },
   } as Config;
   gateway = createGatewayServer(config, createLogger('silent'), { instanceId: 'test-instance' });
   const address = await gateway.listen(0, '127.0.0.1');
@@ -129,6 +163,7 @@ before(async () => {
 after(async () => {
   await gateway.shutdown(0);
   upstream.close();
+  second.close();
 });
 beforeEach(() => {
   handlers = [];
@@ -336,6 +371,39 @@ describe('backpressure', () => {
     }
     // The provider was held once the buffers filled: far less than it would have sent.
     assert.ok(written < 128 * 1024 * 1024, `the provider wrote ${written} bytes`);
+  });
+});
+
+describe('providers that sign their own requests', () => {
+  const signedClient = (headers: Record<string, string> = {}) =>
+    new OpenAI({ baseURL: base, apiKey: 'client-bearer-not-for-signed', defaultHeaders: { 'x-provider': 'signed', ...headers }, maxRetries: 0 });
+
+  test('each attempt is signed by the adapter, with no key of the core added', async () => {
+    handlers.push((_req, res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"problem":"busy"}'));
+    handlers.push((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"out":"signed"}'));
+    const completion = await signedClient().chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(completion.choices[0]!.message.content, 'signed');
+    assert.equal(received.length, 2);
+    for (const sent of received) {
+      assert.equal(sent.path, '/base/native');
+      const expected = createHmac('sha256', 'server-signing-secret').update(`POST /native ${sent.body}`).digest('hex');
+      assert.equal(sent.headers['x-signature'], expected);
+      assert.equal(sent.headers.authorization, undefined);
+    }
+  });
+
+  test('the adapter may send a request to another origin (a region), with a pool of its own', async () => {
+    const completion = await signedClient({ 'x-signed-region': 'two' }).chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(completion.choices[0]!.message.content, 'from the second region');
+    assert.deepEqual(received.map((r) => r.path), ['second:/two/native']);
+  });
+
+  test('the secrets the adapter signed with never reach the client', async () => {
+    handlers.push((_req, res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"problem":"bad signature by client-secret-123456"}'));
+    await assert.rejects(
+      signedClient({ 'x-signed-secret': 'client-secret-123456' }).chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: InstanceType<typeof OpenAI.APIError>) => err.status === 400 && !err.message.includes('client-secret-123456') && err.message.includes('[REDACTED]'),
+    );
   });
 });
 

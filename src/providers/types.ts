@@ -59,6 +59,10 @@ export interface ProviderOption {
   readonly description: string;
   /** Accepted values, when the setting is one of a few. */
   readonly values?: readonly string[];
+  /** Read when `env` is unset (AWS_DEFAULT_REGION after AWS_REGION). */
+  readonly fallbackEnv?: string;
+  /** A credential: redacted wherever it appears, never printed. */
+  readonly secret?: boolean;
 }
 
 export interface PassThroughSpec extends ProviderSpecBase {
@@ -166,10 +170,50 @@ export interface ProviderAdapter {
    * a request it cannot translate.
    */
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation;
-  /** A non-2xx answer in OpenAI's terms. */
-  error(status: number, body: string): TranslatedError;
+  /**
+   * A non-2xx answer in OpenAI's terms; `errorType` is the provider's error-type header when it
+   * names one (AWS's `x-amzn-errortype`).
+   */
+  error(status: number, body: string, errorType?: string): TranslatedError;
+  /** The response header that names the error type, read for `error()` (lower case). */
+  readonly errorTypeHeader?: string;
+  /**
+   * For providers that authorise each request themselves (AWS SigV4) and whose host may depend on
+   * the request (the region): called before every attempt, instead of the core's key handling,
+   * with the request as it will be sent. Throws a GatewayError (401) when there is no credential.
+   */
+  authorize?(request: OutgoingRequest, context: AuthorizeContext): Promise<Authorized>;
   /** The model list: the path to GET, and its answer in OpenAI's list shape. */
   readonly models?: { readonly path: string; answer(body: string): string };
+}
+
+/** A request as it will be sent, for an adapter to sign. */
+export interface OutgoingRequest {
+  readonly method: string;
+  /** Path after the base path, with its query. */
+  readonly path: string;
+  /** Headers the core sends (lower-case names), without a credential. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export interface AuthorizeContext {
+  /** The client's request headers (credentials it sent, a region). */
+  readonly headers: IncomingHttpHeaders;
+  readonly options: Readonly<Record<string, string>>;
+  /** The server-side key (`apiKeyEnv`), if configured. */
+  readonly serverKey: string | undefined;
+  /** The base URL the operator configured (`baseUrlEnv`), which wins over any the adapter derives. */
+  readonly configuredBaseUrl: URL | undefined;
+}
+
+export interface Authorized {
+  /** The base URL to send to (origin and base path), e.g. the region's endpoint. */
+  readonly baseUrl: URL;
+  /** Headers to add, [name, value, ...]: the signature, its date, a session token. */
+  readonly headers: readonly string[];
+  /** The credential values used, to keep out of errors and logs. */
+  readonly secrets: readonly string[];
 }
 
 /** An OpenAI-compatible host needs nothing beyond its spec; this keeps such files one short literal. */
