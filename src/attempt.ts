@@ -187,7 +187,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const picked = pickHeaders(ex, headers, this.translation !== undefined);
     this.headers = picked;
     if (statusCode >= 400) this.mode = Mode.Error;
-    else if (picked.contentType !== undefined && picked.contentType.startsWith(SSE_CONTENT_TYPE)) this.mode = Mode.Stream;
+    else if (picked.contentType !== undefined && isStream(picked.contentType, this.translation)) this.mode = Mode.Stream;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -532,6 +532,14 @@ function decode(body: Buffer, encoding: string, maxBytes: number): Buffer | unde
   } catch {
     return undefined;
   }
+}
+
+const EVENTSTREAM_CONTENT_TYPE = 'application/vnd.amazon.eventstream';
+
+/** Whether an answer is a stream: SSE, or AWS's event stream for a provider that frames with it. */
+function isStream(contentType: string, translation: AnswerTranslation | undefined): boolean {
+  if (contentType.startsWith(SSE_CONTENT_TYPE)) return true;
+  return translation?.framing === 'aws-eventstream' && contentType.startsWith(EVENTSTREAM_CONTENT_TYPE);
 }
 
 function abortAttempt(attempt: Attempt, reason: Error): void {
