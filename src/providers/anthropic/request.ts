@@ -140,7 +140,12 @@ export function translateRequest(body: Record<string, unknown>, model: string, v
   if (version !== LEGACY_VERSION) active.add('sampling-removed');
   if (budget !== undefined) active.add('thinking');
 
-  const conversation = translateMessages(body.messages, { strictContent: version !== LEGACY_VERSION, refused });
+  const conversation = translateMessages(body.messages, {
+    provider: 'Anthropic',
+    imageUrls: true,
+    strictContent: version !== LEGACY_VERSION,
+    refused,
+  });
   const renamed: Block = {};
   for (const rule of PARAMS) {
     const value = body[rule.param];
