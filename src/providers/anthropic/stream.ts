@@ -12,7 +12,16 @@
 // replaced, never summed, by message_delta's cumulative counts.
 import { sseErrorEvent, type Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
-import { emptyUsage, finishReason, gatewayUsage, nowSeconds, openAIUsageJson, readUsage, type AnthropicUsage } from './answer.js';
+import {
+  emptyUsage,
+  finishReason,
+  gatewayUsage,
+  nowSeconds,
+  openAIUsageJson,
+  readUsage,
+  type AnthropicUsage,
+  type FinishReason,
+} from './answer.js';
 import { isRecord, streamError, translatedError } from './errors.js';
 
 type ContentBlock =
@@ -137,6 +146,41 @@ export interface StreamOptions {
 
 const DONE = 'data: [DONE]\n\n';
 const CHUNK_END = ',"logprobs":null,"finish_reason":null}]}\n\n';
+
+/**
+ * Writes one stream's `chat.completion.chunk` events, whichever provider they come from. The role
+ * chunk is held until the first chunk with content: until the client has been sent something, a
+ * failure (an overloaded error right after the provider's first event) can still be retried.
+ */
+export class ChunkWriter {
+  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
+  private head = '';
+  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
+  private start = '';
+  private pendingRole = '';
+
+  begin(id: string, model: string): void {
+    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${nowSeconds()},"model":${JSON.stringify(model)}`;
+    this.head = `data: {${identity},`;
+    this.start = `${this.head}"choices":[{"index":0,"delta":`;
+    this.pendingRole = `${this.start}{"role":"assistant","content":""}${CHUNK_END}`;
+  }
+
+  /** A chunk whose delta is `deltaJson`, after the held role chunk if it is still held. */
+  chunk(deltaJson: string): string {
+    const role = this.pendingRole;
+    this.pendingRole = '';
+    return role + this.start + deltaJson + CHUNK_END;
+  }
+
+  /** The finish chunk, the usage chunk when `usageJson` is given, and [DONE]. */
+  finish(finish: FinishReason, usageJson: string | undefined): string {
+    let out = this.pendingRole + this.start + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+    this.pendingRole = '';
+    if (usageJson !== undefined) out += `${this.head}"choices":[],"usage":${usageJson}}\n\n`;
+    return out + DONE;
+  }
+}
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
 
@@ -146,18 +190,10 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private started = false;
   private finished = false;
   private messageId = '';
-  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
-  private chunkHead = '';
-  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
-  private chunkStart = '';
+  private readonly writer = new ChunkWriter();
   private readonly blocks = new Map<number, OpenBlock>();
   private toolCalls = 0;
   private stopReason: string | null = null;
-  /**
-   * The role chunk, held until the first chunk with content: until the client has been sent
-   * something, a failure (an overloaded_error right after message_start) can still be retried.
-   */
-  private pendingRole = '';
 
   constructor(private readonly options: StreamOptions) {}
 
@@ -228,18 +264,12 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     this.started = true;
     this.messageId = id;
     readUsage(usage, this.tokens);
-    const created = nowSeconds();
-    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`;
-    this.chunkHead = `data: {${identity},`;
-    this.chunkStart = `${this.chunkHead}"choices":[{"index":0,"delta":`;
-    this.pendingRole = `${this.chunkStart}{"role":"assistant","content":""}${CHUNK_END}`;
+    this.writer.begin(id, model);
     return '';
   }
 
   private chunk(deltaJson: string): string {
-    const role = this.pendingRole;
-    this.pendingRole = '';
-    return role + this.chunkStart + deltaJson + CHUNK_END;
+    return this.writer.chunk(deltaJson);
   }
 
   private openBlock(index: number, block: ContentBlock): string {
@@ -314,9 +344,6 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private stop(): string {
     this.finished = true;
     const finish = finishReason(this.stopReason, this.toolCalls > 0);
-    let out = this.pendingRole + this.chunkStart + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
-    this.pendingRole = '';
-    if (this.options.includeUsage) out += `${this.chunkHead}"choices":[],"usage":${openAIUsageJson(this.tokens)}}\n\n`;
-    return out + DONE;
+    return this.writer.finish(finish, this.options.includeUsage ? openAIUsageJson(this.tokens) : undefined);
   }
 }
