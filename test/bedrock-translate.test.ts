@@ -1,0 +1,284 @@
+// The Bedrock provider's translation, as pure functions: the Converse request out; answers, streams
+// and errors back. Streams are replayed from event sequences shaped as in the ConverseStream
+// reference (each frame's :event-type or :exception-type and its JSON payload), whole and one by one.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { GatewayError } from '../src/errors.js';
+import { translateRequest } from '../src/providers/bedrock/request.js';
+
+const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+
+type Sent = Record<string, any>;
+
+function sent(body: Record<string, unknown>, model = MODEL): Sent {
+  return JSON.parse(translateRequest({ model: 'client-model', ...body }, model).body) as Sent;
+}
+
+const user = (content: unknown = 'Hello') => ({ role: 'user', content });
+const PNG = 'iVBORw0KGgo=';
+
+function rejects400(body: Record<string, unknown>, param: string | null, pattern?: RegExp): void {
+  assert.throws(
+    () => translateRequest({ model: 'm', ...body }, MODEL),
+    (error: unknown) => {
+      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
+      assert.equal(error.status, 400);
+      assert.equal(error.param, param);
+      if (pattern) assert.match(error.message, pattern);
+      return true;
+    },
+  );
+}
+
+describe('request: path and model ids', () => {
+  test('converse, or converse-stream for stream: true', () => {
+    const plain = translateRequest({ messages: [user()] }, 'amazon.nova-lite-v1:0');
+    assert.equal(plain.path, '/model/amazon.nova-lite-v1%3A0/converse');
+    assert.equal(plain.stream, false);
+    const streamed = translateRequest({ messages: [user()], stream: true, stream_options: { include_usage: true } }, 'amazon.nova-lite-v1:0');
+    assert.equal(streamed.path, '/model/amazon.nova-lite-v1%3A0/converse-stream');
+    assert.equal(streamed.stream, true);
+    assert.equal(streamed.includeUsage, true);
+    assert.deepEqual(streamed.dropped, ['stream_options']);
+    assert.equal(translateRequest({ messages: [user()], stream_options: { include_usage: true } }, 'm').includeUsage, false);
+  });
+
+  test('inference profiles and ARNs are percent-encoded once', () => {
+    assert.equal(translateRequest({ messages: [user()] }, MODEL).path, '/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse');
+    assert.equal(
+      translateRequest({ messages: [user()] }, 'us.anthropic.claude-3-5-haiku-20241022-v1:0').path,
+      '/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse',
+    );
+    const arn = 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0';
+    const path = translateRequest({ messages: [user()] }, arn).path;
+    assert.equal(path, '/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse');
+    assert.doesNotMatch(path, /%25/);
+    assert.equal(decodeURIComponent(path.split('/')[2]!), arn);
+  });
+
+  test('nothing the client did not send is added; no model in the body', () => {
+    assert.deepEqual(sent({ messages: [user()] }), { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
+  });
+});
+
+describe('request: messages', () => {
+  test('every system and developer message, wherever it stands, in order, into system', () => {
+    const body = sent({
+      messages: [
+        { role: 'system', content: 'one' },
+        user('a'),
+        { role: 'developer', content: [{ type: 'text', text: 'two' }, { type: 'text', text: 'three' }] },
+        { role: 'assistant', content: 'b' },
+        { role: 'system', content: 'four' },
+        user('c'),
+      ],
+    });
+    assert.deepEqual(body.system, [{ text: 'one' }, { text: 'two' }, { text: 'three' }, { text: 'four' }]);
+    assert.deepEqual(
+      body.messages.map((m: Sent) => m.role),
+      ['user', 'assistant', 'user'],
+    );
+    assert.ok(body.messages.every((m: Sent) => m.role !== 'system'));
+  });
+
+  test('consecutive same-role messages become one turn', () => {
+    const body = sent({ messages: [user('a'), user([{ type: 'text', text: 'b' }]), { role: 'assistant', content: 'c' }, { role: 'assistant', content: 'd' }] });
+    assert.deepEqual(body.messages, [
+      { role: 'user', content: [{ text: 'a' }, { text: 'b' }] },
+      { role: 'assistant', content: [{ text: 'c' }, { text: 'd' }] },
+    ]);
+  });
+
+  test('images: data: URLs as bytes (base64) with their format; http(s) URLs are 400s', () => {
+    const formats = ['png', 'jpeg', 'gif', 'webp'].map((format) => ({ type: 'image_url', image_url: { url: `data:image/${format};base64,${PNG}` } }));
+    const body = sent({ messages: [user([{ type: 'text', text: 'look' }, ...formats, { type: 'image_url', image_url: { url: `data:image/jpg;base64,${PNG}` } }])] });
+    assert.deepEqual(body.messages[0].content, [
+      { text: 'look' },
+      { image: { format: 'png', source: { bytes: PNG } } },
+      { image: { format: 'jpeg', source: { bytes: PNG } } },
+      { image: { format: 'gif', source: { bytes: PNG } } },
+      { image: { format: 'webp', source: { bytes: PNG } } },
+      { image: { format: 'jpeg', source: { bytes: PNG } } },
+    ]);
+    rejects400(
+      { messages: [user([{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }])] },
+      'messages[0].content[0].image_url.url',
+      /Bedrock takes no image URLs and the gateway does not fetch them/,
+    );
+    rejects400({ messages: [user([{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${PNG}` } }])] }, 'messages', /png, jpeg, gif and webp/);
+    rejects400({ messages: [user([{ type: 'input_audio', input_audio: {} }])] }, 'messages[0].content[0]', /Bedrock does not take audio/);
+  });
+
+  test('a PDF file part as a named document; cache_control as a cache point after its block', () => {
+    const body = sent({
+      messages: [
+        { role: 'system', content: [{ type: 'text', text: 'sys', cache_control: { type: 'ephemeral' } }] },
+        user([{ type: 'file', file: { file_data: `data:application/pdf;base64,${PNG}`, filename: 'report q1.pdf' } }]),
+      ],
+    });
+    assert.deepEqual(body.system, [{ text: 'sys' }, { cachePoint: { type: 'default' } }]);
+    assert.deepEqual(body.messages[0].content, [{ document: { format: 'pdf', name: 'report q1-pdf', source: { bytes: PNG } } }]);
+  });
+
+  test('a tool round trip: tool_calls as toolUse, tool messages as toolResult in one user turn', () => {
+    const body = sent({
+      messages: [
+        user('weather in Paris and Rome?'),
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'tooluse_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+            { id: 'tooluse_2', type: 'function', function: { name: 'weather', arguments: '' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'tooluse_1', content: '{"temp":21}' },
+        { role: 'tool', tool_call_id: 'tooluse_2', content: [{ type: 'text', text: 'sunny' }] },
+        { role: 'tool', tool_call_id: 'tooluse_3', content: '' },
+      ],
+      tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+    });
+    assert.deepEqual(body.messages[1], {
+      role: 'assistant',
+      content: [
+        { toolUse: { toolUseId: 'tooluse_1', name: 'weather', input: { city: 'Paris' } } },
+        { toolUse: { toolUseId: 'tooluse_2', name: 'weather', input: {} } },
+      ],
+    });
+    assert.deepEqual(body.messages[2], {
+      role: 'user',
+      content: [
+        { toolResult: { toolUseId: 'tooluse_1', content: [{ text: '{"temp":21}' }] } },
+        { toolResult: { toolUseId: 'tooluse_2', content: [{ text: 'sunny' }] } },
+        { toolResult: { toolUseId: 'tooluse_3', content: [{ text: '' }] } },
+      ],
+    });
+    rejects400(
+      { messages: [user(), { role: 'assistant', tool_calls: [{ id: 'x', type: 'function', function: { name: 'f', arguments: '{' } }] }] },
+      'messages[1].tool_calls[0].function.arguments',
+      /Bedrock/,
+    );
+  });
+});
+
+describe('request: tools and tool_choice', () => {
+  const tools = [
+    { type: 'function', function: { name: 'weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    { type: 'function', function: { name: 'time' } },
+  ];
+
+  test('function tools as toolSpec; none without parameters gets an object schema', () => {
+    assert.deepEqual(sent({ messages: [user()], tools }).toolConfig, {
+      tools: [
+        { toolSpec: { name: 'weather', description: 'Weather now', inputSchema: { json: { type: 'object', properties: { city: { type: 'string' } } } } } },
+        { toolSpec: { name: 'time', inputSchema: { json: { type: 'object' } } } },
+      ],
+    });
+  });
+
+  test('tool_choice auto, required and a named function', () => {
+    assert.deepEqual(sent({ messages: [user()], tools, tool_choice: 'auto' }).toolConfig.toolChoice, { auto: {} });
+    assert.deepEqual(sent({ messages: [user()], tools, tool_choice: 'required' }).toolConfig.toolChoice, { any: {} });
+    const named = { type: 'function', function: { name: 'time' } };
+    assert.deepEqual(sent({ messages: [user()], tools, tool_choice: named }).toolConfig.toolChoice, { tool: { name: 'time' } });
+    assert.equal(sent({ messages: [user()], tools }).toolConfig.toolChoice, undefined);
+    rejects400({ messages: [user()], tools, tool_choice: 'sometimes' }, 'tool_choice', /no Bedrock equivalent/);
+  });
+
+  test('tool_choice none leaves the tools out, unless the conversation holds tool calls', () => {
+    const none = translateRequest({ messages: [user()], tools, tool_choice: 'none' }, MODEL);
+    assert.equal(JSON.parse(none.body).toolConfig, undefined);
+    assert.deepEqual(none.dropped, ['tool_choice']);
+    const history = [
+      user(),
+      { role: 'assistant', tool_calls: [{ id: 't1', type: 'function', function: { name: 'time', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 't1', content: 'noon' },
+    ];
+    const withHistory = translateRequest({ messages: history, tools, tool_choice: 'none' }, MODEL);
+    assert.equal(JSON.parse(withHistory.body).toolConfig.tools.length, 2);
+    assert.equal(JSON.parse(withHistory.body).toolConfig.toolChoice, undefined);
+    assert.deepEqual(withHistory.dropped, ['tool_choice']);
+  });
+
+  test('parallel_tool_calls false, and tool_choice without tools, are dropped and named', () => {
+    const parallel = translateRequest({ messages: [user()], tools, parallel_tool_calls: false }, MODEL);
+    assert.equal(JSON.parse(parallel.body).toolConfig.toolChoice, undefined);
+    assert.deepEqual(parallel.dropped, ['parallel_tool_calls']);
+    assert.deepEqual(translateRequest({ messages: [user()], tools, parallel_tool_calls: true }, MODEL).dropped, []);
+    const bare = translateRequest({ messages: [user()], tool_choice: 'auto', parallel_tool_calls: false }, MODEL);
+    assert.deepEqual(bare.dropped.sort(), ['parallel_tool_calls', 'tool_choice']);
+    assert.equal(JSON.parse(bare.body).toolConfig, undefined);
+    rejects400({ messages: [user()], tools: [{ type: 'custom', custom: {} }] }, 'tools[0].type', /Bedrock takes function tools/);
+  });
+});
+
+describe('request: the renames table and the rest', () => {
+  test('max_tokens, max_completion_tokens (newer wins), temperature (clamped to 1), top_p, stop', () => {
+    assert.deepEqual(sent({ messages: [user()], max_tokens: 100, temperature: 0.5, top_p: 0.9, stop: 'END' }).inferenceConfig, {
+      maxTokens: 100,
+      temperature: 0.5,
+      topP: 0.9,
+      stopSequences: ['END'],
+    });
+    assert.deepEqual(sent({ messages: [user()], max_tokens: 100, max_completion_tokens: 200, temperature: 1.5, stop: ['a', 'b'] }).inferenceConfig, {
+      maxTokens: 200,
+      temperature: 1,
+      stopSequences: ['a', 'b'],
+    });
+    rejects400({ messages: [user()], max_tokens: 0 }, 'max_tokens');
+    rejects400({ messages: [user()], top_p: 2 }, 'top_p');
+    rejects400({ messages: [user()], stop: 5 }, 'stop');
+  });
+
+  test('top_k to additionalModelRequestFields; user to requestMetadata, sim: values verbatim', () => {
+    const body = sent({ messages: [user()], top_k: 40, user: 'sim:{"fault":"throttle","after":2}' });
+    assert.deepEqual(body.additionalModelRequestFields, { top_k: 40 });
+    assert.deepEqual(body.requestMetadata, { user: 'sim:{"fault":"throttle","after":2}' });
+  });
+
+  test('fields without a Converse equivalent are not sent, and named as dropped', () => {
+    const t = translateRequest(
+      {
+        model: 'x',
+        messages: [user()],
+        n: 1,
+        seed: 7,
+        logprobs: true,
+        top_logprobs: 2,
+        frequency_penalty: 0.1,
+        presence_penalty: 0.1,
+        logit_bias: { 1: 1 },
+        response_format: { type: 'json_object' },
+        reasoning_effort: 'low',
+        metadata: { a: 'b' },
+        store: true,
+        service_tier: 'auto',
+        stream_options: { include_usage: true },
+        temperature: null,
+      },
+      MODEL,
+    );
+    assert.deepEqual(t.dropped, [
+      'seed',
+      'logprobs',
+      'top_logprobs',
+      'frequency_penalty',
+      'presence_penalty',
+      'logit_bias',
+      'response_format',
+      'reasoning_effort',
+      'metadata',
+      'store',
+      'service_tier',
+      'stream_options',
+    ]);
+    assert.deepEqual(Object.keys(JSON.parse(t.body)), ['messages']);
+  });
+
+  test('n above 1 is a 400; malformed messages are 400s naming the parameter', () => {
+    rejects400({ messages: [user()], n: 2 }, 'n', /one choice/);
+    rejects400({ messages: 'hi' }, 'messages');
+    rejects400({ messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', /Bedrock takes system/);
+    rejects400({ messages: [user()], stream: 'yes' }, 'stream');
+  });
+});
