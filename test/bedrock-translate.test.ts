@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../src/errors.js';
+import { translateAnswer } from '../src/providers/bedrock/answer.js';
+import { httpError } from '../src/providers/bedrock/errors.js';
 import { translateRequest } from '../src/providers/bedrock/request.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -280,5 +282,113 @@ describe('request: the renames table and the rest', () => {
     rejects400({ messages: 'hi' }, 'messages');
     rejects400({ messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', /Bedrock takes system/);
     rejects400({ messages: [user()], stream: 'yes' }, 'stream');
+  });
+});
+
+function converse(content: unknown[], stopReason: string, usage: Record<string, unknown> = { inputTokens: 10, outputTokens: 5, totalTokens: 15 }) {
+  return JSON.stringify({ output: { message: { role: 'assistant', content } }, stopReason, usage, metrics: { latencyMs: 120 } });
+}
+
+describe('answer', () => {
+  test('text blocks joined; a made id, the request model; usage with cache reads and writes in prompt_tokens', () => {
+    const usage = { inputTokens: 10, outputTokens: 5, totalTokens: 45, cacheReadInputTokens: 20, cacheWriteInputTokens: 10 };
+    const { json, usage: observed } = translateAnswer(converse([{ text: 'Hel' }, { text: 'lo' }], 'end_turn', usage), MODEL);
+    const completion = JSON.parse(json);
+    assert.match(completion.id, /^chatcmpl-[0-9a-f]{32}$/);
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(completion.model, MODEL);
+    assert.equal(typeof completion.created, 'number');
+    assert.deepEqual(completion.choices, [
+      { index: 0, message: { role: 'assistant', content: 'Hello', refusal: null }, logprobs: null, finish_reason: 'stop' },
+    ]);
+    assert.deepEqual(completion.usage, { prompt_tokens: 40, completion_tokens: 5, total_tokens: 45, prompt_tokens_details: { cached_tokens: 20 } });
+    assert.deepEqual(observed, { promptTokens: 40, completionTokens: 5 });
+    assert.notEqual(JSON.parse(translateAnswer(converse([{ text: 'x' }], 'end_turn'), MODEL).json).id, completion.id);
+  });
+
+  test('toolUse as tool_calls (ids kept, content null without text); reasoning as reasoning_content', () => {
+    const body = converse(
+      [
+        { reasoningContent: { reasoningText: { text: 'think', signature: 'sig' } } },
+        { toolUse: { toolUseId: 'tooluse_a', name: 'weather', input: { city: 'Paris' } } },
+        { toolUse: { toolUseId: 'tooluse_b', name: 'time', input: {} } },
+      ],
+      'tool_use',
+    );
+    const message = JSON.parse(translateAnswer(body, MODEL).json).choices[0].message;
+    assert.equal(message.content, null);
+    assert.equal(message.reasoning_content, 'think');
+    assert.deepEqual(message.tool_calls, [
+      { id: 'tooluse_a', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+      { id: 'tooluse_b', type: 'function', function: { name: 'time', arguments: '{}' } },
+    ]);
+    assert.equal(JSON.parse(translateAnswer(body, MODEL).json).choices[0].finish_reason, 'tool_calls');
+  });
+
+  test('finish_reason for every stop reason', () => {
+    const table: [string, string][] = [
+      ['end_turn', 'stop'],
+      ['stop_sequence', 'stop'],
+      ['max_tokens', 'length'],
+      ['model_context_window_exceeded', 'length'],
+      ['tool_use', 'stop'],
+      ['guardrail_intervened', 'content_filter'],
+      ['content_filtered', 'content_filter'],
+      ['malformed_model_output', 'stop'],
+      ['something_new', 'stop'],
+    ];
+    for (const [stopReason, finish] of table) {
+      assert.equal(JSON.parse(translateAnswer(converse([{ text: 'x' }], stopReason), MODEL).json).choices[0].finish_reason, finish, stopReason);
+    }
+  });
+
+  test('a body that is not a Converse answer throws', () => {
+    assert.throws(() => translateAnswer('{"message":"hi"}', MODEL), /not a Converse answer/);
+    assert.throws(() => translateAnswer('nope', MODEL));
+  });
+});
+
+describe('errors', () => {
+  test('each AWS type, from the x-amzn-errortype header, sets the status; the type is the code', () => {
+    const table: [string, number][] = [
+      ['ValidationException', 400],
+      ['ServiceQuotaExceededException', 400],
+      ['AccessDeniedException', 403],
+      ['ResourceNotFoundException', 404],
+      ['ModelTimeoutException', 408],
+      ['ThrottlingException', 429],
+      ['ModelNotReadyException', 429],
+      ['InternalServerException', 500],
+      ['ModelErrorException', 502],
+      ['ServiceUnavailableException', 503],
+    ];
+    for (const [type, status] of table) {
+      const translated = httpError(418, '{"message":"what happened"}', `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`);
+      assert.equal(translated.status, status, type);
+      assert.equal(translated.error.code, type);
+      assert.equal(translated.error.message, 'what happened');
+      assert.equal(translated.error.param, null);
+    }
+    assert.equal(httpError(429, '{}', 'ThrottlingException').error.type, 'rate_limit_error');
+  });
+
+  test('the type from the body __type, the message from Message; unknown types keep the status', () => {
+    const fromBody = httpError(400, '{"__type":"com.amazon.coral.validate#ValidationException","Message":"bad input"}');
+    assert.deepEqual(fromBody, { status: 400, error: { message: 'bad input', type: 'invalid_request_error', code: 'ValidationException', param: null } });
+    const unknown = httpError(403, '{"message":"The security token included in the request is invalid."}', 'UnrecognizedClientException:http://x');
+    assert.equal(unknown.status, 403);
+    assert.equal(unknown.error.code, 'UnrecognizedClientException');
+    assert.equal(httpError(424, '{"message":"model failed"}').status, 502);
+    assert.match(httpError(503, '', 'ServiceUnavailableException').error.message, /Bedrock answered HTTP 503 with an empty body/);
+    assert.equal(httpError(503, '', 'ServiceUnavailableException').error.code, 'ServiceUnavailableException');
+  });
+
+  test('a body that is not JSON is quoted, clipped; JSON of another shape goes to the shared normaliser', () => {
+    const html = httpError(502, '<html>' + 'x'.repeat(400) + '</html>');
+    assert.equal(html.status, 502);
+    assert.match(html.error.message, /not JSON: "<html>x+\.\.\."/);
+    const other = httpError(500, '{"error":{"message":"proxy says no"}}');
+    assert.equal(other.status, 500);
+    assert.match(other.error.message, /proxy says no/);
   });
 });
