@@ -7,6 +7,8 @@ import { GatewayError } from '../src/errors.js';
 import { translateAnswer } from '../src/providers/bedrock/answer.js';
 import { httpError } from '../src/providers/bedrock/errors.js';
 import { translateRequest } from '../src/providers/bedrock/request.js';
+import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
+import type { UpstreamEvent } from '../src/providers/types.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
@@ -390,5 +392,243 @@ describe('errors', () => {
     const other = httpError(500, '{"error":{"message":"proxy says no"}}');
     assert.equal(other.status, 500);
     assert.match(other.error.message, /proxy says no/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Streams: recorded frame sequences (event type and JSON payload, as the core decodes them).
+
+const ev = (event: string, data: Record<string, unknown>): UpstreamEvent => ({ event, data: JSON.stringify(data) });
+const start = ev('messageStart', { role: 'assistant' });
+const textDelta = (index: number, text: string) => ev('contentBlockDelta', { contentBlockIndex: index, delta: { text } });
+const toolStart = (index: number, id: string, name: string) => ev('contentBlockStart', { contentBlockIndex: index, start: { toolUse: { toolUseId: id, name } } });
+const toolDelta = (index: number, input: string) => ev('contentBlockDelta', { contentBlockIndex: index, delta: { toolUse: { input } } });
+const stop = (index: number) => ev('contentBlockStop', { contentBlockIndex: index });
+const messageStop = (stopReason: string) => ev('messageStop', { stopReason });
+const metadata = ev('metadata', { usage: { inputTokens: 12, outputTokens: 7, totalTokens: 22, cacheReadInputTokens: 3 }, metrics: { latencyMs: 300 } });
+
+interface Replay {
+  readonly text: string;
+  readonly chunks: Sent[];
+  readonly done: boolean;
+  readonly error: Sent | undefined;
+  readonly translator: BedrockStreamTranslator;
+}
+
+/** Feeds the events one by one (the output of each push kept apart) and ends the stream. */
+function replay(events: readonly UpstreamEvent[], includeUsage = false): Replay {
+  const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage });
+  let text = '';
+  for (const event of events) text += translator.push(event);
+  text += translator.end();
+  const chunks: Sent[] = [];
+  let done = false;
+  let error: Sent | undefined;
+  for (const piece of text.split('\n\n')) {
+    if (!piece) continue;
+    assert.match(piece, /^data: /);
+    const data = piece.slice('data: '.length);
+    if (data === '[DONE]') done = true;
+    else {
+      const parsed = JSON.parse(data) as Sent;
+      if (parsed.error) error = parsed.error;
+      else chunks.push(parsed);
+    }
+  }
+  return { text, chunks, done, error, translator };
+}
+
+/** The message the chunks add up to, as an OpenAI client assembles it. */
+function assemble(chunks: Sent[]) {
+  let content = '';
+  let role: string | undefined;
+  let finish: string | undefined;
+  let usage: Sent | undefined;
+  const tools: { id: string; name: string; arguments: string }[] = [];
+  for (const chunk of chunks) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    assert.equal(chunk.model, MODEL);
+    assert.equal(chunk.id, chunks[0]!.id);
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) {
+      const delta = choice.delta;
+      if (delta.role) role = delta.role;
+      if (delta.content) content += delta.content;
+      for (const call of delta.tool_calls ?? []) {
+        if (call.id) tools[call.index] = { id: call.id, name: call.function.name, arguments: call.function.arguments ?? '' };
+        else tools[call.index]!.arguments += call.function.arguments;
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+  }
+  return { role, content, tools, finish, usage };
+}
+
+describe('stream', () => {
+  const textStream = [start, textDelta(0, 'Hel'), textDelta(0, 'lo'), stop(0), messageStop('end_turn'), metadata];
+
+  test('text: role held to the first content, deltas, finish, [DONE] at metadata', () => {
+    const { chunks, done, error, translator } = replay(textStream);
+    assert.equal(error, undefined);
+    assert.ok(done);
+    assert.deepEqual(chunks[0]!.choices[0].delta, { role: 'assistant', content: '' });
+    assert.match(chunks[0]!.id, /^chatcmpl-/);
+    assert.deepEqual(assemble(chunks), { role: 'assistant', content: 'Hello', tools: [], finish: 'stop', usage: undefined });
+    assert.deepEqual(translator.usage, { promptTokens: 15, completionTokens: 7 });
+    assert.equal(translator.failure, undefined);
+  });
+
+  test('event by event: nothing before the first content; the end comes with metadata, after messageStop', () => {
+    const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage: true });
+    assert.equal(translator.push(start), '');
+    const first = translator.push(textDelta(0, 'Hi'));
+    assert.equal(first.split('\n\n').filter(Boolean).length, 2);
+    assert.equal(translator.push(stop(0)), '');
+    assert.equal(translator.push(messageStop('max_tokens')), '');
+    assert.equal(translator.usage, undefined);
+    const last = translator.push(metadata);
+    assert.match(last, /"finish_reason":"length"/);
+    assert.match(last, /"choices":\[\],"usage":\{"prompt_tokens":15,"completion_tokens":7,"total_tokens":22,"prompt_tokens_details":\{"cached_tokens":3\}\}/);
+    assert.ok(last.endsWith('data: [DONE]\n\n'));
+    assert.equal(translator.push(textDelta(0, 'late')), '');
+    assert.equal(translator.end(), '');
+  });
+
+  test('include_usage: the usage chunk before [DONE]', () => {
+    const { chunks, done } = replay(textStream, true);
+    assert.ok(done);
+    assert.deepEqual(chunks.at(-1)!.choices, []);
+    assert.deepEqual(assemble(chunks).usage, { prompt_tokens: 15, completion_tokens: 7, total_tokens: 22, prompt_tokens_details: { cached_tokens: 3 } });
+  });
+
+  test('messageStop without metadata: end() finishes, with no usage chunk', () => {
+    const { chunks, done, error, translator } = replay([start, textDelta(0, 'Hi'), stop(0), messageStop('end_turn')], true);
+    assert.equal(error, undefined);
+    assert.ok(done);
+    assert.equal(assemble(chunks).finish, 'stop');
+    assert.equal(assemble(chunks).usage, undefined);
+    assert.equal(translator.usage, undefined);
+  });
+
+  test('text then a tool whose input comes in many fragments', () => {
+    const input = JSON.stringify({ city: 'Paris', units: 'celsius', days: [1, 2, 3] });
+    const fragments = input.match(/.{1,3}/g)!.map((piece) => toolDelta(1, piece));
+    const events = [start, textDelta(0, 'Checking.'), stop(0), toolStart(1, 'tooluse_abc', 'weather'), ...fragments, stop(1), messageStop('tool_use'), metadata];
+    const { chunks } = replay(events);
+    assert.deepEqual(assemble(chunks), {
+      role: 'assistant',
+      content: 'Checking.',
+      tools: [{ id: 'tooluse_abc', name: 'weather', arguments: input }],
+      finish: 'tool_calls',
+      usage: undefined,
+    });
+  });
+
+  test('two parallel tools get indices 0 and 1 (tool blocks counted, not content blocks); a tool without input gets "{}"', () => {
+    const events = [
+      start,
+      textDelta(0, 'Two calls.'),
+      stop(0),
+      toolStart(1, 'tooluse_1', 'weather'),
+      toolDelta(1, '{"city":'),
+      toolDelta(1, '"Rome"}'),
+      stop(1),
+      toolStart(2, 'tooluse_2', 'time'),
+      toolDelta(2, ''),
+      stop(2),
+      messageStop('tool_use'),
+      metadata,
+    ];
+    const { chunks } = replay(events);
+    const calls = chunks.flatMap((chunk) => chunk.choices.flatMap((choice: Sent) => choice.delta.tool_calls ?? []));
+    assert.deepEqual(
+      calls.filter((call: Sent) => call.id).map((call: Sent) => call.index),
+      [0, 1],
+    );
+    assert.deepEqual(assemble(chunks).tools, [
+      { id: 'tooluse_1', name: 'weather', arguments: '{"city":"Rome"}' },
+      { id: 'tooluse_2', name: 'time', arguments: '{}' },
+    ]);
+  });
+
+  test('reasoning deltas as reasoning_content; unknown deltas and events ignored', () => {
+    const events = [
+      start,
+      ev('contentBlockDelta', { contentBlockIndex: 0, delta: { reasoningContent: { text: 'hmm' } } }),
+      ev('contentBlockDelta', { contentBlockIndex: 0, delta: { reasoningContent: { signature: 'sig' } } }),
+      stop(0),
+      ev('somethingNew', { x: 1 }),
+      textDelta(1, 'Answer'),
+      stop(1),
+      messageStop('end_turn'),
+      metadata,
+    ];
+    const { chunks, error } = replay(events);
+    assert.equal(error, undefined);
+    const reasoning = chunks.map((chunk) => chunk.choices[0]?.delta.reasoning_content ?? '').join('');
+    assert.equal(reasoning, 'hmm');
+    assert.equal(assemble(chunks).content, 'Answer');
+  });
+
+  test('an exception right after messageStart: failure set before anything was sent, so it can be retried', () => {
+    const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage: false });
+    assert.equal(translator.push(start), '');
+    const out = translator.push({ event: 'throttlingException', data: '{"message":"Too many requests, please wait before trying again."}' });
+    assert.deepEqual(translator.failure, {
+      status: 429,
+      error: { message: 'Too many requests, please wait before trying again.', type: 'rate_limit_error', code: 'ThrottlingException', param: null },
+    });
+    assert.match(out, /^data: \{"error":/);
+    assert.equal(translator.push(textDelta(0, 'x')), '');
+    assert.equal(translator.end(), '');
+  });
+
+  test('each stream exception type and its status', () => {
+    const table: [string, number][] = [
+      ['throttlingException', 429],
+      ['serviceUnavailableException', 503],
+      ['internalServerException', 500],
+      ['modelStreamErrorException', 502],
+      ['validationException', 400],
+      ['brandNewException', 502],
+    ];
+    for (const [event, status] of table) {
+      const { error, translator } = replay([start, { event, data: '{"message":"m"}' }]);
+      assert.equal(translator.failure?.status, status, event);
+      assert.equal(error?.message, 'm');
+    }
+  });
+
+  test('an exception mid-stream: the text so far, then the error event and no [DONE]', () => {
+    const { chunks, done, error, translator } = replay([start, textDelta(0, 'Partial'), { event: 'modelStreamErrorException', data: '{"message":"Model stream broke","originalStatusCode":500}' }]);
+    assert.equal(assemble(chunks).content, 'Partial');
+    assert.equal(done, false);
+    assert.equal(error?.code, 'ModelStreamErrorException');
+    assert.equal(translator.failure?.status, 502);
+  });
+
+  test('a stream cut before messageStop: 502 stream_interrupted', () => {
+    const { done, error, translator } = replay([start, textDelta(0, 'Hal')]);
+    assert.equal(done, false);
+    assert.equal(error?.code, 'stream_interrupted');
+    assert.equal(translator.failure?.status, 502);
+    assert.equal(replay([]).translator.failure?.status, 502);
+  });
+
+  test('broken frames fail the stream with 502', () => {
+    assert.equal(replay([start, { event: 'contentBlockDelta', data: 'not json' }]).translator.failure?.status, 502);
+    assert.equal(replay([textDelta(0, 'before start')]).translator.failure?.status, 502);
+    assert.equal(replay([start, ev('contentBlockDelta', { delta: { text: 'x' } })]).translator.failure?.status, 502);
+  });
+
+  test('fed whole or event by event, the same chunks (but for created and id)', () => {
+    const events = [start, textDelta(0, 'A'), stop(0), toolStart(1, 't', 'f'), toolDelta(1, '{}'), stop(1), messageStop('tool_use'), metadata];
+    const normalise = (text: string) => text.replace(/"id":"chatcmpl-[0-9a-f]+","object":"chat.completion.chunk","created":\d+/g, '');
+    const one = replay(events, true).text;
+    const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage: true });
+    const pieces = events.map((event) => translator.push(event));
+    assert.equal(normalise(pieces.join('') + translator.end()), normalise(one));
+    // Nothing is sent before the first content, so a failure up to there can still be retried.
+    assert.equal(pieces[0], '');
   });
 });
