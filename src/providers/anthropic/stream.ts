@@ -173,6 +173,17 @@ export class ChunkWriter {
     return role + this.start + deltaJson + CHUNK_END;
   }
 
+  /** A tool call's first chunk: its index, id, name and the arguments known at its start. */
+  toolCall(index: number, id: string, name: string, args: string): string {
+    const fn = `{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}`;
+    return this.chunk(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(id)},"type":"function","function":${fn}}]}`);
+  }
+
+  /** A fragment of a tool call's arguments. */
+  toolArguments(index: number, fragment: string): string {
+    return this.chunk(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+  }
+
   /** The finish chunk, the usage chunk when `usageJson` is given, and [DONE]. */
   finish(finish: FinishReason, usageJson: string | undefined): string {
     let out = this.pendingRole + this.start + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
@@ -184,21 +195,34 @@ export class ChunkWriter {
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
 
-export class AnthropicStreamTranslator implements StreamTranslator {
-  private reported: TranslatedError | undefined;
-  private readonly tokens: AnthropicUsage = emptyUsage();
-  private started = false;
-  private finished = false;
-  private messageId = '';
-  private readonly writer = new ChunkWriter();
-  private readonly blocks = new Map<number, OpenBlock>();
-  private toolCalls = 0;
-  private stopReason: string | null = null;
-
-  constructor(private readonly options: StreamOptions) {}
+/** What every translator keeps: the failure, the counts, the chunk writer, the tool calls so far. */
+export abstract class TranslatorState {
+  protected reported: TranslatedError | undefined;
+  protected readonly tokens: AnthropicUsage = emptyUsage();
+  protected readonly writer = new ChunkWriter();
+  /** Tool calls opened so far: the next one's OpenAI index. */
+  protected toolCalls = 0;
+  protected stopReason: string | null = null;
+  protected finished = false;
 
   get failure(): TranslatedError | undefined {
     return this.reported;
+  }
+
+  /** Records the failure and returns its error event; later events give nothing. */
+  protected fail(failure: TranslatedError): string {
+    this.reported = failure;
+    return sseErrorEvent(failure.error);
+  }
+}
+
+export class AnthropicStreamTranslator extends TranslatorState implements StreamTranslator {
+  private started = false;
+  private messageId = '';
+  private readonly blocks = new Map<number, OpenBlock>();
+
+  constructor(private readonly options: StreamOptions) {
+    super();
   }
 
   get usage(): Usage | undefined {
@@ -250,11 +274,6 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     return this.fail(translatedError(BROKEN_STREAM_STATUS, message, 'stream_interrupted'));
   }
 
-  private fail(failure: TranslatedError): string {
-    this.reported = failure;
-    return sseErrorEvent(failure.error);
-  }
-
   private start(id: string, model: string, usage: unknown): string {
     if (this.started) {
       // A repeated message_start for the same message is harmless; another message's is not.
@@ -290,8 +309,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
         }
         const toolIndex = this.toolCalls++;
         this.blocks.set(index, { kind: 'tool', index: toolIndex, sentInput: given !== '' });
-        const fn = `{"name":${JSON.stringify(block.name)},"arguments":${JSON.stringify(given)}}`;
-        return this.chunk(`{"tool_calls":[{"index":${toolIndex},"id":${JSON.stringify(block.id)},"type":"function","function":${fn}}]}`);
+        return this.writer.toolCall(toolIndex, block.id, block.name, given);
       }
       case 'other':
         this.blocks.set(index, { kind: 'skip' });
@@ -320,7 +338,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
         }
         if (block.kind !== 'tool') return '';
         block.sentInput = true;
-        return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+        return this.writer.toolArguments(block.index, fragment);
       }
       case 'other':
         return '';
@@ -335,7 +353,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     const block = this.blocks.get(index);
     this.blocks.delete(index);
     if (block?.kind === 'tool' && !block.sentInput) {
-      return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":"{}"}}]}`);
+      return this.writer.toolArguments(block.index, '{}');
     }
     if (block?.kind === 'json' && !block.sentInput) return this.chunk('{"content":"{}"}');
     return '';

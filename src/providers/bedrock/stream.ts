@@ -12,10 +12,10 @@
 // tool (crewAIInc/crewAI#6152), and a tool without input gets "{}"; a delta of a shape not known
 // is ignored rather than failing the stream (wandb/weave#7215); exception frames fail the stream
 // rather than being skipped.
-import { sseErrorEvent, type Usage } from '../../stream.js';
-import { emptyUsage, gatewayUsage, openAIUsageJson, type AnthropicUsage } from '../anthropic/answer.js';
+import type { Usage } from '../../stream.js';
+import { gatewayUsage, openAIUsageJson } from '../anthropic/answer.js';
 import { isRecord, translatedError } from '../anthropic/errors.js';
-import { ChunkWriter } from '../anthropic/stream.js';
+import { TranslatorState } from '../anthropic/stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
 import { completionId, finishReason, readUsage } from './answer.js';
 import { streamException } from './errors.js';
@@ -125,22 +125,14 @@ const BROKEN_STREAM_STATUS = 502;
  * but for its counts: end() sends the finish chunk and [DONE] without a usage chunk (usage is
  * optional to OpenAI clients, and zeros would be wrong).
  */
-export class BedrockStreamTranslator implements StreamTranslator {
-  private reported: TranslatedError | undefined;
-  private readonly tokens: AnthropicUsage = emptyUsage();
+export class BedrockStreamTranslator extends TranslatorState implements StreamTranslator {
   private started = false;
   private stopped = false;
   private hasUsage = false;
-  private finished = false;
-  private readonly writer = new ChunkWriter();
   private readonly blocks = new Map<number, OpenBlock>();
-  private toolCalls = 0;
-  private stopReason: string | null = null;
 
-  constructor(private readonly options: StreamOptions) {}
-
-  get failure(): TranslatedError | undefined {
-    return this.reported;
+  constructor(private readonly options: StreamOptions) {
+    super();
   }
 
   get usage(): Usage | undefined {
@@ -197,11 +189,6 @@ export class BedrockStreamTranslator implements StreamTranslator {
     return this.fail(translatedError(BROKEN_STREAM_STATUS, 'The Bedrock stream ended before its messageStop event', 'stream_interrupted'));
   }
 
-  private fail(failure: TranslatedError): string {
-    this.reported = failure;
-    return sseErrorEvent(failure.error);
-  }
-
   private openBlock(index: number, tool: { id: string; name: string } | undefined): string {
     if (!tool) {
       this.blocks.set(index, { kind: 'other' });
@@ -209,8 +196,7 @@ export class BedrockStreamTranslator implements StreamTranslator {
     }
     const toolIndex = this.toolCalls++;
     this.blocks.set(index, { kind: 'tool', index: toolIndex, sentInput: false });
-    const fn = `{"name":${JSON.stringify(tool.name)},"arguments":""}`;
-    return this.writer.chunk(`{"tool_calls":[{"index":${toolIndex},"id":${JSON.stringify(tool.id)},"type":"function","function":${fn}}]}`);
+    return this.writer.toolCall(toolIndex, tool.id, tool.name, '');
   }
 
   private blockDelta(index: number, delta: Delta): string {
@@ -226,7 +212,7 @@ export class BedrockStreamTranslator implements StreamTranslator {
         // A fragment with no open tool block has nothing to attach to.
         if (block?.kind !== 'tool' || delta.input === '') return '';
         block.sentInput = true;
-        return this.writer.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":${JSON.stringify(delta.input)}}}]}`);
+        return this.writer.toolArguments(block.index, delta.input);
       }
       case 'other':
         return '';
@@ -241,7 +227,7 @@ export class BedrockStreamTranslator implements StreamTranslator {
     const block = this.blocks.get(index);
     this.blocks.delete(index);
     if (block?.kind === 'tool' && !block.sentInput) {
-      return this.writer.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":"{}"}}]}`);
+      return this.writer.toolArguments(block.index, '{}');
     }
     return '';
   }
