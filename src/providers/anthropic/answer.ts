@@ -27,7 +27,16 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
  * a turn whose only tool call was the forced JSON tool is an answer, `stop`.
  */
 export function finishReason(stopReason: string | null | undefined, calledTool: boolean): FinishReason {
-  const mapped = (stopReason && FINISH_BY_STOP_REASON[stopReason]) || 'stop';
+  return finishReasonFrom(FINISH_BY_STOP_REASON, stopReason, calledTool);
+}
+
+/** finishReason over another provider's table of stop reasons (Bedrock's). */
+export function finishReasonFrom(
+  table: Readonly<Record<string, FinishReason>>,
+  stopReason: string | null | undefined,
+  calledTool: boolean,
+): FinishReason {
+  const mapped = (stopReason && table[stopReason]) || 'stop';
   if (mapped === 'length' || mapped === 'content_filter') return mapped;
   if (calledTool) return 'tool_calls';
   return mapped === 'tool_calls' ? 'stop' : mapped;
@@ -82,7 +91,7 @@ export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-interface ToolCall {
+export interface ToolCall {
   id: string;
   type: 'function';
   function: { name: string; arguments: string };
@@ -118,27 +127,53 @@ export function translateAnswer(body: string, jsonTool: string | undefined): { j
   const usage = emptyUsage();
   readUsage(message.usage, usage);
   const stopReason = typeof message.stop_reason === 'string' ? message.stop_reason : null;
-  const completion = {
+  const json = completionJson({
     id: typeof message.id === 'string' ? message.id : '',
+    model: typeof message.model === 'string' ? message.model : '',
+    content,
+    reasoning,
+    toolCalls,
+    finish: finishReason(stopReason, toolCalls.length > 0),
+    usage,
+  });
+  return { json, usage: gatewayUsage(usage) };
+}
+
+/** What a translated whole answer holds, whichever provider gave it. */
+export interface CompletionParts {
+  readonly id: string;
+  readonly model: string;
+  readonly content: string | null;
+  /** Reasoning text pieces, joined into reasoning_content when there are any. */
+  readonly reasoning: readonly string[];
+  readonly toolCalls: readonly ToolCall[];
+  readonly finish: FinishReason;
+  readonly usage: AnthropicUsage;
+}
+
+/** An OpenAI `chat.completion` JSON text. */
+export function completionJson(parts: CompletionParts): string {
+  const completion = {
+    id: parts.id,
     object: 'chat.completion',
     created: nowSeconds(),
-    model: typeof message.model === 'string' ? message.model : '',
+    model: parts.model,
     choices: [
       {
         index: 0,
         message: {
           role: 'assistant',
-          content,
+          content: parts.content,
           refusal: null,
-          ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
-          ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
+          ...(parts.reasoning.length > 0 && { reasoning_content: parts.reasoning.join('') }),
+          ...(parts.toolCalls.length > 0 && { tool_calls: parts.toolCalls }),
         },
         logprobs: null,
-        finish_reason: finishReason(stopReason, toolCalls.length > 0),
+        finish_reason: parts.finish,
       },
     ],
   };
   const json = JSON.stringify(completion);
   // The usage object goes in as text so that its counts are written once, by openAIUsageJson.
-  return { json: `${json.slice(0, -1)},"usage":${openAIUsageJson(usage)}}`, usage: gatewayUsage(usage) };
+  return `${json.slice(0, -1)},"usage":${openAIUsageJson(parts.usage)}}`;
 }

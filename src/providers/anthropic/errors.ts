@@ -58,17 +58,21 @@ export function httpError(status: number, body: string): TranslatedError {
   try {
     parsed = JSON.parse(body);
   } catch {
-    const piece = body.trim().slice(0, QUOTED_BODY_CHARS);
-    const more = body.trim().length > QUOTED_BODY_CHARS ? '...' : '';
-    const message = piece
-      ? `Anthropic answered HTTP ${status} with a body that is not JSON: ${JSON.stringify(redactSecrets(piece) + more)}`
-      : `Anthropic answered HTTP ${status} with an empty body`;
-    return translatedError(clientStatus, message, null);
+    return translatedError(clientStatus, notJsonMessage('Anthropic', status, body), null);
   }
   const error = anthropicErrorOf(parsed);
   if (error) return translatedError(clientStatus, redactSecrets(error.message), error.type);
   // JSON of another shape (a proxy in front of Anthropic, say): the shared normaliser reads it.
   return { status: clientStatus, error: normaliseProviderError(clientStatus, body) };
+}
+
+/** The message for an error answer whose body is not JSON: the start of it, quoted and redacted. */
+export function notJsonMessage(provider: string, status: number, body: string): string {
+  const piece = body.trim().slice(0, QUOTED_BODY_CHARS);
+  const more = body.trim().length > QUOTED_BODY_CHARS ? '...' : '';
+  return piece
+    ? `${provider} answered HTTP ${status} with a body that is not JSON: ${JSON.stringify(redactSecrets(piece) + more)}`
+    : `${provider} answered HTTP ${status} with an empty body`;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

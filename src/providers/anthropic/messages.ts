@@ -21,6 +21,10 @@ export interface Turn {
 
 /** What the request's other parts need to know while messages are read. */
 export interface MessageRules {
+  /** The provider's name in error messages (`Anthropic`, `Bedrock`): the rules are shared. */
+  readonly provider: string;
+  /** Whether an http(s) image URL may be passed on (Anthropic fetches it; Bedrock takes only bytes). */
+  readonly imageUrls: boolean;
   /** 2026-10-21 and later: documents in assistant turns and citations in user text are refused. */
   readonly strictContent: boolean;
   /** Fields left out because the API version refuses them; messages add theirs here. */
@@ -62,7 +66,7 @@ export function translateMessages(messages: unknown, rules: MessageRules): Conve
       case 'assistant':
         add('assistant', [
           ...contentBlocks(message.content, `${at}.content`, 'assistant', rules),
-          ...toolUses(message.tool_calls, `${at}.tool_calls`),
+          ...toolUses(message.tool_calls, `${at}.tool_calls`, rules.provider),
         ]);
         return;
       case 'tool':
@@ -72,7 +76,7 @@ export function translateMessages(messages: unknown, rules: MessageRules): Conve
         throw invalid(`${at} has no role`, `${at}.role`, 'missing_required_parameter');
       default:
         throw invalid(
-          `${at} has the role ${JSON.stringify(message.role)}; Anthropic takes system, developer, user, assistant ` +
+          `${at} has the role ${JSON.stringify(message.role)}; ${rules.provider} takes system, developer, user, assistant ` +
             'and tool messages (use tool messages for function results)',
           `${at}.role`,
         );
@@ -125,55 +129,61 @@ function contentPart(part: unknown, at: string, role: Turn['role'], rules: Messa
       return part.refusal ? [{ type: 'text', text: part.refusal }] : [];
     case 'image_url':
       if (role !== 'user') break;
-      return [withCacheControl(image(part.image_url, `${at}.image_url`), part)];
+      return [withCacheControl(image(part.image_url, `${at}.image_url`, rules), part)];
     case 'file': {
       if (role === 'assistant' && rules.strictContent) {
         rules.refused.push(at);
         return [];
       }
-      return [withCacheControl(document(part.file, `${at}.file`), part)];
+      return [withCacheControl(document(part.file, `${at}.file`, rules.provider), part)];
     }
     case 'input_audio':
-      throw invalid(`${at}: Anthropic does not take audio input`, at, 'unsupported_value');
+      throw invalid(`${at}: ${rules.provider} does not take audio input`, at, 'unsupported_value');
     default:
       break;
   }
   const type = JSON.stringify(part.type);
-  throw invalid(`${at}: a part of type ${type} cannot stand in a ${role} message for Anthropic`, at, 'unsupported_value');
+  throw invalid(`${at}: a part of type ${type} cannot stand in a ${role} message for ${rules.provider}`, at, 'unsupported_value');
 }
 
 const DATA_URL = /^data:([^;,]+)((?:;[^;,]*)*?);base64,/;
 
 /** A data: URL's media type and base64 data, or undefined for another URL. */
-function dataUrl(url: string, at: string): { mediaType: string; data: string } | undefined {
+function dataUrl(url: string, at: string, provider: string): { mediaType: string; data: string } | undefined {
   if (!url.startsWith('data:')) return undefined;
   const match = DATA_URL.exec(url);
-  if (!match) throw invalid(`${at} is a data: URL that is not base64; Anthropic takes base64 data URLs`, at);
+  if (!match) throw invalid(`${at} is a data: URL that is not base64; ${provider} takes base64 data URLs`, at);
   return { mediaType: match[1]!.toLowerCase(), data: url.slice(match[0].length) };
 }
 
-function image(value: unknown, at: string): Block {
+function image(value: unknown, at: string, rules: MessageRules): Block {
   // OpenAI's shape is {url, detail}; a bare URL string is accepted as some clients send it.
   const url = typeof value === 'string' ? value : isRecord(value) && typeof value.url === 'string' ? value.url : undefined;
   const urlAt = typeof value === 'string' ? at : `${at}.url`;
   if (url === undefined) throw invalid(`${at} must be an object with a url`, at, 'invalid_type');
-  const inline = dataUrl(url, urlAt);
+  const inline = dataUrl(url, urlAt, rules.provider);
   if (inline) return { type: 'image', source: { type: 'base64', media_type: inline.mediaType, data: inline.data } };
-  if (url.startsWith('https://') || url.startsWith('http://')) return { type: 'image', source: { type: 'url', url } };
-  throw invalid(`${urlAt} must be an http(s) URL or a base64 data: URL`, urlAt);
+  if (!url.startsWith('https://') && !url.startsWith('http://')) {
+    throw invalid(`${urlAt} must be an http(s) URL or a base64 data: URL`, urlAt);
+  }
+  if (!rules.imageUrls) {
+    const message = `${urlAt}: ${rules.provider} takes no image URLs and the gateway does not fetch them; send the image as a base64 data: URL`;
+    throw invalid(message, urlAt, 'unsupported_value');
+  }
+  return { type: 'image', source: { type: 'url', url } };
 }
 
-/** An OpenAI file part with its data inline: a PDF document for Anthropic. */
-function document(value: unknown, at: string): Block {
+/** An OpenAI file part with its data inline: a PDF document. */
+function document(value: unknown, at: string, provider: string): Block {
   if (!isRecord(value)) throw invalid(`${at} must be an object`, at, 'invalid_type');
   if (typeof value.file_data !== 'string') {
-    const message = `${at}: Anthropic cannot read OpenAI file ids; send the file inline as file_data`;
+    const message = `${at}: ${provider} cannot read OpenAI file ids; send the file inline as file_data`;
     throw invalid(message, `${at}.file_data`, 'unsupported_value');
   }
   // OpenAI documents file_data as base64; clients send it as a data: URL or bare.
-  const inline = dataUrl(value.file_data, `${at}.file_data`) ?? { mediaType: 'application/pdf', data: value.file_data };
+  const inline = dataUrl(value.file_data, `${at}.file_data`, provider) ?? { mediaType: 'application/pdf', data: value.file_data };
   if (inline.mediaType !== 'application/pdf') {
-    throw invalid(`${at}.file_data is ${inline.mediaType}; Anthropic takes PDF documents`, `${at}.file_data`, 'unsupported_value');
+    throw invalid(`${at}.file_data is ${inline.mediaType}; ${provider} takes PDF documents`, `${at}.file_data`, 'unsupported_value');
   }
   const block: Block = { type: 'document', source: { type: 'base64', media_type: inline.mediaType, data: inline.data } };
   if (typeof value.filename === 'string' && value.filename) block.title = value.filename;
@@ -186,14 +196,14 @@ function withCacheControl(block: Block, part: Record<string, unknown>): Block {
   return block;
 }
 
-function toolUses(toolCalls: unknown, at: string): Block[] {
+function toolUses(toolCalls: unknown, at: string, provider: string): Block[] {
   if (toolCalls === undefined || toolCalls === null) return [];
   if (!Array.isArray(toolCalls)) throw invalid(`${at} must be an array`, at, 'invalid_type');
   return toolCalls.map((call: unknown, k): Block => {
     const callAt = `${at}[${k}]`;
     if (!isRecord(call)) throw invalid(`${callAt} must be an object`, callAt, 'invalid_type');
     if (call.type !== undefined && call.type !== 'function') {
-      const message = `${callAt} is a ${JSON.stringify(call.type)} tool call; Anthropic takes function calls`;
+      const message = `${callAt} is a ${JSON.stringify(call.type)} tool call; ${provider} takes function calls`;
       throw invalid(message, `${callAt}.type`, 'unsupported_value');
     }
     if (typeof call.id !== 'string' || !call.id) throw invalid(`${callAt} has no id`, `${callAt}.id`, 'missing_required_parameter');
@@ -201,12 +211,12 @@ function toolUses(toolCalls: unknown, at: string): Block[] {
     if (!isRecord(fn) || typeof fn.name !== 'string' || !fn.name) {
       throw invalid(`${callAt} has no function name`, `${callAt}.function.name`, 'missing_required_parameter');
     }
-    return { type: 'tool_use', id: call.id, name: fn.name, input: toolInput(fn.arguments, `${callAt}.function.arguments`) };
+    return { type: 'tool_use', id: call.id, name: fn.name, input: toolInput(fn.arguments, `${callAt}.function.arguments`, provider) };
   });
 }
 
-/** A tool call's arguments (a JSON text) as the object Anthropic wants; "" for a call without any. */
-function toolInput(args: unknown, at: string): Json {
+/** A tool call's arguments (a JSON text) as the object the provider wants; "" for a call without any. */
+function toolInput(args: unknown, at: string, provider: string): Json {
   if (args === undefined || args === null) return {};
   if (isRecord(args)) return args as Json;
   if (typeof args !== 'string') throw invalid(`${at} must be a JSON text`, at, 'invalid_type');
@@ -216,9 +226,9 @@ function toolInput(args: unknown, at: string): Json {
   try {
     parsed = JSON.parse(args);
   } catch {
-    throw invalid(`${at} is not valid JSON, so it cannot be sent to Anthropic as the tool's input`, at);
+    throw invalid(`${at} is not valid JSON, so it cannot be sent to ${provider} as the tool's input`, at);
   }
-  if (!isRecord(parsed)) throw invalid(`${at} must be a JSON object, as Anthropic's tool input is`, at);
+  if (!isRecord(parsed)) throw invalid(`${at} must be a JSON object, as ${provider}'s tool input is`, at);
   return parsed as Json;
 }
 

@@ -51,7 +51,7 @@ interface ParamRule {
   readonly refusedWhen?: readonly Refusal[];
 }
 
-const integerAtLeast =
+export const integerAtLeast =
   (min: number) =>
   (value: unknown, param: string): Json => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
@@ -60,7 +60,7 @@ const integerAtLeast =
     return value;
   };
 
-const numberWithin =
+export const numberWithin =
   (min: number, max: number) =>
   (value: unknown, param: string): Json => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
@@ -74,17 +74,17 @@ const numberWithin =
  * client tuned for "more random" gets Anthropic's most random, where a 400 would break clients that
  * hard-code such a value. Scaling (t/2) would halve the common 0.7 instead, so it is not done.
  */
-function temperature(value: unknown, param: string): Json {
+export function temperature(value: unknown, param: string): Json {
   return Math.min(numberWithin(0, 2)(value, param) as number, 1);
 }
 
-function stopSequences(value: unknown, param: string): Json {
+export function stopSequences(value: unknown, param: string): Json {
   if (typeof value === 'string') return [value];
   if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
   throw invalid(`${param} must be a string or an array of strings`, param, 'invalid_type');
 }
 
-function text(value: unknown, param: string): Json {
+export function text(value: unknown, param: string): Json {
   if (typeof value !== 'string') throw invalid(`${param} must be a string`, param, 'invalid_type');
   return value;
 }
@@ -140,7 +140,12 @@ export function translateRequest(body: Record<string, unknown>, model: string, v
   if (version !== LEGACY_VERSION) active.add('sampling-removed');
   if (budget !== undefined) active.add('thinking');
 
-  const conversation = translateMessages(body.messages, { strictContent: version !== LEGACY_VERSION, refused });
+  const conversation = translateMessages(body.messages, {
+    provider: 'Anthropic',
+    imageUrls: true,
+    strictContent: version !== LEGACY_VERSION,
+    refused,
+  });
   const renamed: Block = {};
   for (const rule of PARAMS) {
     const value = body[rule.param];
@@ -198,7 +203,7 @@ function thinkingBudget(effort: unknown): number | undefined {
   return budget;
 }
 
-function setPath(into: Block, path: string, value: Json): void {
+export function setPath(into: Block, path: string, value: Json): void {
   const dot = path.indexOf('.');
   if (dot === -1) {
     into[path] = value;

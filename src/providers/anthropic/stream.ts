@@ -12,7 +12,16 @@
 // replaced, never summed, by message_delta's cumulative counts.
 import { sseErrorEvent, type Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
-import { emptyUsage, finishReason, gatewayUsage, nowSeconds, openAIUsageJson, readUsage, type AnthropicUsage } from './answer.js';
+import {
+  emptyUsage,
+  finishReason,
+  gatewayUsage,
+  nowSeconds,
+  openAIUsageJson,
+  readUsage,
+  type AnthropicUsage,
+  type FinishReason,
+} from './answer.js';
 import { isRecord, streamError, translatedError } from './errors.js';
 
 type ContentBlock =
@@ -137,32 +146,83 @@ export interface StreamOptions {
 
 const DONE = 'data: [DONE]\n\n';
 const CHUNK_END = ',"logprobs":null,"finish_reason":null}]}\n\n';
+
+/**
+ * Writes one stream's `chat.completion.chunk` events, whichever provider they come from. The role
+ * chunk is held until the first chunk with content: until the client has been sent something, a
+ * failure (an overloaded error right after the provider's first event) can still be retried.
+ */
+export class ChunkWriter {
+  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
+  private head = '';
+  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
+  private start = '';
+  private pendingRole = '';
+
+  begin(id: string, model: string): void {
+    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${nowSeconds()},"model":${JSON.stringify(model)}`;
+    this.head = `data: {${identity},`;
+    this.start = `${this.head}"choices":[{"index":0,"delta":`;
+    this.pendingRole = `${this.start}{"role":"assistant","content":""}${CHUNK_END}`;
+  }
+
+  /** A chunk whose delta is `deltaJson`, after the held role chunk if it is still held. */
+  chunk(deltaJson: string): string {
+    const role = this.pendingRole;
+    this.pendingRole = '';
+    return role + this.start + deltaJson + CHUNK_END;
+  }
+
+  /** A tool call's first chunk: its index, id, name and the arguments known at its start. */
+  toolCall(index: number, id: string, name: string, args: string): string {
+    const fn = `{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}`;
+    return this.chunk(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(id)},"type":"function","function":${fn}}]}`);
+  }
+
+  /** A fragment of a tool call's arguments. */
+  toolArguments(index: number, fragment: string): string {
+    return this.chunk(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+  }
+
+  /** The finish chunk, the usage chunk when `usageJson` is given, and [DONE]. */
+  finish(finish: FinishReason, usageJson: string | undefined): string {
+    let out = this.pendingRole + this.start + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
+    this.pendingRole = '';
+    if (usageJson !== undefined) out += `${this.head}"choices":[],"usage":${usageJson}}\n\n`;
+    return out + DONE;
+  }
+}
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
 
-export class AnthropicStreamTranslator implements StreamTranslator {
-  private reported: TranslatedError | undefined;
-  private readonly tokens: AnthropicUsage = emptyUsage();
-  private started = false;
-  private finished = false;
-  private messageId = '';
-  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
-  private chunkHead = '';
-  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
-  private chunkStart = '';
-  private readonly blocks = new Map<number, OpenBlock>();
-  private toolCalls = 0;
-  private stopReason: string | null = null;
-  /**
-   * The role chunk, held until the first chunk with content: until the client has been sent
-   * something, a failure (an overloaded_error right after message_start) can still be retried.
-   */
-  private pendingRole = '';
-
-  constructor(private readonly options: StreamOptions) {}
+/** What every translator keeps: the failure, the counts, the chunk writer, the tool calls so far. */
+export abstract class TranslatorState {
+  protected reported: TranslatedError | undefined;
+  protected readonly tokens: AnthropicUsage = emptyUsage();
+  protected readonly writer = new ChunkWriter();
+  /** Tool calls opened so far: the next one's OpenAI index. */
+  protected toolCalls = 0;
+  protected stopReason: string | null = null;
+  protected finished = false;
 
   get failure(): TranslatedError | undefined {
     return this.reported;
+  }
+
+  /** Records the failure and returns its error event; later events give nothing. */
+  protected fail(failure: TranslatedError): string {
+    this.reported = failure;
+    return sseErrorEvent(failure.error);
+  }
+}
+
+export class AnthropicStreamTranslator extends TranslatorState implements StreamTranslator {
+  private started = false;
+  private messageId = '';
+  private readonly blocks = new Map<number, OpenBlock>();
+
+  constructor(private readonly options: StreamOptions) {
+    super();
   }
 
   get usage(): Usage | undefined {
@@ -214,11 +274,6 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     return this.fail(translatedError(BROKEN_STREAM_STATUS, message, 'stream_interrupted'));
   }
 
-  private fail(failure: TranslatedError): string {
-    this.reported = failure;
-    return sseErrorEvent(failure.error);
-  }
-
   private start(id: string, model: string, usage: unknown): string {
     if (this.started) {
       // A repeated message_start for the same message is harmless; another message's is not.
@@ -228,18 +283,12 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     this.started = true;
     this.messageId = id;
     readUsage(usage, this.tokens);
-    const created = nowSeconds();
-    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`;
-    this.chunkHead = `data: {${identity},`;
-    this.chunkStart = `${this.chunkHead}"choices":[{"index":0,"delta":`;
-    this.pendingRole = `${this.chunkStart}{"role":"assistant","content":""}${CHUNK_END}`;
+    this.writer.begin(id, model);
     return '';
   }
 
   private chunk(deltaJson: string): string {
-    const role = this.pendingRole;
-    this.pendingRole = '';
-    return role + this.chunkStart + deltaJson + CHUNK_END;
+    return this.writer.chunk(deltaJson);
   }
 
   private openBlock(index: number, block: ContentBlock): string {
@@ -260,8 +309,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
         }
         const toolIndex = this.toolCalls++;
         this.blocks.set(index, { kind: 'tool', index: toolIndex, sentInput: given !== '' });
-        const fn = `{"name":${JSON.stringify(block.name)},"arguments":${JSON.stringify(given)}}`;
-        return this.chunk(`{"tool_calls":[{"index":${toolIndex},"id":${JSON.stringify(block.id)},"type":"function","function":${fn}}]}`);
+        return this.writer.toolCall(toolIndex, block.id, block.name, given);
       }
       case 'other':
         this.blocks.set(index, { kind: 'skip' });
@@ -290,7 +338,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
         }
         if (block.kind !== 'tool') return '';
         block.sentInput = true;
-        return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
+        return this.writer.toolArguments(block.index, fragment);
       }
       case 'other':
         return '';
@@ -305,7 +353,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     const block = this.blocks.get(index);
     this.blocks.delete(index);
     if (block?.kind === 'tool' && !block.sentInput) {
-      return this.chunk(`{"tool_calls":[{"index":${block.index},"function":{"arguments":"{}"}}]}`);
+      return this.writer.toolArguments(block.index, '{}');
     }
     if (block?.kind === 'json' && !block.sentInput) return this.chunk('{"content":"{}"}');
     return '';
@@ -314,9 +362,6 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private stop(): string {
     this.finished = true;
     const finish = finishReason(this.stopReason, this.toolCalls > 0);
-    let out = this.pendingRole + this.chunkStart + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
-    this.pendingRole = '';
-    if (this.options.includeUsage) out += `${this.chunkHead}"choices":[],"usage":${openAIUsageJson(this.tokens)}}\n\n`;
-    return out + DONE;
+    return this.writer.finish(finish, this.options.includeUsage ? openAIUsageJson(this.tokens) : undefined);
   }
 }

@@ -28,9 +28,10 @@ export interface ToolSetup {
   readonly forced: boolean;
 }
 
-export function translateTools(body: Record<string, unknown>, dropped: string[]): ToolSetup {
-  const tools = clientTools(body.tools);
-  let choice = toolChoice(body.tool_choice);
+/** `provider` names the provider in error messages: Bedrock reads tools with the same rules. */
+export function translateTools(body: Record<string, unknown>, dropped: string[], provider = 'Anthropic'): ToolSetup {
+  const tools = clientTools(body.tools, provider);
+  let choice = toolChoice(body.tool_choice, provider);
   const json = jsonTool(body.response_format);
   if (json) {
     if (tools.some((tool) => tool.name === json.name)) {
@@ -66,14 +67,14 @@ export function translateTools(body: Record<string, unknown>, dropped: string[])
   };
 }
 
-function clientTools(value: unknown): Block[] {
+function clientTools(value: unknown, provider: string): Block[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw invalid('tools must be an array', 'tools', 'invalid_type');
   return value.map((tool: unknown, i): Block => {
     const at = `tools[${i}]`;
     if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
     if (tool.type !== 'function') {
-      throw invalid(`${at} is a ${JSON.stringify(tool.type)} tool; Anthropic takes function tools`, `${at}.type`, 'unsupported_value');
+      throw invalid(`${at} is a ${JSON.stringify(tool.type)} tool; ${provider} takes function tools`, `${at}.type`, 'unsupported_value');
     }
     const fn = tool.function;
     if (!isRecord(fn) || typeof fn.name !== 'string' || !fn.name) {
@@ -89,7 +90,7 @@ function clientTools(value: unknown): Block[] {
   });
 }
 
-function toolChoice(value: unknown): Block | undefined {
+function toolChoice(value: unknown, provider: string): Block | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') {
     const choice = TOOL_CHOICE_BY_WORD[value];
@@ -102,7 +103,7 @@ function toolChoice(value: unknown): Block | undefined {
     return { type: 'tool', name: fn.name };
   }
   throw invalid(
-    `tool_choice ${JSON.stringify(value)} has no Anthropic equivalent; ` +
+    `tool_choice ${JSON.stringify(value)} has no ${provider} equivalent; ` +
       'use "auto", "none", "required" or {"type":"function","function":{"name":...}}',
     'tool_choice',
     'unsupported_value',
