@@ -1,5 +1,6 @@
 // The provider registry: adding a provider is one file and one line here.
 import { anthropic } from './anthropic/index.js';
+import { bedrock } from './bedrock/index.js';
 import { azure } from './openai-compatible/azure.js';
 import { cerebras } from './openai-compatible/cerebras.js';
 import { deepinfra } from './openai-compatible/deepinfra.js';
@@ -20,6 +21,7 @@ import type { ProviderSpec } from './types.js';
 export const providerSpecs: readonly ProviderSpec[] = [
   fireworks,
   anthropic,
+  bedrock,
   openai,
   azure,
   groq,
