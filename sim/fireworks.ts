@@ -973,16 +973,19 @@ export function cutSocket(conn: SimConnection): void {
 
 /**
  * Writes `head` then each step, `delayMs` apart. `write(data, k)` sends `data`, after which k
- * steps are out, and says whether to go on. True when every step went out and the connection is
- * still open, so the caller can end the stream.
+ * steps are out, and says whether to go on (or promises to, for a step written in parts). True
+ * when every step went out and the connection is still open, so the caller can end the stream.
  */
-export async function playSteps(conn: SimConnection, head: string, steps: readonly string[], delayMs: number,
-  sleep: (ms: number) => Promise<void>, write: (data: string, k: number) => boolean): Promise<boolean> {
-  if (!write(head, 0)) return false;
+export async function playSteps<T>(conn: SimConnection, head: T, steps: readonly T[], delayMs: number,
+  sleep: (ms: number) => Promise<void>, write: (data: T, k: number) => boolean | Promise<boolean>): Promise<boolean> {
+  // A boolean is used as it is, so that synchronous writers stay synchronous.
+  let go = write(head, 0);
+  if (!(typeof go === 'boolean' ? go : await go)) return false;
   for (let k = 1; k <= steps.length; k++) {
     if (delayMs > 0) await sleep(delayMs);
     if (conn.closed) return false;
-    if (!write(steps[k - 1]!, k)) return false;
+    go = write(steps[k - 1]!, k);
+    if (!(typeof go === 'boolean' ? go : await go)) return false;
   }
   if (delayMs > 0) await sleep(delayMs);
   return !conn.closed;

@@ -2,9 +2,11 @@
  * `npm run sim`: the simulators as standalone servers, for working offline.
  * HOST (default 127.0.0.1) and PORT (default 3001) choose where the Fireworks simulator listens;
  * ANTHROPIC_SIM_PORT (default 3002) the Anthropic one's; FAMILY_PORT (default 3003) and
- * SIM_FLAVOUR (default openai) the OpenAI-compatible family's.
+ * SIM_FLAVOUR (default openai) the OpenAI-compatible family's; BEDROCK_SIM_PORT (default 3004)
+ * the Bedrock one's.
  */
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim } from './anthropic.js';
+import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_SECRET_ACCESS_KEY, startBedrockSim } from './bedrock.js';
 import { SIM_API_KEY, startFireworksSim } from './fireworks.js';
 import { SIM_FLAVOURS, simApiKey, startOpenAICompatibleSim } from './openai-compatible.js';
 
@@ -22,6 +24,7 @@ function portOf(name: string, fallback: number): number {
 const port = portOf('PORT', 3001);
 const anthropicPort = portOf('ANTHROPIC_SIM_PORT', 3002);
 const familyPort = portOf('FAMILY_PORT', 3003);
+const bedrockPort = portOf('BEDROCK_SIM_PORT', 3004);
 const flavour = (process.env.SIM_FLAVOUR || 'openai').toLowerCase();
 if (SIM_FLAVOURS[flavour] === undefined) {
   console.error(`SIM_FLAVOUR must be one of ${Object.keys(SIM_FLAVOURS).join(', ')}, got ${JSON.stringify(process.env.SIM_FLAVOUR)}`);
@@ -42,6 +45,11 @@ const family = await startOpenAICompatibleSim({ flavour, host, port: familyPort,
   process.exit(1);
 });
 
+const bedrock = await startBedrockSim({ host, port: bedrockPort, record: false }).catch((err: Error) => {
+  console.error(`Bedrock simulator could not listen on ${host}:${bedrockPort}: ${err.message}`);
+  process.exit(1);
+});
+
 console.log(`Fireworks simulator listening on ${sim.url}`);
 console.log(`Point the gateway at it: FIREWORKS_BASE_URL=${sim.url} FIREWORKS_API_KEY=${SIM_API_KEY} npm start`);
 console.log(`Anthropic simulator listening on ${anthropic.url} (routes under /v1)`);
@@ -50,12 +58,15 @@ const upper = flavour.toUpperCase();
 console.log(`OpenAI-compatible simulator (${flavour}) listening on ${family.url}`);
 console.log(`Point the gateway at it: ${upper}_BASE_URL=${family.url} ${upper}_API_KEY=${simApiKey(flavour)} npm start`);
 
+console.log(`Bedrock simulator listening on ${bedrock.url} (Converse and ConverseStream)`);
+console.log(`Point the gateway at it: BEDROCK_BASE_URL=${bedrock.url} AWS_ACCESS_KEY_ID=${BEDROCK_SIM_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY=${BEDROCK_SIM_SECRET_ACCESS_KEY} npm start`);
+
 let stopping = false;
 function stop(signal: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: closing the simulators`);
-  Promise.all([sim.close(), anthropic.close(), family.close()]).then(() => process.exit(0), () => process.exit(1));
+  Promise.all([sim.close(), anthropic.close(), family.close(), bedrock.close()]).then(() => process.exit(0), () => process.exit(1));
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
