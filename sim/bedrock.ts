@@ -738,11 +738,17 @@ function route(method: string, path: string): Route {
   return { kind: action === 'converse' ? 'converse' : 'stream', rawModel: path.slice(MODEL_PREFIX.length, slash) };
 }
 
-/** `sim` in the body, else `additionalModelRequestFields.sim`, else `requestMetadata.sim` (JSON text). */
+/**
+ * `sim` in the body, else `additionalModelRequestFields.sim`, else `requestMetadata.sim` (JSON
+ * text), else `requestMetadata.user` of the form `sim:<json>` (the gateway maps OpenAI's `user`
+ * there when it translates a request).
+ */
 function faultOf(json: Record<string, any>): BedrockSimFault | undefined {
   const inBody = asFault(json.sim) ?? (isObject(json.additionalModelRequestFields) ? asFault(json.additionalModelRequestFields.sim) : undefined);
   if (inBody) return inBody as BedrockSimFault;
-  const meta = isObject(json.requestMetadata) ? json.requestMetadata.sim : undefined;
+  const metadata = isObject(json.requestMetadata) ? json.requestMetadata : undefined;
+  const user = typeof metadata?.user === 'string' && metadata.user.startsWith('sim:') ? metadata.user.slice(4) : undefined;
+  const meta = metadata?.sim ?? user;
   if (typeof meta !== 'string') return undefined;
   try {
     return asFault(JSON.parse(meta)) as BedrockSimFault | undefined;

@@ -176,7 +176,10 @@ describe('command line', () => {
       const base = spec.defaultBaseUrl ?? '(none: set it to use this provider)';
       assert.ok(result.stdout.includes(`\n    ${spec.baseUrlEnv}=${base}\n`), spec.baseUrlEnv);
       assert.match(result.stdout, new RegExp(`^    ${spec.apiKeyEnv}=`, 'm'));
-      for (const option of Object.values(spec.options ?? {})) assert.match(result.stdout, new RegExp(`^    ${option.env}=${option.default}$`, 'm'));
+      for (const option of Object.values(spec.options ?? {})) {
+        const fallback = option.fallbackEnv === undefined ? '' : ` (else ${option.fallbackEnv})`;
+        assert.ok(result.stdout.includes(`\n    ${option.env}=${option.default || '(none)'}${fallback}\n`), option.env);
+      }
     }
     assert.match(result.stdout, /Exit codes/);
     assert.deepEqual(runMain(['-h'], {}).stdout, result.stdout);
