@@ -132,6 +132,14 @@ const settingsSchema = z
       (item) => (METHOD.test(item) ? undefined : `"${item}" is not a method name`),
     ).default(Object.freeze(['GET', 'POST', 'OPTIONS'])),
     CORS_MAX_AGE_S: int(0).default(600),
+    FETCH_IMAGE_URLS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['off', 'public', 'any'], { error: 'must be off, public or any' }))
+      .default('off'),
+    FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
+    FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -167,6 +175,10 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   CORS_ALLOW_HEADERS: 'Request headers a browser may send (a trailing * matches a prefix, as in x-stainless-*).',
   CORS_ALLOW_METHODS: 'Methods a browser may use.',
   CORS_MAX_AGE_S: 'How long a browser may cache a preflight answer, in seconds.',
+  FETCH_IMAGE_URLS:
+    'For providers that take only image bytes (Bedrock): off (an image URL is a 400), public (the gateway fetches it, public addresses only) or any (internal hosts too).',
+  FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
+  FETCH_IMAGE_TIMEOUT_MS: 'How long one image fetch may take.',
 };
 
 export interface ProviderSettings {

@@ -15,6 +15,7 @@ import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { sseErrorEvent } from './stream.js';
 import { Attempt, describeNetworkError, headerRecord, type AnswerTranslation } from './attempt.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
+import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 
 export type { Exchange, Provider } from './exchange.js';
@@ -45,6 +46,7 @@ export class Gateway {
   /** `1.1 ai-gateway-<id>`: what this gateway adds to `via`, and finds there when a request loops. */
   private readonly via: string;
   readonly models: ModelLists;
+  private readonly images: ImageFetcher;
 
   constructor(
     readonly config: Config,
@@ -86,6 +88,7 @@ export class Gateway {
     this.debug = logger.isLevelEnabled('debug');
     this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
     this.models = new ModelLists(this, logger);
+    this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, config.FETCH_IMAGE_MAX_BYTES, config.FETCH_IMAGE_TIMEOUT_MS);
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */
@@ -174,7 +177,7 @@ export class Gateway {
     let translation: AnswerTranslation | undefined;
     if (spec.kind === 'translating') {
       if (ex.path === CHAT_PATH && ex.method === 'POST') {
-        const chat = this.translateChat(ex, provider);
+        const chat = await this.translateChat(ex, provider);
         path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
         body = chat.body;
         headers.push('content-length', String(Buffer.byteLength(chat.body)));
@@ -294,10 +297,11 @@ export class Gateway {
   }
 
   /** The client's chat request in the provider's API. */
-  private translateChat(ex: Exchange, provider: Provider): ChatTranslation {
+  private async translateChat(ex: Exchange, provider: Provider): Promise<ChatTranslation> {
     const spec = provider.spec;
     if (spec.kind !== 'translating') throw new Error('not a translating provider');
     const body = JSON.parse(bodyText(ex.body!)) as Record<string, unknown>;
+    if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.images.inline(body);
     const chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
     if (this.debug && (chat.dropped.length > 0 || chat.refused.length > 0)) {
       this.logger.debug({ reqId: ex.id, provider: provider.name, dropped: chat.dropped, refused: chat.refused }, 'request fields not sent');
@@ -352,7 +356,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     const pools = [...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values()]);
-    await Promise.all(pools.map((pool) => pool.close()));
+    await Promise.all([...pools.map((pool) => pool.close()), this.images.close()]);
   }
 }
 

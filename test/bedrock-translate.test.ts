@@ -107,7 +107,7 @@ describe('request: messages', () => {
     rejects400(
       { messages: [user([{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }])] },
       'messages[0].content[0].image_url.url',
-      /Bedrock takes no image URLs and the gateway does not fetch them/,
+      /Bedrock takes no image URLs; send the image as a base64 data: URL, or start the gateway with FETCH_IMAGE_URLS=public/,
     );
     rejects400({ messages: [user([{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${PNG}` } }])] }, 'messages', /png, jpeg, gif and webp/);
     rejects400({ messages: [user([{ type: 'input_audio', input_audio: {} }])] }, 'messages[0].content[0]', /Bedrock does not take audio/);

@@ -4,6 +4,8 @@
 // Faults reach the simulator through OpenAI's `user`, which the translation sends as
 // `requestMetadata.user`.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
@@ -185,6 +187,64 @@ describe('chat', () => {
         client({ baseURL: url }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
         (err: InstanceType<typeof OpenAI.APIError>) => err.status === 401 && /x-aws-access-key-id/.test(err.message) && /AWS_BEARER_TOKEN_BEDROCK/.test(err.message),
       );
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+});
+
+describe('image URLs fetched by the gateway', () => {
+  const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+  let images: Server;
+  let imageBase: string;
+  before(async () => {
+    images = createServer((req, res) => {
+      if (req.url === '/cat.png') res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
+      else if (req.url === '/big.png') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(64 * 1024));
+      else if (req.url === '/page.html') res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+      else res.writeHead(302, { location: 'http://169.254.169.254/' }).end();
+    });
+    await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
+    imageBase = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+  });
+  after(() => images.close());
+
+  const ask = (url: string, gatewayURL: string) =>
+    client({ baseURL: gatewayURL }).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is it?' }, { type: 'image_url', image_url: { url } }] }],
+    });
+
+  test('with FETCH_IMAGE_URLS=any the image is fetched and sent as bytes; size, type and redirects are bounded', async () => {
+    const { server, url } = await startGateway({
+      LOG_LEVEL: 'silent',
+      AWS_BEARER_TOKEN_BEDROCK: BEDROCK_SIM_API_KEY,
+      FETCH_IMAGE_URLS: 'any',
+      FETCH_IMAGE_MAX_BYTES: '4096',
+    });
+    try {
+      const from = sim.requests.length;
+      await ask(`${imageBase}/cat.png`, url);
+      assert.deepEqual(seen(from)[0]!.json.messages[0].content[1], { image: { format: 'png', source: { bytes: PNG.toString('base64') } } });
+      for (const [path, why] of [['/big.png', /larger than 4096 bytes/], ['/page.html', /not an image/], ['/redirect', /HTTP 302/]] as const) {
+        await assert.rejects(ask(`${imageBase}${path}`, url), (err: InstanceType<typeof OpenAI.APIError>) => err.status === 400 && why.test(err.message));
+      }
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+
+  test('with FETCH_IMAGE_URLS=public, loopback and private hosts are refused, by address or by name', async () => {
+    const { server, url } = await startGateway({ LOG_LEVEL: 'silent', AWS_BEARER_TOKEN_BEDROCK: BEDROCK_SIM_API_KEY, FETCH_IMAGE_URLS: 'public' });
+    try {
+      const port = new URL(imageBase).port;
+      for (const host of ['127.0.0.1', 'localhost', '[::1]', '10.1.2.3', '169.254.169.254']) {
+        await assert.rejects(
+          ask(`http://${host}:${port}/cat.png`, url),
+          (err: InstanceType<typeof OpenAI.APIError>) => err.status === 400 && /not a public address/.test(err.message),
+          host,
+        );
+      }
     } finally {
       await server.shutdown(0);
     }

@@ -175,6 +175,11 @@ export interface ProviderAdapter {
    * names one (AWS's `x-amzn-errortype`).
    */
   error(status: number, body: string, errorType?: string): TranslatedError;
+  /**
+   * `bytes`: the provider takes no image URLs, so the gateway fetches http(s) image URLs into
+   * `data:` URLs before `chat()` when the operator allows it (FETCH_IMAGE_URLS).
+   */
+  readonly imageUrls?: 'bytes';
   /** The response header that names the error type, read for `error()` (lower case). */
   readonly errorTypeHeader?: string;
   /**

@@ -167,7 +167,7 @@ function image(value: unknown, at: string, rules: MessageRules): Block {
     throw invalid(`${urlAt} must be an http(s) URL or a base64 data: URL`, urlAt);
   }
   if (!rules.imageUrls) {
-    const message = `${urlAt}: ${rules.provider} takes no image URLs and the gateway does not fetch them; send the image as a base64 data: URL`;
+    const message = `${urlAt}: ${rules.provider} takes no image URLs; send the image as a base64 data: URL, or start the gateway with FETCH_IMAGE_URLS=public to have it fetch them`;
     throw invalid(message, urlAt, 'unsupported_value');
   }
   return { type: 'image', source: { type: 'url', url } };

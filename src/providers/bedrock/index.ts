@@ -14,6 +14,7 @@ import { BedrockStreamTranslator } from './stream.js';
 export const bedrockAdapter: ProviderAdapter = {
   framing: 'aws-eventstream',
   errorTypeHeader: 'x-amzn-errortype',
+  imageUrls: 'bytes',
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation {
     const request = translateRequest(body, context.model);
     const { includeUsage } = request;
