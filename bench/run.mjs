@@ -4,8 +4,9 @@
 //   portkey      @portkey-ai/gateway from npm, --headless, pointed at the same upstream
 //   ai-gateway   ours, started as a user starts it (default settings, info logs)
 // The translated scenarios (anthropic-*) send the same OpenAI chat request to Portkey and ai-gateway
-// with their Anthropic provider, against the same upstream's Anthropic Messages API; direct and
-// passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
+// with their Anthropic provider, against the same upstream's Anthropic Messages API; bedrock-*
+// send it to ai-gateway's Bedrock provider (SigV4-signed Converse, binary event stream back; Portkey
+// sits it out). direct and passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
 // scenario it translates (when BENCH_ONLY selects both), for the ratio between the two.
 // Writes results/<date>.json and prints markdown tables.
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
@@ -29,6 +30,9 @@ const only = process.env.BENCH_ONLY?.split(',');
 const onlyTargets = process.env.BENCH_TARGETS?.split(',');
 const KEY = 'fw_bench_key_0000000000';
 const ANTHROPIC_KEY = 'sk-ant-bench-key-0000000000';
+// Server-side AWS credentials: the gateway signs every Bedrock request with them (SigV4); the
+// bench upstream does not check the signature.
+const AWS = { AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000', AWS_SECRET_ACCESS_KEY: 'benchsecret0000000000000000000000000000', AWS_REGION: 'us-east-1' };
 
 const children = [];
 /** Starts a process and resolves once it prints a line matching `ready` (which captures the port). */
@@ -160,6 +164,16 @@ const SCENARIOS = [
     stream: true,
     translates: 'stream100-c50',
   },
+  {
+    id: 'bedrock-stream100-c50',
+    label: 'stream 100 chunks, c=50, translated to Bedrock',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-stream-100', stream: true, max_tokens: 256 }),
+    connections: 50,
+    stream: true,
+    translates: 'stream100-c50',
+    provider: 'bedrock',
+  },
 ].filter((s) => !only || only.includes(s.id));
 
 async function main() {
@@ -183,11 +197,11 @@ async function main() {
     url: `http://127.0.0.1:${portkey.port}/v1`,
     headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamUrl },
     // Portkey appends /messages to the custom host and sends the bearer key as x-api-key.
-    translatedHeaders: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${upstreamOrigin}/v1` },
+    translatedHeaders: { anthropic: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${upstreamOrigin}/v1` } },
     pids: [portkey.pid],
   });
   const gatewayPort = upstream.port + 2;
-  const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY };
+  const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS };
   const gateway = await start(
     'ai-gateway',
     process.execPath,
@@ -199,7 +213,7 @@ async function main() {
     name: 'ai-gateway',
     url: `http://127.0.0.1:${gateway.port}/v1`,
     headers: { 'x-provider': 'fireworks' },
-    translatedHeaders: { 'x-provider': 'anthropic' },
+    translatedHeaders: { anthropic: { 'x-provider': 'anthropic' }, bedrock: { 'x-provider': 'bedrock' } },
     pids: [gateway.pid],
   });
   if (process.env.BENCH_WORKERS) {
@@ -214,15 +228,19 @@ async function main() {
       name: `ai-gateway WORKERS=${process.env.BENCH_WORKERS}`,
       url: `http://127.0.0.1:${workers.port}/v1`,
       headers: { 'x-provider': 'fireworks' },
-      translatedHeaders: { 'x-provider': 'anthropic' },
+      translatedHeaders: { anthropic: { 'x-provider': 'anthropic' }, bedrock: { 'x-provider': 'bedrock' } },
       pids: [workers.pid],
       workersOf: workers.pid,
     });
   }
   const active = targets.filter((t) => !onlyTargets || onlyTargets.includes(t.name));
 
-  const skipped = active.filter((t) => !t.translatedHeaders).map((t) => t.name);
-  if (skipped.length && SCENARIOS.some((s) => s.translates)) process.stderr.write(`translated scenarios: ${skipped.join(', ')} cannot translate, skipped there\n`);
+  // A translated scenario's provider: Anthropic unless it names another.
+  const translatedHeaders = (target, scenario) => target.translatedHeaders?.[scenario.provider ?? 'anthropic'];
+  for (const scenario of SCENARIOS.filter((s) => s.translates)) {
+    const skipped = active.filter((t) => !translatedHeaders(t, scenario)).map((t) => t.name);
+    if (skipped.length) process.stderr.write(`${scenario.id}: ${skipped.join(', ')} cannot translate, skipped there\n`);
+  }
 
   const results = [];
   for (const group of groups(SCENARIOS)) {
@@ -230,11 +248,11 @@ async function main() {
     // a target's translated run comes right after its pass-through run, so that the two can be
     // compared round by round. The run with the median throughput stands for the target.
     const jobs = active.flatMap((target) =>
-      group.filter((scenario) => !scenario.translates || target.translatedHeaders).map((scenario) => ({ scenario, target, runs: [] })),
+      group.filter((scenario) => !scenario.translates || translatedHeaders(target, scenario)).map((scenario) => ({ scenario, target, runs: [] })),
     );
     for (let round = 0; round < (group[0].concurrent ? 1 : REPEAT); round++) {
       for (const { scenario, target, runs } of jobs) {
-        const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...(scenario.translates ? target.translatedHeaders : target.headers) };
+        const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...(scenario.translates ? translatedHeaders(target, scenario) : target.headers) };
         const url = target.url + scenario.path;
         const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
         const expectTail = scenario.stream ? 'data: [DONE]\n\n' : undefined;
@@ -252,7 +270,7 @@ async function main() {
         runs.push({
           scenario: scenario.id,
           label: scenario.label,
-          ...(scenario.translates && { translates: scenario.translates }),
+          ...(scenario.translates && { translates: scenario.translates, provider: scenario.provider ?? 'anthropic' }),
           target: target.name,
           rssMb: target.pids.length ? rssMb : null,
           cpuUsPerRequest,
@@ -340,21 +358,24 @@ export function markdown(report) {
   const translated = report.results.filter((r) => r.translates);
   if (!translated.length) return lines.join('\n');
 
-  // Translated scenarios: OpenAI chat in, Anthropic Messages out. Each is shown under the
+  // Translated scenarios: OpenAI chat in, Anthropic Messages or Bedrock Converse out. Each is shown under the
   // pass-through figures of the scenario it translates, measured in the same rounds, and compared
   // with ai-gateway passing that scenario through, round by round.
   lines.push(
     '',
-    "Translated (OpenAI chat in, Anthropic Messages out), under the pass-through figures of the same request measured in the same rounds. Ratios are medians of per-round ratios (a target's pass-through and translated runs go back to back in each round):",
+    "Translated (OpenAI chat in, Anthropic Messages or Bedrock Converse out), under the pass-through figures of the same request measured in the same rounds. Ratios are medians of per-round ratios (a target's pass-through and translated runs go back to back in each round):",
     '',
     '| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs ai-gateway pass-through | req/s vs portkey | p99 vs ai-gateway pass-through |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
   );
+  let previousBase;
   for (const scenario of [...new Set(translated.map((r) => r.scenario))]) {
     const rows = translated.filter((r) => r.scenario === scenario);
     const base = rows[0].translates;
     const gatewayPass = by(base, 'ai-gateway');
-    const reference = ['passthrough', 'ai-gateway'].map((target) => by(base, target)).filter(Boolean);
+    // The pass-through rows once above the translated scenarios that share them.
+    const reference = base === previousBase ? [] : ['passthrough', 'ai-gateway'].map((target) => by(base, target)).filter(Boolean);
+    previousBase = base;
     for (const r of [...reference, ...rows]) {
       const portkey = by(r.scenario, 'portkey');
       lines.push(

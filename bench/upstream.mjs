@@ -1,10 +1,17 @@
-// A fast upstream for benchmarks that speaks Fireworks' inference API (under /inference/v1) and
-// Anthropic's Messages API (POST /v1/messages). Answers are built once; streams write one SSE
-// event per write (as a real provider's tokens arrive), yielding between events so that each can
-// travel on its own.
-//   model "bench-stream-<N>"   N content chunks (stream: true)
+// A fast upstream for benchmarks that speaks Fireworks' inference API (under /inference/v1),
+// Anthropic's Messages API (POST /v1/messages) and Bedrock's Converse API (POST /model/<id>/converse
+// and /converse-stream, signature not checked: the bench measures the gateway). Answers are built
+// once; streams write one SSE event (or one binary event-stream frame) per write (as a real
+// provider's tokens arrive), yielding between events so that each can travel on its own.
+//   model "bench-stream-<N>"   N content chunks (stream: true, or Bedrock's converse-stream)
 //   model "bench-slow-<N>-<ms>" N chunks, <ms> apart (long-lived streams)
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+
+// The root package's copies (bench/ has its own node_modules): the codec the gateway decodes with.
+const requireFromRoot = createRequire(new URL('../package.json', import.meta.url));
+const { EventStreamCodec } = requireFromRoot('@smithy/eventstream-codec');
+const { fromUtf8, toUtf8 } = requireFromRoot('@smithy/util-utf8');
 
 const CHAT = JSON.stringify({
   id: 'chatcmpl-bench',
@@ -73,6 +80,39 @@ const ANTHROPIC_STREAM = {
     event('message_stop', {}),
   ],
 };
+// Bedrock's Converse API: the answer, and the frames of a streamed answer (messageStart, N
+// contentBlockDelta, contentBlockStop, messageStop, metadata), as sim/bedrock.ts sends them.
+const CONVERSE = JSON.stringify({
+  metrics: { latencyMs: 100 },
+  output: { message: { content: [{ text: 'Hello from the benchmark upstream.' }], role: 'assistant' } },
+  stopReason: 'end_turn',
+  usage: { inputTokens: 12, outputTokens: 6, totalTokens: 18 },
+});
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+const frame = (type, data) => {
+  const bytes = codec.encode({
+    headers: {
+      ':event-type': { type: 'string', value: type },
+      ':content-type': { type: 'string', value: 'application/json' },
+      ':message-type': { type: 'string', value: 'event' },
+    },
+    body: fromUtf8(JSON.stringify(data)),
+  });
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+};
+const BEDROCK_HEADERS = { 'x-amzn-requestid': '00000000-0000-4000-8000-000000000000' };
+const BEDROCK_STREAM = {
+  contentType: 'application/vnd.amazon.eventstream',
+  headers: BEDROCK_HEADERS,
+  head: [frame('messageStart', { role: 'assistant' })],
+  chunk: frame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: ' token' } }),
+  tail: [
+    frame('contentBlockStop', { contentBlockIndex: 0 }),
+    frame('messageStop', { stopReason: 'end_turn' }),
+    frame('metadata', { usage: { inputTokens: 12, outputTokens: 100, totalTokens: 112 }, metrics: { latencyMs: 100 } }),
+  ],
+};
+const BEDROCK_PATH = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
 const anthropicError = (type, message) => JSON.stringify({ type: 'error', error: { type, message } });
 const NO_KEY = anthropicError('authentication_error', 'x-api-key header is required');
 const NO_VERSION = anthropicError('invalid_request_error', 'anthropic-version: header is required');
@@ -80,7 +120,7 @@ const STREAM_MODEL = /bench-(stream|slow)-(\d+)(?:-(\d+))?/;
 
 /** Writes `shape`'s head events, `chunks` content events and its tail events, one per write. */
 function stream(res, shape, chunks, delayMs) {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...shape.headers });
+  res.writeHead(200, { 'content-type': shape.contentType ?? 'text/event-stream', 'cache-control': 'no-cache', ...shape.headers });
   const { head, chunk, tail } = shape;
   const total = head.length + chunks + tail.length;
   let sent = 0;
@@ -108,6 +148,12 @@ export function startUpstream(port = 0) {
     req.on('data', (c) => parts.push(c));
     req.on('end', () => {
       if (req.url.endsWith('/embeddings')) return json(res, 200, EMBEDDING, HEADERS);
+      const bedrock = BEDROCK_PATH.exec(req.url);
+      if (bedrock) {
+        if (bedrock[2] === 'converse') return json(res, 200, CONVERSE, BEDROCK_HEADERS);
+        const match = STREAM_MODEL.exec(decodeURIComponent(bedrock[1]));
+        return stream(res, BEDROCK_STREAM, match ? Number(match[2]) : 1, Number(match?.[3] ?? 0));
+      }
       const anthropic = req.url.startsWith('/v1/messages');
       // Anthropic refuses a request without its key or API version: so does this upstream, so that
       // a target that does not send them fails here too.
