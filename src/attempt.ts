@@ -279,7 +279,6 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const ex = this.ex;
     if (!ex) return;
     const reason = this.abortReason ?? error;
-    if (reason === TRANSLATED_END) return; // finish() already ran
     if (this.streaming) {
       // The client already has a 200 and part of the answer.
       if (this.onDrain) ex.res.off('drain', this.onDrain);
@@ -362,15 +361,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** The stream broke its framing (an event past MAX_EVENT_BYTES, a corrupt frame): it is given up, as one that broke off. */
   private broken(ex: Exchange, message: string): void {
     if (this.ex === undefined) return;
-    if (!this.streaming) {
-      this.abortReason = TRANSLATED_END;
-      this.finish({ kind: 'unreadable', message });
-    } else {
+    this.abortReason = TRANSLATED_END;
+    if (!this.streaming) this.finish({ kind: 'unreadable', message });
+    else {
       ex.errorMessage = `The provider's answer broke off: ${message}.`;
       ex.res.end(sseErrorEvent({ message: ex.errorMessage, type: 'upstream_error', code: 'stream_interrupted', param: null }));
-      this.abortReason = TRANSLATED_END;
       this.finish({ kind: 'answered' });
     }
+    // Not from inside the decoder's callback, which undici is still calling into.
     queueMicrotask(() => this.controller?.abort(TRANSLATED_END));
   }
 
@@ -399,7 +397,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.events!.feed(chunk);
-    if (this.ex !== undefined) this.flushTranslated(ex, controller, false);
+    if (this.ex !== undefined) this.flushTranslated(ex, controller);
   }
 
   private onEvent(event: UpstreamEvent): void {
@@ -408,40 +406,39 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.translated += this.translator!.push(event);
   }
 
-  /** Writes what the events of one upstream chunk gave, or settles a failure they reported. */
-  private flushTranslated(ex: Exchange, controller: Dispatcher.DispatchController | undefined, ended: boolean): void {
+  /**
+   * Writes what the events of one upstream chunk gave, or settles a failure they reported.
+   * `controller` is undefined once the upstream stream has ended.
+   */
+  private flushTranslated(ex: Exchange, controller: Dispatcher.DispatchController | undefined): void {
     const text = this.translated;
     this.translated = '';
     const failure = this.translator!.failure;
-    if (failure !== undefined && !this.streaming) {
-      // Nothing was sent yet: the failure is the attempt's, to retry or to answer with.
-      const outcome: AttemptOutcome = { kind: 'failed', failure, headers: this.headers! };
-      if (ended || controller === undefined) this.finish(outcome);
-      else this.stopUpstream(controller, outcome);
+    // Nothing was sent yet: the failure is the attempt's, to retry or to answer with.
+    if (failure !== undefined && !this.streaming) return this.settle(controller, { kind: 'failed', failure, headers: this.headers! });
+    if (text === '' && controller !== undefined) return;
+    if (!this.streaming) this.startAnswer(ex);
+    if (failure === undefined && controller !== undefined) {
+      if (!ex.res.write(text)) this.hold(ex, controller);
       return;
     }
-    if (text !== '') {
-      if (!this.streaming) this.startAnswer(ex);
-      if (failure !== undefined || ended) {
-        if (failure !== undefined) ex.errorMessage = failure.error.message;
-        ex.res.end(text);
-        if (ended || controller === undefined) this.finish({ kind: 'answered' });
-        else this.stopUpstream(controller, { kind: 'answered' });
-        return;
-      }
-      if (!ex.res.write(text) && controller !== undefined) this.hold(ex, controller);
-    } else if (ended) {
-      if (!this.streaming) this.startAnswer(ex);
-      ex.res.end();
-      this.finish({ kind: 'answered' });
-    }
+    // The stream is over: its end, or an error event (which closes it).
+    if (failure !== undefined) ex.errorMessage = failure.error.message;
+    ex.res.end(text);
+    this.settle(controller, { kind: 'answered' });
+  }
+
+  /** Ends the attempt; while the upstream still sends, it is told the rest is not wanted. */
+  private settle(controller: Dispatcher.DispatchController | undefined, outcome: AttemptOutcome): void {
+    if (controller === undefined) this.finish(outcome);
+    else this.stopUpstream(controller, outcome);
   }
 
   private endTranslatedStream(ex: Exchange): void {
     this.events!.end();
     if (this.ex === undefined) return;
     if (this.translator!.failure === undefined) this.translated += this.translator!.end();
-    this.flushTranslated(ex, undefined, true);
+    this.flushTranslated(ex, undefined);
   }
 
   /** A whole translated answer: the provider's body in OpenAI's shape. */

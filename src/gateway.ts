@@ -265,7 +265,7 @@ export class Gateway {
           const translated =
             outcome.kind === 'failed'
               ? outcome.failure
-              : spec.kind === 'translating' && translation !== undefined
+              : spec.kind === 'translating'
                 ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
