@@ -982,6 +982,14 @@ describe('stream', () => {
     assert.deepEqual(t.usage, { promptTokens: 170, completionTokens: 31 });
   });
 
+  test('a stream that opens block after block without closing them is refused, not held', () => {
+    const t = translator(recordings.text!, false);
+    t.push({ event: 'message_start', data: JSON.stringify(start()) });
+    for (let i = 0; i < 300 && t.failure === undefined; i++) t.push({ event: 'content_block_start', data: JSON.stringify(textStart(i)) });
+    assert.equal(t.failure?.status, 502);
+    assert.match(t.failure!.error.message, /more than 256 content blocks/);
+  });
+
   test('a repeated message_start for the same message is ignored; another message is an error', () => {
     const t = translator(recordings.text!, false);
     t.push({ event: 'message_start', data: JSON.stringify(start()) });

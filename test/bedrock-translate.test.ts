@@ -621,6 +621,13 @@ describe('stream', () => {
     assert.equal(replay([start, ev('contentBlockDelta', { delta: { text: 'x' } })]).translator.failure?.status, 502);
   });
 
+  test('a stream that opens block after block without closing them is refused, not held', () => {
+    const opened = [start, ...Array.from({ length: 300 }, (_, i) => toolStart(i, `t${i}`, 'f'))];
+    const { translator } = replay(opened);
+    assert.equal(translator.failure?.status, 502);
+    assert.match(translator.failure!.error.message, /more than 256 content blocks/);
+  });
+
   test('fed whole or event by event, the same chunks (but for created and id)', () => {
     const events = [start, textDelta(0, 'A'), stop(0), toolStart(1, 't', 'f'), toolDelta(1, '{}'), stop(1), messageStop('tool_use'), metadata];
     const normalise = (text: string) => text.replace(/"id":"chatcmpl-[0-9a-f]+","object":"chat.completion.chunk","created":\d+/g, '');

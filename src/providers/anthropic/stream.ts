@@ -194,6 +194,8 @@ export class ChunkWriter {
 }
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
+/** Content blocks open at once; a real answer has a few. */
+export const MAX_OPEN_BLOCKS = 256;
 
 /** What every translator keeps: the failure, the counts, the chunk writer, the tool calls so far. */
 export abstract class TranslatorState {
@@ -207,6 +209,15 @@ export abstract class TranslatorState {
 
   get failure(): TranslatedError | undefined {
     return this.reported;
+  }
+
+  /**
+   * A provider that opens block after block without closing them would grow a translator's block
+   * table without end: past MAX_OPEN_BLOCKS the stream is refused as broken.
+   */
+  protected tooManyOpen(open: number, provider: string): string | undefined {
+    if (open < MAX_OPEN_BLOCKS) return undefined;
+    return this.fail(translatedError(BROKEN_STREAM_STATUS, `${provider} opened more than ${MAX_OPEN_BLOCKS} content blocks at once`, null));
   }
 
   /** Records the failure and returns its error event; later events give nothing. */
@@ -231,6 +242,8 @@ export class AnthropicStreamTranslator extends TranslatorState implements Stream
 
   push(upstream: UpstreamEvent): string {
     if (this.finished || this.reported) return '';
+    const refused = this.tooManyOpen(this.blocks.size, 'Anthropic');
+    if (refused !== undefined) return refused;
     let event: AnthropicEvent;
     try {
       event = parseEvent(upstream.data);

@@ -141,6 +141,8 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
 
   push(upstream: UpstreamEvent): string {
     if (this.finished || this.reported) return '';
+    const refused = this.tooManyOpen(this.blocks.size, 'Bedrock');
+    if (refused !== undefined) return refused;
     let event: ConverseEvent;
     try {
       event = parseEvent(upstream);
