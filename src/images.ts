@@ -10,6 +10,9 @@ import { GatewayError } from './errors.js';
 
 export type ImageFetchMode = 'off' | 'public' | 'any';
 
+/** Image URLs fetched for one request (Bedrock's Converse takes at most 20 images). */
+export const MAX_FETCHED_IMAGES = 20;
+
 /** Addresses that are not the public internet: loopback, private, link-local, CGNAT, unspecified, multicast, reserved. */
 const NOT_PUBLIC = new BlockList();
 for (const [network, prefix] of [
@@ -58,18 +61,21 @@ export class ImageFetcher {
   async inline(body: Record<string, unknown>): Promise<void> {
     const messages = body.messages;
     if (!Array.isArray(messages)) return;
-    const fetches: Promise<void>[] = [];
+    // Found first and counted, so that no fetch starts for a request that is then refused.
+    const found: { image: { url: string }; param: string }[] = [];
     messages.forEach((message: unknown, m) => {
       const content = (message as { content?: unknown } | null)?.content;
       if (!Array.isArray(content)) return;
       content.forEach((part: unknown, p) => {
         const image = (part as { type?: unknown; image_url?: { url?: unknown } } | null)?.image_url;
         if ((part as { type?: unknown }).type !== 'image_url' || typeof image?.url !== 'string' || !/^https?:\/\//i.test(image.url)) return;
-        const url = image.url;
-        fetches.push(this.fetchAsDataUrl(url, `messages[${m}].content[${p}].image_url.url`).then((data) => void (image.url = data)));
+        found.push({ image: image as { url: string }, param: `messages[${m}].content[${p}].image_url.url` });
       });
     });
-    await Promise.all(fetches);
+    if (found.length > MAX_FETCHED_IMAGES) {
+      throw new GatewayError(400, `At most ${MAX_FETCHED_IMAGES} image URLs are fetched for one request.`, 'too_many_images', 'messages');
+    }
+    await Promise.all(found.map(async ({ image, param }) => void (image.url = await this.fetchAsDataUrl(image.url, param))));
   }
 
   private async fetchAsDataUrl(url: string, param: string): Promise<string> {

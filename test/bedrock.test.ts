@@ -226,6 +226,13 @@ describe('image URLs fetched by the gateway', () => {
       const from = sim.requests.length;
       await ask(`${imageBase}/cat.png`, url);
       assert.deepEqual(seen(from)[0]!.json.messages[0].content[1], { image: { format: 'png', source: { bytes: PNG.toString('base64') } } });
+      const many = Array.from({ length: 21 }, () => ({ type: 'image_url' as const, image_url: { url: `${imageBase}/cat.png` } }));
+      const before = sim.requests.length;
+      await assert.rejects(
+        client({ baseURL: url }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: many }] }),
+        (err: InstanceType<typeof OpenAI.APIError>) => err.status === 400 && err.code === 'too_many_images',
+      );
+      assert.equal(sim.requests.length, before);
       for (const [path, why] of [['/big.png', /larger than 4096 bytes/], ['/page.html', /not an image/], ['/redirect', /HTTP 302/]] as const) {
         await assert.rejects(ask(`${imageBase}${path}`, url), (err: InstanceType<typeof OpenAI.APIError>) => err.status === 400 && why.test(err.message));
       }
