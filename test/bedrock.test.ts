@@ -22,6 +22,7 @@ import {
 } from '../sim/bedrock.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { redactSecrets } from '../src/redact.js';
 import { createGatewayServer, type GatewayServer } from '../src/server.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -404,6 +405,21 @@ describe('streams and errors', () => {
     });
     assert.equal(completion.object, 'chat.completion');
     assert.equal(seen(from).length, 2);
+  });
+
+  test('AWS_REGION wins over AWS_DEFAULT_REGION, which serves when it is unset', () => {
+    assert.equal(loadConfig({ AWS_DEFAULT_REGION: 'eu-central-1' }).providers.bedrock!.options.region, 'eu-central-1');
+    assert.equal(loadConfig({ AWS_REGION: 'us-west-2', AWS_DEFAULT_REGION: 'eu-central-1' }).providers.bedrock!.options.region, 'us-west-2');
+    assert.equal(loadConfig({}).providers.bedrock!.options.region, 'us-east-1');
+  });
+
+  test("the server's AWS secret and session token are redacted wherever the gateway redacts, whatever their shape", async () => {
+    const secret = 'plain-words-that-look-like-no-key';
+    const token = 'another-plain-session-token-value';
+    assert.equal(redactSecrets(secret), secret, 'no rule knows it by its shape');
+    const { server } = await startGateway({ LOG_LEVEL: 'silent', AWS_ACCESS_KEY_ID: 'AKIDX', AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token });
+    await server.shutdown(0);
+    assert.equal(redactSecrets(`signed with ${secret} and ${token}`), 'signed with [REDACTED] and [REDACTED]');
   });
 
   test('no AWS secret, session token or API key appears in the debug log', () => {
