@@ -6,10 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim, type AnthropicSimFault } from '../sim/anthropic.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createGatewayServer, type GatewayServer } from '../src/server.js';
-import { uniqueKey } from './helpers.js';
+import type { GatewayServer } from '../src/server.js';
+import { simFault, startGateway, uniqueKey } from './helpers.js';
 
 const MODEL = 'claude-haiku-4-5';
 let sim: AnthropicSim;
@@ -18,24 +16,15 @@ let legacy: GatewayServer;
 let baseURL: string;
 let legacyURL: string;
 
-async function startGateway(env: Record<string, string>): Promise<{ server: GatewayServer; url: string }> {
-  const config = loadConfig({
-    ANTHROPIC_BASE_URL: sim.url,
-    ANTHROPIC_API_KEY: ANTHROPIC_SIM_API_KEY,
-    RETRY_BASE_DELAY_MS: '1',
-    RETRY_MAX_DELAY_MS: '5',
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
-  const server = createGatewayServer(config, createLogger('silent'));
-  const address = await server.listen(0, '127.0.0.1');
-  return { server, url: `http://127.0.0.1:${address.port}/v1` };
+/** A gateway in front of the Anthropic simulator, with its server key. */
+function startAnthropicGateway(env: Record<string, string>) {
+  return startGateway({ ANTHROPIC_BASE_URL: sim.url, ANTHROPIC_API_KEY: ANTHROPIC_SIM_API_KEY, ...env });
 }
 
 before(async () => {
   sim = await startAnthropicSim({ port: 0 });
-  ({ server: gateway, url: baseURL } = await startGateway({}));
-  ({ server: legacy, url: legacyURL } = await startGateway({ ANTHROPIC_VERSION: '2023-06-01' }));
+  ({ server: gateway, url: baseURL } = await startAnthropicGateway({}));
+  ({ server: legacy, url: legacyURL } = await startAnthropicGateway({ ANTHROPIC_VERSION: '2023-06-01' }));
 });
 after(async () => {
   await gateway.shutdown(0);
@@ -48,9 +37,7 @@ function client(options: ConstructorParameters<typeof OpenAI>[0] = {}): OpenAI {
 }
 
 /** Faults for the simulator, carried by `user`. */
-function fault(spec: AnthropicSimFault): string {
-  return `sim:${JSON.stringify(spec)}`;
-}
+const fault = (spec: AnthropicSimFault): string => simFault(spec);
 
 /** The requests the simulator saw for a fault key, or since `from`. */
 function seen(from: number) {

@@ -21,9 +21,9 @@ import {
   type BedrockSimFault,
 } from '../sim/bedrock.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
 import { redactSecrets } from '../src/redact.js';
-import { createGatewayServer, type GatewayServer } from '../src/server.js';
+import type { GatewayServer } from '../src/server.js';
+import { simFault, startGateway as startGatewayOn } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 let sim: BedrockSim;
@@ -33,11 +33,9 @@ let baseURL: string;
 let apiKeyURL: string;
 const logs: string[] = [];
 
-async function startGateway(env: Record<string, string>, sink?: Writable): Promise<{ server: GatewayServer; url: string }> {
-  const config = loadConfig({ BEDROCK_BASE_URL: sim.url, RETRY_BASE_DELAY_MS: '1', RETRY_MAX_DELAY_MS: '5', ...env });
-  const server = createGatewayServer(config, createLogger(config.LOG_LEVEL, sink));
-  const address = await server.listen(0, '127.0.0.1');
-  return { server, url: `http://127.0.0.1:${address.port}/v1` };
+/** A gateway in front of the Bedrock simulator. */
+function startGateway(env: Record<string, string>, sink?: Writable) {
+  return startGatewayOn({ BEDROCK_BASE_URL: sim.url, ...env }, sink);
 }
 
 before(async () => {
@@ -69,9 +67,7 @@ function client(options: ConstructorParameters<typeof OpenAI>[0] = {}): OpenAI {
   return new OpenAI({ baseURL, apiKey: 'use-server-key', defaultHeaders: { 'x-provider': 'bedrock' }, maxRetries: 0, ...options });
 }
 
-function fault(spec: BedrockSimFault): string {
-  return `sim:${JSON.stringify(spec)}`;
-}
+const fault = (spec: BedrockSimFault): string => simFault(spec);
 
 function seen(from: number) {
   return sim.requests.slice(from).filter((r) => r.path.startsWith('/model/'));

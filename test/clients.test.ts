@@ -12,9 +12,8 @@ import { ChatOpenAI } from '@langchain/openai';
 import { APICallError, generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim, type AnthropicSimFault } from '../sim/anthropic.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createGatewayServer, type GatewayServer } from '../src/server.js';
+import type { GatewayServer } from '../src/server.js';
+import { simFault, startGateway } from './helpers.js';
 
 const MODEL = 'claude-haiku-4-5';
 /** The `anthropic-version` the gateway sends by default. */
@@ -28,16 +27,7 @@ let baseURL: string;
 
 before(async () => {
   sim = await startAnthropicSim({ port: 0 });
-  const config = loadConfig({
-    ANTHROPIC_BASE_URL: sim.url,
-    ANTHROPIC_API_KEY: ANTHROPIC_SIM_API_KEY,
-    RETRY_BASE_DELAY_MS: '1',
-    RETRY_MAX_DELAY_MS: '5',
-    LOG_LEVEL: 'silent',
-  });
-  gateway = createGatewayServer(config, createLogger('silent'));
-  const address = await gateway.listen(0, '127.0.0.1');
-  baseURL = `http://127.0.0.1:${address.port}/v1`;
+  ({ server: gateway, url: baseURL } = await startGateway({ ANTHROPIC_BASE_URL: sim.url, ANTHROPIC_API_KEY: ANTHROPIC_SIM_API_KEY }));
 });
 after(async () => {
   await gateway.shutdown(0);
@@ -45,9 +35,7 @@ after(async () => {
 });
 
 /** Faults for the simulator, carried by `user`. */
-function fault(spec: AnthropicSimFault): string {
-  return `sim:${JSON.stringify(spec)}`;
-}
+const fault = (spec: AnthropicSimFault): string => simFault(spec);
 
 /** The Messages API requests the simulator saw since `from`. */
 function seen(from: number) {

@@ -134,3 +134,19 @@ export function unreachableProviders(): Record<string, string> {
   for (const spec of providerSpecs) if (spec.name !== 'fireworks') env[spec.baseUrlEnv] = 'http://127.0.0.1:9/v1';
   return env;
 }
+
+/**
+ * An in-process gateway on a free port with fast retries, silent unless `env` sets LOG_LEVEL (and
+ * `sink` takes the log); `url` is its OpenAI base URL.
+ */
+export async function startGateway(env: Record<string, string>, sink?: Writable): Promise<{ server: GatewayServer; url: string }> {
+  const config = loadConfig({ RETRY_BASE_DELAY_MS: '1', RETRY_MAX_DELAY_MS: '5', LOG_LEVEL: 'silent', ...env });
+  const server = createGatewayServer(config, createLogger(config.LOG_LEVEL, sink));
+  const address = await server.listen(0, '127.0.0.1');
+  return { server, url: `http://127.0.0.1:${address.port}/v1` };
+}
+
+/** Simulator faults carried by OpenAI's `user`, which translations send on as the provider's user metadata. */
+export function simFault(spec: object): string {
+  return `sim:${JSON.stringify(spec)}`;
+}
