@@ -75,6 +75,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
   readonly upstreamPath?: (path: string, model: string | undefined, settings: ProviderSettingsView) => string;
   /** The provider's model list in OpenAI's `{object:"list",data:[...]}` shape, when it differs. */
   readonly modelsAnswer?: (body: string) => string;
+  /**
+   * The provider serves OpenAI's Responses API (`POST /responses`) itself: the page that documents
+   * it. `/v1/responses` is then passed through untouched (unless the operator turns it off);
+   * without it the gateway translates the request to chat completions.
+   */
+  readonly responsesApi?: string;
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

@@ -1,0 +1,53 @@
+// The inbound contract: an API a client speaks besides OpenAI chat completions (Anthropic's
+// Messages API on /v1/messages, OpenAI's Responses API on /v1/responses). Inside the gateway a
+// request is an OpenAI chat completion; an inbound API turns the client's request into one, and
+// the chat answer (a JSON body, or a stream of chunks) back into the client's API. A provider that
+// speaks the client's API natively gets the client's bytes instead (see gateway.ts), so nothing is
+// translated twice to arrive where it started.
+import type { OpenAIErrorBody } from '../errors.js';
+import type { StreamTranslator } from '../providers/types.js';
+import type { Usage } from '../stream.js';
+
+export interface InboundContext {
+  /** The model name as the client sent it (echoed in answers). */
+  readonly model: string;
+}
+
+/** One client request in chat-completion terms, and how to read the answers to it. */
+export interface InboundTranslation {
+  /**
+   * The OpenAI chat request. A streamed request sets `stream: true` and
+   * `stream_options: {include_usage: true}`; `model` is the client's (the gateway replaces it).
+   */
+  readonly chat: Record<string, unknown>;
+  /** Request fields with no chat-completion equivalent, left out: named in the debug log. */
+  readonly dropped: readonly string[];
+  /** A whole `chat.completion` JSON text as the client's API's answer. Throws on a body it cannot read. */
+  answer(chatJson: string): { readonly json: string; readonly usage: Usage | undefined };
+  /**
+   * A translator for one streamed answer: fed the chat stream's events (`data` a
+   * `chat.completion.chunk` JSON text, `[DONE]`, or `{"error":{...}}`), it returns the client's
+   * SSE text. It sends nothing until the first content (text, reasoning, a tool call or the
+   * finish): until then a failure is still the attempt's to retry. An `{"error":...}` chunk sets
+   * `failure` (its status taken from the error's type or code) and returns the client's error
+   * event; end() without a finish sets `failure` (502, `stream_interrupted`) and returns the error
+   * event.
+   */
+  stream(): StreamTranslator;
+}
+
+export interface InboundApi {
+  /** For logs and the README: `anthropic-messages`, `openai-responses`. */
+  readonly name: string;
+  /**
+   * The client's request (parsed JSON) as an OpenAI chat request. Throws a GatewayError (400) that
+   * names the offending field in the client's API's terms.
+   */
+  toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation;
+  /** The status a failure is answered with on this API (Anthropic answers an overload with 529). */
+  errorStatus(status: number, error: OpenAIErrorBody): number;
+  /** A failure as this API's JSON error body. */
+  errorBody(status: number, error: OpenAIErrorBody): string;
+  /** A failure after a stream began, as this API's SSE error event (one whole event). */
+  errorEvent(status: number, error: OpenAIErrorBody): string;
+}
