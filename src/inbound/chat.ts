@@ -1,0 +1,273 @@
+// Reading OpenAI chat answers as real OpenAI-compatible providers send them, for the inbound
+// translators: not only what OpenAI documents
+// (https://platform.openai.com/docs/api-reference/chat/object, .../chat-streaming) but what hosts
+// actually put on the wire:
+// - `content` as a string, or as a list of parts (`[{"type":"text","text":"..."}]`);
+// - reasoning as `reasoning_content` (DeepSeek, vLLM, Fireworks, Together) or `reasoning`
+//   (Groq, OpenRouter, Ollama);
+// - tool-call deltas with or without `index` (some hosts send only `id` on a call's first
+//   fragment and nothing on the rest);
+// - usage in the last chunk, in every chunk, or nowhere; `prompt_tokens_details.cached_tokens`
+//   where the host reports cache hits;
+// - an error as a chunk (`{"error":{...}}`) after a 200.
+import type { OpenAIErrorBody } from '../errors.js';
+import type { Usage } from '../stream.js';
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
+
+/** One streamed tool-call fragment. `index` is absent when the host sends none. */
+export interface ToolCallDelta {
+  readonly index: number | undefined;
+  readonly id: string | undefined;
+  readonly name: string | undefined;
+  readonly arguments: string;
+}
+
+/** What one chunk's first choice (the only one a translated request asks for) carries. */
+export interface ChunkView {
+  readonly id: string | undefined;
+  readonly model: string | undefined;
+  readonly content: string;
+  readonly reasoning: string;
+  readonly toolCalls: readonly ToolCallDelta[];
+  readonly finish: FinishReason | undefined;
+  readonly usage: ChatUsage | undefined;
+  /** The chunk was an error (`{"error":{...}}`), with the status it stands for. */
+  readonly error: { readonly status: number; readonly body: OpenAIErrorBody } | undefined;
+}
+
+export interface ChatUsage extends Usage {
+  /** Prompt tokens served from the provider's cache (counted within promptTokens). */
+  readonly cachedTokens: number;
+  readonly reasoningTokens: number;
+}
+
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
+
+/** A whole `chat.completion`'s first choice. */
+export interface CompletionView {
+  readonly id: string | undefined;
+  readonly model: string | undefined;
+  readonly content: string;
+  readonly reasoning: string;
+  readonly toolCalls: readonly ToolCall[];
+  readonly finish: FinishReason;
+  readonly usage: ChatUsage | undefined;
+}
+
+const NO_TOOL_CALLS: readonly never[] = Object.freeze([]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Text from a string or a list of parts (`{type:"text", text}`); other parts are not text. */
+export function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (!Array.isArray(value)) return '';
+  let text = '';
+  for (const part of value) {
+    if (typeof part === 'string') text += part;
+    else if (isRecord(part) && typeof part.text === 'string' && (part.type === undefined || part.type === 'text' || part.type === 'output_text')) text += part.text;
+  }
+  return text;
+}
+
+function reasoningOf(message: Record<string, unknown>): string {
+  const reasoning = message.reasoning_content ?? message.reasoning;
+  return typeof reasoning === 'string' ? reasoning : textOf(reasoning);
+}
+
+export function finishOf(value: unknown): FinishReason | undefined {
+  switch (value) {
+    case undefined:
+    case null:
+    case '':
+      return undefined;
+    case 'stop':
+    case 'length':
+    case 'tool_calls':
+    case 'content_filter':
+      return value;
+    // The older name, still sent by some hosts.
+    case 'function_call':
+      return 'tool_calls';
+    case 'eos':
+    case 'end_turn':
+    case 'stop_sequence':
+      return 'stop';
+    case 'max_tokens':
+      return 'length';
+    default:
+      return 'other';
+  }
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
+}
+
+export function usageOf(value: unknown): ChatUsage | undefined {
+  if (!isRecord(value)) return undefined;
+  if (value.prompt_tokens === undefined && value.completion_tokens === undefined) return undefined;
+  const promptDetails = isRecord(value.prompt_tokens_details) ? value.prompt_tokens_details : undefined;
+  const completionDetails = isRecord(value.completion_tokens_details) ? value.completion_tokens_details : undefined;
+  return {
+    promptTokens: count(value.prompt_tokens),
+    completionTokens: count(value.completion_tokens),
+    cachedTokens: count(promptDetails?.cached_tokens),
+    reasoningTokens: count(completionDetails?.reasoning_tokens),
+  };
+}
+
+/** Status for an error a provider put in a 200 stream: from its numeric code, else its type. */
+export function statusOfError(error: Record<string, unknown>): number {
+  const code = error.code ?? error.status;
+  const numeric = typeof code === 'number' ? code : typeof code === 'string' && /^\d{3}$/.test(code) ? Number(code) : undefined;
+  if (numeric !== undefined && numeric >= 400 && numeric <= 599) return numeric === 529 ? 503 : numeric;
+  const type = typeof error.type === 'string' ? error.type : typeof code === 'string' ? code : '';
+  if (/rate_limit/.test(type)) return 429;
+  if (/overloaded|unavailable/.test(type)) return 503;
+  if (/timeout/.test(type)) return 504;
+  if (/invalid_request|bad_request|context_length/.test(type)) return 400;
+  if (/authentication/.test(type)) return 401;
+  if (/permission/.test(type)) return 403;
+  if (/not_found/.test(type)) return 404;
+  return 502;
+}
+
+function errorView(value: unknown): ChunkView['error'] {
+  const error = isRecord(value) ? value : { message: typeof value === 'string' ? value : 'The provider reported an error.' };
+  const status = statusOfError(error);
+  return {
+    status,
+    body: {
+      message: typeof error.message === 'string' ? error.message : 'The provider reported an error.',
+      type: typeof error.type === 'string' ? error.type : 'upstream_error',
+      code: typeof error.code === 'string' ? error.code : error.code === undefined || error.code === null ? null : String(error.code),
+      param: typeof error.param === 'string' ? error.param : null,
+    },
+  };
+}
+
+/** A malformed chunk or answer: the translation cannot go on. */
+export class ChatShapeError extends Error {
+  override name = 'ChatShapeError';
+}
+
+/** One streamed chunk's data. Throws ChatShapeError for text that is not a JSON object. */
+export function readChunk(data: string): ChunkView {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    throw new ChatShapeError('the provider sent a stream event that is not JSON');
+  }
+  if (!isRecord(value)) throw new ChatShapeError('the provider sent a stream event that is not a JSON object');
+  const usage = usageOf(value.usage);
+  if (value.error !== undefined && value.error !== null) {
+    return { id: undefined, model: undefined, content: '', reasoning: '', toolCalls: NO_TOOL_CALLS, finish: undefined, usage, error: errorView(value.error) };
+  }
+  const choice = Array.isArray(value.choices) && isRecord(value.choices[0]) ? value.choices[0] : undefined;
+  const delta = choice !== undefined && isRecord(choice.delta) ? choice.delta : undefined;
+  let toolCalls: readonly ToolCallDelta[] = NO_TOOL_CALLS;
+  if (delta !== undefined && Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) {
+    const calls: ToolCallDelta[] = [];
+    for (const call of delta.tool_calls) {
+      if (!isRecord(call)) continue;
+      const fn = isRecord(call.function) ? call.function : {};
+      calls.push({
+        index: typeof call.index === 'number' ? call.index : undefined,
+        id: typeof call.id === 'string' && call.id !== '' ? call.id : undefined,
+        name: typeof fn.name === 'string' && fn.name !== '' ? fn.name : undefined,
+        arguments: typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '',
+      });
+    }
+    toolCalls = calls;
+  }
+  return {
+    id: typeof value.id === 'string' ? value.id : undefined,
+    model: typeof value.model === 'string' ? value.model : undefined,
+    content: delta === undefined ? '' : textOf(delta.content),
+    reasoning: delta === undefined ? '' : reasoningOf(delta),
+    toolCalls,
+    finish: choice === undefined ? undefined : finishOf(choice.finish_reason),
+    usage,
+    error: undefined,
+  };
+}
+
+/** A whole `chat.completion`. Throws ChatShapeError for a body that is not one. */
+export function readCompletion(json: string): CompletionView {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new ChatShapeError('the answer is not JSON');
+  }
+  if (!isRecord(value) || !Array.isArray(value.choices)) throw new ChatShapeError('the answer is not a chat completion (no choices)');
+  const choice = isRecord(value.choices[0]) ? value.choices[0] : {};
+  const message = isRecord(choice.message) ? choice.message : {};
+  const toolCalls: ToolCall[] = [];
+  if (Array.isArray(message.tool_calls)) {
+    for (const [i, call] of message.tool_calls.entries()) {
+      if (!isRecord(call)) continue;
+      const fn = isRecord(call.function) ? call.function : {};
+      const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+      toolCalls.push({
+        id: typeof call.id === 'string' && call.id !== '' ? call.id : `call_${i}`,
+        name: typeof fn.name === 'string' ? fn.name : '',
+        arguments: args,
+      });
+    }
+  }
+  return {
+    id: typeof value.id === 'string' ? value.id : undefined,
+    model: typeof value.model === 'string' ? value.model : undefined,
+    content: textOf(message.content),
+    reasoning: reasoningOf(message),
+    toolCalls,
+    finish: finishOf(choice.finish_reason) ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
+    usage: usageOf(value.usage),
+  };
+}
+
+/**
+ * Tool-call fragments in order, each given the position of the call it belongs to: by `index`
+ * when the host sends one, else by `id` (a new id opens a new call), else the call last added to.
+ */
+export class ToolCallTracker {
+  private readonly byIndex = new Map<number, number>();
+  private readonly byId = new Map<string, number>();
+  private last = -1;
+  private count = 0;
+
+  /** The call's position (0, 1, ...) and whether the fragment opens it. */
+  place(delta: ToolCallDelta): { readonly position: number; readonly opens: boolean } {
+    let position: number | undefined;
+    if (delta.index !== undefined) position = this.byIndex.get(delta.index);
+    if (position === undefined && delta.id !== undefined) position = this.byId.get(delta.id);
+    if (position === undefined && delta.index === undefined && delta.id === undefined && this.last !== -1) position = this.last;
+    let opens = false;
+    if (position === undefined) {
+      position = this.count++;
+      opens = true;
+    }
+    if (delta.index !== undefined) this.byIndex.set(delta.index, position);
+    if (delta.id !== undefined) this.byId.set(delta.id, position);
+    this.last = position;
+    return { position, opens };
+  }
+}
+
+/** The stream's `data: [DONE]` sentinel. */
+export const DONE = '[DONE]';
+
+/** One named SSE event, as Anthropic and the Responses API send them: `event:` then `data:`. */
+export function namedEvent(type: string, json: string): string {
+  return `event: ${type}\ndata: ${json}\n\n`;
+}
