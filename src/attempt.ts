@@ -297,7 +297,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
         if (this.mode === Mode.Stream) {
           // An SSE error event: the OpenAI SDKs raise it instead of waiting for more.
           ex.res.end(
-            sseErrorEvent({
+            streamErrorEvent(ex, reason === TIMEOUT ? 504 : 502, {
               message,
               type: reason === TIMEOUT ? 'timeout_error' : 'upstream_error',
               code: reason === TIMEOUT ? 'stream_idle_timeout' : 'stream_interrupted',
@@ -365,7 +365,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!this.streaming) this.finish({ kind: 'unreadable', message });
     else {
       ex.errorMessage = `The provider's answer broke off: ${message}.`;
-      ex.res.end(sseErrorEvent({ message: ex.errorMessage, type: 'upstream_error', code: 'stream_interrupted', param: null }));
+      ex.res.end(streamErrorEvent(ex, 502, { message: ex.errorMessage, type: 'upstream_error', code: 'stream_interrupted', param: null }));
       this.finish({ kind: 'answered' });
     }
     // Not from inside the decoder's callback, which undici is still calling into.
@@ -537,6 +537,11 @@ const EVENTSTREAM_CONTENT_TYPE = 'application/vnd.amazon.eventstream';
 function isStream(contentType: string, translation: AnswerTranslation | undefined): boolean {
   if (contentType.startsWith(SSE_CONTENT_TYPE)) return true;
   return translation?.framing === 'aws-eventstream' && contentType.startsWith(EVENTSTREAM_CONTENT_TYPE);
+}
+
+/** A failure after a stream began, as an error event of the API the client speaks. */
+export function streamErrorEvent(ex: Exchange, status: number, error: OpenAIErrorBody): string {
+  return ex.api === undefined ? sseErrorEvent(error) : ex.api.errorEvent(status, error);
 }
 
 function abortAttempt(attempt: Attempt, reason: Error): void {

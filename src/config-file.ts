@@ -33,15 +33,21 @@ export interface FileCustomProvider extends FileProvider {
   readonly keyOptional: boolean;
 }
 
+/** One entry of `model_aliases`: a model name clients send, and the model (`provider/model`) to serve it. */
+export interface FileAlias extends Located<string> {
+  readonly name: string;
+}
+
 export interface ConfigFile {
   /** Each entry of `settings`, as the key is written there. */
   readonly settings: readonly (Located<unknown> & { readonly key: string })[];
   /** Each entry of `providers`: a built-in provider's base URL, key or options (the names are not checked here). */
   readonly providers: readonly FileProvider[];
   readonly customProviders: readonly FileCustomProvider[];
+  readonly modelAliases: readonly FileAlias[];
 }
 
-export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [] });
+export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [] });
 
 /** Characters of an HTTP token (RFC 9110), for header names. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -136,7 +142,13 @@ const customEntry = strict({
 });
 
 // Each section is checked on its own; an empty one (every line commented out) is none.
-const sections = strict({ settings: z.unknown().optional(), providers: z.unknown().optional(), custom_providers: z.unknown().optional() });
+const sections = strict({
+  settings: z.unknown().optional(),
+  providers: z.unknown().optional(),
+  custom_providers: z.unknown().optional(),
+  model_aliases: z.unknown().optional(),
+});
+const aliasesSection = z.record(z.string(), nonEmpty, expected('a map of model names to the models that serve them')).nullish();
 const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
 const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
 const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
@@ -272,9 +284,11 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     });
   }
 
+  const aliases = check(aliasesSection, top.model_aliases, ['model_aliases']) ?? {};
   return {
     settings: Object.entries(settings).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
     providers,
     customProviders,
+    modelAliases: Object.entries(aliases).map(([name, value]) => ({ name, ...locate(['model_aliases', name], value) })),
   };
 }

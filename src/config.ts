@@ -199,6 +199,11 @@ export interface Config extends Settings {
    * (Azure) and none configured is absent.
    */
   readonly providers: Readonly<Record<string, ProviderSettings>>;
+  /**
+   * `model_aliases` from the config file: a model name a client sends (Claude Code's
+   * `claude-sonnet-4-5`) and the model that serves it, `provider/model` or a bare model name.
+   */
+  readonly modelAliases: ReadonlyMap<string, string>;
 }
 
 export interface LoadOptions {
@@ -457,6 +462,26 @@ function inFileOrder(problems: readonly string[], path: string): string[] {
     .map(({ problem }) => problem);
 }
 
+/** Visible ASCII without quotes or backslashes: what the server accepts as a model name. */
+const MODEL_NAME = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
+
+/** Why an alias cannot be used, or undefined: both names must be model names, a prefix a provider that can serve. */
+function aliasProblem(
+  name: string,
+  target: string,
+  specs: readonly ProviderSpec[],
+  providers: Readonly<Record<string, ProviderSettings>>,
+): string | undefined {
+  if (!MODEL_NAME.test(name)) return 'an alias must be a model name (visible ASCII, no spaces, quotes or backslashes)';
+  if (!MODEL_NAME.test(target)) return `must be a model name (visible ASCII, no spaces, quotes or backslashes), got ${JSON.stringify(target)}`;
+  const slash = target.indexOf('/');
+  const prefix = slash > 0 ? target.slice(0, slash).toLowerCase() : undefined;
+  if (prefix !== undefined && specs.some((spec) => spec.name === prefix) && providers[prefix] === undefined) {
+    return `provider "${prefix}" has no base URL configured`;
+  }
+  return undefined;
+}
+
 /**
  * Builds the Config from the environment and the config file (`options.configFile`, else
  * CONFIG_FILE); throws one ConfigError listing every problem.
@@ -504,10 +529,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     );
   }
 
+  const modelAliases = new Map<string, string>();
+  for (const alias of file.modelAliases) {
+    const problem = aliasProblem(alias.name, alias.value, specs, providers);
+    if (problem !== undefined) problems.push(`${alias.at}: ${problem}`);
+    else modelAliases.set(alias.name, alias.value);
+  }
+
   if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
   return Object.freeze({
     ...(values as Settings),
     providerSpecs: Object.freeze(specs),
     providers: Object.freeze(providers),
+    modelAliases,
   });
 }

@@ -49,12 +49,29 @@ export class GatewayError extends Error {
 
   /** The same error with another message. */
   withMessage(message: string): GatewayError {
-    return new GatewayError(this.status, message, this.code, this.param, this.type, this.headers);
+    const error = new GatewayError(this.status, message, this.code, this.param, this.type, this.headers);
+    error.sentBody = this.sentBody;
+    return error;
+  }
+
+  /**
+   * The provider's own error body, answered as it was sent (with `status`), for a client that
+   * speaks the provider's API. Set by asSent().
+   */
+  sentBody: string | undefined;
+
+  /** The same error, answered with the provider's own status and body. */
+  asSent(status: number, body: string): GatewayError {
+    const error = new GatewayError(status, this.message, this.code, this.param, this.type, this.headers);
+    error.sentBody = body;
+    return error;
   }
 
   /** The same error with more response headers. */
   withHeaders(extra: Readonly<Record<string, string>>): GatewayError {
-    return new GatewayError(this.status, this.message, this.code, this.param, this.type, { ...this.headers, ...extra });
+    const error = new GatewayError(this.status, this.message, this.code, this.param, this.type, { ...this.headers, ...extra });
+    error.sentBody = this.sentBody;
+    return error;
   }
 
   toBody(): OpenAIErrorBody {

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'undici';
 import type { BodyBytes } from './body.js';
+import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
 
@@ -28,6 +29,8 @@ export interface Provider {
   readonly headers: readonly string[];
   /** Provider-specific options, resolved at start-up. */
   readonly options: Readonly<Record<string, string>>;
+  /** The inbound APIs (`InboundApi.name`) the provider serves itself, as configured. */
+  readonly nativeApis: ReadonlySet<string>;
 }
 
 /** Where usage is read from: the observer of a pass-through answer, or a translator. */
@@ -50,7 +53,12 @@ export interface Exchange {
   /** The body to send: one buffer, or a large body's chunks (see BodyBytes). */
   body: BodyBytes | null;
   contentType: string | undefined;
+  /** The model the provider is asked for (after aliases, prefixes and mapModel). */
   model: string | undefined;
+  /** The model as the client named it, echoed in translated answers. */
+  clientModel: string | undefined;
+  /** The API the client speaks when it is not OpenAI's chat completions (its errors are shaped for it). */
+  api: InboundRoute | undefined;
   stream: boolean;
   maxRetries: number;
   timeoutMs: number;

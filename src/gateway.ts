@@ -10,10 +10,12 @@ import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactVa
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
-import type { ChatTranslation } from './providers/types.js';
+import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
+import { RESPONSES_API } from './inbound/index.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
-import { sseErrorEvent } from './stream.js';
-import { Attempt, describeNetworkError, headerRecord, type AnswerTranslation } from './attempt.js';
+import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
+import { ComposedTranslator } from './inbound/compose.js';
+import type { InboundRoute, InboundTranslation } from './inbound/types.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
 import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
@@ -21,6 +23,8 @@ import { ModelLists } from './models.js';
 export type { Exchange, Provider } from './exchange.js';
 
 const CHAT_PATH = '/v1/chat/completions';
+/** Where a translated inbound request goes on an OpenAI-compatible host, after its base path. */
+const CHAT_UPSTREAM_PATH = '/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
 const NO_HEADERS: readonly string[] = Object.freeze([]);
@@ -46,6 +50,8 @@ export class Gateway {
   /** `1.1 ai-gateway-<id>`: what this gateway adds to `via`, and finds there when a request loops. */
   private readonly via: string;
   readonly models: ModelLists;
+  /** The config file's model aliases (a client's model name, and the model that serves it). */
+  readonly modelAliases: ReadonlyMap<string, string>;
   private readonly images: ImageFetcher;
 
   constructor(
@@ -76,6 +82,7 @@ export class Gateway {
         serverKey: settings.apiKey,
         configuredBaseUrl: settings.baseUrlConfigured ? settings.baseUrl : undefined,
         pools: new Map(),
+        nativeApis: nativeApis(spec, settings.options),
       });
       for (const [name, option] of Object.entries(spec.options ?? {})) if (option.secret) registerSecret(settings.options[name]);
     }
@@ -88,6 +95,7 @@ export class Gateway {
     this.debug = logger.isLevelEnabled('debug');
     this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
     this.models = new ModelLists(this, logger);
+    this.modelAliases = config.modelAliases;
     this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, config.FETCH_IMAGE_MAX_BYTES, config.FETCH_IMAGE_TIMEOUT_MS);
   }
 
@@ -171,13 +179,38 @@ export class Gateway {
         'missing_api_key',
       );
     }
-    const headers = this.upstreamHeaders(ex, provider, credential);
+    const api = ex.api;
+    // The client speaks the provider's own API: its bytes pass through, nothing is translated.
+    const native = api !== undefined && provider.nativeApis.has(api.name);
+    const headers = this.upstreamHeaders(ex, provider, native && spec.kind === 'translating' ? nativeCredential(ex.req.headers, credential) : credential, native);
     let path: string;
     let body: Dispatcher.DispatchOptions['body'] = (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'];
     let translation: AnswerTranslation | undefined;
-    if (spec.kind === 'translating') {
+    if (api !== undefined && !native) {
+      const inbound = this.translateInbound(ex, provider, api);
+      if (spec.kind === 'translating') {
+        const chat = await this.translateChat(ex, provider, inbound.chat);
+        path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
+        body = chat.body;
+        for (const header of chat.headers) headers.push(header);
+        translation = {
+          answer: (text) => inbound.answer(chat.answer(text).json),
+          stream: () => new ComposedTranslator(chat.stream(), inbound.stream()),
+          framing: spec.adapter.framing,
+          clientHeaders: droppedHeader(chat),
+        };
+      } else {
+        path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, ex.model, provider));
+        body = JSON.stringify(inbound.chat);
+        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: NO_HEADERS };
+      }
+      headers.push('content-length', String(Buffer.byteLength(body as string)));
+    } else if (native && spec.kind === 'translating') {
+      // The provider's API under its base URL, at the client's own path (`/v1/messages`).
+      path = provider.basePath + ex.path + (ex.upstreamPath.includes('?') ? ex.upstreamPath.slice(ex.upstreamPath.indexOf('?')) : '');
+    } else if (spec.kind === 'translating') {
       if (ex.path === CHAT_PATH && ex.method === 'POST') {
-        const chat = await this.translateChat(ex, provider);
+        const chat = await this.translateChat(ex, provider, JSON.parse(bodyText(ex.body!)) as Record<string, unknown>);
         path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
         body = chat.body;
         headers.push('content-length', String(Buffer.byteLength(chat.body)));
@@ -186,7 +219,7 @@ export class Gateway {
           answer: (text) => chat.answer(text),
           stream: () => chat.stream(),
           framing: spec.adapter.framing,
-          clientHeaders: chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS,
+          clientHeaders: droppedHeader(chat),
         };
       } else if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
         const models = spec.adapter.models;
@@ -196,7 +229,7 @@ export class Gateway {
         throw new GatewayError(
           400,
           `Provider "${provider.name}" does not offer ${ex.method} ${safeEcho(ex.path, 200)}; it serves POST ${CHAT_PATH}` +
-            `${spec.adapter.models !== undefined ? ` and GET ${MODELS_PATH}` : ''}.`,
+            `${spec.adapter.models !== undefined ? ` and GET ${MODELS_PATH}` : ''}${inboundRoutes(spec)}.`,
           'unsupported_route',
         );
       }
@@ -269,16 +302,12 @@ export class Gateway {
                 ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
+          const redact = (text: string) => signingSecrets.reduce((out, value) => redactValue(out, value), redactValue(redactSecrets(text), secret));
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
-          failure = new GatewayError(
-            translated.status,
-            signingSecrets.reduce((text, value) => redactValue(text, value), redactValue(redactSecrets(error.message), secret)),
-            error.code,
-            error.param,
-            error.type,
-            headerRecord(outcome.headers),
-          );
-          if (!isRetryableStatus(translated.status)) throw failure;
+          failure = new GatewayError(translated.status, redact(error.message), error.code, error.param, error.type, headerRecord(outcome.headers));
+          // A client of the provider's own API gets the provider's error as it was sent (529 included).
+          if (native && spec.kind === 'translating' && outcome.kind === 'status') failure = failure.asSent(outcome.status, redact(outcome.body));
+          if (!isRetryableStatus(failure.status)) throw failure;
           break;
         }
       }
@@ -296,11 +325,26 @@ export class Gateway {
     }
   }
 
-  /** The client's chat request in the provider's API. */
-  private async translateChat(ex: Exchange, provider: Provider): Promise<ChatTranslation> {
+  /**
+   * The request of a client that speaks another API (Anthropic's Messages, the Responses API) as a
+   * chat request for the provider; only the main route of that API can be translated.
+   */
+  private translateInbound(ex: Exchange, provider: Provider, api: InboundRoute): InboundTranslation {
+    if (ex.method !== 'POST' || ex.path !== api.path) {
+      throw new GatewayError(400, api.notTranslated(ex.method, ex.path, provider.name), 'unsupported_route');
+    }
+    const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, { model: ex.clientModel ?? ex.model! });
+    inbound.chat.model = ex.model;
+    if (this.debug && inbound.dropped.length > 0) {
+      this.logger.debug({ reqId: ex.id, api: api.name, dropped: inbound.dropped }, 'request fields not translated');
+    }
+    return inbound;
+  }
+
+  /** A chat request in the provider's API. */
+  private async translateChat(ex: Exchange, provider: Provider, body: Record<string, unknown>): Promise<ChatTranslation> {
     const spec = provider.spec;
     if (spec.kind !== 'translating') throw new Error('not a translating provider');
-    const body = JSON.parse(bodyText(ex.body!)) as Record<string, unknown>;
     if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.images.inline(body);
     const chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
     if (this.debug && (chat.dropped.length > 0 || chat.refused.length > 0)) {
@@ -314,7 +358,7 @@ export class Gateway {
    * headers, and no compression (bytes pass through untouched and usage is read from them). undici
    * adds the provider's Host.
    */
-  private upstreamHeaders(ex: Exchange, provider: Provider, credential: readonly [string, string] | undefined): string[] {
+  private upstreamHeaders(ex: Exchange, provider: Provider, credential: readonly [string, string] | undefined, native: boolean): string[] {
     // A flat [name, value, ...] list: undici reads it without listing an object's keys.
     const incomingVia = ex.req.headers.via;
     const headers = ['accept-encoding', 'identity', 'via', incomingVia === undefined ? this.via : `${incomingVia}, ${this.via}`];
@@ -322,7 +366,12 @@ export class Gateway {
     if (ex.contentType !== undefined) headers.push('content-type', ex.contentType);
     // undici measures a buffer itself; a list of chunks it would send chunked.
     if (Array.isArray(ex.body) && provider.spec.kind !== 'translating') headers.push('content-length', String(bodyLength(ex.body)));
-    for (const header of provider.headers) headers.push(header);
+    const fixed = provider.headers;
+    for (let i = 0; i < fixed.length; i += 2) {
+      // A client of the provider's own API keeps its own value (its anthropic-version).
+      const own = native ? ex.req.headers[fixed[i]!] : undefined;
+      headers.push(fixed[i]!, typeof own === 'string' && own !== '' ? own : fixed[i + 1]!);
+    }
     const spec = provider.spec;
     if (spec.forwardHeaders !== undefined) {
       for (const name of spec.forwardHeaders) {
@@ -360,22 +409,28 @@ export class Gateway {
   }
 }
 
-/** Writes a gateway error as the answer: JSON when nothing was sent yet, else an SSE error event. */
+/**
+ * Writes a gateway error as the answer, shaped for the API the client speaks: JSON when nothing
+ * was sent yet, else an SSE error event.
+ */
 export function sendError(ex: Exchange, error: GatewayError): void {
   const res = ex.res;
   // Whatever the message quotes (a header, a path, a provider's text), the client's own key is not in it.
   for (const secret of clientSecrets(ex.req.headers)) {
     const redacted = redactValue(error.message, secret);
     if (redacted !== error.message) error = error.withMessage(redacted);
+    if (error.sentBody !== undefined) error = error.asSent(error.status, redactValue(error.sentBody, secret));
   }
   ex.errorMessage = error.message;
+  const api = ex.api;
   if (res.headersSent) {
-    if (!res.writableEnded) res.end(sseErrorEvent(error.toBody()));
+    if (!res.writableEnded) res.end(streamErrorEvent(ex, error.status, error.toBody()));
     return;
   }
-  ex.status = error.status;
-  const body = errorJson(error.toBody());
-  res.writeHead(error.status, {
+  const status = error.sentBody !== undefined || api === undefined ? error.status : api.errorStatus(error.status, error.toBody());
+  ex.status = status;
+  const body = error.sentBody ?? (api === undefined ? errorJson(error.toBody()) : api.errorBody(error.status, error.toBody()));
+  res.writeHead(status, {
     ...error.headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -470,6 +525,31 @@ function clientSecrets(headers: IncomingHttpHeaders): string[] {
     if (typeof value === 'string' && value.length > 0) secrets.push(value.trim());
   }
   return secrets;
+}
+
+/**
+ * The credential for a client of the provider's own API: sent in the header the client used (an
+ * Anthropic client's `Authorization: Bearer` stays one), else as the core decided.
+ */
+function nativeCredential(headers: IncomingHttpHeaders, decided: readonly [string, string] | undefined): readonly [string, string] | undefined {
+  const authorization = headers.authorization?.trim();
+  if (authorization === undefined || authorization === '' || isPlaceholder(authorization)) return decided;
+  return ['authorization', authorization];
+}
+
+function droppedHeader(chat: ChatTranslation): readonly string[] {
+  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS;
+}
+
+/** For an unsupported-route message: the inbound API a translating provider serves itself. */
+function inboundRoutes(spec: ProviderSpec): string {
+  return spec.kind === 'translating' && spec.nativeApi !== undefined ? `, and the ${spec.nativeApi} API` : '';
+}
+
+/** The inbound APIs a provider serves itself: the Responses API unless the operator turned it off. */
+function nativeApis(spec: ProviderSpec, options: Readonly<Record<string, string>>): ReadonlySet<string> {
+  if (spec.kind === 'translating') return new Set(spec.nativeApi === undefined ? [] : [spec.nativeApi]);
+  return new Set(spec.responsesApi !== undefined && options[RESPONSES_API_OPTION] !== 'translate' ? [RESPONSES_API] : []);
 }
 
 /** The headers a provider's every request carries, flat: the spec's own, then its adapter's. */

@@ -15,9 +15,13 @@ import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logExchange, requestLineWriters } from './requestlog.js';
 import { VERSION } from './version.js';
+import { COUNT_TOKENS_PATH, MESSAGES_PATH, RESPONSES_PATH, messagesRoute, responsesRoute } from './inbound/index.js';
+import type { InboundRoute } from './inbound/types.js';
 
 interface Route {
   readonly method: 'GET' | 'POST';
+  /** The API the route speaks, when it is not OpenAI's chat completions. */
+  readonly api?: InboundRoute;
   /** For JSON routes: the field besides `model` that a request must carry... */
   readonly required?: string;
   /** ...as bytes, for the body scanner. */
@@ -40,11 +44,22 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/completions', jsonRoute('prompt')],
   ['/v1/embeddings', jsonRoute('input')],
   ['/v1/models', MODELS_ROUTE],
+  [MESSAGES_PATH, jsonRoute('messages', messagesRoute)],
+  [COUNT_TOKENS_PATH, jsonRoute('messages', messagesRoute)],
+  [RESPONSES_PATH, jsonRoute('input', responsesRoute)],
 ]);
 
-function jsonRoute(required: string): Route {
-  return { method: 'POST', required, requiredBytes: Buffer.from(required) };
+function jsonRoute(required: string, api?: InboundRoute): Route {
+  return { method: 'POST', required, requiredBytes: Buffer.from(required), api };
 }
+
+/** The API of a path under an inbound API's routes that is not a route of its own (`/v1/responses/<id>`). */
+function apiOfPath(path: string): InboundRoute | undefined {
+  if (path.startsWith(RESPONSES_PATH) && path.charCodeAt(RESPONSES_PATH.length) === SLASH) return responsesRoute;
+  if (path.startsWith(MESSAGES_PATH) && path.charCodeAt(MESSAGES_PATH.length) === SLASH) return messagesRoute;
+  return undefined;
+}
+const SLASH = 0x2f;
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const JSON_CONTENT_TYPE = 'application/json';
@@ -160,6 +175,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       throw new GatewayError(404, `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/.`, 'unknown_route');
     }
     const route = ROUTES.get(path);
+    ex.api = route !== undefined ? route.api : apiOfPath(path);
     if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
     if (!route && hasDotSegment(path)) {
       // Forwarded paths must stay under the provider's API root.
@@ -226,11 +242,15 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
     }
     ex.stream = facts.stream;
-    let requested = model;
-    // `provider/model` picks the provider when no header did.
+    ex.clientModel = model;
+    // An alias from the config file names the model, and its provider when it has a prefix.
+    const alias = gateway.modelAliases.get(model);
+    const named = alias ?? model;
+    let requested = named;
+    // `provider/model` picks the provider when no header did (or an alias did).
     const header = ex.req.headers['x-provider'];
-    if ((header === undefined || header === '') && model.includes('/')) {
-      const routed = gateway.providerOfModel(model);
+    if ((alias !== undefined || header === undefined || header === '') && named.includes('/')) {
+      const routed = gateway.providerOfModel(named);
       if (routed !== undefined) {
         ex.provider = routed.provider;
         requested = routed.model;
@@ -311,6 +331,8 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     body: null,
     contentType: undefined,
     model: undefined,
+    clientModel: undefined,
+    api: undefined,
     stream: false,
     maxRetries: 0,
     timeoutMs: 0,

@@ -22,7 +22,8 @@ export function createPool(origin: string, options: PoolOptions): Pool {
 }
 
 /** Statuses worth another attempt: the provider may well answer the same request next time. */
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+// 529: Anthropic's "overloaded", passed through as it is to clients of its own API.
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504, 529]);
 
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);

@@ -51,3 +51,11 @@ export interface InboundApi {
   /** A failure after a stream began, as this API's SSE error event (one whole event). */
   errorEvent(status: number, error: OpenAIErrorBody): string;
 }
+
+/** An inbound API where the server mounts it. */
+export interface InboundRoute extends InboundApi {
+  /** The route that is translated (`/v1/messages`); the API's other routes only pass through. */
+  readonly path: string;
+  /** Why `method path` cannot be served by a provider that does not speak this API itself. */
+  notTranslated(method: string, path: string, provider: string): string;
+}

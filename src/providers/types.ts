@@ -86,6 +86,11 @@ export interface PassThroughSpec extends ProviderSpecBase {
 export interface TranslatingSpec extends ProviderSpecBase {
   readonly kind: 'translating';
   readonly adapter: ProviderAdapter;
+  /**
+   * The inbound API the provider speaks itself (`anthropic-messages` for Anthropic): a client that
+   * speaks it too is passed through, its bytes untouched, to `nativePaths` under the base URL.
+   */
+  readonly nativeApi?: string;
 }
 
 export type ProviderSpec = PassThroughSpec | TranslatingSpec;
@@ -227,7 +232,25 @@ export interface Authorized {
   readonly secrets: readonly string[];
 }
 
-/** An OpenAI-compatible host needs nothing beyond its spec; this keeps such files one short literal. */
+/** The option that lets the operator have the gateway translate `/v1/responses` for a host that serves it. */
+export const RESPONSES_API_OPTION = 'responsesApi';
+
+/**
+ * An OpenAI-compatible host needs nothing beyond its spec; this keeps such files one short literal.
+ * A host that serves the Responses API gets an option to turn that off (`<NAME>_RESPONSES_API`).
+ */
 export function openAICompatible(spec: Omit<PassThroughSpec, 'kind'>): PassThroughSpec {
-  return Object.freeze({ ...spec, kind: 'pass-through', name: spec.name.toLowerCase() });
+  const options =
+    spec.responsesApi === undefined
+      ? spec.options
+      : {
+          ...spec.options,
+          [RESPONSES_API_OPTION]: {
+            env: `${spec.baseUrlEnv.replace(/_BASE_URL$/, '')}_RESPONSES_API`,
+            default: 'native',
+            values: ['native', 'translate'],
+            description: '`native` passes /v1/responses through to the provider; `translate` serves it through chat completions',
+          },
+        };
+  return Object.freeze({ ...spec, options, kind: 'pass-through', name: spec.name.toLowerCase() });
 }

@@ -55,4 +55,6 @@ export const anthropic: TranslatingSpec = Object.freeze({
   },
   docs: 'https://platform.claude.com/docs/en/api/messages',
   adapter: anthropicAdapter,
+  // A client speaking the Messages API (/v1/messages, /v1/messages/count_tokens) is passed through.
+  nativeApi: 'anthropic-messages',
 });
