@@ -10,6 +10,9 @@ export interface Usage {
 const USAGE_KEY = Buffer.from('"usage"');
 const PROMPT_TOKENS = /"prompt_tokens"\s*:\s*(\d+)/;
 const COMPLETION_TOKENS = /"completion_tokens"\s*:\s*(\d+)/;
+// The names of Anthropic's Messages API and OpenAI's Responses API, read when the chat names are absent.
+const INPUT_TOKENS = /"input_tokens"\s*:\s*(\d+)/;
+const OUTPUT_TOKENS = /"output_tokens"\s*:\s*(\d+)/;
 const USAGE_END = /}/;
 // An SSE usage object is a few hundred bytes; stop looking for its end after this much.
 const MAX_USAGE_SLICE = 4_096;
@@ -72,7 +75,13 @@ export class UsageObserver {
     let close = index + USAGE_KEY.length;
     while (close < end && bytes[close] !== CLOSE_BRACE) close++;
     if (close >= end) return false;
-    this.setUsage(tokenCount(bytes, PROMPT_TOKENS_KEY, index, end), tokenCount(bytes, COMPLETION_TOKENS_KEY, index, end));
+    let prompt = tokenCount(bytes, PROMPT_TOKENS_KEY, index, end);
+    let completion = tokenCount(bytes, COMPLETION_TOKENS_KEY, index, end);
+    if (prompt === -1 && completion === -1) {
+      prompt = tokenCount(bytes, INPUT_TOKENS_KEY, index, end);
+      completion = tokenCount(bytes, OUTPUT_TOKENS_KEY, index, end);
+    }
+    this.setUsage(prompt, completion);
     return true;
   }
 
@@ -81,21 +90,35 @@ export class UsageObserver {
       if (this.pending.length > MAX_USAGE_SLICE) this.pending = '';
       return;
     }
-    const prompt = PROMPT_TOKENS.exec(this.pending);
-    const completion = COMPLETION_TOKENS.exec(this.pending);
+    let prompt = PROMPT_TOKENS.exec(this.pending);
+    let completion = COMPLETION_TOKENS.exec(this.pending);
+    if (prompt === null && completion === null) {
+      prompt = INPUT_TOKENS.exec(this.pending);
+      completion = OUTPUT_TOKENS.exec(this.pending);
+    }
     this.setUsage(prompt ? Number(prompt[1]) : -1, completion ? Number(completion[1]) : -1);
     this.pending = '';
   }
 
-  /** Counts of -1 were not found; usage is known when either was. */
+  /**
+   * Counts of -1 were not found; usage is known when either was. A count missing from a later
+   * usage object keeps its earlier value: Anthropic's stream gives input tokens in message_start
+   * and only output tokens in message_delta.
+   */
   private setUsage(prompt: number, completion: number): void {
     if (prompt === -1 && completion === -1) return;
-    this.usage = { promptTokens: Math.max(prompt, 0), completionTokens: Math.max(completion, 0) };
+    const before = this.usage;
+    this.usage = {
+      promptTokens: prompt !== -1 ? prompt : (before?.promptTokens ?? 0),
+      completionTokens: completion !== -1 ? completion : (before?.completionTokens ?? 0),
+    };
   }
 }
 
 const PROMPT_TOKENS_KEY = Buffer.from('"prompt_tokens"');
 const COMPLETION_TOKENS_KEY = Buffer.from('"completion_tokens"');
+const INPUT_TOKENS_KEY = Buffer.from('"input_tokens"');
+const OUTPUT_TOKENS_KEY = Buffer.from('"output_tokens"');
 const CLOSE_BRACE = 0x7d;
 const COLON = 0x3a;
 const DIGIT_0 = 0x30;

@@ -34,6 +34,26 @@ describe('UsageObserver', () => {
     assert.deepEqual(observe(chunks).usage, { promptTokens: 12, completionTokens: 34 });
   });
 
+  test("Anthropic's stream: input tokens from message_start, output tokens from message_delta, in any two chunks", () => {
+    const events = [
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":25,"cache_creation_input_tokens":3,"output_tokens":1}}}\n\n',
+      'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}\n\n',
+      'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\n',
+    ];
+    const split = events[0]!.length + events[1]!.length;
+    const bytes = Buffer.from(events.join(''));
+    // Cut anywhere after message_start's usage and before message_delta's.
+    for (let at = events[0]!.indexOf('"output_tokens":1}') + 20; at <= split + 10; at++) {
+      const { usage } = observe([bytes.subarray(0, at), bytes.subarray(at)]);
+      assert.deepEqual(usage, { promptTokens: 25, completionTokens: 15 }, `split at ${at}`);
+    }
+  });
+
+  test("the Responses API's usage names", () => {
+    const done = 'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"total_tokens":13}}}\n\n';
+    assert.deepEqual(observe([Buffer.from(done)]).usage, { promptTokens: 9, completionTokens: 4 });
+  });
+
   test('a whole JSON body', () => {
     const body = JSON.stringify({ id: 'x', choices: [{ message: { content: 'usage is "usage"' } }], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } });
     assert.deepEqual(observe([Buffer.from(body)]).usage, { promptTokens: 5, completionTokens: 7 });
