@@ -148,7 +148,7 @@ const sections = strict({
   custom_providers: z.unknown().optional(),
   model_aliases: z.unknown().optional(),
 });
-const aliasesSection = z.record(z.string(), nonEmpty, expected('a map of model names to the models that serve them')).nullish();
+const aliasesSection = z.record(z.string(), z.unknown(), expected('a map of model names to the models that serve them')).nullish();
 const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
 const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
 const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
@@ -289,6 +289,10 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     settings: Object.entries(settings).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
     providers,
     customProviders,
-    modelAliases: Object.entries(aliases).map(([name, value]) => ({ name, ...locate(['model_aliases', name], value) })),
+    // Each alias on its own, so that one bad entry hides no other.
+    modelAliases: Object.entries(aliases).flatMap(([name, value]) => {
+      const target = check(nonEmpty, value, ['model_aliases', name]);
+      return target === undefined ? [] : [{ name, ...locate(['model_aliases', name], target) }];
+    }),
   };
 }

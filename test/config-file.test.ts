@@ -469,3 +469,26 @@ describe('the README', () => {
     assert.deepEqual(json.providerSpecs.slice(-2).map((spec) => spec.name), ['vllm-a', 'vllm-b']);
   });
 });
+
+describe('model_aliases', () => {
+  test('each alias names the model that serves it, with or without a provider', () => {
+    const path = file(['model_aliases:', '  claude-sonnet-4-5: fireworks/accounts/fireworks/models/kimi-k2', '  claude-haiku-4-5: llama-small'].join('\n'));
+    const config = loadConfig({ CONFIG_FILE: path });
+    assert.deepEqual([...config.modelAliases], [
+      ['claude-sonnet-4-5', 'fireworks/accounts/fireworks/models/kimi-k2'],
+      ['claude-haiku-4-5', 'llama-small'],
+    ]);
+    assert.equal(loadConfig({}).modelAliases.size, 0);
+  });
+
+  test('a target that is no model name, or a provider without a base URL, is named with its line', () => {
+    const path = file(['model_aliases:', '  a: "two words"', '  b: azure/gpt-4o', '  c: ""', '  "d e": x', '  f: [1]'].join('\n'));
+    assert.deepEqual(problemsOf({ CONFIG_FILE: path }), [
+      `${path}:2: model_aliases.a: must be a model name (visible ASCII, no spaces, quotes or backslashes), got "two words"`,
+      `${path}:3: model_aliases.b: provider "azure" has no base URL configured`,
+      `${path}:4: model_aliases.c: must not be empty`,
+      `${path}:5: model_aliases.d e: an alias must be a model name (visible ASCII, no spaces, quotes or backslashes)`,
+      `${path}:6: model_aliases.f: must be a string, got a list`,
+    ]);
+  });
+});
