@@ -114,10 +114,11 @@ export class ResponsesStreamTranslator implements StreamTranslator {
 
   push(upstream: UpstreamEvent): string {
     if (this.closed) return '';
-    if (upstream.data.trim() === DONE) return this.complete();
+    const data = upstream.data;
+    if (data === DONE || (data.length < 16 && data.trim() === DONE)) return this.complete();
     let chunk: ChunkView;
     try {
-      chunk = readChunk(upstream.data);
+      chunk = readChunk(data);
     } catch (error) {
       if (!(error instanceof ChatShapeError)) throw error;
       return this.fail(BROKEN_STREAM_STATUS, { message: `The provider's stream could not be read: ${error.message}`, type: 'upstream_error', code: 'upstream_unreadable', param: null });
