@@ -1,0 +1,497 @@
+// An OpenAI Responses API request (POST /v1/responses) as an OpenAI chat completion request, for
+// providers that do not serve the Responses API themselves.
+// Sources: https://platform.openai.com/docs/api-reference/responses/create (the request fields,
+// input items and content parts, tools, tool_choice, text.format), the `openai` SDK's
+// resources/responses/responses.d.ts (ResponseCreateParamsBase, ResponseInputItem, Tool), and
+// what the Vercel AI SDK's Responses model sends (@ai-sdk/openai, convertToOpenAIResponsesInput).
+// The gateway keeps no state: what needs a stored response, conversation or prompt is refused
+// with a 400 naming the field; settings a chat request cannot carry are left out and named.
+import { GatewayError } from '../../errors.js';
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+/** The request's settings as a Response object reports them back (echoed, as OpenAI does). */
+export interface ResponseEcho {
+  readonly instructions: string | null;
+  readonly maxOutputTokens: number | null;
+  readonly parallelToolCalls: boolean;
+  readonly temperature: number | null;
+  readonly topP: number | null;
+  readonly toolChoice: Json;
+  readonly tools: Json[];
+  readonly text: Json;
+  readonly reasoning: Json;
+  readonly metadata: Json;
+  readonly user: string | undefined;
+  readonly safetyIdentifier: string | undefined;
+}
+
+export interface ChatRequest {
+  readonly chat: Record<string, unknown>;
+  readonly dropped: string[];
+  readonly echo: ResponseEcho;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(message: string, param: string | null, code = 'invalid_value'): GatewayError {
+  return new GatewayError(400, message, code, param);
+}
+
+/** A field whose meaning lives in OpenAI's storage, which the gateway does not have. */
+function needsStorage(param: string, what: string): GatewayError {
+  return invalid(
+    `${param} ${what}; this gateway keeps no responses, conversations or prompts, so it cannot honour it here. ` +
+      'Send the whole conversation in input instead.',
+    param,
+    'unsupported_parameter',
+  );
+}
+
+/**
+ * Fields read below. The rest are left out and named: those with no chat-completion equivalent
+ * that change nothing a client relies on (metadata, include, truncation, service_tier,
+ * prompt_cache_key, prompt_cache_retention, top_logprobs, max_tool_calls, stream_options, ...),
+ * and any the Responses API does not have.
+ */
+const READ_FIELDS = new Set([
+  'model',
+  'input',
+  'instructions',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'max_output_tokens',
+  'temperature',
+  'top_p',
+  'user',
+  'safety_identifier',
+  'text',
+  'reasoning',
+  'stream',
+  'store',
+  'background',
+  'previous_response_id',
+  'conversation',
+  'prompt',
+]);
+
+/** Responses tool types OpenAI runs itself (or that are not JSON function calls): no chat equivalent. */
+const BUILT_IN_TOOL_HINT = 'a tool OpenAI runs itself or one that chat completions cannot express';
+
+export function toChatRequest(body: Record<string, unknown>, model: string): ChatRequest {
+  const dropped: string[] = [];
+  refuseStateful(body);
+
+  for (const key of Object.keys(body)) {
+    if (READ_FIELDS.has(key)) continue;
+    if (body[key] !== undefined && body[key] !== null) dropped.push(key);
+  }
+  // store: OpenAI keeps a response for later by default; the gateway keeps nothing and says so in
+  // the answer's `store: false`. Refusing store: true would break clients that send it by default.
+  if (body.store === true) dropped.push('store');
+
+  const messages: JsonObject[] = [];
+  if (body.instructions !== undefined && body.instructions !== null) {
+    if (typeof body.instructions !== 'string') throw invalid('instructions must be a string', 'instructions', 'invalid_type');
+    if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
+  }
+  readInput(body.input, messages, dropped);
+
+  const chat: Record<string, unknown> = { model, messages };
+  const tools = readTools(body.tools, body.tool_choice);
+  if (tools.chat.length > 0) {
+    chat.tools = tools.chat;
+    if (tools.choice !== undefined) chat.tool_choice = tools.choice;
+    if (typeof body.parallel_tool_calls === 'boolean') chat.parallel_tool_calls = body.parallel_tool_calls;
+  } else {
+    // Chat hosts refuse tool_choice and parallel_tool_calls without tools (OpenAI among them).
+    if (body.tool_choice !== undefined && body.tool_choice !== null) dropped.push('tool_choice');
+    if (body.parallel_tool_calls !== undefined && body.parallel_tool_calls !== null) dropped.push('parallel_tool_calls');
+  }
+
+  const maxOutputTokens = optionalInteger(body.max_output_tokens, 'max_output_tokens', 1);
+  // max_tokens, not max_completion_tokens: every OpenAI-compatible host and the gateway's own
+  // adapters take it, where max_completion_tokens is newer and not served by all hosts. (OpenAI's
+  // reasoning models want max_completion_tokens, but OpenAI serves the Responses API itself.)
+  if (maxOutputTokens !== null) chat.max_tokens = maxOutputTokens;
+  const temperature = optionalNumber(body.temperature, 'temperature');
+  if (temperature !== null) chat.temperature = temperature;
+  const topP = optionalNumber(body.top_p, 'top_p');
+  if (topP !== null) chat.top_p = topP;
+
+  const user = optionalString(body.user, 'user');
+  const safetyIdentifier = optionalString(body.safety_identifier, 'safety_identifier');
+  // safety_identifier replaces user in the Responses API; chat has only user.
+  if (user !== undefined || safetyIdentifier !== undefined) chat.user = user ?? safetyIdentifier;
+
+  const format = readTextFormat(body.text, dropped);
+  if (format !== undefined) chat.response_format = format;
+  const effort = readReasoning(body.reasoning, dropped);
+  if (effort !== undefined) chat.reasoning_effort = effort;
+
+  if (body.stream === true) {
+    chat.stream = true;
+    chat.stream_options = { include_usage: true };
+  }
+
+  return {
+    chat,
+    dropped,
+    echo: {
+      instructions: typeof body.instructions === 'string' ? body.instructions : null,
+      maxOutputTokens,
+      parallelToolCalls: body.parallel_tool_calls !== false,
+      temperature,
+      topP,
+      toolChoice: body.tool_choice === undefined || body.tool_choice === null ? 'auto' : (body.tool_choice as Json),
+      tools: Array.isArray(body.tools) ? (body.tools as Json[]) : [],
+      text: isRecord(body.text) ? (body.text as Json) : { format: { type: 'text' } },
+      reasoning: isRecord(body.reasoning) ? (body.reasoning as Json) : null,
+      metadata: isRecord(body.metadata) ? (body.metadata as Json) : {},
+      user,
+      safetyIdentifier,
+    },
+  };
+}
+
+function refuseStateful(body: Record<string, unknown>): void {
+  if (body.previous_response_id !== undefined && body.previous_response_id !== null && body.previous_response_id !== '') {
+    throw needsStorage('previous_response_id', 'continues a stored response');
+  }
+  if (body.conversation !== undefined && body.conversation !== null) {
+    throw needsStorage('conversation', 'names a stored conversation');
+  }
+  if (body.background === true) {
+    throw needsStorage('background', 'asks for a response to be run and stored for later retrieval');
+  }
+  if (body.prompt !== undefined && body.prompt !== null) {
+    throw needsStorage('prompt', 'names a stored prompt template');
+  }
+}
+
+function optionalNumber(value: unknown, param: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(`${param} must be a number`, param, 'invalid_type');
+  return value;
+}
+
+function optionalInteger(value: unknown, param: string, min: number): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw invalid(`${param} must be an integer of at least ${min}`, param, typeof value === 'number' ? 'invalid_value' : 'invalid_type');
+  }
+  return value;
+}
+
+function optionalString(value: unknown, param: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalid(`${param} must be a string`, param, 'invalid_type');
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// input
+
+function readInput(input: unknown, messages: JsonObject[], dropped: string[]): void {
+  if (typeof input === 'string') {
+    messages.push({ role: 'user', content: input });
+    return;
+  }
+  if (input === undefined || input === null) throw invalid('input is required: a string or a list of input items', 'input', 'missing_required_parameter');
+  if (!Array.isArray(input)) throw invalid('input must be a string or a list of input items', 'input', 'invalid_type');
+  input.forEach((item: unknown, i) => {
+    const at = `input[${i}]`;
+    if (!isRecord(item)) throw invalid(`${at} must be an object`, at, 'invalid_type');
+    // Items without a type but with a role are messages (EasyInputMessage).
+    const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
+    switch (type) {
+      case 'message':
+        messages.push(message(item, at));
+        return;
+      case 'function_call':
+        addToolCall(messages, functionCall(item, at));
+        return;
+      case 'function_call_output':
+        messages.push({ role: 'tool', tool_call_id: requiredString(item.call_id, `${at}.call_id`), content: toolOutput(item.output, `${at}.output`) });
+        return;
+      case 'reasoning':
+        // A model's earlier reasoning: chat requests have no place for it, and models do without.
+        dropped.push(`${at} (reasoning)`);
+        return;
+      case 'item_reference':
+        throw needsStorage(at, `refers to a stored item (${typeof item.id === 'string' ? item.id : 'no id'}); send the item itself (with the Vercel AI SDK: providerOptions.openai.store = false)`);
+      case undefined:
+        throw invalid(`${at} has neither a type nor a role`, `${at}.type`, 'missing_required_parameter');
+      default:
+        throw invalid(
+          `${at} is a ${JSON.stringify(type)} item; this provider is reached through chat completions, which take messages, ` +
+            'function_call and function_call_output items',
+          `${at}.type`,
+          'unsupported_value',
+        );
+    }
+  });
+}
+
+function requiredString(value: unknown, param: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${param} must be a non-empty string`, param, value === undefined ? 'missing_required_parameter' : 'invalid_type');
+  return value;
+}
+
+function message(item: Record<string, unknown>, at: string): JsonObject {
+  switch (item.role) {
+    case 'user':
+      return { role: 'user', content: userContent(item.content, `${at}.content`) };
+    case 'system':
+    // developer is OpenAI's newer name for system; not every chat host knows it.
+    case 'developer':
+      return { role: 'system', content: textContent(item.content, `${at}.content`) };
+    case 'assistant':
+      return { role: 'assistant', content: textContent(item.content, `${at}.content`) };
+    default:
+      throw invalid(`${at}.role must be user, assistant, system or developer`, `${at}.role`, 'invalid_value');
+  }
+}
+
+/** Text of a system, developer or assistant message: a string, or text parts joined. */
+function textContent(content: unknown, at: string): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalid(`${at} must be a string or a list of content parts`, at, 'invalid_type');
+  let text = '';
+  content.forEach((part: unknown, j) => {
+    const partAt = `${at}[${j}]`;
+    if (!isRecord(part)) throw invalid(`${partAt} must be an object`, partAt, 'invalid_type');
+    switch (part.type) {
+      case 'input_text':
+      case 'output_text':
+        text += typeof part.text === 'string' ? part.text : '';
+        return;
+      // An assistant's earlier refusal, sent back as what it said.
+      case 'refusal':
+        text += typeof part.refusal === 'string' ? part.refusal : '';
+        return;
+      default:
+        throw invalid(`${partAt} is a ${JSON.stringify(part.type)} part; this message takes text only`, `${partAt}.type`, 'unsupported_value');
+    }
+  });
+  return text;
+}
+
+/** A user message's content: one string for text alone (every host takes it), else chat parts. */
+function userContent(content: unknown, at: string): Json {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalid(`${at} must be a string or a list of content parts`, at, 'invalid_type');
+  const parts: JsonObject[] = content.map((part: unknown, j) => {
+    const partAt = `${at}[${j}]`;
+    if (!isRecord(part)) throw invalid(`${partAt} must be an object`, partAt, 'invalid_type');
+    switch (part.type) {
+      case 'input_text':
+      case 'output_text':
+        if (typeof part.text !== 'string') throw invalid(`${partAt}.text must be a string`, `${partAt}.text`, 'invalid_type');
+        return { type: 'text', text: part.text };
+      case 'input_image':
+        return imagePart(part, partAt);
+      case 'input_file':
+        return filePart(part, partAt);
+      default:
+        throw invalid(`${partAt} is a ${JSON.stringify(part.type)} part; user messages take input_text, input_image and input_file`, `${partAt}.type`, 'unsupported_value');
+    }
+  });
+  if (parts.length === 1 && parts[0]!.type === 'text') return parts[0]!.text!;
+  return parts;
+}
+
+function imagePart(part: Record<string, unknown>, at: string): JsonObject {
+  if (typeof part.image_url !== 'string' || part.image_url === '') {
+    if (part.file_id !== undefined && part.file_id !== null) {
+      throw invalid(`${at}.file_id refers to a file stored at OpenAI, which this provider cannot read; send image_url (a URL or a data: URL)`, `${at}.file_id`, 'unsupported_value');
+    }
+    throw invalid(`${at}.image_url must be a URL or a data: URL`, `${at}.image_url`, 'missing_required_parameter');
+  }
+  const imageUrl: JsonObject = { url: part.image_url };
+  if (part.detail === 'low' || part.detail === 'high' || part.detail === 'auto') imageUrl.detail = part.detail;
+  return { type: 'image_url', image_url: imageUrl };
+}
+
+function filePart(part: Record<string, unknown>, at: string): JsonObject {
+  if (typeof part.file_data === 'string' && part.file_data !== '') {
+    const file: JsonObject = { file_data: part.file_data };
+    if (typeof part.filename === 'string' && part.filename !== '') file.filename = part.filename;
+    return { type: 'file', file };
+  }
+  if (part.file_id !== undefined && part.file_id !== null) {
+    throw invalid(`${at}.file_id refers to a file stored at OpenAI, which this provider cannot read; send file_data`, `${at}.file_id`, 'unsupported_value');
+  }
+  if (part.file_url !== undefined && part.file_url !== null) {
+    throw invalid(`${at}.file_url: chat completions take files inline only; send file_data`, `${at}.file_url`, 'unsupported_value');
+  }
+  throw invalid(`${at} needs file_data`, `${at}.file_data`, 'missing_required_parameter');
+}
+
+function functionCall(item: Record<string, unknown>, at: string): JsonObject {
+  const args = item.arguments;
+  return {
+    id: requiredString(item.call_id, `${at}.call_id`),
+    type: 'function',
+    function: {
+      name: requiredString(item.name, `${at}.name`),
+      arguments: typeof args === 'string' ? args : isRecord(args) ? JSON.stringify(args) : invalidArguments(at),
+    },
+  };
+}
+
+function invalidArguments(at: string): never {
+  throw invalid(`${at}.arguments must be a JSON string`, `${at}.arguments`, 'invalid_type');
+}
+
+/**
+ * Consecutive function_call items are one assistant turn with several tool calls; an assistant
+ * message directly before them (reasoning items between are dropped) is that turn's text.
+ */
+function addToolCall(messages: JsonObject[], call: JsonObject): void {
+  const last = messages.at(-1);
+  if (last?.role === 'assistant') {
+    const calls = Array.isArray(last.tool_calls) ? last.tool_calls : (last.tool_calls = []);
+    calls.push(call);
+    if (last.content === '') last.content = null;
+    return;
+  }
+  messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+}
+
+/** A function_call_output's output: a string, or text parts (a chat tool message takes text only). */
+function toolOutput(output: unknown, at: string): string {
+  if (typeof output === 'string') return output;
+  if (!Array.isArray(output)) throw invalid(`${at} must be a string or a list of content parts`, at, 'invalid_type');
+  let text = '';
+  output.forEach((part: unknown, j) => {
+    const partAt = `${at}[${j}]`;
+    if (!isRecord(part)) throw invalid(`${partAt} must be an object`, partAt, 'invalid_type');
+    if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text === 'string') {
+      text += part.text;
+      return;
+    }
+    throw invalid(
+      `${partAt} is a ${JSON.stringify(part.type)} part; tool results reach this provider as chat tool messages, which take text only`,
+      `${partAt}.type`,
+      'unsupported_value',
+    );
+  });
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// tools and tool_choice
+
+interface Tools {
+  readonly chat: JsonObject[];
+  readonly choice: Json | undefined;
+}
+
+function readTools(tools: unknown, toolChoice: unknown): Tools {
+  if (tools === undefined || tools === null) return { chat: [], choice: undefined };
+  if (!Array.isArray(tools)) throw invalid('tools must be a list of tools', 'tools', 'invalid_type');
+  const chat = tools.map((tool: unknown, i) => functionTool(tool, `tools[${i}]`));
+  if (toolChoice === undefined || toolChoice === null) return { chat, choice: undefined };
+  if (toolChoice === 'auto' || toolChoice === 'none' || toolChoice === 'required') return { chat, choice: toolChoice };
+  if (!isRecord(toolChoice)) throw invalid('tool_choice must be auto, none, required or an object', 'tool_choice', 'invalid_value');
+  switch (toolChoice.type) {
+    case 'function': {
+      const name = requiredString(toolChoice.name, 'tool_choice.name');
+      if (!chat.some((tool) => (tool.function as JsonObject).name === name)) {
+        throw invalid(`tool_choice names the function ${JSON.stringify(name)}, which is not among tools`, 'tool_choice.name', 'invalid_value');
+      }
+      return { chat, choice: { type: 'function', function: { name } } };
+    }
+    case 'allowed_tools':
+      return allowedTools(chat, toolChoice);
+    default:
+      throw invalid(
+        `tool_choice chooses a ${JSON.stringify(toolChoice.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider takes function tools only`,
+        'tool_choice.type',
+        'unsupported_value',
+      );
+  }
+}
+
+function functionTool(tool: unknown, at: string): JsonObject {
+  if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
+  if (tool.type !== 'function') {
+    throw invalid(
+      `${at} is a ${JSON.stringify(tool.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider is reached through chat completions, which take function tools only`,
+      `${at}.type`,
+      'unsupported_value',
+    );
+  }
+  const fn: JsonObject = { name: requiredString(tool.name, `${at}.name`) };
+  if (typeof tool.description === 'string') fn.description = tool.description;
+  if (isRecord(tool.parameters)) fn.parameters = tool.parameters as JsonObject;
+  else if (tool.parameters !== undefined && tool.parameters !== null) throw invalid(`${at}.parameters must be a JSON schema object`, `${at}.parameters`, 'invalid_type');
+  // Passed on only when the client says: a host that does not know strict may refuse it.
+  if (typeof tool.strict === 'boolean') fn.strict = tool.strict;
+  return { type: 'function', function: fn };
+}
+
+/**
+ * `allowed_tools` limits the model to some of the tools without changing the tool list (for
+ * prompt caching). Few chat hosts know it, so the chat request carries just those tools, with the
+ * mode (auto or required) as its tool_choice: the model sees and may call the same set.
+ */
+function allowedTools(chat: JsonObject[], choice: Record<string, unknown>): Tools {
+  const mode = choice.mode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'required') throw invalid('tool_choice.mode must be auto or required', 'tool_choice.mode', 'invalid_value');
+  if (!Array.isArray(choice.tools)) throw invalid('tool_choice.tools must be a list of tools', 'tool_choice.tools', 'invalid_type');
+  const names = new Set<string>();
+  choice.tools.forEach((tool: unknown, i) => {
+    const at = `tool_choice.tools[${i}]`;
+    if (!isRecord(tool) || tool.type !== 'function') {
+      throw invalid(`${at} must be a function tool ({type: "function", name}); this provider takes function tools only`, at, 'unsupported_value');
+    }
+    names.add(requiredString(tool.name, `${at}.name`));
+  });
+  const allowed = chat.filter((tool) => names.has((tool.function as JsonObject).name as string));
+  if (allowed.length === 0) throw invalid('tool_choice.tools names none of the functions in tools', 'tool_choice.tools', 'invalid_value');
+  return { chat: allowed, choice: mode };
+}
+
+// ---------------------------------------------------------------------------------------------
+// text and reasoning
+
+function readTextFormat(text: unknown, dropped: string[]): JsonObject | undefined {
+  if (text === undefined || text === null) return undefined;
+  if (!isRecord(text)) throw invalid('text must be an object', 'text', 'invalid_type');
+  if (text.verbosity !== undefined && text.verbosity !== null) dropped.push('text.verbosity');
+  const format = text.format;
+  if (format === undefined || format === null) return undefined;
+  if (!isRecord(format)) throw invalid('text.format must be an object', 'text.format', 'invalid_type');
+  switch (format.type) {
+    case 'text':
+      return undefined;
+    case 'json_object':
+      return { type: 'json_object' };
+    case 'json_schema': {
+      if (!isRecord(format.schema)) throw invalid('text.format.schema must be a JSON schema object', 'text.format.schema', 'missing_required_parameter');
+      const schema: JsonObject = { name: requiredString(format.name, 'text.format.name'), schema: format.schema as JsonObject };
+      if (typeof format.strict === 'boolean') schema.strict = format.strict;
+      if (typeof format.description === 'string') schema.description = format.description;
+      return { type: 'json_schema', json_schema: schema };
+    }
+    default:
+      throw invalid('text.format.type must be text, json_object or json_schema', 'text.format.type', 'invalid_value');
+  }
+}
+
+function readReasoning(reasoning: unknown, dropped: string[]): string | undefined {
+  if (reasoning === undefined || reasoning === null) return undefined;
+  if (!isRecord(reasoning)) throw invalid('reasoning must be an object', 'reasoning', 'invalid_type');
+  for (const key of Object.keys(reasoning)) {
+    if (key !== 'effort' && reasoning[key] !== undefined && reasoning[key] !== null) dropped.push(`reasoning.${key}`);
+  }
+  if (reasoning.effort === undefined || reasoning.effort === null) return undefined;
+  if (typeof reasoning.effort !== 'string') throw invalid('reasoning.effort must be a string', 'reasoning.effort', 'invalid_type');
+  return reasoning.effort;
+}
