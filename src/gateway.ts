@@ -1,6 +1,7 @@
 // The request path: resolve the provider, translate the request when the provider speaks another
 // API, send attempts upstream within the request's budget, retry what is worth retrying, and write
 // the answer back (pass-through streams byte for byte, translated ones event by event).
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
@@ -333,7 +334,10 @@ export class Gateway {
     if (ex.method !== 'POST' || ex.path !== api.path) {
       throw new GatewayError(400, api.notTranslated(ex.method, ex.path, provider.name), 'unsupported_route');
     }
-    const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, { model: ex.clientModel ?? ex.model! });
+    const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, {
+      model: ex.clientModel ?? ex.model!,
+      client: clientName(ex.req.headers),
+    });
     inbound.chat.model = ex.model;
     if (this.debug && inbound.dropped.length > 0) {
       this.logger.debug({ reqId: ex.id, api: api.name, dropped: inbound.dropped }, 'request fields not translated');
@@ -513,6 +517,16 @@ function isPlaceholder(authorization: string): boolean {
   if (authorization.length !== BEARER.length && authorization.length !== BEARER_PREFIX.length + SERVER_KEY_PLACEHOLDER.length) return false;
   const lower = authorization.toLowerCase();
   return lower === BEARER || lower === `${BEARER_PREFIX}${SERVER_KEY_PLACEHOLDER}`;
+}
+
+/**
+ * An opaque name for the client, from the credential it sent ('' with none): a hash, so that what
+ * is kept per client does not hold its key.
+ */
+function clientName(headers: IncomingHttpHeaders): string {
+  const secret = clientSecrets(headers)[0];
+  if (secret === undefined || secret === SERVER_KEY_PLACEHOLDER) return '';
+  return createHash('sha256').update(secret).digest('base64url').slice(0, 22);
 }
 
 /** Every credential value the client sent, to keep out of what the gateway answers. */

@@ -20,7 +20,7 @@ const MODEL = 'client-model';
 type Sent = Record<string, any>;
 
 function translate(body: Record<string, unknown>): InboundTranslation {
-  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL });
+  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: '' });
 }
 
 /** The chat request a Responses request becomes. */
@@ -118,7 +118,7 @@ describe('request: input', () => {
   });
 
   test('what needs storage or cannot be a chat message is a 400 naming it', () => {
-    rejects400({ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]', /stored item \(msg_1\).*store = false/, 'unsupported_parameter');
+    rejects400({ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].id', /item "msg_1", which this gateway does not know.*store = false/, 'unknown_item');
     rejects400({ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] }, 'input[0].content[0].file_id', /file stored at OpenAI/);
     rejects400({ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }] }, 'input[0].content[0].file_id');
     rejects400({ input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://x/a.pdf' }] }] }, 'input[0].content[0].file_url');
@@ -687,7 +687,7 @@ function gatewayFetch(script: (chat: Sent, call: number) => Script | string[], e
     const body = JSON.parse(String(init?.body)) as Sent;
     let translation: InboundTranslation;
     try {
-      translation = openAIResponses.toChat(body, { model: String(body.model) });
+      translation = openAIResponses.toChat(body, { model: String(body.model), client: '' });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       return new Response(openAIResponses.errorBody(error.status, error.toBody()), { status: error.status, headers: { 'content-type': 'application/json' } });
@@ -864,32 +864,28 @@ describe('the AI SDK (OpenAI Responses model) reads it', () => {
     assert.equal(quietFinish.usage.inputTokens.total, undefined);
   });
 
-  test('generateText with a tool loop: works with store: false; by default it refers to earlier items, a 400 that says so', async () => {
+  test('generateText with a tool loop: with store: false the items come back whole; by default as references to items the gateway kept', async () => {
     const script = (_chat: Sent, call: number): Script =>
       call % 2 === 0 ? { content: 'Let me check. ', toolCalls: [{ id: `call_${call}`, name: 'weather', arguments: '{"city":"Paris"}' }] } : { content: 'Sunny in Paris.' };
     const tools = { weather: tool({ description: 'Weather for a city', inputSchema: jsonSchema<{ city: string }>(weather.inputSchema), execute: async () => 'Sunny' }) };
 
-    const exchanges: Exchange[] = [];
-    const stateless = createOpenAI({ apiKey: 'test-key', baseURL: 'http://gateway.invalid/v1', fetch: gatewayFetch(script, exchanges) });
-    const result = await generateText({ model: stateless.responses(MODEL), prompt: 'Weather in Paris?', tools, stopWhen: stepCountIs(3), providerOptions: { openai: { store: false } } });
-    assert.equal(result.text, 'Sunny in Paris.');
-    assert.equal(result.totalUsage.inputTokens, 24);
-    assert.deepEqual(
-      exchanges[1]!.chat.messages.map((message: Sent) => message.role),
-      ['user', 'assistant', 'tool'],
-    );
-    assert.equal(exchanges[1]!.chat.messages[1].content, 'Let me check. ');
-
-    // Left to its default (store unset, taken as true), the AI SDK sends the assistant's earlier
-    // text as an item_reference to the item id the gateway gave it: the gateway keeps no items.
-    const stateful = createOpenAI({ apiKey: 'test-key', baseURL: 'http://gateway.invalid/v1', fetch: gatewayFetch(script) });
-    await assert.rejects(generateText({ model: stateful.responses(MODEL), prompt: 'Weather in Paris?', tools, stopWhen: stepCountIs(3) }), (error: unknown) => {
-      assert.ok(APICallError.isInstance(error), String(error));
-      assert.equal(error.statusCode, 400);
-      assert.match(error.message, /item_reference|stored item/);
-      assert.match(error.message, /store = false/);
-      return true;
-    });
+    for (const store of [false, undefined]) {
+      const exchanges: Exchange[] = [];
+      const provider = createOpenAI({ apiKey: 'test-key', baseURL: 'http://gateway.invalid/v1', fetch: gatewayFetch(script, exchanges) });
+      const providerOptions = store === undefined ? undefined : { openai: { store } };
+      const result = await generateText({ model: provider.responses(MODEL), prompt: 'Weather in Paris?', tools, stopWhen: stepCountIs(3), providerOptions });
+      assert.equal(result.text, 'Sunny in Paris.', `store: ${store}`);
+      assert.equal(result.totalUsage.inputTokens, 24);
+      // Left to its default (store unset, taken as true), the AI SDK sends the assistant's earlier
+      // turn as item_references to the ids the gateway gave; the gateway kept those items.
+      if (store === undefined) assert.match(JSON.stringify(exchanges[1]!.body.input), /item_reference/);
+      assert.deepEqual(
+        exchanges[1]!.chat.messages.map((message: Sent) => message.role),
+        ['user', 'assistant', 'tool'],
+      );
+      assert.equal(exchanges[1]!.chat.messages[1].content, 'Let me check. ');
+      assert.equal(exchanges[1]!.chat.messages[1].tool_calls[0].function.name, 'weather');
+    }
   });
 
   test('streamText: the text and the finish usage', async () => {
@@ -898,5 +894,30 @@ describe('the AI SDK (OpenAI Responses model) reads it', () => {
     assert.equal(await result.text, 'Hello there, friend.');
     assert.equal((await result.usage).outputTokens, 8);
     assert.equal(await result.finishReason, 'stop');
+  });
+});
+
+describe('the memory of output items', () => {
+  test('kept per client, for a while, within a count and a size', async () => {
+    const { ItemMemory } = await import('../src/inbound/openai-responses/memory.js');
+    let now = 0;
+    const memory = new ItemMemory(3, 10_000, 1_000, () => now);
+    const item = (id: string, text = 'x') => ({ id, type: 'message', content: [{ type: 'output_text', text }] });
+    memory.remember('a', [item('m1'), item('m2')]);
+    assert.deepEqual(memory.recall('a', 'm1'), item('m1'));
+    // Another client's id is not this client's.
+    assert.equal(memory.recall('b', 'm1'), undefined);
+    // The oldest goes first past the count.
+    memory.remember('a', [item('m3'), item('m4')]);
+    assert.equal(memory.recall('a', 'm1'), undefined);
+    assert.deepEqual(memory.recall('a', 'm4'), item('m4'));
+    // Past the size, too; an item larger than the whole memory is not kept at all.
+    memory.remember('a', [item('big', 'y'.repeat(9_000))]);
+    assert.equal(memory.recall('a', 'm2'), undefined);
+    memory.remember('a', [item('huge', 'z'.repeat(20_000))]);
+    assert.equal(memory.recall('a', 'huge'), undefined);
+    // And each for its time only.
+    now = 1_000;
+    assert.equal(memory.recall('a', 'big'), undefined);
   });
 });

@@ -11,6 +11,11 @@ import type { Usage } from '../stream.js';
 export interface InboundContext {
   /** The model name as the client sent it (echoed in answers). */
   readonly model: string;
+  /**
+   * Who is asking: an opaque name derived from the client's credential ('' with none), for what an
+   * API keeps per client between requests (the Responses API's output items).
+   */
+  readonly client: string;
 }
 
 /** One client request in chat-completion terms, and how to read the answers to it. */

@@ -124,7 +124,13 @@ export function functionCallItem(id: string, status: ResponseStatus, callId: str
 }
 
 /** A whole `chat.completion` as a Response object. Throws ChatShapeError for a body that is not one. */
-export function toResponse(chatJson: string, model: string, echo: ResponseEcho, echoed: string): { readonly json: string; readonly usage: Usage | undefined } {
+export function toResponse(
+  chatJson: string,
+  model: string,
+  echo: ResponseEcho,
+  echoed: string,
+  remember: (items: readonly unknown[]) => void,
+): { readonly json: string; readonly usage: Usage | undefined } {
   const completion = readCompletion(chatJson);
   const ids = new ResponseIds();
   const { status, incomplete } = statusOf(completion.finish);
@@ -139,5 +145,6 @@ export function toResponse(chatJson: string, model: string, echo: ResponseEcho, 
     output.push(functionCallItem(ids.item('fc', output.length), status, call.id, call.name, call.arguments));
   }
   const state: ResponseState = { status, incomplete, output, usage: responseUsage(completion.usage) };
+  remember(output);
   return { json: responseJson(ids.response, nowSeconds(), model, echo, echoed, state), usage: gatewayUsage(completion.usage) };
 }

@@ -6,6 +6,7 @@ import { errorJson, type OpenAIErrorBody } from '../../errors.js';
 import type { InboundApi, InboundContext, InboundTranslation } from '../types.js';
 import { echoJson, toResponse } from './answer.js';
 import { errorEvent } from './errors.js';
+import { outputItems } from './memory.js';
 import { toChatRequest } from './request.js';
 import { ResponsesStreamTranslator } from './stream.js';
 
@@ -13,13 +14,15 @@ export const openAIResponses: InboundApi = Object.freeze({
   name: 'openai-responses',
 
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
-    const { chat, dropped, echo } = toChatRequest(body, context.model);
+    const client = context.client;
+    const { chat, dropped, echo } = toChatRequest(body, context.model, (id) => outputItems.recall(client, id));
     const echoed = echoJson(echo);
+    const remember = (items: readonly unknown[]) => outputItems.remember(client, items);
     return {
       chat,
       dropped,
-      answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed),
-      stream: () => new ResponsesStreamTranslator(context.model, echo, echoed),
+      answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed, remember),
+      stream: () => new ResponsesStreamTranslator(context.model, echo, echoed, remember),
     };
   },
 

@@ -82,7 +82,11 @@ const READ_FIELDS = new Set([
 /** Responses tool types OpenAI runs itself (or that are not JSON function calls): no chat equivalent. */
 const BUILT_IN_TOOL_HINT = 'a tool OpenAI runs itself or one that chat completions cannot express';
 
-export function toChatRequest(body: Record<string, unknown>, model: string): ChatRequest {
+/**
+ * `recall` finds an output item the gateway gave this client before (see memory.ts), for an
+ * `item_reference`.
+ */
+export function toChatRequest(body: Record<string, unknown>, model: string, recall: (id: string) => Record<string, unknown> | undefined = NOTHING_KEPT): ChatRequest {
   const dropped: string[] = [];
   refuseStateful(body);
 
@@ -99,7 +103,7 @@ export function toChatRequest(body: Record<string, unknown>, model: string): Cha
     if (typeof body.instructions !== 'string') throw invalid('instructions must be a string', 'instructions', 'invalid_type');
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
-  readInput(body.input, messages, dropped);
+  readInput(body.input, messages, dropped, recall);
 
   const chat: Record<string, unknown> = { model, messages };
   const tools = readTools(body.tools, body.tool_choice);
@@ -196,16 +200,20 @@ function optionalString(value: unknown, param: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // input
 
-function readInput(input: unknown, messages: JsonObject[], dropped: string[]): void {
+const NOTHING_KEPT = (): undefined => undefined;
+
+function readInput(input: unknown, messages: JsonObject[], dropped: string[], recall: (id: string) => Record<string, unknown> | undefined): void {
   if (typeof input === 'string') {
     messages.push({ role: 'user', content: input });
     return;
   }
   if (input === undefined || input === null) throw invalid('input is required: a string or a list of input items', 'input', 'missing_required_parameter');
   if (!Array.isArray(input)) throw invalid('input must be a string or a list of input items', 'input', 'invalid_type');
-  input.forEach((item: unknown, i) => {
+  input.forEach((given: unknown, i) => {
     const at = `input[${i}]`;
-    if (!isRecord(item)) throw invalid(`${at} must be an object`, at, 'invalid_type');
+    if (!isRecord(given)) throw invalid(`${at} must be an object`, at, 'invalid_type');
+    // An item the gateway answered this client with earlier, referred to by its id.
+    const item = given.type === 'item_reference' && typeof given.id === 'string' ? (recall(given.id) ?? given) : given;
     // Items without a type but with a role are messages (EasyInputMessage).
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
     switch (type) {
@@ -223,7 +231,13 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[]): v
         dropped.push(`${at} (reasoning)`);
         return;
       case 'item_reference':
-        throw needsStorage(at, `refers to a stored item (${typeof item.id === 'string' ? item.id : 'no id'}); send the item itself (with the Vercel AI SDK: providerOptions.openai.store = false)`);
+        throw invalid(
+          `${at} refers to item ${typeof item.id === 'string' ? JSON.stringify(item.id) : '(no id)'}, which this gateway does not know: ` +
+            'it keeps the output items it answered with for an hour, in memory, per process and per API key. ' +
+            'Send the item itself instead (with the Vercel AI SDK: providerOptions.openai.store = false).',
+          `${at}.id`,
+          'unknown_item',
+        );
       case undefined:
         throw invalid(`${at} has neither a type nor a role`, `${at}.type`, 'missing_required_parameter');
       default:

@@ -102,6 +102,8 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     private readonly echo: ResponseEcho,
     /** The echoed request settings, serialised once for the three Response objects a stream sends. */
     private readonly echoed: string,
+    /** Keeps the finished output items, for the client to refer to (item_reference). */
+    private readonly remember: (items: readonly unknown[]) => void,
   ) {}
 
   get failure(): TranslatedError | undefined {
@@ -302,6 +304,7 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     this.closed = true;
     const { status, incomplete } = statusOf(this.finishReason ?? 'stop');
     const output = this.items.map((item) => item.done);
+    this.remember(output);
     const response = this.response({ status, incomplete, output, usage: responseUsage(this.chatUsage) });
     const type = status === 'incomplete' ? 'response.incomplete' : 'response.completed';
     return out + namedEvent(type, `{"type":"${type}","sequence_number":${this.sequence++},"response":${response}}`);
