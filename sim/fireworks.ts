@@ -777,6 +777,67 @@ export function toolResultReply(results: string): string {
   return `Tool result received: ${preview}`;
 }
 
+/** A tool as the simulated model sees it, from chat's `{function: {name, parameters}}` or the Responses API's flat `{name, parameters}`. */
+interface SimTool {
+  name: string;
+  parameters: unknown;
+}
+
+/** `tool_choice` of chat and of the Responses API, read alike. */
+type SimToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/** What decides a reply, read from a chat or a Responses request. */
+interface ReplyInput {
+  tools: readonly SimTool[];
+  choice: SimToolChoice;
+  /** The conversation ends with a user message (not a tool result, nor the assistant). */
+  userSpokeLast: boolean;
+  /** The text of the tool results that end the conversation, or null. */
+  toolResults: string | null;
+  /** Structured output asked for, with its schema if it has one. */
+  format: { type: 'json_object' | 'json_schema'; schema: unknown } | undefined;
+  fault: SimFault | undefined;
+  /** Stream steps: the default text has at least this many words. */
+  chunks: number;
+  /** At most this many words of text (`max_tokens`, `max_output_tokens`). */
+  maxWords: number | undefined;
+}
+
+type Reply = { kind: 'tool'; name: string; args: string } | { kind: 'text'; text: string; truncated: boolean };
+
+/**
+ * What the simulated model answers, decided alike for chat and the Responses API. Tool call: the
+ * first tool, or the one tool_choice names. As on OpenAI, "required" or a named function always
+ * calls; "auto" (the default) calls only when the user spoke last, so that an agent loop (call,
+ * tool result, answer) ends with text; "none" never calls. Text: `sim.content`, else a value for
+ * the structured output asked for, else what the tool results said, else the default sentence.
+ */
+function decideReply(input: ReplyInput): Reply {
+  const { tools, choice } = input;
+  if (tools.length > 0 && choice !== 'none') {
+    const named = typeof choice === 'object' ? choice.name : undefined;
+    if (named !== undefined || choice === 'required' || input.userSpokeLast) {
+      const tool = (named !== undefined && tools.find((t) => t.name === named)) || tools[0]!;
+      return { kind: 'tool', name: tool.name, args: sampleObject(tool.parameters, () => ({})) };
+    }
+  }
+  let text: string;
+  const { format } = input;
+  if (typeof input.fault?.content === 'string') text = input.fault.content;
+  else if (format !== undefined) {
+    // A json_schema answer is the schema's value whatever its type; json_object's is an object.
+    text = format.type === 'json_schema' && format.schema !== undefined
+      ? JSON.stringify(sampleFromSchema(format.schema))
+      : sampleObject(format.schema, () => ({ result: DEFAULT_TEXT }));
+  } else if (input.toolResults !== null) text = toolResultReply(input.toolResults);
+  else text = defaultText(input.chunks);
+  if (input.maxWords !== undefined) {
+    const cut = truncateWords(text, input.maxWords);
+    if (cut !== null) return { kind: 'text', text: cut, truncated: true };
+  }
+  return { kind: 'text', text, truncated: false };
+}
+
 function usageJson(prompt: number, completion: number): string {
   return `{"prompt_tokens":${prompt},"total_tokens":${prompt + completion},"completion_tokens":${completion}}`;
 }
@@ -1324,24 +1385,29 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     const modelJson = JSON.stringify(model);
     const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
 
-    // Tool call: the first tool, or the one tool_choice names. As on OpenAI, "required" or a named
-    // function always calls; "auto" (the default) calls only when the user spoke last, so that an
-    // agent loop (call, tool result, answer) ends with text; "none" never calls.
-    const tools = Array.isArray(body.tools) ? body.tools : [];
-    const choice = body.tool_choice;
-    const toolResults = trailingToolResults(messages);
-    let tool: any;
-    if (tools.length > 0 && choice !== 'none') {
-      const named = choice && typeof choice === 'object' ? choice.function?.name : undefined;
-      const forced = choice === 'required' || named !== undefined;
-      if (forced || messages[messages.length - 1]?.role === 'user') {
-        tool = (named && tools.find((t: any) => t?.function?.name === named)) || tools[0];
-      }
-    }
+    const tools: SimTool[] = (Array.isArray(body.tools) ? body.tools : []).map((t: any) => ({
+      name: String(t?.function?.name ?? t?.name ?? 'tool'),
+      parameters: t?.function?.parameters ?? t?.parameters,
+    }));
+    const rawChoice = body.tool_choice;
+    const named = rawChoice && typeof rawChoice === 'object' ? rawChoice.function?.name : undefined;
+    const choice: SimToolChoice = named !== undefined ? { name: String(named) } : rawChoice === 'none' || rawChoice === 'required' ? rawChoice : 'auto';
+    const rf = body.response_format;
+    const formatType = rf?.type;
+    const maxTokens = body.max_tokens ?? body.max_completion_tokens;
+    const reply = decideReply({
+      tools,
+      choice,
+      userSpokeLast: messages[messages.length - 1]?.role === 'user',
+      toolResults: trailingToolResults(messages),
+      format: formatType === 'json_object' || formatType === 'json_schema' ? { type: formatType, schema: rf.json_schema?.schema ?? rf.schema } : undefined,
+      fault,
+      chunks,
+      maxWords: Number.isInteger(maxTokens) && maxTokens >= 0 ? maxTokens : undefined,
+    });
 
-    if (tool) {
-      const name = String(tool?.function?.name ?? tool?.name ?? 'tool');
-      const args = sampleObject(tool?.function?.parameters ?? tool?.parameters, () => ({}));
+    if (reply.kind === 'tool') {
+      const { name, args } = reply;
       const completion = countWords(args) * n;
       const callId = 'call_' + ex.requestId.replace(/-/g, '').slice(0, 24);
       if (body.stream === true) {
@@ -1370,28 +1436,8 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       return sendJson(ex, `{"id":"${id}","object":"chat.completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
     }
 
-    let content: string;
-    const format = body.response_format?.type;
-    if (typeof fault?.content === 'string') content = fault.content;
-    else if (format === 'json_object' || format === 'json_schema') {
-      const rf = body.response_format;
-      const schema = rf.json_schema?.schema ?? rf.schema;
-      // A json_schema answer is the schema's value whatever its type; json_object's is an object.
-      content = format === 'json_schema' && schema !== undefined
-        ? JSON.stringify(sampleFromSchema(schema))
-        : sampleObject(schema, () => ({ result: DEFAULT_TEXT }));
-    } else if (toolResults !== null) content = toolResultReply(toolResults);
-    else content = defaultText(chunks);
-
-    let finish = 'stop';
-    const maxTokens = body.max_tokens ?? body.max_completion_tokens;
-    if (Number.isInteger(maxTokens) && maxTokens >= 0) {
-      const cut = truncateWords(content, maxTokens);
-      if (cut !== null) {
-        content = cut;
-        finish = 'length';
-      }
-    }
+    const content = reply.text;
+    const finish = reply.truncated ? 'length' : 'stop';
     const completion = countWords(content) * n;
 
     if (body.stream === true) {
