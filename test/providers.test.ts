@@ -177,6 +177,21 @@ describe('the registry and the simulator agree on each host', () => {
     assert.equal(upstreamPath('/chat/completions', 'sonar', settings), '/chat/completions');
   });
 
+  test('a provider cites a Responses API page exactly when its simulator serves one, at the path the gateway sends to', () => {
+    for (const name of ['fireworks', ...FAMILY]) {
+      const member = spec(name);
+      const served = SIM_FLAVOURS[name]!.responsesPath;
+      if (member.responsesApi === undefined) {
+        assert.equal(served, undefined, `${name}: no Responses API documented, none simulated`);
+        continue;
+      }
+      assert.match(member.responsesApi, /^https:\/\//, `${name} cites its Responses API page`);
+      const settings = { options: { apiVersion: AZURE_API_VERSION } };
+      const path = member.upstreamPath ? member.upstreamPath('/responses', 'm', settings) : '/responses';
+      assert.equal(path, served, `${name}: the gateway's path is the simulator's`);
+    }
+  });
+
   test('Together\'s bare model array becomes OpenAI\'s list, its items untouched', () => {
     const modelsAnswer = spec('together').modelsAnswer!;
     assert.equal(modelsAnswer('[{"id":"a","object":"model"}]'), '{"object":"list","data":[{"id":"a","object":"model"}]}');
