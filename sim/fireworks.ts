@@ -10,7 +10,12 @@
  * ids come from one `randomUUID()`, and a stream without delays is written in one `end()`.
  *
  * Faults are chosen per request by a `"sim": {...}` field in the JSON body (the gateway forwards
- * unknown body fields and strips unknown headers), or `?sim=<json>` on GET requests.
+ * unknown body fields and strips unknown headers), by `"user": "sim:<json>"` (which survives a
+ * translation between chat and the Responses API), or `?sim=<json>` on GET requests.
+ *
+ * Where the flavour's host serves it, OpenAI's Responses API (`POST /responses`) answers as chat
+ * does (the same text, tool calls and structured output), in the shapes of OpenAI's reference:
+ * https://platform.openai.com/docs/api-reference/responses.
  *
  * Fireworks facts this relies on, and where they come from:
  * - Error envelope `{"error":{"object":"error","type","code","message"}}`, `code` a string or
@@ -179,6 +184,11 @@ export interface SimFlavour {
   readonly errors: 'fireworks' | 'openai' | 'azure';
   /** Fireworks' `fireworks-*` timing headers. */
   readonly perfHeaders: boolean;
+  /**
+   * Where after the base path the host serves OpenAI's Responses API (`/responses`; Azure's v1
+   * API `/v1/responses`); undefined when it serves none, and POST there is a 404 as on that host.
+   */
+  readonly responsesPath?: string;
 }
 
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
@@ -264,6 +274,8 @@ export const FIREWORKS_FLAVOUR: SimFlavour = Object.freeze({
   deployments: false,
   errors: 'fireworks',
   perfHeaders: true,
+  // https://docs.fireworks.ai/guides/response-api: `client.responses.create` with Fireworks' base URL.
+  responsesPath: '/responses',
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -676,6 +688,7 @@ interface Exchange extends SimConnection {
 
 type Route =
   | { kind: 'chat' | 'completions' | 'embeddings'; deployment: string | undefined }
+  | { kind: 'responses'; deployment?: undefined }
   | { kind: 'models' }
   | { kind: 'model'; id: string }
   | { kind: 'not_found' }
@@ -697,6 +710,10 @@ function route(flavour: SimFlavour, method: string, path: string): Route {
       return { kind: 'not_found' };
     }
     rest = rest.slice(slash);
+  }
+  // The Responses API names no deployment: on Azure the model in the body does.
+  if (deployment === undefined && rest === flavour.responsesPath) {
+    return method === 'POST' ? { kind: 'responses' } : { kind: 'method', allow: 'POST' };
   }
   let post: 'chat' | 'completions' | 'embeddings' | null = null;
   if (rest === '/chat/completions') post = 'chat';
@@ -746,6 +763,19 @@ export function asFault(value: unknown): SimFault | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as SimFault) : undefined;
 }
 
+/**
+ * A fault carried by `user` as `sim:<json>` (test/helpers.ts `simFault`): chat's and the Responses
+ * API's `user` survives a translation from one to the other, where an unknown `sim` field may not.
+ */
+function userFault(user: unknown): SimFault | undefined {
+  if (typeof user !== 'string' || !user.startsWith('sim:')) return undefined;
+  try {
+    return asFault(JSON.parse(user.slice(4)));
+  } catch {
+    return undefined;
+  }
+}
+
 export function nonNegative(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
 }
@@ -775,6 +805,374 @@ export function toolResultReply(results: string): string {
   const chars = Array.from(results);
   const preview = chars.length > TOOL_RESULT_PREVIEW ? chars.slice(0, TOOL_RESULT_PREVIEW).join('') + '...' : results;
   return `Tool result received: ${preview}`;
+}
+
+/** A tool as the simulated model sees it, from chat's `{function: {name, parameters}}` or the Responses API's flat `{name, parameters}`. */
+interface SimTool {
+  name: string;
+  parameters: unknown;
+}
+
+/** `tool_choice` of chat and of the Responses API, read alike. */
+type SimToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/** What decides a reply, read from a chat or a Responses request. */
+interface ReplyInput {
+  tools: readonly SimTool[];
+  choice: SimToolChoice;
+  /** The conversation ends with a user message (not a tool result, nor the assistant). */
+  userSpokeLast: boolean;
+  /** The text of the tool results that end the conversation, or null. */
+  toolResults: string | null;
+  /** Structured output asked for, with its schema if it has one. */
+  format: { type: 'json_object' | 'json_schema'; schema: unknown } | undefined;
+  fault: SimFault | undefined;
+  /** Stream steps: the default text has at least this many words. */
+  chunks: number;
+  /** At most this many words of text (`max_tokens`, `max_output_tokens`). */
+  maxWords: number | undefined;
+}
+
+type Reply = { kind: 'tool'; name: string; args: string } | { kind: 'text'; text: string; truncated: boolean };
+
+/**
+ * What the simulated model answers, decided alike for chat and the Responses API. Tool call: the
+ * first tool, or the one tool_choice names. As on OpenAI, "required" or a named function always
+ * calls; "auto" (the default) calls only when the user spoke last, so that an agent loop (call,
+ * tool result, answer) ends with text; "none" never calls. Text: `sim.content`, else a value for
+ * the structured output asked for, else what the tool results said, else the default sentence.
+ */
+function decideReply(input: ReplyInput): Reply {
+  const { tools, choice } = input;
+  if (tools.length > 0 && choice !== 'none') {
+    const named = typeof choice === 'object' ? choice.name : undefined;
+    if (named !== undefined || choice === 'required' || input.userSpokeLast) {
+      const tool = (named !== undefined && tools.find((t) => t.name === named)) || tools[0]!;
+      return { kind: 'tool', name: tool.name, args: sampleObject(tool.parameters, () => ({})) };
+    }
+  }
+  let text: string;
+  const { format } = input;
+  if (typeof input.fault?.content === 'string') text = input.fault.content;
+  else if (format !== undefined) {
+    // A json_schema answer is the schema's value whatever its type; json_object's is an object.
+    text = format.type === 'json_schema' && format.schema !== undefined
+      ? JSON.stringify(sampleFromSchema(format.schema))
+      : sampleObject(format.schema, () => ({ result: DEFAULT_TEXT }));
+  } else if (input.toolResults !== null) text = toolResultReply(input.toolResults);
+  else text = defaultText(input.chunks);
+  if (input.maxWords !== undefined) {
+    const cut = truncateWords(text, input.maxWords);
+    if (cut !== null) return { kind: 'text', text: cut, truncated: true };
+  }
+  return { kind: 'text', text, truncated: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI's Responses API (https://platform.openai.com/docs/api-reference/responses): the request
+// read and checked as OpenAI checks it, and the answer as a `response` object or its typed events.
+// Behaviour is chat's (decideReply); only the shapes differ. Nothing is stored, so
+// `previous_response_id` and `item_reference` name nothing the simulator knows: a 400, as OpenAI
+// answers for an id it does not have (and as the stateless hosts, Groq, Together, OpenRouter, do).
+// Only function tools are served: the simulator runs no hosted tool (web_search, file_search...).
+
+/** A request the Responses API refuses: OpenAI's message, the offending parameter and its code. */
+interface ResponsesProblem {
+  problem: string;
+  param: string | null;
+  code: string | null;
+}
+
+/** What the simulated model needs from a Responses request. */
+interface ResponsesRequest {
+  /** Words of the instructions, messages and tool outputs: the input token count. */
+  inputWords: number;
+  userSpokeLast: boolean;
+  toolResults: string | null;
+  tools: SimTool[];
+  choice: SimToolChoice;
+  format: ReplyInput['format'];
+  maxOutputTokens: number | undefined;
+}
+
+// OpenAI's words for a value's JSON type in "Invalid type" messages.
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a decimal';
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'string' ? 'a string' : typeof value === 'boolean' ? 'a boolean' : 'an unknown value';
+}
+
+function missing(param: string): ResponsesProblem {
+  return { problem: `Missing required parameter: '${param}'.`, param, code: 'missing_required_parameter' };
+}
+
+function wrongType(param: string, expected: string, value: unknown): ResponsesProblem {
+  return { problem: `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`, param, code: 'invalid_type' };
+}
+
+function wrongValue(param: string, value: unknown, supported: readonly string[]): ResponsesProblem {
+  const list = supported.map((v) => `'${v}'`);
+  const names = list.length > 1 ? `${list.slice(0, -1).join(', ')} and ${list[list.length - 1]}` : list[0];
+  return { problem: `Invalid value: '${String(value)}'. Supported values are: ${names}.`, param, code: 'invalid_value' };
+}
+
+function outOfRange(param: string, value: number, bound: 'min' | 'max', limit: number): ResponsesProblem {
+  const kind = Number.isInteger(value) && Number.isInteger(limit) && param === 'max_output_tokens' ? 'integer' : 'decimal';
+  const side = bound === 'min' ? 'below minimum' : 'above maximum';
+  return {
+    problem: `Invalid '${param}': ${kind} ${side} value. Expected a value ${bound === 'min' ? '>=' : '<='} ${limit}, but got ${value} instead.`,
+    param,
+    code: `${kind}_${bound === 'min' ? 'below_min' : 'above_max'}_value`,
+  };
+}
+
+// Chat-completion parameters sent to the Responses API by mistake, and where each has moved.
+const MOVED_PARAMETERS: Readonly<Record<string, string>> = { messages: 'input', max_tokens: 'max_output_tokens', response_format: 'text.format' };
+const MESSAGE_ROLES: readonly string[] = ['user', 'assistant', 'system', 'developer'];
+const INPUT_PARTS: readonly string[] = ['input_text', 'input_image', 'input_file'];
+const OUTPUT_PARTS: readonly string[] = ['output_text', 'refusal'];
+const INPUT_ITEMS: readonly string[] = ['message', 'function_call', 'function_call_output', 'reasoning', 'item_reference'];
+const TEXT_FORMATS: readonly string[] = ['text', 'json_object', 'json_schema'];
+const TOOL_CHOICES: readonly string[] = ['none', 'auto', 'required'];
+/** OpenAI's least `max_output_tokens`. */
+const MIN_OUTPUT_TOKENS = 16;
+
+/** Message content: a string or a list of parts of the kinds its role may send. */
+function checkContent(content: unknown, param: string, role: string): ResponsesProblem | undefined {
+  if (typeof content === 'string') return undefined;
+  if (!Array.isArray(content)) return content === undefined ? missing(param) : wrongType(param, 'one of a string or array of content parts', content);
+  const allowed = role === 'assistant' ? OUTPUT_PARTS : INPUT_PARTS;
+  for (let j = 0; j < content.length; j++) {
+    const part = content[j];
+    const at = `${param}[${j}]`;
+    if (!isObject(part)) return wrongType(at, 'an object', part);
+    if (!allowed.includes(part.type)) return part.type === undefined ? missing(`${at}.type`) : wrongValue(`${at}.type`, part.type, allowed);
+    if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text !== 'string') {
+      return part.text === undefined ? missing(`${at}.text`) : wrongType(`${at}.text`, 'a string', part.text);
+    }
+    if (part.type === 'input_image' && typeof part.image_url !== 'string' && typeof part.file_id !== 'string') return missing(`${at}.image_url`);
+  }
+  return undefined;
+}
+
+/** The request as the simulated model sees it, or what OpenAI would refuse in it. */
+function readResponsesRequest(body: Record<string, any>): ResponsesRequest | ResponsesProblem {
+  for (const [name, moved] of Object.entries(MOVED_PARAMETERS)) {
+    if (body[name] !== undefined) {
+      return { problem: `Unsupported parameter: '${name}'. In the Responses API, this parameter has moved to '${moved}'.`, param: name, code: 'unsupported_parameter' };
+    }
+  }
+  const previous = body.previous_response_id;
+  if (previous !== undefined && previous !== null) {
+    if (typeof previous !== 'string') return wrongType('previous_response_id', 'a string', previous);
+    return { problem: `Previous response with id '${previous}' not found.`, param: 'previous_response_id', code: 'previous_response_not_found' };
+  }
+  const instructions = body.instructions;
+  if (instructions !== undefined && instructions !== null && typeof instructions !== 'string') return wrongType('instructions', 'a string', instructions);
+  for (const name of ['stream', 'store', 'parallel_tool_calls', 'background'] as const) {
+    const value = body[name];
+    if (value !== undefined && value !== null && typeof value !== 'boolean') return wrongType(name, 'a boolean', value);
+  }
+  if (body.user !== undefined && body.user !== null && typeof body.user !== 'string') return wrongType('user', 'a string', body.user);
+  const metadata = body.metadata;
+  if (metadata !== undefined && metadata !== null) {
+    if (!isObject(metadata)) return wrongType('metadata', 'an object', metadata);
+    for (const key of Object.keys(metadata)) if (typeof metadata[key] !== 'string') return wrongType(`metadata.${key}`, 'a string', metadata[key]);
+  }
+  const maxOutput = body.max_output_tokens;
+  if (maxOutput !== undefined && maxOutput !== null) {
+    if (!Number.isInteger(maxOutput)) return wrongType('max_output_tokens', 'an integer', maxOutput);
+    if (maxOutput < MIN_OUTPUT_TOKENS) return outOfRange('max_output_tokens', maxOutput, 'min', MIN_OUTPUT_TOKENS);
+  }
+  for (const [name, max] of [['temperature', 2], ['top_p', 1]] as const) {
+    const value = body[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value)) return wrongType(name, 'a number', value);
+    if (value < 0) return outOfRange(name, value, 'min', 0);
+    if (value > max) return outOfRange(name, value, 'max', max);
+  }
+
+  // input: a string (one user message) or a list of items.
+  const input = body.input;
+  let inputWords = countWords(typeof instructions === 'string' ? instructions : '');
+  let texts = typeof instructions === 'string' ? instructions : '';
+  let userSpokeLast = false;
+  let trailingOutputs: string[] = [];
+  if (typeof input === 'string') {
+    inputWords += countWords(input);
+    texts += ' ' + input;
+    userSpokeLast = true;
+  } else if (Array.isArray(input)) {
+    const calls = new Set<string>();
+    for (let i = 0; i < input.length; i++) {
+      const item = input[i];
+      const at = `input[${i}]`;
+      if (!isObject(item)) return wrongType(at, 'an object', item);
+      const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
+      if (type === undefined) return missing(`${at}.type`);
+      if (!INPUT_ITEMS.includes(type)) return wrongValue(`${at}.type`, type, INPUT_ITEMS);
+      if (type === 'function_call_output') {
+        if (typeof item.call_id !== 'string') return item.call_id === undefined ? missing(`${at}.call_id`) : wrongType(`${at}.call_id`, 'a string', item.call_id);
+        if (!calls.has(item.call_id)) return { problem: `No tool call found for function call output with call_id ${item.call_id}.`, param: 'input', code: null };
+        const output = item.output;
+        if (typeof output !== 'string' && !Array.isArray(output)) return output === undefined ? missing(`${at}.output`) : wrongType(`${at}.output`, 'one of a string or array of content parts', output);
+        const text = messageText(output);
+        inputWords += countWords(text);
+        texts += ' ' + text;
+        trailingOutputs.push(text);
+        userSpokeLast = false;
+        continue;
+      }
+      trailingOutputs = [];
+      userSpokeLast = false;
+      if (type === 'message') {
+        if (!MESSAGE_ROLES.includes(item.role)) return item.role === undefined ? missing(`${at}.role`) : wrongValue(`${at}.role`, item.role, MESSAGE_ROLES);
+        const problem = checkContent(item.content, `${at}.content`, item.role);
+        if (problem) return problem;
+        const text = messageText(item.content);
+        inputWords += countWords(text);
+        texts += ' ' + text;
+        userSpokeLast = item.role === 'user';
+      } else if (type === 'function_call') {
+        for (const field of ['call_id', 'name', 'arguments'] as const) {
+          if (typeof item[field] !== 'string') return item[field] === undefined ? missing(`${at}.${field}`) : wrongType(`${at}.${field}`, 'a string', item[field]);
+        }
+        calls.add(item.call_id);
+      } else if (type === 'item_reference') {
+        return { problem: `Item with id '${String(item.id)}' not found.`, param: 'input', code: null };
+      }
+      // A `reasoning` item handed back from an earlier answer is accepted and has no effect.
+    }
+  } else if (input === undefined || input === null) {
+    return missing('input');
+  } else {
+    return wrongType('input', 'one of a string or array of input items', input);
+  }
+
+  const rawTools = body.tools ?? [];
+  if (!Array.isArray(rawTools)) return wrongType('tools', 'an array', rawTools);
+  const tools: SimTool[] = [];
+  for (let i = 0; i < rawTools.length; i++) {
+    const tool = rawTools[i];
+    const at = `tools[${i}]`;
+    if (!isObject(tool)) return wrongType(at, 'an object', tool);
+    if (tool.type !== 'function') return tool.type === undefined ? missing(`${at}.type`) : wrongValue(`${at}.type`, tool.type, ['function']);
+    if (typeof tool.name !== 'string') return tool.name === undefined ? missing(`${at}.name`) : wrongType(`${at}.name`, 'a string', tool.name);
+    if (tool.parameters !== undefined && tool.parameters !== null && !isObject(tool.parameters)) return wrongType(`${at}.parameters`, 'an object', tool.parameters);
+    if (tool.strict !== undefined && tool.strict !== null && typeof tool.strict !== 'boolean') return wrongType(`${at}.strict`, 'a boolean', tool.strict);
+    tools.push({ name: tool.name, parameters: tool.parameters ?? undefined });
+  }
+
+  let choice: SimToolChoice = 'auto';
+  const rawChoice = body.tool_choice;
+  if (typeof rawChoice === 'string') {
+    if (!TOOL_CHOICES.includes(rawChoice)) return wrongValue('tool_choice', rawChoice, TOOL_CHOICES);
+    choice = rawChoice as SimToolChoice;
+  } else if (isObject(rawChoice)) {
+    if (rawChoice.type !== 'function') return rawChoice.type === undefined ? missing('tool_choice.type') : wrongValue('tool_choice.type', rawChoice.type, ['function']);
+    if (typeof rawChoice.name !== 'string') return missing('tool_choice.name');
+    if (!tools.some((t) => t.name === rawChoice.name)) {
+      return { problem: `Tool choice '${rawChoice.name}' not found in 'tools' parameter.`, param: 'tool_choice', code: null };
+    }
+    choice = { name: rawChoice.name };
+  } else if (rawChoice !== undefined && rawChoice !== null) {
+    return wrongType('tool_choice', 'one of a string or object', rawChoice);
+  }
+
+  let format: ReplyInput['format'];
+  const text = body.text;
+  if (text !== undefined && text !== null) {
+    if (!isObject(text)) return wrongType('text', 'an object', text);
+    const fmt = text.format;
+    if (fmt !== undefined && fmt !== null) {
+      if (!isObject(fmt)) return wrongType('text.format', 'an object', fmt);
+      if (!TEXT_FORMATS.includes(fmt.type)) return fmt.type === undefined ? missing('text.format.type') : wrongValue('text.format.type', fmt.type, TEXT_FORMATS);
+      if (fmt.type === 'json_schema') {
+        if (typeof fmt.name !== 'string') return fmt.name === undefined ? missing('text.format.name') : wrongType('text.format.name', 'a string', fmt.name);
+        if (!isObject(fmt.schema)) return fmt.schema === undefined ? missing('text.format.schema') : wrongType('text.format.schema', 'an object', fmt.schema);
+        format = { type: 'json_schema', schema: fmt.schema };
+      } else if (fmt.type === 'json_object') {
+        // OpenAI's own guard against a model asked for JSON without being told so.
+        if (!/json/i.test(texts)) {
+          return { problem: "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.", param: 'input', code: null };
+        }
+        format = { type: 'json_object', schema: undefined };
+      }
+    }
+  }
+
+  const toolResults = trailingOutputs.length > 0 ? trailingOutputs.join('; ') : null;
+  return { inputWords, userSpokeLast, toolResults, tools, choice, format, maxOutputTokens: Number.isInteger(maxOutput) ? maxOutput : undefined };
+}
+
+/** The parts of a `response` object that repeat the request, in the reference's order after `output`. */
+function responseSettings(body: Record<string, any>): Record<string, unknown> {
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  return {
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
+    store: body.store ?? true,
+    temperature: body.temperature ?? 1,
+    text: { format: body.text?.format ?? { type: 'text' } },
+    tool_choice: body.tool_choice ?? 'auto',
+    // Function tools as OpenAI echoes them: every field present, `strict` on unless turned off.
+    tools: tools.map((t: Record<string, any>) => ({
+      type: 'function',
+      name: t.name,
+      description: t.description ?? null,
+      parameters: t.parameters ?? null,
+      strict: t.strict ?? true,
+    })),
+    top_p: body.top_p ?? 1,
+    truncation: body.truncation ?? 'disabled',
+  };
+}
+
+interface ResponseParts {
+  id: string;
+  createdAt: number;
+  model: string;
+  body: Record<string, any>;
+}
+
+/** A `response` object: `status` and `output` as given, the request's settings repeated. */
+function responseObject(parts: ResponseParts, status: 'in_progress' | 'completed' | 'incomplete', output: unknown[], usage: unknown): Record<string, unknown> {
+  const { body } = parts;
+  return {
+    id: parts.id,
+    object: 'response',
+    created_at: parts.createdAt,
+    status,
+    background: body.background ?? false,
+    error: null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model: parts.model,
+    output,
+    ...responseSettings(body),
+    usage,
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+function responsesUsage(input: number, output: number): Record<string, unknown> {
+  return {
+    input_tokens: input,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: output,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: input + output,
+  };
+}
+
+/** One typed Responses stream event, `sequence_number` last as OpenAI writes it. */
+function responsesEvent(type: string, fields: Record<string, unknown>, sequence: number): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...fields, sequence_number: sequence })}\n\n`;
 }
 
 function usageJson(prompt: number, completion: number): string {
@@ -1324,24 +1722,29 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     const modelJson = JSON.stringify(model);
     const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
 
-    // Tool call: the first tool, or the one tool_choice names. As on OpenAI, "required" or a named
-    // function always calls; "auto" (the default) calls only when the user spoke last, so that an
-    // agent loop (call, tool result, answer) ends with text; "none" never calls.
-    const tools = Array.isArray(body.tools) ? body.tools : [];
-    const choice = body.tool_choice;
-    const toolResults = trailingToolResults(messages);
-    let tool: any;
-    if (tools.length > 0 && choice !== 'none') {
-      const named = choice && typeof choice === 'object' ? choice.function?.name : undefined;
-      const forced = choice === 'required' || named !== undefined;
-      if (forced || messages[messages.length - 1]?.role === 'user') {
-        tool = (named && tools.find((t: any) => t?.function?.name === named)) || tools[0];
-      }
-    }
+    const tools: SimTool[] = (Array.isArray(body.tools) ? body.tools : []).map((t: any) => ({
+      name: String(t?.function?.name ?? t?.name ?? 'tool'),
+      parameters: t?.function?.parameters ?? t?.parameters,
+    }));
+    const rawChoice = body.tool_choice;
+    const named = rawChoice && typeof rawChoice === 'object' ? rawChoice.function?.name : undefined;
+    const choice: SimToolChoice = named !== undefined ? { name: String(named) } : rawChoice === 'none' || rawChoice === 'required' ? rawChoice : 'auto';
+    const rf = body.response_format;
+    const formatType = rf?.type;
+    const maxTokens = body.max_tokens ?? body.max_completion_tokens;
+    const reply = decideReply({
+      tools,
+      choice,
+      userSpokeLast: messages[messages.length - 1]?.role === 'user',
+      toolResults: trailingToolResults(messages),
+      format: formatType === 'json_object' || formatType === 'json_schema' ? { type: formatType, schema: rf.json_schema?.schema ?? rf.schema } : undefined,
+      fault,
+      chunks,
+      maxWords: Number.isInteger(maxTokens) && maxTokens >= 0 ? maxTokens : undefined,
+    });
 
-    if (tool) {
-      const name = String(tool?.function?.name ?? tool?.name ?? 'tool');
-      const args = sampleObject(tool?.function?.parameters ?? tool?.parameters, () => ({}));
+    if (reply.kind === 'tool') {
+      const { name, args } = reply;
       const completion = countWords(args) * n;
       const callId = 'call_' + ex.requestId.replace(/-/g, '').slice(0, 24);
       if (body.stream === true) {
@@ -1370,28 +1773,8 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       return sendJson(ex, `{"id":"${id}","object":"chat.completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
     }
 
-    let content: string;
-    const format = body.response_format?.type;
-    if (typeof fault?.content === 'string') content = fault.content;
-    else if (format === 'json_object' || format === 'json_schema') {
-      const rf = body.response_format;
-      const schema = rf.json_schema?.schema ?? rf.schema;
-      // A json_schema answer is the schema's value whatever its type; json_object's is an object.
-      content = format === 'json_schema' && schema !== undefined
-        ? JSON.stringify(sampleFromSchema(schema))
-        : sampleObject(schema, () => ({ result: DEFAULT_TEXT }));
-    } else if (toolResults !== null) content = toolResultReply(toolResults);
-    else content = defaultText(chunks);
-
-    let finish = 'stop';
-    const maxTokens = body.max_tokens ?? body.max_completion_tokens;
-    if (Number.isInteger(maxTokens) && maxTokens >= 0) {
-      const cut = truncateWords(content, maxTokens);
-      if (cut !== null) {
-        content = cut;
-        finish = 'length';
-      }
-    }
+    const content = reply.text;
+    const finish = reply.truncated ? 'length' : 'stop';
     const completion = countWords(content) * n;
 
     if (body.stream === true) {
@@ -1483,6 +1866,67 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     return sendJson(ex, `{"id":"${id}","object":"text_completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);
   }
 
+  /** POST /responses: chat's reply (decideReply) as a `response` object, or as its typed events. */
+  async function responses(ex: Exchange, body: Record<string, any>, model: string, fault: SimFault | undefined): Promise<void> {
+    const request = readResponsesRequest(body);
+    if ('problem' in request) {
+      const spec: ErrorSpec = { status: 400, message: request.problem };
+      if (request.param !== null) spec.param = request.param;
+      if (request.code !== null) spec.code = request.code;
+      return sendError(ex, spec);
+    }
+    const chunks = Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS);
+    const reply = decideReply({
+      tools: request.tools,
+      choice: request.choice,
+      userSpokeLast: request.userSpokeLast,
+      toolResults: request.toolResults,
+      format: request.format,
+      fault,
+      chunks,
+      maxWords: request.maxOutputTokens,
+    });
+    const hex = ex.requestId.replace(/-/g, '');
+    const parts: ResponseParts = { id: 'resp_' + hex, createdAt: Math.floor(Date.now() / 1000), model, body };
+    const prompt = request.inputWords;
+    const produced = reply.kind === 'tool' ? reply.args : reply.text;
+    const completion = countWords(produced);
+    const status = reply.kind === 'text' && reply.truncated ? 'incomplete' : 'completed';
+    const usage = responsesUsage(prompt, completion);
+    // The one output item, as it is when done.
+    const item: Record<string, unknown> = reply.kind === 'tool'
+      ? { type: 'function_call', id: 'fc_' + hex, call_id: 'call_' + hex.slice(0, 24), name: reply.name, arguments: reply.args, status: 'completed' }
+      : { type: 'message', id: 'msg_' + hex, status, role: 'assistant', content: [{ type: 'output_text', text: reply.text, annotations: [] }] };
+
+    if (body.stream !== true) return sendJson(ex, JSON.stringify(responseObject(parts, status, [item], usage)), prompt, completion);
+
+    // The events in the order OpenAI sends them; each carries the next sequence number.
+    let sequence = 0;
+    const event = (type: string, fields: Record<string, unknown>): string => responsesEvent(type, fields, sequence++);
+    const started = responseObject(parts, 'in_progress', [], null);
+    const itemId = item.id;
+    const at = { item_id: itemId, output_index: 0 };
+    let head = event('response.created', { response: started }) + event('response.in_progress', { response: started });
+    let steps: string[];
+    let tail: string;
+    if (reply.kind === 'tool') {
+      head += event('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', arguments: '' } });
+      steps = splitPieces(reply.args, Math.min(chunks, reply.args.length)).map((delta) => event('response.function_call_arguments.delta', { ...at, delta }));
+      tail = event('response.function_call_arguments.done', { ...at, name: reply.name, arguments: reply.args });
+    } else {
+      const text = { ...at, content_index: 0 };
+      head += event('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
+      head += event('response.content_part.added', { ...text, part: { type: 'output_text', text: '', annotations: [] } });
+      steps = splitPieces(reply.text, chunks).map((delta) => event('response.output_text.delta', { ...text, delta, logprobs: [] }));
+      tail = event('response.output_text.done', { ...text, text: reply.text, logprobs: [] });
+      tail += event('response.content_part.done', { ...text, part: { type: 'output_text', text: reply.text, annotations: [] } });
+    }
+    tail += event('response.output_item.done', { output_index: 0, item });
+    const final = responseObject(parts, status, [item], usage);
+    tail += event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: final });
+    return stream(ex, { head, steps, tail }, fault, prompt, completion);
+  }
+
   function embeddings(ex: Exchange, body: any, model: SimModel, name: string): void {
     const raw = body.input;
     // Strings are hashed as text; token ids are hashed as their decimal list.
@@ -1533,7 +1977,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   async function handle(ex: Exchange, request: SimRequest): Promise<void> {
     const { method, path, search, body: rawBody, tooLarge, json, jsonError } = request;
     let fault: SimFault | undefined;
-    if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim);
+    if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim) ?? userFault(json.user);
     if (fault === undefined && search !== '' && method === 'GET') fault = queryFault(new URLSearchParams(search));
 
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
@@ -1547,8 +1991,15 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     if (target.kind === 'method') {
       return sendError(ex, { status: 405, message: `Method ${method} is not allowed on ${path}; use ${target.allow}`, extraHeaders: ['allow', target.allow] });
     }
-    if (flavour.deployments && !new URLSearchParams(search).get('api-version')) {
-      return sendError(ex, { status: 400, code: 'BadRequest', message: 'Missing required query parameter: api-version.' });
+    if (flavour.deployments) {
+      const version = new URLSearchParams(search).get('api-version');
+      // Azure's v1 API (its Responses API) refuses a dated api-version (zendev-sh/goai PR #54
+      // saw "API version not supported"); `preview` was the v1 preview's own value.
+      if (target.kind === 'responses') {
+        if (version !== null && version !== 'preview') return sendError(ex, { status: 400, code: 'BadRequest', message: 'API version not supported' });
+      } else if (!version) {
+        return sendError(ex, { status: 400, code: 'BadRequest', message: 'Missing required query parameter: api-version.' });
+      }
     }
     if (!isAuthorized(flavour, ex.req.headers)) return sendError(ex, { status: 401 });
     if (tooLarge) return sendError(ex, { status: 413 });
@@ -1600,6 +2051,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       case 'chat': return chat(ex, json, name, fault);
       case 'completions': return completions(ex, json, name, fault);
       case 'embeddings': return embeddings(ex, json, model, name);
+      case 'responses': return responses(ex, json, name, fault);
     }
   }
 

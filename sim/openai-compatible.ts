@@ -12,7 +12,10 @@
  * - the response header carrying the request id, where the host documents one;
  * - GET /models as OpenAI's list, or Together's bare array;
  * - the error envelope: OpenAI's `{"error":{"message","type","param","code"}}`, Azure's
- *   `{"error":{"code","message"}}`.
+ *   `{"error":{"code","message"}}`;
+ * - whether it serves OpenAI's Responses API, and where: the hosts whose documentation has a page
+ *   for it (each provider file cites it as `responsesApi`); Azure's is its v1 API
+ *   (`/openai/v1/responses`), Perplexity's lies under `/v1` although its chat does not.
  * Any model name is served (the family's hosts each have their own catalogue; the listed one is a
  * small sample); a key is accepted when it starts with `sim-` (FAMILY_SIM_API_KEY).
  */
@@ -44,6 +47,8 @@ interface FamilyFacts {
   modelsShape?: SimFlavour['modelsShape'];
   deployments?: boolean;
   errors?: SimFlavour['errors'];
+  /** Where after basePath the host serves the Responses API; none when undefined. */
+  responses?: string;
   /** `owned_by` of every listed model. */
   owner: string;
   models: readonly SimModel[];
@@ -51,24 +56,24 @@ interface FamilyFacts {
 
 /** Each provider's host as its documentation describes it (see the provider files for sources). */
 const FAMILY: Readonly<Record<string, FamilyFacts>> = {
-  openai: { basePath: '/v1', requestIdHeader: 'x-request-id', owner: 'openai', models: [chat('gpt-4o-mini'), embedding('text-embedding-3-small', 1536)] },
+  openai: { basePath: '/v1', responses: '/responses', requestIdHeader: 'x-request-id', owner: 'openai', models: [chat('gpt-4o-mini'), embedding('text-embedding-3-small', 1536)] },
   azure: {
-    basePath: '/openai', auth: 'api-key', requestIdHeader: 'apim-request-id', deployments: true, errors: 'azure',
+    basePath: '/openai', auth: 'api-key', requestIdHeader: 'apim-request-id', deployments: true, errors: 'azure', responses: '/v1/responses',
     owner: 'system', models: [chat('gpt-4o'), embedding('text-embedding-3-small', 1536)],
   },
-  groq: { basePath: '/openai/v1', requestIdHeader: 'x-request-id', owner: 'Meta', models: [chat('llama-3.1-8b-instant'), chat('llama-3.3-70b-versatile')] },
-  together: { basePath: '/v1', modelsShape: 'array', owner: 'together', models: [chat('meta-llama/Llama-3.3-70B-Instruct-Turbo'), embedding('BAAI/bge-base-en-v1.5')] },
-  mistral: { basePath: '/v1', requestIdHeader: 'mistral-correlation-id', owner: 'mistralai', models: [chat('mistral-small-latest'), embedding('mistral-embed', 1024)] },
+  groq: { basePath: '/openai/v1', responses: '/responses', requestIdHeader: 'x-request-id', owner: 'Meta', models: [chat('llama-3.1-8b-instant'), chat('llama-3.3-70b-versatile')] },
+  together: { basePath: '/v1', responses: '/responses', modelsShape: 'array', owner: 'together', models: [chat('meta-llama/Llama-3.3-70B-Instruct-Turbo'), embedding('BAAI/bge-base-en-v1.5')] },
+  mistral: { basePath: '/v1', responses: '/responses', requestIdHeader: 'mistral-correlation-id', owner: 'mistralai', models: [chat('mistral-small-latest'), embedding('mistral-embed', 1024)] },
   deepseek: { basePath: '', owner: 'deepseek', models: [chat('deepseek-chat'), chat('deepseek-reasoner')] },
-  openrouter: { basePath: '/api/v1', owner: 'openrouter', models: [chat('openai/gpt-4o-mini'), chat('meta-llama/llama-3.1-8b-instruct')] },
-  xai: { basePath: '/v1', owner: 'xai', models: [chat('grok-4'), chat('grok-3-mini')] },
+  openrouter: { basePath: '/api/v1', responses: '/responses', owner: 'openrouter', models: [chat('openai/gpt-4o-mini'), chat('meta-llama/llama-3.1-8b-instruct')] },
+  xai: { basePath: '/v1', responses: '/responses', owner: 'xai', models: [chat('grok-4'), chat('grok-3-mini')] },
   cerebras: { basePath: '/v1', owner: 'Cerebras', models: [chat('llama3.1-8b'), chat('gpt-oss-120b')] },
   deepinfra: { basePath: '/v1/openai', owner: 'deepinfra', models: [chat('meta-llama/Meta-Llama-3.1-8B-Instruct'), embedding('BAAI/bge-base-en-v1.5')] },
-  perplexity: { basePath: '', owner: 'perplexity', models: [chat('sonar'), chat('sonar-pro')] },
+  perplexity: { basePath: '', responses: '/v1/responses', owner: 'perplexity', models: [chat('sonar'), chat('sonar-pro')] },
   // Gemini's list names models by resource (`models/...`); chat takes either form.
   gemini: { basePath: '/v1beta/openai', owner: 'google', models: [chat('models/gemini-2.0-flash'), embedding('models/text-embedding-004')] },
-  ollama: { basePath: '/v1', keyOptional: true, owner: 'library', models: [chat('llama3.2'), embedding('nomic-embed-text')] },
-  vllm: { basePath: '/v1', keyOptional: true, requestIdHeader: 'x-request-id', owner: 'vllm', models: [chat('meta-llama/Llama-3.1-8B-Instruct')] },
+  ollama: { basePath: '/v1', responses: '/responses', keyOptional: true, owner: 'library', models: [chat('llama3.2'), embedding('nomic-embed-text')] },
+  vllm: { basePath: '/v1', responses: '/responses', keyOptional: true, requestIdHeader: 'x-request-id', owner: 'vllm', models: [chat('meta-llama/Llama-3.1-8B-Instruct')] },
 };
 
 function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
@@ -87,6 +92,7 @@ function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
     deployments: facts.deployments ?? false,
     errors: facts.errors ?? 'openai',
     perfHeaders: false,
+    responsesPath: facts.responses,
   });
 }
 

@@ -158,6 +158,40 @@ describe('the registry and the simulator agree on each host', () => {
     assert.equal(upstreamPath('/files', undefined, { options: { apiVersion: '2024 10' } }), '/files?api-version=2024%2010');
   });
 
+  test('Azure\'s Responses API is its v1 API: no deployment in the path, no dated api-version', () => {
+    const upstreamPath = spec('azure').upstreamPath!;
+    const settings = { options: { apiVersion: AZURE_API_VERSION } };
+    assert.equal(upstreamPath('/responses', 'gpt-4o', settings), '/v1/responses');
+    assert.equal(upstreamPath('/responses?x=1', 'gpt-4o', settings), '/v1/responses?x=1');
+    assert.equal(upstreamPath('/responses/resp_1/input_items', undefined, settings), '/v1/responses/resp_1/input_items');
+    // Look-alikes stay deployment or api-version paths.
+    assert.equal(upstreamPath('/responsesx', 'gpt-4o', settings), `/responsesx?api-version=${AZURE_API_VERSION}`);
+    assert.equal(upstreamPath('/chat/completions', 'gpt-4o', settings), `/deployments/gpt-4o/chat/completions?api-version=${AZURE_API_VERSION}`);
+  });
+
+  test('Perplexity\'s Responses API lives under /v1, its chat at the root', () => {
+    const upstreamPath = spec('perplexity').upstreamPath!;
+    const settings = { options: {} };
+    assert.equal(upstreamPath('/responses', 'sonar', settings), '/v1/responses');
+    assert.equal(upstreamPath('/responses?x=1', 'sonar', settings), '/v1/responses?x=1');
+    assert.equal(upstreamPath('/chat/completions', 'sonar', settings), '/chat/completions');
+  });
+
+  test('a provider cites a Responses API page exactly when its simulator serves one, at the path the gateway sends to', () => {
+    for (const name of ['fireworks', ...FAMILY]) {
+      const member = spec(name);
+      const served = SIM_FLAVOURS[name]!.responsesPath;
+      if (member.responsesApi === undefined) {
+        assert.equal(served, undefined, `${name}: no Responses API documented, none simulated`);
+        continue;
+      }
+      assert.match(member.responsesApi, /^https:\/\//, `${name} cites its Responses API page`);
+      const settings = { options: { apiVersion: AZURE_API_VERSION } };
+      const path = member.upstreamPath ? member.upstreamPath('/responses', 'm', settings) : '/responses';
+      assert.equal(path, served, `${name}: the gateway's path is the simulator's`);
+    }
+  });
+
   test('Together\'s bare model array becomes OpenAI\'s list, its items untouched', () => {
     const modelsAnswer = spec('together').modelsAnswer!;
     assert.equal(modelsAnswer('[{"id":"a","object":"model"}]'), '{"object":"list","data":[{"id":"a","object":"model"}]}');

@@ -19,6 +19,13 @@ const DEPLOYMENT_ROUTES: ReadonlySet<string> = new Set([
   '/images/edits',
 ]);
 const HAS_API_VERSION = /(?:^|&)api-version=/;
+/**
+ * The Responses API is served only by Azure's v1 API, `/openai/v1/responses`, without a deployment
+ * in the path (the body's model names it) and without a dated api-version, which the v1 path
+ * refuses ("API version not supported": zendev-sh/goai PR #54, after Azure's API lifecycle page,
+ * https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle).
+ */
+const V1_ROUTE = /^\/responses(?:[/?]|$)/;
 
 export const azure = openAICompatible({
   name: 'azure',
@@ -31,10 +38,11 @@ export const azure = openAICompatible({
     apiVersion: {
       env: 'AZURE_API_VERSION',
       default: '2024-10-21',
-      description: 'Azure OpenAI api-version query parameter sent with every request (a GA or preview version).',
+      description: 'Azure OpenAI api-version query parameter sent with every request but the v1 API\'s (/responses), a GA or preview version.',
     },
   },
   upstreamPath: (path, model, settings) => {
+    if (V1_ROUTE.test(path)) return `/v1${path}`;
     const q = path.indexOf('?');
     const route = q === -1 ? path : path.slice(0, q);
     // The client's own query is kept; its own api-version, if it sent one, wins.
@@ -44,5 +52,7 @@ export const azure = openAICompatible({
     const target = model !== undefined && DEPLOYMENT_ROUTES.has(route) ? `/deployments/${encodeURIComponent(model)}${route}` : route;
     return target + search;
   },
+  // Azure documents the Responses API on its v1 API: POST /openai/v1/responses.
+  responsesApi: 'https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses',
   docs: 'https://learn.microsoft.com/azure/ai-services/openai/reference',
 });

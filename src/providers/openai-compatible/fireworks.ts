@@ -11,5 +11,7 @@ export const fireworks = openAICompatible({
   // Fireworks names models by resource path; a bare name means one of Fireworks' own models.
   mapModel: (model) => (model.includes('/') ? model : SHORT_NAME_PREFIX + model),
   requestIdHeader: 'x-request-id',
+  // Fireworks documents the Responses API at /inference/v1/responses (OpenAI SDK, its base URL).
+  responsesApi: 'https://docs.fireworks.ai/guides/response-api',
   docs: 'https://docs.fireworks.ai/api-reference/post-chatcompletions',
 });

@@ -9,5 +9,7 @@ export const groq = openAICompatible({
   baseUrlEnv: 'GROQ_BASE_URL',
   apiKeyEnv: 'GROQ_API_KEY',
   requestIdHeader: 'x-request-id',
+  // Groq documents POST /openai/v1/responses, "fully compatible" with OpenAI's (stateless).
+  responsesApi: 'https://console.groq.com/docs/responses-api',
   docs: 'https://console.groq.com/docs/openai',
 });

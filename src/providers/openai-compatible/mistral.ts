@@ -9,5 +9,7 @@ export const mistral = openAICompatible({
   baseUrlEnv: 'MISTRAL_BASE_URL',
   apiKeyEnv: 'MISTRAL_API_KEY',
   requestIdHeader: 'mistral-correlation-id',
+  // Mistral documents the Responses API (public preview, stateless) beside chat at /v1.
+  responsesApi: 'https://docs.mistral.ai/studio/conversations/responses',
   docs: 'https://docs.mistral.ai/api/',
 });

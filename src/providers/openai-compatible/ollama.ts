@@ -9,5 +9,7 @@ export const ollama = openAICompatible({
   baseUrlEnv: 'OLLAMA_BASE_URL',
   apiKeyEnv: 'OLLAMA_API_KEY',
   keyOptional: true,
+  // The same page documents /v1/responses (stateless only).
+  responsesApi: 'https://docs.ollama.com/api/openai-compatibility',
   docs: 'https://docs.ollama.com/api/openai-compatibility',
 });

@@ -9,5 +9,7 @@ export const openai = openAICompatible({
   baseUrlEnv: 'OPENAI_BASE_URL',
   apiKeyEnv: 'OPENAI_API_KEY',
   requestIdHeader: 'x-request-id',
+  // OpenAI's own Responses API reference: POST /v1/responses.
+  responsesApi: 'https://platform.openai.com/docs/api-reference/responses',
   docs: 'https://platform.openai.com/docs/api-reference',
 });

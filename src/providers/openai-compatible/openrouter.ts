@@ -11,5 +11,7 @@ export const openrouter = openAICompatible({
   baseUrlEnv: 'OPENROUTER_BASE_URL',
   apiKeyEnv: 'OPENROUTER_API_KEY',
   forwardHeaders: ['http-referer', 'x-title', 'x-openrouter-title'],
+  // OpenRouter documents POST /api/v1/responses as a drop-in for OpenAI's (beta, stateless).
+  responsesApi: 'https://openrouter.ai/docs/api/reference/responses/overview',
   docs: 'https://openrouter.ai/docs/quickstart',
 });

@@ -12,5 +12,7 @@ export const together = openAICompatible({
   // The array's items are already model objects (`id`, `object`, `created`, ...); only the
   // envelope is added, so the items' bytes are kept as they came.
   modelsAnswer: (body) => (body.trimStart().startsWith('[') ? `{"object":"list","data":${body}}` : body),
+  // Together documents POST /v1/responses (no stored responses: the whole conversation each time).
+  responsesApi: 'https://docs.together.ai/docs/inference/responses-api',
   docs: 'https://docs.together.ai/docs/inference/openai-compatibility',
 });

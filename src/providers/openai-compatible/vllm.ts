@@ -11,5 +11,7 @@ export const vllm = openAICompatible({
   apiKeyEnv: 'VLLM_API_KEY',
   keyOptional: true,
   requestIdHeader: 'x-request-id',
+  // vLLM's supported OpenAI APIs include the Responses API (/v1/responses), for text models.
+  responsesApi: 'https://docs.vllm.ai/en/stable/serving/online_serving.html',
   docs: 'https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html',
 });

@@ -7,5 +7,7 @@ export const xai = openAICompatible({
   defaultBaseUrl: 'https://api.x.ai/v1',
   baseUrlEnv: 'XAI_BASE_URL',
   apiKeyEnv: 'XAI_API_KEY',
+  // xAI documents POST /v1/responses as its preferred API (stored 30 days: previous_response_id).
+  responsesApi: 'https://docs.x.ai/developers/model-capabilities/text/generate-text',
   docs: 'https://docs.x.ai/api/integrations',
 });
