@@ -9,9 +9,9 @@ import type { TranslatedError } from '../types.js';
 /**
  * Each documented error type and the status it stands for. A stream's error event has no status of
  * its own, so this is where it gets one; overloaded_error is Anthropic's 529, which clients and the
- * retry policy see as 503.
+ * retry policy see as 503. The inbound Messages API reads it the other way round (a status's type).
  */
-const STATUS_BY_TYPE: Readonly<Record<string, number>> = {
+export const STATUS_BY_TYPE: Readonly<Record<string, number>> = {
   invalid_request_error: 400,
   authentication_error: 401,
   billing_error: 402,

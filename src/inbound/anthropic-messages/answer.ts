@@ -1,0 +1,101 @@
+// A whole chat completion as a Messages API `Message`, and the pieces the stream shares with it.
+// Sources: https://platform.claude.com/docs/en/api/messages (the Message object and its usage),
+// https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons (stop reasons),
+// https://docs.claude.com/en/docs/agents-and-tools/tool-use/fine-grained-tool-streaming (tool input
+// that is not valid JSON, wrapped in an object under a key that says so).
+// Choices where the APIs differ:
+// - reasoning becomes a thinking block with an empty signature: no other provider can sign one,
+//   and this gateway leaves thinking blocks out when a client sends them back (request.ts);
+// - tool-call arguments that are not a JSON object become `{"INVALID_JSON": "<the arguments>"}`:
+//   the client's tool then refuses them visibly, rather than running with `{}`, and sent back the
+//   provider sees what it wrote;
+// - stop_sequence is always null: chat's `stop` finish does not say which sequence matched.
+import { randomUUID } from 'node:crypto';
+import type { Usage } from '../../stream.js';
+import { isRecord } from '../../providers/anthropic/errors.js';
+import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
+import { INVALID_JSON_KEY } from './request.js';
+
+/** Chat finish reasons as Anthropic stop reasons. */
+const STOP_REASON: Readonly<Record<FinishReason, string>> = {
+  stop: 'end_turn',
+  length: 'max_tokens',
+  tool_calls: 'tool_use',
+  content_filter: 'refusal',
+  other: 'end_turn',
+};
+
+/**
+ * The stop reason for a turn: one that called a tool is `tool_use` (clients run the tools on it)
+ * even when a host said `stop`, unless it was cut short or refused; `tool_use` without a call is
+ * `end_turn`, so a client does not wait for tool calls that never came.
+ */
+export function stopReason(finish: FinishReason, calledTool: boolean): string {
+  const reason = STOP_REASON[finish];
+  if (reason === 'max_tokens' || reason === 'refusal') return reason;
+  return calledTool ? 'tool_use' : 'end_turn';
+}
+
+export function messageId(upstreamId: string | undefined): string {
+  if (upstreamId === undefined || upstreamId === '') return `msg_${randomUUID().replaceAll('-', '')}`;
+  return upstreamId.startsWith('msg_') ? upstreamId : `msg_${upstreamId}`;
+}
+
+export function toolUseId(upstreamId: string | undefined): string {
+  return upstreamId ?? `toolu_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** Arguments as the JSON text of a tool_use `input`: '' for none, wrapped when not a JSON object. */
+export function inputJson(args: string): string {
+  if (args.trim() === '') return '';
+  try {
+    if (isRecord(JSON.parse(args))) return args;
+  } catch {
+    // Not JSON: wrapped below.
+  }
+  return JSON.stringify({ [INVALID_JSON_KEY]: args });
+}
+
+/** Anthropic counts cached input apart from input; chat's prompt_tokens include it. */
+export function anthropicUsage(usage: ChatUsage | undefined): {
+  input_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  output_tokens: number;
+} {
+  const cached = usage?.cachedTokens ?? 0;
+  return {
+    input_tokens: Math.max(0, (usage?.promptTokens ?? 0) - cached),
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: cached,
+    output_tokens: usage?.completionTokens ?? 0,
+  };
+}
+
+/** The gateway's log counts (prompt tokens with cached ones, as chat reports them). */
+export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
+  return usage === undefined ? undefined : { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
+}
+
+/** A `chat.completion` JSON text as a Message JSON text. Throws ChatShapeError for a body that is not one. */
+export function translateAnswer(chatJson: string, model: string): { json: string; usage: Usage | undefined } {
+  const completion = readCompletion(chatJson);
+  const content: Record<string, unknown>[] = [];
+  if (completion.reasoning !== '') content.push({ type: 'thinking', thinking: completion.reasoning, signature: '' });
+  if (completion.content !== '' || completion.toolCalls.length === 0) content.push({ type: 'text', text: completion.content });
+  for (const call of completion.toolCalls) {
+    const input = inputJson(call.arguments);
+    content.push({ type: 'tool_use', id: call.id, name: call.name, input: input === '' ? {} : JSON.parse(input) });
+  }
+  const message = {
+    id: messageId(completion.id),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stopReason(completion.finish, completion.toolCalls.length > 0),
+    stop_sequence: null,
+    usage: anthropicUsage(completion.usage),
+  };
+  return { json: JSON.stringify(message), usage: gatewayUsage(completion.usage) };
+}

@@ -1,0 +1,28 @@
+// Anthropic's Messages API (POST /v1/messages) in front of providers that speak OpenAI chat
+// completions: the request as a chat request, the chat answer (JSON or chunks) as a Message or its
+// event stream, failures as Anthropic's errors. A provider that speaks the Messages API itself gets
+// the client's bytes instead (see gateway.ts).
+// The pieces: request.ts (the request), answer.ts (a whole answer), stream.ts (a streamed one),
+// errors.ts (failures).
+import type { InboundApi, InboundContext, InboundTranslation } from '../types.js';
+import { translateAnswer } from './answer.js';
+import { errorBody, errorEvent, errorStatus } from './errors.js';
+import { translateRequest } from './request.js';
+import { MessagesStreamTranslator } from './stream.js';
+
+export const anthropicMessages: InboundApi = {
+  name: 'anthropic-messages',
+  toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
+    const { model } = context;
+    const { chat, dropped } = translateRequest(body, model);
+    return {
+      chat,
+      dropped,
+      answer: (chatJson) => translateAnswer(chatJson, model),
+      stream: () => new MessagesStreamTranslator(model),
+    };
+  },
+  errorStatus,
+  errorBody,
+  errorEvent,
+};
