@@ -139,7 +139,18 @@ function systemText(system: unknown): string {
   if (system === undefined || system === null) return '';
   if (typeof system === 'string') return system;
   if (!Array.isArray(system)) throw invalid('system', 'must be a string or a list of text blocks');
-  return textBlocks(system, 'system');
+  return textBlocks(system.filter((block) => !isBillingLine(block)), 'system');
+}
+
+/**
+ * Claude Code's first system block, `x-anthropic-billing-header: cc_version=...; cch=...;`, is
+ * metadata for Anthropic's billing, not prompt, and changes with every request: sent to another
+ * provider it would only break that provider's prefix cache (ggml-org/llama.cpp#20623).
+ */
+const BILLING_LINE = 'x-anthropic-billing-header:';
+
+function isBillingLine(block: unknown): boolean {
+  return isRecord(block) && block.type === 'text' && typeof block.text === 'string' && block.text.startsWith(BILLING_LINE);
 }
 
 /** Text blocks (each `{type:"text", text}`) joined by a blank line: separate pieces of a prompt. */
