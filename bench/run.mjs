@@ -6,7 +6,9 @@
 // The translated scenarios (anthropic-*) send the same OpenAI chat request to Portkey and ai-gateway
 // with their Anthropic provider, against the same upstream's Anthropic Messages API; bedrock-*
 // send it to ai-gateway's Bedrock provider (SigV4-signed Converse, binary event stream back; Portkey
-// sits it out). direct and passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
+// sits it out). messages-* and responses-* send Anthropic Messages and Responses API requests to
+// ai-gateway, which serves them from the OpenAI-compatible upstream's chat completions (Portkey
+// sits them out). direct and passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
 // scenario it translates (when BENCH_ONLY selects both), for the ratio between the two.
 // Writes results/<date>.json and prints markdown tables.
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
@@ -112,6 +114,8 @@ async function withPeakRss(pids, work) {
   }
 }
 
+/** How a translated Responses stream ends: its response.completed event's last bytes. */
+const RESPONSES_TAIL = '}\n\n';
 const chat = (extra = {}) =>
   JSON.stringify({ model: 'accounts/fireworks/models/llama-v3p1-8b-instruct', messages: [{ role: 'user', content: 'Say hello.' }], ...extra });
 const bigPrompt = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(32_768 / 27)).slice(0, 32_768);
@@ -174,6 +178,29 @@ const SCENARIOS = [
     translates: 'stream100-c50',
     provider: 'bedrock',
   },
+  // Inbound APIs translated to the OpenAI-compatible upstream's chat completions and back.
+  {
+    id: 'messages-stream100-c50',
+    label: 'stream 100 chunks, c=50, /v1/messages in',
+    path: '/messages',
+    body: JSON.stringify({ model: 'bench-stream-100', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'Say hello.' }] }),
+    connections: 50,
+    stream: true,
+    expectTail: 'data: {"type":"message_stop"}\n\n',
+    translates: 'stream100-c50',
+    provider: 'fireworks-messages',
+  },
+  {
+    id: 'responses-stream100-c50',
+    label: 'stream 100 chunks, c=50, /v1/responses in',
+    path: '/responses',
+    body: JSON.stringify({ model: 'bench-stream-100', stream: true, input: 'Say hello.' }),
+    connections: 50,
+    stream: true,
+    expectTail: RESPONSES_TAIL,
+    translates: 'stream100-c50',
+    provider: 'deepseek-responses',
+  },
 ].filter((s) => !only || only.includes(s.id));
 
 async function main() {
@@ -201,7 +228,7 @@ async function main() {
     pids: [portkey.pid],
   });
   const gatewayPort = upstream.port + 2;
-  const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS };
+  const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS, DEEPSEEK_BASE_URL: upstreamUrl };
   const gateway = await start(
     'ai-gateway',
     process.execPath,
@@ -213,7 +240,13 @@ async function main() {
     name: 'ai-gateway',
     url: `http://127.0.0.1:${gateway.port}/v1`,
     headers: { 'x-provider': 'fireworks' },
-    translatedHeaders: { anthropic: { 'x-provider': 'anthropic' }, bedrock: { 'x-provider': 'bedrock' } },
+    translatedHeaders: {
+      anthropic: { 'x-provider': 'anthropic' },
+      bedrock: { 'x-provider': 'bedrock' },
+      'fireworks-messages': { 'x-provider': 'fireworks' },
+      // DeepSeek does not serve the Responses API (Fireworks does, and would be passed through).
+      'deepseek-responses': { 'x-provider': 'deepseek' },
+    },
     pids: [gateway.pid],
   });
   if (process.env.BENCH_WORKERS) {
@@ -255,7 +288,7 @@ async function main() {
         const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...(scenario.translates ? translatedHeaders(target, scenario) : target.headers) };
         const url = target.url + scenario.path;
         const pids = target.workersOf ? [target.workersOf, ...childPids(target.workersOf)] : target.pids;
-        const expectTail = scenario.stream ? 'data: [DONE]\n\n' : undefined;
+        const expectTail = scenario.expectTail ?? (scenario.stream ? 'data: [DONE]\n\n' : undefined);
         await quiesce();
         process.stderr.write(`${scenario.label} -> ${target.name} ... `);
         const ticksBefore = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
