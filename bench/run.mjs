@@ -115,7 +115,7 @@ async function withPeakRss(pids, work) {
 }
 
 /** How a translated Responses stream ends: its response.completed event's last bytes. */
-const RESPONSES_TAIL = '}\n\n';
+const RESPONSES_TAIL = '"metadata":{}}}\n\n';
 const chat = (extra = {}) =>
   JSON.stringify({ model: 'accounts/fireworks/models/llama-v3p1-8b-instruct', messages: [{ role: 'user', content: 'Say hello.' }], ...extra });
 const bigPrompt = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(32_768 / 27)).slice(0, 32_768);

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
+import { ChatOpenAI } from '@langchain/openai';
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI, { BadRequestError, RateLimitError } from 'openai';
 import type { ResponseInputItem, Tool } from 'openai/resources/responses/responses';
@@ -243,6 +244,34 @@ describe('the Vercel AI SDK default openai(model), served by DeepSeek through th
     assert.equal(result.steps.length, 2);
     assert.ok(result.text.length > 0);
   });
+});
+
+test("LangChain's ChatOpenAI with useResponsesApi, served by DeepSeek: invoke, stream, a tool call", async () => {
+  const paths: string[] = [];
+  const model = new ChatOpenAI({
+    model: 'deepseek-chat',
+    apiKey: 'use-server-key',
+    useResponsesApi: true,
+    maxRetries: 0,
+    configuration: {
+      baseURL,
+      defaultHeaders: { 'x-provider': 'deepseek' },
+      fetch: (url: string | URL | Request, init?: RequestInit) => {
+        paths.push(new URL(url instanceof Request ? url.url : url).pathname);
+        return fetch(url, init);
+      },
+    },
+  });
+  const answer = await model.invoke('Say hello');
+  assert.ok(String(answer.content).length > 0 || (Array.isArray(answer.content) && answer.content.length > 0));
+  let streamed = '';
+  for await (const chunk of await model.stream('Say hello')) streamed += typeof chunk.content === 'string' ? chunk.content : chunk.text;
+  assert.ok(streamed.length > 0);
+  const withTools = model.bindTools([{ type: 'function', function: { name: 'get_weather', description: 'The weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }], { tool_choice: 'required' });
+  const called = await withTools.invoke('Weather in Paris?');
+  assert.equal(called.tool_calls?.[0]?.name, 'get_weather');
+  assert.equal(typeof called.tool_calls?.[0]?.args.city, 'string');
+  assert.deepEqual([...new Set(paths)], ['/v1/responses']);
 });
 
 test('GET /v1/responses/<id> on a provider that does not serve the Responses API: a 400 in OpenAI shape', async () => {
