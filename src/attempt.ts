@@ -87,6 +87,8 @@ const MAX_EVENT_BYTES = 1024 * 1024;
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
 const RATELIMIT_PREFIX = 'x-ratelimit-';
+/** Anthropic's rate-limit headers, which its own clients (Claude Code) read. */
+const ANTHROPIC_RATELIMIT_PREFIX = 'anthropic-ratelimit-';
 
 const enum Mode {
   /** A whole answer, held until it is complete (so a failure can still be retried). */
@@ -595,7 +597,7 @@ function pickHeaders(ex: Exchange, headers: IncomingHttpHeaders, translated: boo
       default:
         if (name === requestIdHeader) picked.forClient.push('x-upstream-request-id', text);
         else if (name === errorTypeHeader) picked.errorType = text;
-        else if (name.startsWith(RATELIMIT_PREFIX)) picked.forClient.push(name, text);
+        else if (name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX)) picked.forClient.push(name, text);
     }
   }
   return picked;

@@ -76,6 +76,18 @@ describe('the Anthropic SDK through the gateway to the Anthropic simulator', () 
     assert.equal(typeof (toolUse.input as { location?: unknown }).location, 'string');
   });
 
+  test("Anthropic's rate-limit headers come back with the answer", async () => {
+    const res = await request(`${origin}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-provider': 'anthropic', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.body.text();
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['anthropic-ratelimit-requests-limit']), /^\d+$/);
+    assert.match(String(res.headers['anthropic-ratelimit-requests-remaining']), /^\d+$/);
+  });
+
   test("the client's Bearer key and anthropic-version go upstream as they were sent", async () => {
     const from = sim.requests.length;
     // The SDK's authToken is sent as `Authorization: Bearer`, as the newest SDKs send keys.
