@@ -182,6 +182,20 @@ for (const backend of BACKENDS) {
       if (backend.keyChecked) await assert.rejects(client(backend, { apiKey: 'bad-key' }).messages.create(busy), AuthenticationError);
     });
 
+    test("a stream the provider breaks off ends with Anthropic's error event, which the SDK raises", async () => {
+      const stream = client(backend).messages.stream(
+        { model: backend.model, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }], metadata: { user_id: simFault({ cut_after: 3 }) } },
+        { headers: { 'x-gateway-max-retries': '0' } },
+      );
+      const types: string[] = [];
+      stream.on('streamEvent', (event) => types.push(event.type));
+      const error = await stream.finalMessage().catch((err: unknown) => err);
+      assert.ok(error instanceof Anthropic.APIError, String(error));
+      assert.match(String((error as Error).message), /broke off/);
+      assert.equal(types[0], 'message_start');
+      assert.ok(!types.includes('message_stop'));
+    });
+
     test('count_tokens is a clear 400: only Anthropic counts tokens', async () => {
       const error = await client(backend)
         .messages.countTokens({ model: backend.model, messages: [{ role: 'user', content: 'hi' }] })

@@ -189,6 +189,21 @@ for (const backend of TRANSLATED) {
       assert.equal(typeof place.country, 'string');
     });
 
+    test('a stream the provider breaks off ends with an error event, which the SDK raises', async () => {
+      const stream = client(backend.provider).responses.stream(
+        { model: backend.model, input: 'Say hello', max_output_tokens: 64, user: simFault({ cut_after: 3 }) },
+        { headers: { 'x-gateway-max-retries': '0' } },
+      );
+      const types: string[] = [];
+      const error = await (async () => {
+        for await (const event of stream) types.push(event.type);
+      })().catch((err: unknown) => err);
+      assert.ok(error instanceof OpenAI.APIError, String(error));
+      assert.match(String((error as Error).message), /broke off/);
+      assert.equal(types[0], 'response.created');
+      assert.ok(!types.includes('response.completed'));
+    });
+
     test("errors as the SDK's classes; stateful features are a 400 that names them", async () => {
       await assert.rejects(
         client(backend.provider).responses.create({ model: backend.model, input: 'hi', user: simFault({ status: 429 }) }, { headers: { 'x-gateway-max-retries': '0' } }),
