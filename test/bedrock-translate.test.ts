@@ -252,7 +252,6 @@ describe('request: the renames table and the rest', () => {
         frequency_penalty: 0.1,
         presence_penalty: 0.1,
         logit_bias: { 1: 1 },
-        response_format: { type: 'json_object' },
         reasoning_effort: 'low',
         metadata: { a: 'b' },
         store: true,
@@ -269,7 +268,6 @@ describe('request: the renames table and the rest', () => {
       'frequency_penalty',
       'presence_penalty',
       'logit_bias',
-      'response_format',
       'reasoning_effort',
       'metadata',
       'store',
@@ -416,8 +414,8 @@ interface Replay {
 }
 
 /** Feeds the events one by one (the output of each push kept apart) and ends the stream. */
-function replay(events: readonly UpstreamEvent[], includeUsage = false): Replay {
-  const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage });
+function replay(events: readonly UpstreamEvent[], includeUsage = false, jsonTool?: string): Replay {
+  const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage, jsonTool });
   let text = '';
   for (const event of events) text += translator.push(event);
   text += translator.end();
@@ -637,5 +635,51 @@ describe('stream', () => {
     assert.equal(normalise(pieces.join('') + translator.end()), normalise(one));
     // Nothing is sent before the first content, so a failure up to there can still be retried.
     assert.equal(pieces[0], '');
+  });
+});
+
+describe('JSON mode: response_format as a forced tool', () => {
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+
+  test('a JSON schema becomes the one tool Bedrock must call; json_object an object tool', () => {
+    const t = translateRequest({ model: 'x', messages: [user()], response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } }, MODEL);
+    assert.equal(t.jsonTool, 'place');
+    assert.deepEqual(t.dropped, []);
+    assert.deepEqual(JSON.parse(t.body).toolConfig, {
+      tools: [{ toolSpec: { name: 'place', description: 'Answer with this tool: its input is the answer, as JSON that matches the input schema.', inputSchema: { json: schema } } }],
+      toolChoice: { tool: { name: 'place' } },
+    });
+    const object = translateRequest({ model: 'x', messages: [user()], response_format: { type: 'json_object' } }, MODEL);
+    assert.equal(object.jsonTool, 'json');
+    assert.deepEqual(JSON.parse(object.body).toolConfig.toolChoice, { tool: { name: 'json' } });
+    // With the client's own tools, the model must call one of them or the JSON tool.
+    const withTools = translateRequest(
+      { model: 'x', messages: [user()], tools: [{ type: 'function', function: { name: 'get_weather' } }], response_format: { type: 'json_object' } },
+      MODEL,
+    );
+    assert.deepEqual(JSON.parse(withTools.body).toolConfig.toolChoice, { any: {} });
+    assert.equal(translateRequest({ model: 'x', messages: [user()], response_format: { type: 'text' } }, MODEL).jsonTool, undefined);
+  });
+
+  test("the forced tool's input is the answer's text, with finish stop", () => {
+    const answer = JSON.parse(
+      translateAnswer(converse([{ text: 'ignored' }, { toolUse: { toolUseId: 't1', name: 'place', input: { city: 'Paris' } } }], 'tool_use'), MODEL, 'place').json,
+    ) as Sent;
+    assert.equal(answer.choices[0].message.content, '{"city":"Paris"}');
+    assert.equal(answer.choices[0].message.tool_calls, undefined);
+    assert.equal(answer.choices[0].finish_reason, 'stop');
+  });
+
+  test("streamed, the forced tool's input fragments are content deltas", () => {
+    const { chunks, done } = replay(
+      [start, textDelta(0, 'ignored'), stop(0), toolStart(1, 't1', 'place'), toolDelta(1, '{"city":'), toolDelta(1, '"Paris"}'), stop(1), messageStop('tool_use'), metadata],
+      false,
+      'place',
+    );
+    const content = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
+    assert.equal(content, '{"city":"Paris"}');
+    assert.ok(chunks.every((chunk) => chunk.choices[0]?.delta?.tool_calls === undefined));
+    assert.equal(chunks.at(-1)!.choices[0].finish_reason, 'stop');
+    assert.ok(done);
   });
 });

@@ -169,8 +169,7 @@ for (const backend of TRANSLATED) {
       assert.equal(typeof JSON.parse(args).city, 'string');
     });
 
-    // Bedrock's Converse has no JSON mode the gateway maps response_format to (see the README).
-    test('text.format with a JSON schema gives JSON of that schema', { skip: backend.provider === 'bedrock' && 'Converse has no JSON mode' }, async () => {
+    test('text.format with a JSON schema gives JSON of that schema', async () => {
       const response = await client(backend.provider).responses.create({
         model: backend.model,
         input: 'A city and its country',

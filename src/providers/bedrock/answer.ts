@@ -47,15 +47,17 @@ export function completionId(): string {
 
 /**
  * A 2xx Converse body as a `chat.completion` JSON text; `model` is the request's (Converse answers do
- * not name it). Throws on a body that is not a Converse answer (the core answers 502).
+ * not name it), `jsonTool` the forced tool standing for response_format, whose input is the
+ * answer's text. Throws on a body that is not a Converse answer (the core answers 502).
  */
-export function translateAnswer(text: string, model: string): { json: string; usage: Usage } {
+export function translateAnswer(text: string, model: string, jsonTool?: string): { json: string; usage: Usage } {
   const answer: unknown = JSON.parse(text);
   const message = isRecord(answer) && isRecord(answer.output) ? answer.output.message : undefined;
   if (!isRecord(answer) || !isRecord(message) || !Array.isArray(message.content)) {
     throw new Error('Bedrock answered with JSON that is not a Converse answer');
   }
   const texts: string[] = [];
+  let jsonAnswer: string | undefined;
   const reasoning: string[] = [];
   const toolCalls: ToolCall[] = [];
   for (const block of message.content) {
@@ -64,7 +66,8 @@ export function translateAnswer(text: string, model: string): { json: string; us
     else if (isRecord(block.toolUse) && typeof block.toolUse.name === 'string') {
       const use = block.toolUse;
       const args = JSON.stringify(use.input ?? {});
-      toolCalls.push({ id: String(use.toolUseId), type: 'function', function: { name: use.name as string, arguments: args } });
+      if (use.name === jsonTool) jsonAnswer = args;
+      else toolCalls.push({ id: String(use.toolUseId), type: 'function', function: { name: use.name as string, arguments: args } });
     } else if (isRecord(block.reasoningContent) && isRecord(block.reasoningContent.reasoningText)) {
       const reasoningText = block.reasoningContent.reasoningText.text;
       if (typeof reasoningText === 'string') reasoning.push(reasoningText);
@@ -77,7 +80,8 @@ export function translateAnswer(text: string, model: string): { json: string; us
   const json = completionJson({
     id: completionId(),
     model,
-    content: texts.length === 0 && toolCalls.length > 0 ? null : texts.join(''),
+    // In JSON mode the forced tool's input is the whole answer: text beside it would break the JSON.
+    content: jsonAnswer ?? (texts.length === 0 && toolCalls.length > 0 ? null : texts.join('')),
     reasoning,
     toolCalls,
     finish: finishReason(stopReason, toolCalls.length > 0),

@@ -17,7 +17,7 @@ export const bedrockAdapter: ProviderAdapter = {
   imageUrls: 'bytes',
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation {
     const request = translateRequest(body, context.model);
-    const { includeUsage } = request;
+    const { includeUsage, jsonTool } = request;
     const model = context.model;
     return {
       path: request.path,
@@ -25,8 +25,8 @@ export const bedrockAdapter: ProviderAdapter = {
       headers: [],
       dropped: request.dropped,
       refused: [],
-      answer: (text) => translateAnswer(text, model),
-      stream: () => new BedrockStreamTranslator({ model, includeUsage }),
+      answer: (text) => translateAnswer(text, model, jsonTool),
+      stream: () => new BedrockStreamTranslator({ model, includeUsage, jsonTool }),
     };
   },
   error: httpError,

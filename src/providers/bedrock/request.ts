@@ -42,7 +42,7 @@ const PARAMS: readonly ParamRule[] = [
 ];
 
 /** Fields read by code below, not listed as dropped when sent. */
-const HANDLED = new Set(['model', 'messages', 'tools', 'tool_choice', 'parallel_tool_calls', 'stream', 'n', ...PARAMS.map((rule) => rule.param)]);
+const HANDLED = new Set(['model', 'messages', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'stream', 'n', ...PARAMS.map((rule) => rule.param)]);
 
 /** Image media types as Converse's image formats. */
 const IMAGE_FORMAT: Readonly<Record<string, string>> = {
@@ -63,6 +63,8 @@ export interface BedrockRequest {
   readonly stream: boolean;
   readonly includeUsage: boolean;
   readonly dropped: string[];
+  /** The forced tool standing for response_format (JSON mode): its input is the answer. */
+  readonly jsonTool: string | undefined;
 }
 
 export function translateRequest(body: Record<string, unknown>, model: string): BedrockRequest {
@@ -81,7 +83,7 @@ export function translateRequest(body: Record<string, unknown>, model: string): 
   const request: Block = {};
   if (conversation.system.length > 0) request.system = conversation.system.flatMap(converseBlock);
   request.messages = messages as unknown as Json;
-  const toolConfig = converseTools(body, messages, dropped);
+  const { config: toolConfig, jsonTool } = converseTools(body, messages, dropped);
   if (toolConfig) request.toolConfig = toolConfig;
   for (const rule of PARAMS) {
     const value = body[rule.param];
@@ -98,6 +100,7 @@ export function translateRequest(body: Record<string, unknown>, model: string): 
     stream,
     includeUsage: stream && isRecord(streamOptions) && streamOptions.include_usage === true,
     dropped,
+    jsonTool,
   };
 }
 
@@ -160,13 +163,18 @@ function documentName(title: Json | undefined): string {
  * cannot call one — unless the conversation holds tool calls or results, which Bedrock accepts only
  * with a toolConfig; then the tools stay, with Bedrock's default choice (auto), and tool_choice is
  * named as dropped. parallel_tool_calls has no Converse field: false is named as dropped (true is
- * what Converse does anyway). response_format is not translated
- * (no forced-tool JSON mode here yet) and is named as dropped.
+ * what Converse does anyway). response_format (a JSON schema, or json_object) becomes a forced
+ * tool whose input is the answer, as for Anthropic
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use.html: toolChoice `tool` forces one).
  */
-function converseTools(body: Record<string, unknown>, messages: { content: Block[] }[], dropped: string[]): Block | undefined {
-  const setup = translateTools({ ...body, response_format: undefined }, dropped, 'Bedrock');
+function converseTools(
+  body: Record<string, unknown>,
+  messages: { content: Block[] }[],
+  dropped: string[],
+): { config: Block | undefined; jsonTool: string | undefined } {
+  const setup = translateTools(body, dropped, 'Bedrock');
   // Without tools, translateTools has named tool_choice and parallel_tool_calls as dropped.
-  if (!setup.tools) return undefined;
+  if (!setup.tools) return { config: undefined, jsonTool: undefined };
   if (body.parallel_tool_calls === false) dropped.push('parallel_tool_calls');
   const tools = setup.tools.map((tool): Block => {
     const spec: Block = { name: tool.name as string };
@@ -174,16 +182,18 @@ function converseTools(body: Record<string, unknown>, messages: { content: Block
     spec.inputSchema = { json: tool.input_schema as Json };
     return { toolSpec: spec };
   });
-  // Only a choice the client made is sent: translateTools makes "auto" for parallel_tool_calls.
-  const choice = body.tool_choice === undefined || body.tool_choice === null ? undefined : setup.toolChoice;
+  // Only a choice the client made, or JSON mode's, is sent: translateTools makes "auto" for
+  // parallel_tool_calls.
+  const jsonTool = setup.jsonTool;
+  const choice = (body.tool_choice === undefined || body.tool_choice === null) && jsonTool === undefined ? undefined : setup.toolChoice;
   if (choice?.type === 'none') {
     dropped.push('tool_choice');
     const toolHistory = messages.some((message) => message.content.some((block) => 'toolUse' in block || 'toolResult' in block));
-    return toolHistory ? { tools } : undefined;
+    return { config: toolHistory ? { tools } : undefined, jsonTool };
   }
   const config: Block = { tools };
   if (choice?.type === 'auto') config.toolChoice = { auto: {} };
   else if (choice?.type === 'any') config.toolChoice = { any: {} };
   else if (choice?.type === 'tool') config.toolChoice = { tool: { name: choice.name as string } };
-  return config;
+  return { config, jsonTool };
 }

@@ -107,6 +107,8 @@ type OpenBlock =
   | { readonly kind: 'text' }
   /** A tool call: its OpenAI index, and whether any input fragment was sent. */
   | { readonly kind: 'tool'; readonly index: number; sentInput: boolean }
+  /** JSON mode's forced tool: its input is the answer's text. */
+  | { readonly kind: 'json'; sentInput: boolean }
   | { readonly kind: 'other' };
 
 export interface StreamOptions {
@@ -114,6 +116,8 @@ export interface StreamOptions {
   readonly model: string;
   /** `stream_options.include_usage`: a usage chunk before [DONE]. */
   readonly includeUsage: boolean;
+  /** The forced tool standing for response_format, if any. */
+  readonly jsonTool?: string;
 }
 
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
@@ -196,6 +200,10 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
       this.blocks.set(index, { kind: 'other' });
       return '';
     }
+    if (tool.name === this.options.jsonTool) {
+      this.blocks.set(index, { kind: 'json', sentInput: false });
+      return '';
+    }
     const toolIndex = this.toolCalls++;
     this.blocks.set(index, { kind: 'tool', index: toolIndex, sentInput: false });
     return this.writer.toolCall(toolIndex, tool.id, tool.name, '');
@@ -207,13 +215,17 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
       case 'text':
         // Text blocks have no contentBlockStart: the first delta opens one.
         if (block === undefined) this.blocks.set(index, (block = { kind: 'text' }));
-        return block.kind !== 'tool' && delta.text ? this.writer.chunk(`{"content":${JSON.stringify(delta.text)}}`) : '';
+        // In JSON mode the forced tool carries the answer; text beside it would break the JSON.
+        return block.kind === 'text' && delta.text && this.options.jsonTool === undefined
+          ? this.writer.chunk(`{"content":${JSON.stringify(delta.text)}}`)
+          : '';
       case 'reasoning':
-        return block?.kind !== 'tool' && delta.text ? this.writer.chunk(`{"reasoning_content":${JSON.stringify(delta.text)}}`) : '';
+        return block?.kind !== 'tool' && block?.kind !== 'json' && delta.text ? this.writer.chunk(`{"reasoning_content":${JSON.stringify(delta.text)}}`) : '';
       case 'toolInput': {
         // A fragment with no open tool block has nothing to attach to.
-        if (block?.kind !== 'tool' || delta.input === '') return '';
+        if ((block?.kind !== 'tool' && block?.kind !== 'json') || delta.input === '') return '';
         block.sentInput = true;
+        if (block.kind === 'json') return this.writer.chunk(`{"content":${JSON.stringify(delta.input)}}`);
         return this.writer.toolArguments(block.index, delta.input);
       }
       case 'other':
@@ -231,6 +243,7 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
     if (block?.kind === 'tool' && !block.sentInput) {
       return this.writer.toolArguments(block.index, '{}');
     }
+    if (block?.kind === 'json' && !block.sentInput) return this.writer.chunk('{"content":"{}"}');
     return '';
   }
 
