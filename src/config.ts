@@ -140,6 +140,12 @@ const settingsSchema = z
       .default('off'),
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
+    MESSAGES_THINKING: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['drop', 'effort'], { error: 'must be drop or effort' }))
+      .default('drop'),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -179,6 +185,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     'For providers that take only image bytes (Bedrock): off (an image URL is a 400), public (the gateway fetches it, public addresses only) or any (internal hosts too).',
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
   FETCH_IMAGE_TIMEOUT_MS: 'How long one image fetch may take.',
+  MESSAGES_THINKING:
+    "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
 };
 
 export interface ProviderSettings {

@@ -294,5 +294,24 @@ describe("Claude Code's request shape", () => {
     assert.doesNotMatch(JSON.stringify(sent.json.messages[0]), /x-anthropic-billing-header/);
     assert.match(JSON.stringify(sent.json.messages[0]), /You are Claude Code/);
     assert.equal(sent.json.tools[0].function.name, 'Bash');
+    // Claude Code's thinking is left out by default (MESSAGES_THINKING=drop): many models refuse reasoning_effort.
+    assert.equal(sent.json.reasoning_effort, undefined);
+  });
+
+  test('with MESSAGES_THINKING=effort, its thinking goes to the provider as reasoning_effort', async () => {
+    const started = await startGateway({ FIREWORKS_BASE_URL: fireworks.url, FIREWORKS_API_KEY: KEY, MESSAGES_THINKING: 'effort' });
+    try {
+      const from = fireworks.requests.length;
+      const res = await request(`${started.url}/messages`, {
+        method: 'POST',
+        headers: { ...headers, 'x-provider': 'fireworks' },
+        body: JSON.stringify({ ...body, model: MODEL, stream: false }),
+      });
+      assert.equal(res.statusCode, 200, await res.body.text());
+      const sent = fireworks.requests.slice(from).find((r) => r.path.endsWith('/chat/completions'));
+      assert.equal(sent?.json.reasoning_effort, 'low');
+    } finally {
+      await started.server.shutdown(0);
+    }
   });
 });

@@ -16,6 +16,12 @@ export interface InboundContext {
    * API keeps per client between requests (the Responses API's output items).
    */
   readonly client: string;
+  /**
+   * Whether reasoning the client's API implies rather than asks for in OpenAI's terms (Anthropic's
+   * `thinking`, which Claude Code sends by default) becomes `reasoning_effort` (`effort`), or is
+   * left out (`drop`): many models that do not reason refuse `reasoning_effort` with a 400.
+   */
+  readonly thinking: 'drop' | 'effort';
 }
 
 /** One client request in chat-completion terms, and how to read the answers to it. */

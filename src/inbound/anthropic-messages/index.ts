@@ -14,7 +14,7 @@ export const anthropicMessages: InboundApi = {
   name: 'anthropic-messages',
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
     const { model } = context;
-    const { chat, dropped } = translateRequest(body, model);
+    const { chat, dropped } = translateRequest(body, model, context.thinking);
     return {
       chat,
       dropped,

@@ -90,7 +90,8 @@ function numberWithin(value: unknown, param: string, min: number, max: number): 
   return value;
 }
 
-export function translateRequest(body: Record<string, unknown>, model: string): ChatRequest {
+/** `thinking`: whether thinking and output_config.effort become reasoning_effort, or are left out (InboundContext). */
+export function translateRequest(body: Record<string, unknown>, model: string, thinking: 'drop' | 'effort' = 'effort'): ChatRequest {
   const dropped = new Set<string>();
   for (const [key, value] of Object.entries(body)) {
     if (READ.has(key) || value === undefined || value === null) continue;
@@ -120,10 +121,14 @@ export function translateRequest(body: Record<string, unknown>, model: string): 
   if (stop.length > 0) chat.stop = stop;
   const user = userId(body.metadata, dropped);
   if (user !== undefined) chat.user = user;
-  // output_config.effort says how much effort outright; thinking only implies it.
-  const thinking = thinkingEffort(body.thinking);
-  const effort = outputConfig(body.output_config, chat, dropped) ?? thinking;
-  if (effort !== undefined) chat.reasoning_effort = effort;
+  // output_config.effort says how much effort outright; thinking only implies it. Both are checked
+  // even when they are left out.
+  const implied = thinkingEffort(body.thinking);
+  const effort = outputConfig(body.output_config, chat, dropped) ?? implied;
+  if (effort !== undefined) {
+    if (thinking === 'effort') chat.reasoning_effort = effort;
+    else dropped.add(implied !== undefined ? 'thinking' : 'output_config.effort');
+  }
   if (body.stream !== undefined && body.stream !== null) {
     if (typeof body.stream !== 'boolean') throw invalid('stream', 'must be a boolean');
     if (body.stream) {
