@@ -467,6 +467,11 @@ describe('the README', () => {
     assert.equal(yaml.providers['vllm-a']!.apiKey, 'a-key');
     const json = loadConfig({ ...env, CONFIG_FILE: file(example('### The config file', 'json'), 'gateway.json') });
     assert.deepEqual(json.providerSpecs.slice(-2).map((spec) => spec.name), ['vllm-a', 'vllm-b']);
+    const aliases = loadConfig({ CONFIG_FILE: file(example('#### Model aliases', 'yaml')) }).modelAliases;
+    assert.equal(aliases.get('gpt-4o-mini'), 'groq/llama-3.1-8b-instant');
+    assert.equal(aliases.size, 3);
+    const claudeCode = loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml')) }).modelAliases;
+    assert.match(claudeCode.get('claude-sonnet-4-5-20250929') ?? '', /^fireworks\//);
   });
 });
 
