@@ -183,7 +183,9 @@ export class Gateway {
     const api = ex.api;
     // The client speaks the provider's own API: its bytes pass through, nothing is translated.
     const native = api !== undefined && provider.nativeApis.has(api.name);
-    const headers = this.upstreamHeaders(ex, provider, native && spec.kind === 'translating' ? nativeCredential(ex.req.headers, credential) : credential, native);
+    // The client's body goes as it is to a pass-through provider, and to one that speaks its API.
+    const clientBody = native || (api === undefined && spec.kind !== 'translating');
+    const headers = this.upstreamHeaders(ex, provider, native && spec.kind === 'translating' ? nativeCredential(ex.req.headers, credential) : credential, native, clientBody);
     let path: string;
     let body: Dispatcher.DispatchOptions['body'] = (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'];
     let translation: AnswerTranslation | undefined;
@@ -363,14 +365,21 @@ export class Gateway {
    * headers, and no compression (bytes pass through untouched and usage is read from them). undici
    * adds the provider's Host.
    */
-  private upstreamHeaders(ex: Exchange, provider: Provider, credential: readonly [string, string] | undefined, native: boolean): string[] {
+  private upstreamHeaders(
+    ex: Exchange,
+    provider: Provider,
+    credential: readonly [string, string] | undefined,
+    native: boolean,
+    clientBody: boolean,
+  ): string[] {
     // A flat [name, value, ...] list: undici reads it without listing an object's keys.
     const incomingVia = ex.req.headers.via;
     const headers = ['accept-encoding', 'identity', 'via', incomingVia === undefined ? this.via : `${incomingVia}, ${this.via}`];
     if (credential !== undefined) headers.push(credential[0], credential[1]);
     if (ex.contentType !== undefined) headers.push('content-type', ex.contentType);
     // undici measures a buffer itself; a list of chunks it would send chunked.
-    if (Array.isArray(ex.body) && provider.spec.kind !== 'translating') headers.push('content-length', String(bodyLength(ex.body)));
+    // A translated body is a string, measured where it is made.
+    if (clientBody && Array.isArray(ex.body)) headers.push('content-length', String(bodyLength(ex.body)));
     const fixed = provider.headers;
     for (let i = 0; i < fixed.length; i += 2) {
       // A client of the provider's own API keeps its own value (its anthropic-version).

@@ -99,6 +99,14 @@ describe('the Anthropic SDK through the gateway to the Anthropic simulator', () 
     assert.equal(headers['anthropic-version'], '2023-06-01');
   });
 
+  test('a request of several hundred KB passes through whole', async () => {
+    const from = sim.requests.length;
+    const system = 'You are a careful coding agent. '.repeat(12_000);
+    const message = await client().messages.create({ model: MODEL, max_tokens: 16, system, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(message.type, 'message');
+    assert.equal(JSON.parse(sim.requests[from]!.body).system, system);
+  });
+
   test('count_tokens passes through', async () => {
     const counted = await client().messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'Count these words please' }] });
     assert.ok(counted.input_tokens > 0);

@@ -106,6 +106,18 @@ for (const backend of BACKENDS) {
       assert.ok(message.usage.output_tokens > 0);
     });
 
+    test('a request of several hundred KB (a coding agent\'s prompt) is translated whole', async () => {
+      const system = 'You are a careful coding agent. '.repeat(12_000);
+      const message = await client(backend).messages.create({
+        model: backend.model,
+        max_tokens: 64,
+        system,
+        messages: [{ role: 'user', content: 'Say hello' }],
+      });
+      assert.equal(message.stop_reason, 'end_turn');
+      assert.ok(message.usage.input_tokens > 60_000);
+    });
+
     test('messages.stream with text: the exact event sequence, and finalMessage()', async () => {
       const stream = client(backend).messages.stream({ model: backend.model, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
       const types: string[] = [];

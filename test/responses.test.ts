@@ -110,6 +110,17 @@ for (const backend of TRANSLATED) {
       assert.ok(response.usage!.output_tokens > 0);
     });
 
+    test('a request of several hundred KB is translated whole', async () => {
+      const response = await client(backend.provider).responses.create({
+        model: backend.model,
+        instructions: 'You are a careful coding agent. '.repeat(12_000),
+        input: 'Say hello',
+        max_output_tokens: 64,
+      });
+      assert.equal(response.status, 'completed');
+      assert.ok(response.usage!.input_tokens > 60_000);
+    });
+
     test('responses.stream: typed events in order, finalResponse() equal to the text streamed', async () => {
       const stream = client(backend.provider).responses.stream({ model: backend.model, input: 'Say hello', max_output_tokens: 64 });
       const types: string[] = [];
