@@ -327,3 +327,27 @@ describe("Claude Code's request shape", () => {
     }
   });
 });
+
+describe("the gateway's own refusals on /v1/messages are in Anthropic's shape", () => {
+  const refusals: { name: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; status: number; type: string }[] = [
+    { name: 'an unknown provider', headers: { 'x-provider': 'nosuch' }, status: 400, type: 'invalid_request_error' },
+    { name: 'a body that is not JSON', body: '{"model":', status: 400, type: 'invalid_request_error' },
+    { name: 'no messages', body: '{"model":"m","max_tokens":5}', status: 400, type: 'invalid_request_error' },
+    { name: 'the wrong method', method: 'GET', body: '', status: 405, type: 'invalid_request_error' },
+    { name: 'no key for a provider that needs one', headers: { 'x-provider': 'groq', 'x-api-key': 'use-server-key' }, status: 401, type: 'authentication_error' },
+  ];
+  for (const refusal of refusals) {
+    test(refusal.name, async () => {
+      const res = await request(`${origin}/v1/messages`, {
+        method: refusal.method ?? 'POST',
+        headers: { 'content-type': 'application/json', 'x-provider': 'fireworks', ...refusal.headers },
+        body: refusal.method === 'GET' ? undefined : (refusal.body ?? JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })),
+      });
+      const body = (await res.body.json()) as { type?: string; error?: { type?: string; message?: string } };
+      assert.equal(res.statusCode, refusal.status);
+      assert.equal(body.type, 'error');
+      assert.equal(body.error?.type, refusal.type);
+      assert.equal(typeof body.error?.message, 'string');
+    });
+  }
+});
