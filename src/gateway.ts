@@ -204,7 +204,12 @@ export class Gateway {
         };
       } else {
         path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, ex.model, provider));
-        body = JSON.stringify(inbound.chat);
+        const chat = inbound.chat;
+        if (spec.maxTokensParam === 'max_completion_tokens' && chat.max_tokens !== undefined) {
+          chat.max_completion_tokens = chat.max_tokens;
+          delete chat.max_tokens;
+        }
+        body = JSON.stringify(chat);
         translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: NO_HEADERS };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));

@@ -88,12 +88,16 @@ describe('a provider that serves the Responses API itself', () => {
     assert.deepEqual(paths, ['/v1/responses', '/v1/responses']);
   });
 
-  test('turned off in the configuration, the gateway translates it to chat completions instead', async () => {
+  test('turned off in the configuration, the gateway translates it to chat completions instead, with max_completion_tokens', async () => {
     const from = openai.requests.length;
     const created = await new OpenAI({ baseURL: translatingURL, apiKey: 'use-server-key', defaultHeaders: { 'x-provider': 'openai' }, maxRetries: 0 })
-      .responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
+      .responses.create({ model: 'gpt-4o-mini', input: 'Say hello', max_output_tokens: 64 });
     assert.ok(created.output_text.length > 0);
     assert.deepEqual(openai.requests.slice(from).map((r) => r.path), ['/v1/chat/completions']);
+    // OpenAI's name for the limit: its reasoning models refuse max_tokens.
+    const sent = openai.requests[from]!.json;
+    assert.equal(sent.max_completion_tokens, 64);
+    assert.equal(sent.max_tokens, undefined);
   });
 });
 

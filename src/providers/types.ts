@@ -81,6 +81,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * without it the gateway translates the request to chat completions.
    */
   readonly responsesApi?: string;
+  /**
+   * The name under which a translated request (from /v1/messages or /v1/responses) gives the
+   * token limit: `max_tokens` (default, what every OpenAI-compatible host takes) or
+   * `max_completion_tokens` (OpenAI's: its reasoning models refuse `max_tokens`).
+   */
+  readonly maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

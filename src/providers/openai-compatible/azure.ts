@@ -34,6 +34,8 @@ export const azure = openAICompatible({
   apiKeyEnv: 'AZURE_API_KEY',
   auth: { header: 'api-key' },
   requestIdHeader: 'apim-request-id',
+  // As OpenAI's: reasoning deployments refuse max_tokens (the 2024-10-21 reference has both).
+  maxTokensParam: 'max_completion_tokens',
   options: {
     apiVersion: {
       env: 'AZURE_API_VERSION',

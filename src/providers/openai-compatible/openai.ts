@@ -11,5 +11,8 @@ export const openai = openAICompatible({
   requestIdHeader: 'x-request-id',
   // OpenAI's own Responses API reference: POST /v1/responses.
   responsesApi: 'https://platform.openai.com/docs/api-reference/responses',
+  // max_tokens is deprecated in favour of max_completion_tokens, which o-series and gpt-5 models
+  // require (https://platform.openai.com/docs/api-reference/chat/create#chat-create-max_tokens).
+  maxTokensParam: 'max_completion_tokens',
   docs: 'https://platform.openai.com/docs/api-reference',
 });
