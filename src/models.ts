@@ -22,6 +22,9 @@ interface ProviderDirectory {
 }
 
 export class ModelLists {
+  /** When the aliases came to be: the gateway's start, in the ISO form Anthropic's list uses. */
+  private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
   constructor(
     private readonly gateway: ProviderDirectory,
     private readonly logger: Logger,
@@ -42,6 +45,21 @@ export class ModelLists {
       ),
     );
     const body = JSON.stringify({ object: 'list', data: lists.flat() });
+    ex.status = 200;
+    ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });
+    ex.res.end(body);
+  }
+
+  /**
+   * For a client of Anthropic's API (it sends `anthropic-version`) served by another provider: the
+   * config file's model aliases as Anthropic's model list
+   * (https://platform.claude.com/docs/en/api/models-list), each named after the model behind it.
+   * Claude Code's gateway model discovery reads this list and keeps the ids that start with
+   * `claude` or `anthropic`, which is what aliases of its model names are.
+   */
+  answerAliases(ex: Exchange, aliases: ReadonlyMap<string, string>): void {
+    const data = [...aliases].map(([id, target]) => ({ type: 'model', id, display_name: `${id} (${target})`, created_at: this.startedAt }));
+    const body = JSON.stringify({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
     ex.status = 200;
     ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });
     ex.res.end(body);

@@ -15,7 +15,7 @@ import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logExchange, requestLineWriters } from './requestlog.js';
 import { VERSION } from './version.js';
-import { COUNT_TOKENS_PATH, MESSAGES_PATH, RESPONSES_PATH, messagesRoute, responsesRoute } from './inbound/index.js';
+import { ANTHROPIC_MESSAGES, COUNT_TOKENS_PATH, MESSAGES_PATH, RESPONSES_PATH, messagesRoute, responsesRoute } from './inbound/index.js';
 import type { InboundRoute } from './inbound/types.js';
 
 interface Route {
@@ -183,7 +183,16 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
 
     const providerHeader = req.headers['x-provider'];
-    if (route === MODELS_ROUTE && (providerHeader === undefined || providerHeader === '')) {
+    if (route === MODELS_ROUTE && req.headers['anthropic-version'] !== undefined) {
+      // A client of Anthropic's API (Claude Code's model discovery): Anthropic's own list from a
+      // provider that speaks the API, else the model aliases in Anthropic's shape.
+      const provider = providerHeader === undefined || providerHeader === '' ? undefined : gateway.resolveProvider(providerHeader);
+      if (provider === undefined || !provider.nativeApis.has(ANTHROPIC_MESSAGES)) {
+        gateway.models.answerAliases(ex, gateway.modelAliases);
+        return;
+      }
+      ex.api = messagesRoute;
+    } else if (route === MODELS_ROUTE && (providerHeader === undefined || providerHeader === '')) {
       await gateway.models.answerUnion(ex);
       return;
     }

@@ -107,6 +107,12 @@ describe('the Anthropic SDK through the gateway to the Anthropic simulator', () 
     assert.equal(JSON.parse(sim.requests[from]!.body).system, system);
   });
 
+  test("models.list: Anthropic's own list, in its shape", async () => {
+    const ids: string[] = [];
+    for await (const model of client().models.list()) ids.push(model.id);
+    assert.ok(ids.includes('claude-haiku-4-5-20251001'), ids.join(', '));
+  });
+
   test('count_tokens passes through', async () => {
     const counted = await client().messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'Count these words please' }] });
     assert.ok(counted.input_tokens > 0);

@@ -328,6 +328,19 @@ describe("Claude Code's request shape", () => {
   });
 });
 
+test("Claude Code's model discovery (GET /v1/models with anthropic-version) lists the model aliases in Anthropic's shape", async () => {
+  const anthropic = new Anthropic({ baseURL: origin, apiKey: 'use-server-key', maxRetries: 0 });
+  const models: Anthropic.ModelInfo[] = [];
+  for await (const model of anthropic.models.list({ limit: 1000 })) models.push(model);
+  assert.deepEqual(models.map((model) => model.id), ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001']);
+  assert.equal(models[0]!.type, 'model');
+  assert.equal(models[0]!.display_name, `claude-sonnet-4-5-20250929 (fireworks/${MODEL})`);
+  assert.match(models[0]!.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  // An OpenAI client (no anthropic-version) still gets OpenAI's list.
+  const res = await request(`${origin}/v1/models`, { headers: { 'x-provider': 'fireworks', authorization: `Bearer ${KEY}` } });
+  assert.equal(((await res.body.json()) as { object?: string }).object, 'list');
+});
+
 describe("the gateway's own refusals on /v1/messages are in Anthropic's shape", () => {
   const refusals: { name: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; status: number; type: string }[] = [
     { name: 'an unknown provider', headers: { 'x-provider': 'nosuch' }, status: 400, type: 'invalid_request_error' },
