@@ -1,0 +1,144 @@
+// The inbound translators against whatever a client or a provider sends: a request of any shape is
+// translated or refused with a GatewayError (a 4xx naming the field), never another exception; a
+// stream of any chunks is translated or ends in a reported failure, never an exception, and after
+// a failure or the end nothing more is sent.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { GatewayError } from '../src/errors.js';
+import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
+import { openAIResponses } from '../src/inbound/openai-responses/index.js';
+import type { InboundApi } from '../src/inbound/types.js';
+
+const SEED = 20_251_125;
+const RUNS = 400;
+const CONTEXT = { model: 'm', client: 'fuzz', thinking: 'effort' } as const;
+
+/** JSON values biased towards the shapes the APIs use: objects with their field names and types. */
+const KEYS = [
+  'type', 'role', 'content', 'text', 'source', 'data', 'media_type', 'url', 'id', 'name', 'input', 'tool_use_id', 'is_error',
+  'call_id', 'arguments', 'output', 'image_url', 'cache_control', 'thinking', 'signature', 'budget_tokens', 'effort', 'format',
+  'schema', 'strict', 'parameters', 'input_schema', 'description', 'tools', 'tool_choice', 'detail', 'file_id', 'file_data',
+] as const;
+const TYPES = [
+  'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'document', 'message', 'function_call',
+  'function_call_output', 'input_text', 'output_text', 'input_image', 'input_file', 'reasoning', 'item_reference', 'function',
+  'custom', 'auto', 'any', 'tool', 'none', 'required', 'json_schema', 'json_object', 'base64', 'url', 'enabled', 'adaptive',
+  'web_search', 'user', 'assistant', 'system', 'developer',
+] as const;
+const { json } = fc.letrec((tie) => ({
+  json: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constantFrom(...TYPES),
+    fc.string({ maxLength: 8 }),
+    fc.integer({ min: -5, max: 70_000 }),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('json'), { maxLength: 4 }),
+    fc.dictionary(fc.constantFrom(...KEYS), tie('json'), { maxKeys: 5 }),
+  ),
+}));
+
+const messagesBody = fc.record(
+  {
+    model: fc.oneof(fc.constant('m'), json),
+    max_tokens: fc.oneof(fc.integer({ min: 1, max: 64_000 }), json),
+    system: json,
+    messages: fc.oneof(fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: json }), { maxLength: 4 }), json),
+    tools: json,
+    tool_choice: json,
+    thinking: json,
+    output_config: json,
+    metadata: json,
+    stop_sequences: json,
+    temperature: json,
+    stream: json,
+  },
+  { requiredKeys: ['model', 'max_tokens', 'messages'] },
+);
+
+const responsesBody = fc.record(
+  {
+    model: fc.oneof(fc.constant('m'), json),
+    input: fc.oneof(fc.string(), fc.array(json, { maxLength: 4 }), json),
+    instructions: json,
+    tools: json,
+    tool_choice: json,
+    text: json,
+    reasoning: json,
+    max_output_tokens: json,
+    temperature: json,
+    stream: json,
+    store: json,
+  },
+  { requiredKeys: ['model', 'input'] },
+);
+
+function translatedOrRefused(api: InboundApi, body: Record<string, unknown>): void {
+  try {
+    const translation = api.toChat(body, CONTEXT);
+    // What is sent upstream must serialise.
+    JSON.stringify(translation.chat);
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    assert.ok(error.status >= 400 && error.status < 500, `status ${error.status}`);
+    assert.ok(error.message.length > 0);
+  }
+}
+
+/** Chat stream chunks as hosts send them, and as they should not. */
+const delta = fc.record(
+  {
+    role: fc.constant('assistant'),
+    content: fc.oneof(fc.string({ maxLength: 6 }), fc.constant(null), fc.array(fc.record({ type: fc.constant('text'), text: fc.string({ maxLength: 4 }) }), { maxLength: 2 })),
+    reasoning_content: fc.string({ maxLength: 6 }),
+    tool_calls: fc.array(
+      fc.record(
+        {
+          index: fc.integer({ min: 0, max: 2 }),
+          id: fc.constantFrom('call_a', 'call_b', ''),
+          function: fc.record({ name: fc.constantFrom('f', 'g'), arguments: fc.constantFrom('{"a":', '1}', '', '"x"', '{}') }, { requiredKeys: [] }),
+        },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 2 },
+    ),
+  },
+  { requiredKeys: [] },
+);
+const chunkData = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ choices: fc.array(fc.record({ index: fc.constant(0), delta, finish_reason: fc.constantFrom(null, 'stop', 'tool_calls', 'length', 'weird') }), { maxLength: 1 }), usage: fc.option(fc.record({ prompt_tokens: fc.nat(50), completion_tokens: fc.nat(50) })) }, { requiredKeys: ['choices'] }).map((chunk) => JSON.stringify(chunk)) },
+  { weight: 1, arbitrary: fc.constant('[DONE]') },
+  { weight: 1, arbitrary: fc.record({ error: fc.record({ message: fc.string(), type: fc.constantFrom('rate_limit_error', 'server_error', 'x'), code: fc.constantFrom(429, '503', null) }) }).map((chunk) => JSON.stringify(chunk)) },
+  { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 10 }), json.map((value) => JSON.stringify(value) ?? 'null')) },
+);
+
+function streamsSafely(api: InboundApi, chunks: string[]): void {
+  const translator = api.toChat(api === anthropicMessages ? { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], stream: true } : { model: 'm', input: 'hi', stream: true }, CONTEXT).stream();
+  let ended = false;
+  for (const data of chunks) {
+    const failedBefore = translator.failure !== undefined;
+    const text = translator.push({ event: 'message', data });
+    if (failedBefore) assert.equal(text, '', 'nothing after a failure');
+    if (ended) assert.equal(text, '', 'nothing after the end');
+    if (text.includes('message_stop') || text.includes('response.completed') || text.includes('response.incomplete')) ended = true;
+  }
+  const rest = translator.end();
+  if (translator.failure !== undefined) assert.ok(translator.failure.status >= 400 && translator.failure.status <= 599);
+  else assert.ok(ended || rest.includes('message_stop') || rest.includes('response.completed') || rest.includes('response.incomplete'), 'a stream that did not fail ends as its API ends one');
+}
+
+describe('inbound translators, fuzzed', () => {
+  for (const [name, api, body] of [
+    ['anthropic-messages', anthropicMessages, messagesBody],
+    ['openai-responses', openAIResponses, responsesBody],
+  ] as const) {
+    test(`${name}: any request is translated or refused with a 4xx`, () => {
+      fc.assert(fc.property(body as fc.Arbitrary<Record<string, unknown>>, (request) => translatedOrRefused(api, request)), { seed: SEED, numRuns: RUNS });
+    });
+    test(`${name}: any chat stream is translated or fails cleanly`, () => {
+      fc.assert(fc.property(fc.array(chunkData, { maxLength: 12 }), (chunks) => streamsSafely(api, chunks)), { seed: SEED, numRuns: RUNS });
+    });
+  }
+});
