@@ -12,7 +12,7 @@ import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
-import { RESPONSES_API } from './inbound/index.js';
+import { ANTHROPIC_MESSAGES, RESPONSES_API } from './inbound/index.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
@@ -175,7 +175,8 @@ export class Gateway {
     if (credential === undefined && !spec.keyOptional && authorize === undefined) {
       throw new GatewayError(
         401,
-        `No API key for provider "${provider.name}". Send "Authorization: Bearer <key>" (the OpenAI SDK's apiKey) ` +
+        `No API key for provider "${provider.name}". Send "Authorization: Bearer <key>" ` +
+          `(${ex.api?.name === ANTHROPIC_MESSAGES ? 'or "x-api-key: <key>": the Anthropic SDK\'s apiKey' : "the OpenAI SDK's apiKey"}) ` +
           `or start the gateway with ${spec.apiKeyEnv} set.`,
         'missing_api_key',
       );

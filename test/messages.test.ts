@@ -361,6 +361,7 @@ describe("the gateway's own refusals on /v1/messages are in Anthropic's shape", 
       assert.equal(body.type, 'error');
       assert.equal(body.error?.type, refusal.type);
       assert.equal(typeof body.error?.message, 'string');
+      if (refusal.status === 401) assert.match(body.error!.message!, /x-api-key/);
     });
   }
 });
