@@ -31,6 +31,8 @@ export interface FileCustomProvider extends FileProvider {
   readonly headers: readonly (readonly [string, string])[];
   readonly requestIdHeader?: string;
   readonly keyOptional: boolean;
+  /** The server serves OpenAI's Responses API itself (vLLM, Ollama): /v1/responses is passed through. */
+  readonly responsesApi: boolean;
 }
 
 /** One entry of `model_aliases`: a model name clients send, and the model (`provider/model`) to serve it. */
@@ -139,6 +141,7 @@ const customEntry = strict({
     .optional(),
   request_id_header: headerName.optional(),
   key_optional: z.boolean(expected('true or false')).optional(),
+  responses_api: z.boolean(expected('true or false')).optional(),
 });
 
 // Each section is checked on its own; an empty one (every line commented out) is none.
@@ -281,6 +284,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
       headers,
       requestIdHeader: entry.request_id_header?.toLowerCase(),
       keyOptional: entry.key_optional ?? false,
+      responsesApi: entry.responses_api ?? false,
     });
   }
 

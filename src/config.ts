@@ -390,6 +390,8 @@ function customSpecs(
         keyOptional: custom.keyOptional,
         requestIdHeader: custom.requestIdHeader,
         headers: Object.freeze(custom.headers.map((pair) => Object.freeze(pair))),
+        // Declared by the operator (responses_api: true): the server serves OpenAI's Responses API.
+        responsesApi: custom.responsesApi ? 'https://platform.openai.com/docs/api-reference/responses' : undefined,
         // A server of the team's own that speaks OpenAI's API: that API is its reference.
         docs: 'https://platform.openai.com/docs/api-reference',
       }),

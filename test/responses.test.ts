@@ -3,6 +3,9 @@
 // provider that serves it (OpenAI's simulator flavour), translated to chat completions for one that
 // does not (DeepSeek's flavour), and on to Anthropic's Messages API and Bedrock's Converse.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
@@ -99,6 +102,30 @@ describe('a provider that serves the Responses API itself', () => {
     assert.equal(sent.max_completion_tokens, 64);
     assert.equal(sent.max_tokens, undefined);
   });
+});
+
+test('a custom provider declared with responses_api: true gets /v1/responses passed through; without it, translated', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'gateway-responses-')), 'gateway.yaml');
+  writeFileSync(
+    path,
+    [
+      'custom_providers:',
+      `  - {name: vllm-a, base_url: "${openai.url}", responses_api: true, key_optional: true}`,
+      `  - {name: vllm-b, base_url: "${openai.url}", key_optional: true}`,
+    ].join('\n'),
+  );
+  const { server, url } = await startGateway({ CONFIG_FILE: path });
+  try {
+    for (const [name, expected] of [['vllm-a', '/v1/responses'], ['vllm-b', '/v1/chat/completions']] as const) {
+      const from = openai.requests.length;
+      const custom = new OpenAI({ baseURL: url, apiKey: FAMILY_SIM_API_KEY, defaultHeaders: { 'x-provider': name }, maxRetries: 0 });
+      const response = await custom.responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
+      assert.ok(response.output_text.length > 0);
+      assert.deepEqual(openai.requests.slice(from).map((r) => r.path), [expected], name);
+    }
+  } finally {
+    await server.shutdown(0);
+  }
 });
 
 for (const backend of TRANSLATED) {
