@@ -28,6 +28,7 @@ const CHAT_PATH = '/v1/chat/completions';
 const CHAT_UPSTREAM_PATH = '/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
+const ANTHROPIC_REQUEST_ID = 'request-id';
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 /** Regions a provider may be sent to at once, each with its pool. */
 const MAX_ORIGIN_POOLS = 16;
@@ -201,7 +202,7 @@ export class Gateway {
           answer: (text) => inbound.answer(chat.answer(text).json),
           stream: () => new ComposedTranslator(chat.stream(), inbound.stream()),
           framing: spec.adapter.framing,
-          clientHeaders: droppedHeader(chat),
+          clientHeaders: inboundHeaders(ex, droppedHeader(chat)),
         };
       } else {
         path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, ex.model, provider));
@@ -211,7 +212,7 @@ export class Gateway {
           delete chat.max_tokens;
         }
         body = JSON.stringify(chat);
-        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: NO_HEADERS };
+        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
     } else if (native && spec.kind === 'translating') {
@@ -451,6 +452,8 @@ export function sendError(ex: Exchange, error: GatewayError): void {
   ex.status = status;
   const body = error.sentBody ?? (api === undefined ? errorJson(error.toBody()) : api.errorBody(error.status, error.toBody()));
   res.writeHead(status, {
+    // Anthropic's SDKs read the request id from `request-id`; a provider's own (passed through) stands.
+    ...(api?.name === ANTHROPIC_MESSAGES && { [ANTHROPIC_REQUEST_ID]: ex.id }),
     ...error.headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -565,6 +568,14 @@ function nativeCredential(headers: IncomingHttpHeaders, decided: readonly [strin
   const authorization = headers.authorization?.trim();
   if (authorization === undefined || authorization === '' || isPlaceholder(authorization)) return decided;
   return ['authorization', authorization];
+}
+
+/**
+ * The headers of a translated answer for a client of another API: Anthropic's SDKs read the
+ * request id from `request-id` (its `_request_id`), so there it is the gateway's.
+ */
+function inboundHeaders(ex: Exchange, headers: readonly string[]): readonly string[] {
+  return ex.api?.name === ANTHROPIC_MESSAGES ? [...headers, ANTHROPIC_REQUEST_ID, ex.id] : headers;
 }
 
 function droppedHeader(chat: ChatTranslation): readonly string[] {

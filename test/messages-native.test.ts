@@ -54,6 +54,8 @@ describe('the Anthropic SDK through the gateway to the Anthropic simulator', () 
     assert.equal(message.content[0]!.type, 'text');
     assert.equal(message.stop_reason, 'end_turn');
     assert.ok(message.usage.input_tokens > 0);
+    // Anthropic's own request id (the simulator's are req_011C...), as its SDK reads it.
+    assert.match(message._request_id ?? '', /^req_011C/);
     const seen = sim.requests.slice(from);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.path, '/v1/messages');

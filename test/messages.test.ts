@@ -104,6 +104,8 @@ for (const backend of BACKENDS) {
       assert.equal(message.stop_reason, 'end_turn');
       assert.ok(message.usage.input_tokens > 0);
       assert.ok(message.usage.output_tokens > 0);
+      // The SDK's request id is the gateway's, as in its logs.
+      assert.match(message._request_id ?? '', /^[0-9a-f-]{36}$/);
     });
 
     test('a request of several hundred KB (a coding agent\'s prompt) is translated whole', async () => {
@@ -178,6 +180,7 @@ for (const backend of BACKENDS) {
         .messages.create({ model: backend.model, messages: [{ role: 'user', content: 'hi' }] } as unknown as Anthropic.MessageCreateParamsNonStreaming)
         .catch((err: unknown) => err);
       assert.ok(missing instanceof BadRequestError, String(missing));
+      assert.match(missing.requestID ?? '', /^[0-9a-f-]{36}$/);
       assert.equal((missing.error as { type?: string }).type, 'error');
       assert.equal((missing.error as { error?: { type?: string } }).error?.type, 'invalid_request_error');
       const busy = { model: backend.model, max_tokens: 16, messages: [{ role: 'user' as const, content: 'hi' }] };
