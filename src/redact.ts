@@ -305,6 +305,17 @@ export function safeEcho(value: string | string[] | undefined, maxChars = 64): s
 }
 
 /**
+ * Any value a client sent in a JSON body (a type, an id, a name), for an error message: a string
+ * as safeEcho shows it, anything else by its kind only. Bounded whatever the client sent.
+ */
+export function safeEchoValue(value: unknown, maxChars = 64): string {
+  if (typeof value === 'string') return safeEcho(value, maxChars);
+  if (value === undefined || value === null) return '(none)';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value).slice(0, maxChars);
+  return Array.isArray(value) ? '(a list)' : '(an object)';
+}
+
+/**
  * Paths redacted by the logger in every record, whatever the level. Explicit paths only: pino's
  * wildcard redaction costs about 10 µs a line, and records never nest headers deeper than this.
  */

@@ -831,3 +831,11 @@ describe('errors', () => {
     assert.equal(anthropicMessages.errorEvent(429, error('Slow down')), 'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"Slow down"}}\n\n');
   });
 });
+
+test('values a client sent are quoted in errors only when short, and never whole', () => {
+  const long = 'x'.repeat(10_000);
+  const tools = [{ name: 'f', input_schema: { type: 'object' } }];
+  rejects400({ tools, tool_choice: { type: long } }, 'tool_choice.type', /\(a value of 10000 characters, not shown\)/);
+  rejects400({ tools, tool_choice: { type: ['a', long] } }, 'tool_choice.type', /\(a list\)/);
+  rejects400({ thinking: { type: 'sometimes' } }, 'thinking.type', /"sometimes"/);
+});

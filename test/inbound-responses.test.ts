@@ -921,3 +921,10 @@ describe('the memory of output items', () => {
     assert.equal(memory.recall('a', 'big'), undefined);
   });
 });
+
+test('values a client sent are quoted in errors only when short, and never whole', () => {
+  const long = 'x'.repeat(10_000);
+  rejects400({ input: [{ type: long }] }, 'input[0].type', /^input\[0\] is a \(a value of 10000 characters, not shown\) item/);
+  rejects400({ input: [{ type: 'item_reference', id: { nested: long } }] }, 'input[0].id', /\(an object\)/);
+  rejects400({ input: 'hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type', /"web_search_preview"/);
+});

@@ -16,6 +16,7 @@
 // - a tool result's images (Claude Code's Read tool returns screenshots so) cannot stand in a chat
 //   `tool` message: they follow the tool messages in a user message, and the result's text says so.
 import { GatewayError } from '../../errors.js';
+import { safeEchoValue } from '../../redact.js';
 import { isRecord } from '../../providers/anthropic/errors.js';
 
 type Message = Record<string, unknown>;
@@ -74,9 +75,8 @@ function invalid(param: string, message: string): GatewayError {
 }
 
 /** A client's value in a message: quoted, cut short. */
-function typeName(value: unknown): string {
-  return value === undefined ? 'none' : String(JSON.stringify(value)).slice(0, 100);
-}
+/** A value the client sent, as an error message quotes it (bounded, never a credential). */
+const typeName = safeEchoValue;
 
 function text(value: unknown, param: string): string {
   if (typeof value !== 'string') throw invalid(param, 'must be a string');
@@ -418,7 +418,7 @@ function translateToolChoice(value: unknown, tools: Set<string>, chat: Record<st
       return;
     case 'tool': {
       const name = text(value.name, 'tool_choice.name');
-      if (!tools.has(name)) throw invalid('tool_choice.name', `no tool named ${JSON.stringify(name)} is in tools`);
+      if (!tools.has(name)) throw invalid('tool_choice.name', `no tool named ${typeName(name)} is in tools`);
       chat.tool_choice = { type: 'function', function: { name } };
       break;
     }

@@ -7,6 +7,7 @@
 // The gateway keeps no state: what needs a stored response, conversation or prompt is refused
 // with a 400 naming the field; settings a chat request cannot carry are left out and named.
 import { GatewayError } from '../../errors.js';
+import { safeEchoValue } from '../../redact.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -232,7 +233,7 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[], re
         return;
       case 'item_reference':
         throw invalid(
-          `${at} refers to item ${typeof item.id === 'string' ? JSON.stringify(item.id) : '(no id)'}, which this gateway does not know: ` +
+          `${at} refers to item ${safeEchoValue(item.id)}, which this gateway does not know: ` +
             'it keeps the output items it answered with for an hour, in memory, per process and per API key. ' +
             'Send the item itself instead (with the Vercel AI SDK: providerOptions.openai.store = false).',
           `${at}.id`,
@@ -242,7 +243,7 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[], re
         throw invalid(`${at} has neither a type nor a role`, `${at}.type`, 'missing_required_parameter');
       default:
         throw invalid(
-          `${at} is a ${JSON.stringify(type)} item; this provider is reached through chat completions, which take messages, ` +
+          `${at} is a ${safeEchoValue(type)} item; this provider is reached through chat completions, which take messages, ` +
             'function_call and function_call_output items',
           `${at}.type`,
           'unsupported_value',
@@ -289,7 +290,7 @@ function textContent(content: unknown, at: string): string {
         text += typeof part.refusal === 'string' ? part.refusal : '';
         return;
       default:
-        throw invalid(`${partAt} is a ${JSON.stringify(part.type)} part; this message takes text only`, `${partAt}.type`, 'unsupported_value');
+        throw invalid(`${partAt} is a ${safeEchoValue(part.type)} part; this message takes text only`, `${partAt}.type`, 'unsupported_value');
     }
   });
   return text;
@@ -312,7 +313,7 @@ function userContent(content: unknown, at: string): Json {
       case 'input_file':
         return filePart(part, partAt);
       default:
-        throw invalid(`${partAt} is a ${JSON.stringify(part.type)} part; user messages take input_text, input_image and input_file`, `${partAt}.type`, 'unsupported_value');
+        throw invalid(`${partAt} is a ${safeEchoValue(part.type)} part; user messages take input_text, input_image and input_file`, `${partAt}.type`, 'unsupported_value');
     }
   });
   if (parts.length === 1 && parts[0]!.type === 'text') return parts[0]!.text!;
@@ -390,7 +391,7 @@ function toolOutput(output: unknown, at: string): string {
       return;
     }
     throw invalid(
-      `${partAt} is a ${JSON.stringify(part.type)} part; tool results reach this provider as chat tool messages, which take text only`,
+      `${partAt} is a ${safeEchoValue(part.type)} part; tool results reach this provider as chat tool messages, which take text only`,
       `${partAt}.type`,
       'unsupported_value',
     );
@@ -417,7 +418,7 @@ function readTools(tools: unknown, toolChoice: unknown): Tools {
     case 'function': {
       const name = requiredString(toolChoice.name, 'tool_choice.name');
       if (!chat.some((tool) => (tool.function as JsonObject).name === name)) {
-        throw invalid(`tool_choice names the function ${JSON.stringify(name)}, which is not among tools`, 'tool_choice.name', 'invalid_value');
+        throw invalid(`tool_choice names the function ${safeEchoValue(name)}, which is not among tools`, 'tool_choice.name', 'invalid_value');
       }
       return { chat, choice: { type: 'function', function: { name } } };
     }
@@ -425,7 +426,7 @@ function readTools(tools: unknown, toolChoice: unknown): Tools {
       return allowedTools(chat, toolChoice);
     default:
       throw invalid(
-        `tool_choice chooses a ${JSON.stringify(toolChoice.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider takes function tools only`,
+        `tool_choice chooses a ${safeEchoValue(toolChoice.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider takes function tools only`,
         'tool_choice.type',
         'unsupported_value',
       );
@@ -436,7 +437,7 @@ function functionTool(tool: unknown, at: string): JsonObject {
   if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
   if (tool.type !== 'function') {
     throw invalid(
-      `${at} is a ${JSON.stringify(tool.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider is reached through chat completions, which take function tools only`,
+      `${at} is a ${safeEchoValue(tool.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider is reached through chat completions, which take function tools only`,
       `${at}.type`,
       'unsupported_value',
     );
