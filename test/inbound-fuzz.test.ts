@@ -9,6 +9,7 @@ import { GatewayError } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
 import { openAIResponses } from '../src/inbound/openai-responses/index.js';
 import type { InboundApi } from '../src/inbound/types.js';
+import { MAX_ANSWER_CHARS, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
 
 const SEED = 20_251_125;
 const RUNS = 400;
@@ -139,6 +140,38 @@ describe('inbound translators, fuzzed', () => {
     });
     test(`${name}: any chat stream is translated or fails cleanly`, () => {
       fc.assert(fc.property(fc.array(chunkData, { maxLength: 12 }), (chunks) => streamsSafely(api, chunks)), { seed: SEED, numRuns: RUNS });
+    });
+  }
+});
+
+describe('inbound translators hold a bounded answer', () => {
+  const streamOf = (api: InboundApi) =>
+    api
+      .toChat(api === anthropicMessages ? { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], stream: true } : { model: 'm', input: 'hi', stream: true }, CONTEXT)
+      .stream();
+  const chunk = (delta: Record<string, unknown>) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: null }] });
+
+  for (const [name, api] of [['anthropic-messages', anthropicMessages], ['openai-responses', openAIResponses]] as const) {
+    test(`${name}: an answer past ${MAX_ANSWER_CHARS} characters ends with an error event`, () => {
+      const translator = streamOf(api);
+      const piece = chunk({ content: 'x'.repeat(1024 * 1024) });
+      let out = '';
+      for (let i = 0; i <= MAX_ANSWER_CHARS / (1024 * 1024) && translator.failure === undefined; i++) out += translator.push({ event: 'message', data: piece });
+      assert.equal(translator.failure?.status, 502);
+      assert.match(translator.failure!.error.message, /longer than/);
+      assert.match(out, /event: error/);
+      assert.equal(translator.push({ event: 'message', data: piece }), '');
+    });
+
+    test(`${name}: more than ${MAX_TOOL_CALLS} tool calls end the stream`, () => {
+      const translator = streamOf(api);
+      let out = translator.push({ event: 'message', data: chunk({ content: 'Calling.' }) });
+      for (let i = 0; i <= MAX_TOOL_CALLS && translator.failure === undefined; i++) {
+        out += translator.push({ event: 'message', data: chunk({ tool_calls: [{ index: i, id: `call_${i}`, function: { name: 'f', arguments: '{}' } }] }) });
+      }
+      assert.equal(translator.failure?.status, 502);
+      assert.match(translator.failure!.error.message, /more than 1024 tool calls/);
+      assert.match(out, /event: error/);
     });
   }
 });

@@ -154,6 +154,11 @@ function errorView(value: unknown): ChunkView['error'] {
   };
 }
 
+/** A function's arguments as text: hosts send a JSON string, some an object. */
+function argumentsOf(fn: Record<string, unknown>): string {
+  return typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+}
+
 /** A malformed chunk or answer: the translation cannot go on. */
 export class ChatShapeError extends Error {
   override name = 'ChatShapeError';
@@ -184,7 +189,7 @@ export function readChunk(data: string): ChunkView {
         index: typeof call.index === 'number' ? call.index : undefined,
         id: typeof call.id === 'string' && call.id !== '' ? call.id : undefined,
         name: typeof fn.name === 'string' && fn.name !== '' ? fn.name : undefined,
-        arguments: typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '',
+        arguments: argumentsOf(fn),
       });
     }
     toolCalls = calls;
@@ -217,7 +222,7 @@ export function readCompletion(json: string): CompletionView {
     for (const [i, call] of message.tool_calls.entries()) {
       if (!isRecord(call)) continue;
       const fn = isRecord(call.function) ? call.function : {};
-      const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+      const args = argumentsOf(fn);
       toolCalls.push({
         id: typeof call.id === 'string' && call.id !== '' ? call.id : `call_${i}`,
         name: typeof fn.name === 'string' ? fn.name : '',
@@ -237,8 +242,33 @@ export function readCompletion(json: string): CompletionView {
 }
 
 /**
+ * The most of one streamed answer an inbound translator holds (text, reasoning, tool arguments,
+ * in characters): the Responses API repeats the whole answer in its closing events, and
+ * Anthropic's stream sends some blocks whole at the end, so a translated answer is held as it
+ * goes. Past this the provider is answering without end, and the stream is given up.
+ */
+export const MAX_ANSWER_CHARS = 16 * 1024 * 1024;
+/** The most tool calls one streamed answer may open. */
+export const MAX_TOOL_CALLS = 1024;
+
+/** Reads a stream's chunks (readChunk), within MAX_ANSWER_CHARS for the whole answer. */
+export class ChunkReader {
+  private chars = 0;
+
+  /** Throws ChatShapeError for a chunk that is not one, or one past the bound. */
+  read(data: string): ChunkView {
+    const chunk = readChunk(data);
+    this.chars += chunk.content.length + chunk.reasoning.length;
+    for (const call of chunk.toolCalls) this.chars += call.arguments.length + (call.name?.length ?? 0) + (call.id?.length ?? 0);
+    if (this.chars > MAX_ANSWER_CHARS) throw new ChatShapeError(`the answer is longer than ${MAX_ANSWER_CHARS} characters, more than the gateway translates`);
+    return chunk;
+  }
+}
+
+/**
  * Tool-call fragments in order, each given the position of the call it belongs to: by `index`
  * when the host sends one, else by `id` (a new id opens a new call), else the call last added to.
+ * A call past MAX_TOOL_CALLS is a ChatShapeError.
  */
 export class ToolCallTracker {
   private readonly byIndex = new Map<number, number>();
@@ -254,6 +284,7 @@ export class ToolCallTracker {
     if (position === undefined && delta.index === undefined && delta.id === undefined && this.last !== -1) position = this.last;
     let opens = false;
     if (position === undefined) {
+      if (this.count >= MAX_TOOL_CALLS) throw new ChatShapeError(`the answer opens more than ${MAX_TOOL_CALLS} tool calls`);
       position = this.count++;
       opens = true;
     }

@@ -24,9 +24,9 @@ import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../pro
 import type { Usage } from '../../stream.js';
 import {
   ChatShapeError,
+  ChunkReader,
   DONE,
   namedEvent,
-  readChunk,
   ToolCallTracker,
   type ChatUsage,
   type ChunkView,
@@ -87,6 +87,7 @@ export class MessagesStreamTranslator implements StreamTranslator {
   private index = 0;
   private open: OpenBlock | undefined;
   private readonly tracker = new ToolCallTracker();
+  private readonly reader = new ChunkReader();
   /** Every tool call by position; the first may be streaming (`streamed`), the others are held. */
   private readonly calls: ToolCallState[] = [];
   private streamed = false;
@@ -108,14 +109,17 @@ export class MessagesStreamTranslator implements StreamTranslator {
     const data = event.data;
     if (data === DONE) return this.complete();
     if (data.trim() === '') return '';
-    let chunk: ChunkView;
     try {
       // An error sent as `event: error` with the error object as its data.
-      chunk = readChunk(event.event === 'error' ? errorData(data) : data);
+      return this.translate(this.reader.read(event.event === 'error' ? errorData(data) : data));
     } catch (error) {
+      // A chunk that is not one, or an answer past the translator's bounds.
       if (!(error instanceof ChatShapeError)) throw error;
       return this.fail(BROKEN_STREAM_STATUS, `The provider's stream could not be read: ${error.message}`, 'upstream_unreadable');
     }
+  }
+
+  private translate(chunk: ChunkView): string {
     if (chunk.usage !== undefined) this.lastUsage = chunk.usage;
     if (chunk.error !== undefined) return this.failWith(chunk.error.status, chunk.error.body);
     // What comes after the finish (a usage chunk, another choice's deltas) adds nothing to the message.

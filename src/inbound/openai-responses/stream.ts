@@ -16,7 +16,7 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import type { Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
-import { ChatShapeError, DONE, namedEvent, readChunk, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { ChatShapeError, ChunkReader, DONE, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import {
   functionCallItem,
   gatewayUsage,
@@ -84,6 +84,7 @@ export class ResponsesStreamTranslator implements StreamTranslator {
   private readonly ids = new ResponseIds();
   private readonly createdAt = nowSeconds();
   private readonly tracker = new ToolCallTracker();
+  private readonly reader = new ChunkReader();
   private readonly items: OutputItem[] = [];
   /** The open reasoning or message item, if any. */
   private current: ReasoningItem | MessageItem | undefined;
@@ -118,13 +119,16 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     if (this.closed) return '';
     const data = upstream.data;
     if (data === DONE || (data.length < 16 && data.trim() === DONE)) return this.complete();
-    let chunk: ChunkView;
     try {
-      chunk = readChunk(data);
+      return this.translate(this.reader.read(data));
     } catch (error) {
+      // A chunk that is not one, or an answer past the translator's bounds.
       if (!(error instanceof ChatShapeError)) throw error;
       return this.fail(BROKEN_STREAM_STATUS, { message: `The provider's stream could not be read: ${error.message}`, type: 'upstream_error', code: 'upstream_unreadable', param: null });
     }
+  }
+
+  private translate(chunk: ChunkView): string {
     if (chunk.error !== undefined) return this.fail(chunk.error.status, chunk.error.body);
     if (chunk.usage !== undefined) this.chatUsage = chunk.usage;
     let out = '';
