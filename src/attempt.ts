@@ -19,7 +19,6 @@ import type { AttemptLimits, Exchange } from './exchange.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
 import type { ProviderAdapter, StreamTranslator, TranslatedError, UpstreamEvent } from './providers/types.js';
 import { UsageObserver, sseErrorEvent, type Usage } from './stream.js';
-import { ANTHROPIC_MESSAGES } from './inbound/index.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -88,7 +87,6 @@ const MAX_EVENT_BYTES = 1024 * 1024;
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
 const RATELIMIT_PREFIX = 'x-ratelimit-';
-const ANTHROPIC_REQUEST_ID = 'request-id';
 /** Anthropic's rate-limit headers, which its own clients (Claude Code) read. */
 const ANTHROPIC_RATELIMIT_PREFIX = 'anthropic-ratelimit-';
 
@@ -599,8 +597,8 @@ function pickHeaders(ex: Exchange, headers: IncomingHttpHeaders, translated: boo
       default:
         if (name === requestIdHeader) {
           picked.forClient.push('x-upstream-request-id', text);
-          // A client of Anthropic's API served by Anthropic: its SDK reads Anthropic's own id here.
-          if (name === ANTHROPIC_REQUEST_ID && ex.api?.name === ANTHROPIC_MESSAGES) picked.forClient.push(name, text);
+          // A client of the provider's own API (Anthropic's): its SDK reads the provider's id under the same name.
+          if (name === ex.api?.requestIdHeader) picked.forClient.push(name, text);
         }
         else if (name === errorTypeHeader) picked.errorType = text;
         else if (name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX)) picked.forClient.push(name, text);

@@ -12,7 +12,7 @@ import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
-import { ANTHROPIC_MESSAGES, RESPONSES_API } from './inbound/index.js';
+import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
@@ -28,7 +28,6 @@ const CHAT_PATH = '/v1/chat/completions';
 const CHAT_UPSTREAM_PATH = '/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
-const ANTHROPIC_REQUEST_ID = 'request-id';
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 /** Regions a provider may be sent to at once, each with its pool. */
 const MAX_ORIGIN_POOLS = 16;
@@ -176,8 +175,7 @@ export class Gateway {
     if (credential === undefined && !spec.keyOptional && authorize === undefined) {
       throw new GatewayError(
         401,
-        `No API key for provider "${provider.name}". Send "Authorization: Bearer <key>" ` +
-          `(${ex.api?.name === ANTHROPIC_MESSAGES ? 'or "x-api-key: <key>": the Anthropic SDK\'s apiKey' : "the OpenAI SDK's apiKey"}) ` +
+        `No API key for provider "${provider.name}". Send ${ex.api?.keyHint ?? OPENAI_KEY_HINT} ` +
           `or start the gateway with ${spec.apiKeyEnv} set.`,
         'missing_api_key',
       );
@@ -453,7 +451,7 @@ export function sendError(ex: Exchange, error: GatewayError): void {
   const body = error.sentBody ?? (api === undefined ? errorJson(error.toBody()) : api.errorBody(error.status, error.toBody()));
   res.writeHead(status, {
     // Anthropic's SDKs read the request id from `request-id`; a provider's own (passed through) stands.
-    ...(api?.name === ANTHROPIC_MESSAGES && { [ANTHROPIC_REQUEST_ID]: ex.id }),
+    ...(api?.requestIdHeader !== undefined && { [api.requestIdHeader]: ex.id }),
     ...error.headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -571,11 +569,12 @@ function nativeCredential(headers: IncomingHttpHeaders, decided: readonly [strin
 }
 
 /**
- * The headers of a translated answer for a client of another API: Anthropic's SDKs read the
- * request id from `request-id` (its `_request_id`), so there it is the gateway's.
+ * The headers of a translated answer for a client of another API: the gateway's request id also
+ * where that API's SDKs read it (Anthropic's `request-id`).
  */
 function inboundHeaders(ex: Exchange, headers: readonly string[]): readonly string[] {
-  return ex.api?.name === ANTHROPIC_MESSAGES ? [...headers, ANTHROPIC_REQUEST_ID, ex.id] : headers;
+  const name = ex.api?.requestIdHeader;
+  return name === undefined ? headers : [...headers, name, ex.id];
 }
 
 function droppedHeader(chat: ChatTranslation): readonly string[] {

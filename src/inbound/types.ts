@@ -69,4 +69,11 @@ export interface InboundRoute extends InboundApi {
   readonly path: string;
   /** Why `method path` cannot be served by a provider that does not speak this API itself. */
   notTranslated(method: string, path: string, provider: string): string;
+  /** How this API's clients send a key, for the message of a request that sent none. */
+  readonly keyHint: string;
+  /**
+   * The response header this API's SDKs read the request id from, when it is not x-request-id
+   * (Anthropic's `request-id`): the gateway's id there, or a provider's own of the same name.
+   */
+  readonly requestIdHeader?: string;
 }
