@@ -175,3 +175,44 @@ describe('inbound translators hold a bounded answer', () => {
     });
   }
 });
+
+describe('a provider translator and an inbound translator in series', () => {
+  /** A provider translator that gives fixed chat SSE text per event, and a failure when told. */
+  function provider(script: Record<string, string>, failOn?: string) {
+    let failure: { status: number; error: { message: string; type: string; code: string | null; param: null } } | undefined;
+    return {
+      push: (event: { event: string; data: string }) => {
+        if (event.event === failOn) failure = { status: 503, error: { message: 'overloaded', type: 'server_error', code: 'overloaded_error', param: null } };
+        return script[event.event] ?? '';
+      },
+      end: () => '',
+      get failure() {
+        return failure;
+      },
+      usage: undefined,
+    };
+  }
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const inbound = () => openAIResponses.toChat({ model: 'm', input: 'hi', stream: true }, CONTEXT).stream();
+
+  test("each chat chunk the provider's translator gives reaches the inbound translator, several per event", async () => {
+    const { ComposedTranslator } = await import('../src/inbound/compose.js');
+    const composed = new ComposedTranslator(
+      provider({ a: chunk({ role: 'assistant' }) + chunk({ content: 'Hel' }), b: chunk({ content: 'lo' }, 'stop') + 'data: [DONE]\n\n' }),
+      inbound(),
+    );
+    const text = composed.push({ event: 'a', data: '' }) + composed.push({ event: 'b', data: '' }) + composed.end();
+    assert.match(text, /"delta":"Hel"/);
+    assert.match(text, /"delta":"lo"/);
+    assert.match(text, /event: response\.completed\n/);
+    assert.equal(composed.failure, undefined);
+  });
+
+  test("the provider's failure is the composed one, with the provider's status", async () => {
+    const { ComposedTranslator } = await import('../src/inbound/compose.js');
+    const composed = new ComposedTranslator(provider({ a: 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n' }, 'a'), inbound());
+    composed.push({ event: 'a', data: '' });
+    assert.equal(composed.failure?.status, 503);
+    assert.equal(composed.failure?.error.code, 'overloaded_error');
+  });
+});
