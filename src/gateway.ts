@@ -343,7 +343,7 @@ export class Gateway {
     }
     const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, {
       model: ex.clientModel ?? ex.model!,
-      client: clientName(ex.req.headers),
+      client: () => clientName(ex.req.headers),
       thinking: this.config.MESSAGES_THINKING,
     });
     inbound.chat.model = ex.model;

@@ -18,7 +18,7 @@ const MODEL = 'claude-sonnet-4-5';
 type Json = Record<string, any>;
 
 function translate(body: Record<string, unknown>): InboundTranslation {
-  return anthropicMessages.toChat({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: '', thinking: 'effort' });
+  return anthropicMessages.toChat({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', thinking: 'effort' });
 }
 
 const chat = (body: Record<string, unknown>): Json => translate(body).chat;
@@ -48,7 +48,7 @@ describe('request', () => {
   });
 
   test('max_tokens is required, an integer of at least 1', () => {
-    assert.throws(() => anthropicMessages.toChat({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { model: MODEL, client: '', thinking: 'effort' }), /max_tokens: required/);
+    assert.throws(() => anthropicMessages.toChat({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { model: MODEL, client: () => '', thinking: 'effort' }), /max_tokens: required/);
     for (const value of [null, 0, -1, 1.5, '100']) rejects400({ max_tokens: value }, 'max_tokens');
   });
 
@@ -285,7 +285,7 @@ describe('request', () => {
 
   test("with thinking: 'drop' (the gateway's default), thinking and output_config.effort are left out, and named", () => {
     const dropping = (body: Record<string, unknown>) =>
-      anthropicMessages.toChat({ model: MODEL, max_tokens: 64000, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: '', thinking: 'drop' });
+      anthropicMessages.toChat({ model: MODEL, max_tokens: 64000, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', thinking: 'drop' });
     const withThinking = dropping({ thinking: { type: 'enabled', budget_tokens: 4096 } });
     assert.equal(withThinking.chat.reasoning_effort, undefined);
     assert.ok(withThinking.dropped.includes('thinking'));

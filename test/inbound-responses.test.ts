@@ -20,7 +20,7 @@ const MODEL = 'client-model';
 type Sent = Record<string, any>;
 
 function translate(body: Record<string, unknown>): InboundTranslation {
-  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: '', thinking: 'effort' });
+  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', thinking: 'effort' });
 }
 
 /** The chat request a Responses request becomes. */
@@ -687,7 +687,7 @@ function gatewayFetch(script: (chat: Sent, call: number) => Script | string[], e
     const body = JSON.parse(String(init?.body)) as Sent;
     let translation: InboundTranslation;
     try {
-      translation = openAIResponses.toChat(body, { model: String(body.model), client: '', thinking: 'effort' });
+      translation = openAIResponses.toChat(body, { model: String(body.model), client: () => '', thinking: 'effort' });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       return new Response(openAIResponses.errorBody(error.status, error.toBody()), { status: error.status, headers: { 'content-type': 'application/json' } });

@@ -302,6 +302,25 @@ describe('the Vercel AI SDK default openai(model), served by DeepSeek through th
   });
 });
 
+test("an item_reference resolves for the API key that was answered with the item, and for no other", async () => {
+  const keyed = (key: string) => new OpenAI({ baseURL, apiKey: key, defaultHeaders: { 'x-provider': 'deepseek' }, maxRetries: 0 });
+  const first = await keyed('sim-alice').responses.create({ model: 'deepseek-chat', input: 'Say hello' });
+  const id = first.output[0]!.id!;
+  const input: ResponseInputItem[] = [
+    { role: 'user', content: 'Say hello' },
+    { type: 'item_reference', id },
+    { role: 'user', content: 'Again' },
+  ];
+  const again = await keyed('sim-alice').responses.create({ model: 'deepseek-chat', input });
+  assert.equal(again.status, 'completed');
+  const from = deepseek.requests.length;
+  await keyed('sim-alice').responses.create({ model: 'deepseek-chat', input });
+  assert.equal(deepseek.requests[from]!.json.messages[1].content, first.output_text);
+  const other = await keyed('sim-bob').responses.create({ model: 'deepseek-chat', input }).catch((err: unknown) => err);
+  assert.ok(other instanceof BadRequestError, String(other));
+  assert.equal(other.param, 'input[1].id');
+});
+
 test("LangChain's ChatOpenAI with useResponsesApi, served by DeepSeek: invoke, stream, a tool call", async () => {
   const paths: string[] = [];
   const model = new ChatOpenAI({

@@ -13,9 +13,9 @@ export interface InboundContext {
   readonly model: string;
   /**
    * Who is asking: an opaque name derived from the client's credential ('' with none), for what an
-   * API keeps per client between requests (the Responses API's output items).
+   * API keeps per client between requests (the Responses API's output items). Made when asked.
    */
-  readonly client: string;
+  client(): string;
   /**
    * Whether reasoning the client's API implies rather than asks for in OpenAI's terms (Anthropic's
    * `thinking`, which Claude Code sends by default) becomes `reasoning_effort` (`effort`), or is

@@ -14,7 +14,7 @@ export const openAIResponses: InboundApi = Object.freeze({
   name: 'openai-responses',
 
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
-    const client = context.client;
+    const client = context.client();
     const { chat, dropped, echo } = toChatRequest(body, context.model, (id) => outputItems.recall(client, id));
     const echoed = echoJson(echo);
     const remember = (items: readonly unknown[]) => outputItems.remember(client, items);
