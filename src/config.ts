@@ -115,6 +115,7 @@ const settingsSchema = z
     RETRY_MAX_DELAY_MS: duration(0).default(8_000),
     MAX_BODY_BYTES: int(1).default(20 * 1024 * 1024),
     MAX_BUFFERED_RESPONSE_BYTES: int(0).default(8 * 1024 * 1024),
+    MAX_TRANSLATED_VALUES: int(1).default(200_000),
     HEADERS_TIMEOUT_MS: duration(1).default(30_000),
     BODY_TIMEOUT_MS: duration(1).default(60_000),
     KEEP_ALIVE_TIMEOUT_MS: duration(0).default(65_000),
@@ -168,6 +169,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   RETRY_BASE_DELAY_MS: 'Backoff base: retry n waits a random time below base * 2^(n-1).',
   RETRY_MAX_DELAY_MS: 'Backoff ceiling; at least RETRY_BASE_DELAY_MS.',
   MAX_BODY_BYTES: 'Largest request body; larger is 413.',
+  MAX_TRANSLATED_VALUES:
+    'Most JSON values (objects, arrays, strings, numbers, literals) in a request body the gateway translates for another API; more is 413. Parsing and rebuilding a body holds the event loop in proportion to its values.',
   MAX_BUFFERED_RESPONSE_BYTES:
     'Non-streamed answers are buffered (so they can be retried) up to this size; a larger one is passed through as it arrives.',
   HEADERS_TIMEOUT_MS: 'Time a client has to send its request headers; then 408.',

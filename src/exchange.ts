@@ -52,6 +52,8 @@ export interface Exchange {
   upstreamPath: string;
   /** The body to send: one buffer, or a large body's chunks (see BodyBytes). */
   body: BodyBytes | null;
+  /** The JSON values a large body holds (BodyFacts.values): what translating it would cost. */
+  bodyValues: number;
   contentType: string | undefined;
   /** The model the provider is asked for (after aliases, prefixes and mapModel). */
   model: string | undefined;

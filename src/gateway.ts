@@ -4,8 +4,9 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { bodyLength, pacedBody, type BodyBytes } from './body.js';
+import { bodyLength, pacedBody } from './body.js';
 import type { Config } from './config.js';
 import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
@@ -190,7 +191,7 @@ export class Gateway {
     let body: Dispatcher.DispatchOptions['body'] = (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'];
     let translation: AnswerTranslation | undefined;
     if (api !== undefined && !native) {
-      const inbound = this.translateInbound(ex, provider, api);
+      const inbound = await this.translateInbound(ex, provider, api);
       if (spec.kind === 'translating') {
         const chat = await this.translateChat(ex, provider, inbound.chat);
         path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
@@ -218,7 +219,7 @@ export class Gateway {
       path = provider.basePath + ex.path + (ex.upstreamPath.includes('?') ? ex.upstreamPath.slice(ex.upstreamPath.indexOf('?')) : '');
     } else if (spec.kind === 'translating') {
       if (ex.path === CHAT_PATH && ex.method === 'POST') {
-        const chat = await this.translateChat(ex, provider, JSON.parse(bodyText(ex.body!)) as Record<string, unknown>);
+        const chat = await this.translateChat(ex, provider, await this.parseTranslated(ex, provider));
         path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
         body = chat.body;
         headers.push('content-length', String(Buffer.byteLength(chat.body)));
@@ -337,11 +338,11 @@ export class Gateway {
    * The request of a client that speaks another API (Anthropic's Messages, the Responses API) as a
    * chat request for the provider; only the main route of that API can be translated.
    */
-  private translateInbound(ex: Exchange, provider: Provider, api: InboundRoute): InboundTranslation {
+  private async translateInbound(ex: Exchange, provider: Provider, api: InboundRoute): Promise<InboundTranslation> {
     if (ex.method !== 'POST' || ex.path !== api.path) {
       throw new GatewayError(400, api.notTranslated(ex.method, ex.path, provider.name), 'unsupported_route');
     }
-    const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, {
+    const inbound = api.toChat(await this.parseTranslated(ex, provider), {
       model: ex.clientModel ?? ex.model!,
       client: () => clientName(ex.req.headers),
       thinking: this.config.MESSAGES_THINKING,
@@ -350,7 +351,33 @@ export class Gateway {
     if (this.debug && inbound.dropped.length > 0) {
       this.logger.debug({ reqId: ex.id, api: api.name, dropped: inbound.dropped }, 'request fields not translated');
     }
+    if (Array.isArray(ex.body)) await yieldTurn(ex);
     return inbound;
+  }
+
+  /**
+   * A body to translate, parsed. A large one (kept as chunks) is refused past
+   * MAX_TRANSLATED_VALUES, and is decoded, parsed and translated each in a turn of the event loop
+   * of its own, so that other clients are served in between: building the tree of a body of tiny
+   * values is what holds the loop (the pass-through path never builds it).
+   */
+  private async parseTranslated(ex: Exchange, provider: Provider): Promise<Record<string, unknown>> {
+    const body = ex.body!;
+    if (!Array.isArray(body)) return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const max = this.config.MAX_TRANSLATED_VALUES;
+    if (ex.bodyValues > max) {
+      throw new GatewayError(
+        413,
+        `The request body holds ${ex.bodyValues} JSON values; a request the gateway translates for provider "${provider.name}" ` +
+          `may hold at most ${max} (MAX_TRANSLATED_VALUES). Send fewer messages or content parts.`,
+        'request_too_large',
+      );
+    }
+    const text = Buffer.concat(body).toString('utf8');
+    await yieldTurn(ex);
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    await yieldTurn(ex);
+    return parsed;
   }
 
   /** A chat request in the provider's API. */
@@ -605,7 +632,11 @@ function headerObject(flat: readonly string[]): Record<string, string> {
   return headers;
 }
 
-/** A JSON body's text, from one buffer or a large body's chunks. */
-function bodyText(body: BodyBytes): string {
-  return Array.isArray(body) ? Buffer.concat(body).toString('utf8') : body.toString('utf8');
+/** Lets other clients' callbacks run; a client that left meanwhile ends the request here. */
+async function yieldTurn(ex: Exchange): Promise<void> {
+  await nextTurn();
+  if (ex.clientGone) throw CLIENT_LEFT;
 }
+
+/** Never written: the answer of a client that left is not sent (server.ts `fail`). */
+const CLIENT_LEFT = new GatewayError(499, 'The client closed the connection.', 'client_closed_request');

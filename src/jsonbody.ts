@@ -45,6 +45,11 @@ export interface BodyFacts {
   stream: boolean;
   /** The type of the last top-level value of the field the scanner was asked about. */
   requiredType: JsonType | undefined;
+  /**
+   * How many JSON values the body holds (containers included), counted for a scanned body; 0 for
+   * one parsed whole, which is too small (SCAN_FROM_BYTES) for its count to matter.
+   */
+  values: number;
 }
 
 /** Why a body is refused: the message says what is wrong and where. */
@@ -185,6 +190,7 @@ export class JsonBodyScanner implements BodyFacts {
   modelEnd = -1;
   stream = false;
   requiredType: JsonType | undefined = undefined;
+  values = 0;
 
   /** @param required the name (as bytes) of a top-level field whose value's type the caller wants */
   constructor(private readonly required: Buffer) {}
@@ -340,6 +346,7 @@ export class JsonBodyScanner implements BodyFacts {
 
   /** The first byte of a value at chunk[i]; returns the state that reads the rest of it. */
   private startValue(chunk: Buffer, i: number, b: number): S {
+    this.values++;
     if (this.depth === 1 && this.field !== Field.None) this.noteField(i, b);
     if (b === QUOTE) return S.String;
     if (b === OPEN_BRACE || b === OPEN_BRACKET) {
@@ -478,6 +485,7 @@ export function parseBodyFacts(raw: Buffer, required: string): BodyFacts {
     modelEnd: -1,
     stream: Object.hasOwn(body, 'stream') && body.stream === true,
     requiredType: jsonTypeOf(requiredValue),
+    values: 0,
   };
 }
 

@@ -251,6 +251,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       throw new GatewayError(400, 'Parameter messages must be an array.', 'invalid_type', 'messages');
     }
     ex.stream = facts.stream;
+    ex.bodyValues = facts.values;
     ex.clientModel = model;
     // An alias from the config file names the model, and its provider when it has a prefix.
     const alias = gateway.modelAliases.get(model);
@@ -338,6 +339,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     method: req.method ?? 'GET',
     upstreamPath: '',
     body: null,
+    bodyValues: 0,
     contentType: undefined,
     model: undefined,
     clientModel: undefined,

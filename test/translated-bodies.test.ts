@@ -1,0 +1,173 @@
+// Large request bodies on the translated routes: translating builds the body's whole tree, which
+// the pass-through path never does, so what is translated is bounded (MAX_TRANSLATED_VALUES) and
+// its work is spread over turns of the event loop. The upstream here is a plain HTTP server that
+// counts the bytes it receives without parsing them, so that the event loop measured is the
+// gateway's own.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import type { GatewayServer } from '../src/server.js';
+import { startGateway } from './helpers.js';
+
+const CHAT_ANSWER = JSON.stringify({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'm',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+});
+const ANTHROPIC_ANSWER = JSON.stringify({
+  id: 'msg_1',
+  type: 'message',
+  role: 'assistant',
+  model: 'claude-x',
+  content: [{ type: 'text', text: 'ok' }],
+  stop_reason: 'end_turn',
+  stop_sequence: null,
+  usage: { input_tokens: 1, output_tokens: 1 },
+});
+
+interface Received {
+  path: string;
+  bytes: number;
+  body: Buffer;
+}
+
+let upstream: Server;
+let upstreamUrl: string;
+const received: Received[] = [];
+let gateway: GatewayServer;
+let origin: string;
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      received.push({ path: req.url ?? '', bytes: body.length, body });
+      const answer = req.url?.endsWith('/messages') ? ANTHROPIC_ANSWER : CHAT_ANSWER;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const started = await startGateway({
+    FIREWORKS_BASE_URL: `${upstreamUrl}/v1`,
+    FIREWORKS_API_KEY: 'fw-key',
+    DEEPSEEK_BASE_URL: `${upstreamUrl}/v1`,
+    DEEPSEEK_API_KEY: 'deepseek-key',
+    ANTHROPIC_BASE_URL: upstreamUrl,
+    ANTHROPIC_API_KEY: 'sk-ant-key',
+  });
+  gateway = started.server;
+  origin = started.url.slice(0, -3);
+});
+
+after(async () => {
+  await gateway.shutdown(0);
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+});
+
+/** `count` tiny messages, alternating roles: about 31 bytes and 3 JSON values each. */
+function tinyMessages(count: number): { role: string; content: string }[] {
+  const messages = new Array<{ role: string; content: string }>(count);
+  for (let i = 0; i < count; i++) messages[i] = { role: i % 2 === 0 ? 'user' : 'assistant', content: 'x' };
+  return messages;
+}
+
+async function post(path: string, body: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const res = await request(`${origin}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer use-server-key', ...headers },
+    body,
+  });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+/** The longest the event loop was held while `run` ran, in ms. */
+async function longestStall<T>(run: () => Promise<T>): Promise<{ result: T; stallMs: number }> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  histogram.enable();
+  try {
+    const result = await run();
+    return { result, stallMs: histogram.max / 1e6 };
+  } finally {
+    histogram.disable();
+  }
+}
+
+describe('translated request bodies', () => {
+  // 620,000 tiny messages, 19 MiB: parsed, translated and serialised in one turn this held the
+  // event loop 357-525 ms per request (four at once, 1.17 s), where the pass-through path scans it in 24 ms.
+  const hugeBody = Buffer.from(JSON.stringify({ model: 'claude-x', max_tokens: 16, messages: tinyMessages(620_000) }));
+
+  test('a translated body of more JSON values than MAX_TRANSLATED_VALUES is a 413 naming the setting, refused without parsing it', async () => {
+    const before = received.length;
+    const { result, stallMs } = await longestStall(() =>
+      Promise.all([
+        post('/v1/messages', hugeBody, { 'x-provider': 'fireworks' }),
+        post('/v1/messages', hugeBody, { 'x-provider': 'fireworks' }),
+        post('/v1/chat/completions', hugeBody, { 'x-provider': 'anthropic' }),
+      ]),
+    );
+    for (const answer of result) {
+      assert.equal(answer.status, 413, answer.text);
+      assert.match(answer.text, /MAX_TRANSLATED_VALUES/);
+      assert.match(answer.text, /1860\d{3} JSON values/);
+    }
+    assert.equal(received.length, before, 'nothing is sent upstream');
+    // Parsing one such body alone takes well over 100 ms; scanning it as it arrives, a few ms a chunk.
+    assert.ok(stallMs < 100, `the event loop was held ${stallMs.toFixed(1)} ms`);
+  });
+
+  test('the bound is on translation only: the same body passes through to a provider that speaks chat completions', async () => {
+    const { status, text } = await post('/v1/chat/completions', hugeBody, { 'x-provider': 'fireworks' });
+    assert.equal(status, 200, text);
+    const last = received.at(-1)!;
+    assert.equal(last.path, '/v1/chat/completions');
+    // The client's bytes, but for the model's name, which Fireworks' short names expand.
+    assert.equal(last.bytes, hugeBody.length + 'accounts/fireworks/models/'.length);
+  });
+
+  test('a large body under the bound is translated and served on every translated route', async () => {
+    // 60,000 messages: 180,003 values (under the default 200,000), 1.8 MiB.
+    const messages = tinyMessages(60_000);
+    const cases = [
+      { path: '/v1/messages', provider: 'fireworks', body: { model: 'claude-x', max_tokens: 16, messages }, upstream: '/v1/chat/completions' },
+      // Fireworks serves the Responses API itself; DeepSeek's is translated.
+      { path: '/v1/responses', provider: 'deepseek', body: { model: 'm', input: messages }, upstream: '/v1/chat/completions' },
+      { path: '/v1/chat/completions', provider: 'anthropic', body: { model: 'claude-x', max_tokens: 16, messages }, upstream: '/v1/messages' },
+      { path: '/v1/messages', provider: 'fireworks', body: { model: 'claude-x', max_tokens: 16, messages, stream: false }, upstream: '/v1/chat/completions' },
+    ];
+    for (const { path, provider, body, upstream } of cases) {
+      const { status, text } = await post(path, Buffer.from(JSON.stringify(body)), { 'x-provider': provider });
+      assert.equal(status, 200, `${path} via ${provider}: ${text.slice(0, 300)}`);
+      const last = received.at(-1)!;
+      assert.equal(last.path, upstream);
+      const sent = JSON.parse(last.body.toString('utf8')) as { messages: unknown[] };
+      // Anthropic's API merges consecutive turns of one role; these alternate, so every message arrives.
+      assert.equal(sent.messages.length, messages.length, `${path} via ${provider}`);
+    }
+  });
+
+  test('MAX_TRANSLATED_VALUES is a setting: a lower bound refuses a body the default takes', async () => {
+    const { server, url } = await startGateway({ FIREWORKS_BASE_URL: `${upstreamUrl}/v1`, FIREWORKS_API_KEY: 'fw-key', MAX_TRANSLATED_VALUES: '50000' });
+    try {
+      const body = Buffer.from(JSON.stringify({ model: 'claude-x', max_tokens: 16, messages: tinyMessages(20_000) }));
+      const res = await request(`${url}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 413, text);
+      assert.match(text, /at most 50000 \(MAX_TRANSLATED_VALUES\)/);
+      // Anthropic's error shape, as the Anthropic SDK reads it.
+      assert.equal((JSON.parse(text) as { type: string }).type, 'error');
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+});
