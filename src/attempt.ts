@@ -19,6 +19,7 @@ import type { AttemptLimits, Exchange } from './exchange.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
 import type { ProviderAdapter, StreamTranslator, TranslatedError, UpstreamEvent } from './providers/types.js';
 import { UsageObserver, sseErrorEvent, type Usage } from './stream.js';
+import { safeEcho } from './redact.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -182,14 +183,29 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.abortReason) controller.abort(this.abortReason);
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     const ex = this.ex;
     if (!ex) return;
     this.status = statusCode;
-    const picked = pickHeaders(ex, headers, this.translation !== undefined);
+    const translation = this.translation;
+    const picked = pickHeaders(ex, headers, translation !== undefined);
     this.headers = picked;
+    const contentType = picked.contentType;
     if (statusCode >= 400) this.mode = Mode.Error;
-    else if (picked.contentType !== undefined && isStream(picked.contentType, this.translation)) this.mode = Mode.Stream;
+    else if (translation?.stream !== undefined) {
+      // A translated answer takes the shape the client asked for: an answer of the other shape
+      // cannot be read as this one, and relayed as it is it would be in neither API's terms.
+      if (contentType !== undefined && isStream(contentType, translation) !== ex.stream) {
+        this.stopUpstream(controller, {
+          kind: 'unreadable',
+          message: ex.stream
+            ? `it answered a streamed request with a whole body (${safeEcho(contentType, 100)}), not a stream`
+            : 'it answered with a stream although none was asked for',
+        });
+        return;
+      }
+      if (ex.stream) this.mode = Mode.Stream;
+    } else if (contentType !== undefined && isStream(contentType, translation)) this.mode = Mode.Stream;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
