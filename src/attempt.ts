@@ -419,9 +419,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private onEvent(event: UpstreamEvent): void {
+    const ex = this.ex;
+    const translator = this.translator!;
     // Events after a reported failure, or after the attempt ended, are not wanted.
-    if (this.ex === undefined || this.translator!.failure !== undefined) return;
-    this.translated += this.translator!.push(event);
+    if (ex === undefined || translator.failure !== undefined) return;
+    const text = translator.push(event);
+    // The commit point is the first event that gives the client content, whatever else the same
+    // network read holds: a failure after it ends the answer with the API's error event, and the
+    // outcome never depends on how the provider's bytes were split.
+    if (text !== '' && !this.streaming && translator.failure === undefined) this.startAnswer(ex);
+    this.translated += text;
   }
 
   /**
