@@ -119,10 +119,18 @@ class AwsEventStreamDecoder implements EventDecoder {
     }
     const headers = message.headers;
     const type = headers[':message-type']?.value;
-    // An exception frame is named by its exception type, an event by its event type.
-    const name = type === 'exception' ? headers[':exception-type']?.value : type === 'error' ? headers[':error-code']?.value : headers[':event-type']?.value;
-    const data = type === 'error' ? JSON.stringify({ message: headers[':error-message']?.value ?? '' }) : toUtf8(message.body);
-    this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data });
+    if (type === 'error') {
+      // An unmodelled failure: its code and message are headers, as AWS's SDKs read them.
+      const code = headers[':error-code']?.value;
+      const text = headers[':error-message']?.value;
+      this.callbacks.onEvent({ event: typeof code === 'string' ? code : 'unknown', data: typeof text === 'string' ? text : '', kind: 'error' });
+    } else if (type === 'exception') {
+      const name = headers[':exception-type']?.value;
+      this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data: toUtf8(message.body), kind: 'exception' });
+    } else {
+      const name = headers[':event-type']?.value;
+      this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data: toUtf8(message.body) });
+    }
     return !this.broken;
   }
 

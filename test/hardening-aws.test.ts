@@ -1,12 +1,20 @@
 // Hardening of the AWS paths (issue 16): event-stream frames reassembled in linear time however the
-// network splits them.
+// network splits them; error frames (`:message-type: error`) fail the stream with the provider's
+// code and message, redacted.
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { BEDROCK_SIM_API_KEY, startBedrockSim, type BedrockSim } from '../sim/bedrock.js';
+import OpenAI from 'openai';
+import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_API_KEY, BEDROCK_SIM_SECRET_ACCESS_KEY, startBedrockSim, type BedrockSim, type BedrockSimFault } from '../sim/bedrock.js';
 import { createEventDecoder } from '../src/framing.js';
+import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
+import type { GatewayServer } from '../src/server.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
+import { simFault, startGateway } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const MAX_EVENT_BYTES = 1024 * 1024;
@@ -97,6 +105,12 @@ describe('AWS event-stream reassembly', () => {
       expected = whole.events;
     });
 
+    test('it holds every kind of frame: events, an exception, an error with its code and message', () => {
+      assert.ok(expected.some((e) => e.event === 'contentBlockStart'));
+      assert.deepEqual(expected.filter((e) => e.kind === 'exception'), [{ event: 'throttlingException', data: '{"message":"slow down"}', kind: 'exception' }]);
+      assert.deepEqual(expected.filter((e) => e.kind === 'error'), [{ event: 'InternalFailure', data: 'it broke', kind: 'error' }]);
+    });
+
     test('split at every byte boundary, it decodes to the same events', () => {
       for (let cut = 1; cut < recorded.length; cut++) {
         const split = decode([recorded.subarray(0, cut), recorded.subarray(cut)]);
@@ -107,5 +121,126 @@ describe('AWS event-stream reassembly', () => {
     test('in pieces of every size from 1 to 64 bytes, it decodes to the same events', () => {
       for (let size = 1; size <= 64; size++) assert.deepEqual(decode(pieces(recorded, size)), { events: expected, broken: [] }, `pieces of ${size}`);
     });
+  });
+});
+
+describe('AWS error frames', () => {
+  let sim: BedrockSim;
+  let gateway: GatewayServer;
+  let baseURL: string;
+  const logs: string[] = [];
+
+  before(async () => {
+    sim = await startBedrockSim({ port: 0 });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logs.push(chunk.toString('utf8'));
+        callback();
+      },
+    });
+    ({ server: gateway, url: baseURL } = await startGateway(
+      { BEDROCK_BASE_URL: sim.url, AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: BEDROCK_SIM_SECRET_ACCESS_KEY, LOG_LEVEL: 'warn' },
+      sink,
+    ));
+  });
+  after(async () => {
+    await gateway.shutdown(0);
+    await sim.close();
+  });
+
+  const client = () => new OpenAI({ baseURL, apiKey: 'use-server-key', defaultHeaders: { 'x-provider': 'bedrock' }, maxRetries: 0 });
+  const streamWith = (fault: BedrockSimFault) =>
+    client().chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], stream: true, user: simFault(fault) });
+
+  test('an exception frame fails the stream whatever its type is called: its :message-type says what it is', () => {
+    const translator = new BedrockStreamTranslator({ model: MODEL, includeUsage: false });
+    translator.push({ event: 'messageStart', data: '{"role":"assistant"}' });
+    translator.push({ event: 'accessDenied', data: '{"message":"no access to this model"}', kind: 'exception' });
+    assert.equal(translator.failure?.error.message, 'no access to this model');
+  });
+
+  test('the simulator sends them as AWS does: its own SDK throws an Error named by the code, with the message', async () => {
+    const aws = new BedrockRuntimeClient({
+      region: 'us-east-1',
+      endpoint: sim.url,
+      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler(),
+    });
+    try {
+      const res = await aws.send(new ConverseStreamCommand({
+        modelId: MODEL,
+        messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+        requestMetadata: { sim: JSON.stringify({ stream_error: { after: 1, code: 'InternalFailure', message: 'it broke' } }) },
+      }));
+      let deltas = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const event of res.stream!) if (event.contentBlockDelta) deltas++;
+        })(),
+        (err: Error) => err.name === 'InternalFailure' && err.message === 'it broke',
+      );
+      assert.equal(deltas, 1);
+    } finally {
+      aws.destroy();
+    }
+  });
+
+  test('one before any content fails the request with its message and code, as a status (502 for a code it does not name)', async () => {
+    const err = await streamWith({ stream_error: { after: 0, code: 'InternalFailure', message: 'the backend fell over' } }).then(
+      () => assert.fail('the stream was answered'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof OpenAI.APIError, String(err));
+    assert.equal(err.status, 502);
+    assert.match(err.message, /the backend fell over/);
+    assert.equal(err.code, 'InternalFailure');
+  });
+
+  test('one whose code names a known exception keeps its status (ThrottlingException: 429)', async () => {
+    const err = await streamWith({ stream_error: { after: 0, code: 'ThrottlingException', message: 'slow down' } }).then(
+      () => assert.fail('the stream was answered'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+    assert.match(err.message, /slow down/);
+  });
+
+  test('one after content ends the stream with an error event carrying its message, not [DONE]', async () => {
+    const stream = await streamWith({ chunks: 5, stream_error: { after: 2, code: 'InternalFailure', message: 'lost the model mid-answer' } });
+    let text = '';
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      })(),
+      /lost the model mid-answer/,
+    );
+    assert.ok(text.length > 0, 'the deltas before the error frame were relayed');
+  });
+
+  test('its message is redacted, before and after the stream is committed', async () => {
+    const token = 'Bearer abcdEFGH1234ijklMNOP5678qrstUVWX';
+    const early = await streamWith({ stream_error: { after: 0, message: `upstream refused Authorization: ${token}` } }).then(
+      () => assert.fail('the stream was answered'),
+      (e: unknown) => e as Error,
+    );
+    assert.match(early.message, /upstream refused/);
+    assert.doesNotMatch(early.message, /abcdEFGH1234/);
+
+    const res = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer use-server-key', 'x-provider': 'bedrock' },
+      body: JSON.stringify({
+        model: MODEL,
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+        user: simFault({ chunks: 4, stream_error: { after: 2, message: `upstream refused Authorization: ${token}` } }),
+      }),
+    });
+    const body = await res.text();
+    assert.equal(res.status, 200);
+    assert.match(body, /upstream refused/);
+    assert.doesNotMatch(body, /abcdEFGH1234/);
+    assert.doesNotMatch(body, /\[DONE\]/);
   });
 });
