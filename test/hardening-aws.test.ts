@@ -1,7 +1,10 @@
 // Hardening of the AWS paths (issue 16): event-stream frames reassembled in linear time however the
 // network splits them; error frames (`:message-type: error`) fail the stream with the provider's
-// code and message, redacted.
+// code and message, redacted; a 2xx answer that is not JSON is a clear 502 that quotes neither V8
+// nor the provider's bytes.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
@@ -243,4 +246,62 @@ describe('AWS error frames', () => {
     assert.doesNotMatch(body, /abcdEFGH1234/);
     assert.doesNotMatch(body, /\[DONE\]/);
   });
+});
+
+describe('a 2xx answer that is not JSON', () => {
+  const NOT_JSON = '<html><body>Bad gateway, provider sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 ' + 'x'.repeat(100_000) + '</body></html>';
+  let fake: Server;
+  let fakeURL: string;
+  let logs: string[];
+  let bedrockURL: string;
+  let anthropicURL: string;
+  let gateways: GatewayServer[];
+
+  before(async () => {
+    fake = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(NOT_JSON));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    fakeURL = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+    logs = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logs.push(chunk.toString('utf8'));
+        callback();
+      },
+    });
+    const bedrock = await startGateway({ BEDROCK_BASE_URL: fakeURL, AWS_BEARER_TOKEN_BEDROCK: BEDROCK_SIM_API_KEY, MAX_RETRIES: '0', LOG_LEVEL: 'warn' }, sink);
+    const anthropic = await startGateway({ ANTHROPIC_BASE_URL: fakeURL, ANTHROPIC_API_KEY: 'sk-ant-server-key-0123456789', MAX_RETRIES: '0', LOG_LEVEL: 'warn' }, sink);
+    gateways = [bedrock.server, anthropic.server];
+    bedrockURL = bedrock.url;
+    anthropicURL = anthropic.url;
+  });
+  after(async () => {
+    for (const gateway of gateways) await gateway.shutdown(0);
+    await new Promise((resolve) => fake.close(resolve));
+  });
+
+  for (const [provider, model] of [['bedrock', MODEL], ['anthropic', 'claude-sonnet-4-5']] as const) {
+    test(`from ${provider}: a 502 that says the answer is not JSON, without V8's message or the provider's bytes`, async () => {
+      const before = logs.length;
+      const res = await fetch(`${provider === 'bedrock' ? bedrockURL : anthropicURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer use-server-key', 'x-provider': provider },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const body = await res.text();
+      assert.equal(res.status, 502);
+      const error = (JSON.parse(body) as { error: { message: string; code: string } }).error;
+      assert.equal(error.code, 'upstream_unreadable');
+      assert.match(error.message, /not JSON/);
+      assert.doesNotMatch(body, /Unexpected token|SyntaxError|is not valid JSON|<html>|Bad gateway|sk-ant/);
+      // The operator's log quotes the start of it, bounded and without the key.
+      const warned = logs.slice(before).map((line) => JSON.parse(line) as { msg: string; excerpt?: string }).find((line) => line.excerpt !== undefined);
+      assert.ok(warned, 'a warn line quotes the answer');
+      assert.match(warned.excerpt!, /^<html><body>Bad gateway/);
+      assert.doesNotMatch(warned.excerpt!, /abcdefghijklmnop/);
+      assert.ok(warned.excerpt!.length <= 300, `an excerpt of ${warned.excerpt!.length} characters`);
+    });
+  }
 });
