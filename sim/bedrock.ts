@@ -21,6 +21,10 @@
  *   `modelStreamErrorException`, `validationException`, `throttlingException`,
  *   `serviceUnavailableException`:
  *   https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStreamOutput.html
+ * - Event-stream frames carry `:message-type` `event`, `exception` (with `:exception-type`) or
+ *   `error` (with `:error-code` and `:error-message` headers): the constants of aws/smithy-go's
+ *   `eventstream` package, and the message unmarshaller of `@smithy/core`'s event streams, which
+ *   throws an error frame as an Error named by its code.
  * - Errors carry `x-amzn-errortype: <Name>:http://internal.amazon.com/coral/com.amazon.bedrock/`,
  *   `x-amzn-requestid` (a UUID) and `{"message": ...}`; "The provided model identifier is invalid."
  *   is a 400 ValidationException (also from ConverseStream):
@@ -86,6 +90,14 @@ export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail
   error_type?: string;
   /** Streaming: an exception frame after N content deltas (0: right after `messageStart`); the stream ends. */
   stream_exception?: { after?: number; type?: BedrockStreamExceptionType; message?: string };
+  /**
+   * Streaming: an error frame after N content deltas, as `stream_exception`: `:message-type: error`
+   * with `:error-code` and `:error-message` headers and no payload, a failure the API's model does
+   * not name (AWS's SDKs throw it as an Error named by its code).
+   */
+  stream_error?: { after?: number; code?: string; message?: string };
+  /** Streaming: write every frame in pieces of this many bytes, each once the one before is flushed. */
+  trickle_bytes?: number;
   /** Answer a tool call with two `toolUse` blocks. */
   parallel_tools?: boolean;
   /** Streaming: number of `toolUse.input` fragments per tool call (default 8). */
@@ -160,6 +172,9 @@ const MAX_BODY_BYTES = 20 * 1024 * 1024;
 const DEFAULT_CHUNKS = 3;
 const DEFAULT_TOOL_FRAGMENTS = 8;
 const DEFAULT_SPLIT_DELAY_MS = 5;
+// AWS's common error for a failure it does not name, in the words of its Common Errors page.
+const DEFAULT_STREAM_ERROR_CODE = 'InternalFailure';
+const DEFAULT_STREAM_ERROR_MESSAGE = 'The request processing has failed because of an unknown error, exception or failure.';
 const DEFAULT_TEXT = 'Hello from the Bedrock simulator.';
 const DEFAULT_WORDS = DEFAULT_TEXT.split(' ');
 const IMAGE_TOKENS = 1600;
@@ -678,6 +693,14 @@ function exceptionFrame(type: BedrockStreamExceptionType, message: string): Buff
   }, JSON.stringify({ message }));
 }
 
+function errorFrame(code: string, message: string): Buffer {
+  return frame({
+    ':error-code': { type: 'string', value: code },
+    ':error-message': { type: 'string', value: message },
+    ':message-type': { type: 'string', value: 'error' },
+  }, '');
+}
+
 const MESSAGE_START = eventFrame('messageStart', '{"role":"assistant"}');
 
 interface StreamPlan {
@@ -795,8 +818,22 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     send(ex, refusal.status, JSON.stringify({ message: refusal.message }), extra);
   }
 
-  /** Writes the frames of one step one per write, or each in two writes (`split_frames`). */
-  function writeFrames(ex: Exchange, frames: Buffer[], split: number): boolean | Promise<boolean> {
+  /**
+   * Writes the frames of one step one per write, each in two writes (`split_frames`), or in
+   * pieces of `trickle` bytes.
+   */
+  function writeFrames(ex: Exchange, frames: Buffer[], split: number, trickle = 0): boolean | Promise<boolean> {
+    if (trickle > 0) {
+      return (async () => {
+        for (const f of frames) {
+          for (let at = 0; at < f.length; at += trickle) {
+            await new Promise<void>((resolve) => ex.res.write(f.subarray(at, at + trickle), () => resolve()));
+            if (ex.closed) return false;
+          }
+        }
+        return true;
+      })();
+    }
     if (split < 0) {
       for (const f of frames) ex.res.write(f);
       return true;
@@ -822,15 +859,22 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     const split = fault?.split_frames === true ? (delay || DEFAULT_SPLIT_DELAY_MS) : -1;
     const cutAfter = nonNegative(fault?.cut_after);
     const stallAfter = nonNegative(fault?.stall_after);
+    const trickle = nonNegative(fault?.trickle_bytes) ?? 0;
     const exception = isObject(fault?.stream_exception) ? fault.stream_exception : undefined;
-    const exceptionAt = exception ? Math.min(nonNegative(exception.after) ?? 0, plan.steps.length) : -1;
+    const error = isObject(fault?.stream_error) ? fault.stream_error : undefined;
+    const failure = exception ?? error;
+    const failureAt = failure ? Math.min(nonNegative(failure.after) ?? 0, plan.steps.length) : -1;
     const exceptionType: BedrockStreamExceptionType = exception?.type !== undefined && Object.hasOwn(STREAM_EXCEPTIONS, exception.type)
       ? exception.type : 'modelStreamErrorException';
+    const failureFrame = (): Buffer => exception
+      ? exceptionFrame(exceptionType, typeof exception.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType])
+      : errorFrame(typeof error?.code === 'string' ? error.code : DEFAULT_STREAM_ERROR_CODE,
+        typeof error?.message === 'string' ? error.message : DEFAULT_STREAM_ERROR_MESSAGE);
     // Writes a step, after which k deltas are out; false when the stream ends here.
     const write = async (frames: Buffer[], k: number): Promise<boolean> => {
-      if (!(await writeFrames(ex, frames, split))) return false;
-      if (exceptionAt === k) {
-        res.end(exceptionFrame(exceptionType, typeof exception?.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType]));
+      if (!(await writeFrames(ex, frames, split, trickle))) return false;
+      if (failureAt === k) {
+        res.end(failureFrame());
         return false;
       }
       if (cutAfter === k) {
@@ -840,12 +884,12 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
       }
       return stallAfter !== k;
     };
-    const simple = split < 0 && cutAfter === undefined && stallAfter === undefined && exceptionAt === -1;
+    const simple = split < 0 && trickle === 0 && cutAfter === undefined && stallAfter === undefined && failureAt === -1;
     const go = simple
       ? playSteps(ex, plan.head, plan.steps, delay, timers.sleep, (frames) => writeFrames(ex, frames, split))
       : playSteps(ex, plan.head, plan.steps, delay, timers.sleep, write);
     if (await go) {
-      if (await writeFrames(ex, plan.tail, split)) res.end();
+      if (await writeFrames(ex, plan.tail, split, trickle)) res.end();
     }
   }
 
@@ -908,7 +952,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     if (target.kind === 'converse') return send(ex, 200, converseJson(parsed, answer, fault));
     // With fail_first, stream faults hit only the first attempts too.
     const streamFault = fault !== undefined && fault.fail_first !== undefined && attempt > fault.fail_first
-      ? { ...fault, stream_exception: undefined, cut_after: undefined, stall_after: undefined }
+      ? { ...fault, stream_exception: undefined, stream_error: undefined, cut_after: undefined, stall_after: undefined }
       : fault;
     return stream(ex, streamPlan(parsed, answer, streamFault), streamFault);
   }

@@ -57,8 +57,11 @@ export type AttemptOutcome =
   | { kind: 'status'; status: number; headers: PickedHeaders; body: string }
   /** A translated stream reported an error before anything was sent to the client. */
   | { kind: 'failed'; failure: TranslatedError; headers: PickedHeaders }
-  /** A 2xx answer the translation could not read. */
-  | { kind: 'unreadable'; message: string };
+  /**
+   * A 2xx answer the translation could not read; `excerpt` is the start of its body, for the
+   * operator's log only (unredacted here: the core knows the request's credentials).
+   */
+  | { kind: 'unreadable'; message: string; excerpt?: string };
 
 /** Sentinels passed to undici's abort, so onResponseError knows why it was called. */
 class TimeoutSignal extends Error {
@@ -84,6 +87,8 @@ const JSON_CONTENT_TYPE = 'application/json';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** The most a provider may send of one stream event before the gateway gives up on the stream. */
 const MAX_EVENT_BYTES = 1024 * 1024;
+/** How much of an unreadable answer the operator's log quotes. */
+const UNREADABLE_EXCERPT_BYTES = 200;
 /** Buffered bodies up to this size are written together with their headers; see onResponseEnd. */
 const ONE_WRITE_BYTES = 16 * 1024;
 const NO_CHUNKS: Buffer[] = [];
@@ -472,7 +477,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
     try {
       answer = this.translation!.answer(body.toString('utf8'));
     } catch (err) {
-      this.finish({ kind: 'unreadable', message: (err as Error).message });
+      // JSON.parse's own message quotes the provider's bytes: the client is told only what was wrong.
+      const message = err instanceof SyntaxError ? 'the answer is not JSON' : (err as Error).message;
+      this.finish({ kind: 'unreadable', message, excerpt: body.subarray(0, UNREADABLE_EXCERPT_BYTES).toString('utf8') });
       return;
     }
     ex.status = this.status;

@@ -44,21 +44,25 @@ class SseDecoder implements EventDecoder {
   }
 }
 
-/** The prelude of an event-stream frame: total length (4 bytes), headers length (4), prelude CRC (4). */
-const PRELUDE_BYTES = 12;
-/** The smallest frame: prelude and the message CRC (4). */
+/** The first field of a frame's prelude, its total length: it says where the frame ends. */
+const LENGTH_BYTES = 4;
+/** The smallest frame: prelude (total length, headers length, prelude CRC) and the message CRC. */
 const MIN_FRAME_BYTES = 16;
-const NO_BYTES = Buffer.alloc(0);
 
 /**
  * AWS's binary event stream (`application/vnd.amazon.eventstream`). The codec decodes and checks a
  * frame (both CRCs, the headers); it takes whole frames only (the library's own splitter is an
  * async iterator over a stream), so frames are cut from the chunks here by their prelude's total
- * length, the one field that says where a frame ends.
+ * length. The chunks of a frame not yet whole are kept as a list and joined once, when the frame
+ * is complete: joining them on every chunk copied a frame once per chunk, quadratic in its writes.
  */
 class AwsEventStreamDecoder implements EventDecoder {
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
-  private pending: Buffer = NO_BYTES;
+  /** The bytes of the frame under way, as they came. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** That frame's total length, once its first LENGTH_BYTES are in; 0 before. */
+  private frameBytes = 0;
   private broken = false;
   constructor(
     private readonly callbacks: DecoderCallbacks,
@@ -66,24 +70,43 @@ class AwsEventStreamDecoder implements EventDecoder {
   ) {}
 
   feed(chunk: Buffer): void {
-    if (this.broken) return;
-    let bytes = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    while (bytes.length >= PRELUDE_BYTES) {
+    if (this.broken || chunk.length === 0) return;
+    if (this.pendingBytes === 0) return this.cut(chunk);
+    // Kept as it came: undici's chunk is a view of one socket read, all of it answer bytes.
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // Joined when the frame is whole, or when its length can be read (at most LENGTH_BYTES chunks then).
+    if (this.pendingBytes < (this.frameBytes === 0 ? LENGTH_BYTES : this.frameBytes)) return;
+    const bytes = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameBytes = 0;
+    this.cut(bytes);
+  }
+
+  end(): void {
+    if (!this.broken && this.pendingBytes > 0) this.fail(`a frame cut short after ${this.pendingBytes} bytes`);
+  }
+
+  /** Hands over the whole frames at the start of `bytes` and keeps the rest, nothing being pending. */
+  private cut(bytes: Buffer): void {
+    while (bytes.length >= LENGTH_BYTES) {
       const total = bytes.readUInt32BE(0);
       if (total < MIN_FRAME_BYTES || total > this.maxEventBytes) {
         this.fail(total < MIN_FRAME_BYTES ? `a frame of ${total} bytes` : `a frame longer than ${this.maxEventBytes} bytes`);
         return;
       }
-      if (bytes.length < total) break;
+      if (bytes.length < total) {
+        this.frameBytes = total;
+        break;
+      }
       if (!this.deliver(bytes.subarray(0, total))) return;
       bytes = bytes.subarray(total);
     }
+    if (bytes.length === 0) return;
     // Kept as its own copy: the chunk's buffer may be a slice of a larger one.
-    this.pending = bytes.length === 0 ? NO_BYTES : Buffer.from(bytes);
-  }
-
-  end(): void {
-    if (!this.broken && this.pending.length > 0) this.fail(`a frame cut short after ${this.pending.length} bytes`);
+    this.pending = [Buffer.from(bytes)];
+    this.pendingBytes = bytes.length;
   }
 
   private deliver(frame: Buffer): boolean {
@@ -96,16 +119,26 @@ class AwsEventStreamDecoder implements EventDecoder {
     }
     const headers = message.headers;
     const type = headers[':message-type']?.value;
-    // An exception frame is named by its exception type, an event by its event type.
-    const name = type === 'exception' ? headers[':exception-type']?.value : type === 'error' ? headers[':error-code']?.value : headers[':event-type']?.value;
-    const data = type === 'error' ? JSON.stringify({ message: headers[':error-message']?.value ?? '' }) : toUtf8(message.body);
-    this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data });
+    if (type === 'error') {
+      // An unmodelled failure: its code and message are headers, as AWS's SDKs read them.
+      const code = headers[':error-code']?.value;
+      const text = headers[':error-message']?.value;
+      this.callbacks.onEvent({ event: typeof code === 'string' ? code : 'unknown', data: typeof text === 'string' ? text : '', kind: 'error' });
+    } else if (type === 'exception') {
+      const name = headers[':exception-type']?.value;
+      this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data: toUtf8(message.body), kind: 'exception' });
+    } else {
+      const name = headers[':event-type']?.value;
+      this.callbacks.onEvent({ event: typeof name === 'string' ? name : 'unknown', data: toUtf8(message.body) });
+    }
     return !this.broken;
   }
 
   private fail(what: string): void {
     this.broken = true;
-    this.pending = NO_BYTES;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameBytes = 0;
     this.callbacks.onBroken(`the provider's event stream is broken: ${what}`);
   }
 }

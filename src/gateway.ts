@@ -289,6 +289,12 @@ export class Gateway {
         case 'unsendable':
           throw new GatewayError(400, `The request cannot be sent to the provider: ${outcome.error.message}.`, 'invalid_request');
         case 'unreadable':
+          if (outcome.excerpt !== undefined) {
+            this.logger.warn(
+              { reqId: ex.id, provider: provider.name, excerpt: redactCredentials(outcome.excerpt, secret, signingSecrets) },
+              'provider answer unreadable',
+            );
+          }
           throw new GatewayError(502, `Provider "${provider.name}" sent an answer the gateway could not read: ${outcome.message}.`, 'upstream_unreadable');
         case 'network':
           // The details (addresses, library messages) are for the operator, not the client.
@@ -311,7 +317,7 @@ export class Gateway {
                 ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
-          const redact = (text: string) => signingSecrets.reduce((out, value) => redactValue(out, value), redactValue(redactSecrets(text), secret));
+          const redact = (text: string) => redactCredentials(text, secret, signingSecrets);
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(translated.status, redact(error.message), error.code, error.param, error.type, headerRecord(outcome.headers));
           // A client of the provider's own API gets the provider's error as it was sent (529 included).
@@ -488,6 +494,11 @@ export function sendError(ex: Exchange, error: GatewayError): void {
 }
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
+
+/** A provider's text without credentials: by pattern, and by value (the request's key, the signing secrets). */
+function redactCredentials(text: string, secret: string | undefined, signingSecrets: readonly string[]): string {
+  return signingSecrets.reduce((out, value) => redactValue(out, value), redactValue(redactSecrets(text), secret));
+}
 
 /**
  * A failure the gateway already retried (or ran out of time for): `x-should-retry: false` tells

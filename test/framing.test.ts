@@ -30,7 +30,7 @@ const EXPECTED: UpstreamEvent[] = [
   { event: 'contentBlockDelta', data: '{"contentBlockIndex":0,"delta":{"text":"Hello, wörld 😀"}}' },
   { event: 'contentBlockStop', data: '{"contentBlockIndex":0}' },
   { event: 'messageStop', data: '{"stopReason":"end_turn"}' },
-  { event: 'throttlingException', data: '{"message":"slow down"}' },
+  { event: 'throttlingException', data: '{"message":"slow down"}', kind: 'exception' },
 ];
 
 function decodeAws(chunks: Buffer[], maxEventBytes = 1024 * 1024): { events: UpstreamEvent[]; broken: string[] } {

@@ -114,6 +114,12 @@ export interface ProviderSettingsView {
 export interface UpstreamEvent {
   readonly event: string;
   readonly data: string;
+  /**
+   * An AWS event-stream frame that is no event (its `:message-type`): an `exception` (`event` is
+   * its `:exception-type`, `data` its payload) or an `error` (`event` is its `:error-code`, `data`
+   * its `:error-message`). Either ends the stream as the provider's failure.
+   */
+  readonly kind?: 'exception' | 'error';
 }
 
 /** A native failure in OpenAI's terms, with the status the client (and the retry policy) sees. */

@@ -2,7 +2,9 @@
 // Sources: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html (Errors:
 // each exception and its status), https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStreamOutput.html
 // (exceptions inside the stream: internalServer 500, modelStreamError 424, serviceUnavailable 503,
-// throttling 429, validation 400), https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html
+// throttling 429, validation 400), the event-stream error frames AWS's SDKs read (`:message-type:
+// error`, an Error named by its `:error-code` with its `:error-message`: @smithy/core's event-stream
+// unmarshaller), https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html
 // (ServiceQuotaExceededException 400), and the AWS JSON protocols (the type in the
 // x-amzn-errortype header, `Type:namespace`, or in the body's `__type`, `namespace#Type`).
 import { normaliseProviderError } from '../../errors.js';
@@ -84,4 +86,15 @@ export function streamException(exceptionType: string, data: string): Translated
   }
   const message = messageOf(parsed) ?? `Bedrock sent a ${exceptionType} in the stream`;
   return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, redactSecrets(message), type);
+}
+
+/**
+ * An error frame of a ConverseStream (`:message-type: error`): a failure outside the API's model,
+ * its `:error-code` and `:error-message` headers. A code that names a known exception keeps its
+ * status; any other is the provider failing (502, retried before the stream is committed).
+ */
+export function streamErrorFrame(errorCode: string, message: string): TranslatedError {
+  const type = awsErrorType(errorCode);
+  const text = message || `Bedrock sent the error ${type || 'without a code'} in the stream`;
+  return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, redactSecrets(text), type || null);
 }

@@ -6,19 +6,20 @@
 // input fragments, reasoningContent), API_runtime_ConverseStreamMetadataEvent.html (usage, sent
 // after messageStop).
 // The frames are decoded by the core (@smithy/eventstream-codec); each comes here as its
-// `:event-type` (or `:exception-type`) and its JSON payload.
+// `:event-type` (or `:exception-type`) and its JSON payload, or as an error frame's `:error-code`
+// and `:error-message`.
 // Known pitfalls of other translators avoided here: text blocks get no contentBlockStart, so a text
 // delta opens its block; streamed tool input arrives in fragments after the start that names the
 // tool (crewAIInc/crewAI#6152), and a tool without input gets "{}"; a delta of a shape not known
-// is ignored rather than failing the stream (wandb/weave#7215); exception frames fail the stream
-// rather than being skipped.
+// is ignored rather than failing the stream (wandb/weave#7215); exception and error frames fail the
+// stream rather than being skipped.
 import type { Usage } from '../../stream.js';
 import { gatewayUsage, openAIUsageJson } from '../anthropic/answer.js';
 import { isRecord, translatedError } from '../anthropic/errors.js';
 import { TranslatorState } from '../anthropic/stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
 import { completionId, finishReason, readUsage } from './answer.js';
-import { streamException } from './errors.js';
+import { streamErrorFrame, streamException } from './errors.js';
 
 type Delta =
   | { readonly type: 'text'; readonly text: string }
@@ -67,7 +68,10 @@ function delta(raw: unknown): Delta {
 
 /** One frame, checked for what the translation reads of it. Throws EventShapeError. */
 function parseEvent(upstream: UpstreamEvent): ConverseEvent {
-  if (EXCEPTIONS.has(upstream.event)) return { type: 'exception', failure: streamException(upstream.event, upstream.data) };
+  if (upstream.kind === 'error') return { type: 'exception', failure: streamErrorFrame(upstream.event, upstream.data) };
+  if (upstream.kind === 'exception' || EXCEPTIONS.has(upstream.event)) {
+    return { type: 'exception', failure: streamException(upstream.event, upstream.data) };
+  }
   let data: unknown;
   try {
     data = JSON.parse(upstream.data);
