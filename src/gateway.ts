@@ -16,6 +16,7 @@ import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
+import { ItemMemory } from './inbound/openai-responses/memory.js';
 import type { InboundRoute, InboundTranslation } from './inbound/types.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
 import { ImageFetcher } from './images.js';
@@ -54,6 +55,8 @@ export class Gateway {
   /** The config file's model aliases (a client's model name, and the model that serves it). */
   readonly modelAliases: ReadonlyMap<string, string>;
   private readonly images: ImageFetcher;
+  /** The Responses API's output items this gateway answered with, for clients' item references. */
+  private readonly outputItems: ItemMemory;
 
   constructor(
     readonly config: Config,
@@ -98,6 +101,7 @@ export class Gateway {
     this.models = new ModelLists(this, logger);
     this.modelAliases = config.modelAliases;
     this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, config.FETCH_IMAGE_MAX_BYTES, config.FETCH_IMAGE_TIMEOUT_MS);
+    this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */
@@ -344,6 +348,7 @@ export class Gateway {
     const inbound = api.toChat(JSON.parse(bodyText(ex.body!)) as Record<string, unknown>, {
       model: ex.clientModel ?? ex.model!,
       client: () => clientName(ex.req.headers),
+      outputItems: this.outputItems,
       thinking: this.config.MESSAGES_THINKING,
     });
     inbound.chat.model = ex.model;

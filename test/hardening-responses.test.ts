@@ -1,0 +1,113 @@
+// The Responses API's item references as a hostile client would use them (issue 16, items 1 and
+// 11): a small request that refers to a large stored item many times, a translation past the
+// longest string V8 can build, one client's items pushing out another's, and clients that sign
+// with AWS credentials sharing one memory.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
+import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
+import type { GatewayServer } from '../src/server.js';
+import { simFault, startGateway } from './helpers.js';
+
+const MODEL = 'deepseek-chat';
+
+interface ErrorBody {
+  error: { message: string; type: string; code: string | null; param: string | null };
+}
+
+let deepseek: OpenAICompatibleSim;
+const gateways: GatewayServer[] = [];
+
+before(async () => {
+  deepseek = await startOpenAICompatibleSim({ flavour: 'deepseek', port: 0 });
+});
+after(async () => {
+  await Promise.all(gateways.map((gateway) => gateway.shutdown(0)));
+  await deepseek.close();
+});
+
+/** A gateway in front of the DeepSeek simulator (chat only: /v1/responses is translated). */
+async function deepseekGateway(env: Record<string, string> = {}): Promise<string> {
+  const { server, url } = await startGateway({ DEEPSEEK_BASE_URL: deepseek.url, ...env });
+  gateways.push(server);
+  return url;
+}
+
+function keyed(url: string, apiKey: string): OpenAI {
+  return new OpenAI({ baseURL: url, apiKey, defaultHeaders: { 'x-provider': 'deepseek' }, maxRetries: 0 });
+}
+
+/** Has the gateway answer `key` with `content`, and returns the id of the message item it keeps. */
+async function storedAnswer(url: string, key: string, content: string): Promise<string> {
+  const answer = await keyed(url, key).responses.create({ model: MODEL, input: 'Say it', user: simFault({ content }) });
+  assert.equal(answer.output_text, content);
+  return answer.output[0]!.id!;
+}
+
+/** POST /v1/responses as raw JSON, for the status and body the gateway answers with. */
+async function postResponses(url: string, key: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}/responses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-provider': 'deepseek' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+function referring(id: string, times: number): unknown[] {
+  return [{ role: 'user', content: 'Say it' }, ...Array.from({ length: times }, () => ({ type: 'item_reference', id })), { role: 'user', content: 'Again' }];
+}
+
+describe('the memory of output items is bounded per client', () => {
+  test("one client's items do not push out another's: each client keeps its own 32 MiB", async () => {
+    const url = await deepseekGateway();
+    const small = await storedAnswer(url, 'sim-bob', 'Bob was answered first.');
+    // Alice is answered 36 MiB, more than one client keeps: her own oldest item goes.
+    const alices: string[] = [];
+    for (let i = 0; i < 6; i++) alices.push(await storedAnswer(url, 'sim-alice', String(i).repeat(6 * 1024 * 1024)));
+
+    const bob = await postResponses(url, 'sim-bob', { model: MODEL, input: referring(small, 1) });
+    assert.equal(bob.status, 200, JSON.stringify(bob.json));
+    const alice = await postResponses(url, 'sim-alice', { model: MODEL, input: referring(alices[0]!, 1) });
+    assert.equal(alice.status, 400);
+    assert.equal((alice.json as ErrorBody).error.code, 'unknown_item');
+    const latest = await postResponses(url, 'sim-alice', { model: MODEL, input: referring(alices[5]!, 1) });
+    assert.equal(latest.status, 200);
+  });
+
+  test('past the total across clients, the client answered longest ago loses its oldest items first', () => {
+    const item = (id: string) => ({ id, type: 'message', content: [{ type: 'output_text', text: 'x' }] });
+    const memory = new ItemMemory({ maxItemsPerClient: 3, maxItems: 5 });
+    memory.remember('a', [item('a1'), item('a2'), item('a3'), item('a4')]);
+    // A client's own bound: its oldest went.
+    assert.equal(memory.recall('a', 'a1'), undefined);
+    assert.ok(memory.recall('a', 'a4'));
+    memory.remember('b', [item('b1'), item('b2'), item('b3')]);
+    // Six items, one over the total: a, answered longest ago, loses its oldest; b keeps all of its.
+    assert.equal(memory.recall('a', 'a2'), undefined);
+    assert.ok(memory.recall('a', 'a3'));
+    for (const id of ['b1', 'b2', 'b3']) assert.ok(memory.recall('b', id), id);
+
+    // Many clients of one item each: only the most recent fit, so the clients kept are bounded too.
+    for (let i = 0; i < 100; i++) memory.remember(`c${i}`, [item('c')]);
+    assert.equal(memory.recall('a', 'a3'), undefined);
+    assert.equal(memory.recall('b', 'b3'), undefined);
+    assert.equal(memory.recall('c94', 'c'), undefined);
+    for (let i = 95; i < 100; i++) assert.ok(memory.recall(`c${i}`, 'c'));
+  });
+
+  test('the total bytes bound every client together, and an item larger than it is not kept', () => {
+    const item = (id: string, bytes: number) => ({ id, type: 'message', content: [{ type: 'output_text', text: 'y'.repeat(bytes) }] });
+    const memory = new ItemMemory({ maxBytes: 3_000 });
+    memory.remember('a', [item('a1', 1_000)]);
+    memory.remember('b', [item('b1', 1_000)]);
+    memory.remember('c', [item('c1', 1_000)]);
+    assert.equal(memory.recall('a', 'a1'), undefined);
+    assert.ok(memory.recall('b', 'b1'));
+    assert.ok(memory.recall('c', 'c1'));
+    memory.remember('d', [item('d1', 5_000)]);
+    assert.equal(memory.recall('d', 'd1'), undefined);
+    assert.ok(memory.recall('c', 'c1'));
+  });
+});
