@@ -542,13 +542,28 @@ function isPlaceholder(authorization: string): boolean {
 }
 
 /**
- * An opaque name for the client, from the credential it sent ('' with none): a hash, so that what
- * is kept per client does not hold its key.
+ * The headers that say who a client is: its key, or its AWS credentials (Bedrock's x-aws-* headers,
+ * which an OpenAI SDK sends beside a placeholder Bearer key).
+ */
+const IDENTITY_HEADERS = ['authorization', ...KEY_HEADERS, 'x-aws-access-key-id', 'x-aws-secret-access-key'] as const;
+
+/**
+ * An opaque name for the client, from every credential it sent ('' with none, or the placeholder
+ * alone): a hash, so that what is kept per client does not hold its key, and only a client that
+ * holds all of those credentials shares the name.
  */
 function clientName(headers: IncomingHttpHeaders): string {
-  const secret = clientSecrets(headers)[0];
-  if (secret === undefined || secret === SERVER_KEY_PLACEHOLDER) return '';
-  return createHash('sha256').update(secret).digest('base64url').slice(0, 22);
+  let hash: ReturnType<typeof createHash> | undefined;
+  for (const name of IDENTITY_HEADERS) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    const credential = name === 'authorization' ? credentialOf(value.trim()) : value.trim();
+    if (credential === '' || credential === SERVER_KEY_PLACEHOLDER || credential.toLowerCase() === BEARER) continue;
+    hash ??= createHash('sha256');
+    // The header's name keeps a key sent in one header apart from the same text sent in another.
+    hash.update(`${name}\n${credential}\n`);
+  }
+  return hash === undefined ? '' : hash.digest('base64url').slice(0, 22);
 }
 
 /** Every credential value the client sent, to keep out of what the gateway answers. */

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_SECRET_ACCESS_KEY, BEDROCK_SIM_SESSION_TOKEN, BEDROCK_SIM_TEMP_ACCESS_KEY_ID, BEDROCK_SIM_TEMP_SECRET_ACCESS_KEY, startBedrockSim, type BedrockSim } from '../sim/bedrock.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { GatewayServer } from '../src/server.js';
 import { simFault, startGateway } from './helpers.js';
 
 const MODEL = 'deepseek-chat';
+const BEDROCK_MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
 interface ErrorBody {
   error: { message: string; type: string; code: string | null; param: string | null };
@@ -109,5 +111,52 @@ describe('the memory of output items is bounded per client', () => {
     memory.remember('d', [item('d1', 5_000)]);
     assert.equal(memory.recall('d', 'd1'), undefined);
     assert.ok(memory.recall('c', 'c1'));
+  });
+});
+
+describe('clients that sign with AWS credentials', () => {
+  let bedrock: BedrockSim;
+  let url: string;
+  before(async () => {
+    bedrock = await startBedrockSim({ port: 0 });
+    const started = await startGateway({
+      BEDROCK_BASE_URL: bedrock.url,
+      AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: BEDROCK_SIM_SECRET_ACCESS_KEY,
+      AWS_REGION: 'us-west-2',
+    });
+    gateways.push(started.server);
+    url = started.url;
+  });
+  after(() => bedrock.close());
+
+  /** An OpenAI SDK client of Bedrock: the placeholder key, and the AWS credentials in x-aws-* headers. */
+  function awsClient(credentials: Record<string, string>): OpenAI {
+    return new OpenAI({ baseURL: url, apiKey: 'use-server-key', defaultHeaders: { 'x-provider': 'bedrock', ...credentials }, maxRetries: 0 });
+  }
+
+  test('each set of x-aws-* credentials has its own items; neither the server-key clients nor another secret reach them', async () => {
+    const temporary = {
+      'x-aws-access-key-id': BEDROCK_SIM_TEMP_ACCESS_KEY_ID,
+      'x-aws-secret-access-key': BEDROCK_SIM_TEMP_SECRET_ACCESS_KEY,
+      'x-aws-session-token': BEDROCK_SIM_SESSION_TOKEN,
+    };
+    const first = await awsClient(temporary).responses.create({ model: BEDROCK_MODEL, input: 'Say hello' });
+    const input = [{ role: 'user' as const, content: 'Say hello' }, { type: 'item_reference' as const, id: first.output[0]!.id! }, { role: 'user' as const, content: 'Again' }];
+    const again = await awsClient(temporary).responses.create({ model: BEDROCK_MODEL, input });
+    assert.equal(again.status, 'completed');
+
+    const refused = async (client: OpenAI) => {
+      const err = await client.responses.create({ model: BEDROCK_MODEL, input }).catch((error: unknown) => error);
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.code, 'unknown_item');
+      assert.equal(err.param, 'input[1].id');
+    };
+    // A client of the gateway's own AWS credentials.
+    await refused(awsClient({}));
+    // The other credentials the simulator knows.
+    await refused(awsClient({ 'x-aws-access-key-id': BEDROCK_SIM_ACCESS_KEY_ID, 'x-aws-secret-access-key': BEDROCK_SIM_SECRET_ACCESS_KEY }));
+    // The same access key id with another secret: the items are refused before anything is signed.
+    await refused(awsClient({ ...temporary, 'x-aws-secret-access-key': 'not-the-secret' }));
   });
 });
