@@ -349,6 +349,8 @@ export class Gateway {
       model: ex.clientModel ?? ex.model!,
       client: () => clientName(ex.req.headers),
       outputItems: this.outputItems,
+      bodyBytes: bodyLength(ex.body!),
+      maxBodyBytes: this.config.MAX_BODY_BYTES,
       thinking: this.config.MESSAGES_THINKING,
     });
     inbound.chat.model = ex.model;

@@ -3,6 +3,7 @@
 // longest string V8 can build, one client's items pushing out another's, and clients that sign
 // with AWS credentials sharing one memory.
 import assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_SECRET_ACCESS_KEY, BEDROCK_SIM_SESSION_TOKEN, BEDROCK_SIM_TEMP_ACCESS_KEY_ID, BEDROCK_SIM_TEMP_SECRET_ACCESS_KEY, startBedrockSim, type BedrockSim } from '../sim/bedrock.js';
@@ -60,6 +61,51 @@ async function postResponses(url: string, key: string, body: unknown): Promise<{
 function referring(id: string, times: number): unknown[] {
   return [{ role: 'user', content: 'Say it' }, ...Array.from({ length: times }, () => ({ type: 'item_reference', id })), { role: 'user', content: 'Again' }];
 }
+
+describe('item references are bounded by bytes, as the body is', () => {
+  test('the items a request refers to count toward MAX_BODY_BYTES once per reference: past it a 413, and nothing goes upstream', async () => {
+    const url = await deepseekGateway({ MAX_BODY_BYTES: String(256 * 1024) });
+    const item = 'a'.repeat(40_000);
+    const id = await storedAnswer(url, 'sim-amplifier', item);
+
+    // Within the limit the references resolve, each one in full.
+    const within = deepseek.requests.length;
+    const fits = await postResponses(url, 'sim-amplifier', { model: MODEL, input: referring(id, 4) });
+    assert.equal(fits.status, 200, JSON.stringify(fits.json));
+    const sent = deepseek.requests[within]!.json.messages as { content: string }[];
+    assert.equal(sent.filter((message) => message.content === item).length, 4);
+
+    // Ten references to the same 40 KB item: a 1 KB request that would be 400 KB upstream.
+    const before = deepseek.requests.length;
+    const amplified = await postResponses(url, 'sim-amplifier', { model: MODEL, input: referring(id, 10) });
+    assert.equal(amplified.status, 413);
+    const error = (amplified.json as ErrorBody).error;
+    assert.equal(error.code, 'request_too_large');
+    assert.equal(error.type, 'invalid_request_error');
+    // The seventh reference (input[7]) is the first past 256 KiB.
+    assert.equal(error.param, 'input[7].id');
+    assert.match(error.message, /MAX_BODY_BYTES/);
+    assert.equal(deepseek.requests.length, before, 'nothing was sent upstream');
+  });
+
+  test("the issue's request, 1,000 references to a stored 256 KiB answer, is refused without stalling other clients", async () => {
+    const url = await deepseekGateway();
+    const id = await storedAnswer(url, 'sim-stall', 'c'.repeat(256 * 1024));
+    const body = { model: MODEL, input: referring(id, 1_000) };
+    assert.ok(JSON.stringify(body).length < 80_000);
+    const before = deepseek.requests.length;
+    // The gateway runs in this process: its event loop is this one.
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const answer = await postResponses(url, 'sim-stall', body);
+    delay.disable();
+    // Unbounded, the 262 MB upstream body blocked the loop for 1.2-1.7 s.
+    assert.ok(delay.max / 1e6 < 250, `event loop blocked ${delay.max / 1e6} ms`);
+    assert.equal(deepseek.requests.length, before, 'nothing was sent upstream');
+    assert.equal(answer.status, 413);
+    assert.match((answer.json as ErrorBody).error.param!, /^input\[\d+\]\.id$/);
+  });
+});
 
 describe('the memory of output items is bounded per client', () => {
   test("one client's items do not push out another's: each client keeps its own 32 MiB", async () => {

@@ -19,7 +19,7 @@ const MODEL = 'claude-sonnet-4-5';
 type Json = Record<string, any>;
 
 /** What the gateway gives every translation besides the model and the client. */
-const KEPT = { outputItems: new ItemMemory() };
+const KEPT = { outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity };
 
 function translate(body: Record<string, unknown>): InboundTranslation {
   return anthropicMessages.toChat({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' });

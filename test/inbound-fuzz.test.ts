@@ -14,7 +14,7 @@ import { MAX_ANSWER_CHARS, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
 
 const SEED = 20_251_125;
 const RUNS = 400;
-const CONTEXT = { model: 'm', client: () => 'fuzz', outputItems: new ItemMemory(), thinking: 'effort' } as const;
+const CONTEXT = { model: 'm', client: () => 'fuzz', outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity, thinking: 'effort' } as const;
 
 /** JSON values biased towards the shapes the APIs use: objects with their field names and types. */
 const KEYS = [

@@ -21,7 +21,7 @@ const MODEL = 'client-model';
 type Sent = Record<string, any>;
 
 /** What the gateway gives every translation besides the model and the client. */
-const KEPT = { outputItems: new ItemMemory() };
+const KEPT = { outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity };
 
 function translate(body: Record<string, unknown>): InboundTranslation {
   return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' });

@@ -19,6 +19,10 @@ export interface InboundContext {
   client(): string;
   /** The Responses API's output items, kept per client for its `item_reference`s (one per gateway). */
   readonly outputItems: ItemMemory;
+  /** The client's body, in bytes. */
+  readonly bodyBytes: number;
+  /** The body limit (MAX_BODY_BYTES), which what a translation adds from memory counts toward too. */
+  readonly maxBodyBytes: number;
   /**
    * Whether reasoning the client's API implies rather than asks for in OpenAI's terms (Anthropic's
    * `thinking`, which Claude Code sends by default) becomes `reasoning_effort` (`effort`), or is

@@ -15,7 +15,11 @@ export const openAIResponses: InboundApi = Object.freeze({
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
     const client = context.client();
     const outputItems = context.outputItems;
-    const { chat, dropped, echo } = toChatRequest(body, context.model, (id) => outputItems.recall(client, id)?.item);
+    const { chat, dropped, echo } = toChatRequest(body, context.model, {
+      recall: (id) => outputItems.recall(client, id),
+      bodyBytes: context.bodyBytes,
+      maxBodyBytes: context.maxBodyBytes,
+    });
     const echoed = echoJson(echo);
     const remember = (items: readonly unknown[]) => outputItems.remember(client, items);
     return {
