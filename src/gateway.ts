@@ -213,7 +213,7 @@ export class Gateway {
           chat.max_completion_tokens = chat.max_tokens;
           delete chat.max_tokens;
         }
-        body = JSON.stringify(chat);
+        body = serialised(chat);
         translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
@@ -365,7 +365,12 @@ export class Gateway {
     const spec = provider.spec;
     if (spec.kind !== 'translating') throw new Error('not a translating provider');
     if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.images.inline(body);
-    const chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
+    let chat: ChatTranslation;
+    try {
+      chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
+    } catch (err) {
+      throw tooLongToSend(err);
+    }
     if (this.debug && (chat.dropped.length > 0 || chat.refused.length > 0)) {
       this.logger.debug({ reqId: ex.id, provider: provider.name, dropped: chat.dropped, refused: chat.refused }, 'request fields not sent');
     }
@@ -625,6 +630,28 @@ function headerObject(flat: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
   return headers;
+}
+
+/**
+ * A translated request as JSON text. A translation can make a request larger than the client sent
+ * it; past the longest string V8 can hold (about 512 MiB) that is the client's to shorten, a 413.
+ */
+function serialised(request: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(request);
+  } catch (err) {
+    throw tooLongToSend(err);
+  }
+}
+
+/** A RangeError from building a string past V8's length limit, as a 413; anything else as it was. */
+function tooLongToSend(err: unknown): unknown {
+  if (!(err instanceof RangeError) || !err.message.includes('string length')) return err;
+  return new GatewayError(
+    413,
+    'The request, as translated for the provider, is larger than the gateway can build (a string of about 512 MiB). Send a shorter conversation.',
+    'request_too_large',
+  );
 }
 
 /** A JSON body's text, from one buffer or a large body's chunks. */

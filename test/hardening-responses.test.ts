@@ -105,6 +105,18 @@ describe('item references are bounded by bytes, as the body is', () => {
     assert.equal(answer.status, 413);
     assert.match((answer.json as ErrorBody).error.param!, /^input\[\d+\]\.id$/);
   });
+
+  test('a translation longer than the longest string V8 builds is a 413, not a 500', async () => {
+    // A body limit so high that the references alone do not reach it: 530 references to a 1 MiB
+    // item make a chat request of about 530 MiB, past V8's 512 MiB string limit.
+    const url = await deepseekGateway({ MAX_BODY_BYTES: String(1024 * 1024 * 1024) });
+    const id = await storedAnswer(url, 'sim-serialiser', 'b'.repeat(1024 * 1024));
+    const before = deepseek.requests.length;
+    const answer = await postResponses(url, 'sim-serialiser', { model: MODEL, input: referring(id, 530) });
+    assert.equal(answer.status, 413, JSON.stringify(answer.json).slice(0, 300));
+    assert.equal((answer.json as ErrorBody).error.code, 'request_too_large');
+    assert.equal(deepseek.requests.length, before);
+  });
 });
 
 describe('the memory of output items is bounded per client', () => {
