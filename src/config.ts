@@ -7,6 +7,7 @@ import { BlockList, isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
+import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
 import { providerSpecs } from './providers/index.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
@@ -141,6 +142,7 @@ const settingsSchema = z
       .default('off'),
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
+    RESPONSES_ITEMS_MAX_BYTES: int(1).default(DEFAULT_ITEMS_MAX_BYTES),
     MESSAGES_THINKING: z
       .string()
       .trim()
@@ -188,6 +190,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     'For providers that take only image bytes (Bedrock): off (an image URL is a 400), public (the gateway fetches it, public addresses only) or any (internal hosts too).',
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
   FETCH_IMAGE_TIMEOUT_MS: 'How long one image fetch may take.',
+  RESPONSES_ITEMS_MAX_BYTES:
+    "Most bytes of output items kept, across all clients, for the Responses API's item references on translated providers (each client keeps at most 10,000 items and 32 MiB); past it, the client answered longest ago loses its oldest items first.",
   MESSAGES_THINKING:
     "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
 };

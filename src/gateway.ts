@@ -17,6 +17,7 @@ import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
 import { redactSecrets, registerSecret, safeEcho } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
+import { ItemMemory } from './inbound/openai-responses/memory.js';
 import type { InboundRoute, InboundTranslation } from './inbound/types.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
 import { ImageFetcher } from './images.js';
@@ -55,6 +56,8 @@ export class Gateway {
   /** The config file's model aliases (a client's model name, and the model that serves it). */
   readonly modelAliases: ReadonlyMap<string, string>;
   private readonly images: ImageFetcher;
+  /** The Responses API's output items this gateway answered with, for clients' item references. */
+  private readonly outputItems: ItemMemory;
 
   constructor(
     readonly config: Config,
@@ -99,6 +102,7 @@ export class Gateway {
     this.models = new ModelLists(this, logger);
     this.modelAliases = config.modelAliases;
     this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, config.FETCH_IMAGE_MAX_BYTES, config.FETCH_IMAGE_TIMEOUT_MS);
+    this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */
@@ -210,7 +214,7 @@ export class Gateway {
           chat.max_completion_tokens = chat.max_tokens;
           delete chat.max_tokens;
         }
-        body = JSON.stringify(chat);
+        body = serialised(chat);
         translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
@@ -351,6 +355,9 @@ export class Gateway {
     const inbound = api.toChat(await this.parseTranslated(ex, provider), {
       model: ex.clientModel ?? ex.model!,
       client: () => clientName(ex.req.headers),
+      outputItems: this.outputItems,
+      bodyBytes: bodyLength(ex.body!),
+      maxBodyBytes: this.config.MAX_BODY_BYTES,
       thinking: this.config.MESSAGES_THINKING,
     });
     inbound.chat.model = ex.model;
@@ -391,7 +398,12 @@ export class Gateway {
     const spec = provider.spec;
     if (spec.kind !== 'translating') throw new Error('not a translating provider');
     if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.images.inline(body);
-    const chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
+    let chat: ChatTranslation;
+    try {
+      chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
+    } catch (err) {
+      throw tooLongToSend(err);
+    }
     if (this.debug && (chat.dropped.length > 0 || chat.refused.length > 0)) {
       this.logger.debug({ reqId: ex.id, provider: provider.name, dropped: chat.dropped, refused: chat.refused }, 'request fields not sent');
     }
@@ -575,13 +587,28 @@ function isPlaceholder(authorization: string): boolean {
 }
 
 /**
- * An opaque name for the client, from the credential it sent ('' with none): a hash, so that what
- * is kept per client does not hold its key.
+ * The headers that say who a client is: its key, or its AWS credentials (Bedrock's x-aws-* headers,
+ * which an OpenAI SDK sends beside a placeholder Bearer key).
+ */
+const IDENTITY_HEADERS = ['authorization', ...KEY_HEADERS, 'x-aws-access-key-id', 'x-aws-secret-access-key'] as const;
+
+/**
+ * An opaque name for the client, from every credential it sent ('' with none, or the placeholder
+ * alone): a hash, so that what is kept per client does not hold its key, and only a client that
+ * holds all of those credentials shares the name.
  */
 function clientName(headers: IncomingHttpHeaders): string {
-  const secret = clientSecrets(headers)[0];
-  if (secret === undefined || secret === SERVER_KEY_PLACEHOLDER) return '';
-  return createHash('sha256').update(secret).digest('base64url').slice(0, 22);
+  let hash: ReturnType<typeof createHash> | undefined;
+  for (const name of IDENTITY_HEADERS) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    const credential = name === 'authorization' ? credentialOf(value.trim()) : value.trim();
+    if (credential === '' || credential === SERVER_KEY_PLACEHOLDER || credential.toLowerCase() === BEARER) continue;
+    hash ??= createHash('sha256');
+    // The header's name keeps a key sent in one header apart from the same text sent in another.
+    hash.update(`${name}\n${credential}\n`);
+  }
+  return hash === undefined ? '' : hash.digest('base64url').slice(0, 22);
 }
 
 /** Every credential value the client sent, to keep out of what the gateway answers. */
@@ -641,6 +668,28 @@ function headerObject(flat: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
   return headers;
+}
+
+/**
+ * A translated request as JSON text. A translation can make a request larger than the client sent
+ * it; past the longest string V8 can hold (about 512 MiB) that is the client's to shorten, a 413.
+ */
+function serialised(request: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(request);
+  } catch (err) {
+    throw tooLongToSend(err);
+  }
+}
+
+/** A RangeError from building a string past V8's length limit, as a 413; anything else as it was. */
+function tooLongToSend(err: unknown): unknown {
+  if (!(err instanceof RangeError) || !err.message.includes('string length')) return err;
+  return new GatewayError(
+    413,
+    'The request, as translated for the provider, is larger than the gateway can build (a string of about 512 MiB). Send a shorter conversation.',
+    'request_too_large',
+  );
 }
 
 /** Lets other clients' callbacks run; a client that left meanwhile ends the request here. */

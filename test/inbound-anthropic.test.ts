@@ -10,6 +10,7 @@ import { MessageStream } from '@anthropic-ai/sdk/lib/MessageStream';
 import { createParser } from 'eventsource-parser';
 import { GatewayError, type OpenAIErrorBody } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
+import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
 import type { StreamTranslator } from '../src/providers/types.js';
 
@@ -17,8 +18,11 @@ const MODEL = 'claude-sonnet-4-5';
 
 type Json = Record<string, any>;
 
+/** What the gateway gives every translation besides the model and the client. */
+const KEPT = { outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity };
+
 function translate(body: Record<string, unknown>): InboundTranslation {
-  return anthropicMessages.toChat({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', thinking: 'effort' });
+  return anthropicMessages.toChat({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' });
 }
 
 const chat = (body: Record<string, unknown>): Json => translate(body).chat;
@@ -48,7 +52,7 @@ describe('request', () => {
   });
 
   test('max_tokens is required, an integer of at least 1', () => {
-    assert.throws(() => anthropicMessages.toChat({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { model: MODEL, client: () => '', thinking: 'effort' }), /max_tokens: required/);
+    assert.throws(() => anthropicMessages.toChat({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' }), /max_tokens: required/);
     for (const value of [null, 0, -1, 1.5, '100']) rejects400({ max_tokens: value }, 'max_tokens');
   });
 
@@ -285,7 +289,7 @@ describe('request', () => {
 
   test("with thinking: 'drop' (the gateway's default), thinking and output_config.effort are left out, and named", () => {
     const dropping = (body: Record<string, unknown>) =>
-      anthropicMessages.toChat({ model: MODEL, max_tokens: 64000, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', thinking: 'drop' });
+      anthropicMessages.toChat({ model: MODEL, max_tokens: 64000, messages: [{ role: 'user', content: 'Hello' }], ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'drop' });
     const withThinking = dropping({ thinking: { type: 'enabled', budget_tokens: 4096 } });
     assert.equal(withThinking.chat.reasoning_effort, undefined);
     assert.ok(withThinking.dropped.includes('thinking'));

@@ -8,12 +8,13 @@ import fc from 'fast-check';
 import { GatewayError } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
 import { openAIResponses } from '../src/inbound/openai-responses/index.js';
+import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundApi } from '../src/inbound/types.js';
 import { MAX_ANSWER_CHARS, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
 
 const SEED = 20_251_125;
 const RUNS = 400;
-const CONTEXT = { model: 'm', client: () => 'fuzz', thinking: 'effort' } as const;
+const CONTEXT = { model: 'm', client: () => 'fuzz', outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity, thinking: 'effort' } as const;
 
 /** JSON values biased towards the shapes the APIs use: objects with their field names and types. */
 const KEYS = [

@@ -12,6 +12,7 @@ import { createParser } from 'eventsource-parser';
 import OpenAI, { APIError } from 'openai';
 import { GatewayError } from '../src/errors.js';
 import { openAIResponses } from '../src/inbound/openai-responses/index.js';
+import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
 import type { StreamTranslator } from '../src/providers/types.js';
 
@@ -19,8 +20,11 @@ const MODEL = 'client-model';
 
 type Sent = Record<string, any>;
 
+/** What the gateway gives every translation besides the model and the client. */
+const KEPT = { outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity };
+
 function translate(body: Record<string, unknown>): InboundTranslation {
-  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', thinking: 'effort' });
+  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' });
 }
 
 /** The chat request a Responses request becomes. */
@@ -687,7 +691,7 @@ function gatewayFetch(script: (chat: Sent, call: number) => Script | string[], e
     const body = JSON.parse(String(init?.body)) as Sent;
     let translation: InboundTranslation;
     try {
-      translation = openAIResponses.toChat(body, { model: String(body.model), client: () => '', thinking: 'effort' });
+      translation = openAIResponses.toChat(body, { model: String(body.model), client: () => '', ...KEPT, thinking: 'effort' });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       return new Response(openAIResponses.errorBody(error.status, error.toBody()), { status: error.status, headers: { 'content-type': 'application/json' } });
@@ -898,19 +902,18 @@ describe('the AI SDK (OpenAI Responses model) reads it', () => {
 });
 
 describe('the memory of output items', () => {
-  test('kept per client, for a while, within a count and a size', async () => {
-    const { ItemMemory } = await import('../src/inbound/openai-responses/memory.js');
+  test('kept per client, for a while, within a count and a size', () => {
     let now = 0;
-    const memory = new ItemMemory(3, 10_000, 1_000, () => now);
+    const memory = new ItemMemory({ maxItemsPerClient: 3, maxBytesPerClient: 10_000, ttlMs: 1_000 }, () => now);
     const item = (id: string, text = 'x') => ({ id, type: 'message', content: [{ type: 'output_text', text }] });
     memory.remember('a', [item('m1'), item('m2')]);
-    assert.deepEqual(memory.recall('a', 'm1'), item('m1'));
+    assert.deepEqual(memory.recall('a', 'm1')?.item, item('m1'));
     // Another client's id is not this client's.
     assert.equal(memory.recall('b', 'm1'), undefined);
     // The oldest goes first past the count.
     memory.remember('a', [item('m3'), item('m4')]);
     assert.equal(memory.recall('a', 'm1'), undefined);
-    assert.deepEqual(memory.recall('a', 'm4'), item('m4'));
+    assert.deepEqual(memory.recall('a', 'm4')?.item, item('m4'));
     // Past the size, too; an item larger than the whole memory is not kept at all.
     memory.remember('a', [item('big', 'y'.repeat(9_000))]);
     assert.equal(memory.recall('a', 'm2'), undefined);

@@ -5,6 +5,7 @@
 // speaks the client's API natively gets the client's bytes instead (see gateway.ts), so nothing is
 // translated twice to arrive where it started.
 import type { OpenAIErrorBody } from '../errors.js';
+import type { ItemMemory } from './openai-responses/memory.js';
 import type { StreamTranslator } from '../providers/types.js';
 import type { Usage } from '../stream.js';
 
@@ -16,6 +17,12 @@ export interface InboundContext {
    * API keeps per client between requests (the Responses API's output items). Made when asked.
    */
   client(): string;
+  /** The Responses API's output items, kept per client for its `item_reference`s (one per gateway). */
+  readonly outputItems: ItemMemory;
+  /** The client's body, in bytes. */
+  readonly bodyBytes: number;
+  /** The body limit (MAX_BODY_BYTES), which what a translation adds from memory counts toward too. */
+  readonly maxBodyBytes: number;
   /**
    * Whether reasoning the client's API implies rather than asks for in OpenAI's terms (Anthropic's
    * `thinking`, which Claude Code sends by default) becomes `reasoning_effort` (`effort`), or is

@@ -6,7 +6,6 @@ import { errorJson, type OpenAIErrorBody } from '../../errors.js';
 import type { InboundApi, InboundContext, InboundTranslation } from '../types.js';
 import { echoJson, toResponse } from './answer.js';
 import { errorEvent } from './errors.js';
-import { outputItems } from './memory.js';
 import { toChatRequest } from './request.js';
 import { ResponsesStreamTranslator } from './stream.js';
 
@@ -15,7 +14,12 @@ export const openAIResponses: InboundApi = Object.freeze({
 
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
     const client = context.client();
-    const { chat, dropped, echo } = toChatRequest(body, context.model, (id) => outputItems.recall(client, id));
+    const outputItems = context.outputItems;
+    const { chat, dropped, echo } = toChatRequest(body, context.model, {
+      recall: (id) => outputItems.recall(client, id),
+      bodyBytes: context.bodyBytes,
+      maxBodyBytes: context.maxBodyBytes,
+    });
     const echoed = echoJson(echo);
     const remember = (items: readonly unknown[]) => outputItems.remember(client, items);
     return {

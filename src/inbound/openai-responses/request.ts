@@ -8,6 +8,7 @@
 // with a 400 naming the field; settings a chat request cannot carry are left out and named.
 import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
+import type { KeptItem } from './memory.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -83,11 +84,20 @@ const READ_FIELDS = new Set([
 /** Responses tool types OpenAI runs itself (or that are not JSON function calls): no chat equivalent. */
 const BUILT_IN_TOOL_HINT = 'a tool OpenAI runs itself or one that chat completions cannot express';
 
-/**
- * `recall` finds an output item the gateway gave this client before (see memory.ts), for an
- * `item_reference`.
- */
-export function toChatRequest(body: Record<string, unknown>, model: string, recall: (id: string) => Record<string, unknown> | undefined = NOTHING_KEPT): ChatRequest {
+/** What an `item_reference` is resolved with. */
+export interface ItemReferences {
+  /** The output item the gateway gave this client before under `id` (see memory.ts), with its size. */
+  recall(id: string): KeptItem | undefined;
+  /** The client's body, in bytes. */
+  readonly bodyBytes: number;
+  /**
+   * The body limit (MAX_BODY_BYTES): every item a request recalls counts toward it, as often as the
+   * request refers to it, so that a small request cannot become a huge one upstream.
+   */
+  readonly maxBodyBytes: number;
+}
+
+export function toChatRequest(body: Record<string, unknown>, model: string, references: ItemReferences = NOTHING_KEPT): ChatRequest {
   const dropped: string[] = [];
   refuseStateful(body);
 
@@ -104,7 +114,7 @@ export function toChatRequest(body: Record<string, unknown>, model: string, reca
     if (typeof body.instructions !== 'string') throw invalid('instructions must be a string', 'instructions', 'invalid_type');
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
-  readInput(body.input, messages, dropped, recall);
+  readInput(body.input, messages, dropped, references);
 
   const chat: Record<string, unknown> = { model, messages };
   const tools = readTools(body.tools, body.tool_choice);
@@ -201,20 +211,26 @@ function optionalString(value: unknown, param: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // input
 
-const NOTHING_KEPT = (): undefined => undefined;
+const NOTHING_KEPT: ItemReferences = Object.freeze({ recall: () => undefined, bodyBytes: 0, maxBodyBytes: Infinity });
 
-function readInput(input: unknown, messages: JsonObject[], dropped: string[], recall: (id: string) => Record<string, unknown> | undefined): void {
+function readInput(input: unknown, messages: JsonObject[], dropped: string[], references: ItemReferences): void {
   if (typeof input === 'string') {
     messages.push({ role: 'user', content: input });
     return;
   }
   if (input === undefined || input === null) throw invalid('input is required: a string or a list of input items', 'input', 'missing_required_parameter');
   if (!Array.isArray(input)) throw invalid('input must be a string or a list of input items', 'input', 'invalid_type');
+  let requestBytes = references.bodyBytes;
   input.forEach((given: unknown, i) => {
     const at = `input[${i}]`;
     if (!isRecord(given)) throw invalid(`${at} must be an object`, at, 'invalid_type');
     // An item the gateway answered this client with earlier, referred to by its id.
-    const item = given.type === 'item_reference' && typeof given.id === 'string' ? (recall(given.id) ?? given) : given;
+    const kept = given.type === 'item_reference' && typeof given.id === 'string' ? references.recall(given.id) : undefined;
+    if (kept !== undefined) {
+      requestBytes += kept.bytes;
+      if (requestBytes > references.maxBodyBytes) throw tooLargeWithItems(at, given.id, references.maxBodyBytes);
+    }
+    const item = kept?.item ?? given;
     // Items without a type but with a role are messages (EasyInputMessage).
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
     switch (type) {
@@ -250,6 +266,17 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[], re
         );
     }
   });
+}
+
+function tooLargeWithItems(at: string, id: unknown, maxBodyBytes: number): GatewayError {
+  return new GatewayError(
+    413,
+    `${at} refers to item ${safeEchoValue(id)}, which takes the request past the limit of ${maxBodyBytes} bytes (MAX_BODY_BYTES): ` +
+      'the items a request refers to count toward it in full, once per reference. Refer to fewer items (or to each once), ' +
+      'or send a shorter conversation.',
+    'request_too_large',
+    `${at}.id`,
+  );
 }
 
 function requiredString(value: unknown, param: string): string {
