@@ -84,8 +84,12 @@ export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail
   | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content'> {
   /** The error's name (`x-amzn-errortype`) when `status` alone does not say it, e.g. `ModelNotReadyException`. */
   error_type?: string;
-  /** Streaming: an exception frame after N content deltas (0: right after `messageStart`); the stream ends. */
-  stream_exception?: { after?: number; type?: BedrockStreamExceptionType; message?: string };
+  /**
+   * Streaming: an exception frame after N content deltas (0: right after `messageStart`); the stream
+   * ends. `echo_key` adds the credential the request presented (its Bearer key, or its session
+   * token and access key id) to the message, as a provider that quotes what it was sent would.
+   */
+  stream_exception?: { after?: number; type?: BedrockStreamExceptionType; message?: string; echo_key?: boolean };
   /** Answer a tool call with two `toolUse` blocks. */
   parallel_tools?: boolean;
   /** Streaming: number of `toolUse.input` fragments per tool call (default 8). */
@@ -312,6 +316,15 @@ async function checkSigV4(req: IncomingMessage, auth: string, path: string, sear
   return denied('InvalidSignatureException',
     'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n' +
     `The Canonical String for this request should have been\n'${canonical}'\n\nThe String-to-Sign should have been\n'${stringToSign}'\n`);
+}
+
+/** What a request presented to authenticate: its Bearer key, else its session token and access key id. */
+function presentedCredential(req: IncomingMessage): string {
+  const auth = req.headers.authorization ?? '';
+  if (auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
+  const accessKeyId = /Credential=([^/,\s]+)/.exec(auth)?.[1] ?? '(none)';
+  const token = req.headers['x-amz-security-token'];
+  return typeof token === 'string' ? `${token} for ${accessKeyId}` : accessKeyId;
 }
 
 async function authenticate(req: IncomingMessage, path: string, search: string, body: string): Promise<Refusal | undefined> {
@@ -830,7 +843,9 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     const write = async (frames: Buffer[], k: number): Promise<boolean> => {
       if (!(await writeFrames(ex, frames, split))) return false;
       if (exceptionAt === k) {
-        res.end(exceptionFrame(exceptionType, typeof exception?.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType]));
+        let message = typeof exception?.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType];
+        if (exception?.echo_key === true) message += ` (request made with ${presentedCredential(ex.req)})`;
+        res.end(exceptionFrame(exceptionType, message));
         return false;
       }
       if (cutAfter === k) {
