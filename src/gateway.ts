@@ -7,13 +7,13 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { bodyLength, pacedBody, type BodyBytes } from './body.js';
 import type { Config } from './config.js';
-import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
+import { GatewayError, credentialOf, errorJson, normaliseProviderError } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
 import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
-import { redactSecrets, registerSecret, safeEcho } from './redact.js';
+import { redactCredentials, redactSecrets, redactValue, registerSecret, safeEcho, type Redactor } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
 import type { InboundRoute, InboundTranslation } from './inbound/types.js';
@@ -180,6 +180,9 @@ export class Gateway {
         'missing_api_key',
       );
     }
+    const secret = credential === undefined ? undefined : credentialOf(credential[1]);
+    // Set by `authorize` on every attempt: the credentials the request was signed with.
+    let signingSecrets: readonly string[] = NO_HEADERS;
     const api = ex.api;
     // The client speaks the provider's own API: its bytes pass through, nothing is translated.
     const native = api !== undefined && provider.nativeApis.has(api.name);
@@ -198,7 +201,10 @@ export class Gateway {
         for (const header of chat.headers) headers.push(header);
         translation = {
           answer: (text) => inbound.answer(chat.answer(text).json),
-          stream: () => new ComposedTranslator(chat.stream(), inbound.stream()),
+          stream: () => {
+            const redact = failureRedactor(ex.req.headers, secret, signingSecrets);
+            return new ComposedTranslator(chat.stream(redact), inbound.stream(redact));
+          },
           framing: spec.adapter.framing,
           clientHeaders: inboundHeaders(ex, droppedHeader(chat)),
         };
@@ -210,7 +216,7 @@ export class Gateway {
           delete chat.max_tokens;
         }
         body = JSON.stringify(chat);
-        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
+        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(failureRedactor(ex.req.headers, secret, signingSecrets)), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
     } else if (native && spec.kind === 'translating') {
@@ -225,7 +231,7 @@ export class Gateway {
         for (const header of chat.headers) headers.push(header);
         translation = {
           answer: (text) => chat.answer(text),
-          stream: () => chat.stream(),
+          stream: () => chat.stream(failureRedactor(ex.req.headers, secret, signingSecrets)),
           framing: spec.adapter.framing,
           clientHeaders: droppedHeader(chat),
         };
@@ -251,8 +257,6 @@ export class Gateway {
     const request: Dispatcher.DispatchOptions = { method: ex.method as Dispatcher.HttpMethod, path, headers, body };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
-    const secret = credential === undefined ? undefined : credentialOf(credential[1]);
-    let signingSecrets: readonly string[] = NO_HEADERS;
     let pool: Dispatcher = provider.pool;
 
     for (let attempt = 1; ; attempt++) {
@@ -310,7 +314,7 @@ export class Gateway {
                 ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
-          const redact = (text: string) => signingSecrets.reduce((out, value) => redactValue(out, value), redactValue(redactSecrets(text), secret));
+          const redact = failureRedactor(ex.req.headers, secret, signingSecrets);
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(translated.status, redact(error.message), error.code, error.param, error.type, headerRecord(outcome.headers));
           // A client of the provider's own API gets the provider's error as it was sent (529 included).
@@ -434,8 +438,8 @@ export class Gateway {
  */
 export function sendError(ex: Exchange, error: GatewayError): void {
   const res = ex.res;
-  // Whatever the message quotes (a header, a path, a provider's text), the client's own key is not in it.
-  for (const secret of clientSecrets(ex.req.headers)) {
+  // Whatever the message quotes (a header, a path, a provider's text), the client's own credentials are not in it.
+  for (const secret of requestCredentials(ex.req.headers, undefined, NO_HEADERS)) {
     const redacted = redactValue(error.message, secret);
     if (redacted !== error.message) error = error.withMessage(redacted);
     if (error.sentBody !== undefined) error = error.asSent(error.status, redactValue(error.sentBody, secret));
@@ -544,6 +548,29 @@ function clientName(headers: IncomingHttpHeaders): string {
   const secret = clientSecrets(headers)[0];
   if (secret === undefined || secret === SERVER_KEY_PLACEHOLDER) return '';
   return createHash('sha256').update(secret).digest('base64url').slice(0, 22);
+}
+
+/** Headers whose values are credentials besides the key headers: AWS's, which Bedrock signs with. */
+const AWS_CREDENTIAL_HEADERS = ['x-aws-access-key-id', 'x-aws-secret-access-key', 'x-aws-session-token'] as const;
+
+/** Every credential value a request carried: the client's headers, and what the gateway sent or signed with for it. */
+function requestCredentials(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[]): (string | undefined)[] {
+  const credentials: (string | undefined)[] = clientSecrets(headers);
+  for (const name of AWS_CREDENTIAL_HEADERS) {
+    const value = headers[name];
+    if (typeof value === 'string' && value.trim().length > 0) credentials.push(value.trim());
+  }
+  credentials.push(sent, ...signing);
+  return credentials;
+}
+
+/**
+ * The redaction of one request's failures, for its messages, error events and log lines: every
+ * credential it carried by value, then every configured secret and credential pattern. Made only
+ * where a failure is told or a translated stream begins: a pass-through answer never pays for it.
+ */
+function failureRedactor(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[]): Redactor {
+  return (text) => redactCredentials(text, requestCredentials(headers, sent, signing));
 }
 
 /** Every credential value the client sent, to keep out of what the gateway answers. */

@@ -6,6 +6,7 @@
 // translated twice to arrive where it started.
 import type { OpenAIErrorBody } from '../errors.js';
 import type { StreamTranslator } from '../providers/types.js';
+import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 
 export interface InboundContext {
@@ -42,9 +43,10 @@ export interface InboundTranslation {
    * finish): until then a failure is still the attempt's to retry. An `{"error":...}` chunk sets
    * `failure` (its status taken from the error's type or code) and returns the client's error
    * event; end() without a finish sets `failure` (502, `stream_interrupted`) and returns the error
-   * event.
+   * event. Every failure message goes through `redact` (default: redactSecrets), the request's
+   * credentials, before its event is made.
    */
-  stream(): StreamTranslator;
+  stream(redact?: Redactor): StreamTranslator;
 }
 
 export interface InboundApi {
