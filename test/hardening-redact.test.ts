@@ -198,3 +198,70 @@ describe('a credential a provider quotes in a failure reaches neither the client
     }
   }
 });
+
+/** Past this an error body quotes a value whole: every message the gateway writes is far shorter. */
+const SMALL_ERROR_BYTES = 2048;
+
+describe('a value a client sent is quoted bounded, never whole', () => {
+  const huge = 'r'.repeat(5 * 1024 * 1024);
+  const user = { role: 'user', content: 'hi' };
+  const cases: readonly [what: string, provider: Provider, body: Record<string, unknown>][] = [
+    ['a role', 'anthropic', { messages: [{ role: huge, content: 'hi' }] }],
+    ['a tool type', 'anthropic', { messages: [user], tools: [{ type: huge, function: { name: 'f' } }] }],
+    ['a tool_choice', 'anthropic', { messages: [user], tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: huge }],
+    ['a tool_choice object', 'anthropic', { messages: [user], tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: huge } }],
+    ['a response_format type', 'anthropic', { messages: [user], response_format: { type: huge } }],
+    ['a schema name that is also a tool name', 'anthropic', {
+      messages: [user],
+      tools: [{ type: 'function', function: { name: huge } }],
+      response_format: { type: 'json_schema', json_schema: { name: huge, schema: { type: 'object' } } },
+    }],
+    ['a tool call type', 'anthropic', { messages: [user, { role: 'assistant', tool_calls: [{ type: huge, id: 'c', function: { name: 'f', arguments: '{}' } }] }] }],
+    ['a content part type', 'anthropic', { messages: [{ role: 'user', content: [{ type: huge }] }] }],
+    ['a document media type', 'anthropic', { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: `data:${huge};base64,AAAA` } }] }] }],
+    ['an image media type', 'bedrock', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/${huge};base64,AAAA` } }] }] }],
+    ['a role, to Bedrock', 'bedrock', { messages: [{ role: huge, content: 'hi' }] }],
+  ];
+  for (const [what, provider, body] of cases) {
+    test(`${what} (5 MiB) gives a small 400, and a small log line`, async () => {
+      const requestId = `echo-${process.pid}-${++requestCount}`;
+      const res = await fetch(`${clientKeys.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-provider': provider, 'x-request-id': requestId, ...credentials(provider, true).headers },
+        body: JSON.stringify({ model: MODELS[provider], ...body }),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 400, text.slice(0, 300));
+      assert.ok(Buffer.byteLength(text) < SMALL_ERROR_BYTES, `a ${Buffer.byteLength(text)}-byte error body: ${text.slice(0, 300)}`);
+      assert.match(text, /a value of 52428\d\d characters, not shown/);
+      const line = clientKeys.logs.find((entry) => entry.includes(`"reqId":"${requestId}"`));
+      assert.ok(line !== undefined && line.length < SMALL_ERROR_BYTES, `the log line: ${line?.slice(0, 300)}`);
+    });
+  }
+
+  test('an x-aws-region that is not a region is quoted bounded, and not if it looks like a credential', async () => {
+    for (const region of ['r'.repeat(8000), 'sk-proj-0123456789abcdefghij', `us-east-1 ${BEDROCK_SIM_TEMP_SECRET_ACCESS_KEY}`]) {
+      const res = await fetch(`${clientKeys.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-provider': 'bedrock', 'x-aws-region': region, ...credentials('bedrock', true).headers },
+        body: JSON.stringify({ model: BEDROCK_MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 400, text);
+      assert.match(text, /not an AWS region name/);
+      assert.match(text, /a value of \d+ characters?, not shown/);
+      assert.equal(leakedPiece(text, region), undefined, text);
+    }
+  });
+});
+
+test('a path an inbound API does not translate is quoted bounded', async () => {
+  const id = `resp_${'x'.repeat(6000)}`;
+  for (const path of [`/responses/${id}`, `/messages/${id}`]) {
+    const res = await fetch(`${clientKeys.url}${path}`, { headers: { 'x-provider': 'deepseek', ...credentials('deepseek', true).headers } });
+    const text = await res.text();
+    assert.equal(res.status, 400, text.slice(0, 300));
+    assert.ok(Buffer.byteLength(text) < SMALL_ERROR_BYTES, `a ${Buffer.byteLength(text)}-byte error body: ${text.slice(0, 300)}`);
+    assert.match(text, /a value of \d+ characters, not shown/);
+  }
+});
