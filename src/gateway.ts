@@ -28,6 +28,13 @@ const CHAT_PATH = '/v1/chat/completions';
 const CHAT_UPSTREAM_PATH = '/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
+/**
+ * The longest x-gateway-dropped-params value before the rest is counted: Node's HTTP clients refuse
+ * an answer whose headers pass 16 KiB (HPE_HEADER_OVERFLOW), and a header names a few fields.
+ */
+export const MAX_DROPPED_PARAMS_CHARS = 512;
+/** A position in a field's path (`[3]`), left out so that a field refused in every part is named once. */
+const ARRAY_POSITION = /\[\d+\]/g;
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 /** Regions a provider may be sent to at once, each with its pool. */
 const MAX_ORIGIN_POOLS = 16;
@@ -605,7 +612,27 @@ function inboundHeaders(ex: Exchange, headers: readonly string[]): readonly stri
 }
 
 function droppedHeader(chat: ChatTranslation): readonly string[] {
-  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS;
+  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, droppedParams(chat.refused)] : NO_HEADERS;
+}
+
+/**
+ * The refused fields for x-gateway-dropped-params: each once, its positions written `[*]`
+ * (`messages[*].content[*].citations`), within MAX_DROPPED_PARAMS_CHARS and then a count of the
+ * rest, however many parts the request refused them in.
+ */
+export function droppedParams(refused: readonly string[]): string {
+  const fields = new Set<string>();
+  for (const path of refused) fields.add(path.replace(ARRAY_POSITION, '[*]'));
+  let list = '';
+  let named = 0;
+  for (const field of fields) {
+    const longer = list === '' ? field : `${list}, ${field}`;
+    if (longer.length > MAX_DROPPED_PARAMS_CHARS) break;
+    list = longer;
+    named++;
+  }
+  const rest = fields.size - named;
+  return rest === 0 ? list : `${list}${list === '' ? '' : ', '}and ${rest} more`;
 }
 
 /** For an unsupported-route message: the inbound API a translating provider serves itself. */

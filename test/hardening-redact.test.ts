@@ -2,6 +2,7 @@
 // error reaches neither the client nor the log with it, on every translated route; values a client
 // sent are quoted bounded; x-gateway-dropped-params names each field once, within a bound.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { startAnthropicSim, type AnthropicSim, type AnthropicSimFault } from '../sim/anthropic.js';
@@ -17,6 +18,7 @@ import {
 } from '../sim/bedrock.js';
 import type { SimFault } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
+import { MAX_DROPPED_PARAMS_CHARS, droppedParams } from '../src/gateway.js';
 import type { GatewayServer } from '../src/server.js';
 import { simFault, startGateway } from './helpers.js';
 
@@ -71,6 +73,7 @@ before(async () => {
   serverKeys = await loggedGateway({
     DEEPSEEK_API_KEY: SERVER_DEEPSEEK_KEY,
     ANTHROPIC_API_KEY: SERVER_ANTHROPIC_KEY,
+    ANTHROPIC_VERSION: '2026-10-21',
     // Long-term credentials: a configured secret is redacted in every gateway of the process, and
     // the session token must stay the client's own for the other gateway.
     AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID,
@@ -264,4 +267,42 @@ test('a path an inbound API does not translate is quoted bounded', async () => {
     assert.ok(Buffer.byteLength(text) < SMALL_ERROR_BYTES, `a ${Buffer.byteLength(text)}-byte error body: ${text.slice(0, 300)}`);
     assert.match(text, /a value of \d+ characters, not shown/);
   }
+});
+
+/** POSTs with node:http (whose header limit is Node's default, as every Node client's is). */
+function postWithNode(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('x-gateway-dropped-params names each field once, within a bound', () => {
+  test('3,000 user parts with citations under 2026-10-21: one name, and a Node client reads the 200', async () => {
+    const citation = { type: 'char_location', cited_text: 'x', document_index: 0, start_char_index: 0, end_char_index: 1 };
+    const content = Array.from({ length: 3000 }, () => ({ type: 'text', text: 'quoted', citations: [citation] }));
+    const body = JSON.stringify({ model: ANTHROPIC_MODEL, messages: [{ role: 'user', content }], temperature: 0.5 });
+    const res = await postWithNode(`${serverKeys.url}/chat/completions`, { 'x-provider': 'anthropic', authorization: 'Bearer use-server-key' }, body);
+    assert.equal(res.status, 200, res.body.slice(0, 300));
+    assert.equal(res.headers['x-gateway-dropped-params'], 'messages[*].content[*].citations, temperature');
+    assert.equal(JSON.parse(res.body).object, 'chat.completion');
+  });
+
+  test('past its bound the header ends with a count of the fields not named', () => {
+    const refused = Array.from({ length: 200 }, (_, i) => `field_${i}[${i}].name`);
+    const header = droppedParams([...refused, ...refused]);
+    const named = header.split(', ').filter((field) => field.startsWith('field_'));
+    assert.ok(header.length <= MAX_DROPPED_PARAMS_CHARS + ', and 200 more'.length, `${header.length} characters`);
+    assert.equal(new Set(named).size, named.length, 'each field once');
+    assert.ok(named.every((field) => /^field_\d+\[\*\]\.name$/.test(field)), header);
+    assert.ok(header.endsWith(`, and ${200 - named.length} more`), header);
+    assert.equal(droppedParams(['temperature', 'top_p']), 'temperature, top_p');
+  });
 });
