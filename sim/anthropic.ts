@@ -95,9 +95,10 @@ export interface AnthropicSimFault extends Pick<SimFault, 'key' | 'status' | 'fa
   | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content'> {
   /**
    * Streaming: an `event: error` after N content deltas (0: right after `message_start`), then the
-   * stream ends, as Anthropic does when it overloads mid-answer.
+   * stream ends, as Anthropic does when it overloads mid-answer. `echo_key` adds the key the
+   * request presented to the message, as a provider that quotes what it was sent would.
    */
-  stream_error?: { after?: number; type?: 'overloaded_error' | 'api_error'; message?: string };
+  stream_error?: { after?: number; type?: 'overloaded_error' | 'api_error'; message?: string; echo_key?: boolean };
   /** Answer a tool call with two `tool_use` blocks, unless the request disables parallel tool use. */
   parallel_tools?: boolean;
   /** Streaming: number of `input_json_delta` fragments per tool call (default 8). */
@@ -899,7 +900,9 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
     const res = ex.res;
     const errorAt = streamError ? Math.min(nonNegative(streamError.after) ?? 0, plan.steps.length) : -1;
     const errorType = streamError?.type === 'api_error' ? 'api_error' : 'overloaded_error';
-    const errorEvent = sse('error', `{"type":"error","error":{"type":"${errorType}","message":${JSON.stringify(streamError?.message ?? errorKind(errorType === 'api_error' ? 500 : 529).message)}}}`);
+    let errorMessage = streamError?.message ?? errorKind(errorType === 'api_error' ? 500 : 529).message;
+    if (streamError?.echo_key === true) errorMessage += ` (request made with ${presentedKey(ex.req)})`;
+    const errorEvent = sse('error', `{"type":"error","error":{"type":"${errorType}","message":${JSON.stringify(errorMessage)}}}`);
     // Writes `data`, after which k deltas are out; false when the stream ends here.
     const write = (data: string, k: number): boolean => {
       if (errorAt === k) {

@@ -88,8 +88,12 @@ export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail
   | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content'> {
   /** The error's name (`x-amzn-errortype`) when `status` alone does not say it, e.g. `ModelNotReadyException`. */
   error_type?: string;
-  /** Streaming: an exception frame after N content deltas (0: right after `messageStart`); the stream ends. */
-  stream_exception?: { after?: number; type?: BedrockStreamExceptionType; message?: string };
+  /**
+   * Streaming: an exception frame after N content deltas (0: right after `messageStart`); the stream
+   * ends. `echo_key` adds the credential the request presented (its Bearer key, or its session
+   * token and access key id) to the message, as a provider that quotes what it was sent would.
+   */
+  stream_exception?: { after?: number; type?: BedrockStreamExceptionType; message?: string; echo_key?: boolean };
   /**
    * Streaming: an error frame after N content deltas, as `stream_exception`: `:message-type: error`
    * with `:error-code` and `:error-message` headers and no payload, a failure the API's model does
@@ -327,6 +331,15 @@ async function checkSigV4(req: IncomingMessage, auth: string, path: string, sear
   return denied('InvalidSignatureException',
     'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n' +
     `The Canonical String for this request should have been\n'${canonical}'\n\nThe String-to-Sign should have been\n'${stringToSign}'\n`);
+}
+
+/** What a request presented to authenticate: its Bearer key, else its session token and access key id. */
+function presentedCredential(req: IncomingMessage): string {
+  const auth = req.headers.authorization ?? '';
+  if (auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
+  const accessKeyId = /Credential=([^/,\s]+)/.exec(auth)?.[1] ?? '(none)';
+  const token = req.headers['x-amz-security-token'];
+  return typeof token === 'string' ? `${token} for ${accessKeyId}` : accessKeyId;
 }
 
 async function authenticate(req: IncomingMessage, path: string, search: string, body: string): Promise<Refusal | undefined> {
@@ -867,7 +880,11 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     const exceptionType: BedrockStreamExceptionType = exception?.type !== undefined && Object.hasOwn(STREAM_EXCEPTIONS, exception.type)
       ? exception.type : 'modelStreamErrorException';
     const failureFrame = (): Buffer => exception
-      ? exceptionFrame(exceptionType, typeof exception.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType])
+      ? exceptionFrame(
+          exceptionType,
+          (typeof exception.message === 'string' ? exception.message : STREAM_EXCEPTIONS[exceptionType]) +
+            (exception.echo_key === true ? ` (request made with ${presentedCredential(ex.req)})` : ''),
+        )
       : errorFrame(typeof error?.code === 'string' ? error.code : DEFAULT_STREAM_ERROR_CODE,
         typeof error?.message === 'string' ? error.message : DEFAULT_STREAM_ERROR_MESSAGE);
     // Writes a step, after which k deltas are out; false when the stream ends here.

@@ -73,6 +73,13 @@ export interface SimFault {
   cut_after?: number;
   /** Streaming: after N content chunks stop sending but keep the connection open. */
   stall_after?: number;
+  /**
+   * Streaming: after N content chunks (0: right after the role chunk), an error chunk
+   * (`data: {"error":{...}}`, as hosts report a failure after their 200) ends the stream.
+   * `echo_key` adds the key the request presented to the message, as a provider that quotes what
+   * it was sent would.
+   */
+  stream_error?: { after?: number; message?: string; echo_key?: boolean };
   /** The assistant text to return (default: a fixed sentence). */
   content?: string;
   /**
@@ -1669,10 +1676,15 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     const delay = nonNegative(fault?.chunk_delay_ms) ?? 0;
     const cutAfter = nonNegative(fault?.cut_after);
     const stallAfter = nonNegative(fault?.stall_after);
-    if (delay === 0 && cutAfter === undefined && stallAfter === undefined) {
+    const streamError = asFault(fault?.stream_error) as SimFault['stream_error'];
+    const errorAt = streamError ? Math.min(nonNegative(streamError.after) ?? 0, plan.steps.length) : -1;
+    if (delay === 0 && cutAfter === undefined && stallAfter === undefined && errorAt === -1) {
       out.end(plan.head + plan.steps.join('') + plan.tail);
       return;
     }
+    let errorMessage = typeof streamError?.message === 'string' ? streamError.message : 'The server had an error while processing your request.';
+    if (streamError?.echo_key === true) errorMessage += ` (request made with ${presentedKey(flavour, ex.req.headers)})`;
+    const errorChunk = `data: ${JSON.stringify({ error: { message: errorMessage, type: 'server_error', code: 'internal_error', param: null } })}\n\n`;
     ex.res.flushHeaders();
     const res = ex.res;
     const cutWhenSent = (): void => {
@@ -1693,6 +1705,10 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     };
     const write = (data: string, k: number): boolean => {
       // k content steps have been written once `data` is out.
+      if (errorAt === k) {
+        out.end(data + errorChunk);
+        return false;
+      }
       if (cutAfter === k) {
         // Cut only once what came before is on the wire, so the client sees exactly k steps.
         if (data) put(data, out === res ? () => cutSocket(ex) : cutWhenSent);

@@ -1,6 +1,6 @@
 // Every failure the gateway returns is an OpenAI-shaped error body with the right status, so that
 // OpenAI SDKs raise the matching error class (AuthenticationError, RateLimitError, ...).
-import { redactSecrets } from './redact.js';
+import { redactCredentials } from './redact.js';
 
 export interface OpenAIErrorBody {
   message: string;
@@ -78,20 +78,6 @@ export class GatewayError extends Error {
     return { message: this.message, type: this.type, code: this.code, param: this.param };
   }
 }
-
-/**
- * The text with every occurrence of `secret` (the credential the client sent with this request,
- * whatever its shape) redacted, plain or percent-encoded.
- */
-export function redactValue(text: string, secret: string | undefined): string {
-  if (secret === undefined || secret.length < 4) return text;
-  let out = text.split(secret).join(REDACTED);
-  const encoded = encodeURIComponent(secret);
-  if (encoded !== secret) out = out.split(encoded).join(REDACTED);
-  return out;
-}
-
-const REDACTED = '[REDACTED]';
 
 export function errorJson(error: OpenAIErrorBody): string {
   return JSON.stringify({ error: error });
@@ -187,7 +173,7 @@ export function normaliseProviderError(status: number, body: string, clientCrede
   }
 
   return {
-    message: redactValue(redactSecrets(clip(message || `Provider returned HTTP ${status} with no error message`)), clientCredential),
+    message: redactCredentials(clip(message || `Provider returned HTTP ${status} with no error message`), [clientCredential]),
     type: type && type !== 'error' ? type : fallbackType,
     code,
     param,

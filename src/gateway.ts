@@ -8,13 +8,13 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { bodyLength, pacedBody } from './body.js';
 import type { Config } from './config.js';
-import { GatewayError, credentialOf, errorJson, normaliseProviderError, redactValue } from './errors.js';
+import { GatewayError, credentialOf, errorJson, normaliseProviderError } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
 import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
-import { redactSecrets, registerSecret, safeEcho } from './redact.js';
+import { redactCredentials, redactSecrets, redactValue, registerSecret, safeEcho, type Redactor } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
 import { ItemMemory } from './inbound/openai-responses/memory.js';
@@ -30,6 +30,13 @@ const CHAT_PATH = '/v1/chat/completions';
 const CHAT_UPSTREAM_PATH = '/chat/completions';
 const MODELS_PATH = '/v1/models';
 const DROPPED_PARAMS_HEADER = 'x-gateway-dropped-params';
+/**
+ * The longest x-gateway-dropped-params value before the rest is counted: Node's HTTP clients refuse
+ * an answer whose headers pass 16 KiB (HPE_HEADER_OVERFLOW), and a header names a few fields.
+ */
+export const MAX_DROPPED_PARAMS_CHARS = 512;
+/** A position in a field's path (`[3]`), left out so that a field refused in every part is named once. */
+const ARRAY_POSITION = /\[\d+\]/g;
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 /** Regions a provider may be sent to at once, each with its pool. */
 const MAX_ORIGIN_POOLS = 16;
@@ -185,6 +192,9 @@ export class Gateway {
         'missing_api_key',
       );
     }
+    const secret = credential === undefined ? undefined : credentialOf(credential[1]);
+    // Set by `authorize` on every attempt: the credentials the request was signed with.
+    let signingSecrets: readonly string[] = NO_HEADERS;
     const api = ex.api;
     // The client speaks the provider's own API: its bytes pass through, nothing is translated.
     const native = api !== undefined && provider.nativeApis.has(api.name);
@@ -203,7 +213,10 @@ export class Gateway {
         for (const header of chat.headers) headers.push(header);
         translation = {
           answer: (text) => inbound.answer(chat.answer(text).json),
-          stream: () => new ComposedTranslator(chat.stream(), inbound.stream()),
+          stream: () => {
+            const redact = failureRedactor(ex.req.headers, secret, signingSecrets);
+            return new ComposedTranslator(chat.stream(redact), inbound.stream(redact));
+          },
           framing: spec.adapter.framing,
           clientHeaders: inboundHeaders(ex, droppedHeader(chat)),
         };
@@ -215,7 +228,7 @@ export class Gateway {
           delete chat.max_tokens;
         }
         body = serialised(chat);
-        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
+        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(failureRedactor(ex.req.headers, secret, signingSecrets)), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
     } else if (native && spec.kind === 'translating') {
@@ -230,7 +243,7 @@ export class Gateway {
         for (const header of chat.headers) headers.push(header);
         translation = {
           answer: (text) => chat.answer(text),
-          stream: () => chat.stream(),
+          stream: () => chat.stream(failureRedactor(ex.req.headers, secret, signingSecrets)),
           framing: spec.adapter.framing,
           clientHeaders: droppedHeader(chat),
         };
@@ -256,8 +269,6 @@ export class Gateway {
     const request: Dispatcher.DispatchOptions = { method: ex.method as Dispatcher.HttpMethod, path, headers, body };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
-    const secret = credential === undefined ? undefined : credentialOf(credential[1]);
-    let signingSecrets: readonly string[] = NO_HEADERS;
     let pool: Dispatcher = provider.pool;
 
     for (let attempt = 1; ; attempt++) {
@@ -295,7 +306,7 @@ export class Gateway {
         case 'unreadable':
           if (outcome.excerpt !== undefined) {
             this.logger.warn(
-              { reqId: ex.id, provider: provider.name, excerpt: redactCredentials(outcome.excerpt, secret, signingSecrets) },
+              { reqId: ex.id, provider: provider.name, excerpt: failureRedactor(ex.req.headers, secret, signingSecrets)(outcome.excerpt) },
               'provider answer unreadable',
             );
           }
@@ -321,7 +332,7 @@ export class Gateway {
                 ? spec.adapter.error(outcome.status, outcome.body, outcome.headers.errorType)
                 : { status: outcome.status, error: normaliseProviderError(outcome.status, outcome.body, secret) };
           const error = translated.error;
-          const redact = (text: string) => redactCredentials(text, secret, signingSecrets);
+          const redact = failureRedactor(ex.req.headers, secret, signingSecrets);
           retryAfter = retryAfterMs(outcome.headers.retryAfter, outcome.headers.retryAfterMs);
           failure = new GatewayError(translated.status, redact(error.message), error.code, error.param, error.type, headerRecord(outcome.headers));
           // A client of the provider's own API gets the provider's error as it was sent (529 included).
@@ -479,8 +490,8 @@ export class Gateway {
  */
 export function sendError(ex: Exchange, error: GatewayError): void {
   const res = ex.res;
-  // Whatever the message quotes (a header, a path, a provider's text), the client's own key is not in it.
-  for (const secret of clientSecrets(ex.req.headers)) {
+  // Whatever the message quotes (a header, a path, a provider's text), the client's own credentials are not in it.
+  for (const secret of requestCredentials(ex.req.headers, undefined, NO_HEADERS)) {
     const redacted = redactValue(error.message, secret);
     if (redacted !== error.message) error = error.withMessage(redacted);
     if (error.sentBody !== undefined) error = error.asSent(error.status, redactValue(error.sentBody, secret));
@@ -506,11 +517,6 @@ export function sendError(ex: Exchange, error: GatewayError): void {
 }
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
-
-/** A provider's text without credentials: by pattern, and by value (the request's key, the signing secrets). */
-function redactCredentials(text: string, secret: string | undefined, signingSecrets: readonly string[]): string {
-  return signingSecrets.reduce((out, value) => redactValue(out, value), redactValue(redactSecrets(text), secret));
-}
 
 /**
  * A failure the gateway already retried (or ran out of time for): `x-should-retry: false` tells
@@ -611,6 +617,29 @@ function clientName(headers: IncomingHttpHeaders): string {
   return hash === undefined ? '' : hash.digest('base64url').slice(0, 22);
 }
 
+/** Headers whose values are credentials besides the key headers: AWS's, which Bedrock signs with. */
+const AWS_CREDENTIAL_HEADERS = ['x-aws-access-key-id', 'x-aws-secret-access-key', 'x-aws-session-token'] as const;
+
+/** Every credential value a request carried: the client's headers, and what the gateway sent or signed with for it. */
+function requestCredentials(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[]): (string | undefined)[] {
+  const credentials: (string | undefined)[] = clientSecrets(headers);
+  for (const name of AWS_CREDENTIAL_HEADERS) {
+    const value = headers[name];
+    if (typeof value === 'string' && value.trim().length > 0) credentials.push(value.trim());
+  }
+  credentials.push(sent, ...signing);
+  return credentials;
+}
+
+/**
+ * The redaction of one request's failures, for its messages, error events and log lines: every
+ * credential it carried by value, then every configured secret and credential pattern. Made only
+ * where a failure is told or a translated stream begins: a pass-through answer never pays for it.
+ */
+function failureRedactor(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[]): Redactor {
+  return (text) => redactCredentials(text, requestCredentials(headers, sent, signing));
+}
+
 /** Every credential value the client sent, to keep out of what the gateway answers. */
 function clientSecrets(headers: IncomingHttpHeaders): string[] {
   const secrets: string[] = [];
@@ -643,7 +672,27 @@ function inboundHeaders(ex: Exchange, headers: readonly string[]): readonly stri
 }
 
 function droppedHeader(chat: ChatTranslation): readonly string[] {
-  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, chat.refused.join(', ')] : NO_HEADERS;
+  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, droppedParams(chat.refused)] : NO_HEADERS;
+}
+
+/**
+ * The refused fields for x-gateway-dropped-params: each once, its positions written `[*]`
+ * (`messages[*].content[*].citations`), within MAX_DROPPED_PARAMS_CHARS and then a count of the
+ * rest, however many parts the request refused them in.
+ */
+export function droppedParams(refused: readonly string[]): string {
+  const fields = new Set<string>();
+  for (const path of refused) fields.add(path.replace(ARRAY_POSITION, '[*]'));
+  let list = '';
+  let named = 0;
+  for (const field of fields) {
+    const longer = list === '' ? field : `${list}, ${field}`;
+    if (longer.length > MAX_DROPPED_PARAMS_CHARS) break;
+    list = longer;
+    named++;
+  }
+  const rest = fields.size - named;
+  return rest === 0 ? list : `${list}${list === '' ? '' : ', '}and ${rest} more`;
 }
 
 /** For an unsupported-route message: the inbound API a translating provider serves itself. */

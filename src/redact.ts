@@ -273,6 +273,33 @@ function replaceMatches(text: string, { pattern, replace }: Rule): string {
   return last === 0 ? text : out + text.slice(last);
 }
 
+/**
+ * The text with every occurrence of `secret` (a credential of this request, whatever its shape)
+ * redacted, plain or percent-encoded.
+ */
+export function redactValue(text: string, secret: string | undefined): string {
+  if (secret === undefined || secret.length < 4) return text;
+  let out = text.includes(secret) ? text.split(secret).join(CENSOR) : text;
+  const encoded = encodeURIComponent(secret);
+  if (encoded !== secret && out.includes(encoded)) out = out.split(encoded).join(CENSOR);
+  return out;
+}
+
+/** What a failure's text becomes before an event, an error body or a log line is made of it. */
+export type Redactor = (text: string) => string;
+
+/**
+ * A request's failure text with its own credentials redacted by value, then as redactSecrets does
+ * (configured keys, credential patterns). By value first: a pattern may match only the start of a
+ * credential (a session token's run of letters before its first "/"), and what it leaves would
+ * then no longer be found whole.
+ */
+export function redactCredentials(text: string, credentials: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const credential of credentials) out = redactValue(out, credential);
+  return redactSecrets(out);
+}
+
 /** Replaces every credential in `text` with `[REDACTED]`, keeping the scheme or name in front of it. */
 export function redactSecrets(text: string): string {
   return redactWith(RULES, text);

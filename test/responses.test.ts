@@ -354,5 +354,5 @@ test('GET /v1/responses/<id> on a provider that does not serve the Responses API
   assert.equal(res.statusCode, 400);
   const body = (await res.body.json()) as { error: { code: string; message: string } };
   assert.equal(body.error.code, 'unsupported_route');
-  assert.match(body.error.message, /GET \/v1\/responses\/resp_abc/);
+  assert.match(body.error.message, /GET "\/v1\/responses\/resp_abc"/);
 });

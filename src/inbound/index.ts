@@ -2,6 +2,7 @@
 // in that API's terms, errors included, whichever provider serves it.
 import { anthropicMessages } from './anthropic-messages/index.js';
 import { openAIResponses } from './openai-responses/index.js';
+import { safeEcho } from '../redact.js';
 import type { InboundApi, InboundRoute } from './types.js';
 
 export const ANTHROPIC_MESSAGES = 'anthropic-messages';
@@ -25,7 +26,7 @@ export const messagesRoute = mount(anthropicMessages, {
   notTranslated: (method, path, provider) =>
     path === COUNT_TOKENS_PATH
       ? `Provider "${provider}" cannot count tokens: ${COUNT_TOKENS_PATH} is served by providers that speak Anthropic's Messages API (anthropic).`
-      : `Provider "${provider}" does not offer ${method} ${path}; of Anthropic's API it serves POST ${MESSAGES_PATH}.`,
+      : `Provider "${provider}" does not offer ${method} ${safeEcho(path, 200)}; of Anthropic's API it serves POST ${MESSAGES_PATH}.`,
   keyHint: '"x-api-key: <key>" or "Authorization: Bearer <key>" (the Anthropic SDK\'s apiKey or authToken)',
   requestIdHeader: 'request-id',
 });
@@ -35,6 +36,6 @@ export const responsesRoute = mount(openAIResponses, {
   path: RESPONSES_PATH,
   notTranslated: (method, path, provider) =>
     `Provider "${provider}" does not serve the Responses API itself: the gateway translates POST ${RESPONSES_PATH} to chat ` +
-    `completions for it and stores nothing, so ${method} ${path} (a stored response) cannot be served.`,
+    `completions for it and stores nothing, so ${method} ${safeEcho(path, 200)} (a stored response) cannot be served.`,
   keyHint: OPENAI_KEY_HINT,
 });

@@ -7,6 +7,7 @@
 import type { OpenAIErrorBody } from '../errors.js';
 import type { ItemMemory } from './openai-responses/memory.js';
 import type { StreamTranslator } from '../providers/types.js';
+import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 
 export interface InboundContext {
@@ -49,9 +50,10 @@ export interface InboundTranslation {
    * finish): until then a failure is still the attempt's to retry. An `{"error":...}` chunk sets
    * `failure` (its status taken from the error's type or code) and returns the client's error
    * event; end() without a finish sets `failure` (502, `stream_interrupted`) and returns the error
-   * event.
+   * event. Every failure message goes through `redact` (default: redactSecrets), the request's
+   * credentials, before its event is made.
    */
-  stream(): StreamTranslator;
+  stream(redact?: Redactor): StreamTranslator;
 }
 
 export interface InboundApi {

@@ -6,6 +6,7 @@
 //   provider's, and the provider's answers, streams and errors back into OpenAI's.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OpenAIErrorBody } from '../errors.js';
+import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 
 /** How the provider wants the credential: a header and an optional scheme (`Bearer <key>`). */
@@ -164,8 +165,11 @@ export interface ChatTranslation {
   readonly refused: readonly string[];
   /** A whole answer (a 2xx body) as an OpenAI `chat.completion` JSON text. Throws on a body it cannot read. */
   answer(body: string): { readonly json: string; readonly usage: Usage | undefined };
-  /** A translator for one streamed answer. */
-  stream(): StreamTranslator;
+  /**
+   * A translator for one streamed answer. `redact` (default: redactSecrets) is what every failure
+   * message goes through before the translator makes an event of it: the request's credentials.
+   */
+  stream(redact?: Redactor): StreamTranslator;
 }
 
 export interface TranslateContext {
@@ -195,7 +199,8 @@ export interface ProviderAdapter {
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation;
   /**
    * A non-2xx answer in OpenAI's terms; `errorType` is the provider's error-type header when it
-   * names one (AWS's `x-amzn-errortype`).
+   * names one (AWS's `x-amzn-errortype`). The message is the provider's: the core redacts it with
+   * the request's credentials.
    */
   error(status: number, body: string, errorType?: string): TranslatedError;
   /**

@@ -19,7 +19,7 @@ export const anthropicMessages: InboundApi = {
       chat,
       dropped,
       answer: (chatJson) => translateAnswer(chatJson, model),
-      stream: () => new MessagesStreamTranslator(model),
+      stream: (redact) => new MessagesStreamTranslator(model, redact),
     };
   },
   errorStatus,

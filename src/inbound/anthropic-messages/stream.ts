@@ -18,6 +18,7 @@
 // - a `[DONE]` without a finish reason is the end of a complete answer (`end_turn`, or `tool_use`
 //   after tool calls); a stream that stops without either is interrupted.
 import type { OpenAIErrorBody } from '../../errors.js';
+import { redactSecrets, type Redactor } from '../../redact.js';
 import { typeForStatus } from '../../errors.js';
 import { isRecord } from '../../providers/anthropic/errors.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
@@ -94,7 +95,11 @@ export class MessagesStreamTranslator implements StreamTranslator {
   /** Text and reasoning that came while the streamed call's block was open. */
   private readonly held: Record<TextKind, string> = { text: '', thinking: '' };
 
-  constructor(private readonly model: string) {}
+  constructor(
+    private readonly model: string,
+    /** What every failure message goes through before its event is made: the request's credentials. */
+    private readonly redact: Redactor = redactSecrets,
+  ) {}
 
   get failure(): TranslatedError | undefined {
     return this.reported;
@@ -145,7 +150,8 @@ export class MessagesStreamTranslator implements StreamTranslator {
   }
 
   /** Records the failure; its error event only if the client has been sent something, else the attempt answers it. */
-  private failWith(status: number, error: OpenAIErrorBody): string {
+  private failWith(status: number, given: OpenAIErrorBody): string {
+    const error = { ...given, message: this.redact(given.message) };
     this.reported = { status, error };
     return this.started ? errorEvent(status, error) : '';
   }

@@ -26,7 +26,7 @@ export const openAIResponses: InboundApi = Object.freeze({
       chat,
       dropped,
       answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed, remember),
-      stream: () => new ResponsesStreamTranslator(context.model, echo, echoed, remember),
+      stream: (redact) => new ResponsesStreamTranslator(context.model, echo, echoed, remember, redact),
     };
   },
 

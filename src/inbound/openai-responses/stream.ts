@@ -14,6 +14,7 @@
 //   parallel calls (by index), and each fragment goes to its own item by output_index. A call is
 //   announced once its name is known; fragments before that are held.
 import type { OpenAIErrorBody } from '../../errors.js';
+import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
 import { ChatShapeError, ChunkReader, DONE, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
@@ -105,6 +106,8 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     private readonly echoed: string,
     /** Keeps the finished output items, for the client to refer to (item_reference). */
     private readonly remember: (items: readonly unknown[]) => void,
+    /** What every failure message goes through before its event is made: the request's credentials. */
+    private readonly redact: Redactor = redactSecrets,
   ) {}
 
   get failure(): TranslatedError | undefined {
@@ -150,7 +153,8 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     return this.fail(BROKEN_STREAM_STATUS, { message: "The provider's stream ended before its answer was complete", type: 'upstream_error', code: 'stream_interrupted', param: null });
   }
 
-  private fail(status: number, error: OpenAIErrorBody): string {
+  private fail(status: number, given: OpenAIErrorBody): string {
+    const error = { ...given, message: this.redact(given.message) };
     this.reported = { status, error };
     this.closed = true;
     return errorEvent(error, this.sequence++);

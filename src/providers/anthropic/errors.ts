@@ -61,7 +61,7 @@ export function httpError(status: number, body: string): TranslatedError {
     return translatedError(clientStatus, notJsonMessage('Anthropic', status, body), null);
   }
   const error = anthropicErrorOf(parsed);
-  if (error) return translatedError(clientStatus, redactSecrets(error.message), error.type);
+  if (error) return translatedError(clientStatus, error.message, error.type);
   // JSON of another shape (a proxy in front of Anthropic, say): the shared normaliser reads it.
   return { status: clientStatus, error: normaliseProviderError(clientStatus, body) };
 }

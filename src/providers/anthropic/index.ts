@@ -27,7 +27,7 @@ export const anthropicAdapter: ProviderAdapter = {
       dropped: request.dropped,
       refused: request.refused,
       answer: (text) => translateAnswer(text, jsonTool),
-      stream: () => new AnthropicStreamTranslator({ includeUsage, jsonTool }),
+      stream: (redact) => new AnthropicStreamTranslator({ includeUsage, jsonTool }, redact),
     };
   },
   error: httpError,

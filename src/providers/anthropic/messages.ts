@@ -9,6 +9,7 @@
 // Read for comparison: the Vercel AI SDK's convert-to-anthropic-prompt.ts (grouping into turns,
 // trimming the last assistant text).
 import { GatewayError } from '../../errors.js';
+import { safeEcho, safeEchoValue } from '../../redact.js';
 import { isRecord } from './errors.js';
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -76,7 +77,7 @@ export function translateMessages(messages: unknown, rules: MessageRules): Conve
         throw invalid(`${at} has no role`, `${at}.role`, 'missing_required_parameter');
       default:
         throw invalid(
-          `${at} has the role ${JSON.stringify(message.role)}; ${rules.provider} takes system, developer, user, assistant ` +
+          `${at} has the role ${safeEchoValue(message.role)}; ${rules.provider} takes system, developer, user, assistant ` +
             'and tool messages (use tool messages for function results)',
           `${at}.role`,
         );
@@ -142,7 +143,7 @@ function contentPart(part: unknown, at: string, role: Turn['role'], rules: Messa
     default:
       break;
   }
-  const type = JSON.stringify(part.type);
+  const type = safeEchoValue(part.type);
   throw invalid(`${at}: a part of type ${type} cannot stand in a ${role} message for ${rules.provider}`, at, 'unsupported_value');
 }
 
@@ -183,7 +184,7 @@ function document(value: unknown, at: string, provider: string): Block {
   // OpenAI documents file_data as base64; clients send it as a data: URL or bare.
   const inline = dataUrl(value.file_data, `${at}.file_data`, provider) ?? { mediaType: 'application/pdf', data: value.file_data };
   if (inline.mediaType !== 'application/pdf') {
-    throw invalid(`${at}.file_data is ${inline.mediaType}; ${provider} takes PDF documents`, `${at}.file_data`, 'unsupported_value');
+    throw invalid(`${at}.file_data is ${safeEcho(inline.mediaType)}; ${provider} takes PDF documents`, `${at}.file_data`, 'unsupported_value');
   }
   const block: Block = { type: 'document', source: { type: 'base64', media_type: inline.mediaType, data: inline.data } };
   if (typeof value.filename === 'string' && value.filename) block.title = value.filename;
@@ -203,7 +204,7 @@ function toolUses(toolCalls: unknown, at: string, provider: string): Block[] {
     const callAt = `${at}[${k}]`;
     if (!isRecord(call)) throw invalid(`${callAt} must be an object`, callAt, 'invalid_type');
     if (call.type !== undefined && call.type !== 'function') {
-      const message = `${callAt} is a ${JSON.stringify(call.type)} tool call; ${provider} takes function calls`;
+      const message = `${callAt} is a ${safeEchoValue(call.type)} tool call; ${provider} takes function calls`;
       throw invalid(message, `${callAt}.type`, 'unsupported_value');
     }
     if (typeof call.id !== 'string' || !call.id) throw invalid(`${callAt} has no id`, `${callAt}.id`, 'missing_required_parameter');

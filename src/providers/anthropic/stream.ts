@@ -10,6 +10,7 @@
 // not content blocks (BerriAI/litellm#5231); a tool without input streams no fragment or only "",
 // and gets "{}" (BerriAI/litellm#5064); input and cache tokens come from message_start and are
 // replaced, never summed, by message_delta's cumulative counts.
+import { redactSecrets, type Redactor } from '../../redact.js';
 import { sseErrorEvent, type Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
 import {
@@ -207,6 +208,9 @@ export abstract class TranslatorState {
   protected stopReason: string | null = null;
   protected finished = false;
 
+  /** `redact`: the request's redaction, which every failure message goes through before its event is made. */
+  constructor(private readonly redact: Redactor) {}
+
   get failure(): TranslatedError | undefined {
     return this.reported;
   }
@@ -220,10 +224,11 @@ export abstract class TranslatorState {
     return this.fail(translatedError(BROKEN_STREAM_STATUS, `${provider} opened more than ${MAX_OPEN_BLOCKS} content blocks at once`, null));
   }
 
-  /** Records the failure and returns its error event; later events give nothing. */
+  /** Records the failure, its message redacted, and returns its error event; later events give nothing. */
   protected fail(failure: TranslatedError): string {
-    this.reported = failure;
-    return sseErrorEvent(failure.error);
+    const error = { ...failure.error, message: this.redact(failure.error.message) };
+    this.reported = { status: failure.status, error };
+    return sseErrorEvent(error);
   }
 }
 
@@ -232,8 +237,11 @@ export class AnthropicStreamTranslator extends TranslatorState implements Stream
   private messageId = '';
   private readonly blocks = new Map<number, OpenBlock>();
 
-  constructor(private readonly options: StreamOptions) {
-    super();
+  constructor(
+    private readonly options: StreamOptions,
+    redact: Redactor = redactSecrets,
+  ) {
+    super(redact);
   }
 
   get usage(): Usage | undefined {

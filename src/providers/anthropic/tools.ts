@@ -3,6 +3,7 @@
 // (tool definitions with input_schema; tool_choice auto/any/tool/none; disable_parallel_tool_use;
 // forcing a tool for JSON output), https://platform.openai.com/docs/api-reference/chat/create
 // (tools, tool_choice, parallel_tool_calls, response_format).
+import { safeEchoValue } from '../../redact.js';
 import { isRecord } from './errors.js';
 import { invalid, type Block, type Json } from './messages.js';
 
@@ -36,7 +37,7 @@ export function translateTools(body: Record<string, unknown>, dropped: string[],
   if (json) {
     if (tools.some((tool) => tool.name === json.name)) {
       throw invalid(
-        `response_format's schema name ${JSON.stringify(json.name)} is also a tool's name; ` +
+        `response_format's schema name ${safeEchoValue(json.name)} is also a tool's name; ` +
           'the gateway sends the schema to Anthropic as a tool, so rename one',
         'response_format.json_schema.name',
       );
@@ -74,7 +75,7 @@ function clientTools(value: unknown, provider: string): Block[] {
     const at = `tools[${i}]`;
     if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
     if (tool.type !== 'function') {
-      throw invalid(`${at} is a ${JSON.stringify(tool.type)} tool; ${provider} takes function tools`, `${at}.type`, 'unsupported_value');
+      throw invalid(`${at} is a ${safeEchoValue(tool.type)} tool; ${provider} takes function tools`, `${at}.type`, 'unsupported_value');
     }
     const fn = tool.function;
     if (!isRecord(fn) || typeof fn.name !== 'string' || !fn.name) {
@@ -103,7 +104,7 @@ function toolChoice(value: unknown, provider: string): Block | undefined {
     return { type: 'tool', name: fn.name };
   }
   throw invalid(
-    `tool_choice ${JSON.stringify(value)} has no ${provider} equivalent; ` +
+    `tool_choice ${isRecord(value) ? `of type ${safeEchoValue(value.type)}` : safeEchoValue(value)} has no ${provider} equivalent; ` +
       'use "auto", "none", "required" or {"type":"function","function":{"name":...}}',
     'tool_choice',
     'unsupported_value',
@@ -133,7 +134,7 @@ function jsonTool(format: unknown): { name: string; definition: Block } | undefi
     }
     default:
       throw invalid(
-        `response_format type ${JSON.stringify(format.type)} has no Anthropic equivalent`,
+        `response_format type ${safeEchoValue(format.type)} has no Anthropic equivalent`,
         'response_format.type',
         'unsupported_value',
       );

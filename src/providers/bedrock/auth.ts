@@ -9,6 +9,7 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../../errors.js';
+import { safeEcho } from '../../redact.js';
 import type { AuthorizeContext, Authorized, OutgoingRequest } from '../types.js';
 
 /** The prefixes of Bedrock API keys; any other Bearer token (an SDK's placeholder) is not one. */
@@ -47,7 +48,7 @@ function header(context: AuthorizeContext, name: string): string | undefined {
 export async function authorizeBedrock(request: OutgoingRequest, context: AuthorizeContext): Promise<Authorized> {
   const region = header(context, 'x-aws-region') ?? (context.options.region || DEFAULT_REGION);
   if (!REGION.test(region)) {
-    throw new GatewayError(400, `"${region.slice(0, 40)}" is not an AWS region name (such as us-east-1).`, 'invalid_region', 'x-aws-region');
+    throw new GatewayError(400, `${safeEcho(region)} is not an AWS region name (such as us-east-1).`, 'invalid_region', 'x-aws-region');
   }
   const baseUrl = context.configuredBaseUrl ?? new URL(`https://bedrock-runtime.${region}.amazonaws.com`);
   const basePath = baseUrl.pathname === '/' ? '' : baseUrl.pathname;

@@ -8,7 +8,6 @@
 // (ServiceQuotaExceededException 400), and the AWS JSON protocols (the type in the
 // x-amzn-errortype header, `Type:namespace`, or in the body's `__type`, `namespace#Type`).
 import { normaliseProviderError } from '../../errors.js';
-import { redactSecrets } from '../../redact.js';
 import { isRecord, notJsonMessage, translatedError } from '../anthropic/errors.js';
 import type { TranslatedError } from '../types.js';
 
@@ -69,7 +68,7 @@ export function httpError(status: number, body: string, errorType?: string): Tra
   const clientStatus = (type && STATUS_BY_TYPE[type]) || (status === MODEL_FAILURE_STATUS ? STATUS_BY_TYPE.ModelErrorException! : status);
   if (!readable) return translatedError(clientStatus, notJsonMessage('Bedrock', status, body), type);
   const message = messageOf(parsed);
-  if (message !== undefined) return translatedError(clientStatus, redactSecrets(message), type);
+  if (message !== undefined) return translatedError(clientStatus, message, type);
   if (type) return translatedError(clientStatus, `Bedrock answered HTTP ${status} ${type}`, type);
   // JSON of another shape (a proxy in front of Bedrock, say): the shared normaliser reads it.
   return { status: clientStatus, error: normaliseProviderError(clientStatus, body) };
@@ -85,7 +84,7 @@ export function streamException(exceptionType: string, data: string): Translated
     parsed = undefined;
   }
   const message = messageOf(parsed) ?? `Bedrock sent a ${exceptionType} in the stream`;
-  return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, redactSecrets(message), type);
+  return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, message, type);
 }
 
 /**
@@ -96,5 +95,5 @@ export function streamException(exceptionType: string, data: string): Translated
 export function streamErrorFrame(errorCode: string, message: string): TranslatedError {
   const type = awsErrorType(errorCode);
   const text = message || `Bedrock sent the error ${type || 'without a code'} in the stream`;
-  return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, redactSecrets(text), type || null);
+  return translatedError(STATUS_BY_TYPE[type] ?? UNKNOWN_EXCEPTION_STATUS, text, type || null);
 }

@@ -26,7 +26,7 @@ export const bedrockAdapter: ProviderAdapter = {
       dropped: request.dropped,
       refused: [],
       answer: (text) => translateAnswer(text, model, jsonTool),
-      stream: () => new BedrockStreamTranslator({ model, includeUsage, jsonTool }),
+      stream: (redact) => new BedrockStreamTranslator({ model, includeUsage, jsonTool }, redact),
     };
   },
   error: httpError,

@@ -10,6 +10,7 @@
 // https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use.html (toolSpec, toolChoice auto/any/tool).
 // Pitfalls of other gateways avoided: a system role inside messages (continuedev/continue#1938),
 // consecutive same-role turns (Portkey-AI/gateway#748, langchain-ai/langchainjs#6724).
+import { safeEcho } from '../../redact.js';
 import { isRecord } from '../anthropic/errors.js';
 import { invalid, translateMessages, type Block, type Json } from '../anthropic/messages.js';
 import { integerAtLeast, numberWithin, setPath, stopSequences, temperature, text } from '../anthropic/request.js';
@@ -119,7 +120,7 @@ function converseContent(block: Block): Block {
       const mediaType = source.media_type as string;
       const format = IMAGE_FORMAT[mediaType];
       if (!format) {
-        throw invalid(`an image of type ${mediaType}: Bedrock takes png, jpeg, gif and webp images`, 'messages', 'unsupported_value');
+        throw invalid(`an image of type ${safeEcho(mediaType)}: Bedrock takes png, jpeg, gif and webp images`, 'messages', 'unsupported_value');
       }
       // The JSON protocol carries a blob as base64: the data URL's data goes as it is.
       return { image: { format, source: { bytes: source.data as string } } };

@@ -13,6 +13,7 @@
 // tool (crewAIInc/crewAI#6152), and a tool without input gets "{}"; a delta of a shape not known
 // is ignored rather than failing the stream (wandb/weave#7215); exception and error frames fail the
 // stream rather than being skipped.
+import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import { gatewayUsage, openAIUsageJson } from '../anthropic/answer.js';
 import { isRecord, translatedError } from '../anthropic/errors.js';
@@ -139,8 +140,11 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
   private hasUsage = false;
   private readonly blocks = new Map<number, OpenBlock>();
 
-  constructor(private readonly options: StreamOptions) {
-    super();
+  constructor(
+    private readonly options: StreamOptions,
+    redact: Redactor = redactSecrets,
+  ) {
+    super(redact);
   }
 
   get usage(): Usage | undefined {
