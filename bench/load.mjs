@@ -65,11 +65,14 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
     windowOpen = true;
     onWindow?.('start');
   }, warmupMs);
-  // The window closes when the duration is over, before the answers still in flight arrive.
-  setTimeout(() => {
+  // The window closes when the duration is over, before the answers still in flight arrive (or,
+  // on a busy machine where the timer comes late, when the last of them has).
+  const closeWindow = () => {
+    if (!windowOpen) return;
     windowOpen = false;
     onWindow?.('end');
-  }, warmupMs + durationMs);
+  };
+  const windowEnd = setTimeout(closeWindow, warmupMs + durationMs);
 
   const worker = async () => {
     while (performance.now() < end) {
@@ -89,6 +92,8 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: connections }, worker));
+  clearTimeout(windowEnd);
+  closeWindow();
   const elapsed = performance.now() - Math.max(started, warmupEnd);
   await pool.close();
   const ms = (h, p) => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : null);

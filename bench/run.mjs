@@ -286,13 +286,14 @@ async function main() {
     },
   };
   targets.push({ name: 'ai-gateway', url: `http://127.0.0.1:${gateway.port}/v1`, ...gatewayHeaders, pids: [gateway.pid] });
-  for (const [i, build] of builds.entries()) {
+  for (const build of builds) {
     const name = `ai-gateway@${build.ref}`;
     const baseline = await start(
       name,
       process.execPath,
       [build.main],
-      { PORT: String(gatewayPort + 2 + i), LOG_LEVEL: 'info', ...gatewayProviders },
+      // Port 0: the system picks a free one, which the gateway prints.
+      { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders },
       /listening on http:\/\/[\d.]+:(\d+)/,
       PIN_TARGETS,
     );
