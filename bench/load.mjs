@@ -42,9 +42,11 @@ function send(pool, request, expectTail) {
 
 /**
  * Runs `connections` loops for warmupMs (not recorded) then durationMs (recorded).
- * Returns requests/s, latency and ttfb percentiles in ms, and the errors seen.
+ * Returns requests/s, latency and ttfb percentiles in ms, the errors seen, and `answered`: the
+ * answers (good or not) that arrived in the recorded window. `onWindow(edge)` is called with
+ * 'start' and 'end' at the window's edges, for the caller to read counters there.
  */
-export async function runLoad({ url, headers, body, connections, durationMs, warmupMs, expectTail }) {
+export async function runLoad({ url, headers, body, connections, durationMs, warmupMs, expectTail, onWindow }) {
   const target = new URL(url);
   const pool = new Pool(target.origin, { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
   const request = { method: body ? 'POST' : 'GET', path: target.pathname + target.search, headers, body };
@@ -53,15 +55,30 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   const errors = {};
   let completed = 0;
   let sent = 0;
+  let answered = 0;
   let recording = false;
+  let windowOpen = false;
   const warmupEnd = performance.now() + warmupMs;
   const end = warmupEnd + durationMs;
-  setTimeout(() => (recording = true), warmupMs);
+  setTimeout(() => {
+    recording = true;
+    windowOpen = true;
+    onWindow?.('start');
+  }, warmupMs);
+  // The window closes when the duration is over, before the answers still in flight arrive (or,
+  // on a busy machine where the timer comes late, when the last of them has).
+  const closeWindow = () => {
+    if (!windowOpen) return;
+    windowOpen = false;
+    onWindow?.('end');
+  };
+  const windowEnd = setTimeout(closeWindow, warmupMs + durationMs);
 
   const worker = async () => {
     while (performance.now() < end) {
       const result = await send(pool, request, expectTail);
       sent++;
+      if (windowOpen) answered++;
       if (!recording) continue;
       if (result.ok) {
         completed++;
@@ -75,6 +92,8 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: connections }, worker));
+  clearTimeout(windowEnd);
+  closeWindow();
   const elapsed = performance.now() - Math.max(started, warmupEnd);
   await pool.close();
   const ms = (h, p) => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : null);
@@ -82,6 +101,7 @@ export async function runLoad({ url, headers, body, connections, durationMs, war
     requests: completed,
     /** Every answer, warm-up included: what the target's CPU time over the whole run served. */
     sent,
+    answered,
     rps: completed / (elapsed / 1000),
     latency: { p50: ms(latency, 50), p90: ms(latency, 90), p99: ms(latency, 99), p999: ms(latency, 99.9), max: latency.totalCount ? latency.maxValue / 1000 : null, mean: latency.totalCount ? latency.mean / 1000 : null },
     ttfb: { p50: ms(ttfb, 50), p99: ms(ttfb, 99) },

@@ -14,12 +14,19 @@
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
 //   scenario, median kept; default 1, 3 for steadier figures), BENCH_ONLY (comma list of scenario ids),
 //   BENCH_TARGETS (comma list of targets), BENCH_STREAMS (2000), BENCH_WORKERS (also run ai-gateway
-//   with WORKERS=<n>), BENCH_GATEWAY_MAIN (another build of the gateway, to compare changes).
-import { spawn } from 'node:child_process';
+//   with WORKERS=<n>), BENCH_GATEWAY_MAIN (another build's main.js, run instead of this one),
+//   BENCH_BASELINE (comma list of git commits, each built in a temporary folder and run beside this
+//   build as target `ai-gateway@<commit>`: a change's cost shows side by side, in one run),
+//   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
+//   upstream get the others, so that a target's CPU per request is not its neighbours').
+// CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
+// of the recorded window and divided by the answers in it; the table gives its median over rounds.
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildBaseline } from './baseline.mjs';
 import { runConcurrent, runLoad } from './load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,9 +43,21 @@ const ANTHROPIC_KEY = 'sk-ant-bench-key-0000000000';
 // bench upstream does not check the signature.
 const AWS = { AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000', AWS_SECRET_ACCESS_KEY: 'benchsecret0000000000000000000000000000', AWS_REGION: 'us-east-1' };
 
+const BASELINES = process.env.BENCH_BASELINE?.split(',').filter(Boolean) ?? [];
+const PIN_TARGETS = process.env.BENCH_PIN;
+/** The CPUs left to the load generator and the upstream when the targets are pinned. */
+const PIN_REST = PIN_TARGETS && otherCpus(PIN_TARGETS);
+
 const children = [];
-/** Starts a process and resolves once it prints a line matching `ready` (which captures the port). */
-function start(name, command, args, env, ready) {
+/**
+ * Starts a process and resolves once it prints a line matching `ready` (which captures the port).
+ * `cpus`: the CPU list it runs on (taskset), when BENCH_PIN is set.
+ */
+function start(name, command, args, env, ready, cpus) {
+  if (cpus) {
+    args = ['-c', cpus, command, ...args];
+    command = 'taskset';
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: here, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
@@ -203,30 +222,49 @@ const SCENARIOS = [
   },
 ].filter((s) => !only || only.includes(s.id));
 
+/** The CPUs of this machine not in `list` (taskset's form: `1`, `0,2`, `2-3`). */
+function otherCpus(list) {
+  const taken = new Set();
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number);
+    for (let cpu = from; cpu <= to; cpu++) taken.add(cpu);
+  }
+  const rest = cpus().map((_, cpu) => cpu).filter((cpu) => !taken.has(cpu));
+  if (!rest.length) throw new Error(`BENCH_PIN=${list} leaves no CPU for the load generator and the upstream`);
+  return rest.join(',');
+}
+
 async function main() {
-  const upstream = await start('upstream', process.execPath, ['upstream.mjs'], {}, /listening (\d+)/);
+  // The load generator is this process: all its threads go to the CPUs the targets leave.
+  if (PIN_REST) execFileSync('taskset', ['-a', '-p', '-c', PIN_REST, String(process.pid)], { stdio: 'ignore' });
+  const builds = BASELINES.map((ref) => ({ ref, ...buildBaseline(root, ref) }));
+  const upstream = await start('upstream', process.execPath, ['upstream.mjs'], {}, /listening (\d+)/, PIN_REST);
   const upstreamOrigin = `http://127.0.0.1:${upstream.port}`;
   const upstreamUrl = `${upstreamOrigin}/inference/v1`;
   const targets = [];
   targets.push({ name: 'direct', url: upstreamUrl, headers: {}, pids: [] });
-  const pass = await start('passthrough', process.execPath, ['passthrough.mjs'], { UPSTREAM: upstreamUrl }, /listening (\d+)/);
+  const pass = await start('passthrough', process.execPath, ['passthrough.mjs'], { UPSTREAM: upstreamUrl }, /listening (\d+)/, PIN_TARGETS);
   targets.push({ name: 'passthrough', url: `http://127.0.0.1:${pass.port}/v1`, headers: {}, pids: [pass.pid] });
-  const portkeyPort = upstream.port + 1;
-  const portkey = await start(
-    'portkey',
-    process.execPath,
-    [join(here, 'node_modules/@portkey-ai/gateway/build/start-server.js'), '--headless', `--port=${portkeyPort}`],
-    { NODE_ENV: 'production' },
-    new RegExp(`running at:[\\s\\S]*:(${portkeyPort})`),
-  );
-  targets.push({
-    name: 'portkey',
-    url: `http://127.0.0.1:${portkey.port}/v1`,
-    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamUrl },
-    // Portkey appends /messages to the custom host and sends the bearer key as x-api-key.
-    translatedHeaders: { anthropic: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${upstreamOrigin}/v1` } },
-    pids: [portkey.pid],
-  });
+  // Portkey takes seconds and a few hundred MB to start: only when it is measured.
+  if (!onlyTargets || onlyTargets.includes('portkey')) {
+    const portkeyPort = upstream.port + 1;
+    const portkey = await start(
+      'portkey',
+      process.execPath,
+      [join(here, 'node_modules/@portkey-ai/gateway/build/start-server.js'), '--headless', `--port=${portkeyPort}`],
+      { NODE_ENV: 'production' },
+      new RegExp(`running at:[\\s\\S]*:(${portkeyPort})`),
+      PIN_TARGETS,
+    );
+    targets.push({
+      name: 'portkey',
+      url: `http://127.0.0.1:${portkey.port}/v1`,
+      headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamUrl },
+      // Portkey appends /messages to the custom host and sends the bearer key as x-api-key.
+      translatedHeaders: { anthropic: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${upstreamOrigin}/v1` } },
+      pids: [portkey.pid],
+    });
+  }
   const gatewayPort = upstream.port + 2;
   const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS, DEEPSEEK_BASE_URL: upstreamUrl };
   const gateway = await start(
@@ -235,10 +273,9 @@ async function main() {
     [process.env.BENCH_GATEWAY_MAIN ?? join(root, 'dist/src/main.js')],
     { PORT: String(gatewayPort), LOG_LEVEL: 'info', ...gatewayProviders },
     /listening on http:\/\/[\d.]+:(\d+)/,
+    PIN_TARGETS,
   );
-  targets.push({
-    name: 'ai-gateway',
-    url: `http://127.0.0.1:${gateway.port}/v1`,
+  const gatewayHeaders = {
     headers: { 'x-provider': 'fireworks' },
     translatedHeaders: {
       anthropic: { 'x-provider': 'anthropic' },
@@ -247,8 +284,22 @@ async function main() {
       // DeepSeek does not serve the Responses API (Fireworks does, and would be passed through).
       'deepseek-responses': { 'x-provider': 'deepseek' },
     },
-    pids: [gateway.pid],
-  });
+  };
+  targets.push({ name: 'ai-gateway', url: `http://127.0.0.1:${gateway.port}/v1`, ...gatewayHeaders, pids: [gateway.pid] });
+  for (const build of builds) {
+    const name = `ai-gateway@${build.ref}`;
+    const baseline = await start(
+      name,
+      process.execPath,
+      [build.main],
+      // Port 0: the system picks a free one, which the gateway prints.
+      { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders },
+      /listening on http:\/\/[\d.]+:(\d+)/,
+      PIN_TARGETS,
+    );
+    // An older build may not know a provider or an inbound API: its failures show in the table.
+    targets.push({ name, url: `http://127.0.0.1:${baseline.port}/v1`, ...gatewayHeaders, pids: [baseline.pid] });
+  }
   if (process.env.BENCH_WORKERS) {
     const workers = await start(
       'ai-gateway-workers',
@@ -256,6 +307,7 @@ async function main() {
       [join(root, 'dist/src/main.js')],
       { PORT: String(gatewayPort + 1), LOG_LEVEL: 'info', WORKERS: process.env.BENCH_WORKERS, ...gatewayProviders },
       /listening on http:\/\/[\d.]+:(\d+)/,
+      PIN_TARGETS,
     );
     targets.push({
       name: `ai-gateway WORKERS=${process.env.BENCH_WORKERS}`,
@@ -291,15 +343,16 @@ async function main() {
         const expectTail = scenario.expectTail ?? (scenario.stream ? 'data: [DONE]\n\n' : undefined);
         await quiesce();
         process.stderr.write(`${scenario.label} -> ${target.name} ... `);
-        const ticksBefore = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+        const ticks = () => pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+        const window = {};
+        const onWindow = (edge) => (window[edge] = ticks());
         const { result, rssMb } = await withPeakRss(pids, () =>
           scenario.concurrent
             ? runConcurrent({ url, headers, body: scenario.body, count: scenario.concurrent, expectTail })
-            : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail }),
+            : runLoad({ url, headers, body: scenario.body, connections: scenario.connections, durationMs: DURATION, warmupMs: warmupFor(scenario), expectTail, onWindow }),
         );
-        const ticks = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) - ticksBefore;
-        // CPU time of the target's processes per answer (user + system, 10 ms clock ticks).
-        const cpuUsPerRequest = pids.length && result.sent ? (ticks * 10_000) / result.sent : null;
+        // CPU time of the target's processes per answer in the recorded window (user + system, 10 ms clock ticks).
+        const cpuUsPerRequest = pids.length && result.answered ? ((window.end - window.start) * 10_000) / result.answered : null;
         runs.push({
           scenario: scenario.id,
           label: scenario.label,
@@ -324,6 +377,9 @@ async function main() {
           rounds: runs.length,
           rpsOfRounds: runs.map((r) => r.rps),
           p99OfRounds: runs.map((r) => r.latency?.p99 ?? null),
+          cpuUsOfRounds: runs.map((r) => r.cpuUsPerRequest),
+          // CPU per request varies less with the machine's load than throughput: its own median.
+          cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
         });
       }
     }
@@ -331,7 +387,8 @@ async function main() {
 
   const date = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
-  const report = { date: new Date().toISOString(), machine, durationMs: DURATION, warmupMs: WARMUP, repeat: REPEAT, results };
+  const baselines = Object.fromEntries(builds.map((b) => [`ai-gateway@${b.ref}`, b.commit]));
+  const report = { date: new Date().toISOString(), machine, durationMs: DURATION, warmupMs: WARMUP, repeat: REPEAT, pin: PIN_TARGETS, pinRest: PIN_REST, baselines, results };
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `${date}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
@@ -363,21 +420,26 @@ function childPids(pid) {
   }
 }
 
+function median(values) {
+  const known = values.filter((v) => v !== null && v !== undefined).sort((a, b) => a - b);
+  return known.length ? known[Math.floor(known.length / 2)] : null;
+}
+
 const fmt = (n, digits = 2) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
 
 export function markdown(report) {
   const lines = [
-    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections); median of ${report.repeat ?? 1} rounds.`,
+    `Machine: ${report.machine.cpus} cores (${report.machine.cpu}), Node ${report.machine.node}; ${report.durationMs / 1000} s per run after ${report.warmupMs / 1000} s warm-up (3 s at 500 connections); median of ${report.repeat ?? 1} rounds${report.pin ? `; targets pinned to CPU ${report.pin}, load generator and upstream to ${report.pinRest}` : ''}.`,
     '',
-    '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs pass-through | req/s vs portkey | p99 vs pass-through |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+    '| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs pass-through | CPU/req vs pass-through | req/s vs portkey | p99 vs pass-through |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|',
   ];
   const by = (scenario, target) => report.results.find((r) => r.scenario === scenario && r.target === target);
   for (const r of report.results.filter((r) => !r.translates)) {
     const errors = errorList(r);
     if (r.completed !== undefined) {
-      lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - |`);
+      lines.push(`| ${r.label} | ${r.target} | ${r.completed} done | - | - | - | - | - | ${fmt(r.rssMb, 0)} | ${errors} | - | - | - | - |`);
       continue;
     }
     const direct = by(r.scenario, 'direct');
@@ -385,7 +447,7 @@ export function markdown(report) {
     const portkey = by(r.scenario, 'portkey');
     const added = direct && r.latency.p50 !== null && direct.latency.p50 !== null ? r.latency.p50 - direct.latency.p50 : null;
     lines.push(
-      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
+      `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${pairedRatio(r, pass, 'cpuUsOfRounds', 'cpu')} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
     );
   }
   const translated = report.results.filter((r) => r.translates);
@@ -425,7 +487,7 @@ export function markdown(report) {
  */
 function pairedRatio(a, b, ofRounds, figure) {
   if (!a || !b) return '-';
-  const pick = (r) => (figure === 'rps' ? r.rps : r.latency.p99);
+  const pick = (r) => (figure === 'rps' ? r.rps : figure === 'cpu' ? r.cpuUsPerRequest : r.latency.p99);
   if (!a[ofRounds] || !b[ofRounds] || a[ofRounds].length !== b[ofRounds].length) return ratio(pick(a), pick(b));
   const ratios = a[ofRounds].map((x, i) => (x && b[ofRounds][i] ? x / b[ofRounds][i] : null)).filter((x) => x !== null).sort((x, y) => x - y);
   return ratios.length ? `${ratios[Math.floor(ratios.length / 2)].toFixed(2)}x` : '-';

@@ -471,7 +471,8 @@ export function parseBodyFacts(raw: Buffer, required: string): BodyFacts {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new JsonBodyError('Request body must be a JSON object.', true);
   }
-  if (nestedDeeperThan(json, MAX_DEPTH)) throw new JsonBodyError(`Request body is nested deeper than ${MAX_DEPTH} levels.`);
+  // Each level opens and closes with a byte of its own: a shorter body cannot nest deeper.
+  if (raw.length >= 2 * (MAX_DEPTH + 1) && nestedDeeperThan(json, MAX_DEPTH)) throw new JsonBodyError(`Request body is nested deeper than ${MAX_DEPTH} levels.`);
   const body = json as Record<string, unknown>;
   // Own properties only: a body's "__proto__" key is data, as it is to the provider.
   const model = Object.hasOwn(body, 'model') ? body.model : undefined;

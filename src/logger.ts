@@ -9,14 +9,28 @@ const LOG_BATCH_CHARS = 16_384;
 /** ...and never wait longer than this to be written. */
 const LOG_FLUSH_MS = 200;
 
-/** ISO timestamps, formatted at most once a millisecond (formatting a Date is not free). */
+/**
+ * ISO timestamps. Formatting a Date costs about 0.9 µs, and at a thousand requests a second nearly
+ * every line falls in a new millisecond: the text up to the second is formatted once a second, and
+ * the milliseconds come from a table.
+ */
 let lastMs = 0;
 let lastTime = '';
+let lastSecond = -1;
+let secondText = '';
+/** `.000Z"` to `.999Z"`: what toISOString gives after the second, and the closing quote. */
+const MILLISECONDS = Array.from({ length: 1_000 }, (_, ms) => `.${String(ms).padStart(3, '0')}Z"`);
 function isoTime(): string {
   const now = Date.now();
   if (now !== lastMs) {
     lastMs = now;
-    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+    const second = Math.floor(now / 1_000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      // Everything but ".sssZ", whatever the year's width.
+      secondText = `,"time":"${new Date(second * 1_000).toISOString().slice(0, -5)}`;
+    }
+    lastTime = secondText + MILLISECONDS[now - second * 1_000]!;
   }
   return lastTime;
 }

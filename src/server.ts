@@ -8,6 +8,7 @@ import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { Gateway, sendError, type GatewayOptions } from './gateway.js';
+import { InFlight } from './inflight.js';
 import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
 import { replaceModel, type BodyFacts } from './jsonbody.js';
 import type { Logger } from './logger.js';
@@ -80,7 +81,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
-  const inFlight = new Set<Exchange>();
+  const inFlight = new InFlight<Exchange>();
   let drained: (() => void) | undefined;
 
   const server = createServer(
@@ -97,9 +98,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       // Preflights are answered here, without a provider and without a request line.
       if (cors?.handle(req, res)) return;
       const ex = newExchange(req, res);
-      inFlight.add(ex);
+      const entry = inFlight.add(ex);
       res.on('close', () => {
-        inFlight.delete(ex);
+        inFlight.delete(entry);
         if (!res.writableFinished && !ex.cutByGateway) {
           ex.clientGone = true;
           ex.waiting?.cancel();
@@ -316,7 +317,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       if (inFlight.size > 0) {
         // The grace is over: end what is left with an answer the client's SDK understands,
         // and give those last bytes a moment to leave.
-        for (const ex of inFlight) cutOff(ex);
+        for (const ex of inFlight.values()) cutOff(ex);
         graceMs = 1_000;
         await allDone();
       }
