@@ -19,19 +19,52 @@ for (const [network, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3],
 ] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv4');
-for (const [network, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['::ffff:0:0', 96], ['64:ff9b::', 96]] as const) {
+// ::/96 holds the unspecified address, loopback and the deprecated IPv4-compatible form (::127.0.0.1);
+// NAT64's well-known and local-use prefixes reach whatever the translator can, so all of them go.
+// No ::ffff:0:0/96 rule: BlockList checks an IPv4-mapped address against the IPv4 rules already, and
+// matches every IPv4 address against such a rule (it refused every IPv4 host).
+for (const [network, prefix] of [
+  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) {
   NOT_PUBLIC.addSubnet(network, prefix, 'ipv6');
 }
 
-function isPublic(address: string): boolean {
-  return !NOT_PUBLIC.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+/** The eight 16-bit groups of an IPv6 address (valid by isIP), a trailing dotted IPv4 included. */
+function ipv6Groups(address: string): number[] {
+  const text = address.split('%', 1)[0]!;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  const hex = dotted === null ? text : `${text.slice(0, dotted.index)}${((+dotted[1]! << 8) | +dotted[2]!).toString(16)}:${((+dotted[3]! << 8) | +dotted[4]!).toString(16)}`;
+  const [head, tail] = hex.split('::') as [string, string | undefined];
+  const parse = (part: string | undefined) => (part ? part.split(':').map((group) => parseInt(group, 16)) : []);
+  const first = parse(head);
+  const last = parse(tail);
+  return [...first, ...new Array<number>(8 - first.length - last.length).fill(0), ...last];
+}
+
+const ipv4 = (high: number, low: number) => `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+
+/**
+ * The IPv4 addresses an IPv6 address carries and that a relay or the host may connect to instead:
+ * 6to4 (2002:V4HI:V4LO::/48) and Teredo (2001:0:SERVER:SERVER:...:~CLIENT:~CLIENT).
+ */
+function embeddedIPv4(address: string): string[] {
+  const groups = ipv6Groups(address);
+  if (groups[0] === 0x2002) return [ipv4(groups[1]!, groups[2]!)];
+  if (groups[0] === 0x2001 && groups[1] === 0) return [ipv4(groups[2]!, groups[3]!), ipv4(~groups[6]! & 0xffff, ~groups[7]! & 0xffff)];
+  return [];
+}
+
+/** Whether an address (IPv4 or IPv6, as a lookup or a URL gives it) is on the public internet. */
+export function isPublicAddress(address: string): boolean {
+  if (isIP(address) !== 6) return !NOT_PUBLIC.check(address, 'ipv4');
+  return !NOT_PUBLIC.check(address, 'ipv6') && embeddedIPv4(address).every((inner) => !NOT_PUBLIC.check(inner, 'ipv4'));
 }
 
 /** A lookup that fails for names resolving to any address that is not public. */
 const publicLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
     if (err) return callback(err, '', 0);
-    const refused = addresses.find((entry) => !isPublic(entry.address));
+    const refused = addresses.find((entry) => !isPublicAddress(entry.address));
     if (refused !== undefined || addresses.length === 0) {
       return callback(Object.assign(new Error('the image host is not a public address'), { code: 'EADDRNOTPUBLIC' }), '', 0);
     }
@@ -88,7 +121,7 @@ export class ImageFetcher {
     }
     // A literal address is never looked up, so it is checked here.
     const host = parsed.hostname.replace(/^\[|\]$/g, '');
-    if (this.mode === 'public' && isIP(host) !== 0 && !isPublic(host)) throw refuse('the image host is not a public address');
+    if (this.mode === 'public' && isIP(host) !== 0 && !isPublicAddress(host)) throw refuse('the image host is not a public address');
     let response;
     try {
       response = await request(parsed, { dispatcher: this.agent, signal: AbortSignal.timeout(this.timeoutMs), headers: { accept: 'image/*' } });

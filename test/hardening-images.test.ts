@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../sim/anthropic.js';
 import { BEDROCK_SIM_API_KEY, startBedrockSim, type BedrockSim } from '../sim/bedrock.js';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
+import { isPublicAddress } from '../src/images.js';
 import type { GatewayServer } from '../src/server.js';
 import { KEY, MODEL, startGateway, until } from './helpers.js';
 
@@ -108,6 +109,48 @@ function askImages(url: string, imageUrls: string[], signal?: AbortSignal): Prom
 }
 
 const converseCalls = () => bedrock.requests.filter((r) => r.path.startsWith('/model/')).length;
+
+describe('internal addresses written as IPv6 forms that carry an IPv4 address', () => {
+  const INTERNAL = [
+    '::127.0.0.1', // IPv4-compatible (deprecated), loopback
+    '::a9fe:a9fe', // IPv4-compatible, 169.254.169.254 (cloud metadata)
+    '2002:7f00:1::', // 6to4 of 127.0.0.1
+    '2002:a00:1::1', // 6to4 of 10.0.0.1
+    '2002:a9fe:a9fe::', // 6to4 of 169.254.169.254
+    '::ffff:127.0.0.1', // IPv4-mapped
+    '::ffff:a9fe:a9fe',
+    '64:ff9b::7f00:1', // NAT64 of 127.0.0.1
+    '64:ff9b::a00:1', // NAT64 of 10.0.0.1
+    '64:ff9b:1::7f00:1', // local-use NAT64
+    '2001:0:7f00:1::1', // Teredo with server 127.0.0.1
+    '2001:0:4136:e378:8000:63bf:80ff:fffe', // Teredo with client 127.0.0.1 (stored inverted)
+    '2001:0:4136:e378:8000:63bf:f5ff:fffe', // Teredo with client 10.0.0.1
+    'fec0::1', // site-local (deprecated)
+    '::', '::1', 'fc00::1', 'fe80::1',
+  ];
+
+  test('each is refused before any connection when FETCH_IMAGE_URLS=public', async () => {
+    const { server, url } = await gatewayWith({ FETCH_IMAGE_URLS: 'public' });
+    const port = new URL(imageBase).port;
+    try {
+      for (const address of INTERNAL) {
+        const answer = await askImages(url, [`http://[${address}]:${port}/img`]);
+        assert.equal(answer.status, 400, `${address}: ${JSON.stringify(answer.json)}`);
+        assert.match(answer.json.error.message, /not a public address/, address);
+      }
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+
+  test('the same forms carrying a public IPv4 address, and public IPv6 addresses, are public', () => {
+    for (const address of INTERNAL) assert.equal(isPublicAddress(address), false, address);
+    // Every IPv4 host was refused once: a rule for IPv4-mapped addresses matched them all.
+    for (const address of ['8.8.8.8', '1.1.1.1', '::ffff:8.8.8.8', '2606:4700::1111', '2002:808:808::1', '2001:0:808:808:8000:63bf:f7f7:f7f7']) {
+      assert.equal(isPublicAddress(address), true, address);
+    }
+  });
+});
 
 describe('a message of 200,000 parts', () => {
   const PARTS = 200_000;
