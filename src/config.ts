@@ -140,6 +140,7 @@ const settingsSchema = z
       .default('off'),
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
+    FETCH_IMAGE_TOTAL_BYTES: int(1).default(64 * 1024 * 1024),
     MESSAGES_THINKING: z
       .string()
       .trim()
@@ -184,7 +185,9 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   FETCH_IMAGE_URLS:
     'For providers that take only image bytes (Bedrock): off (an image URL is a 400), public (the gateway fetches it, public addresses only) or any (internal hosts too).',
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
-  FETCH_IMAGE_TIMEOUT_MS: 'How long one image fetch may take.',
+  FETCH_IMAGE_TIMEOUT_MS: "How long a request's image fetches (in parallel) may take.",
+  FETCH_IMAGE_TOTAL_BYTES:
+    'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
   MESSAGES_THINKING:
     "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
 };

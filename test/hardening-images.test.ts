@@ -110,6 +110,98 @@ function askImages(url: string, imageUrls: string[], signal?: AbortSignal): Prom
 
 const converseCalls = () => bedrock.requests.filter((r) => r.path.startsWith('/model/')).length;
 
+describe('image URLs fetched by the gateway', () => {
+  test('fetched images count, as base64, toward MAX_BODY_BYTES: a small request naming large images is a 413 naming the limit', async () => {
+    const { server, url } = await gatewayWith({ MAX_BODY_BYTES: '65536' });
+    try {
+      const one = await askImages(url, [`${imageBase}/img?size=30000`]);
+      assert.equal(one.status, 200, JSON.stringify(one.json));
+      const sentBefore = converseCalls();
+      const three = await askImages(url, [1, 2, 3].map((n) => `${imageBase}/img?size=30000&n=${n}`));
+      assert.equal(three.status, 413, JSON.stringify(three.json));
+      assert.equal(three.json.error.code, 'request_too_large');
+      assert.match(three.json.error.message, /65536 bytes \(MAX_BODY_BYTES\)/);
+      assert.match(three.json.error.param, /^messages\[0\]\.content\[[123]\]\.image_url\.url$/);
+      assert.equal(converseCalls(), sentBefore, 'nothing is sent upstream');
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+
+  test('the image bytes all requests hold are bounded by FETCH_IMAGE_TOTAL_BYTES: a request past it is a 503 with Retry-After, and what a request held is given back when it ends', async () => {
+    // A holds 40,000 base64 bytes while its image stalls; B's 40,000-byte image needs 53,336 more.
+    const { server, url } = await gatewayWith({ FETCH_IMAGE_TOTAL_BYTES: '80000', FETCH_IMAGE_TIMEOUT_MS: '20000' });
+    const askB = () => askImages(url, [`${imageBase}/img?size=40000`]);
+    try {
+      assert.equal((await askB()).status, 200, 'B alone fits');
+      const leaving = new AbortController();
+      const hits = stallHits;
+      const a = askImages(url, [`${imageBase}/stall?size=60000&sent=30000`], leaving.signal).catch((err: Error) => err);
+      await until(() => stallHits > hits);
+      // B is refused once the gateway has read A's first bytes (polled: the moment is the gateway's).
+      let b = await askB();
+      for (const deadline = Date.now() + 10_000; b.status === 200 && Date.now() < deadline; b = await askB());
+      assert.equal(b.status, 503, JSON.stringify(b.json));
+      assert.equal(b.json.error.code, 'images_busy');
+      assert.match(b.json.error.message, /FETCH_IMAGE_TOTAL_BYTES, 80000 bytes/);
+      assert.equal(b.headers['retry-after'], '1');
+
+      // A's client leaves mid-image: what A held is given back.
+      leaving.abort();
+      assert.ok((await a) instanceof Error);
+      let again = await askB();
+      for (const deadline = Date.now() + 10_000; again.status === 503 && Date.now() < deadline; again = await askB());
+      assert.equal(again.status, 200, JSON.stringify(again.json));
+
+      // A request that completes gives back what it held too, once answered.
+      const hitsNow = stallHits;
+      const completing = askImages(url, [`${imageBase}/stall?size=60000&sent=30000`]);
+      await until(() => stallHits > hitsNow);
+      finishStalled();
+      assert.equal((await completing).status, 200);
+      assert.equal((await askB()).status, 200);
+    } finally {
+      finishStalled();
+      await server.shutdown(0);
+    }
+  });
+
+  test('an image that breaks off, stalls past FETCH_IMAGE_TIMEOUT_MS, is no image or is too large: a 400 naming it (its URL without the query), never a 500', async () => {
+    const { server, url } = await gatewayWith({ FETCH_IMAGE_TIMEOUT_MS: '500', FETCH_IMAGE_MAX_BYTES: '100000' });
+    const signed = 'X-Amz-Signature=0123456789abcdef0123456789abcdef';
+    try {
+      const cases = [
+        [`${imageBase}/reset?size=60000&sent=20000&${signed}`, /\/reset"\) could not be fetched: the connection broke off before the whole image arrived/],
+        [`${imageBase}/stall?size=60000&sent=20000&${signed}`, /\/stall"\) could not be fetched: it did not arrive within 500 ms \(FETCH_IMAGE_TIMEOUT_MS\)/],
+        [`${imageBase}/page?${signed}`, /\/page"\) could not be fetched: it is not an image \("text\/html"\)/],
+        [`${imageBase}/img?size=100001&${signed}`, /\/img"\) could not be fetched: it is larger than 100000 bytes/],
+        ['http://127.0.0.1:9/closed.png', /\/closed\.png"\) could not be fetched: the connection failed/],
+      ] as const;
+      for (const [image, why] of cases) {
+        const answer = await askImages(url, [`${imageBase}/img?size=1000`, image]);
+        assert.equal(answer.status, 400, `${image}: ${JSON.stringify(answer.json)}`);
+        assert.equal(answer.json.error.code, 'image_fetch_failed');
+        assert.equal(answer.json.error.param, 'messages[0].content[2].image_url.url');
+        assert.match(answer.json.error.message, /^The image at messages\[0\]\.content\[2\]\.image_url\.url \("http:\/\/127\.0\.0\.1:\d+/);
+        assert.match(answer.json.error.message, why);
+        assert.doesNotMatch(answer.json.error.message, /0123456789abcdef/);
+      }
+      // The Messages API's image URL source, refused in Anthropic's error shape.
+      const messages = await post(url, '/messages', 'bedrock', {
+        model: BEDROCK_MODEL,
+        max_tokens: 16,
+        messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: `${imageBase}/reset?size=60000&sent=20000` } }] }],
+      });
+      assert.equal(messages.status, 400, JSON.stringify(messages.json));
+      assert.equal(messages.json.type, 'error');
+      assert.match(messages.json.error.message, /could not be fetched: the connection broke off/);
+    } finally {
+      finishStalled();
+      await server.shutdown(0);
+    }
+  });
+});
+
 describe('internal addresses written as IPv6 forms that carry an IPv4 address', () => {
   const INTERNAL = [
     '::127.0.0.1', // IPv4-compatible (deprecated), loopback
