@@ -143,6 +143,7 @@ const settingsSchema = z
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
     RESPONSES_ITEMS_MAX_BYTES: int(1).default(DEFAULT_ITEMS_MAX_BYTES),
+    FETCH_IMAGE_TOTAL_BYTES: int(1).default(64 * 1024 * 1024),
     MESSAGES_THINKING: z
       .string()
       .trim()
@@ -189,9 +190,11 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   FETCH_IMAGE_URLS:
     'For providers that take only image bytes (Bedrock): off (an image URL is a 400), public (the gateway fetches it, public addresses only) or any (internal hosts too).',
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
-  FETCH_IMAGE_TIMEOUT_MS: 'How long one image fetch may take.',
   RESPONSES_ITEMS_MAX_BYTES:
     "Most bytes of output items kept, across all clients, for the Responses API's item references on translated providers (each client keeps at most 10,000 items and 32 MiB); past it, the client answered longest ago loses its oldest items first.",
+  FETCH_IMAGE_TIMEOUT_MS: "How long a request's image fetches (in parallel) may take.",
+  FETCH_IMAGE_TOTAL_BYTES:
+    'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
   MESSAGES_THINKING:
     "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
 };

@@ -108,7 +108,11 @@ export class Gateway {
     this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
     this.models = new ModelLists(this, logger);
     this.modelAliases = config.modelAliases;
-    this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, config.FETCH_IMAGE_MAX_BYTES, config.FETCH_IMAGE_TIMEOUT_MS);
+    this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, {
+      maxBytes: config.FETCH_IMAGE_MAX_BYTES,
+      timeoutMs: config.FETCH_IMAGE_TIMEOUT_MS,
+      totalBytes: config.FETCH_IMAGE_TOTAL_BYTES,
+    });
     this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
   }
 
@@ -408,7 +412,7 @@ export class Gateway {
   private async translateChat(ex: Exchange, provider: Provider, body: Record<string, unknown>): Promise<ChatTranslation> {
     const spec = provider.spec;
     if (spec.kind !== 'translating') throw new Error('not a translating provider');
-    if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.images.inline(body);
+    if (spec.adapter.imageUrls === 'bytes' && this.images.enabled) await this.inlineImages(ex, body);
     let chat: ChatTranslation;
     try {
       chat = spec.adapter.chat(body, { model: ex.model!, headers: ex.req.headers, options: provider.options });
@@ -419,6 +423,28 @@ export class Gateway {
       this.logger.debug({ reqId: ex.id, provider: provider.name, dropped: chat.dropped, refused: chat.refused }, 'request fields not sent');
     }
     return chat;
+  }
+
+  /**
+   * The chat body's image URLs as the images' bytes, which count toward the body limit. The request
+   * holds them (in the gateway's FETCH_IMAGE_TOTAL_BYTES) until its answer is written or its client
+   * leaves: until then the body sent upstream is kept for a retry.
+   */
+  private async inlineImages(ex: Exchange, body: Record<string, unknown>): Promise<void> {
+    const found = this.images.findUrls(body);
+    if (found.length === 0) return;
+    const limit = this.config.MAX_BODY_BYTES;
+    const fetching = new AbortController();
+    ex.waiting = { cancel: () => fetching.abort(new GatewayError(400, 'The client closed the connection while its images were fetched.', 'client_closed')) };
+    let held: number;
+    try {
+      held = await this.images.inline(found, limit - bodyLength(ex.body!), limit, fetching);
+    } finally {
+      ex.waiting = undefined;
+    }
+    // A response that closed already (the client left as the last image arrived) emits no more 'close'.
+    if (ex.clientGone) this.images.release(held);
+    else ex.res.once('close', () => this.images.release(held));
   }
 
   /**

@@ -207,7 +207,8 @@ function userTurn(blocks: unknown[], at: string, out: Message[]): void {
     const blockAt = `${at}.${j}`;
     if (!isRecord(block)) throw invalid(blockAt, 'must be a content block');
     if (block.type === 'tool_result') out.push(toolResult(block, blockAt, resultImages));
-    else parts.push(...contentParts(block, blockAt, 'user'));
+    // One push per part, not a spread: a document's parts are as many as the client sent.
+    else for (const part of contentParts(block, blockAt, 'user')) parts.push(part);
   });
   const all = resultImages.length === 0 ? parts : [...resultImages, ...parts];
   if (all.length > 0) out.push({ role: 'user', content: partsContent(all) });
@@ -309,7 +310,7 @@ function documentParts(block: Record<string, unknown>, at: string): Part[] {
         content.forEach((item, k) => {
           const itemAt = `${at}.source.content.${k}`;
           if (!isRecord(item) || (item.type !== 'text' && item.type !== 'image')) throw invalid(itemAt, 'must be a text or image block');
-          parts.push(...contentParts(item, itemAt, 'user'));
+          for (const part of contentParts(item, itemAt, 'user')) parts.push(part);
         });
       } else throw invalid(`${at}.source.content`, 'must be a string or a list of blocks');
       return parts;

@@ -49,8 +49,9 @@ export function translateMessages(messages: unknown, rules: MessageRules): Conve
   const add = (role: Turn['role'], blocks: Block[]): void => {
     if (blocks.length === 0) return;
     const last = turns.at(-1);
-    // Anthropic wants turns to alternate: same-role messages become one turn.
-    if (last?.role === role) last.content.push(...blocks);
+    // Anthropic wants turns to alternate: same-role messages become one turn. One push per block:
+    // a spread passes every block as an argument, and a client's 125,000 overflow the stack.
+    if (last?.role === role) for (const block of blocks) last.content.push(block);
     else turns.push({ role, content: blocks });
   };
   messages.forEach((message: unknown, i) => {
@@ -59,7 +60,7 @@ export function translateMessages(messages: unknown, rules: MessageRules): Conve
     switch (message.role) {
       case 'system':
       case 'developer':
-        system.push(...textOnly(message.content, `${at}.content`));
+        for (const block of textOnly(message.content, `${at}.content`)) system.push(block);
         return;
       case 'user':
         add('user', contentBlocks(message.content, `${at}.content`, 'user', rules));
