@@ -8,6 +8,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createEventDecoder } from '../src/framing.js';
+import { AnthropicStreamTranslator } from '../src/providers/anthropic/stream.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
 import type { GatewayServer } from '../src/server.js';
 import { startGateway } from './helpers.js';
@@ -148,5 +149,50 @@ describe('SSE lines the specification says to ignore (issue 16, item 8)', () => 
       assert.deepEqual(decode(mixed), decode(plain), line);
     }
     assert.deepEqual(decode(plain).broken, []);
+  });
+});
+
+describe("an Anthropic delta for a block that was never started (issue 16, item 13)", () => {
+  // Chosen: the stream fails with the client API's error event. An implicit start would have to
+  // guess the block's type, and for a tool call its id and name, which only the start carries.
+  const start = (index: number) => anthropicEvent({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
+  const text = (index: number, piece: string) => anthropicEvent({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } });
+
+  test('after text was sent, the stream ends with an error event naming the block, not with the text dropped', async () => {
+    const url = await gateway();
+    // The stray delta comes in a later network chunk, once "Hello" has gone out.
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(MESSAGE_START + start(0) + text(0, 'Hello'));
+      setTimeout(() => res.end(text(1, ' world') + anthropicEvent({ type: 'content_block_stop', index: 0 }) + MESSAGE_END), 50);
+    };
+    const streamed = await stream(url, '/chat/completions', 'anthropic', CHAT);
+    assert.equal(streamed.status, 200);
+    const last = JSON.parse(streamed.events.at(-1)!.slice(6)) as { error?: { message: string } };
+    assert.match(last.error?.message ?? '', /content_block_delta for block 1, which is not open/);
+    assert.ok(!streamed.events.includes('data: [DONE]'));
+  });
+
+  test('before anything was sent, the request fails with a 502 (which the gateway may retry)', async () => {
+    const url = await gateway();
+    answer = sse(MESSAGE_START + text(0, 'Hello') + start(0) + MESSAGE_END);
+    const res = await fetch(`${url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-provider': 'anthropic', 'x-gateway-max-retries': '0' },
+      body: JSON.stringify({ ...CHAT, stream: true }),
+    });
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /content_block_delta for block 0, which is not open/);
+  });
+
+  test('a delta after its block stopped is refused the same way', () => {
+    const translator = new AnthropicStreamTranslator({ includeUsage: false, jsonTool: undefined });
+    const events = (MESSAGE_START + start(0) + text(0, 'a') + anthropicEvent({ type: 'content_block_stop', index: 0 }) + text(0, 'b'))
+      .split('\n\n')
+      .filter((event) => event !== '')
+      .map((event) => ({ event: 'message', data: event.slice(event.indexOf('data: ') + 6) }));
+    let out = '';
+    for (const event of events) out += translator.push(event);
+    assert.equal(translator.failure?.status, 502);
+    assert.match(out, /which is not open/);
   });
 });
