@@ -7,6 +7,7 @@ import { BlockList, isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
+import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
@@ -115,6 +116,7 @@ const settingsSchema = z
     RETRY_MAX_DELAY_MS: duration(0).default(8_000),
     MAX_BODY_BYTES: int(1).default(20 * 1024 * 1024),
     MAX_BUFFERED_RESPONSE_BYTES: int(0).default(8 * 1024 * 1024),
+    MAX_TRANSLATED_ANSWER_BYTES: int(1).default(MAX_ANSWER_BYTES),
     HEADERS_TIMEOUT_MS: duration(1).default(30_000),
     BODY_TIMEOUT_MS: duration(1).default(60_000),
     KEEP_ALIVE_TIMEOUT_MS: duration(0).default(65_000),
@@ -170,6 +172,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   MAX_BODY_BYTES: 'Largest request body; larger is 413.',
   MAX_BUFFERED_RESPONSE_BYTES:
     'Non-streamed answers are buffered (so they can be retried) up to this size; a larger one is passed through as it arrives.',
+  MAX_TRANSLATED_ANSWER_BYTES:
+    'Most answer (text, reasoning, tool calls, in bytes of JSON) one translated stream carries; the gateway holds it for the closing events that repeat it. Past it the stream ends with an error event.',
   HEADERS_TIMEOUT_MS: 'Time a client has to send its request headers; then 408.',
   BODY_TIMEOUT_MS: 'Time a client has to send the whole request; then 408.',
   KEEP_ALIVE_TIMEOUT_MS: 'How long an idle client connection is kept open for the next request.',

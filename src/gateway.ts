@@ -345,6 +345,7 @@ export class Gateway {
       model: ex.clientModel ?? ex.model!,
       client: () => clientName(ex.req.headers),
       thinking: this.config.MESSAGES_THINKING,
+      maxAnswerBytes: this.config.MAX_TRANSLATED_ANSWER_BYTES,
     });
     inbound.chat.model = ex.model;
     if (this.debug && inbound.dropped.length > 0) {

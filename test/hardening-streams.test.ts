@@ -7,11 +7,22 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { loadConfig } from '../src/config.js';
 import { createEventDecoder } from '../src/framing.js';
+import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
+import { MAX_ANSWER_BYTES } from '../src/inbound/chat.js';
+import { openAIResponses } from '../src/inbound/openai-responses/index.js';
+import { MAX_TEXT_ITEMS } from '../src/inbound/openai-responses/stream.js';
+import type { InboundApi } from '../src/inbound/types.js';
 import { AnthropicStreamTranslator } from '../src/providers/anthropic/stream.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
 import type { GatewayServer } from '../src/server.js';
 import { startGateway } from './helpers.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** The provider's answer to the next request. */
 let answer: (res: ServerResponse) => void = (res) => res.writeHead(500).end();
@@ -195,4 +206,145 @@ describe("an Anthropic delta for a block that was never started (issue 16, item 
     assert.equal(translator.failure?.status, 502);
     assert.match(out, /which is not open/);
   });
+});
+
+describe('a translated stream holds a bounded answer (issue 16, item 3)', () => {
+  const CONTEXT = { model: 'm', client: () => 'hardening', thinking: 'effort' } as const;
+  const streamOf = (api: InboundApi, maxAnswerBytes?: number) =>
+    api.toChat(api === anthropicMessages ? { ...MESSAGES, stream: true } : { ...RESPONSES, stream: true }, { ...CONTEXT, maxAnswerBytes }).stream();
+  const data = (delta: Record<string, unknown>, finish: string | null = null) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
+
+  /** Heap bytes still in use after a full collection. */
+  const heapInUse = () => {
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+
+  // The Responses API holds text for its closing events; the Messages API holds the arguments of a
+  // call that did not start as a JSON object, to send them whole at the end.
+  const HELD = [
+    ['openai-responses', openAIResponses, (piece: string) => data({ content: piece })],
+    ['anthropic-messages', anthropicMessages, (piece: string) => data({ tool_calls: [{ index: 0, function: { arguments: piece } }] })],
+  ] as const;
+
+  for (const [name, api, delta] of HELD) {
+    test(`${name}: 400,000 one-character deltas are held in about their own size, not one string node each`, () => {
+      const deltas = 400_000;
+      const translator = streamOf(api);
+      if (api === anthropicMessages) translator.push({ event: 'message', data: data({ tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '' } }] }) });
+      // Parsed once: the deltas' own strings are not what is measured.
+      const event = { event: 'message', data: delta('x') };
+      const before = heapInUse();
+      for (let i = 0; i < deltas; i++) translator.push(event);
+      const held = heapInUse() - before;
+      // A rope node per delta is 32 bytes or more (12.8 MB here); the text itself is 400 KB.
+      assert.ok(held < 4 * 1024 * 1024, `${held} bytes held for ${deltas} characters`);
+      const end = translator.push({ event: 'message', data: data({}, api === anthropicMessages ? 'tool_calls' : 'stop') }) + translator.push({ event: 'message', data: '[DONE]' });
+      assert.equal(translator.failure, undefined);
+      assert.ok(end.includes('x'.repeat(deltas)), 'the whole text is in the closing events');
+    });
+  }
+
+  for (const [name, api] of [['openai-responses', openAIResponses], ['anthropic-messages', anthropicMessages]] as const) {
+    test(`${name}: a tool call whose every fragment carries a new id is tracked in constant memory`, () => {
+      const fragments = 200_000;
+      const translator = streamOf(api);
+      translator.push({ event: 'message', data: data({ tool_calls: [{ index: 0, id: 'call_first', function: { name: 'f', arguments: '' } }] }) });
+      const before = heapInUse();
+      for (let i = 0; i < fragments; i++) translator.push({ event: 'message', data: `{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_${i}","function":{"arguments":" "}}]}}]}` });
+      const held = heapInUse() - before;
+      // One map entry per fragment's id is about 9 MB here; the arguments themselves are 200 KB.
+      assert.ok(held < 4 * 1024 * 1024, `${held} bytes held for ${fragments} fragments`);
+      assert.equal(translator.failure, undefined);
+    });
+  }
+
+  test(`openai-responses: reasoning and text alternating one character at a time open at most ${MAX_TEXT_ITEMS} items`, () => {
+    const translator = streamOf(openAIResponses);
+    const reasoning = { event: 'message', data: data({ reasoning_content: 'r' }) };
+    const text = { event: 'message', data: data({ content: 't' }) };
+    let out = '';
+    for (let i = 0; i < 100_000 && translator.failure === undefined; i++) out = translator.push(i % 2 === 0 ? reasoning : text);
+    assert.equal(translator.failure?.status, 502);
+    assert.match(translator.failure!.error.message, /more than 1024 reasoning and message items/);
+    assert.match(out, /^event: error\n/m);
+  });
+
+  test('anthropic-messages: arguments that stay white space for 200,000 fragments cost linear time, not a search of all of them per fragment', () => {
+    const fragments = 200_000;
+    const translator = streamOf(anthropicMessages);
+    translator.push({ event: 'message', data: data({ tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '' } }] }) });
+    const space = { event: 'message', data: data({ tool_calls: [{ index: 0, function: { arguments: ' ' } }] }) };
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < fragments; i++) translator.push(space);
+    const out = translator.push({ event: 'message', data: data({ tool_calls: [{ index: 0, function: { arguments: '{}' } }] }) });
+    const { user, system } = process.cpuUsage(cpu);
+    // Searching everything held at each fragment is 2e10 characters (many seconds); once each, well under one.
+    assert.ok(user + system < 5_000_000, `${(user + system) / 1000} ms of CPU`);
+    assert.match(out, /input_json_delta/);
+  });
+
+  for (const [name, api] of [['openai-responses', openAIResponses], ['anthropic-messages', anthropicMessages]] as const) {
+    test(`${name}: the bound counts the answer's JSON bytes, so control characters count six each`, () => {
+      const bound = 64 * 1024;
+      const translator = streamOf(api, bound);
+      const piece = data({ content: '\u0001'.repeat(100) });
+      let pushed = 0;
+      let largest = 0;
+      while (translator.failure === undefined && pushed < 10_000) {
+        largest = Math.max(largest, translator.push({ event: 'message', data: piece }).length);
+        pushed++;
+      }
+      // 600 bytes of JSON per delta: the 110th passes 64 KiB.
+      assert.equal(pushed, Math.floor(bound / 600) + 1);
+      assert.match(translator.failure!.error.message, /larger than 65536 bytes of JSON/);
+      assert.ok(largest < 4096, `an event of ${largest} characters`);
+    });
+  }
+
+  test(`the default bound is ${MAX_ANSWER_BYTES} bytes`, () => {
+    const translator = streamOf(openAIResponses);
+    const piece = data({ content: '\u0001'.repeat(64 * 1024) });
+    let pushed = 0;
+    while (translator.failure === undefined && pushed < 1000) {
+      translator.push({ event: 'message', data: piece });
+      pushed++;
+    }
+    assert.equal(pushed, Math.floor(MAX_ANSWER_BYTES / (6 * 64 * 1024)) + 1);
+  });
+
+  test('MAX_TRANSLATED_ANSWER_BYTES ends a stream of control characters with an error event, and no event carries more than the bound', async () => {
+    const bound = 256 * 1024;
+    const url = await gateway({ MAX_TRANSLATED_ANSWER_BYTES: String(bound) });
+    // 2 Mi control characters: 12 MiB once escaped, and the Responses API's closing events would
+    // repeat them four times.
+    const deltas = 2048;
+    const chunk = chatChunk({ content: '\u0001'.repeat(1024) });
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < deltas) {
+          sent += 64;
+          if (!res.write(chunk.repeat(64))) return void res.once('drain', pump);
+        }
+        res.end(chatChunk({}, 'stop') + 'data: [DONE]\n\n');
+      };
+      res.on('close', () => (sent = deltas));
+      pump();
+    };
+    for (const [path, body] of [['/responses', RESPONSES], ['/messages', MESSAGES]] as const) {
+      const streamed = await stream(url, path, 'deepseek', body);
+      assert.equal(streamed.status, 200, path);
+      const last = streamed.events.at(-1)!;
+      assert.match(last, /^event: error\n/, path);
+      assert.match(last, /larger than 262144 bytes of JSON/, path);
+      assert.ok(streamed.largestEvent < bound, `${path}: an event of ${streamed.largestEvent} bytes`);
+    }
+  });
+});
+
+test('MAX_TRANSLATED_ANSWER_BYTES must be a positive integer', () => {
+  assert.throws(() => loadConfig({ MAX_TRANSLATED_ANSWER_BYTES: '0' }), /MAX_TRANSLATED_ANSWER_BYTES: must be an integer, at least 1/);
+  assert.equal(loadConfig({}).MAX_TRANSLATED_ANSWER_BYTES, MAX_ANSWER_BYTES);
 });
