@@ -8,6 +8,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
 import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
+import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
@@ -117,6 +118,7 @@ const settingsSchema = z
     MAX_BODY_BYTES: int(1).default(20 * 1024 * 1024),
     MAX_BUFFERED_RESPONSE_BYTES: int(0).default(8 * 1024 * 1024),
     MAX_TRANSLATED_VALUES: int(1).default(200_000),
+    MAX_TRANSLATED_ANSWER_BYTES: int(1).default(MAX_ANSWER_BYTES),
     HEADERS_TIMEOUT_MS: duration(1).default(30_000),
     BODY_TIMEOUT_MS: duration(1).default(60_000),
     KEEP_ALIVE_TIMEOUT_MS: duration(0).default(65_000),
@@ -176,6 +178,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     'Most JSON values (objects, arrays, strings, numbers, literals) in a request body the gateway translates for another API; more is 413. Parsing and rebuilding a body holds the event loop in proportion to its values.',
   MAX_BUFFERED_RESPONSE_BYTES:
     'Non-streamed answers are buffered (so they can be retried) up to this size; a larger one is passed through as it arrives.',
+  MAX_TRANSLATED_ANSWER_BYTES:
+    'Most answer (text, reasoning, tool calls, in bytes of JSON) one translated stream carries; the gateway holds it for the closing events that repeat it. Past it the stream ends with an error event.',
   HEADERS_TIMEOUT_MS: 'Time a client has to send its request headers; then 408.',
   BODY_TIMEOUT_MS: 'Time a client has to send the whole request; then 408.',
   KEEP_ALIVE_TIMEOUT_MS: 'How long an idle client connection is kept open for the next request.',

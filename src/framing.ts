@@ -31,7 +31,11 @@ class SseDecoder implements EventDecoder {
   constructor(callbacks: DecoderCallbacks, maxEventBytes: number) {
     this.parser = createParser({
       onEvent: (event) => callbacks.onEvent({ event: event.event ?? 'message', data: event.data }),
-      onError: () => callbacks.onBroken(`the provider sent an event longer than ${maxEventBytes} characters`),
+      // The parser reports an unknown field and a retry that is not a number too: the SSE
+      // specification says to ignore both. Only an overflow ends the stream (the parser stops there).
+      onError: (error) => {
+        if (error.type === 'max-buffer-size-exceeded') callbacks.onBroken(`the provider sent an event longer than ${maxEventBytes} characters`);
+      },
       maxBufferSize: maxEventBytes,
     });
   }

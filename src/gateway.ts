@@ -374,6 +374,7 @@ export class Gateway {
       bodyBytes: bodyLength(ex.body!),
       maxBodyBytes: this.config.MAX_BODY_BYTES,
       thinking: this.config.MESSAGES_THINKING,
+      maxAnswerBytes: this.config.MAX_TRANSLATED_ANSWER_BYTES,
     });
     inbound.chat.model = ex.model;
     if (this.debug && inbound.dropped.length > 0) {

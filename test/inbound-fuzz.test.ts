@@ -4,13 +4,16 @@
 // a failure or the end nothing more is sent.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { GatewayError } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
 import { openAIResponses } from '../src/inbound/openai-responses/index.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundApi } from '../src/inbound/types.js';
-import { MAX_ANSWER_CHARS, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
+import { MAX_ANSWER_BYTES, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
+import { createEventDecoder } from '../src/framing.js';
 
 const SEED = 20_251_125;
 const RUNS = 400;
@@ -153,13 +156,13 @@ describe('inbound translators hold a bounded answer', () => {
   const chunk = (delta: Record<string, unknown>) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: null }] });
 
   for (const [name, api] of [['anthropic-messages', anthropicMessages], ['openai-responses', openAIResponses]] as const) {
-    test(`${name}: an answer past ${MAX_ANSWER_CHARS} characters ends with an error event`, () => {
+    test(`${name}: an answer past ${MAX_ANSWER_BYTES} bytes ends with an error event`, () => {
       const translator = streamOf(api);
       const piece = chunk({ content: 'x'.repeat(1024 * 1024) });
       let out = '';
-      for (let i = 0; i <= MAX_ANSWER_CHARS / (1024 * 1024) && translator.failure === undefined; i++) out += translator.push({ event: 'message', data: piece });
+      for (let i = 0; i <= MAX_ANSWER_BYTES / (1024 * 1024) && translator.failure === undefined; i++) out += translator.push({ event: 'message', data: piece });
       assert.equal(translator.failure?.status, 502);
-      assert.match(translator.failure!.error.message, /longer than/);
+      assert.match(translator.failure!.error.message, /larger than/);
       assert.match(out, /event: error/);
       assert.equal(translator.push({ event: 'message', data: piece }), '');
     });
@@ -173,6 +176,111 @@ describe('inbound translators hold a bounded answer', () => {
       assert.equal(translator.failure?.status, 502);
       assert.match(translator.failure!.error.message, /more than 1024 tool calls/);
       assert.match(out, /event: error/);
+    });
+  }
+});
+
+describe('inbound translators over one-character deltas and SSE lines to ignore', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heapInUse = () => {
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  /** Characters that escape differently in JSON: plain, white space, control, quote, backslash, 2- and 3-byte UTF-8, a lone surrogate. */
+  const ALPHABET = ['x', ' ', '\n', '\u0001', '"', '\\', 'é', '語', '\ud83d'];
+  const KINDS = ['content', 'reasoning', 'call0', 'call1', 'call2'] as const;
+  const IGNORED = ['x-custom-field: hello', 'retry: soon', 'retry', ': keep-alive', 'Data: not data', 'id'];
+  const trickle = fc.record({
+    kind: fc.constantFrom(...KINDS),
+    char: fc.constantFrom(...ALPHABET),
+    ignored: fc.option(fc.constantFrom(...IGNORED), { nil: undefined }),
+  });
+  type Trickle = { kind: (typeof KINDS)[number]; char: string; ignored: string | undefined };
+  const jsonBytes = (text: string) => Buffer.byteLength(JSON.stringify(text)) - 2;
+
+  /** The delta a piece stands for, and the bytes of JSON it adds to the answer (a call's id and name count each time). */
+  function deltaOf({ kind, char }: Trickle): { delta: Record<string, unknown>; bytes: number } {
+    if (kind === 'content') return { delta: { content: char }, bytes: jsonBytes(char) };
+    if (kind === 'reasoning') return { delta: { reasoning_content: char }, bytes: jsonBytes(char) };
+    const index = Number(kind.slice(4));
+    return { delta: { tool_calls: [{ index, id: `call_${index}`, function: { name: 'f', arguments: char } }] }, bytes: jsonBytes(char) + 7 };
+  }
+
+  function sseOf(pieces: readonly Trickle[]): string {
+    let text = '';
+    for (const piece of pieces) {
+      if (piece.ignored !== undefined) text += `${piece.ignored}\n`;
+      text += `data: ${JSON.stringify({ choices: [{ index: 0, delta: deltaOf(piece).delta, finish_reason: null }] })}\n\n`;
+    }
+    return text;
+  }
+
+  const streamOf = (api: InboundApi, maxAnswerBytes: number) =>
+    api
+      .toChat(api === anthropicMessages ? { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], stream: true } : { model: 'm', input: 'hi', stream: true }, { ...CONTEXT, maxAnswerBytes })
+      .stream();
+  const FINISH = JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+
+  /** The text of every text delta (Messages) or of output_text.done (Responses) in a translated stream. */
+  function textOf(api: InboundApi, out: string): string {
+    let text = '';
+    for (const event of out.split('\n\n')) {
+      const at = event.indexOf('data: ');
+      if (at === -1) continue;
+      const data = JSON.parse(event.slice(at + 6)) as { type: string; delta?: { type: string; text?: string }; text?: string };
+      if (api === anthropicMessages && data.type === 'content_block_delta' && data.delta?.type === 'text_delta') text += data.delta.text;
+      if (api === openAIResponses && data.type === 'response.output_text.done') text += data.text;
+    }
+    return text;
+  }
+
+  for (const [name, api] of [['anthropic-messages', anthropicMessages], ['openai-responses', openAIResponses]] as const) {
+    test(`${name}: ignored SSE lines lose nothing, the bound counts JSON bytes, and no write passes four times the bound`, () => {
+      const bound = 64;
+      fc.assert(
+        fc.property(fc.array(trickle, { maxLength: 100, size: 'medium' }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }), (pieces, cuts) => {
+          const translator = streamOf(api, bound);
+          const outputs: string[] = [];
+          const broken: string[] = [];
+          const decoder = createEventDecoder('sse', { onEvent: (event) => outputs.push(translator.push(event)), onBroken: (reason) => broken.push(reason) }, 1024 * 1024);
+          const bytes = Buffer.from(sseOf(pieces));
+          for (let at = 0, i = 0; at < bytes.length; at += cuts[i++ % cuts.length]!) decoder.feed(bytes.subarray(at, at + cuts[i % cuts.length]!));
+          decoder.end();
+          outputs.push(translator.push({ event: 'message', data: FINISH }), translator.push({ event: 'message', data: '[DONE]' }));
+          assert.deepEqual(broken, []);
+          let total = 0;
+          for (const piece of pieces) total += deltaOf(piece).bytes;
+          assert.equal(translator.failure !== undefined, total > bound, `${total} bytes of JSON`);
+          for (const out of outputs) assert.ok(out.length <= 4 * bound + 4096, `a write of ${out.length} characters`);
+          if (translator.failure === undefined) {
+            const content = pieces.filter((piece) => piece.kind === 'content').map((piece) => piece.char).join('');
+            assert.equal(textOf(api, outputs.join('')), content);
+          } else assert.match(translator.failure.error.message, /larger than 64 bytes of JSON/);
+        }),
+        { seed: SEED, numRuns: 150 },
+      );
+    });
+
+    test(`${name}: 250,000 one-character deltas among ignored SSE lines hold about their own size in memory`, () => {
+      // A few runs of one kind each (an answer alternates kinds a few times, not per delta), each
+      // a pattern of characters and ignored lines repeated.
+      const segment = fc.record({ kind: fc.constantFrom(...KINDS), pattern: fc.array(trickle, { minLength: 20, maxLength: 20 }) });
+      fc.assert(
+        fc.property(fc.array(segment, { minLength: 1, maxLength: 6 }), (segments) => {
+          const translator = streamOf(api, MAX_ANSWER_BYTES);
+          const decoder = createEventDecoder('sse', { onEvent: (event) => translator.push(event), onBroken: (reason) => assert.fail(reason) }, 1024 * 1024);
+          const chunks = segments.map(({ kind, pattern }) => Buffer.from(sseOf(pattern.map((piece) => ({ ...piece, kind })))));
+          const repeats = Math.ceil(250_000 / (20 * chunks.length));
+          const before = heapInUse();
+          for (const chunk of chunks) for (let i = 0; i < repeats; i++) decoder.feed(chunk);
+          const held = heapInUse() - before;
+          assert.equal(translator.failure, undefined);
+          // One string node per delta would be 8 MB or more; the text is at most a few bytes a delta.
+          assert.ok(held < 4 * 1024 * 1024, `${held} bytes held`);
+        }),
+        { seed: SEED, numRuns: 2, endOnFailure: true },
+      );
     });
   }
 });

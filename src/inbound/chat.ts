@@ -242,37 +242,97 @@ export function readCompletion(json: string): CompletionView {
 }
 
 /**
- * The most of one streamed answer an inbound translator holds (text, reasoning, tool arguments,
- * in characters): the Responses API repeats the whole answer in its closing events, and
- * Anthropic's stream sends some blocks whole at the end, so a translated answer is held as it
- * goes. Past this the provider is answering without end, and the stream is given up.
+ * The most of one streamed answer (text, reasoning, tool calls) an inbound translator carries, in
+ * UTF-8 bytes of its JSON text (escapes counted: a control character is 6 bytes of `\u0001`). The
+ * Responses API repeats the whole answer in its closing events, and the Messages API sends some
+ * blocks whole at the end, so a translated answer is held as it goes: this bounds what is held
+ * and what one closing event carries. Past it the provider is answering without end, and the
+ * stream is given up. The default of MAX_TRANSLATED_ANSWER_BYTES (config.ts).
  */
-export const MAX_ANSWER_CHARS = 16 * 1024 * 1024;
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 /** The most tool calls one streamed answer may open. */
 export const MAX_TOOL_CALLS = 1024;
 
-/** Reads a stream's chunks (readChunk), within MAX_ANSWER_CHARS for the whole answer. */
+/** UTF-8 bytes of `text` as a JSON string's content, without its quotes. */
+export function jsonTextBytes(text: string): number {
+  return text === '' ? 0 : Buffer.byteLength(JSON.stringify(text)) - 2;
+}
+
+/** Reads a stream's chunks (readChunk), within `maxAnswerBytes` for the whole answer. */
 export class ChunkReader {
-  private chars = 0;
+  private bytes = 0;
+
+  constructor(private readonly maxAnswerBytes: number) {}
 
   /** Throws ChatShapeError for a chunk that is not one, or one past the bound. */
   read(data: string): ChunkView {
     const chunk = readChunk(data);
-    this.chars += chunk.content.length + chunk.reasoning.length;
-    for (const call of chunk.toolCalls) this.chars += call.arguments.length + (call.name?.length ?? 0) + (call.id?.length ?? 0);
-    if (this.chars > MAX_ANSWER_CHARS) throw new ChatShapeError(`the answer is longer than ${MAX_ANSWER_CHARS} characters, more than the gateway translates`);
+    let bytes = this.bytes + jsonTextBytes(chunk.content) + jsonTextBytes(chunk.reasoning);
+    for (const call of chunk.toolCalls) bytes += jsonTextBytes(call.arguments) + jsonTextBytes(call.name ?? '') + jsonTextBytes(call.id ?? '');
+    this.bytes = bytes;
+    if (bytes > this.maxAnswerBytes) throw new ChatShapeError(`the answer is larger than ${this.maxAnswerBytes} bytes of JSON, more than the gateway translates in one stream`);
     return chunk;
+  }
+}
+
+/** Pieces joined at most this many at a time: the held text is a list of flat strings, not a tree. */
+const PIECES_PER_PART = 256;
+
+/**
+ * Text that grows by many small pieces (a stream's deltas). `+=` once per piece makes a V8 rope
+ * of one node per piece (tens of bytes each, for one-character deltas); here the pieces are joined
+ * into flat strings as they come, so the text costs about its own length.
+ */
+export class HeldText {
+  private readonly parts: string[] = [];
+  private pieces: string[] = [];
+  private chars = 0;
+
+  get length(): number {
+    return this.chars;
+  }
+
+  append(piece: string): void {
+    if (piece === '') return;
+    this.chars += piece.length;
+    this.pieces.push(piece);
+    if (this.pieces.length === PIECES_PER_PART) {
+      this.parts.push(this.pieces.join(''));
+      this.pieces = [];
+    }
+  }
+
+  /** The whole text, one flat string. */
+  toString(): string {
+    if (this.pieces.length > 0) {
+      this.parts.push(this.pieces.join(''));
+      this.pieces = [];
+    }
+    if (this.parts.length > 1) this.parts.splice(0, this.parts.length, this.parts.join(''));
+    return this.parts[0] ?? '';
+  }
+
+  /** Empties the text. */
+  clear(): void {
+    this.parts.length = 0;
+    this.pieces = [];
+    this.chars = 0;
   }
 }
 
 /**
  * Tool-call fragments in order, each given the position of the call it belongs to: by `index`
  * when the host sends one, else by `id` (a new id opens a new call), else the call last added to.
- * A call past MAX_TOOL_CALLS is a ChatShapeError.
+ * A call past MAX_TOOL_CALLS is a ChatShapeError. Each call is known by its first index and its
+ * first id only: a host that put a new id (or index) on every fragment would otherwise grow the
+ * maps by one entry per fragment.
  */
 export class ToolCallTracker {
   private readonly byIndex = new Map<number, number>();
   private readonly byId = new Map<string, number>();
+  /** Per position: whether it has its index, and its id, recorded. */
+  private readonly indexed: boolean[] = [];
+  private readonly named: boolean[] = [];
   private last = -1;
   private count = 0;
 
@@ -288,8 +348,14 @@ export class ToolCallTracker {
       position = this.count++;
       opens = true;
     }
-    if (delta.index !== undefined) this.byIndex.set(delta.index, position);
-    if (delta.id !== undefined) this.byId.set(delta.id, position);
+    if (delta.index !== undefined && this.indexed[position] !== true) {
+      this.indexed[position] = true;
+      this.byIndex.set(delta.index, position);
+    }
+    if (delta.id !== undefined && this.named[position] !== true) {
+      this.named[position] = true;
+      this.byId.set(delta.id, position);
+    }
     this.last = position;
     return { position, opens };
   }

@@ -30,6 +30,8 @@ export interface InboundContext {
    * left out (`drop`): many models that do not reason refuse `reasoning_effort` with a 400.
    */
   readonly thinking: 'drop' | 'effort';
+  /** The most of a streamed answer a translator holds, in bytes of JSON (MAX_TRANSLATED_ANSWER_BYTES); MAX_ANSWER_BYTES when absent. */
+  readonly maxAnswerBytes?: number;
 }
 
 /** One client request in chat-completion terms, and how to read the answers to it. */

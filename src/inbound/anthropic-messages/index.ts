@@ -4,6 +4,7 @@
 // the client's bytes instead (see gateway.ts).
 // The pieces: request.ts (the request), answer.ts (a whole answer), stream.ts (a streamed one),
 // errors.ts (failures).
+import { MAX_ANSWER_BYTES } from '../chat.js';
 import type { InboundApi, InboundContext, InboundTranslation } from '../types.js';
 import { translateAnswer } from './answer.js';
 import { errorBody, errorEvent, errorStatus } from './errors.js';
@@ -19,7 +20,7 @@ export const anthropicMessages: InboundApi = {
       chat,
       dropped,
       answer: (chatJson) => translateAnswer(chatJson, model),
-      stream: (redact) => new MessagesStreamTranslator(model, redact),
+      stream: (redact) => new MessagesStreamTranslator(model, context.maxAnswerBytes ?? MAX_ANSWER_BYTES, redact),
     };
   },
   errorStatus,

@@ -27,6 +27,7 @@ import {
   ChatShapeError,
   ChunkReader,
   DONE,
+  HeldText,
   namedEvent,
   ToolCallTracker,
   type ChatUsage,
@@ -44,7 +45,7 @@ interface ToolCallState {
   id: string | undefined;
   name: string | undefined;
   /** Arguments not yet sent. */
-  args: string;
+  readonly args: HeldText;
 }
 
 /**
@@ -88,18 +89,22 @@ export class MessagesStreamTranslator implements StreamTranslator {
   private index = 0;
   private open: OpenBlock | undefined;
   private readonly tracker = new ToolCallTracker();
-  private readonly reader = new ChunkReader();
+  private readonly reader: ChunkReader;
   /** Every tool call by position; the first may be streaming (`streamed`), the others are held. */
   private readonly calls: ToolCallState[] = [];
   private streamed = false;
   /** Text and reasoning that came while the streamed call's block was open. */
-  private readonly held: Record<TextKind, string> = { text: '', thinking: '' };
+  private readonly held: Record<TextKind, HeldText> = { text: new HeldText(), thinking: new HeldText() };
 
   constructor(
     private readonly model: string,
+    /** The most of the answer the stream carries (MAX_TRANSLATED_ANSWER_BYTES): some of it is held and sent whole at the end. */
+    maxAnswerBytes: number,
     /** What every failure message goes through before its event is made: the request's credentials. */
     private readonly redact: Redactor = redactSecrets,
-  ) {}
+  ) {
+    this.reader = new ChunkReader(maxAnswerBytes);
+  }
 
   get failure(): TranslatedError | undefined {
     return this.reported;
@@ -189,7 +194,7 @@ export class MessagesStreamTranslator implements StreamTranslator {
     const open = this.open;
     if (open === undefined) return '';
     // Arguments held whole (they never showed a JSON object) go out as one fragment.
-    let out = open.kind === 'tool' && open.mode !== 'streaming' ? this.inputDelta(inputJson(open.call.args)) : '';
+    let out = open.kind === 'tool' && open.mode !== 'streaming' ? this.inputDelta(inputJson(open.call.args.toString())) : '';
     this.open = undefined;
     out += namedEvent('content_block_stop', `{"type":"content_block_stop","index":${this.index}}`);
     this.index++;
@@ -203,7 +208,7 @@ export class MessagesStreamTranslator implements StreamTranslator {
   /** Text or reasoning: a delta of the open block of its kind, else a new block; held while a tool block is open. */
   private text(kind: TextKind, piece: string): string {
     if (this.open?.kind === 'tool') {
-      this.held[kind] += piece;
+      this.held[kind].append(piece);
       return '';
     }
     const start = this.open?.kind === kind ? '' : this.startBlock({ kind }, TEXT_BLOCKS[kind].start);
@@ -212,17 +217,17 @@ export class MessagesStreamTranslator implements StreamTranslator {
 
   private toolCall(delta: ToolCallDelta): string {
     const { position, opens } = this.tracker.place(delta);
-    if (opens) this.calls.push({ id: delta.id, name: delta.name, args: '' });
+    if (opens) this.calls.push({ id: delta.id, name: delta.name, args: new HeldText() });
     const call = this.calls[position]!;
     call.id ??= delta.id;
     call.name ??= delta.name;
-    call.args += delta.arguments;
+    call.args.append(delta.arguments);
     if (position !== 0) return '';
-    if (this.streamed) return this.streamArguments();
+    if (this.streamed) return this.streamArguments(delta.arguments);
     // The first call streams once its name is known (the block's start carries it).
     if (call.name === undefined) return '';
     this.streamed = true;
-    return this.startToolBlock(call, 'unseen') + this.streamArguments();
+    return this.startToolBlock(call, 'unseen') + this.streamArguments(call.args.toString());
   }
 
   private startToolBlock(call: ToolCallState, mode: ArgumentsMode): string {
@@ -230,18 +235,21 @@ export class MessagesStreamTranslator implements StreamTranslator {
     return this.startBlock({ kind: 'tool', call, mode }, start);
   }
 
-  /** The streamed call's arguments not yet sent, once they are seen to be a JSON object. */
-  private streamArguments(): string {
+  /**
+   * The streamed call's arguments not yet sent, once they are seen to be a JSON object. `fresh`
+   * is what came since the last look: everything before it was white space, so only it is searched.
+   */
+  private streamArguments(fresh: string): string {
     const open = this.open;
     if (open?.kind !== 'tool' || open.mode === 'whole') return '';
     if (open.mode === 'unseen') {
-      const first = FIRST_CHARACTER.exec(open.call.args);
+      const first = FIRST_CHARACTER.exec(fresh);
       if (first === null) return '';
       open.mode = first[0] === '{' ? 'streaming' : 'whole';
       if (open.mode === 'whole') return '';
     }
-    const out = this.inputDelta(open.call.args);
-    open.call.args = '';
+    const out = this.inputDelta(open.call.args.toString());
+    open.call.args.clear();
     return out;
   }
 
@@ -249,7 +257,13 @@ export class MessagesStreamTranslator implements StreamTranslator {
   private finishContent(finish: FinishReason): string {
     this.finish = finish;
     let out = this.head() + this.closeBlock();
-    for (const kind of ['thinking', 'text'] as const) if (this.held[kind] !== '') out += this.text(kind, this.held[kind]);
+    for (const kind of ['thinking', 'text'] as const) {
+      const held = this.held[kind];
+      if (held.length === 0) continue;
+      const text = held.toString();
+      held.clear();
+      out += this.text(kind, text);
+    }
     // Held calls: their arguments whole, as one fragment.
     for (let i = this.streamed ? 1 : 0; i < this.calls.length; i++) out += this.startToolBlock(this.calls[i]!, 'whole');
     return out + this.closeBlock();

@@ -60,7 +60,8 @@ export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
 export interface ResponseState {
   readonly status: ResponseStatus;
   readonly incomplete: { reason: string } | null;
-  readonly output: readonly unknown[];
+  /** The output items as a JSON array: a stream has each item's JSON from its closing event already. */
+  readonly outputJson: string;
   readonly usage: Record<string, unknown> | null;
 }
 
@@ -101,10 +102,8 @@ export function responseJson(id: string, createdAt: number, model: string, echo:
     instructions: echo.instructions,
     max_output_tokens: echo.maxOutputTokens,
     model,
-    output: state.output,
-    usage: state.usage,
   };
-  return `${JSON.stringify(head).slice(0, -1)},${echoed}}`;
+  return `${JSON.stringify(head).slice(0, -1)},"output":${state.outputJson},"usage":${JSON.stringify(state.usage)},${echoed}}`;
 }
 
 export function reasoningItem(id: string, text: string): Record<string, unknown> {
@@ -144,7 +143,7 @@ export function toResponse(
   for (const call of completion.toolCalls) {
     output.push(functionCallItem(ids.item('fc', output.length), status, call.id, call.name, call.arguments));
   }
-  const state: ResponseState = { status, incomplete, output, usage: responseUsage(completion.usage) };
+  const state: ResponseState = { status, incomplete, outputJson: JSON.stringify(output), usage: responseUsage(completion.usage) };
   remember(output);
   return { json: responseJson(ids.response, nowSeconds(), model, echo, echoed, state), usage: gatewayUsage(completion.usage) };
 }

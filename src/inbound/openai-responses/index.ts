@@ -3,6 +3,7 @@
 // A provider that serves the Responses API (a pass-through spec with `responsesApi`) gets the
 // client's bytes instead; see gateway.ts.
 import { errorJson, type OpenAIErrorBody } from '../../errors.js';
+import { MAX_ANSWER_BYTES } from '../chat.js';
 import type { InboundApi, InboundContext, InboundTranslation } from '../types.js';
 import { echoJson, toResponse } from './answer.js';
 import { errorEvent } from './errors.js';
@@ -26,7 +27,7 @@ export const openAIResponses: InboundApi = Object.freeze({
       chat,
       dropped,
       answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed, remember),
-      stream: (redact) => new ResponsesStreamTranslator(context.model, echo, echoed, remember, redact),
+      stream: (redact) => new ResponsesStreamTranslator(context.model, echo, echoed, remember, context.maxAnswerBytes ?? MAX_ANSWER_BYTES, redact),
     };
   },
 

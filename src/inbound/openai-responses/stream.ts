@@ -17,7 +17,7 @@ import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
-import { ChatShapeError, ChunkReader, DONE, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { ChatShapeError, ChunkReader, DONE, HeldText, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import {
   functionCallItem,
   gatewayUsage,
@@ -37,6 +37,12 @@ import type { ResponseEcho } from './request.js';
 
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
+/**
+ * Reasoning and message items one answer may open. A real answer has one of each, or a few around
+ * its tool calls; each item is held with its ids and repeated in response.completed, so a provider
+ * alternating one-character reasoning and text would otherwise hold a few hundred bytes per byte.
+ */
+export const MAX_TEXT_ITEMS = 1024;
 
 interface ReasoningItem {
   readonly kind: 'reasoning';
@@ -44,8 +50,14 @@ interface ReasoningItem {
   readonly id: string;
   /** `"item_id":…,"output_index":…,"summary_index":0,`: what every event of the item starts with. */
   readonly locator: string;
-  text: string;
-  done: Record<string, unknown> | undefined;
+  readonly text: HeldText;
+  done: Closed | undefined;
+}
+
+/** A closed item: what the client may refer to later, and its JSON for response.completed. */
+interface Closed {
+  readonly item: Record<string, unknown>;
+  readonly json: string;
 }
 
 interface MessageItem {
@@ -54,8 +66,8 @@ interface MessageItem {
   readonly id: string;
   /** `"item_id":…,"output_index":…,"content_index":0,` */
   readonly locator: string;
-  text: string;
-  done: Record<string, unknown> | undefined;
+  readonly text: HeldText;
+  done: Closed | undefined;
 }
 
 interface CallItem {
@@ -66,8 +78,8 @@ interface CallItem {
   readonly locator: string;
   readonly callId: string;
   readonly name: string;
-  args: string;
-  done: Record<string, unknown> | undefined;
+  readonly args: HeldText;
+  done: Closed | undefined;
 }
 
 type OutputItem = ReasoningItem | MessageItem | CallItem;
@@ -77,7 +89,7 @@ interface CallState {
   callId: string | undefined;
   name: string | undefined;
   /** Argument fragments that came before the name. */
-  held: string;
+  readonly held: HeldText;
   item: CallItem | undefined;
 }
 
@@ -85,13 +97,14 @@ export class ResponsesStreamTranslator implements StreamTranslator {
   private readonly ids = new ResponseIds();
   private readonly createdAt = nowSeconds();
   private readonly tracker = new ToolCallTracker();
-  private readonly reader = new ChunkReader();
+  private readonly reader: ChunkReader;
   private readonly items: OutputItem[] = [];
   /** The open reasoning or message item, if any. */
   private current: ReasoningItem | MessageItem | undefined;
   /** By the tracker's position. */
   private readonly calls: CallState[] = [];
   private sequence = 0;
+  private textItems = 0;
   private started = false;
   /** response.completed (or an error event) was returned: nothing more is sent. */
   private closed = false;
@@ -106,9 +119,13 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     private readonly echoed: string,
     /** Keeps the finished output items, for the client to refer to (item_reference). */
     private readonly remember: (items: readonly unknown[]) => void,
+    /** The most of the answer the stream holds (MAX_TRANSLATED_ANSWER_BYTES): it is repeated whole in the closing events. */
+    maxAnswerBytes: number,
     /** What every failure message goes through before its event is made: the request's credentials. */
     private readonly redact: Redactor = redactSecrets,
-  ) {}
+  ) {
+    this.reader = new ChunkReader(maxAnswerBytes);
+  }
 
   get failure(): TranslatedError | undefined {
     return this.reported;
@@ -177,7 +194,7 @@ export class ResponsesStreamTranslator implements StreamTranslator {
   private begin(): string {
     if (this.started) return '';
     this.started = true;
-    const state: ResponseState = { status: 'in_progress', incomplete: null, output: [], usage: null };
+    const state: ResponseState = { status: 'in_progress', incomplete: null, outputJson: '[]', usage: null };
     const response = this.response(state);
     return (
       namedEvent('response.created', `{"type":"response.created","sequence_number":${this.sequence++},"response":${response}}`) +
@@ -193,16 +210,17 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     let out = this.begin();
     let item = this.current;
     if (item?.kind !== 'reasoning') {
+      this.countTextItem();
       out += this.closeCurrent('completed');
       const index = this.items.length;
       const id = this.ids.item('rs', index);
-      item = { kind: 'reasoning', index, id, locator: this.locator(id, index, '"summary_index":0,'), text: '', done: undefined };
+      item = { kind: 'reasoning', index, id, locator: this.locator(id, index, '"summary_index":0,'), text: new HeldText(), done: undefined };
       this.items.push(item);
       this.current = item;
       out += this.event('response.output_item.added', { output_index: index, item: reasoningItem(id, '') });
       out += this.event('response.reasoning_summary_part.added', { item_id: id, output_index: index, summary_index: 0, part: { type: 'summary_text', text: '' } });
     }
-    item.text += text;
+    item.text.append(text);
     return out + this.delta('response.reasoning_summary_text.delta', item.locator, text, '');
   }
 
@@ -210,30 +228,36 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     let out = this.begin();
     let item = this.current;
     if (item?.kind !== 'message') {
+      this.countTextItem();
       out += this.closeCurrent('completed');
       const index = this.items.length;
       const id = this.ids.item('msg', index);
-      item = { kind: 'message', index, id, locator: this.locator(id, index, '"content_index":0,'), text: '', done: undefined };
+      item = { kind: 'message', index, id, locator: this.locator(id, index, '"content_index":0,'), text: new HeldText(), done: undefined };
       this.items.push(item);
       this.current = item;
       out += this.event('response.output_item.added', { output_index: index, item: messageItem(id, 'in_progress', undefined) });
       out += this.event('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part: outputText('') });
     }
-    item.text += text;
+    item.text.append(text);
     return out + this.delta('response.output_text.delta', item.locator, text, ',"logprobs":[]');
+  }
+
+  /** Throws ChatShapeError past MAX_TEXT_ITEMS. */
+  private countTextItem(): void {
+    if (++this.textItems > MAX_TEXT_ITEMS) throw new ChatShapeError(`the answer opens more than ${MAX_TEXT_ITEMS} reasoning and message items`);
   }
 
   private toolCall(fragment: ToolCallDelta): string {
     const { position } = this.tracker.place(fragment);
-    const call = (this.calls[position] ??= { callId: undefined, name: undefined, held: '', item: undefined });
+    const call = (this.calls[position] ??= { callId: undefined, name: undefined, held: new HeldText(), item: undefined });
     call.callId ??= fragment.id;
     call.name ??= fragment.name;
     if (call.item === undefined) {
-      call.held += fragment.arguments;
+      call.held.append(fragment.arguments);
       return call.name === undefined ? '' : this.announce(call, call.name, position);
     }
     if (fragment.arguments === '') return '';
-    call.item.args += fragment.arguments;
+    call.item.args.append(fragment.arguments);
     return this.delta('response.function_call_arguments.delta', call.item.locator, fragment.arguments, '');
   }
 
@@ -248,7 +272,7 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     call.item = item;
     this.items.push(item);
     let events = out + this.event('response.output_item.added', { output_index: index, item: functionCallItem(id, 'in_progress', callId, name, '') });
-    if (call.held !== '') events += this.delta('response.function_call_arguments.delta', item.locator, call.held, '');
+    if (call.held.length > 0) events += this.delta('response.function_call_arguments.delta', item.locator, call.held.toString(), '');
     return events;
   }
 
@@ -259,36 +283,47 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     return this.close(item, status);
   }
 
+  /**
+   * An item's closing events. They repeat its whole text, held within the answer's bound; the
+   * item's JSON is made once, for output_item.done and again in response.completed.
+   */
   private close(item: OutputItem, status: ResponseStatus): string {
     const at = { item_id: item.id, output_index: item.index };
     switch (item.kind) {
       case 'reasoning': {
-        const part = { type: 'summary_text', text: item.text };
-        item.done = reasoningItem(item.id, item.text);
-        return (
-          this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: item.text }) +
-          this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part }) +
-          this.event('response.output_item.done', { output_index: item.index, item: item.done })
-        );
+        const text = item.text.toString();
+        item.text.clear();
+        const events =
+          this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text }) +
+          this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text } });
+        return events + this.itemDone(item, reasoningItem(item.id, text));
       }
-      case 'message':
-        item.done = messageItem(item.id, status, item.text);
-        return (
-          this.event('response.output_text.done', { ...at, content_index: 0, text: item.text, logprobs: [] }) +
-          this.event('response.content_part.done', { ...at, content_index: 0, part: outputText(item.text) }) +
-          this.event('response.output_item.done', { output_index: item.index, item: item.done })
-        );
-      case 'call':
-        item.done = functionCallItem(item.id, status, item.callId, item.name, item.args);
-        return (
-          this.event('response.function_call_arguments.done', { ...at, name: item.name, arguments: item.args }) +
-          this.event('response.output_item.done', { output_index: item.index, item: item.done })
-        );
+      case 'message': {
+        const text = item.text.toString();
+        item.text.clear();
+        const events =
+          this.event('response.output_text.done', { ...at, content_index: 0, text, logprobs: [] }) +
+          this.event('response.content_part.done', { ...at, content_index: 0, part: outputText(text) });
+        return events + this.itemDone(item, messageItem(item.id, status, text));
+      }
+      case 'call': {
+        const args = item.args.toString();
+        item.args.clear();
+        const events = this.event('response.function_call_arguments.done', { ...at, name: item.name, arguments: args });
+        return events + this.itemDone(item, functionCallItem(item.id, status, item.callId, item.name, args));
+      }
       default: {
         const unreachable: never = item;
         return unreachable;
       }
     }
+  }
+
+  /** The item, closed: its output_item.done event, its JSON kept for response.completed. */
+  private itemDone(item: OutputItem, done: Record<string, unknown>): string {
+    const json = JSON.stringify(done);
+    item.done = { item: done, json };
+    return namedEvent('response.output_item.done', `{"type":"response.output_item.done","sequence_number":${this.sequence++},"output_index":${item.index},"item":${json}}`);
   }
 
   /** Closes every open item, in output order; a call whose name never came is announced without one. */
@@ -311,9 +346,10 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     const out = this.begin() + this.closeAll();
     this.closed = true;
     const { status, incomplete } = statusOf(this.finishReason ?? 'stop');
-    const output = this.items.map((item) => item.done);
-    this.remember(output);
-    const response = this.response({ status, incomplete, output, usage: responseUsage(this.chatUsage) });
+    const done = this.items.map((item) => item.done!);
+    this.remember(done.map((closed) => closed.item));
+    const outputJson = `[${done.map((closed) => closed.json).join(',')}]`;
+    const response = this.response({ status, incomplete, outputJson, usage: responseUsage(this.chatUsage) });
     const type = status === 'incomplete' ? 'response.incomplete' : 'response.completed';
     return out + namedEvent(type, `{"type":"${type}","sequence_number":${this.sequence++},"response":${response}}`);
   }

@@ -344,7 +344,11 @@ export class AnthropicStreamTranslator extends TranslatorState implements Stream
 
   private blockDelta(index: number, delta: Delta): string {
     const block = this.blocks.get(index);
-    if (block === undefined) return '';
+    // Anthropic starts every block before its deltas. A delta for a block never started (or
+    // already stopped) cannot be placed; dropping it would lose part of the answer unseen.
+    if (block === undefined) {
+      return this.fail(translatedError(BROKEN_STREAM_STATUS, `Anthropic sent a content_block_delta for block ${index}, which is not open (no content_block_start before it)`, null));
+    }
     switch (delta.type) {
       case 'text_delta':
         return block.kind === 'text' && delta.text ? this.chunk(`{"content":${JSON.stringify(delta.text)}}`) : '';
