@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import type { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import {
   BEDROCK_SIM_ACCESS_KEY_ID,
@@ -23,7 +23,7 @@ import {
 import { loadConfig } from '../src/config.js';
 import { redactSecrets } from '../src/redact.js';
 import type { GatewayServer } from '../src/server.js';
-import { simFault, startGateway as startGatewayOn } from './helpers.js';
+import { collectLines, simFault, startGateway as startGatewayOn } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 let sim: BedrockSim;
@@ -40,12 +40,7 @@ function startGateway(env: Record<string, string>, sink?: Writable) {
 
 before(async () => {
   sim = await startBedrockSim({ port: 0 });
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logs.push(chunk.toString('utf8'));
-      callback();
-    },
-  });
+  const sink = collectLines(logs);
   ({ server: gateway, url: baseURL } = await startGateway(
     {
       AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID,

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
@@ -17,7 +16,7 @@ import { createEventDecoder } from '../src/framing.js';
 import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
 import type { GatewayServer } from '../src/server.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
-import { simFault, startGateway } from './helpers.js';
+import { collectLines, simFault, startGateway } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const MAX_EVENT_BYTES = 1024 * 1024;
@@ -135,12 +134,7 @@ describe('AWS error frames', () => {
 
   before(async () => {
     sim = await startBedrockSim({ port: 0 });
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logs.push(chunk.toString('utf8'));
-        callback();
-      },
-    });
+    const sink = collectLines(logs);
     ({ server: gateway, url: baseURL } = await startGateway(
       { BEDROCK_BASE_URL: sim.url, AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: BEDROCK_SIM_SECRET_ACCESS_KEY, LOG_LEVEL: 'warn' },
       sink,
@@ -265,12 +259,7 @@ describe('a 2xx answer that is not JSON', () => {
     await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
     fakeURL = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
     logs = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logs.push(chunk.toString('utf8'));
-        callback();
-      },
-    });
+    const sink = collectLines(logs);
     const bedrock = await startGateway({ BEDROCK_BASE_URL: fakeURL, AWS_BEARER_TOKEN_BEDROCK: BEDROCK_SIM_API_KEY, MAX_RETRIES: '0', LOG_LEVEL: 'warn' }, sink);
     const anthropic = await startGateway({ ANTHROPIC_BASE_URL: fakeURL, ANTHROPIC_API_KEY: 'sk-ant-server-key-0123456789', MAX_RETRIES: '0', LOG_LEVEL: 'warn' }, sink);
     gateways = [bedrock.server, anthropic.server];

@@ -3,7 +3,6 @@
 // sent are quoted bounded; x-gateway-dropped-params names each field once, within a bound.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { startAnthropicSim, type AnthropicSim, type AnthropicSimFault } from '../sim/anthropic.js';
 import {
@@ -20,7 +19,7 @@ import type { SimFault } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import { MAX_DROPPED_PARAMS_CHARS, droppedParams } from '../src/gateway.js';
 import type { GatewayServer } from '../src/server.js';
-import { simFault, startGateway } from './helpers.js';
+import { collectLines, simFault, startGateway } from './helpers.js';
 
 // Keys of shapes no pattern knows (the sims take any key with their prefix): only redaction by
 // value finds them. Anthropic's sim takes only `sk-ant-` keys, which a pattern finds too.
@@ -46,12 +45,7 @@ interface Logged {
 /** A gateway in front of the three simulators whose every log line is kept. */
 async function loggedGateway(env: Record<string, string>): Promise<Logged> {
   const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logs.push(chunk.toString('utf8'));
-      callback();
-    },
-  });
+  const sink = collectLines(logs);
   const { server, url } = await startGateway(
     { DEEPSEEK_BASE_URL: deepseek.url, ANTHROPIC_BASE_URL: anthropic.url, BEDROCK_BASE_URL: bedrock.url, LOG_LEVEL: 'info', ...env },
     sink,

@@ -146,6 +146,16 @@ export async function startGateway(env: Record<string, string>, sink?: Writable)
   return { server, url: `http://127.0.0.1:${address.port}/v1` };
 }
 
+/** A log sink that keeps each chunk the logger writes (one or more lines) in `lines`. */
+export function collectLines(lines: string[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+}
+
 /** Simulator faults carried by OpenAI's `user`, which translations send on as the provider's user metadata. */
 export function simFault(spec: object): string {
   return `sim:${JSON.stringify(spec)}`;

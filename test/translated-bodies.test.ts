@@ -4,31 +4,10 @@
 // counts the bytes it receives without parsing them, so that the event loop measured is the
 // gateway's own.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import type { GatewayServer } from '../src/server.js';
 import { startGateway } from './helpers.js';
-
-const CHAT_ANSWER = JSON.stringify({
-  id: 'chatcmpl-1',
-  object: 'chat.completion',
-  created: 1,
-  model: 'm',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-});
-const ANTHROPIC_ANSWER = JSON.stringify({
-  id: 'msg_1',
-  type: 'message',
-  role: 'assistant',
-  model: 'claude-x',
-  content: [{ type: 'text', text: 'ok' }],
-  stop_reason: 'end_turn',
-  stop_sequence: null,
-  usage: { input_tokens: 1, output_tokens: 1 },
-});
+import { ANTHROPIC_ANSWER, CHAT_ANSWER, answerJson, isAnthropic, startRawStack, type RawStack } from './raw-upstream.js';
 
 interface Received {
   path: string;
@@ -36,42 +15,24 @@ interface Received {
   body: Buffer;
 }
 
-let upstream: Server;
-let upstreamUrl: string;
 const received: Received[] = [];
-let gateway: GatewayServer;
+let stack: RawStack;
 let origin: string;
 
 before(async () => {
-  upstream = createServer((req, res) => {
+  stack = await startRawStack((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       received.push({ path: req.url ?? '', bytes: body.length, body });
-      const answer = req.url?.endsWith('/messages') ? ANTHROPIC_ANSWER : CHAT_ANSWER;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
-      res.end(answer);
+      answerJson(res, isAnthropic(req) ? ANTHROPIC_ANSWER : CHAT_ANSWER);
     });
   });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const started = await startGateway({
-    FIREWORKS_BASE_URL: `${upstreamUrl}/v1`,
-    FIREWORKS_API_KEY: 'fw-key',
-    DEEPSEEK_BASE_URL: `${upstreamUrl}/v1`,
-    DEEPSEEK_API_KEY: 'deepseek-key',
-    ANTHROPIC_BASE_URL: upstreamUrl,
-    ANTHROPIC_API_KEY: 'sk-ant-key',
-  });
-  gateway = started.server;
-  origin = started.url.slice(0, -3);
+  origin = stack.origin;
 });
 
-after(async () => {
-  await gateway.shutdown(0);
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
-});
+after(() => stack.close());
 
 /** `count` tiny messages, alternating roles: about 31 bytes and 3 JSON values each. */
 function tinyMessages(count: number): { role: string; content: string }[] {
@@ -161,7 +122,7 @@ describe('translated request bodies', () => {
   });
 
   test('MAX_TRANSLATED_VALUES is a setting: a lower bound refuses a body the default takes', async () => {
-    const { server, url } = await startGateway({ FIREWORKS_BASE_URL: `${upstreamUrl}/v1`, FIREWORKS_API_KEY: 'fw-key', MAX_TRANSLATED_VALUES: '50000' });
+    const { server, url } = await startGateway({ FIREWORKS_BASE_URL: `${stack.upstreamUrl}/v1`, FIREWORKS_API_KEY: 'fw-key', MAX_TRANSLATED_VALUES: '50000' });
     try {
       const body = Buffer.from(JSON.stringify({ model: 'claude-x', max_tokens: 16, messages: tinyMessages(20_000) }));
       const res = await request(`${url}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

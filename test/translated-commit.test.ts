@@ -3,13 +3,10 @@
 // arrive in one read or split at any byte. The upstream writes each recorded stream in two parts,
 // split at every byte boundary, through the whole request path.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
-import type { GatewayServer } from '../src/server.js';
-import { startGateway } from './helpers.js';
+import { isAnthropic, startRawStack, type RawStack } from './raw-upstream.js';
 
 const CHAT_STREAM =
   'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}\n\n' +
@@ -22,44 +19,35 @@ const ANTHROPIC_STREAM =
 
 /** Where the next answer is split: [0, split) first, the rest a moment later. */
 let split = 0;
-let upstream: Server;
-let gateway: GatewayServer;
+let stack: RawStack;
 let origin: string;
 const agent = new Agent({ connections: 4 });
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const stream = req.url?.endsWith('/messages') ? ANTHROPIC_STREAM : CHAT_STREAM;
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      // No Nagle delay: each write leaves as its own segment.
-      res.socket?.setNoDelay(true);
-      if (split === 0) {
-        res.end(stream);
-        return;
-      }
-      res.write(stream.slice(0, split));
-      void sleep(2).then(() => res.end(stream.slice(split)));
-    });
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const started = await startGateway({
-    FIREWORKS_BASE_URL: `${upstreamUrl}/v1`,
-    FIREWORKS_API_KEY: 'fw-key',
-    ANTHROPIC_BASE_URL: upstreamUrl,
-    ANTHROPIC_API_KEY: 'sk-ant-key',
-    MAX_RETRIES: '0',
-  });
-  gateway = started.server;
-  origin = started.url.slice(0, -3);
+  stack = await startRawStack(
+    (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const stream = isAnthropic(req) ? ANTHROPIC_STREAM : CHAT_STREAM;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // No Nagle delay: each write leaves as its own segment.
+        res.socket?.setNoDelay(true);
+        if (split === 0) {
+          res.end(stream);
+          return;
+        }
+        res.write(stream.slice(0, split));
+        void sleep(2).then(() => res.end(stream.slice(split)));
+      });
+    },
+    { MAX_RETRIES: '0' },
+  );
+  origin = stack.origin;
 });
 
 after(async () => {
   await agent.close();
-  await gateway.shutdown(0);
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await stack.close();
 });
 
 async function ask(path: string, provider: string, body: object): Promise<string> {

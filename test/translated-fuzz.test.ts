@@ -4,16 +4,13 @@
 // a large error body or memory that stays. The upstream is a plain HTTP server that does not parse
 // what it receives, so that the time measured is the gateway's.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { request } from 'undici';
-import type { GatewayServer } from '../src/server.js';
-import { startGateway } from './helpers.js';
+import { ANTHROPIC_ANSWER, answerJson, chatAnswer, isAnthropic, startRawStack, type RawStack } from './raw-upstream.js';
 
 const SEED = 20_261_207;
 const RUNS = Number(process.env.FUZZ_TRANSLATED_RUNS ?? 16);
@@ -28,66 +25,32 @@ const MAX_ERROR_BODY_BYTES = 16 * 1024;
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-function chatAnswer(content: string): string {
-  return JSON.stringify({
-    id: 'chatcmpl-1',
-    object: 'chat.completion',
-    created: 1,
-    model: 'm',
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-  });
-}
 const SMALL_CHAT = chatAnswer('ok');
 const LARGE_CHAT = chatAnswer('y'.repeat(STORED_ANSWER_CHARS));
-const ANTHROPIC_ANSWER = JSON.stringify({
-  id: 'msg_1',
-  type: 'message',
-  role: 'assistant',
-  model: 'claude-x',
-  content: [{ type: 'text', text: 'ok' }],
-  stop_reason: 'end_turn',
-  stop_sequence: null,
-  usage: { input_tokens: 1, output_tokens: 1 },
-});
-
-let upstream: Server;
-let gateway: GatewayServer;
+let stack: RawStack;
 let origin: string;
 /** The id of a stored 256 KiB answer, for references. */
 let storedId = '';
 const CLIENT_KEY = 'sk-fuzz-client-0123456789';
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    let head = '';
-    req.on('data', (chunk: Buffer) => {
-      if (head.length < 200) head += chunk.toString('latin1', 0, 200);
-    });
-    req.on('end', () => {
-      const answer = req.url?.endsWith('/messages') ? ANTHROPIC_ANSWER : head.includes('"model":"large"') ? LARGE_CHAT : SMALL_CHAT;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
-      res.end(answer);
-    });
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const started = await startGateway({
-    DEEPSEEK_BASE_URL: `${upstreamUrl}/v1`,
-    ANTHROPIC_BASE_URL: upstreamUrl,
-    MAX_RETRIES: '0',
-  });
-  gateway = started.server;
-  origin = started.url.slice(0, -3);
+  stack = await startRawStack(
+    (req, res) => {
+      let head = '';
+      req.on('data', (chunk: Buffer) => {
+        if (head.length < 200) head += chunk.toString('latin1', 0, 200);
+      });
+      req.on('end', () => answerJson(res, isAnthropic(req) ? ANTHROPIC_ANSWER : head.includes('"model":"large"') ? LARGE_CHAT : SMALL_CHAT));
+    },
+    { MAX_RETRIES: '0' },
+  );
+  origin = stack.origin;
   const stored = await post('/v1/responses', 'deepseek', Buffer.from(JSON.stringify({ model: 'large', input: 'hi' })));
   assert.equal(stored.status, 200, stored.text);
   storedId = (JSON.parse(stored.text) as { output: { id: string }[] }).output[0]!.id;
 });
 
-after(async () => {
-  await gateway.shutdown(0);
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
-});
+after(() => stack.close());
 
 async function post(path: string, provider: string, body: Buffer): Promise<{ status: number; text: string }> {
   const res = await request(`${origin}${path}`, {

@@ -2,35 +2,14 @@
 // nobody asked to stream, or answers a streamed request with a whole body, gets a clear 502 in the
 // client's API, never its bytes relayed in a shape the client cannot read.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import type { GatewayServer } from '../src/server.js';
-import { startGateway } from './helpers.js';
+import { ANTHROPIC_ANSWER, CHAT_ANSWER, isAnthropic, startRawStack, type RawStack } from './raw-upstream.js';
 
-const CHAT_ANSWER = JSON.stringify({
-  id: 'chatcmpl-1',
-  object: 'chat.completion',
-  created: 1,
-  model: 'm',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-});
 const CHAT_STREAM =
   'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"ok"},"finish_reason":null}]}\n\n' +
   'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' +
   'data: [DONE]\n\n';
-const ANTHROPIC_ANSWER = JSON.stringify({
-  id: 'msg_1',
-  type: 'message',
-  role: 'assistant',
-  model: 'claude-x',
-  content: [{ type: 'text', text: 'ok' }],
-  stop_reason: 'end_turn',
-  stop_sequence: null,
-  usage: { input_tokens: 1, output_tokens: 1 },
-});
 const ANTHROPIC_STREAM =
   'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":0}}}\n\n' +
   'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
@@ -41,41 +20,28 @@ const ANTHROPIC_STREAM =
 
 /** What the upstream answers: the shape the request asked for (`honest`), or the other one. */
 let honest = false;
-let upstream: Server;
-let gateway: GatewayServer;
+let stack: RawStack;
 let origin: string;
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    let text = '';
-    req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-    req.on('end', () => {
-      const asked = (JSON.parse(text) as { stream?: boolean }).stream === true;
-      const anthropic = req.url?.endsWith('/messages') === true;
-      const streamed = honest ? asked : !asked;
-      res.writeHead(200, { 'content-type': streamed ? 'text/event-stream' : 'application/json' });
-      res.end(streamed ? (anthropic ? ANTHROPIC_STREAM : CHAT_STREAM) : anthropic ? ANTHROPIC_ANSWER : CHAT_ANSWER);
-    });
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const started = await startGateway({
-    FIREWORKS_BASE_URL: `${upstreamUrl}/v1`,
-    FIREWORKS_API_KEY: 'fw-key',
-    DEEPSEEK_BASE_URL: `${upstreamUrl}/v1`,
-    DEEPSEEK_API_KEY: 'deepseek-key',
-    ANTHROPIC_BASE_URL: upstreamUrl,
-    ANTHROPIC_API_KEY: 'sk-ant-key',
-    MAX_RETRIES: '0',
-  });
-  gateway = started.server;
-  origin = started.url.slice(0, -3);
+  stack = await startRawStack(
+    (req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      req.on('end', () => {
+        const asked = (JSON.parse(text) as { stream?: boolean }).stream === true;
+        const anthropic = isAnthropic(req);
+        const streamed = honest ? asked : !asked;
+        res.writeHead(200, { 'content-type': streamed ? 'text/event-stream' : 'application/json' });
+        res.end(streamed ? (anthropic ? ANTHROPIC_STREAM : CHAT_STREAM) : anthropic ? ANTHROPIC_ANSWER : CHAT_ANSWER);
+      });
+    },
+    { MAX_RETRIES: '0' },
+  );
+  origin = stack.origin;
 });
 
-after(async () => {
-  await gateway.shutdown(0);
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
-});
+after(() => stack.close());
 
 const ROUTES = [
   { path: '/v1/messages', provider: 'fireworks', body: { model: 'm', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] } },
