@@ -152,6 +152,12 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['drop', 'effort'], { error: 'must be drop or effort' }))
       .default('drop'),
+    RESPONSES_HOSTED_TOOLS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['drop', 'refuse'], { error: 'must be drop or refuse' }))
+      .default('drop'),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -201,6 +207,8 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
   MESSAGES_THINKING:
     "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
+  RESPONSES_HOSTED_TOOLS:
+    "On /v1/responses translated to chat: drop leaves OpenAI's built-in tools (web_search, file_search, code_interpreter, ...) out and names them in x-gateway-dropped-params; refuse answers 400.",
 };
 
 export interface ProviderSettings {

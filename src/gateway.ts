@@ -222,7 +222,7 @@ export class Gateway {
             return new ComposedTranslator(chat.stream(redact), inbound.stream(redact));
           },
           framing: spec.adapter.framing,
-          clientHeaders: inboundHeaders(ex, droppedHeader(chat)),
+          clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused.length === 0 ? chat.refused : [...inbound.refused, ...chat.refused])),
         };
       } else {
         path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, ex.model, provider));
@@ -232,7 +232,12 @@ export class Gateway {
           delete chat.max_tokens;
         }
         body = serialised(chat);
-        translation = { answer: (text) => inbound.answer(text), stream: () => inbound.stream(failureRedactor(ex.req.headers, secret, signingSecrets)), framing: 'sse', clientHeaders: inboundHeaders(ex, NO_HEADERS) };
+        translation = {
+          answer: (text) => inbound.answer(text),
+          stream: () => inbound.stream(failureRedactor(ex.req.headers, secret, signingSecrets)),
+          framing: 'sse',
+          clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused)),
+        };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
     } else if (native && spec.kind === 'translating') {
@@ -249,7 +254,7 @@ export class Gateway {
           answer: (text) => chat.answer(text),
           stream: () => chat.stream(failureRedactor(ex.req.headers, secret, signingSecrets)),
           framing: spec.adapter.framing,
-          clientHeaders: droppedHeader(chat),
+          clientHeaders: droppedHeader(chat.refused),
         };
       } else if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
         const models = spec.adapter.models;
@@ -375,6 +380,7 @@ export class Gateway {
       maxBodyBytes: this.config.MAX_BODY_BYTES,
       thinking: this.config.MESSAGES_THINKING,
       maxAnswerBytes: this.config.MAX_TRANSLATED_ANSWER_BYTES,
+      hostedTools: this.config.RESPONSES_HOSTED_TOOLS,
     });
     inbound.chat.model = ex.model;
     if (this.debug && inbound.dropped.length > 0) {
@@ -698,8 +704,9 @@ function inboundHeaders(ex: Exchange, headers: readonly string[]): readonly stri
   return name === undefined ? headers : [...headers, name, ex.id];
 }
 
-function droppedHeader(chat: ChatTranslation): readonly string[] {
-  return chat.refused.length > 0 ? [DROPPED_PARAMS_HEADER, droppedParams(chat.refused)] : NO_HEADERS;
+/** x-gateway-dropped-params for the fields the client sent and the provider will not get, if any. */
+function droppedHeader(refused: readonly string[]): readonly string[] {
+  return refused.length > 0 ? [DROPPED_PARAMS_HEADER, droppedParams(refused)] : NO_HEADERS;
 }
 
 /**

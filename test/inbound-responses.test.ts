@@ -23,8 +23,9 @@ type Sent = Record<string, any>;
 /** What the gateway gives every translation besides the model and the client. */
 const KEPT = { outputItems: new ItemMemory(), bodyBytes: 0, maxBodyBytes: Infinity };
 
-function translate(body: Record<string, unknown>): InboundTranslation {
-  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort' });
+/** Built-in tools refused by default here, so that the cases below see every tool they send; responses-codex.test.ts drops them. */
+function translate(body: Record<string, unknown>, hostedTools: 'drop' | 'refuse' = 'refuse'): InboundTranslation {
+  return openAIResponses.toChat({ model: MODEL, ...body }, { model: MODEL, client: () => '', ...KEPT, thinking: 'effort', hostedTools });
 }
 
 /** The chat request a Responses request becomes. */
@@ -171,8 +172,8 @@ describe('request: settings', () => {
     assert.deepEqual(translation.dropped, ['tool_choice', 'parallel_tool_calls']);
   });
 
-  test('built-in tools and tool choices are 400s naming the tool type', () => {
-    for (const type of ['web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'computer_use_preview', 'image_generation', 'mcp', 'local_shell', 'custom']) {
+  test('with RESPONSES_HOSTED_TOOLS=refuse, built-in tools and tool choices are 400s naming the tool type', () => {
+    for (const type of ['web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'computer_use_preview', 'image_generation', 'mcp', 'local_shell']) {
       rejects400({ input: 'x', tools: [{ type: 'function', name: 'f' }, { type }] }, 'tools[1].type', new RegExp(`"${type}" tool`), 'unsupported_value');
     }
     rejects400({ input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'web_search_preview' } }, 'tool_choice.type', /"web_search_preview"/);

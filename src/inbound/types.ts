@@ -32,6 +32,11 @@ export interface InboundContext {
   readonly thinking: 'drop' | 'effort';
   /** The most of a streamed answer a translator holds, in bytes of JSON (MAX_TRANSLATED_ANSWER_BYTES); MAX_ANSWER_BYTES when absent. */
   readonly maxAnswerBytes?: number;
+  /**
+   * What becomes of the Responses API's built-in tools (web_search, file_search, ...), which no chat
+   * provider runs: left out and named (`drop`, the default), or a 400 (`refuse`). RESPONSES_HOSTED_TOOLS.
+   */
+  readonly hostedTools?: 'drop' | 'refuse';
 }
 
 /** One client request in chat-completion terms, and how to read the answers to it. */
@@ -43,6 +48,11 @@ export interface InboundTranslation {
   readonly chat: Record<string, unknown>;
   /** Request fields with no chat-completion equivalent, left out: named in the debug log. */
   readonly dropped: readonly string[];
+  /**
+   * What the client asked for and will not get (built-in tools left out), a subset of `dropped`:
+   * named in the `x-gateway-dropped-params` response header too.
+   */
+  readonly refused: readonly string[];
   /** A whole `chat.completion` JSON text as the client's API's answer. Throws on a body it cannot read. */
   answer(chatJson: string): { readonly json: string; readonly usage: Usage | undefined };
   /**

@@ -11,6 +11,9 @@ import { errorBody, errorEvent, errorStatus } from './errors.js';
 import { translateRequest } from './request.js';
 import { MessagesStreamTranslator } from './stream.js';
 
+/** What the Messages translation leaves out is named in the debug log only. */
+const NONE_REFUSED: readonly string[] = Object.freeze([]);
+
 export const anthropicMessages: InboundApi = {
   name: 'anthropic-messages',
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
@@ -19,6 +22,7 @@ export const anthropicMessages: InboundApi = {
     return {
       chat,
       dropped,
+      refused: NONE_REFUSED,
       answer: (chatJson) => translateAnswer(chatJson, model),
       stream: (redact) => new MessagesStreamTranslator(model, context.maxAnswerBytes ?? MAX_ANSWER_BYTES, redact),
     };

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
 import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
 import type { ResponseEcho } from './request.js';
+import type { ToolName, ToolNames } from './tool-names.js';
 
 /** Ids for one response and its output items: `resp_<hex>`, `msg_<hex>_<n>`, `fc_...`, `rs_...`. */
 export class ResponseIds {
@@ -118,8 +119,11 @@ export function messageItem(id: string, status: ResponseStatus, text: string | u
   return { id, type: 'message', status, role: 'assistant', content: text === undefined ? [] : [outputText(text)] };
 }
 
-export function functionCallItem(id: string, status: ResponseStatus, callId: string, name: string, args: string): Record<string, unknown> {
-  return { id, type: 'function_call', status, arguments: args, call_id: callId, name };
+/** A function call under the client's names: a namespaced function's own name, with its `namespace`. */
+export function functionCallItem(id: string, status: ResponseStatus, callId: string, tool: ToolName, args: string): Record<string, unknown> {
+  const item: Record<string, unknown> = { id, type: 'function_call', status, arguments: args, call_id: callId, name: tool.name };
+  if (tool.namespace !== undefined) item.namespace = tool.namespace;
+  return item;
 }
 
 /** A whole `chat.completion` as a Response object. Throws ChatShapeError for a body that is not one. */
@@ -129,6 +133,7 @@ export function toResponse(
   echo: ResponseEcho,
   echoed: string,
   remember: (items: readonly unknown[]) => void,
+  toolNames: ToolNames,
 ): { readonly json: string; readonly usage: Usage | undefined } {
   const completion = readCompletion(chatJson);
   const ids = new ResponseIds();
@@ -141,7 +146,7 @@ export function toResponse(
     output.push(messageItem(ids.item('msg', output.length), status, completion.content));
   }
   for (const call of completion.toolCalls) {
-    output.push(functionCallItem(ids.item('fc', output.length), status, call.id, call.name, call.arguments));
+    output.push(functionCallItem(ids.item('fc', output.length), status, call.id, toolNames.unflatten(call.name), call.arguments));
   }
   const state: ResponseState = { status, incomplete, outputJson: JSON.stringify(output), usage: responseUsage(completion.usage) };
   remember(output);

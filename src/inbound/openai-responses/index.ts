@@ -16,18 +16,24 @@ export const openAIResponses: InboundApi = Object.freeze({
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
     const client = context.client();
     const outputItems = context.outputItems;
-    const { chat, dropped, echo } = toChatRequest(body, context.model, {
-      recall: (id) => outputItems.recall(client, id),
-      bodyBytes: context.bodyBytes,
-      maxBodyBytes: context.maxBodyBytes,
-    });
+    const { chat, dropped, refused, echo, toolNames } = toChatRequest(
+      body,
+      context.model,
+      {
+        recall: (id) => outputItems.recall(client, id),
+        bodyBytes: context.bodyBytes,
+        maxBodyBytes: context.maxBodyBytes,
+      },
+      context.hostedTools ?? 'drop',
+    );
     const echoed = echoJson(echo);
     const remember = (items: readonly unknown[]) => outputItems.remember(client, items);
     return {
       chat,
       dropped,
-      answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed, remember),
-      stream: (redact) => new ResponsesStreamTranslator(context.model, echo, echoed, remember, context.maxAnswerBytes ?? MAX_ANSWER_BYTES, redact),
+      refused,
+      answer: (chatJson: string) => toResponse(chatJson, context.model, echo, echoed, remember, toolNames),
+      stream: (redact) => new ResponsesStreamTranslator(context.model, echo, echoed, remember, toolNames, context.maxAnswerBytes ?? MAX_ANSWER_BYTES, redact),
     };
   },
 

@@ -9,6 +9,7 @@
 import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
 import type { KeptItem } from './memory.js';
+import { ToolNames } from './tool-names.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -31,9 +32,22 @@ export interface ResponseEcho {
 
 export interface ChatRequest {
   readonly chat: Record<string, unknown>;
+  /** Fields left out that change nothing a client relies on: named in the debug log. */
   readonly dropped: string[];
+  /** What the client asked for and will not get (built-in tools left out): named in x-gateway-dropped-params too. */
+  readonly refused: string[];
   readonly echo: ResponseEcho;
+  /** The flat chat names of namespaced functions, to name the calls in the answer as the client did. */
+  readonly toolNames: ToolNames;
 }
+
+/**
+ * What becomes of a tool OpenAI runs itself (web_search, file_search, code_interpreter, ...) or
+ * that only OpenAI's models are trained to call (local_shell, computer_use_preview, ...), which no
+ * chat provider can: left out and named (`drop`, so that an agent that sends them by default, as
+ * Codex does web_search, still works), or a 400 (`refuse`). RESPONSES_HOSTED_TOOLS.
+ */
+export type HostedTools = 'drop' | 'refuse';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -83,6 +97,20 @@ const READ_FIELDS = new Set([
 
 /** Responses tool types OpenAI runs itself (or that are not JSON function calls): no chat equivalent. */
 const BUILT_IN_TOOL_HINT = 'a tool OpenAI runs itself or one that chat completions cannot express';
+/**
+ * A freeform tool called with text (and a grammar) rather than JSON arguments. The client runs it,
+ * so leaving it out would take away one of the client's own tools: a 400 whatever the setting.
+ */
+const CUSTOM_TOOL = 'custom';
+/**
+ * What a built-in tool's type looks like (`web_search`, `web_search_preview_2025_03_11`): only such
+ * a type is left out, and named in a response header, which anything else could not be written into.
+ */
+const BUILT_IN_TOOL_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
+
+function isBuiltInType(type: unknown): type is string {
+  return typeof type === 'string' && type !== CUSTOM_TOOL && BUILT_IN_TOOL_TYPE.test(type);
+}
 
 /** What an `item_reference` is resolved with. */
 export interface ItemReferences {
@@ -97,8 +125,14 @@ export interface ItemReferences {
   readonly maxBodyBytes: number;
 }
 
-export function toChatRequest(body: Record<string, unknown>, model: string, references: ItemReferences = NOTHING_KEPT): ChatRequest {
+export function toChatRequest(
+  body: Record<string, unknown>,
+  model: string,
+  references: ItemReferences = NOTHING_KEPT,
+  hostedTools: HostedTools = 'drop',
+): ChatRequest {
   const dropped: string[] = [];
+  const refused: string[] = [];
   refuseStateful(body);
 
   for (const key of Object.keys(body)) {
@@ -114,10 +148,11 @@ export function toChatRequest(body: Record<string, unknown>, model: string, refe
     if (typeof body.instructions !== 'string') throw invalid('instructions must be a string', 'instructions', 'invalid_type');
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
-  readInput(body.input, messages, dropped, references);
+  // Tools first: their flat names are what the function calls in input are sent back under.
+  const tools = readTools(body.tools, body.tool_choice, hostedTools, refused);
+  readInput(body.input, messages, dropped, references, tools.names);
 
   const chat: Record<string, unknown> = { model, messages };
-  const tools = readTools(body.tools, body.tool_choice);
   if (tools.chat.length > 0) {
     chat.tools = tools.chat;
     if (tools.choice !== undefined) chat.tool_choice = tools.choice;
@@ -153,9 +188,12 @@ export function toChatRequest(body: Record<string, unknown>, model: string, refe
     chat.stream_options = { include_usage: true };
   }
 
+  for (const field of refused) dropped.push(field);
   return {
     chat,
     dropped,
+    refused,
+    toolNames: tools.names,
     echo: {
       instructions: typeof body.instructions === 'string' ? body.instructions : null,
       maxOutputTokens,
@@ -213,7 +251,7 @@ function optionalString(value: unknown, param: string): string | undefined {
 
 const NOTHING_KEPT: ItemReferences = Object.freeze({ recall: () => undefined, bodyBytes: 0, maxBodyBytes: Infinity });
 
-function readInput(input: unknown, messages: JsonObject[], dropped: string[], references: ItemReferences): void {
+function readInput(input: unknown, messages: JsonObject[], dropped: string[], references: ItemReferences, names: ToolNames): void {
   if (typeof input === 'string') {
     messages.push({ role: 'user', content: input });
     return;
@@ -238,7 +276,7 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[], re
         messages.push(message(item, at));
         return;
       case 'function_call':
-        addToolCall(messages, functionCall(item, at));
+        addToolCall(messages, functionCall(item, at, names));
         return;
       case 'function_call_output':
         messages.push({ role: 'tool', tool_call_id: requiredString(item.call_id, `${at}.call_id`), content: toolOutput(item.output, `${at}.output`) });
@@ -374,13 +412,16 @@ function filePart(part: Record<string, unknown>, at: string): JsonObject {
   throw invalid(`${at} needs file_data`, `${at}.file_data`, 'missing_required_parameter');
 }
 
-function functionCall(item: Record<string, unknown>, at: string): JsonObject {
+/** An earlier call, under the flat name its namespaced function has in this request's tools. */
+function functionCall(item: Record<string, unknown>, at: string, names: ToolNames): JsonObject {
   const args = item.arguments;
+  const name = requiredString(item.name, `${at}.name`);
+  const namespace = optionalString(item.namespace, `${at}.namespace`);
   return {
     id: requiredString(item.call_id, `${at}.call_id`),
     type: 'function',
     function: {
-      name: requiredString(item.name, `${at}.name`),
+      name: namespace === undefined || namespace === '' ? name : names.flatten(namespace, name),
       arguments: typeof args === 'string' ? args : isRecord(args) ? JSON.stringify(args) : invalidArguments(at),
     },
   };
@@ -432,26 +473,49 @@ function toolOutput(output: unknown, at: string): string {
 interface Tools {
   readonly chat: JsonObject[];
   readonly choice: Json | undefined;
+  readonly names: ToolNames;
 }
 
-function readTools(tools: unknown, toolChoice: unknown): Tools {
-  if (tools === undefined || tools === null) return { chat: [], choice: undefined };
+function readTools(tools: unknown, toolChoice: unknown, hostedTools: HostedTools, refused: string[]): Tools {
+  const names = new ToolNames();
+  if (tools === undefined || tools === null) return { chat: [], choice: undefined, names };
   if (!Array.isArray(tools)) throw invalid('tools must be a list of tools', 'tools', 'invalid_type');
-  const chat = tools.map((tool: unknown, i) => functionTool(tool, `tools[${i}]`));
-  if (toolChoice === undefined || toolChoice === null) return { chat, choice: undefined };
-  if (toolChoice === 'auto' || toolChoice === 'none' || toolChoice === 'required') return { chat, choice: toolChoice };
+  for (const tool of tools as unknown[]) {
+    if (isRecord(tool) && tool.type === 'function' && typeof tool.name === 'string') names.reserve(tool.name);
+  }
+  const chat: JsonObject[] = [];
+  tools.forEach((tool: unknown, i) => {
+    const at = `tools[${i}]`;
+    if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
+    switch (tool.type) {
+      case 'function':
+        chat.push(functionTool(tool, at, undefined, names));
+        return;
+      case 'namespace':
+        for (const fn of namespaceTools(tool, at, names)) chat.push(fn);
+        return;
+      case CUSTOM_TOOL:
+        throw customTool(at);
+      default:
+        hostedTool(tool, at, hostedTools, refused);
+    }
+  });
+  if (toolChoice === undefined || toolChoice === null) return { chat, choice: undefined, names };
+  if (toolChoice === 'auto' || toolChoice === 'none' || toolChoice === 'required') return { chat, choice: toolChoice, names };
   if (!isRecord(toolChoice)) throw invalid('tool_choice must be auto, none, required or an object', 'tool_choice', 'invalid_value');
   switch (toolChoice.type) {
     case 'function': {
-      const name = requiredString(toolChoice.name, 'tool_choice.name');
-      if (!chat.some((tool) => (tool.function as JsonObject).name === name)) {
-        throw invalid(`tool_choice names the function ${safeEchoValue(name)}, which is not among tools`, 'tool_choice.name', 'invalid_value');
-      }
-      return { chat, choice: { type: 'function', function: { name } } };
+      const name = chosenFunction(offeredNames(chat), names, toolChoice, 'tool_choice');
+      return { chat, choice: { type: 'function', function: { name } }, names };
     }
     case 'allowed_tools':
-      return allowedTools(chat, toolChoice);
+      return allowedTools(chat, names, toolChoice, hostedTools, refused);
     default:
+      if (hostedTools === 'drop' && isBuiltInType(toolChoice.type)) {
+        // Its tool is left out with the others; the model chooses among the rest.
+        refused.push('tool_choice');
+        return { chat, choice: undefined, names };
+      }
       throw invalid(
         `tool_choice chooses a ${safeEchoValue(toolChoice.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider takes function tools only`,
         'tool_choice.type',
@@ -460,16 +524,47 @@ function readTools(tools: unknown, toolChoice: unknown): Tools {
   }
 }
 
-function functionTool(tool: unknown, at: string): JsonObject {
-  if (!isRecord(tool)) throw invalid(`${at} must be an object`, at, 'invalid_type');
-  if (tool.type !== 'function') {
-    throw invalid(
-      `${at} is a ${safeEchoValue(tool.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider is reached through chat completions, which take function tools only`,
-      `${at}.type`,
-      'unsupported_value',
-    );
+/** A tool of a type chat has no equivalent for: left out and named, or refused. */
+function hostedTool(tool: Record<string, unknown>, at: string, hostedTools: HostedTools, refused: string[]): void {
+  if (hostedTools === 'drop' && isBuiltInType(tool.type)) {
+    refused.push(`tools[${tool.type}]`);
+    return;
   }
-  const fn: JsonObject = { name: requiredString(tool.name, `${at}.name`) };
+  throw invalid(
+    `${at} is a ${safeEchoValue(tool.type)} tool, ${BUILT_IN_TOOL_HINT}; this provider is reached through chat completions, which take function tools only` +
+      (hostedTools === 'refuse' ? ' (RESPONSES_HOSTED_TOOLS=refuse; with drop the gateway leaves such tools out and names them)' : ''),
+    `${at}.type`,
+    'unsupported_value',
+  );
+}
+
+function customTool(at: string): GatewayError {
+  return invalid(
+    `${at} is a custom tool, called with free text rather than JSON arguments; this provider is reached through chat completions, ` +
+      'which take function tools only. Declare it as a function tool.',
+    `${at}.type`,
+    'unsupported_value',
+  );
+}
+
+/** A namespace's functions, each under its flat name (see tool-names.ts). */
+function namespaceTools(tool: Record<string, unknown>, at: string, names: ToolNames): JsonObject[] {
+  const namespace = requiredString(tool.name, `${at}.name`);
+  if (!Array.isArray(tool.tools)) throw invalid(`${at}.tools must be a list of function tools`, `${at}.tools`, 'invalid_type');
+  return tool.tools.map((member: unknown, j) => {
+    const memberAt = `${at}.tools[${j}]`;
+    if (!isRecord(member)) throw invalid(`${memberAt} must be an object`, memberAt, 'invalid_type');
+    if (member.type === CUSTOM_TOOL) throw customTool(memberAt);
+    if (member.type !== 'function') {
+      throw invalid(`${memberAt} is a ${safeEchoValue(member.type)} tool; a namespace holds function tools`, `${memberAt}.type`, 'unsupported_value');
+    }
+    return functionTool(member, memberAt, namespace, names);
+  });
+}
+
+function functionTool(tool: Record<string, unknown>, at: string, namespace: string | undefined, names: ToolNames): JsonObject {
+  const name = requiredString(tool.name, `${at}.name`);
+  const fn: JsonObject = { name: namespace === undefined ? name : names.flatten(namespace, name) };
   if (typeof tool.description === 'string') fn.description = tool.description;
   if (isRecord(tool.parameters)) fn.parameters = tool.parameters as JsonObject;
   else if (tool.parameters !== undefined && tool.parameters !== null) throw invalid(`${at}.parameters must be a JSON schema object`, `${at}.parameters`, 'invalid_type');
@@ -479,25 +574,72 @@ function functionTool(tool: unknown, at: string): JsonObject {
 }
 
 /**
+ * The flat name of the function a tool choice names: a plain function by its name; a namespaced
+ * one by `namespace` and `name`, by `<namespace>.<name>` (as OpenAI's Agents SDK names it), or by
+ * its own name alone when no other function has it.
+ */
+function chosenFunction(offered: ReadonlySet<string>, names: ToolNames, choice: Record<string, unknown>, at: string): string {
+  const name = requiredString(choice.name, `${at}.name`);
+  const namespace = optionalString(choice.namespace, `${at}.namespace`);
+  let flat: string | undefined;
+  if (namespace !== undefined) flat = names.find(namespace, name);
+  else if (offered.has(name) && names.unflatten(name).namespace === undefined) flat = name;
+  else {
+    const dot = name.lastIndexOf('.');
+    if (dot > 0) flat = names.find(name.slice(0, dot), name.slice(dot + 1));
+    if (flat === undefined) {
+      const same = names.named(name);
+      if (same.length === 1) flat = same[0];
+    }
+  }
+  if (flat === undefined || !offered.has(flat)) {
+    const qualified = namespace === undefined ? name : `${namespace}.${name}`;
+    throw invalid(`${at} names the function ${safeEchoValue(qualified)}, which is not among tools`, `${at}.name`, 'invalid_value');
+  }
+  return flat;
+}
+
+/** The flat names of the functions the chat request offers. */
+function offeredNames(chat: JsonObject[]): Set<string> {
+  return new Set(chat.map((tool) => (tool.function as JsonObject).name as string));
+}
+
+/**
  * `allowed_tools` limits the model to some of the tools without changing the tool list (for
  * prompt caching). Few chat hosts know it, so the chat request carries just those tools, with the
  * mode (auto or required) as its tool_choice: the model sees and may call the same set.
  */
-function allowedTools(chat: JsonObject[], choice: Record<string, unknown>): Tools {
+function allowedTools(chat: JsonObject[], names: ToolNames, choice: Record<string, unknown>, hostedTools: HostedTools, refused: string[]): Tools {
   const mode = choice.mode ?? 'auto';
   if (mode !== 'auto' && mode !== 'required') throw invalid('tool_choice.mode must be auto or required', 'tool_choice.mode', 'invalid_value');
   if (!Array.isArray(choice.tools)) throw invalid('tool_choice.tools must be a list of tools', 'tool_choice.tools', 'invalid_type');
-  const names = new Set<string>();
+  const offered = offeredNames(chat);
+  const allowed = new Set<string>();
+  const namespaces = new Set<string>();
   choice.tools.forEach((tool: unknown, i) => {
     const at = `tool_choice.tools[${i}]`;
-    if (!isRecord(tool) || tool.type !== 'function') {
-      throw invalid(`${at} must be a function tool ({type: "function", name}); this provider takes function tools only`, at, 'unsupported_value');
+    if (isRecord(tool) && tool.type === 'function') {
+      allowed.add(chosenFunction(offered, names, tool, at));
+      return;
     }
-    names.add(requiredString(tool.name, `${at}.name`));
+    if (isRecord(tool) && tool.type === 'namespace') {
+      const namespace = requiredString(tool.name, `${at}.name`);
+      // Each namespace once: a list naming one many times would otherwise cost its size each time.
+      if (namespaces.has(namespace)) return;
+      namespaces.add(namespace);
+      for (const flat of names.inNamespace(namespace)) allowed.add(flat);
+      return;
+    }
+    // A built-in tool was left out of tools already; allowing it allows nothing more.
+    if (hostedTools === 'drop' && isRecord(tool) && isBuiltInType(tool.type)) {
+      refused.push(`tool_choice.tools[${tool.type}]`);
+      return;
+    }
+    throw invalid(`${at} must be a function tool ({type: "function", name}); this provider takes function tools only`, at, 'unsupported_value');
   });
-  const allowed = chat.filter((tool) => names.has((tool.function as JsonObject).name as string));
-  if (allowed.length === 0) throw invalid('tool_choice.tools names none of the functions in tools', 'tool_choice.tools', 'invalid_value');
-  return { chat: allowed, choice: mode };
+  const kept = chat.filter((tool) => allowed.has((tool.function as JsonObject).name as string));
+  if (kept.length === 0) throw invalid('tool_choice.tools names none of the functions in tools', 'tool_choice.tools', 'invalid_value');
+  return { chat: kept, choice: mode, names };
 }
 
 // ---------------------------------------------------------------------------------------------

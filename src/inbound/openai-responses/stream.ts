@@ -34,6 +34,7 @@ import {
 } from './answer.js';
 import { errorEvent } from './errors.js';
 import type { ResponseEcho } from './request.js';
+import type { ToolName, ToolNames } from './tool-names.js';
 
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 const BROKEN_STREAM_STATUS = 502;
@@ -77,7 +78,8 @@ interface CallItem {
   /** `"item_id":…,"output_index":…,` */
   readonly locator: string;
   readonly callId: string;
-  readonly name: string;
+  /** The client's names for the function: its own name, and its namespace if it has one. */
+  readonly tool: ToolName;
   readonly args: HeldText;
   done: Closed | undefined;
 }
@@ -119,6 +121,8 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     private readonly echoed: string,
     /** Keeps the finished output items, for the client to refer to (item_reference). */
     private readonly remember: (items: readonly unknown[]) => void,
+    /** The flat chat names of namespaced functions, for the client's names of the calls. */
+    private readonly toolNames: ToolNames,
     /** The most of the answer the stream holds (MAX_TRANSLATED_ANSWER_BYTES): it is repeated whole in the closing events. */
     maxAnswerBytes: number,
     /** What every failure message goes through before its event is made: the request's credentials. */
@@ -268,10 +272,11 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     const id = this.ids.item('fc', index);
     // A host that sends no call id: one unique within the response, as the client must echo it.
     const callId = call.callId ?? `call_${this.ids.response.slice(5, 21)}_${position}`;
-    const item: CallItem = { kind: 'call', index, id, locator: this.locator(id, index, ''), callId, name, args: call.held, done: undefined };
+    const tool = this.toolNames.unflatten(name);
+    const item: CallItem = { kind: 'call', index, id, locator: this.locator(id, index, ''), callId, tool, args: call.held, done: undefined };
     call.item = item;
     this.items.push(item);
-    let events = out + this.event('response.output_item.added', { output_index: index, item: functionCallItem(id, 'in_progress', callId, name, '') });
+    let events = out + this.event('response.output_item.added', { output_index: index, item: functionCallItem(id, 'in_progress', callId, tool, '') });
     if (call.held.length > 0) events += this.delta('response.function_call_arguments.delta', item.locator, call.held.toString(), '');
     return events;
   }
@@ -309,8 +314,8 @@ export class ResponsesStreamTranslator implements StreamTranslator {
       case 'call': {
         const args = item.args.toString();
         item.args.clear();
-        const events = this.event('response.function_call_arguments.done', { ...at, name: item.name, arguments: args });
-        return events + this.itemDone(item, functionCallItem(item.id, status, item.callId, item.name, args));
+        const events = this.event('response.function_call_arguments.done', { ...at, name: item.tool.name, arguments: args });
+        return events + this.itemDone(item, functionCallItem(item.id, status, item.callId, item.tool, args));
       }
       default: {
         const unreachable: never = item;
