@@ -64,7 +64,7 @@ describe('request', () => {
     rejects400({ messages: [{ role: 'user', content: 'a' }, { role: 'user' }] }, 'messages.1.content');
   });
 
-  test('system as a string, or text blocks (cache_control left out) joined, leads; system messages stay in place', () => {
+  test('system as a string, or text blocks (cache_control left out) joined, leads; system messages among the turns join it', () => {
     assert.deepEqual(messagesOf({ system: 'Be brief.' })[0], { role: 'system', content: 'Be brief.' });
     const messages = messagesOf({
       system: [
@@ -79,10 +79,9 @@ describe('request', () => {
       ],
     });
     assert.deepEqual(messages, [
-      { role: 'system', content: 'You are Claude Code.\n\nAnswer in English.' },
+      { role: 'system', content: 'You are Claude Code.\n\nAnswer in English.\n\nNow in French.' },
       { role: 'user', content: 'a' },
       { role: 'assistant', content: 'b' },
-      { role: 'system', content: 'Now in French.' },
       { role: 'user', content: 'c' },
     ]);
     assert.equal(messagesOf({ system: [] })[0]!.role, 'user');

@@ -5,6 +5,8 @@
 // `system` role messages, `output_config`, thinking `adaptive`), and
 // https://platform.openai.com/docs/api-reference/chat/create (what each becomes).
 // Choices where the APIs differ:
+// - system messages among the turns (Anthropic's mid-conversation system messages) join `system`
+//   in one leading system message, in order: many chat templates take a system prompt only first;
 // - thinking and redacted_thinking blocks of earlier assistant turns are left out: their signature
 //   proves them to Anthropic only, and no other provider reads them;
 // - server tools (web search, bash, text editor, code execution, ...), `mcp_servers` and
@@ -13,6 +15,10 @@
 //   or routing (cache_control, service_tier, speed, inference_geo, diagnostics,
 //   context_management) and top_k (no chat equivalent) are left out and named in `dropped`, as are
 //   fields this version does not know;
+// - client-side tool search (Claude Code's, https://platform.claude.com/docs/en/agents-and-tools/tool-use/tool-search-tool):
+//   a tool_reference block in a tool result becomes the line `Tool loaded: <name>`, and a deferred
+//   tool (defer_loading) is offered as a function only once a tool_reference loaded it; Anthropic's
+//   own tool search tools (tool_search_tool_regex/bm25) are server tools, refused as the others;
 // - a tool result's images (Claude Code's Read tool returns screenshots so) cannot stand in a chat
 //   `tool` message: they follow the tool messages in a user message, and the result's text says so.
 import { GatewayError } from '../../errors.js';
@@ -62,6 +68,13 @@ const ADAPTIVE_THINKING = new Set(['adaptive', 'auto', 'between_tools']);
 /** Block types of Anthropic's server tools' calls and results, which only Anthropic can have made. */
 const SERVER_BLOCK = /^(server_tool_use|mcp_tool_use|mcp_tool_result|container_upload|.*_tool_result)$/;
 
+/**
+ * A tool_reference block (what a tool search returns) as the text of its tool result. Anthropic
+ * expands it into the tool's definition at that point; a chat model finds the definition among the
+ * functions offered, and this line says it is now there.
+ */
+const TOOL_LOADED = 'Tool loaded: ';
+
 /** The text a failed tool result starts with (Anthropic's is_error has no chat equivalent). */
 const TOOL_ERROR_PREFIX = 'Error: ';
 
@@ -108,13 +121,17 @@ export function translateRequest(body: Record<string, unknown>, model: string, t
   }
 
   const messages: Message[] = [];
-  const system = systemText(body.system);
-  if (system !== '') messages.push({ role: 'system', content: system });
-  translateMessages(body.messages, messages, dropped);
+  const top = systemText(body.system);
+  const turns: Turns = { system: top === '' ? [] : [top], loaded: new Set(), dropped };
+  translateMessages(body.messages, messages, turns);
+  // One system message, first: chat templates that take the system prompt only at the start
+  // (Mistral's, Gemma's) refuse a later one, and the outbound Anthropic and Bedrock translations
+  // read system messages the same way (each in order, wherever it stood).
+  if (turns.system.length > 0) messages.unshift({ role: 'system', content: turns.system.join('\n\n') });
 
   const chat: Record<string, unknown> = { model, messages, max_tokens: maxTokens };
-  const toolNames = translateTools(body.tools, chat, dropped);
-  translateToolChoice(body.tool_choice, toolNames, chat);
+  const tools = translateTools(body.tools, turns.loaded, dropped);
+  translateToolChoice(body.tool_choice, tools, chat);
   if (body.temperature !== undefined && body.temperature !== null) chat.temperature = numberWithin(body.temperature, 'temperature', 0, 1);
   if (body.top_p !== undefined && body.top_p !== null) chat.top_p = numberWithin(body.top_p, 'top_p', 0, 1);
   const stop = stopSequences(body.stop_sequences);
@@ -169,7 +186,16 @@ function textBlocks(blocks: unknown[], at: string): string {
   return texts.join('\n\n');
 }
 
-function translateMessages(value: unknown, out: Message[], dropped: Set<string>): void {
+/** What reading the turns finds for the rest of the request. */
+interface Turns {
+  /** The top-level system text, then each system message's among the turns, in order. */
+  readonly system: string[];
+  /** Deferred tools (defer_loading) that a tool_reference block in a tool result loaded. */
+  readonly loaded: Set<string>;
+  readonly dropped: Set<string>;
+}
+
+function translateMessages(value: unknown, out: Message[], turns: Turns): void {
   if (!Array.isArray(value) || value.length === 0) throw invalid('messages', 'required, a non-empty list of messages');
   value.forEach((message, i) => {
     const at = `messages.${i}`;
@@ -179,17 +205,20 @@ function translateMessages(value: unknown, out: Message[], dropped: Set<string>)
     switch (message.role) {
       case 'user':
         if (typeof content === 'string') out.push({ role: 'user', content });
-        else userTurn(content, `${at}.content`, out);
+        else userTurn(content, `${at}.content`, out, turns.loaded);
         return;
       case 'assistant':
         if (typeof content === 'string') {
           if (content !== '') out.push({ role: 'assistant', content });
-        } else assistantTurn(content, `${at}.content`, out, dropped);
+        } else assistantTurn(content, `${at}.content`, out, turns.dropped);
         return;
-      case 'system':
-        // The SDK's MessageParam allows system messages among the turns; chat takes them in place.
-        out.push({ role: 'system', content: typeof content === 'string' ? content : textBlocks(content, `${at}.content`) });
+      case 'system': {
+        // A mid-conversation system message (Claude Code sends its environment so, after the user
+        // turn); what it says joins the leading system message.
+        const piece = typeof content === 'string' ? content : textBlocks(content, `${at}.content`);
+        if (piece !== '') turns.system.push(piece);
         return;
+      }
       default:
         throw invalid(`${at}.role`, `${typeName(message.role)} is not a role; use "user" or "assistant"`);
     }
@@ -200,13 +229,13 @@ function translateMessages(value: unknown, out: Message[], dropped: Set<string>)
  * A user turn: its tool results first, one `tool` message each (the assistant's calls must be
  * answered right after them), then its other content, led by any images the results carried.
  */
-function userTurn(blocks: unknown[], at: string, out: Message[]): void {
+function userTurn(blocks: unknown[], at: string, out: Message[], loaded: Set<string>): void {
   const parts: Part[] = [];
   const resultImages: Part[] = [];
   blocks.forEach((block, j) => {
     const blockAt = `${at}.${j}`;
     if (!isRecord(block)) throw invalid(blockAt, 'must be a content block');
-    if (block.type === 'tool_result') out.push(toolResult(block, blockAt, resultImages));
+    if (block.type === 'tool_result') out.push(toolResult(block, blockAt, resultImages, loaded));
     // One push per part, not a spread: a document's parts are as many as the client sent.
     else for (const part of contentParts(block, blockAt, 'user')) parts.push(part);
   });
@@ -342,8 +371,11 @@ function toolCall(block: Record<string, unknown>, at: string): Record<string, un
   return { id, type: 'function', function: { name, arguments: args } };
 }
 
-/** A tool_result as a chat `tool` message; its images are added to `images`, for a user message after it. */
-function toolResult(block: Record<string, unknown>, at: string, images: Part[]): Message {
+/**
+ * A tool_result as a chat `tool` message; its images are added to `images`, for a user message
+ * after it, and the tools its tool_reference blocks name to `loaded`.
+ */
+function toolResult(block: Record<string, unknown>, at: string, images: Part[], loaded: Set<string>): Message {
   const id = text(block.tool_use_id, `${at}.tool_use_id`);
   let content = '';
   let imageCount = 0;
@@ -354,6 +386,12 @@ function toolResult(block: Record<string, unknown>, at: string, images: Part[]):
     value.forEach((item, k) => {
       const itemAt = `${at}.content.${k}`;
       if (!isRecord(item)) throw invalid(itemAt, 'must be a content block');
+      if (item.type === 'tool_reference') {
+        const name = text(item.tool_name, `${itemAt}.tool_name`);
+        loaded.add(name);
+        texts.push(`${TOOL_LOADED}${name}`);
+        return;
+      }
       for (const part of contentParts(item, itemAt, 'user')) {
         if (part.type === 'text') texts.push(part.text);
         else {
@@ -372,13 +410,24 @@ function toolResult(block: Record<string, unknown>, at: string, images: Part[]):
   return { role: 'tool', tool_call_id: id, content };
 }
 
-/** Custom tools as function tools; the names, for tool_choice. */
-function translateTools(value: unknown, chat: Record<string, unknown>, dropped: Set<string>): Set<string> {
-  const names = new Set<string>();
-  if (value === undefined || value === null) return names;
+/** The tools as chat functions: those offered, and the deferred ones not loaded (for tool_choice). */
+interface Tools {
+  readonly offered: Record<string, unknown>[];
+  /** Tools with defer_loading that no tool_reference loaded, by name. */
+  readonly held: Map<string, Record<string, unknown>>;
+}
+
+/**
+ * Custom tools as function tools. A deferred tool (defer_loading: true, Claude Code's tool search)
+ * is offered once a tool_reference in the conversation loaded it, as Anthropic adds it to the
+ * model's tools at that point; until then it is held back, so the placeholder that stands for the
+ * deferred set (Claude Code's DeferredToolPlaceholder, "never call this") never is offered.
+ */
+function translateTools(value: unknown, loaded: ReadonlySet<string>, dropped: Set<string>): Tools {
+  const tools: Tools = { offered: [], held: new Map() };
+  if (value === undefined || value === null) return tools;
   if (!Array.isArray(value)) throw invalid('tools', 'must be a list of tools');
-  if (value.length === 0) return names;
-  chat.tools = value.map((tool, i) => {
+  value.forEach((tool, i) => {
     const at = `tools.${i}`;
     if (!isRecord(tool)) throw invalid(at, 'must be a tool object');
     if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') {
@@ -395,38 +444,57 @@ function translateTools(value: unknown, chat: Record<string, unknown>, dropped: 
     fn.parameters = tool.input_schema;
     if (tool.strict === true) fn.strict = true;
     for (const key of Object.keys(tool)) {
-      if (!['type', 'name', 'description', 'input_schema', 'strict', 'cache_control'].includes(key)) dropped.add(`tools.*.${key}`);
+      if (!READ_TOOL_FIELDS.has(key)) dropped.add(`tools.*.${key}`);
     }
-    names.add(name);
-    return { type: 'function', function: fn };
+    const chatTool = { type: 'function', function: fn };
+    if (tool.defer_loading === true && !loaded.has(name)) tools.held.set(name, chatTool);
+    else tools.offered.push(chatTool);
   });
-  return names;
+  return tools;
 }
 
-function translateToolChoice(value: unknown, tools: Set<string>, chat: Record<string, unknown>): void {
-  if (value === undefined || value === null) return;
+/** Tool fields read above (cache_control steers Anthropic's cache alone); any other is dropped. */
+const READ_TOOL_FIELDS = new Set(['type', 'name', 'description', 'input_schema', 'strict', 'cache_control', 'defer_loading']);
+
+/** tool_choice, and the offered tools as `tools`: a choice that names a held deferred tool offers it. */
+function translateToolChoice(value: unknown, tools: Tools, chat: Record<string, unknown>): void {
+  const offer = (): void => {
+    if (tools.offered.length > 0) chat.tools = tools.offered;
+  };
+  if (value === undefined || value === null) return offer();
   if (!isRecord(value)) throw invalid('tool_choice', 'must be an object with a type');
-  if (tools.size === 0) throw invalid('tool_choice', 'may only be given with tools');
+  if (tools.offered.length === 0 && tools.held.size === 0) throw invalid('tool_choice', 'may only be given with tools');
+  let choice: unknown;
   switch (value.type) {
     case 'auto':
-      chat.tool_choice = 'auto';
+      choice = 'auto';
       break;
     case 'any':
-      chat.tool_choice = 'required';
+      choice = 'required';
       break;
     case 'none':
-      chat.tool_choice = 'none';
-      return;
+      choice = 'none';
+      break;
     case 'tool': {
       const name = text(value.name, 'tool_choice.name');
-      if (!tools.has(name)) throw invalid('tool_choice.name', `no tool named ${typeName(name)} is in tools`);
-      chat.tool_choice = { type: 'function', function: { name } };
+      const held = tools.held.get(name);
+      if (held !== undefined) {
+        tools.offered.push(held);
+        tools.held.delete(name);
+      } else if (!tools.offered.some((tool) => (tool.function as { name: string }).name === name)) {
+        throw invalid('tool_choice.name', `no tool named ${typeName(name)} is in tools`);
+      }
+      choice = { type: 'function', function: { name } };
       break;
     }
     default:
       throw invalid('tool_choice.type', `${typeName(value.type)} is not a tool choice; use "auto", "any", "tool" or "none"`);
   }
-  if (value.disable_parallel_tool_use === true) chat.parallel_tool_calls = false;
+  offer();
+  // Every tool still deferred: a choice among no tools is left out, as the tools are.
+  if (chat.tools === undefined) return;
+  chat.tool_choice = choice;
+  if (choice !== 'none' && value.disable_parallel_tool_use === true) chat.parallel_tool_calls = false;
 }
 
 function stopSequences(value: unknown): string[] {

@@ -91,6 +91,19 @@ export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+/** The caller type prefix of Anthropic's code execution tools (code_execution_20250825, ...). */
+const CODE_EXECUTION_CALLER = 'code_execution_';
+
+/**
+ * Whether a tool_use block was called by code running in Anthropic's code execution (programmatic
+ * tool calling: `caller.type` `code_execution_...`) rather than by the model. Anthropic ran it in
+ * its container; a chat client cannot answer it (that takes the container), so it is no tool call.
+ */
+export function calledByCode(block: Record<string, unknown>): boolean {
+  const caller = block.caller;
+  return isRecord(caller) && typeof caller.type === 'string' && caller.type.startsWith(CODE_EXECUTION_CALLER);
+}
+
 export interface ToolCall {
   id: string;
   type: 'function';
@@ -115,12 +128,13 @@ export function translateAnswer(body: string, jsonTool: string | undefined): { j
     if (!isRecord(block)) continue;
     if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
     else if (block.type === 'thinking' && typeof block.thinking === 'string') reasoning.push(block.thinking);
-    else if (block.type === 'tool_use' && typeof block.name === 'string') {
+    else if (block.type === 'tool_use' && typeof block.name === 'string' && !calledByCode(block)) {
       const input = JSON.stringify(block.input ?? {});
       if (block.name === jsonTool) jsonAnswer = input;
       else toolCalls.push({ id: String(block.id), type: 'function', function: { name: block.name, arguments: input } });
     }
-    // Server tools, redacted thinking and blocks added later have no place in a chat completion.
+    // Server tools, what code execution called, redacted thinking and blocks added later have no
+    // place in a chat completion.
   }
   // In JSON mode the forced tool's input is the whole answer: text beside it would break the JSON.
   const content = jsonAnswer ?? (texts.length === 0 && toolCalls.length > 0 ? null : texts.join(''));

@@ -14,6 +14,7 @@ import { redactSecrets, type Redactor } from '../../redact.js';
 import { sseErrorEvent, type Usage } from '../../stream.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
 import {
+  calledByCode,
   emptyUsage,
   finishReason,
   gatewayUsage,
@@ -29,7 +30,7 @@ type ContentBlock =
   | { readonly type: 'text' }
   | { readonly type: 'thinking' }
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown }
-  /** Server tools, redacted thinking, and block types added after this was written: not sent on. */
+  /** Server tools, what code execution called, redacted thinking, and block types added after this was written: not sent on. */
   | { readonly type: 'other' };
 
 type Delta =
@@ -68,6 +69,8 @@ function contentBlock(raw: unknown): ContentBlock {
       return { type: 'thinking' };
     case 'tool_use':
       if (typeof raw.id !== 'string' || typeof raw.name !== 'string') throw new EventShapeError('tool_use block without id or name');
+      // Called by code execution, not by the model: no call for the client (see calledByCode).
+      if (calledByCode(raw)) return { type: 'other' };
       return { type: 'tool_use', id: raw.id, name: raw.name, input: raw.input };
     default:
       return { type: 'other' };
