@@ -110,9 +110,6 @@ const CASES = [
 
 /** Known not to pass yet, with the reason (issue 17's open items). */
 const PENDING = new Map([
-  ['Claude Code via fireworks', 'issue 17 item 3: its system block after the user turn leaves the translated request without a user turn last, so the model never calls a tool'],
-  ['Codex via fireworks', 'issue 17 item 4: its namespace tool is refused'],
-  ['Codex via anthropic', 'issue 17 item 4: its namespace and web_search tools are refused'],
   ['Gemini CLI via fireworks', 'issue 17 item 6: the gateway does not serve the Gemini API yet'],
   ['Gemini CLI via anthropic', 'issue 17 item 6: the gateway does not serve the Gemini API yet'],
 ]);

@@ -51,6 +51,9 @@ export async function startStack() {
     AWS_ACCESS_KEY_ID: BEDROCK_SIM_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: BEDROCK_SIM_SECRET_ACCESS_KEY,
     AWS_REGION: 'us-west-2',
+    // Fireworks' own Responses API takes function and MCP tools only; Codex sends a namespace tool
+    // by default, which the gateway's translation flattens for any chat provider.
+    FIREWORKS_RESPONSES_API: 'translate',
     LOG_LEVEL: 'info',
   });
   const gateway = createGatewayServer(config, createLogger(config.LOG_LEVEL, sink));
