@@ -12,6 +12,7 @@ import { ApiError, FunctionCallingConfigMode, GoogleGenAI, Type } from '@google/
 import { Agent, request } from 'undici';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startAnthropicSim, type AnthropicSim } from '../sim/anthropic.js';
 import type { GatewayServer } from '../src/server.js';
 import { KEY, MODEL, collectLines, startGateway, startStack, until, type Stack } from './helpers.js';
 
@@ -117,6 +118,37 @@ describe('@google/genai against a translated provider', () => {
     assert.ok(counted.totalTokens! >= 100 && counted.totalTokens! < 110, String(counted.totalTokens));
     const res = await fetch(`${stack.origin}/v1beta/models/${ALIAS}:countTokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"contents":[]}' });
     assert.equal(res.headers.get('x-gateway-token-count'), 'estimate');
+  });
+});
+
+describe('@google/genai against Anthropic (Gemini to chat to Messages)', () => {
+  let sim: AnthropicSim;
+  let server: GatewayServer;
+  let ai: GoogleGenAI;
+  before(async () => {
+    sim = await startAnthropicSim({ port: 0 });
+    const started = await startGateway({ ANTHROPIC_BASE_URL: sim.url, ANTHROPIC_API_KEY: 'sk-ant-test', FIREWORKS_API_KEY: 'unused' });
+    server = started.server;
+    ai = new GoogleGenAI({ apiKey: 'use-server-key', httpOptions: { baseUrl: started.url.slice(0, -'/v1'.length) } });
+  });
+  after(async () => {
+    await server.shutdown(0);
+    await sim.close();
+  });
+
+  test('generateContent and a streamed function call', async () => {
+    const model = 'anthropic/claude-sonnet-4-5';
+    const answer = await ai.models.generateContent({ model, contents: 'hi', config: { maxOutputTokens: 100 } });
+    assert.equal(answer.text, 'Hello from the Anthropic simulator.');
+    const tools = [{ functionDeclarations: [{ name: 'ls', parametersJsonSchema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } }] }];
+    const calls = [];
+    for await (const chunk of await ai.models.generateContentStream({ model, contents: 'list', config: { maxOutputTokens: 100, tools, toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY } } } })) {
+      calls.push(...(chunk.functionCalls ?? []));
+    }
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.name, 'ls');
+    assert.match(calls[0]!.id!, /^toolu_/);
+    assert.equal(typeof calls[0]!.args!.path, 'string');
   });
 });
 
