@@ -31,6 +31,8 @@ export interface AnswerTranslation {
   readonly framing: ProviderAdapter['framing'];
   /** Headers for the client with a successful answer, [name, value, ...]. */
   readonly clientHeaders: readonly string[];
+  /** The content type of a translated stream, when it is not SSE (Gemini's JSON-array stream). */
+  readonly streamContentType?: string;
 }
 
 /** The provider's headers that matter to the gateway, picked once. */
@@ -441,7 +443,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const headers = this.headers!;
     const forClient = headers.forClient;
     if (this.translation !== undefined) {
-      forClient.push('content-type', SSE_CONTENT_TYPE, ...this.translation.clientHeaders);
+      forClient.push('content-type', this.translation.streamContentType ?? SSE_CONTENT_TYPE, ...this.translation.clientHeaders);
       ex.usage = this.translator;
     } else if (headers.contentEncoding !== undefined) {
       // Compressed bytes are passed on as they are, named; their usage cannot be read.

@@ -206,7 +206,7 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   FETCH_IMAGE_TOTAL_BYTES:
     'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
   MESSAGES_THINKING:
-    "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort.",
+    "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort. The same for the Gemini API's generationConfig.thinkingConfig.",
   RESPONSES_HOSTED_TOOLS:
     "On /v1/responses translated to chat: drop leaves OpenAI's built-in tools (web_search, file_search, code_interpreter, ...) out and names them in x-gateway-dropped-params; refuse answers 400.",
 };

@@ -223,6 +223,7 @@ export class Gateway {
           },
           framing: spec.adapter.framing,
           clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused.length === 0 ? chat.refused : [...inbound.refused, ...chat.refused])),
+          streamContentType: inbound.streamContentType,
         };
       } else {
         path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, ex.model, provider));
@@ -237,6 +238,7 @@ export class Gateway {
           stream: () => inbound.stream(failureRedactor(ex.req.headers, secret, signingSecrets)),
           framing: 'sse',
           clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused)),
+          streamContentType: inbound.streamContentType,
         };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
@@ -369,7 +371,7 @@ export class Gateway {
    * chat request for the provider; only the main route of that API can be translated.
    */
   private async translateInbound(ex: Exchange, provider: Provider, api: InboundRoute): Promise<InboundTranslation> {
-    if (ex.method !== 'POST' || ex.path !== api.path) {
+    if (ex.method !== 'POST' || !(api.translates?.(ex.path) ?? ex.path === api.path)) {
       throw new GatewayError(400, api.notTranslated(ex.method, ex.path, provider.name), 'unsupported_route');
     }
     const inbound = api.toChat(await this.parseTranslated(ex, provider), {
@@ -590,8 +592,11 @@ export const SERVER_KEY_PLACEHOLDER = 'use-server-key';
 const BEARER = 'bearer';
 const BEARER_PREFIX = 'bearer ';
 const DEFAULT_AUTH = Object.freeze({ header: 'authorization', scheme: 'Bearer' });
-/** Headers in which clients send a key: OpenAI SDKs `authorization`, Anthropic's `x-api-key`, Azure's `api-key`. */
-const KEY_HEADERS = ['x-api-key', 'api-key'] as const;
+/**
+ * Headers in which clients send a key: OpenAI SDKs `authorization`, Anthropic's `x-api-key`, Azure's
+ * `api-key`, Google's `x-goog-api-key` (where the server also puts a Gemini client's `?key=`).
+ */
+const KEY_HEADERS = ['x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
 /**
  * The client's own credential, as the provider wants it ([header, value]). An empty Bearer token, or

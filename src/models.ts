@@ -65,6 +65,25 @@ export class ModelLists {
     ex.res.end(body);
   }
 
+  /**
+   * For a client of the Gemini API (`GET /v1beta/models`): the config file's model aliases in
+   * Google's shape (https://ai.google.dev/api/models#Model), each named after the model behind it.
+   */
+  answerGeminiAliases(ex: Exchange, aliases: ReadonlyMap<string, string>): void {
+    this.answerJson(ex, JSON.stringify({ models: [...aliases].map(([id, target]) => geminiModel(id, target)) }));
+  }
+
+  /** `GET /v1beta/models/{model}`: any name is served (by its alias, or by the provider it routes to). */
+  answerGeminiModel(ex: Exchange, model: string, target: string | undefined): void {
+    this.answerJson(ex, JSON.stringify(geminiModel(model, target)));
+  }
+
+  private answerJson(ex: Exchange, body: string): void {
+    ex.status = 200;
+    ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });
+    ex.res.end(body);
+  }
+
   /** One provider's models in OpenAI's shape, ids prefixed with the provider's name. */
   private async list(provider: Provider): Promise<ModelEntry[]> {
     const spec = provider.spec;
@@ -115,4 +134,18 @@ export class ModelLists {
     }
     return entries;
   }
+}
+
+/** The Gemini methods the gateway serves for every model. */
+const GEMINI_METHODS = Object.freeze(['generateContent', 'streamGenerateContent', 'countTokens']);
+
+function geminiModel(id: string, target: string | undefined): Record<string, unknown> {
+  return {
+    name: id.startsWith('models/') ? id : `models/${id}`,
+    baseModelId: id,
+    version: '1',
+    displayName: target === undefined ? id : `${id} (${target})`,
+    description: target === undefined ? `${id}, served by the gateway` : `An alias of ${target}, served by the gateway`,
+    supportedGenerationMethods: GEMINI_METHODS,
+  };
 }

@@ -16,7 +16,23 @@ import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logExchange, requestLineWriters } from './requestlog.js';
 import { VERSION } from './version.js';
-import { ANTHROPIC_MESSAGES, COUNT_TOKENS_PATH, MESSAGES_PATH, RESPONSES_PATH, messagesRoute, responsesRoute } from './inbound/index.js';
+import {
+  ANTHROPIC_MESSAGES,
+  COUNT_TOKENS_PATH,
+  GEMINI_API,
+  GEMINI_COUNT_TOKENS,
+  GEMINI_GENERATE,
+  GEMINI_MODELS_PATH,
+  GEMINI_STREAM,
+  MESSAGES_PATH,
+  RESPONSES_PATH,
+  geminiArrayRoute,
+  geminiSseRoute,
+  geminiWholeRoute,
+  messagesRoute,
+  responsesRoute,
+} from './inbound/index.js';
+import { estimateTokens } from './inbound/gemini/count.js';
 import type { InboundRoute } from './inbound/types.js';
 
 interface Route {
@@ -61,6 +77,14 @@ function apiOfPath(path: string): InboundRoute | undefined {
   return undefined;
 }
 const SLASH = 0x2f;
+
+/** Gemini's model routes: `/v1beta/models/{model}:{method}`; the model may hold slashes (`provider/model`). */
+const GEMINI_MODEL_PREFIX = `${GEMINI_MODELS_PATH}/`;
+const GEMINI_CONTENTS = 'contents';
+const GEMINI_CONTENTS_BYTES = Buffer.from(GEMINI_CONTENTS);
+/** The query parameter in which Google's clients may send their key. */
+const GEMINI_KEY_PARAM = 'key';
+const GEMINI_KEY_HEADER = 'x-goog-api-key';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const JSON_CONTENT_TYPE = 'application/json';
@@ -172,8 +196,13 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       res.end(body);
       return;
     }
+    if (path === GEMINI_MODELS_PATH || path.startsWith(GEMINI_MODEL_PREFIX)) return handleGemini(ex);
     if (!path.startsWith('/v1/')) {
-      throw new GatewayError(404, `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/.`, 'unknown_route');
+      throw new GatewayError(
+        404,
+        `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/ (and Gemini's under ${GEMINI_MODELS_PATH}/).`,
+        'unknown_route',
+      );
     }
     const route = ROUTES.get(path);
     ex.api = route !== undefined ? route.api : apiOfPath(path);
@@ -253,6 +282,12 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     ex.stream = facts.stream;
     ex.bodyValues = facts.values;
+    routeModel(ex, model);
+    ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model!);
+  }
+
+  /** The model a client named: its alias, its `provider/` prefix, the provider's own spelling. */
+  function routeModel(ex: Exchange, model: string): void {
     ex.clientModel = model;
     // An alias from the config file names the model, and its provider when it has a prefix.
     const alias = gateway.modelAliases.get(model);
@@ -268,7 +303,83 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       }
     }
     ex.model = gateway.mapModel(ex.provider!, requested);
-    ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model);
+  }
+
+  /**
+   * The Gemini API: `GET /v1beta/models`, and `POST /v1beta/models/{model}:generateContent`,
+   * `:streamGenerateContent` (SSE with `?alt=sse`, else one JSON array) and `:countTokens`. The
+   * model is the path's, routed as a body's model is; the body is sent as it came (it names no model).
+   */
+  async function handleGemini(ex: Exchange): Promise<void> {
+    const { req } = ex;
+    const path = ex.path;
+    // Errors in Google's shape from here on.
+    ex.api = geminiWholeRoute;
+    const query = queryOf(req.url);
+    takeQueryKey(req, query);
+    if (path === GEMINI_MODELS_PATH || path === GEMINI_MODEL_PREFIX) {
+      if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+      gateway.models.answerGeminiAliases(ex, gateway.modelAliases);
+      return;
+    }
+    const name = path.slice(GEMINI_MODEL_PREFIX.length);
+    const colon = name.lastIndexOf(':');
+    const method = colon === -1 ? '' : name.slice(colon + 1);
+    const model = geminiModel(colon === -1 ? name : name.slice(0, colon));
+    if (colon === -1) {
+      if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+      gateway.models.answerGeminiModel(ex, model, gateway.modelAliases.get(model));
+      return;
+    }
+    if (method !== GEMINI_GENERATE && method !== GEMINI_STREAM && method !== GEMINI_COUNT_TOKENS) {
+      throw new GatewayError(
+        404,
+        `Unknown Gemini method ${safeEcho(method, 60)}; the gateway serves :${GEMINI_GENERATE}, :${GEMINI_STREAM} and :${GEMINI_COUNT_TOKENS}.`,
+        'unknown_route',
+      );
+    }
+    if (req.method !== 'POST') throw methodNotAllowed(req.method, 'POST');
+    if (method === GEMINI_STREAM) {
+      ex.stream = true;
+      ex.api = query?.get('alt') === 'sse' ? geminiSseRoute : geminiArrayRoute;
+    }
+    ex.provider = gateway.resolveProvider(req.headers['x-provider']);
+    ex.method = 'POST';
+    ex.maxRetries = headerInt(req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
+    ex.timeoutMs = headerInt(req, 'x-gateway-timeout-ms', 1, config.REQUEST_TIMEOUT_MS) ?? config.REQUEST_TIMEOUT_MS;
+    if (!isJson(req.headers['content-type'])) {
+      throw new GatewayError(415, `Content-Type must be application/json, got ${safeEcho(req.headers['content-type'])}.`, 'unsupported_media_type');
+    }
+    const { raw, facts } = await readJsonBody(req, config.MAX_BODY_BYTES, GEMINI_CONTENTS, GEMINI_CONTENTS_BYTES);
+    ex.bodyValues = facts.values;
+    ex.contentType = JSON_CONTENT_TYPE;
+    ex.body = raw;
+    routeModel(ex, model);
+    if (method === GEMINI_COUNT_TOKENS && !ex.provider!.nativeApis.has(GEMINI_API)) {
+      answerTokenEstimate(ex, raw, facts);
+      return;
+    }
+    if (facts.requiredType !== 'array') {
+      throw new GatewayError(400, 'contents: required, a non-empty list of Content objects.', 'missing_required_parameter', GEMINI_CONTENTS);
+    }
+    await gateway.forward(ex);
+  }
+
+  /** countTokens served by a provider that cannot count: the gateway's estimate (inbound/gemini/count.ts). */
+  function answerTokenEstimate(ex: Exchange, raw: BodyBytes, facts: BodyFacts): void {
+    if (facts.values > config.MAX_TRANSLATED_VALUES) {
+      throw new GatewayError(413, `The request body holds ${facts.values} JSON values; at most ${config.MAX_TRANSLATED_VALUES} (MAX_TRANSLATED_VALUES) are counted.`, 'request_too_large');
+    }
+    const body = JSON.parse((Array.isArray(raw) ? Buffer.concat(raw) : raw).toString('utf8')) as unknown;
+    const answer = JSON.stringify({ totalTokens: estimateTokens(body) });
+    ex.status = 200;
+    ex.res.writeHead(200, {
+      'content-type': JSON_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(answer),
+      'x-request-id': ex.id,
+      'x-gateway-token-count': 'estimate',
+    });
+    ex.res.end(answer);
   }
 
   function fail(ex: Exchange, err: unknown): void {
@@ -368,6 +479,37 @@ function rawError(status: number, message: string): string {
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
   );
+}
+
+/** The query string's parameters, when the URL has any. */
+function queryOf(url: string | undefined): URLSearchParams | undefined {
+  const queryAt = url?.indexOf('?') ?? -1;
+  return queryAt === -1 ? undefined : new URLSearchParams(url!.slice(queryAt + 1));
+}
+
+/**
+ * A Gemini client's `?key=` is its credential: it becomes the x-goog-api-key header (unless one
+ * was sent), so that it is sent on, and redacted from messages, as every header key is; the query
+ * itself is never logged (the request line has the path alone) nor quoted.
+ */
+function takeQueryKey(req: IncomingMessage, query: URLSearchParams | undefined): void {
+  const key = query?.get(GEMINI_KEY_PARAM);
+  if (key === undefined || key === null || key === '' || req.headers[GEMINI_KEY_HEADER] !== undefined) return;
+  req.headers[GEMINI_KEY_HEADER] = key;
+}
+
+/** The model of a Gemini path, percent-decoded (the SDKs escape nothing, but a client may), and checked as a body's model is. */
+function geminiModel(encoded: string): string {
+  let model: string;
+  try {
+    model = decodeURIComponent(encoded);
+  } catch {
+    throw new GatewayError(400, 'The model in the path is not valid percent-encoding.', 'invalid_value', 'model');
+  }
+  if (model === '') throw new GatewayError(400, 'The path names no model: use /v1beta/models/{model}:generateContent.', 'missing_required_parameter', 'model');
+  if (model.length > MAX_MODEL_CHARS) throw new GatewayError(400, `The model must be at most ${MAX_MODEL_CHARS} characters.`, 'invalid_value', 'model');
+  if (!MODEL_NAME.test(model)) throw new GatewayError(400, 'The model may hold only visible ASCII characters (no spaces, quotes or backslashes).', 'invalid_value', 'model');
+  return model;
 }
 
 function pathOf(url: string | undefined): string {

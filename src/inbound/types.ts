@@ -53,6 +53,8 @@ export interface InboundTranslation {
    * named in the `x-gateway-dropped-params` response header too.
    */
   readonly refused: readonly string[];
+  /** The content type of a streamed answer, when it is not SSE (Gemini's JSON-array stream). */
+  readonly streamContentType?: string;
   /** A whole `chat.completion` JSON text as the client's API's answer. Throws on a body it cannot read. */
   answer(chatJson: string): { readonly json: string; readonly usage: Usage | undefined };
   /**
@@ -88,6 +90,8 @@ export interface InboundApi {
 export interface InboundRoute extends InboundApi {
   /** The route that is translated (`/v1/messages`); the API's other routes only pass through. */
   readonly path: string;
+  /** Whether a path is translated, for an API whose routes carry a name (Gemini's model); else `path` alone. */
+  translates?(path: string): boolean;
   /** Why `method path` cannot be served by a provider that does not speak this API itself. */
   notTranslated(method: string, path: string, provider: string): string;
   /** How this API's clients send a key, for the message of a request that sent none. */
