@@ -112,6 +112,14 @@ export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail
   stop_reason?: string;
   /** With a `cachePoint` in the request, report the prefix as read from the cache instead of written. */
   cache_read?: boolean;
+  /**
+   * Streaming shapes that models served through Converse send and clients accept (the Vercel AI
+   * SDK reads them without complaint): no `messageStart` (the role is always assistant), `metadata`
+   * before `messageStop`, and blocks that are never closed with `contentBlockStop`.
+   */
+  no_message_start?: boolean;
+  metadata_before_stop?: boolean;
+  no_block_stop?: boolean;
 }
 
 export interface BedrockSim extends SimHandle {
@@ -744,11 +752,13 @@ function streamPlan(p: Parsed, answer: Answer, fault: BedrockSimFault | undefine
       steps.push(pending);
       pending = [];
     }
-    pending.push(eventFrame('contentBlockStop', `{"contentBlockIndex":${i}}`));
+    if (fault?.no_block_stop !== true) pending.push(eventFrame('contentBlockStop', `{"contentBlockIndex":${i}}`));
   });
-  pending.push(eventFrame('messageStop', `{"stopReason":"${answer.stopReason}"}`));
-  pending.push(eventFrame('metadata', `{"usage":${usageJson(p, answer.outputTokens, fault)},"metrics":{"latencyMs":${LATENCY_MS}}}`));
-  return { head: [MESSAGE_START], steps, tail: pending };
+  const stop = eventFrame('messageStop', `{"stopReason":"${answer.stopReason}"}`);
+  const metadata = eventFrame('metadata', `{"usage":${usageJson(p, answer.outputTokens, fault)},"metrics":{"latencyMs":${LATENCY_MS}}}`);
+  if (fault?.metadata_before_stop === true) pending.push(metadata, stop);
+  else pending.push(stop, metadata);
+  return { head: fault?.no_message_start === true ? [] : [MESSAGE_START], steps, tail: pending };
 }
 
 // ---------------------------------------------------------------------------------------------
