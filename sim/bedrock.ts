@@ -64,7 +64,6 @@ import {
   isObject,
   nonNegative,
   playSteps,
-  sampleObject,
   serveSim,
   simHandle,
   splitPieces,
@@ -72,6 +71,8 @@ import {
   toolResultReply,
   truncateWords,
 } from './fireworks.js';
+import { createFaultSteering } from './control.js';
+import { sampleObject } from './schema-sample.js';
 import type { SimConnection, SimFault, SimHandle, SimOptions, SimRequest } from './fireworks.js';
 
 export type { RecordedRequest } from './fireworks.js';
@@ -641,7 +642,7 @@ function answerFor(p: Parsed, fault: BedrockSimFault | undefined, idSeed: string
     const calls = fault?.parallel_tools === true ? [first, p.choiceTool ?? p.tools[1] ?? first] : [first];
     let outputTokens = 0;
     const blocks: Block[] = calls.map((tool, i) => {
-      const input = sampleObject(tool.inputSchema.json, () => ({}));
+      const input = sampleObject(tool.inputSchema.json, 'arguments', () => ({}));
       outputTokens += countWords(input);
       // Parallel calls get distinct ids: the seed rotated.
       return { kind: 'toolUse', id: 'tooluse_' + idSeed.slice(i * 3) + idSeed.slice(0, i * 3), name: String(tool.name), input };
@@ -822,6 +823,7 @@ function withoutFault(json: Record<string, any>): Record<string, any> {
 
 export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<BedrockSim> {
   const log = createSimLog(options.record ?? true);
+  const steering = createFaultSteering(options.defaultFault);
   const timers = createTimers();
 
   function send(ex: Exchange, status: number, body: string, extra: string[] = []): void {
@@ -927,7 +929,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
   async function handle(ex: Exchange, request: SimRequest): Promise<void> {
     const { method, path, search, tooLarge, json, jsonError, body: raw } = request;
     const isBody = isObject(json);
-    const fault = isBody ? faultOf(json) : undefined;
+    const fault = (isBody ? faultOf(json) : undefined) ?? (steering.take() as BedrockSimFault | undefined);
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
     const attempt = log.admit(ex, raw, json, key);
     if (ex.closed) return;
@@ -985,7 +987,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
   }
 
   const served = await serveSim(
-    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES },
+    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES, steering },
     (req, res): Exchange => {
       const requestId = randomUUID();
       const seed = Buffer.from(requestId.replace(/-/g, ''), 'hex').toString('base64url');
@@ -995,5 +997,5 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     (ex, err) => sendError(ex, { status: 500, name: 'InternalServerException', message: `Simulator error: ${err.message}` }),
   );
 
-  return simHandle(served, log, timers, '');
+  return simHandle(served, log, timers, '', steering);
 }
