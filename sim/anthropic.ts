@@ -9,7 +9,8 @@
  *
  * Faults are chosen per request by a `"sim": {...}` field in the JSON body (stripped before
  * validation; the real API would refuse it), by `metadata.user_id` of the form `sim:<json>` (the
- * gateway maps OpenAI's `user` there when it translates a request), or `?sim=<json>` on GET.
+ * gateway maps OpenAI's `user` there when it translates a request), or `?sim=<json>` on GET; a
+ * request that carries none takes the simulator's queued or default fault (sim/control.ts).
  *
  * Anthropic facts this relies on, and where they come from:
  * - Error statuses and `error.type`s (400 invalid_request_error, 401 authentication_error,
@@ -50,6 +51,16 @@
  *   `has_more`, `first_id`, `last_id`, `limit` 1-1000 (default 20), `after_id`/`before_id`:
  *   https://docs.anthropic.com/pt/api/models-list ; the other fields of a model are as the
  *   installed SDK's `ModelInfo` type declares them.
+ * - Context editing: `context_management: {edits: [...]}` is accepted with the beta header
+ *   `anthropic-beta: context-management-2025-06-27` and refused like any unknown field without it:
+ *   https://platform.claude.com/docs/en/build-with-claude/context-editing ; the edit types
+ *   (`clear_tool_uses_20250919`, `clear_thinking_20251015`, `compact_20260112`), the answer's
+ *   `context_management.applied_edits` (message and `message_delta`) and token counting's
+ *   `context_management.original_input_tokens` are as the installed SDK's beta types declare them.
+ * - Structured outputs: `output_config.format` `{type: "json_schema", schema}` (no beta header)
+ *   makes the answer's text a JSON document matching the schema; the deprecated `output_format`
+ *   still works with `anthropic-beta: structured-outputs-2025-11-13`:
+ *   https://platform.claude.com/docs/en/build-with-claude/structured-outputs
  * - Images: `image` blocks with `base64` or `url` sources; an image of ~1.15 megapixels costs about
  *   1,600 tokens, which the simulator charges for every image: https://docs.claude.com/en/docs/vision
  * Validation messages are those seen in public code and logs: "x-api-key header is required",
@@ -75,7 +86,6 @@ import {
   nonNegative,
   playSteps,
   queryFault,
-  sampleObject,
   serveSim,
   simHandle,
   splitPieces,
@@ -83,6 +93,8 @@ import {
   toolResultReply,
   truncateWords,
 } from './fireworks.js';
+import { createFaultSteering } from './control.js';
+import { sampleFromSchema, sampleObject } from './schema-sample.js';
 import type { ModelsRoute, RecordedRequest, SimConnection, SimFault, SimHandle, SimOptions, SimRequest } from './fireworks.js';
 
 export type { RecordedRequest } from './fireworks.js';
@@ -159,6 +171,10 @@ export const ANTHROPIC_SIM_MODELS: readonly AnthropicSimModel[] = Object.freeze(
 const BASE = '/v1';
 const KEY_PREFIX = 'sk-ant-';
 const VERSION_2026 = '2026-10-21';
+/** The `anthropic-beta` value that allows `context_management` (context editing). */
+export const CONTEXT_MANAGEMENT_BETA = 'context-management-2025-06-27';
+/** The `anthropic-beta` value that allows `output_format`, the deprecated spelling of `output_config.format`. */
+export const STRUCTURED_OUTPUTS_BETA = 'structured-outputs-2025-11-13';
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const DEFAULT_CHUNKS = 3;
 const DEFAULT_TOOL_FRAGMENTS = 8;
@@ -248,12 +264,20 @@ const MESSAGE_FIELDS = ['model', 'messages', 'max_tokens', 'cache_control', 'con
   'tools', 'user_profile_id', 'workspace_id'];
 const COUNT_FIELDS = ['model', 'messages', 'cache_control', 'output_config', 'speed', 'system', 'thinking', 'tool_choice',
   'tools', 'user_profile_id', 'workspace_id'];
+// Fields a beta adds, each allowed only when `anthropic-beta` names its beta: without it the API
+// refuses them as it refuses any unknown field.
+const BETA_FIELDS: Readonly<Record<string, string>> = {
+  context_management: CONTEXT_MANAGEMENT_BETA,
+  output_format: STRUCTURED_OUTPUTS_BETA,
+};
 // Which top-level fields a request may carry, by endpoint and version; any other is refused.
 const ALLOWED_FIELDS = {
   messages: { old: new Set([...MESSAGE_FIELDS, ...SAMPLING]), v2026: new Set(MESSAGE_FIELDS) },
   count: { old: new Set([...COUNT_FIELDS, ...SAMPLING]), v2026: new Set(COUNT_FIELDS) },
 };
 const TOOL_CHOICES = new Set(['auto', 'any', 'tool', 'none']);
+const CONTEXT_EDITS = ['clear_tool_uses_20250919', 'clear_thinking_20251015', 'compact_20260112'];
+const EFFORTS = new Set(['low', 'medium', 'high', 'xhigh', 'max']);
 const IMAGE_MEDIA_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 const PASSIVE_BLOCKS = new Set(['server_tool_use', 'web_search_tool_result', 'web_fetch_tool_result',
   'code_execution_tool_result', 'container_upload', 'mcp_tool_use', 'mcp_tool_result']);
@@ -274,6 +298,10 @@ interface Parsed {
   toolResults: string | null;
   /** The last message is the user's (not an assistant prefill). */
   userLast: boolean;
+  /** The JSON schema of `output_config.format` (or the beta's `output_format`): the answer's text follows it. */
+  format: Record<string, any> | undefined;
+  /** The request asked for context management: the answer says which edits applied (none). */
+  contextManagement: boolean;
 }
 
 /** Words of a `tool_result`'s content: a string or text blocks. */
@@ -469,10 +497,61 @@ function checkMessages(messages: unknown[], v2026: boolean): Refusal | { tokens:
   return { tokens, toolResults: turn!.toolResults, userLast: previousRole === 'user' };
 }
 
+/** `context_management`: `edits`, each one of the documented strategies. */
+function checkContextManagement(value: unknown): Refusal | undefined {
+  if (!isObject(value)) return refuse('context_management: Input should be a valid dictionary');
+  for (const key in value) if (key !== 'edits') return refuse(`context_management.${key}: Extra inputs are not permitted`);
+  if (value.edits === undefined) return undefined;
+  if (!Array.isArray(value.edits)) return refuse('context_management.edits: Input should be a valid list');
+  for (let i = 0; i < value.edits.length; i++) {
+    const edit = value.edits[i];
+    if (!isObject(edit)) return refuse(`context_management.edits.${i}: Input should be a valid dictionary`);
+    if (!CONTEXT_EDITS.includes(edit.type)) {
+      return refuse(`context_management.edits.${i}: Input tag '${String(edit.type)}' found using 'type' does not match any of the expected tags: ${CONTEXT_EDITS.map((t) => `'${t}'`).join(', ')}`);
+    }
+  }
+  return undefined;
+}
+
+/** A structured-output format, `{type: "json_schema", schema}`, at `at`; its schema, or none for null. */
+function checkFormat(value: unknown, at: string): Refusal | Record<string, any> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) return refuse(`${at}: Input should be a valid dictionary`);
+  if (value.type !== 'json_schema') return refuse(`${at}.type: Input should be 'json_schema'`);
+  if (value.schema === undefined) return refuse(`${at}.schema: Field required`);
+  if (!isObject(value.schema)) return refuse(`${at}.schema: Input should be a valid dictionary`);
+  return value.schema;
+}
+
+/** `output_config`: `effort` and `format`; returns the format's schema, if any. */
+function checkOutputConfig(value: unknown): Refusal | Record<string, any> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) return refuse('output_config: Input should be a valid dictionary');
+  for (const key in value) if (key !== 'effort' && key !== 'format') return refuse(`output_config.${key}: Extra inputs are not permitted`);
+  if (value.effort !== undefined && value.effort !== null && !EFFORTS.has(value.effort)) {
+    return refuse(`output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'`);
+  }
+  return checkFormat(value.format, 'output_config.format');
+}
+
 /** Validates a Messages (or, with `counting`, a token-counting) body as the API does. */
-function checkBody(body: Record<string, any>, v2026: boolean, counting: boolean): Refusal | Parsed {
+function checkBody(body: Record<string, any>, v2026: boolean, counting: boolean, betas: ReadonlySet<string>): Refusal | Parsed {
   const allowed = (counting ? ALLOWED_FIELDS.count : ALLOWED_FIELDS.messages)[v2026 ? 'v2026' : 'old'];
-  for (const key in body) if (!allowed.has(key)) return refuse(`${key}: Extra inputs are not permitted`);
+  for (const key in body) {
+    const beta = Object.hasOwn(BETA_FIELDS, key) ? BETA_FIELDS[key] : undefined;
+    if (!allowed.has(key) && (beta === undefined || !betas.has(beta))) return refuse(`${key}: Extra inputs are not permitted`);
+  }
+  if (body.context_management !== undefined && body.context_management !== null) {
+    const refusal = checkContextManagement(body.context_management);
+    if (refusal) return refusal;
+  }
+  const outputConfig = checkOutputConfig(body.output_config);
+  if (outputConfig !== undefined && 'status' in outputConfig) return outputConfig as Refusal;
+  const outputFormat = checkFormat(body.output_format, 'output_format');
+  if (outputFormat !== undefined && 'status' in outputFormat) return outputFormat as Refusal;
+  if (outputConfig !== undefined && outputFormat !== undefined) {
+    return refuse('output_format: output_format is deprecated and cannot be combined with output_config.format; use output_config.format');
+  }
 
   if (body.model === undefined) return refuse('model: Field required');
   if (typeof body.model !== 'string') return refuse('model: Input should be a valid string');
@@ -564,6 +643,8 @@ function checkBody(body: Record<string, any>, v2026: boolean, counting: boolean)
     stopSequences,
     toolResults: messages.toolResults,
     userLast: messages.userLast,
+    format: outputConfig ?? outputFormat,
+    contextManagement: body.context_management !== undefined && body.context_management !== null,
   };
 }
 
@@ -580,7 +661,12 @@ interface Answer {
   stopReason: 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use';
   stopSequence: string | null;
   outputTokens: number;
+  /** The request asked for context management. */
+  contextManagement: boolean;
 }
+
+/** What context management did: nothing, as the simulator's conversations stay under every trigger. */
+const NO_EDITS_APPLIED = '"context_management":{"applied_edits":[]}';
 
 const defaultTexts = new Map<number, string>();
 
@@ -613,17 +699,19 @@ function answerFor(p: Parsed, fault: AnthropicSimFault | undefined, idSeed: stri
     }
     for (let i = 0; i < calls.length; i++) {
       const tool = calls[i]!;
-      const input = sampleObject(tool.input_schema, () => ({}));
+      const input = sampleObject(tool.input_schema, 'arguments', () => ({}));
       // Parallel calls get distinct ids: the seed rotated.
       const seed = idSeed.slice(i * 3) + idSeed.slice(0, i * 3);
       blocks.push({ type: 'tool_use', id: `toolu_01${seed}`, name: String(tool.name), input });
       outputTokens += countWords(input);
     }
-    return { blocks, stopReason: 'tool_use', stopSequence: null, outputTokens };
+    return { blocks, stopReason: 'tool_use', stopSequence: null, outputTokens, contextManagement: p.contextManagement };
   }
 
   let text: string;
   if (typeof fault?.content === 'string') text = fault.content;
+  // Structured output: the text is the JSON document, after tool results too.
+  else if (p.format !== undefined) text = JSON.stringify(sampleFromSchema(p.format, 'answer'));
   else if (p.toolResults !== null) text = toolResultReply(p.toolResults);
   else text = textOfWords(DEFAULT_TEXT, DEFAULT_WORDS, Math.max(1, nonNegative(fault?.chunks) ?? DEFAULT_CHUNKS), defaultTexts);
 
@@ -650,7 +738,7 @@ function answerFor(p: Parsed, fault: AnthropicSimFault | undefined, idSeed: stri
   }
   blocks.push({ type: 'text', text });
   outputTokens += countWords(text);
-  return { blocks, stopReason, stopSequence, outputTokens };
+  return { blocks, stopReason, stopSequence, outputTokens, contextManagement: p.contextManagement };
 }
 
 const DEFAULT_TEXT_BLOCK = `{"type":"text","text":${JSON.stringify(DEFAULT_TEXT)}}`;
@@ -673,7 +761,8 @@ function stopJson(answer: Answer): string {
 }
 
 function messageJson(id: string, modelJson: string, answer: Answer, input: number): string {
-  return `{"id":"${id}","type":"message","role":"assistant","model":${modelJson},"content":[${answer.blocks.map(blockJson).join(',')}],${stopJson(answer)},"usage":${usageJson(input, answer.outputTokens)}}`;
+  const edits = answer.contextManagement ? `,${NO_EDITS_APPLIED}` : '';
+  return `{"id":"${id}","type":"message","role":"assistant","model":${modelJson},"content":[${answer.blocks.map(blockJson).join(',')}],${stopJson(answer)},"usage":${usageJson(input, answer.outputTokens)}${edits}}`;
 }
 
 function sse(type: string, data: string): string {
@@ -747,7 +836,7 @@ function streamPlan(id: string, modelJson: string, answer: Answer, input: number
     pending += sse('content_block_stop', `{"type":"content_block_stop","index":${i}}`);
   }
   const tail = pending +
-    sse('message_delta', `{"type":"message_delta","delta":{${stopJson(answer)}},"usage":${usageJson(input, answer.outputTokens)}}`) +
+    sse('message_delta', `{"type":"message_delta","delta":{${stopJson(answer)}},"usage":${usageJson(input, answer.outputTokens)}${answer.contextManagement ? `,${NO_EDITS_APPLIED}` : ''}}`) +
     sse('message_stop', '{"type":"message_stop"}');
   return { head, steps, tail };
 }
@@ -796,6 +885,19 @@ function presentedKey(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+const NO_BETAS: ReadonlySet<string> = new Set();
+
+/** The betas `anthropic-beta` names: a comma-separated list, in one header or several. */
+function betasOf(req: IncomingMessage): ReadonlySet<string> {
+  const header = req.headers['anthropic-beta'];
+  if (header === undefined || header === '') return NO_BETAS;
+  const betas = new Set<string>();
+  for (const line of Array.isArray(header) ? header : [header]) {
+    for (const name of line.split(',')) if (name.trim() !== '') betas.add(name.trim());
+  }
+  return betas;
+}
+
 /** `sim` in the body, else `metadata.user_id` as `sim:<json>`; a malformed fault is ignored. */
 function faultOf(json: Record<string, any>): AnthropicSimFault | undefined {
   const inBody = asFault(json.sim) as AnthropicSimFault | undefined;
@@ -833,6 +935,7 @@ function pageBounds(query: URLSearchParams): Refusal | { from: number; to: numbe
 
 export async function startAnthropicSim(options: AnthropicSimOptions = {}): Promise<AnthropicSim> {
   const log = createSimLog(options.record ?? true);
+  const steering = createFaultSteering(options.defaultFault);
   const timers = createTimers();
   const usage = createUsageWindow();
   const countUsage = usage.count;
@@ -930,6 +1033,7 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
     const isBody = isObject(json);
     let fault = isBody ? faultOf(json) : undefined;
     if (fault === undefined && method === 'GET' && search !== '') fault = queryFault(new URLSearchParams(search)) as AnthropicSimFault | undefined;
+    fault ??= steering.take() as AnthropicSimFault | undefined;
 
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
     const attempt = log.admit(ex, request.body, json, key);
@@ -983,12 +1087,14 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
       body = { ...body };
       delete body.sim;
     }
-    const parsed = checkBody(body, version === VERSION_2026, target.kind === 'count');
+    const parsed = checkBody(body, version === VERSION_2026, target.kind === 'count', betasOf(req));
     if ('status' in parsed) return sendError(ex, parsed.status, parsed.message);
 
     if (target.kind === 'count') {
       countUsage(0, 0);
-      return send(ex, 200, `{"input_tokens":${parsed.inputTokens}}`);
+      // Nothing is cleared, so the count before context management is the count.
+      const edits = parsed.contextManagement ? `,"context_management":{"original_input_tokens":${parsed.inputTokens}}` : '';
+      return send(ex, 200, `{"input_tokens":${parsed.inputTokens}${edits}}`);
     }
 
     const answer = answerFor(parsed, fault, ex.idSeed);
@@ -1007,7 +1113,7 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
   }
 
   const served = await serveSim(
-    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES },
+    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES, steering },
     (req, res): Exchange => {
       const uuid = randomUUID().replace(/-/g, '');
       return { req, res, requestId: 'req_011C' + uuid.slice(0, 20), idSeed: uuid.slice(10, 32), record: undefined, closed: false, cutByServer: false };
@@ -1017,5 +1123,5 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
   );
 
   // Clients add `/v1` themselves, as they do to https://api.anthropic.com.
-  return simHandle(served, log, timers, '');
+  return simHandle(served, log, timers, '', steering);
 }

@@ -64,7 +64,6 @@ import {
   isObject,
   nonNegative,
   playSteps,
-  sampleObject,
   serveSim,
   simHandle,
   splitPieces,
@@ -72,6 +71,8 @@ import {
   toolResultReply,
   truncateWords,
 } from './fireworks.js';
+import { createFaultSteering } from './control.js';
+import { sampleObject } from './schema-sample.js';
 import type { SimConnection, SimFault, SimHandle, SimOptions, SimRequest } from './fireworks.js';
 
 export type { RecordedRequest } from './fireworks.js';
@@ -112,6 +113,14 @@ export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail
   stop_reason?: string;
   /** With a `cachePoint` in the request, report the prefix as read from the cache instead of written. */
   cache_read?: boolean;
+  /**
+   * Streaming shapes that models served through Converse send and clients accept (the Vercel AI
+   * SDK reads them without complaint): no `messageStart` (the role is always assistant), `metadata`
+   * before `messageStop`, and blocks that are never closed with `contentBlockStop`.
+   */
+  no_message_start?: boolean;
+  metadata_before_stop?: boolean;
+  no_block_stop?: boolean;
 }
 
 export interface BedrockSim extends SimHandle {
@@ -633,7 +642,7 @@ function answerFor(p: Parsed, fault: BedrockSimFault | undefined, idSeed: string
     const calls = fault?.parallel_tools === true ? [first, p.choiceTool ?? p.tools[1] ?? first] : [first];
     let outputTokens = 0;
     const blocks: Block[] = calls.map((tool, i) => {
-      const input = sampleObject(tool.inputSchema.json, () => ({}));
+      const input = sampleObject(tool.inputSchema.json, 'arguments', () => ({}));
       outputTokens += countWords(input);
       // Parallel calls get distinct ids: the seed rotated.
       return { kind: 'toolUse', id: 'tooluse_' + idSeed.slice(i * 3) + idSeed.slice(0, i * 3), name: String(tool.name), input };
@@ -744,11 +753,13 @@ function streamPlan(p: Parsed, answer: Answer, fault: BedrockSimFault | undefine
       steps.push(pending);
       pending = [];
     }
-    pending.push(eventFrame('contentBlockStop', `{"contentBlockIndex":${i}}`));
+    if (fault?.no_block_stop !== true) pending.push(eventFrame('contentBlockStop', `{"contentBlockIndex":${i}}`));
   });
-  pending.push(eventFrame('messageStop', `{"stopReason":"${answer.stopReason}"}`));
-  pending.push(eventFrame('metadata', `{"usage":${usageJson(p, answer.outputTokens, fault)},"metrics":{"latencyMs":${LATENCY_MS}}}`));
-  return { head: [MESSAGE_START], steps, tail: pending };
+  const stop = eventFrame('messageStop', `{"stopReason":"${answer.stopReason}"}`);
+  const metadata = eventFrame('metadata', `{"usage":${usageJson(p, answer.outputTokens, fault)},"metrics":{"latencyMs":${LATENCY_MS}}}`);
+  if (fault?.metadata_before_stop === true) pending.push(metadata, stop);
+  else pending.push(stop, metadata);
+  return { head: fault?.no_message_start === true ? [] : [MESSAGE_START], steps, tail: pending };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -812,6 +823,7 @@ function withoutFault(json: Record<string, any>): Record<string, any> {
 
 export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<BedrockSim> {
   const log = createSimLog(options.record ?? true);
+  const steering = createFaultSteering(options.defaultFault);
   const timers = createTimers();
 
   function send(ex: Exchange, status: number, body: string, extra: string[] = []): void {
@@ -917,7 +929,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
   async function handle(ex: Exchange, request: SimRequest): Promise<void> {
     const { method, path, search, tooLarge, json, jsonError, body: raw } = request;
     const isBody = isObject(json);
-    const fault = isBody ? faultOf(json) : undefined;
+    const fault = (isBody ? faultOf(json) : undefined) ?? (steering.take() as BedrockSimFault | undefined);
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
     const attempt = log.admit(ex, raw, json, key);
     if (ex.closed) return;
@@ -975,7 +987,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
   }
 
   const served = await serveSim(
-    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES },
+    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES, steering },
     (req, res): Exchange => {
       const requestId = randomUUID();
       const seed = Buffer.from(requestId.replace(/-/g, ''), 'hex').toString('base64url');
@@ -985,5 +997,5 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     (ex, err) => sendError(ex, { status: 500, name: 'InternalServerException', message: `Simulator error: ${err.message}` }),
   );
 
-  return simHandle(served, log, timers, '');
+  return simHandle(served, log, timers, '', steering);
 }

@@ -45,6 +45,12 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 import type { Gzip } from 'node:zlib';
+import { CONTROL_PREFIX, createFaultSteering } from './control.js';
+import type { FaultSteering } from './control.js';
+import { isObject, nonNegative, sampleFromSchema, sampleObject } from './schema-sample.js';
+
+// The value helpers every simulator uses, from the module they share.
+export { isObject, nonNegative };
 
 export interface SimFault {
   /** Groups the attempts of one logical request (the gateway retries with the same body). */
@@ -135,6 +141,10 @@ export interface SimHandle {
   clear(): void;
   /** Closes the server and destroys open sockets. */
   close(): Promise<void>;
+  /** The next `count` requests (default 1) that carry no fault of their own get `fault` (sim/control.ts). */
+  queueFault(fault: object, count?: number): void;
+  /** Every request that carries no fault and finds none queued gets `fault`; undefined: none. */
+  setDefaultFault(fault: object | undefined): void;
 }
 
 export interface FireworksSim extends SimHandle {
@@ -148,6 +158,11 @@ export interface SimOptions {
   host?: string;
   /** Keep a RecordedRequest per request (default true; benchmarks turn it off). */
   record?: boolean;
+  /**
+   * The fault of every request that carries none (sim/control.ts): how a test steers a client whose
+   * bodies it cannot change, such as an agent.
+   */
+  defaultFault?: object;
 }
 
 export type FireworksSimOptions = SimOptions;
@@ -467,183 +482,6 @@ export function truncateWords(text: string, max: number): string | null {
   return text;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Values from JSON schemas: tool arguments and structured output. Hand-written because the
-// libraries that do this (json-schema-faker) are large and random, and the simulator wants one
-// deterministic value that holds for the keywords structured-output schemas use. `pattern`,
-// `not`, `if`/`then` and `dependentRequired` are not honoured.
-
-/** Deeper than this, objects keep only their required properties, arrays only `minItems` items,
- *  and unions take their null branch if they have one: that is how recursive schemas end. */
-const SCHEMA_SHALLOW_DEPTH = 6;
-/** Deeper than this a schema gives null, for schemas whose every value is infinite. */
-const SCHEMA_MAX_DEPTH = 32;
-const SCHEMA_MAX_ITEMS = 1000;
-const SCHEMA_MAX_LENGTH = 65_536;
-
-function pad2(n: number): string {
-  return n < 10 ? `0${n}` : String(n);
-}
-
-// One sample per `format`; `v` (an array item's index) keeps items of one array apart.
-const STRING_FORMATS: Record<string, (v: number) => string> = {
-  'date-time': (v) => `2024-01-${pad2(1 + (v % 28))}T00:00:00Z`,
-  date: (v) => `2024-01-${pad2(1 + (v % 28))}`,
-  time: (v) => `12:00:${pad2(v % 60)}Z`,
-  duration: (v) => `P${v + 1}D`,
-  email: (v) => `sim${v || ''}@example.com`,
-  hostname: (v) => `sim${v || ''}.example.com`,
-  uri: (v) => `https://example.com/sim${v || ''}`,
-  url: (v) => `https://example.com/sim${v || ''}`,
-  'uri-reference': (v) => `/sim${v || ''}`,
-  iri: (v) => `https://example.com/sim${v || ''}`,
-  uuid: (v) => `00000000-0000-4000-8000-${String(v).padStart(12, '0')}`,
-  ipv4: (v) => `192.0.2.${1 + (v % 254)}`,
-  ipv6: (v) => `2001:db8::${(v + 1).toString(16)}`,
-};
-
-export function isObject(value: unknown): value is Record<string, any> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** Sets an own property, even one named `__proto__` (a schema may name any property). */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/** The schema a local `$ref` (`#`, `#/$defs/X`, `#/definitions/X`, any JSON pointer) names. */
-function resolveRef(root: unknown, ref: string): unknown {
-  if (!ref.startsWith('#')) return undefined;
-  let node: unknown = root;
-  for (const raw of ref.slice(1).split('/').slice(1)) {
-    let key: string;
-    try {
-      key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
-    } catch {
-      return undefined;
-    }
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
-
-function finite(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function sampleNumber(schema: Record<string, any>, integer: boolean, variant: number): number {
-  const min = finite(schema.minimum);
-  const max = finite(schema.maximum);
-  // Draft 4 spelled exclusive bounds as booleans beside minimum/maximum.
-  const xmin = schema.exclusiveMinimum === true ? min : finite(schema.exclusiveMinimum);
-  const xmax = schema.exclusiveMaximum === true ? max : finite(schema.exclusiveMaximum);
-  const low = xmin ?? min;
-  let value = (xmin !== undefined ? xmin + 1 : min ?? 1) + variant;
-  if (integer) value = Math.ceil(value);
-  const step = finite(schema.multipleOf);
-  const onStep = (n: number, round: (x: number) => number): number => {
-    if (step === undefined || step <= 0) return n;
-    return Number((round(n / step) * step).toPrecision(12));
-  };
-  value = onStep(value, Math.ceil);
-  if (max !== undefined && value > max) value = onStep(integer ? Math.floor(max) : max, Math.floor);
-  if (xmax !== undefined && value >= xmax) {
-    if (integer) value = onStep(Math.ceil(xmax) - 1, Math.floor);
-    else value = low !== undefined && low < xmax ? (low + xmax) / 2 : xmax - 1;
-  }
-  return value;
-}
-
-function sampleString(schema: Record<string, any>, variant: number): string {
-  const format = typeof schema.format === 'string' && Object.hasOwn(STRING_FORMATS, schema.format) ? STRING_FORMATS[schema.format] : undefined;
-  let text = format ? format(variant) : variant > 0 ? `sim${variant}` : 'sim';
-  const min = Math.min(nonNegative(schema.minLength) ?? 0, SCHEMA_MAX_LENGTH);
-  if (text.length < min) {
-    // Lengthen where the format allows it: an email's local part, otherwise the end.
-    const at = schema.format === 'email' ? text.indexOf('@') : text.length;
-    text = text.slice(0, at) + 'm'.repeat(min - text.length) + text.slice(at);
-  }
-  const max = nonNegative(schema.maxLength);
-  if (max !== undefined && text.length > max) text = text.slice(0, max);
-  return text;
-}
-
-/**
- * One value that satisfies `schema`. `root` resolves `$ref`s; `variant` (an array item's index)
- * makes items differ, for `uniqueItems`. Objects get every property (structured output marks all
- * of them required), arrays one item or `minItems`, unions their first branch.
- */
-function sampleFromSchema(schema: unknown, root: unknown = schema, depth = 0, variant = 0): unknown {
-  if (schema === true || schema === undefined) return sampleString({}, variant);
-  if (!isObject(schema) || depth > SCHEMA_MAX_DEPTH) return null;
-  const next = (sub: unknown, v = 0): unknown => sampleFromSchema(sub, root, depth + 1, v);
-  const shallow = depth < SCHEMA_SHALLOW_DEPTH;
-
-  if (typeof schema.$ref === 'string') return next(resolveRef(root, schema.$ref), variant);
-  if ('const' in schema) return schema.const;
-  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[variant % schema.enum.length];
-  for (const union of ['anyOf', 'oneOf'] as const) {
-    const branches = schema[union];
-    if (Array.isArray(branches) && branches.length > 0) {
-      const pick = shallow ? branches[0] : branches.find((b) => isObject(b) && b.type === 'null') ?? branches[0];
-      return next(pick, variant);
-    }
-  }
-  if (Array.isArray(schema.allOf) && schema.allOf.length > 0) {
-    // Every part must hold; the parts are usually object schemas, so their samples are merged.
-    const { allOf, ...rest } = schema;
-    let merged: unknown;
-    for (const part of [...allOf, rest]) {
-      const value = next(part, variant);
-      if (merged === undefined) merged = value;
-      else if (isObject(merged) && isObject(value)) for (const key of Object.keys(value)) setOwn(merged, key, value[key]);
-    }
-    return merged;
-  }
-
-  const types: unknown[] = Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type];
-  let type = types.find((t) => t !== 'null') ?? types[0];
-  if (type === undefined) {
-    if (isObject(schema.properties) || Array.isArray(schema.required)) type = 'object';
-    else if (schema.items !== undefined || Array.isArray(schema.prefixItems)) type = 'array';
-  }
-  switch (type) {
-    case 'object': {
-      const out: Record<string, unknown> = {};
-      const props: Record<string, unknown> = isObject(schema.properties) ? schema.properties : {};
-      const required: unknown[] = Array.isArray(schema.required) ? schema.required : [];
-      for (const key of Object.keys(props)) if (shallow || required.includes(key)) setOwn(out, key, next(props[key]));
-      const extra = isObject(schema.additionalProperties) ? schema.additionalProperties : true;
-      for (const key of required) if (typeof key === 'string' && !Object.hasOwn(out, key)) setOwn(out, key, next(extra));
-      return out;
-    }
-    case 'array': {
-      // Tuples: `prefixItems` (2020-12) or an `items` list (draft 4-2019); the rest follow `items`.
-      const prefix: unknown[] = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : [];
-      const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items;
-      const open = rest !== undefined && rest !== false;
-      const min = Math.min(nonNegative(schema.minItems) ?? 0, SCHEMA_MAX_ITEMS);
-      let count = shallow ? Math.max(min, prefix.length, open ? 1 : 0) : min;
-      count = Math.min(count, nonNegative(schema.maxItems) ?? count);
-      const out: unknown[] = [];
-      for (let i = 0; i < count; i++) out.push(next(i < prefix.length ? prefix[i] : open ? rest : true, i));
-      return out;
-    }
-    case 'integer': return sampleNumber(schema, true, variant);
-    case 'number': return sampleNumber(schema, false, variant);
-    case 'boolean': return variant % 2 === 0;
-    case 'null': return null;
-    default: return sampleString(schema, variant);
-  }
-}
-
-/** A JSON object for `schema` (tool arguments, `json_object`): other values are wrapped as `result`. */
-export function sampleObject(schema: unknown, fallback: () => Record<string, unknown>): string {
-  const value = schema === undefined ? fallback() : sampleFromSchema(schema);
-  return JSON.stringify(value !== null && typeof value === 'object' && !Array.isArray(value) ? value : { result: value });
-}
-
 /** A unit vector derived from `text` (FNV-1a seed, xorshift32 stream), rounded to float32. */
 function embed(text: string, dims: number): Float32Array {
   let seed = 0x811c9dc5;
@@ -783,9 +621,6 @@ function userFault(user: unknown): SimFault | undefined {
   }
 }
 
-export function nonNegative(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
-}
 
 function messageText(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -855,7 +690,7 @@ function decideReply(input: ReplyInput): Reply {
     const named = typeof choice === 'object' ? choice.name : undefined;
     if (named !== undefined || choice === 'required' || input.userSpokeLast) {
       const tool = (named !== undefined && tools.find((t) => t.name === named)) || tools[0]!;
-      return { kind: 'tool', name: tool.name, args: sampleObject(tool.parameters, () => ({})) };
+      return { kind: 'tool', name: tool.name, args: sampleObject(tool.parameters, 'arguments', () => ({})) };
     }
   }
   let text: string;
@@ -864,8 +699,8 @@ function decideReply(input: ReplyInput): Reply {
   else if (format !== undefined) {
     // A json_schema answer is the schema's value whatever its type; json_object's is an object.
     text = format.type === 'json_schema' && format.schema !== undefined
-      ? JSON.stringify(sampleFromSchema(format.schema))
-      : sampleObject(format.schema, () => ({ result: DEFAULT_TEXT }));
+      ? JSON.stringify(sampleFromSchema(format.schema, 'answer'))
+      : sampleObject(format.schema, 'answer', () => ({ result: DEFAULT_TEXT }));
   } else if (input.toolResults !== null) text = toolResultReply(input.toolResults);
   else text = defaultText(input.chunks);
   if (input.maxWords !== undefined) {
@@ -1426,7 +1261,7 @@ export interface SimRequest {
  * destroyed socket. Records learn whether their response completed or the client went away.
  */
 export async function serveSim<C extends SimConnection>(
-  options: { port?: number; host: string; maxBodyBytes: number },
+  options: { port?: number; host: string; maxBodyBytes: number; steering: FaultSteering },
   connect: (req: IncomingMessage, res: ServerResponse) => C,
   handle: (conn: C, request: SimRequest) => Promise<void>,
   fail: (conn: C, err: Error) => void,
@@ -1454,10 +1289,13 @@ export async function serveSim<C extends SimConnection>(
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const { json, error } = parseJsonBody(body);
+      const path = q === -1 ? url : url.slice(0, q);
+      // The simulator's own controls: answered here, not recorded, no key needed.
+      if (path.startsWith(CONTROL_PREFIX)) return options.steering.serve(req.method ?? 'GET', path, json, res);
       const request: SimRequest = {
         method: req.method ?? 'GET',
         url,
-        path: q === -1 ? url : url.slice(0, q),
+        path,
         search: q === -1 ? '' : url.slice(q + 1),
         body,
         tooLarge,
@@ -1498,8 +1336,10 @@ export async function serveSim<C extends SimConnection>(
 }
 
 /** What a simulator returns: its server (clients use `origin + basePath`), request log and timers. */
-export function simHandle(served: ServedSim, log: SimLog, timers: SimTimers, basePath: string): SimHandle {
+export function simHandle(served: ServedSim, log: SimLog, timers: SimTimers, basePath: string, steering: FaultSteering): SimHandle {
   return {
+    queueFault: steering.queue,
+    setDefaultFault: steering.setDefault,
     origin: served.origin,
     url: served.origin + basePath,
     port: served.port,
@@ -1544,6 +1384,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   const modelsBody = modelsListBody(flavour);
   const modelBodies = new Map<string, string>(flavour.models.map((m) => [m.id, modelObject(flavour, m)]));
   const log = createSimLog(options.record ?? true);
+  const steering = createFaultSteering(options.defaultFault);
   const timers = createTimers();
   const sleep = timers.sleep;
   const usage = createUsageWindow();
@@ -1995,6 +1836,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     let fault: SimFault | undefined;
     if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim) ?? userFault(json.user);
     if (fault === undefined && search !== '' && method === 'GET') fault = queryFault(new URLSearchParams(search));
+    fault ??= steering.take() as SimFault | undefined;
 
     const key = typeof fault?.key === 'string' ? fault.key : undefined;
     const attempt = log.admit(ex, rawBody, json, key);
@@ -2072,10 +1914,10 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   }
 
   const served = await serveSim(
-    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES },
+    { port: options.port, host: options.host ?? '127.0.0.1', maxBodyBytes: MAX_BODY_BYTES, steering },
     (req, res): Exchange => ({ req, res, requestId: randomUUID(), record: undefined, closed: false, cutByServer: false, fault: undefined }),
     handle,
     (ex, err) => sendError(ex, { status: 500, message: `Simulator error: ${err.message}` }),
   );
-  return simHandle(served, log, timers, flavour.basePath);
+  return simHandle(served, log, timers, flavour.basePath, steering);
 }

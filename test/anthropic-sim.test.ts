@@ -33,8 +33,9 @@ const WEATHER: Anthropic.Tool = {
     required: ['location'],
   },
 };
-const TIME: Anthropic.Tool = { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string' } } } };
-const WEATHER_INPUT = { location: 'sim', unit: 'celsius', days: 1 };
+const TIME: Anthropic.Tool = { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } };
+// A model fills the required properties; the optional ones (unit, days) are left out.
+const WEATHER_INPUT = { location: 'sim' };
 
 async function withSim(fn: (sim: AnthropicSim, client: Anthropic) => Promise<void>): Promise<void> {
   const sim = await startAnthropicSim({ port: 0 });

@@ -50,8 +50,9 @@ const WEATHER: Tool = {
     },
   },
 };
-const TIME: Tool = { toolSpec: { name: 'get_time', inputSchema: { json: { type: 'object', properties: { zone: { type: 'string' } } } } } };
-const WEATHER_INPUT = { location: 'sim', unit: 'celsius', days: 1 };
+const TIME: Tool = { toolSpec: { name: 'get_time', inputSchema: { json: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } } } };
+// A model fills the required properties; the optional ones (unit, days) are left out.
+const WEATHER_INPUT = { location: 'sim' };
 
 function clientFor(sim: BedrockSim, config: Partial<BedrockRuntimeClientConfig> = {}): BedrockRuntimeClient {
   // The client's default handler speaks HTTP/2, which needs TLS; the simulator is plain HTTP/1.1.

@@ -198,7 +198,8 @@ test('tools give a tool call; response_format gives a JSON object', async () => 
     assert.match(message.tool_calls[0].id, /^call_/);
     assert.equal(message.tool_calls[0].type, 'function');
     assert.equal(message.tool_calls[0].function.name, 'get_weather');
-    assert.deepEqual(JSON.parse(message.tool_calls[0].function.arguments), { city: 'sim', unit: 'celsius', days: 1 });
+    // Required properties only: an agent runs what it is given, optional flags included.
+    assert.deepEqual(JSON.parse(message.tool_calls[0].function.arguments), { city: 'sim' });
 
     const named = await (await post(sim, '/chat/completions', chatBody({ tools, tool_choice: { type: 'function', function: { name: 'other' } } }))).json();
     assert.equal(named.choices[0].message.tool_calls[0].function.name, 'other');

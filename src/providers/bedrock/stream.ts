@@ -8,6 +8,9 @@
 // The frames are decoded by the core (@smithy/eventstream-codec); each comes here as its
 // `:event-type` (or `:exception-type`) and its JSON payload, or as an error frame's `:error-code`
 // and `:error-message`.
+// What a stream may leave out, read as the Vercel AI SDK reads it (packages/amazon-bedrock, its
+// doStream): `messageStart` (its one field, the role, is always assistant), the order of
+// `messageStop` and `metadata`, and `contentBlockStop` (messageStop ends every block still open).
 // Known pitfalls of other translators avoided here: text blocks get no contentBlockStart, so a text
 // delta opens its block; streamed tool input arrives in fragments after the start that names the
 // tool (crewAIInc/crewAI#6152), and a tool without input gets "{}"; a delta of a shape not known
@@ -135,7 +138,6 @@ const BROKEN_STREAM_STATUS = 502;
  * optional to OpenAI clients, and zeros would be wrong).
  */
 export class BedrockStreamTranslator extends TranslatorState implements StreamTranslator {
-  private started = false;
   private stopped = false;
   private hasUsage = false;
   private readonly blocks = new Map<number, OpenBlock>();
@@ -145,6 +147,8 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
     redact: Redactor = redactSecrets,
   ) {
     super(redact);
+    // Converse streams name neither an id nor a model, and messageStart may not come.
+    this.writer.begin(completionId(), options.model);
   }
 
   get usage(): Usage | undefined {
@@ -162,15 +166,8 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
       if (!(error instanceof EventShapeError)) throw error;
       return this.fail(translatedError(BROKEN_STREAM_STATUS, `Bedrock sent ${error.message}`, null));
     }
-    if (!this.started && event.type !== 'messageStart' && event.type !== 'exception' && event.type !== 'unknown') {
-      return this.fail(translatedError(BROKEN_STREAM_STATUS, `Bedrock sent ${event.type} before messageStart`, null));
-    }
     switch (event.type) {
       case 'messageStart':
-        if (!this.started) {
-          this.started = true;
-          this.writer.begin(completionId(), this.options.model);
-        }
         return '';
       case 'contentBlockStart':
         return this.openBlock(event.index, event.tool);
@@ -256,9 +253,12 @@ export class BedrockStreamTranslator extends TranslatorState implements StreamTr
   }
 
   private finish(): string {
+    // Blocks never closed by contentBlockStop end here, so a tool call without input still gets "{}".
+    let closing = '';
+    for (const index of this.blocks.keys()) closing += this.closeBlock(index);
     this.finished = true;
     const finish = finishReason(this.stopReason, this.toolCalls > 0);
     const usageJson = this.options.includeUsage && this.hasUsage ? openAIUsageJson(this.tokens) : undefined;
-    return this.writer.finish(finish, usageJson);
+    return closing + this.writer.finish(finish, usageJson);
   }
 }
