@@ -125,7 +125,7 @@ describe('coding agents through the gateway', () => {
     test(`${id}: calls a tool, sends its result back, and finishes`, { todo: PENDING.get(id), timeout: 180_000 }, async (t) => {
       stack.clear();
       const { command, args, env, files } = agent.run(stack.origin, model);
-      const result = await runAgent(command, args, env, { timeoutMs: 150_000, files });
+      const result = await runAgent(command, args, env, { timeoutMs: 90_000, files });
       const requests = stack.logs.filter((line) => line.msg === 'request');
       t.diagnostic(`${agent.pkg} ${await versionOf(agent.pkg)}: exit ${result.code ?? result.signal}, ${requests.length} requests (${requests.map((line) => `${line.path} ${line.status}`).slice(0, 6).join(', ')})`);
       const upstream = stack.sims[provider].requests;

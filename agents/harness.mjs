@@ -28,13 +28,21 @@ export const ANTHROPIC_MODEL = 'anthropic/claude-sonnet-4-5';
 export const BEDROCK_MODEL = 'bedrock/anthropic.claude-3-5-haiku-20241022-v1:0';
 
 /**
+ * The tools that list a folder or read a file, by each agent's name for them: the simulated model calls the first
+ * of these an agent offers (`call_tool`). Left to call an agent's first tool, it would launch
+ * subagent after subagent.
+ */
+const LISTING_TOOLS = ['Glob', 'glob', 'list_directory', 'list', 'list_dir', 'LS', 'Read', 'read_file'];
+
+/**
  * The simulators, and a gateway in front of them with the simulators' keys as its server keys, so
  * that an agent needs only the gateway's URL, a placeholder key and a model name.
  */
 export async function startStack() {
-  const fireworks = await startFireworksSim({ port: 0 });
-  const anthropic = await startAnthropicSim({ port: 0 });
-  const bedrock = await startBedrockSim({ port: 0 });
+  const defaultFault = { call_tool: LISTING_TOOLS };
+  const fireworks = await startFireworksSim({ port: 0, defaultFault });
+  const anthropic = await startAnthropicSim({ port: 0, defaultFault });
+  const bedrock = await startBedrockSim({ port: 0, defaultFault });
   const logs = [];
   const sink = new Writable({
     write(chunk, _encoding, callback) {
@@ -80,6 +88,9 @@ export function carriesToolResult(json) {
   return text.includes('"role":"tool"') || text.includes('"type":"tool_result"') || text.includes('"toolResult"');
 }
 
+/** What is kept of an agent's output, for the message of a failed case. */
+const MAX_OUTPUT_CHARS = 256 * 1024;
+
 /**
  * Runs `command` with `args` in a fresh home and work folder, `env` added to a minimal environment;
  * resolves with its exit code and output once it exits, or kills it after `timeoutMs`.
@@ -100,16 +111,34 @@ export function runAgent(command, args, env, { timeoutMs = 120_000, files = {} }
       cwd: work,
       env: { PATH: process.env.PATH, HOME: home, TERM: 'dumb', CI: '1', NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A group of its own: an agent's launcher starts the agent proper (Claude Code's native
+      // binary, Codex's), and whatever it spawns must end with it.
+      detached: true,
     });
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+    };
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
+    child.stdout.on('data', (chunk) => {
+      if (stdout.length < MAX_OUTPUT_CHARS) stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      if (stderr.length < MAX_OUTPUT_CHARS) stderr += chunk;
+    });
+    const timer = setTimeout(killGroup, timeoutMs);
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      rmSync(root, { recursive: true, force: true });
-      resolve({ code, signal, stdout, stderr });
+      // What the agent left running (a background shell, a subagent) goes too; its pipes then close.
+      killGroup();
+      child.on('close', () => {
+        rmSync(root, { recursive: true, force: true });
+        resolve({ code, signal, stdout, stderr });
+      });
     });
   });
 }

@@ -93,7 +93,7 @@ import {
   toolResultReply,
   truncateWords,
 } from './fireworks.js';
-import { createFaultSteering } from './control.js';
+import { createFaultSteering, toolToCall } from './control.js';
 import { sampleFromSchema, sampleObject } from './schema-sample.js';
 import type { ModelsRoute, RecordedRequest, SimConnection, SimFault, SimHandle, SimOptions, SimRequest } from './fireworks.js';
 
@@ -104,7 +104,7 @@ export type { RecordedRequest } from './fireworks.js';
  * Anthropic's own.
  */
 export interface AnthropicSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'error_message' | 'retry_after'
-  | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content'> {
+  | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content' | 'call_tool'> {
   /**
    * Streaming: an `event: error` after N content deltas (0: right after `message_start`), then the
    * stream ends, as Anthropic does when it overloads mid-answer. `echo_key` adds the key the
@@ -676,7 +676,7 @@ function toolsToCall(p: Parsed, fault: AnthropicSimFault | undefined): Record<st
   if (p.tools.length === 0 || p.choice === 'none') return [];
   const forced = p.choice === 'any' || p.choice === 'tool';
   if (!forced && (!p.userLast || p.toolResults !== null)) return [];
-  const first = p.choiceTool ?? p.tools[0]!;
+  const first = p.choiceTool ?? toolToCall(p.tools, fault?.call_tool);
   if (fault?.parallel_tools !== true || !p.parallelAllowed) return [first];
   return [first, p.choiceTool ?? p.tools[1] ?? first];
 }

@@ -71,7 +71,7 @@ import {
   toolResultReply,
   truncateWords,
 } from './fireworks.js';
-import { createFaultSteering } from './control.js';
+import { createFaultSteering, toolToCall } from './control.js';
 import { sampleObject } from './schema-sample.js';
 import type { SimConnection, SimFault, SimHandle, SimOptions, SimRequest } from './fireworks.js';
 
@@ -86,7 +86,7 @@ export type BedrockStreamExceptionType =
 
 /** The shared faults that apply here (counted in content deltas for streams), and Bedrock's own. */
 export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'error_message' | 'retry_after'
-  | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content'> {
+  | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content' | 'call_tool'> {
   /** The error's name (`x-amzn-errortype`) when `status` alone does not say it, e.g. `ModelNotReadyException`. */
   error_type?: string;
   /**
@@ -638,7 +638,7 @@ const defaultTexts = new Map<number, string>();
 function answerFor(p: Parsed, fault: BedrockSimFault | undefined, idSeed: string): Answer {
   const forced = p.choice === 'any' || p.choice === 'tool';
   if (p.tools.length > 0 && (forced || (p.userLast && p.toolResults === null))) {
-    const first = p.choiceTool ?? p.tools[0]!;
+    const first = p.choiceTool ?? toolToCall(p.tools, fault?.call_tool);
     const calls = fault?.parallel_tools === true ? [first, p.choiceTool ?? p.tools[1] ?? first] : [first];
     let outputTokens = 0;
     const blocks: Block[] = calls.map((tool, i) => {

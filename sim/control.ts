@@ -102,3 +102,16 @@ export function createFaultSteering(defaultFault?: Fault): FaultSteering {
   };
   return steering;
 }
+
+/**
+ * The tool a simulated model calls: the first of `names` (a fault's `call_tool`) that the request
+ * offers, else the first tool offered. `tools` is not empty.
+ */
+export function toolToCall<T extends object>(tools: readonly T[], names: unknown): T {
+  const wanted = typeof names === 'string' ? [names] : Array.isArray(names) ? names : [];
+  for (const name of wanted) {
+    const tool = tools.find((candidate) => (candidate as { name?: unknown }).name === name);
+    if (tool !== undefined) return tool;
+  }
+  return tools[0]!;
+}

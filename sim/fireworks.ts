@@ -45,7 +45,7 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 import type { Gzip } from 'node:zlib';
-import { CONTROL_PREFIX, createFaultSteering } from './control.js';
+import { CONTROL_PREFIX, createFaultSteering, toolToCall } from './control.js';
 import type { FaultSteering } from './control.js';
 import { isObject, nonNegative, sampleFromSchema, sampleObject } from './schema-sample.js';
 
@@ -88,6 +88,12 @@ export interface SimFault {
   stream_error?: { after?: number; message?: string; echo_key?: boolean };
   /** The assistant text to return (default: a fixed sentence). */
   content?: string;
+  /**
+   * The tool the model calls when it calls one: the first of these names the request offers, else
+   * its first tool. Agents offer many tools, and calling whichever comes first (a subagent
+   * launcher, say) makes a loop no real model would.
+   */
+  call_tool?: string | string[];
   /**
    * A misbehaving provider: the successful answer is gzip-compressed (`content-encoding: gzip`)
    * whatever the request's `accept-encoding` says. Streams are compressed too, flushed after each
@@ -689,7 +695,7 @@ function decideReply(input: ReplyInput): Reply {
   if (tools.length > 0 && choice !== 'none') {
     const named = typeof choice === 'object' ? choice.name : undefined;
     if (named !== undefined || choice === 'required' || input.userSpokeLast) {
-      const tool = (named !== undefined && tools.find((t) => t.name === named)) || tools[0]!;
+      const tool = (named !== undefined && tools.find((t) => t.name === named)) || toolToCall(tools, input.fault?.call_tool);
       return { kind: 'tool', name: tool.name, args: sampleObject(tool.parameters, 'arguments', () => ({})) };
     }
   }

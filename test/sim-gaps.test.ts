@@ -266,3 +266,79 @@ describe('steering a simulator from outside the requests', () => {
     }
   });
 });
+
+describe('call_tool: which of the offered tools the simulated model calls', () => {
+  // An agent offers many tools; one that launches subagents first made a simulated model that calls
+  // the first tool fan out without end. Each simulator calls the first offered tool `call_tool` names.
+  const TOOLS = ['Agent', 'Bash', 'Read'];
+  const called = async (sim: SimHandle, ask: () => Promise<string>, fault: object | null): Promise<string> => {
+    await fetch(`${sim.origin}/__sim/default`, { method: 'POST', body: JSON.stringify({ fault }) });
+    return ask();
+  };
+  const expectations = async (sim: SimHandle, ask: () => Promise<string>): Promise<void> => {
+    assert.equal(await called(sim, ask, null), 'Agent', 'the first tool without call_tool');
+    assert.equal(await called(sim, ask, { call_tool: 'Read' }), 'Read');
+    assert.equal(await called(sim, ask, { call_tool: ['Glob', 'Bash', 'Read'] }), 'Bash', 'the first named tool that is offered');
+    assert.equal(await called(sim, ask, { call_tool: ['Glob'] }), 'Agent', 'none offered: the first tool');
+  };
+
+  test('Fireworks (chat completions)', async () => {
+    const sim = await startFireworksSim({ port: 0 });
+    try {
+      const client = new OpenAI({ baseURL: sim.url, apiKey: SIM_API_KEY, maxRetries: 0 });
+      await expectations(sim, async () => {
+        const completion = await client.chat.completions.create({
+          model: 'accounts/fireworks/models/llama-v3p1-8b-instruct',
+          messages: [{ role: 'user', content: 'Hi' }],
+          tools: TOOLS.map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: {} } } })),
+        });
+        const call = completion.choices[0]!.message.tool_calls![0]!;
+        return call.type === 'function' ? call.function.name : '';
+      });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  test('Anthropic', async () => {
+    const sim = await startAnthropicSim({ port: 0 });
+    try {
+      const client = new Anthropic({ baseURL: sim.url.replace(/\/v1$/, ''), apiKey: ANTHROPIC_SIM_API_KEY, maxRetries: 0 });
+      await expectations(sim, async () => {
+        const message = await client.messages.create({
+          model: MODEL,
+          max_tokens: 256,
+          messages: HELLO,
+          tools: TOOLS.map((name) => ({ name, input_schema: { type: 'object' as const, properties: {} } })),
+        });
+        return (message.content.find((block) => block.type === 'tool_use') as Anthropic.ToolUseBlock).name;
+      });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  test('Bedrock', async () => {
+    const sim = await startBedrockSim({ port: 0 });
+    const client = new BedrockRuntimeClient({
+      region: 'us-east-1',
+      endpoint: sim.url,
+      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler(),
+    });
+    try {
+      await expectations(sim, async () => {
+        const out = await client.send(new ConverseCommand({
+          modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+          messages: [{ role: 'user', content: [{ text: 'Hi' }] }],
+          toolConfig: { tools: TOOLS.map((name) => ({ toolSpec: { name, inputSchema: { json: { type: 'object', properties: {} } as never } } })) },
+        }));
+        return out.output!.message!.content!.find((block) => block.toolUse)!.toolUse!.name!;
+      });
+    } finally {
+      client.destroy();
+      await sim.close();
+    }
+  });
+});
