@@ -3,9 +3,10 @@
 import OpenAI from "openai";
 
 const client = new OpenAI({
-  baseURL: process.env.GATEWAY_URL ?? "http://localhost:3000/v1/",
-  // "use-server-key" tells the gateway to use its own FIREWORKS_API_KEY.
-  apiKey: process.env.FIREWORKS_API_KEY ?? "use-server-key",
+  baseURL: process.env.GATEWAY_URL || "http://localhost:3000/v1/",
+  // "use-server-key" tells the gateway to use its own FIREWORKS_API_KEY; an empty variable counts
+  // as unset (the openai package refuses an empty key).
+  apiKey: process.env.FIREWORKS_API_KEY || "use-server-key",
   defaultHeaders: { "x-provider": "fireworks" },
 });
 

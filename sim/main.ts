@@ -1,6 +1,7 @@
 /**
  * `npm run sim`: the simulators as standalone servers, for working offline.
- * HOST (default 127.0.0.1) and PORT (default 3001) choose where the Fireworks simulator listens;
+ * SIM_HOST (default 127.0.0.1) and SIM_PORT (default 3001) choose where the Fireworks simulator
+ * listens (not HOST and PORT, which are the gateway's: one shell may start both);
  * ANTHROPIC_SIM_PORT (default 3002) the Anthropic one's; FAMILY_PORT (default 3003) and
  * SIM_FLAVOUR (default openai) the OpenAI-compatible family's; BEDROCK_SIM_PORT (default 3004)
  * the Bedrock one's. SIM_DEFAULT_FAULT (a JSON object, e.g. `{"parallel_tools":true}`) is the fault
@@ -12,7 +13,7 @@ import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_SECRET_ACCESS_KEY, startBedrockS
 import { SIM_API_KEY, startFireworksSim } from './fireworks.js';
 import { SIM_FLAVOURS, simApiKey, startOpenAICompatibleSim } from './openai-compatible.js';
 
-const host = process.env.HOST || '127.0.0.1';
+const host = process.env.SIM_HOST || '127.0.0.1';
 
 function portOf(name: string, fallback: number): number {
   const port = Number(process.env[name] || fallback);
@@ -23,7 +24,10 @@ function portOf(name: string, fallback: number): number {
   return port;
 }
 
-const port = portOf('PORT', 3001);
+const port = portOf('SIM_PORT', 3001);
+if (process.env.PORT && !process.env.SIM_PORT) {
+  console.log(`PORT=${process.env.PORT} is the gateway's setting; the Fireworks simulator reads SIM_PORT (default 3001)`);
+}
 const anthropicPort = portOf('ANTHROPIC_SIM_PORT', 3002);
 const familyPort = portOf('FAMILY_PORT', 3003);
 const bedrockPort = portOf('BEDROCK_SIM_PORT', 3004);

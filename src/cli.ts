@@ -43,9 +43,15 @@ export function usage(): string {
     return text === '' ? '(empty)' : text;
   };
   const lines = [
-    `ai-gateway ${VERSION}: one OpenAI-compatible HTTP endpoint (/v1/chat/completions, /v1/completions,`,
-    `/v1/embeddings, /v1/models, ...) in front of AI providers (${providerSpecs.map((spec) => spec.name).join(', ')}),`,
-    'with retries, deadlines, streaming pass-through and JSON request logs.',
+    `ai-gateway ${VERSION}: one HTTP endpoint in front of AI providers`,
+    `(${providerSpecs.map((spec) => spec.name).join(', ')}),`,
+    'with retries, deadlines, streaming pass-through and JSON request logs. It speaks:',
+    "  OpenAI's chat completions  POST /v1/chat/completions (and /v1/completions, /v1/embeddings, GET /v1/models)",
+    "  Anthropic's Messages API   POST /v1/messages (Claude Code, the Anthropic SDKs: ANTHROPIC_BASE_URL=http://HOST:PORT)",
+    "  OpenAI's Responses API     POST /v1/responses (Codex, client.responses)",
+    'each served by any provider: passed through to one that speaks it, translated for the others.',
+    'A request picks its provider with the x-provider header or a provider/ prefix on its model',
+    '(fireworks/accounts/fireworks/models/...); else a model alias; else DEFAULT_PROVIDER.',
     '',
     'Usage:',
     '  ai-gateway                     start serving (npm start, or npx ai-gateway)',
@@ -64,9 +70,12 @@ export function usage(): string {
   lines.push(
     '  CONFIG_FILE=(none)',
     '      Path of the config file (YAML or JSON), read once at start-up; --config wins over it. It has',
-    '      "settings:", "providers:" (a built-in provider\'s base_url, api_key or api_key_env, options)',
-    '      and "custom_providers:" (OpenAI-compatible servers of your own: name, base_url, api_key or',
-    '      api_key_env, headers, request_id_header, key_optional). See the README.',
+    '      "settings:", "providers:" (a built-in provider\'s base_url, api_key or api_key_env, options),',
+    '      "custom_providers:" (OpenAI-compatible servers of your own: name, base_url, api_key or',
+    '      api_key_env, headers, request_id_header, key_optional), "model_aliases:" (a model name',
+    '      clients send, or a pattern with * such as claude-*, and the provider/model that serves it)',
+    '      and "default_models:" (per API: chat, anthropic-messages, openai-responses, the model for a',
+    '      name no alias matched). See the README.',
     '',
   );
   lines.push('Providers (a request picks one with the x-provider header; else DEFAULT_PROVIDER):');

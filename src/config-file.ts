@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_MODEL_APIS, type DefaultModelApi } from './aliases.js';
 
 /** A value from the file and its place there. */
 export interface Located<T> {
@@ -40,6 +41,11 @@ export interface FileAlias extends Located<string> {
   readonly name: string;
 }
 
+/** One entry of `default_models`: an inbound API and the model that serves a request no alias matched. */
+export interface FileDefaultModel extends Located<string> {
+  readonly api: DefaultModelApi;
+}
+
 export interface ConfigFile {
   /** Each entry of `settings`, as the key is written there. */
   readonly settings: readonly (Located<unknown> & { readonly key: string })[];
@@ -47,9 +53,10 @@ export interface ConfigFile {
   readonly providers: readonly FileProvider[];
   readonly customProviders: readonly FileCustomProvider[];
   readonly modelAliases: readonly FileAlias[];
+  readonly defaultModels: readonly FileDefaultModel[];
 }
 
-export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [] });
+export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [] });
 
 /** Characters of an HTTP token (RFC 9110), for header names. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -150,8 +157,13 @@ const sections = strict({
   providers: z.unknown().optional(),
   custom_providers: z.unknown().optional(),
   model_aliases: z.unknown().optional(),
+  default_models: z.unknown().optional(),
 });
 const aliasesSection = z.record(z.string(), z.unknown(), expected('a map of model names to the models that serve them')).nullish();
+// Not nullish(): an object schema on its own lets check() keep the known keys beside an unknown one.
+const defaultModelsSection = strict(
+  Object.fromEntries(Object.keys(DEFAULT_MODEL_APIS).map((api) => [api, z.unknown().optional()])) as Record<DefaultModelApi, z.ZodOptional<z.ZodUnknown>>,
+);
 const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
 const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
 const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
@@ -289,6 +301,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
   }
 
   const aliases = check(aliasesSection, top.model_aliases, ['model_aliases']) ?? {};
+  const defaults = top.default_models == null ? {} : (check(defaultModelsSection, top.default_models, ['default_models']) ?? {});
   return {
     settings: Object.entries(settings).map(([key, value]) => ({ key, ...locate(['settings', key], value) })),
     providers,
@@ -297,6 +310,11 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     modelAliases: Object.entries(aliases).flatMap(([name, value]) => {
       const target = check(nonEmpty, value, ['model_aliases', name]);
       return target === undefined ? [] : [{ name, ...locate(['model_aliases', name], target) }];
+    }),
+    defaultModels: (Object.entries(defaults) as [DefaultModelApi, unknown][]).flatMap(([api, value]) => {
+      if (value === undefined) return [];
+      const target = check(nonEmpty, value, ['default_models', api]);
+      return target === undefined ? [] : [{ api, ...locate(['default_models', api], target) }];
     }),
   };
 }

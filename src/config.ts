@@ -6,6 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
+import { WILDCARD, isPattern, type DefaultModelApi } from './aliases.js';
 import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
 import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
 import { MAX_ANSWER_BYTES } from './inbound/chat.js';
@@ -230,10 +231,16 @@ export interface Config extends Settings {
    */
   readonly providers: Readonly<Record<string, ProviderSettings>>;
   /**
-   * `model_aliases` from the config file: a model name a client sends (Claude Code's
-   * `claude-sonnet-4-5`) and the model that serves it, `provider/model` or a bare model name.
+   * `model_aliases` from the config file, in its order: a model name a client sends (Claude Code's
+   * `claude-sonnet-4-5`), or a pattern of them with `*` (`claude-*`), and the model that serves it,
+   * `provider/model` or a bare model name.
    */
   readonly modelAliases: ReadonlyMap<string, string>;
+  /**
+   * `default_models` from the config file: per inbound API, the model that serves a request that
+   * names no provider and matched no alias.
+   */
+  readonly defaultModels: Readonly<Partial<Record<DefaultModelApi, string>>>;
 }
 
 export interface LoadOptions {
@@ -497,19 +504,24 @@ function inFileOrder(problems: readonly string[], path: string): string[] {
 /** Visible ASCII without quotes or backslashes: what the server accepts as a model name. */
 const MODEL_NAME = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
 
-/** Why an alias cannot be used, or undefined: both names must be model names, a prefix a provider that can serve. */
-function aliasProblem(
-  name: string,
-  target: string,
-  specs: readonly ProviderSpec[],
-  providers: Readonly<Record<string, ProviderSettings>>,
-): string | undefined {
-  if (!MODEL_NAME.test(name)) return 'an alias must be a model name (visible ASCII, no spaces, quotes or backslashes)';
+/** Why a model an alias or a default names cannot serve, or undefined: a model name, a prefix a provider that can serve. */
+function targetProblem(target: string, specs: readonly ProviderSpec[], providers: Readonly<Record<string, ProviderSettings>>): string | undefined {
   if (!MODEL_NAME.test(target)) return `must be a model name (visible ASCII, no spaces, quotes or backslashes), got ${JSON.stringify(target)}`;
+  if (isPattern(target)) return `must name one model, got ${JSON.stringify(target)}: "*" is a pattern only in the alias's name`;
   const slash = target.indexOf('/');
   const prefix = slash > 0 ? target.slice(0, slash).toLowerCase() : undefined;
   if (prefix !== undefined && specs.some((spec) => spec.name === prefix) && providers[prefix] === undefined) {
     return `provider "${prefix}" has no base URL configured`;
+  }
+  return undefined;
+}
+
+/** Why an alias's name cannot be used, or undefined: a model name, or a pattern with `*` between text. */
+function aliasNameProblem(name: string): string | undefined {
+  if (!MODEL_NAME.test(name)) return 'an alias must be a model name (visible ASCII, no spaces, quotes or backslashes)';
+  if (name.includes(`${WILDCARD}${WILDCARD}`)) return `"${WILDCARD}${WILDCARD}" matches what "${WILDCARD}" does; write one`;
+  if (name.replaceAll(WILDCARD, '') === '') {
+    return `a pattern of "${WILDCARD}" alone would take every model on every route; set default_models for an API instead`;
   }
   return undefined;
 }
@@ -563,9 +575,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
 
   const modelAliases = new Map<string, string>();
   for (const alias of file.modelAliases) {
-    const problem = aliasProblem(alias.name, alias.value, specs, providers);
+    const problem = aliasNameProblem(alias.name) ?? targetProblem(alias.value, specs, providers);
     if (problem !== undefined) problems.push(`${alias.at}: ${problem}`);
     else modelAliases.set(alias.name, alias.value);
+  }
+  const defaultModels: Partial<Record<DefaultModelApi, string>> = {};
+  for (const entry of file.defaultModels) {
+    const problem = targetProblem(entry.value, specs, providers);
+    if (problem !== undefined) problems.push(`${entry.at}: ${problem}`);
+    else defaultModels[entry.api] = entry.value;
   }
 
   if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
@@ -574,5 +592,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     providerSpecs: Object.freeze(specs),
     providers: Object.freeze(providers),
     modelAliases,
+    defaultModels: Object.freeze(defaultModels),
   });
 }

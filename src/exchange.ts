@@ -59,6 +59,11 @@ export interface Exchange {
   model: string | undefined;
   /** The model as the client named it, echoed in translated answers. */
   clientModel: string | undefined;
+  /**
+   * The client's model name went to the provider as it was (no alias, default or `provider/`
+   * prefix changed it): a 404 then says which aliases exist.
+   */
+  unaliased: boolean;
   /** The API the client speaks when it is not OpenAI's chat completions (its errors are shaped for it). */
   api: InboundRoute | undefined;
   stream: boolean;

@@ -22,6 +22,7 @@ import type { InboundRoute, InboundTranslation } from './inbound/types.js';
 import { backoffMs, createPool, isRetryableStatus, retryAfterMs } from './upstream.js';
 import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
+import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
 
 export type { Exchange, Provider } from './exchange.js';
 
@@ -38,6 +39,8 @@ export const MAX_DROPPED_PARAMS_CHARS = 512;
 /** A position in a field's path (`[3]`), left out so that a field refused in every part is named once. */
 const ARRAY_POSITION = /\[\d+\]/g;
 const NO_HEADERS: readonly string[] = Object.freeze([]);
+/** The most of a client's model name a message quotes. */
+const MAX_MODEL_ECHO_CHARS = 256;
 /** Regions a provider may be sent to at once, each with its pool. */
 const MAX_ORIGIN_POOLS = 16;
 
@@ -60,8 +63,8 @@ export class Gateway {
   /** `1.1 ai-gateway-<id>`: what this gateway adds to `via`, and finds there when a request loops. */
   private readonly via: string;
   readonly models: ModelLists;
-  /** The config file's model aliases (a client's model name, and the model that serves it). */
-  readonly modelAliases: ReadonlyMap<string, string>;
+  /** The config file's model aliases and default models, patterns compiled. */
+  readonly modelAliases: ModelAliases;
   private readonly images: ImageFetcher;
   /** The Responses API's output items this gateway answered with, for clients' item references. */
   private readonly outputItems: ItemMemory;
@@ -106,8 +109,9 @@ export class Gateway {
     this.knownProviders = [...providers.keys(), ...unconfigured.keys()].join(', ');
     this.debug = logger.isLevelEnabled('debug');
     this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
+    this.modelAliases = new ModelAliases(config.modelAliases, config.defaultModels);
+    // Reads the aliases: made after them.
     this.models = new ModelLists(this, logger);
-    this.modelAliases = config.modelAliases;
     this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, {
       maxBytes: config.FETCH_IMAGE_MAX_BYTES,
       timeoutMs: config.FETCH_IMAGE_TIMEOUT_MS,
@@ -348,6 +352,7 @@ export class Gateway {
           failure = new GatewayError(translated.status, redact(error.message), error.code, error.param, error.type, headerRecord(outcome.headers));
           // A client of the provider's own API gets the provider's error as it was sent (529 included).
           if (native && spec.kind === 'translating' && outcome.kind === 'status') failure = failure.asSent(outcome.status, redact(outcome.body));
+          else if (failure.status === 404 && this.aliasHinted(ex)) failure = failure.withMessage(`${sentence(failure.message)} ${this.aliasMiss(ex)}`);
           if (!isRetryableStatus(failure.status)) throw failure;
           break;
         }
@@ -364,6 +369,22 @@ export class Gateway {
       ex.retries++;
       if (!(await sleep(ex, wait))) return;
     }
+  }
+
+  /**
+   * Whether a provider's 404 is worth explaining with the aliases: the client's model name reached
+   * it unchanged, and aliases are configured or the client speaks an API whose clients (Claude Code,
+   * Codex) send model names they do not let a user change.
+   */
+  private aliasHinted(ex: Exchange): boolean {
+    return ex.unaliased && (ex.api !== undefined || this.modelAliases.configured);
+  }
+
+  /** What a 404 adds for a model name no alias matched: which aliases exist, and where to add one. */
+  private aliasMiss(ex: Exchange): string {
+    const name = ex.api !== undefined ? ex.api.name : ex.path === DEFAULT_MODEL_APIS.chat ? 'chat' : undefined;
+    const api = name !== undefined && Object.hasOwn(DEFAULT_MODEL_APIS, name) ? (name as DefaultModelApi) : undefined;
+    return this.modelAliases.missMessage(safeEcho(ex.clientModel!, MAX_MODEL_ECHO_CHARS), api);
   }
 
   /**
@@ -549,6 +570,11 @@ export function sendError(ex: Exchange, error: GatewayError): void {
     'x-request-id': ex.id,
   });
   res.end(body);
+}
+
+/** A provider's message as a sentence, so that another can follow it. */
+function sentence(message: string): string {
+  return /[.!?]$/.test(message) || message === '' ? message : `${message}.`;
 }
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });

@@ -9,6 +9,7 @@ import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createGatewayServer } from './server.js';
+import { providerSummary, startupText } from './startup-summary.js';
 import { VERSION } from './version.js';
 
 /** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on, 2 for a bad command line. */
@@ -64,18 +65,29 @@ function listenFailure(config: Config, err: unknown): string {
   return `ai-gateway: cannot listen on ${host}:${config.PORT}: ${reason}; set PORT or HOST\n`;
 }
 
-/** Each provider's base URL without credentials (userinfo, query) and whether a server key is set; never the key. */
-function providerSummary(config: Config): Record<string, { baseUrl: string; serverKey: boolean }> {
-  const summary: Record<string, { baseUrl: string; serverKey: boolean }> = {};
-  for (const [name, provider] of Object.entries(config.providers)) {
-    const url = new URL(provider.baseUrl.href);
-    url.username = '';
-    url.password = '';
-    url.search = '';
-    url.hash = '';
-    summary[name] = { baseUrl: url.href, serverKey: provider.apiKey !== undefined };
+/**
+ * Says the gateway listens: a few lines for a person when stdout is a terminal, else one JSON
+ * record, as every other line, for whatever collects the logs.
+ */
+function announce(config: Config, logger: Logger, address: { address: string; port: number }, workers: number): void {
+  if (process.stdout.isTTY) {
+    // Lines logged before (a warning) come first.
+    logger.flush();
+    process.stdout.write(startupText(config, address, workers));
+    return;
   }
-  return summary;
+  logger.info(
+    {
+      version: VERSION,
+      host: address.address,
+      port: address.port,
+      ...(workers > 1 && { workers }),
+      defaultProvider: config.DEFAULT_PROVIDER,
+      providers: providerSummary(config),
+    },
+    `ai-gateway listening on http://${address.address}:${address.port}${workers > 1 ? ` with ${workers} workers` : ''}`,
+  );
+  logger.flush();
 }
 
 function warnIfExposed(config: Config, log: Logger): void {
@@ -106,17 +118,7 @@ async function runServer(config: Config, logger: Logger, isWorker: boolean): Pro
     if (isWorker) {
       process.send?.({ listening: address } satisfies WorkerMessage);
     } else {
-      logger.info(
-        {
-          version: VERSION,
-          host: address.address,
-          port: address.port,
-          defaultProvider: config.DEFAULT_PROVIDER,
-          providers: providerSummary(config),
-        },
-        `ai-gateway listening on http://${address.address}:${address.port}`,
-      );
-      logger.flush();
+      announce(config, logger, address, 1);
     }
   } catch (err) {
     const line = listenFailure(config, err);
@@ -172,19 +174,7 @@ function runPrimary(config: Config, logger: Logger, count: number): void {
     }
     // Announce once, when the first `count` workers are up (a restarted worker is not news).
     if (!message.listening || ++listening !== count) return;
-    const { address, port } = message.listening;
-    logger.info(
-      {
-        version: VERSION,
-        host: address,
-        port,
-        workers: count,
-        defaultProvider: config.DEFAULT_PROVIDER,
-        providers: providerSummary(config),
-      },
-      `ai-gateway listening on http://${address}:${port} with ${count} workers`,
-    );
-    logger.flush();
+    announce(config, logger, message.listening, count);
   });
   cluster.on('exit', (worker, code, signal) => {
     if (!stopping) {

@@ -1,6 +1,8 @@
-// `GET /v1/models` without `x-provider`: the union of every provider that has a server-side key,
-// each id prefixed `provider/` (the name routes back to it), fetched concurrently within a short
+// `GET /v1/models` without `x-provider`: the config file's exact model aliases (model pickers offer
+// them; a pattern is no model), then the union of every provider that has a server-side key, each
+// id prefixed `provider/` (the name routes back to it), fetched concurrently within a short
 // timeout. A provider that fails is left out of the list and named in the log.
+import type { ModelAliases } from './aliases.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
@@ -19,16 +21,26 @@ interface ModelEntry {
 
 interface ProviderDirectory {
   readonly providers: ReadonlyMap<string, Provider>;
+  readonly modelAliases: ModelAliases;
 }
 
 export class ModelLists {
   /** When the aliases came to be: the gateway's start, in the ISO form Anthropic's list uses. */
   private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  /** The aliases in OpenAI's list shape, owned by the provider their target names (else the gateway); made once. */
+  private readonly aliasEntries: readonly ModelEntry[];
 
   constructor(
     private readonly gateway: ProviderDirectory,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const created = Math.floor(Date.now() / 1000);
+    this.aliasEntries = gateway.modelAliases.entries.map(([id, target]) => {
+      const slash = target.indexOf('/');
+      const prefix = slash > 0 ? target.slice(0, slash).toLowerCase() : '';
+      return { id, object: 'model', created, owned_by: gateway.providers.has(prefix) ? prefix : 'ai-gateway' };
+    });
+  }
 
   /** Answers the exchange with every keyed provider's models. */
   async answerUnion(ex: Exchange): Promise<void> {
@@ -44,7 +56,7 @@ export class ModelLists {
         }),
       ),
     );
-    const body = JSON.stringify({ object: 'list', data: lists.flat() });
+    const body = JSON.stringify({ object: 'list', data: [...this.aliasEntries, ...lists.flat()] });
     ex.status = 200;
     ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });
     ex.res.end(body);
@@ -57,8 +69,8 @@ export class ModelLists {
    * Claude Code's gateway model discovery reads this list and keeps the ids that start with
    * `claude` or `anthropic`, which is what aliases of its model names are.
    */
-  answerAliases(ex: Exchange, aliases: ReadonlyMap<string, string>): void {
-    const data = [...aliases].map(([id, target]) => ({ type: 'model', id, display_name: `${id} (${target})`, created_at: this.startedAt }));
+  answerAliases(ex: Exchange): void {
+    const data = this.gateway.modelAliases.entries.map(([id, target]) => ({ type: 'model', id, display_name: `${id} (${target})`, created_at: this.startedAt }));
     const body = JSON.stringify({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
     ex.status = 200;
     ex.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ex.id });

@@ -4,6 +4,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from './config.js';
+import { DEFAULT_MODEL_APIS, type DefaultModelApi } from './aliases.js';
 import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -37,6 +38,8 @@ import type { InboundRoute } from './inbound/types.js';
 
 interface Route {
   readonly method: 'GET' | 'POST';
+  /** The key of `default_models` whose model serves a request here that names none the gateway knows. */
+  readonly defaultModel?: DefaultModelApi;
   /** The API the route speaks, when it is not OpenAI's chat completions. */
   readonly api?: InboundRoute;
   /** For JSON routes: the field besides `model` that a request must carry... */
@@ -57,17 +60,17 @@ const MODELS_ROUTE: Route = { method: 'GET' };
 
 // First-class routes are validated; any other /v1/* path is forwarded to the provider unchanged.
 const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
-  ['/v1/chat/completions', jsonRoute('messages')],
+  [DEFAULT_MODEL_APIS.chat, jsonRoute('messages', undefined, 'chat')],
   ['/v1/completions', jsonRoute('prompt')],
   ['/v1/embeddings', jsonRoute('input')],
   ['/v1/models', MODELS_ROUTE],
-  [MESSAGES_PATH, jsonRoute('messages', messagesRoute)],
-  [COUNT_TOKENS_PATH, jsonRoute('messages', messagesRoute)],
-  [RESPONSES_PATH, jsonRoute('input', responsesRoute)],
+  [MESSAGES_PATH, jsonRoute('messages', messagesRoute, 'anthropic-messages')],
+  [COUNT_TOKENS_PATH, jsonRoute('messages', messagesRoute, 'anthropic-messages')],
+  [RESPONSES_PATH, jsonRoute('input', responsesRoute, 'openai-responses')],
 ]);
 
-function jsonRoute(required: string, api?: InboundRoute): Route {
-  return { method: 'POST', required, requiredBytes: Buffer.from(required), api };
+function jsonRoute(required: string, api?: InboundRoute, defaultModel?: DefaultModelApi): Route {
+  return { method: 'POST', required, requiredBytes: Buffer.from(required), api, defaultModel };
 }
 
 /** The API of a path under an inbound API's routes that is not a route of its own (`/v1/responses/<id>`). */
@@ -218,7 +221,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       // provider that speaks the API, else the model aliases in Anthropic's shape.
       const provider = providerHeader === undefined || providerHeader === '' ? undefined : gateway.resolveProvider(providerHeader);
       if (provider === undefined || !provider.nativeApis.has(ANTHROPIC_MESSAGES)) {
-        gateway.models.answerAliases(ex, gateway.modelAliases);
+        gateway.models.answerAliases(ex);
         return;
       }
       ex.api = messagesRoute;
@@ -241,7 +244,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         );
       }
       const { raw, facts } = await readJsonBody(req, config.MAX_BODY_BYTES, route.required!, route.requiredBytes!);
-      readJsonRequest(ex, route.required!, raw, facts);
+      readJsonRequest(ex, route, raw, facts);
       ex.contentType = JSON_CONTENT_TYPE;
     } else if (!route && ex.method !== 'GET' && ex.method !== 'HEAD' && ex.method !== 'DELETE') {
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
@@ -251,7 +254,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   }
 
   /** Checks the fields the gateway relies on, and keeps what the request path needs. */
-  function readJsonRequest(ex: Exchange, required: string, raw: BodyBytes, facts: BodyFacts): void {
+  function readJsonRequest(ex: Exchange, route: Route, raw: BodyBytes, facts: BodyFacts): void {
+    const required = route.required!;
     if (facts.modelType !== 'string') {
       throw new GatewayError(
         400,
@@ -289,19 +293,27 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   /** The model a client named: its alias, its `provider/` prefix, the provider's own spelling. */
   function routeModel(ex: Exchange, model: string): void {
     ex.clientModel = model;
-    // An alias from the config file names the model, and its provider when it has a prefix.
-    const alias = gateway.modelAliases.get(model);
-    const named = alias ?? model;
-    let requested = named;
-    // `provider/model` picks the provider when no header did (or an alias did).
+    // An alias from the config file names the model, and its provider when it has a prefix; a
+    // request that names no provider (no header, no `provider/` prefix) gets its API's default.
     const header = ex.req.headers['x-provider'];
-    if ((alias !== undefined || header === undefined || header === '') && named.includes('/')) {
-      const routed = gateway.providerOfModel(named);
-      if (routed !== undefined) {
-        ex.provider = routed.provider;
-        requested = routed.model;
-      }
+    const noHeader = header === undefined || header === '';
+    const aliases = gateway.modelAliases;
+    let alias = aliases.resolve(model);
+    let routed = alias === undefined && noHeader ? gateway.providerOfModel(model) : undefined;
+    if (alias === undefined && routed === undefined && noHeader && route.defaultModel !== undefined) {
+      alias = aliases.defaultFor(route.defaultModel);
     }
+    let requested = model;
+    if (alias !== undefined) {
+      requested = alias;
+      // An alias's `provider/model` picks the provider, over x-provider too.
+      routed = alias.includes('/') ? gateway.providerOfModel(alias) : undefined;
+    }
+    if (routed !== undefined) {
+      ex.provider = routed.provider;
+      requested = routed.model;
+    }
+    ex.unaliased = alias === undefined && routed === undefined;
     ex.model = gateway.mapModel(ex.provider!, requested);
   }
 
@@ -455,6 +467,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     contentType: undefined,
     model: undefined,
     clientModel: undefined,
+    unaliased: false,
     api: undefined,
     stream: false,
     maxRetries: 0,

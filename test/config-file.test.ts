@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ModelAliases } from '../src/aliases.js';
 import { parseCommand, usage } from '../src/cli.js';
 import { ConfigError, loadConfig, type LoadOptions } from '../src/config.js';
 import { providerSpecs } from '../src/providers/index.js';
@@ -467,11 +468,13 @@ describe('the README', () => {
     assert.equal(yaml.providers['vllm-a']!.apiKey, 'a-key');
     const json = loadConfig({ ...env, CONFIG_FILE: file(example('### The config file', 'json'), 'gateway.json') });
     assert.deepEqual(json.providerSpecs.slice(-2).map((spec) => spec.name), ['vllm-a', 'vllm-b']);
-    const aliases = loadConfig({ CONFIG_FILE: file(example('#### Model aliases', 'yaml')) }).modelAliases;
-    assert.equal(aliases.get('gpt-4o-mini'), 'groq/llama-3.1-8b-instant');
-    assert.equal(aliases.size, 3);
-    const claudeCode = loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml')) }).modelAliases;
-    assert.match(claudeCode.get('claude-sonnet-4-5-20250929') ?? '', /^fireworks\//);
+    const aliases = loadConfig({ CONFIG_FILE: file(example('#### Model aliases', 'yaml')) });
+    assert.equal(aliases.modelAliases.get('gpt-4o-mini'), 'groq/llama-3.1-8b-instant');
+    assert.equal(aliases.modelAliases.size, 5);
+    assert.match(aliases.defaultModels['openai-responses'] ?? '', /^fireworks\//);
+    const claudeCode = new ModelAliases(loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml')) }).modelAliases);
+    assert.match(claudeCode.resolve('claude-opus-5-5') ?? '', /kimi/);
+    assert.match(claudeCode.resolve('claude-haiku-4-5-20251001') ?? '', /llama/);
   });
 });
 
