@@ -10,6 +10,7 @@ export const DEFAULT_MODEL_APIS = {
   chat: '/v1/chat/completions',
   'anthropic-messages': '/v1/messages',
   'openai-responses': '/v1/responses',
+  gemini: '/v1beta/models/{model}:generateContent',
 } as const;
 export type DefaultModelApi = keyof typeof DEFAULT_MODEL_APIS;
 

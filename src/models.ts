@@ -81,8 +81,8 @@ export class ModelLists {
    * For a client of the Gemini API (`GET /v1beta/models`): the config file's model aliases in
    * Google's shape (https://ai.google.dev/api/models#Model), each named after the model behind it.
    */
-  answerGeminiAliases(ex: Exchange, aliases: ReadonlyMap<string, string>): void {
-    this.answerJson(ex, JSON.stringify({ models: [...aliases].map(([id, target]) => geminiModel(id, target)) }));
+  answerGeminiAliases(ex: Exchange): void {
+    this.answerJson(ex, JSON.stringify({ models: this.gateway.modelAliases.entries.map(([id, target]) => geminiModel(id, target)) }));
   }
 
   /** `GET /v1beta/models/{model}`: any name is served (by its alias, or by the provider it routes to). */

@@ -286,12 +286,12 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     ex.stream = facts.stream;
     ex.bodyValues = facts.values;
-    routeModel(ex, model);
+    routeModel(ex, model, route.defaultModel);
     ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model!);
   }
 
   /** The model a client named: its alias, its `provider/` prefix, the provider's own spelling. */
-  function routeModel(ex: Exchange, model: string): void {
+  function routeModel(ex: Exchange, model: string, defaultModel: DefaultModelApi | undefined): void {
     ex.clientModel = model;
     // An alias from the config file names the model, and its provider when it has a prefix; a
     // request that names no provider (no header, no `provider/` prefix) gets its API's default.
@@ -300,8 +300,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     const aliases = gateway.modelAliases;
     let alias = aliases.resolve(model);
     let routed = alias === undefined && noHeader ? gateway.providerOfModel(model) : undefined;
-    if (alias === undefined && routed === undefined && noHeader && route.defaultModel !== undefined) {
-      alias = aliases.defaultFor(route.defaultModel);
+    if (alias === undefined && routed === undefined && noHeader && defaultModel !== undefined) {
+      alias = aliases.defaultFor(defaultModel);
     }
     let requested = model;
     if (alias !== undefined) {
@@ -331,7 +331,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     takeQueryKey(req, query);
     if (path === GEMINI_MODELS_PATH || path === GEMINI_MODEL_PREFIX) {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
-      gateway.models.answerGeminiAliases(ex, gateway.modelAliases);
+      gateway.models.answerGeminiAliases(ex);
       return;
     }
     const name = path.slice(GEMINI_MODEL_PREFIX.length);
@@ -340,7 +340,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     const model = geminiModel(colon === -1 ? name : name.slice(0, colon));
     if (colon === -1) {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
-      gateway.models.answerGeminiModel(ex, model, gateway.modelAliases.get(model));
+      gateway.models.answerGeminiModel(ex, model, gateway.modelAliases.resolve(model));
       return;
     }
     if (method !== GEMINI_GENERATE && method !== GEMINI_STREAM && method !== GEMINI_COUNT_TOKENS) {
@@ -366,7 +366,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.bodyValues = facts.values;
     ex.contentType = JSON_CONTENT_TYPE;
     ex.body = raw;
-    routeModel(ex, model);
+    routeModel(ex, model, 'gemini');
     if (method === GEMINI_COUNT_TOKENS && !ex.provider!.nativeApis.has(GEMINI_API)) {
       answerTokenEstimate(ex, raw, facts);
       return;
