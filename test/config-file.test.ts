@@ -438,10 +438,10 @@ describe('a base URL that points back at the gateway', () => {
   });
 });
 
-describe('the README', () => {
-  /** The body of the first fenced block in `language` after `heading`. */
-  function example(heading: string, language: string): string {
-    const readme = readFileSync('README.md', 'utf8');
+describe('the documentation', () => {
+  /** The body of the first fenced block in `language` after `heading`, in docs/CONFIGURATION.md or `doc`. */
+  function example(heading: string, language: string, doc = 'docs/CONFIGURATION.md'): string {
+    const readme = readFileSync(doc, 'utf8');
     const from = readme.indexOf(heading);
     const start = readme.indexOf(`\`\`\`${language}\n`, from) + language.length + 4;
     assert.ok(from >= 0 && start > from, `a ${language} block after ${heading}`);
@@ -472,7 +472,7 @@ describe('the README', () => {
     assert.equal(aliases.modelAliases.get('gpt-4o-mini'), 'groq/llama-3.1-8b-instant');
     assert.equal(aliases.modelAliases.size, 5);
     assert.match(aliases.defaultModels['openai-responses'] ?? '', /^fireworks\//);
-    const claudeCode = new ModelAliases(loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml')) }).modelAliases);
+    const claudeCode = new ModelAliases(loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml', 'docs/API.md')) }).modelAliases);
     assert.match(claudeCode.resolve('claude-opus-5-5') ?? '', /kimi/);
     assert.match(claudeCode.resolve('claude-haiku-4-5-20251001') ?? '', /llama/);
   });
