@@ -11,6 +11,8 @@
 //   where the host reports cache hits;
 // - an error as a chunk (`{"error":{...}}`) after a 200.
 import type { OpenAIErrorBody } from '../errors.js';
+import type { TranslatedError } from '../providers/types.js';
+import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
@@ -367,4 +369,34 @@ export const DONE = '[DONE]';
 /** One named SSE event, as Anthropic and the Responses API send them: `event:` then `data:`. */
 export function namedEvent(type: string, json: string): string {
   return `event: ${type}\ndata: ${json}\n\n`;
+}
+
+/**
+ * What the inbound stream translators share: a reader of the provider's chunks within the answer's
+ * bound, and the one failure a stream reports, its message through the request's redactor before
+ * any event is made of it.
+ */
+export abstract class InboundStreamState {
+  protected readonly reader: ChunkReader;
+  protected reported: TranslatedError | undefined;
+
+  constructor(
+    /** The most of the answer a stream carries (MAX_TRANSLATED_ANSWER_BYTES of JSON). */
+    maxAnswerBytes: number,
+    /** What every failure message goes through: the request's credentials. */
+    private readonly redact: Redactor,
+  ) {
+    this.reader = new ChunkReader(maxAnswerBytes);
+  }
+
+  get failure(): TranslatedError | undefined {
+    return this.reported;
+  }
+
+  /** Records the stream's failure, its message redacted; returns the error to build the event from. */
+  protected report(status: number, given: OpenAIErrorBody): OpenAIErrorBody {
+    const error = { ...given, message: this.redact(given.message) };
+    this.reported = { status, error };
+    return error;
+  }
 }

@@ -21,13 +21,13 @@ import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import { typeForStatus } from '../../errors.js';
 import { isRecord } from '../../providers/anthropic/errors.js';
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
+import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import type { Usage } from '../../stream.js';
 import {
   ChatShapeError,
-  ChunkReader,
   DONE,
   HeldText,
+  InboundStreamState,
   namedEvent,
   ToolCallTracker,
   type ChatUsage,
@@ -78,10 +78,9 @@ function errorData(data: string): string {
   }
 }
 
-export class MessagesStreamTranslator implements StreamTranslator {
+export class MessagesStreamTranslator extends InboundStreamState implements StreamTranslator {
   private started = false;
   private ended = false;
-  private reported: TranslatedError | undefined;
   private lastUsage: ChatUsage | undefined;
   private upstreamId: string | undefined;
   private finish: FinishReason | undefined;
@@ -89,7 +88,6 @@ export class MessagesStreamTranslator implements StreamTranslator {
   private index = 0;
   private open: OpenBlock | undefined;
   private readonly tracker = new ToolCallTracker();
-  private readonly reader: ChunkReader;
   /** Every tool call by position; the first may be streaming (`streamed`), the others are held. */
   private readonly calls: ToolCallState[] = [];
   private streamed = false;
@@ -98,16 +96,11 @@ export class MessagesStreamTranslator implements StreamTranslator {
 
   constructor(
     private readonly model: string,
-    /** The most of the answer the stream carries (MAX_TRANSLATED_ANSWER_BYTES): some of it is held and sent whole at the end. */
+    /** Some of the answer is held and sent whole at the end, within this bound. */
     maxAnswerBytes: number,
-    /** What every failure message goes through before its event is made: the request's credentials. */
-    private readonly redact: Redactor = redactSecrets,
+    redact: Redactor = redactSecrets,
   ) {
-    this.reader = new ChunkReader(maxAnswerBytes);
-  }
-
-  get failure(): TranslatedError | undefined {
-    return this.reported;
+    super(maxAnswerBytes, redact);
   }
 
   get usage(): Usage | undefined {
@@ -156,8 +149,7 @@ export class MessagesStreamTranslator implements StreamTranslator {
 
   /** Records the failure; its error event only if the client has been sent something, else the attempt answers it. */
   private failWith(status: number, given: OpenAIErrorBody): string {
-    const error = { ...given, message: this.redact(given.message) };
-    this.reported = { status, error };
+    const error = this.report(status, given);
     return this.started ? errorEvent(status, error) : '';
   }
 

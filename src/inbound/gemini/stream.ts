@@ -10,10 +10,10 @@
 // - nothing is sent before the first content, so a failure until then is the attempt's to retry.
 import type { OpenAIErrorBody } from '../../errors.js';
 import { typeForStatus } from '../../errors.js';
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
+import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
-import { ChatShapeError, ChunkReader, DONE, HeldText, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { ChatShapeError, DONE, HeldText, InboundStreamState, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import { finishReason, functionCallPart, gatewayUsage, responseId, responseJson, usageMetadata } from './answer.js';
 import { ARRAY_END, ARRAY_NEXT, ARRAY_START, errorEvent, sseEvent, type StreamFraming } from './errors.js';
 import type { Json } from './fields.js';
@@ -28,29 +28,23 @@ interface HeldCall {
   readonly args: HeldText;
 }
 
-export class GeminiStreamTranslator implements StreamTranslator {
+export class GeminiStreamTranslator extends InboundStreamState implements StreamTranslator {
   private started = false;
   private ended = false;
-  private reported: TranslatedError | undefined;
   private lastUsage: ChatUsage | undefined;
   private id: string | undefined;
   private finish: FinishReason | undefined;
   private readonly tracker = new ToolCallTracker();
   private readonly calls: HeldCall[] = [];
-  private readonly reader: ChunkReader;
 
   constructor(
     private readonly model: string,
     private readonly framing: StreamFraming,
     private readonly includeThoughts: boolean,
     maxAnswerBytes: number,
-    private readonly redact: Redactor = redactSecrets,
+    redact: Redactor = redactSecrets,
   ) {
-    this.reader = new ChunkReader(maxAnswerBytes);
-  }
-
-  get failure(): TranslatedError | undefined {
-    return this.reported;
+    super(maxAnswerBytes, redact);
   }
 
   get usage(): Usage | undefined {
@@ -130,8 +124,7 @@ export class GeminiStreamTranslator implements StreamTranslator {
 
   /** Records the failure; its error only if the client has been sent something, else the attempt answers it. */
   private failWith(status: number, given: OpenAIErrorBody): string {
-    const error = { ...given, message: this.redact(given.message) };
-    this.reported = { status, error };
+    const error = this.report(status, given);
     return this.started ? errorEvent(this.framing, status, error) : '';
   }
 }

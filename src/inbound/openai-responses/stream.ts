@@ -16,8 +16,8 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../../providers/types.js';
-import { ChatShapeError, ChunkReader, DONE, HeldText, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
+import { ChatShapeError, DONE, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import {
   functionCallItem,
   gatewayUsage,
@@ -95,11 +95,10 @@ interface CallState {
   item: CallItem | undefined;
 }
 
-export class ResponsesStreamTranslator implements StreamTranslator {
+export class ResponsesStreamTranslator extends InboundStreamState implements StreamTranslator {
   private readonly ids = new ResponseIds();
   private readonly createdAt = nowSeconds();
   private readonly tracker = new ToolCallTracker();
-  private readonly reader: ChunkReader;
   private readonly items: OutputItem[] = [];
   /** The open reasoning or message item, if any. */
   private current: ReasoningItem | MessageItem | undefined;
@@ -112,7 +111,6 @@ export class ResponsesStreamTranslator implements StreamTranslator {
   private closed = false;
   private finishReason: FinishReason | undefined;
   private chatUsage: ChatUsage | undefined;
-  private reported: TranslatedError | undefined;
 
   constructor(
     private readonly model: string,
@@ -123,16 +121,11 @@ export class ResponsesStreamTranslator implements StreamTranslator {
     private readonly remember: (items: readonly unknown[]) => void,
     /** The flat chat names of namespaced functions, for the client's names of the calls. */
     private readonly toolNames: ToolNames,
-    /** The most of the answer the stream holds (MAX_TRANSLATED_ANSWER_BYTES): it is repeated whole in the closing events. */
+    /** The answer is repeated whole in the closing events, within this bound. */
     maxAnswerBytes: number,
-    /** What every failure message goes through before its event is made: the request's credentials. */
-    private readonly redact: Redactor = redactSecrets,
+    redact: Redactor = redactSecrets,
   ) {
-    this.reader = new ChunkReader(maxAnswerBytes);
-  }
-
-  get failure(): TranslatedError | undefined {
-    return this.reported;
+    super(maxAnswerBytes, redact);
   }
 
   get usage(): Usage | undefined {
@@ -175,8 +168,7 @@ export class ResponsesStreamTranslator implements StreamTranslator {
   }
 
   private fail(status: number, given: OpenAIErrorBody): string {
-    const error = { ...given, message: this.redact(given.message) };
-    this.reported = { status, error };
+    const error = this.report(status, given);
     this.closed = true;
     return errorEvent(error, this.sequence++);
   }
