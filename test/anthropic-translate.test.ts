@@ -7,9 +7,9 @@ import { createParser } from 'eventsource-parser';
 import { APIError } from 'openai';
 import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { Stream } from 'openai/streaming';
-import { GatewayError } from '../src/errors.js';
 import { anthropic } from '../src/providers/anthropic/index.js';
 import type { ChatTranslation, StreamTranslator } from '../src/providers/types.js';
+import { assertBadRequest } from './helpers.js';
 
 const adapter = anthropic.adapter;
 const MODEL = 'claude-sonnet-4-5';
@@ -30,17 +30,7 @@ function sent(body: Record<string, unknown>, version?: string): Sent {
 const user = (content: unknown = 'Hello') => ({ role: 'user', content });
 
 function rejects400(body: Record<string, unknown>, param: string | null, pattern?: RegExp, version?: string): void {
-  assert.throws(
-    () => translate(body, version),
-    (error: unknown) => {
-      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
-      assert.equal(error.status, 400);
-      assert.equal(error.type, 'invalid_request_error');
-      assert.equal(error.param, param);
-      if (pattern) assert.match(error.message, pattern);
-      return true;
-    },
-  );
+  assertBadRequest(() => translate(body, version), param, pattern);
 }
 
 describe('anthropic spec', () => {

@@ -19,7 +19,6 @@ import {
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockRuntimeClientConfig, ConverseCommandInput, ConverseCommandOutput, ConverseStreamOutput, Tool } from '@aws-sdk/client-bedrock-runtime';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import {
@@ -32,6 +31,7 @@ import {
   startBedrockSim,
 } from '../sim/bedrock.js';
 import type { BedrockSim, BedrockSimFault } from '../sim/bedrock.js';
+import { bedrockClient } from './bedrock-client.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const DEFAULT_TEXT = 'Hello from the Bedrock simulator.';
@@ -55,8 +55,7 @@ const TIME: Tool = { toolSpec: { name: 'get_time', inputSchema: { json: { type: 
 const WEATHER_INPUT = { location: 'sim' };
 
 function clientFor(sim: BedrockSim, config: Partial<BedrockRuntimeClientConfig> = {}): BedrockRuntimeClient {
-  // The client's default handler speaks HTTP/2, which needs TLS; the simulator is plain HTTP/1.1.
-  return new BedrockRuntimeClient({ region: 'us-east-1', endpoint: sim.url, credentials: CREDENTIALS, maxAttempts: 1, requestHandler: new NodeHttpHandler(), ...config });
+  return bedrockClient(sim.url, config);
 }
 
 async function withSim(fn: (sim: BedrockSim, client: BedrockRuntimeClient) => Promise<void>): Promise<void> {

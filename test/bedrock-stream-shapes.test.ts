@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import OpenAI from 'openai';
 import {
@@ -23,6 +22,7 @@ import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
 import type { GatewayServer } from '../src/server.js';
 import { simFault, startGateway } from './helpers.js';
+import { bedrockClient } from './bedrock-client.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
@@ -186,14 +186,7 @@ const FAULTS: Record<string, BedrockSimFault> = {
 
 describe('the Bedrock simulator writes the shapes, and the AWS SDK reads them', () => {
   test('each fault changes the events as named, and nothing else', async () => {
-    const client = new BedrockRuntimeClient({
-      region: 'us-west-2',
-      endpoint: sim.url,
-      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
-      maxAttempts: 1,
-      // The client's default handler speaks HTTP/2, which needs TLS; the simulator is plain HTTP/1.1.
-      requestHandler: new NodeHttpHandler(),
-    });
+    const client = bedrockClient(sim.url, { region: 'us-west-2' });
     try {
       const kindsFor = async (fault: BedrockSimFault): Promise<string[]> => {
         const res = await client.send(new ConverseStreamCommand({

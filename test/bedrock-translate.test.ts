@@ -3,12 +3,12 @@
 // reference (each frame's :event-type or :exception-type and its JSON payload), whole and one by one.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError } from '../src/errors.js';
 import { translateAnswer } from '../src/providers/bedrock/answer.js';
 import { httpError } from '../src/providers/bedrock/errors.js';
 import { translateRequest } from '../src/providers/bedrock/request.js';
 import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
+import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 
@@ -22,16 +22,7 @@ const user = (content: unknown = 'Hello') => ({ role: 'user', content });
 const PNG = 'iVBORw0KGgo=';
 
 function rejects400(body: Record<string, unknown>, param: string | null, pattern?: RegExp): void {
-  assert.throws(
-    () => translateRequest({ model: 'm', ...body }, MODEL),
-    (error: unknown) => {
-      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
-      assert.equal(error.status, 400);
-      assert.equal(error.param, param);
-      if (pattern) assert.match(error.message, pattern);
-      return true;
-    },
-  );
+  assertBadRequest(() => translateRequest({ model: 'm', ...body }, MODEL), param, pattern);
 }
 
 describe('request: path and model ids', () => {

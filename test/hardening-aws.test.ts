@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import OpenAI from 'openai';
 import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_API_KEY, BEDROCK_SIM_SECRET_ACCESS_KEY, startBedrockSim, type BedrockSim, type BedrockSimFault } from '../sim/bedrock.js';
@@ -17,6 +16,7 @@ import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
 import type { GatewayServer } from '../src/server.js';
 import type { UpstreamEvent } from '../src/providers/types.js';
 import { collectLines, simFault, startGateway } from './helpers.js';
+import { bedrockClient } from './bedrock-client.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const MAX_EVENT_BYTES = 1024 * 1024;
@@ -157,13 +157,7 @@ describe('AWS error frames', () => {
   });
 
   test('the simulator sends them as AWS does: its own SDK throws an Error named by the code, with the message', async () => {
-    const aws = new BedrockRuntimeClient({
-      region: 'us-east-1',
-      endpoint: sim.url,
-      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler(),
-    });
+    const aws = bedrockClient(sim.url);
     try {
       const res = await aws.send(new ConverseStreamCommand({
         modelId: MODEL,

@@ -1,10 +1,12 @@
 // Test stack: a Fireworks simulator and a gateway in front of it, both on 127.0.0.1 port 0.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim, type SimFault } from '../sim/fireworks.js';
 import { loadConfig } from '../src/config.js';
+import { GatewayError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { createGatewayServer, type GatewayServer } from '../src/server.js';
 import { providerSpecs } from '../src/providers/index.js';
@@ -159,4 +161,22 @@ export function collectLines(lines: string[]): Writable {
 /** Simulator faults carried by OpenAI's `user`, which translations send on as the provider's user metadata. */
 export function simFault(spec: object): string {
   return `sim:${JSON.stringify(spec)}`;
+}
+
+/**
+ * Asserts that `run` refuses with a 400 GatewayError naming `param` (its message matching `pattern`,
+ * if given), as a translation refuses a client's request; returns the error for further checks.
+ */
+export function assertBadRequest(run: () => unknown, param: string | null, pattern?: RegExp): GatewayError {
+  let refused: GatewayError | undefined;
+  assert.throws(run, (error: unknown) => {
+    assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
+    assert.equal(error.status, 400);
+    assert.equal(error.type, 'invalid_request_error');
+    assert.equal(error.param, param);
+    if (pattern) assert.match(error.message, pattern);
+    refused = error;
+    return true;
+  });
+  return refused!;
 }

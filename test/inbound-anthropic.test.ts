@@ -8,11 +8,12 @@ import Anthropic, { APIError, OverloadedError } from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/core/streaming';
 import { MessageStream } from '@anthropic-ai/sdk/lib/MessageStream';
 import { createParser } from 'eventsource-parser';
-import { GatewayError, type OpenAIErrorBody } from '../src/errors.js';
+import { type OpenAIErrorBody } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
 import type { StreamTranslator } from '../src/providers/types.js';
+import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'claude-sonnet-4-5';
 
@@ -29,19 +30,9 @@ const chat = (body: Record<string, unknown>): Json => translate(body).chat;
 const messagesOf = (body: Record<string, unknown>): Json[] => chat(body).messages as Json[];
 
 function rejects400(body: Record<string, unknown>, param: string, pattern?: RegExp): void {
-  assert.throws(
-    () => translate(body),
-    (error: unknown) => {
-      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
-      assert.equal(error.status, 400);
-      assert.equal(error.type, 'invalid_request_error');
-      assert.equal(error.code, 'invalid_request');
-      assert.equal(error.param, param);
-      assert.ok(error.message.startsWith(`${param}: `), error.message);
-      if (pattern) assert.match(error.message, pattern);
-      return true;
-    },
-  );
+  const error = assertBadRequest(() => translate(body), param, pattern);
+  assert.equal(error.code, 'invalid_request');
+  assert.ok(error.message.startsWith(`${param}: `), error.message);
 }
 
 describe('request', () => {

@@ -3,13 +3,13 @@
 // failures as Google's errors. Streams are replayed from recorded chat chunk sequences.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError } from '../src/errors.js';
 import { estimateTokens } from '../src/inbound/gemini/count.js';
 import { errorBody, statusName } from '../src/inbound/gemini/errors.js';
 import { geminiApi, type GeminiAnswer } from '../src/inbound/gemini/index.js';
 import { toJsonSchema } from '../src/inbound/gemini/schema.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
+import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'gemini-2.5-pro';
 type Json = Record<string, any>;
@@ -22,16 +22,7 @@ function translate(body: Json, answer: GeminiAnswer = 'whole', thinking: 'drop' 
 const chat = (body: Json): Json => translate(body).chat;
 
 function rejects400(body: Json, param: string, pattern?: RegExp): void {
-  assert.throws(
-    () => translate(body),
-    (error: unknown) => {
-      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
-      assert.equal(error.status, 400);
-      assert.equal(error.param, param);
-      if (pattern) assert.match(error.message, pattern);
-      return true;
-    },
-  );
+  assertBadRequest(() => translate(body), param, pattern);
 }
 
 describe('request', () => {

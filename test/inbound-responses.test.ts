@@ -15,6 +15,7 @@ import { openAIResponses } from '../src/inbound/openai-responses/index.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
 import type { StreamTranslator } from '../src/providers/types.js';
+import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'client-model';
 
@@ -34,18 +35,8 @@ function chat(body: Record<string, unknown>): Sent {
 }
 
 function rejects400(body: Record<string, unknown>, param: string | null, pattern?: RegExp, code?: string): void {
-  assert.throws(
-    () => translate(body),
-    (error: unknown) => {
-      assert.ok(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
-      assert.equal(error.status, 400);
-      assert.equal(error.type, 'invalid_request_error');
-      assert.equal(error.param, param);
-      if (pattern) assert.match(error.message, pattern);
-      if (code) assert.equal(error.code, code);
-      return true;
-    },
-  );
+  const error = assertBadRequest(() => translate(body), param, pattern);
+  if (code) assert.equal(error.code, code);
 }
 
 describe('request: input', () => {

@@ -8,14 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import Anthropic, { BadRequestError, InternalServerError } from '@anthropic-ai/sdk';
 import { jsonSchemaOutputFormat } from '@anthropic-ai/sdk/helpers/json-schema';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import OpenAI from 'openai';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../sim/anthropic.js';
-import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_SECRET_ACCESS_KEY, startBedrockSim } from '../sim/bedrock.js';
+import { startBedrockSim } from '../sim/bedrock.js';
 import { SIM_API_KEY, startFireworksSim, type SimHandle } from '../sim/fireworks.js';
 import { simApiKey, startOpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
 import { startGateway } from './helpers.js';
+import { bedrockClient } from './bedrock-client.js';
 
 const MODEL = 'claude-haiku-4-5';
 let sim: AnthropicSim;
@@ -192,13 +192,7 @@ describe('tool arguments: required properties only, flags off, on every simulato
 
   test('Bedrock', async () => {
     const bedrock = await startBedrockSim({ port: 0 });
-    const client = new BedrockRuntimeClient({
-      region: 'us-east-1',
-      endpoint: bedrock.url,
-      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler(),
-    });
+    const client = bedrockClient(bedrock.url);
     try {
       await cases(async (name, schema) => {
         const out = await client.send(new ConverseCommand({
@@ -320,13 +314,7 @@ describe('call_tool: which of the offered tools the simulated model calls', () =
 
   test('Bedrock', async () => {
     const sim = await startBedrockSim({ port: 0 });
-    const client = new BedrockRuntimeClient({
-      region: 'us-east-1',
-      endpoint: sim.url,
-      credentials: { accessKeyId: BEDROCK_SIM_ACCESS_KEY_ID, secretAccessKey: BEDROCK_SIM_SECRET_ACCESS_KEY },
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler(),
-    });
+    const client = bedrockClient(sim.url);
     try {
       await expectations(sim, async () => {
         const out = await client.send(new ConverseCommand({
