@@ -641,6 +641,14 @@ describe('stream', () => {
 });
 
 describe('errors', () => {
+  test('an error sent as `event: error` with the bare error object: the failure, with its message', () => {
+    const translator = translate({ input: 'hi', stream: true }).stream();
+    translator.push({ event: 'message', data: chunk({ role: 'assistant', content: 'a' }) });
+    const out = translator.push({ event: 'error', data: '{"message":"boom","type":"server_error"}' });
+    assert.equal(translator.failure?.error.message, 'boom');
+    assert.equal(events(out).at(-1)?.event, 'error');
+  });
+
   const error = { message: 'Slow down', type: 'rate_limit_error', code: 'rate_limit_exceeded', param: null };
   test('status unchanged, OpenAI’s error body, and the error event', () => {
     assert.equal(openAIResponses.errorStatus(429, error), 429);

@@ -11,7 +11,7 @@
 //   where the host reports cache hits;
 // - an error as a chunk (`{"error":{...}}`) after a 200.
 import type { OpenAIErrorBody } from '../errors.js';
-import type { TranslatedError } from '../providers/types.js';
+import type { TranslatedError, UpstreamEvent } from '../providers/types.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 
@@ -393,10 +393,28 @@ export abstract class InboundStreamState {
     return this.reported;
   }
 
+  /**
+   * One event of the provider's chat stream, read. An error some hosts send as `event: error` with
+   * the bare error object for data is read as the `{"error":...}` chunk it stands for.
+   */
+  protected read(event: UpstreamEvent): ChunkView {
+    return this.reader.read(event.event === 'error' ? errorData(event.data) : event.data);
+  }
+
   /** Records the stream's failure, its message redacted; returns the error to build the event from. */
   protected report(status: number, given: OpenAIErrorBody): OpenAIErrorBody {
     const error = { ...given, message: this.redact(given.message) };
     this.reported = { status, error };
     return error;
+  }
+}
+
+/** The data of an `event: error` as readChunk reads errors: `{"error":...}`, whatever the host put there. */
+function errorData(data: string): string {
+  try {
+    const value: unknown = JSON.parse(data);
+    return typeof value === 'object' && value !== null && 'error' in value ? data : JSON.stringify({ error: value });
+  } catch {
+    return JSON.stringify({ error: data });
   }
 }

@@ -20,7 +20,6 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import { typeForStatus } from '../../errors.js';
-import { isRecord } from '../../providers/anthropic/errors.js';
 import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import type { Usage } from '../../stream.js';
 import {
@@ -68,15 +67,6 @@ const MESSAGE_STOP = namedEvent('message_stop', '{"type":"message_stop"}');
 /** The first non-white-space character of a JSON text. */
 const FIRST_CHARACTER = /\S/;
 
-/** The data of an `event: error` as readChunk reads errors: `{"error":...}`, whatever the host put there. */
-function errorData(data: string): string {
-  try {
-    const value: unknown = JSON.parse(data);
-    return isRecord(value) && value.error !== undefined ? data : JSON.stringify({ error: value });
-  } catch {
-    return JSON.stringify({ error: data });
-  }
-}
 
 export class MessagesStreamTranslator extends InboundStreamState implements StreamTranslator {
   private started = false;
@@ -113,8 +103,7 @@ export class MessagesStreamTranslator extends InboundStreamState implements Stre
     if (data === DONE) return this.complete();
     if (data.trim() === '') return '';
     try {
-      // An error sent as `event: error` with the error object as its data.
-      return this.translate(this.reader.read(event.event === 'error' ? errorData(data) : data));
+      return this.translate(this.read(event));
     } catch (error) {
       // A chunk that is not one, or an answer past the translator's bounds.
       if (!(error instanceof ChatShapeError)) throw error;

@@ -57,7 +57,7 @@ export class GeminiStreamTranslator extends InboundStreamState implements Stream
     if (data === DONE) return this.complete();
     if (data.trim() === '') return '';
     try {
-      return this.translate(this.reader.read(event.event === 'error' ? errorData(data) : data));
+      return this.translate(this.read(event));
     } catch (error) {
       if (!(error instanceof ChatShapeError)) throw error;
       return this.fail(BROKEN_STREAM_STATUS, `The provider's stream could not be read: ${error.message}`, 'upstream_unreadable');
@@ -129,12 +129,3 @@ export class GeminiStreamTranslator extends InboundStreamState implements Stream
   }
 }
 
-/** The data of an `event: error` as readChunk reads errors: `{"error":...}`, whatever the host put there. */
-function errorData(data: string): string {
-  try {
-    const value: unknown = JSON.parse(data);
-    return typeof value === 'object' && value !== null && 'error' in value ? data : JSON.stringify({ error: value });
-  } catch {
-    return JSON.stringify({ error: data });
-  }
-}

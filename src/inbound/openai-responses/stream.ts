@@ -137,7 +137,7 @@ export class ResponsesStreamTranslator extends InboundStreamState implements Str
     const data = upstream.data;
     if (data === DONE || (data.length < 16 && data.trim() === DONE)) return this.complete();
     try {
-      return this.translate(this.reader.read(data));
+      return this.translate(this.read(upstream));
     } catch (error) {
       // A chunk that is not one, or an answer past the translator's bounds.
       if (!(error instanceof ChatShapeError)) throw error;
