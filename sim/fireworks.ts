@@ -46,6 +46,7 @@ import type { Writable } from 'node:stream';
 import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 import type { Gzip } from 'node:zlib';
 import { CONTROL_PREFIX, createFaultSteering, toolToCall } from './control.js';
+import { isGeminiNativePath, serveGeminiNative, type GeminiNativeHost } from './gemini-native.js';
 import type { FaultSteering } from './control.js';
 import { isObject, nonNegative, sampleFromSchema, sampleObject } from './schema-sample.js';
 
@@ -217,6 +218,8 @@ export interface SimFlavour {
    * API `/v1/responses`); undefined when it serves none, and POST there is a 404 as on that host.
    */
   readonly responsesPath?: string;
+  /** Google's own Gemini API beside the compatible layer, at `/v1beta/models/...` (sim/gemini-native.ts). */
+  readonly geminiNative?: boolean;
 }
 
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
@@ -1395,6 +1398,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   const sleep = timers.sleep;
   const usage = createUsageWindow();
   const countUsage = usage.count;
+  const nativeHost: GeminiNativeHost = { acceptsKey: flavour.acceptsKey, models: flavour.models, sleep };
 
   /** Headers every response carries, as a flat [name, value, ...] list. */
   function headers(ex: Exchange, contentType: string): string[] {
@@ -1848,6 +1852,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     const attempt = log.admit(ex, rawBody, json, key);
     if (ex.closed) return;
 
+    if (flavour.geminiNative === true && isGeminiNativePath(path)) return serveGeminiNative(nativeHost, ex, request, fault, attempt);
     const target = route(flavour, method, path);
     if (target.kind === 'not_found') {
       return sendError(ex, { status: 404, code: 'NOT_FOUND', message: `No route for ${method} ${path}` });

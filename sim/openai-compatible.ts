@@ -49,6 +49,8 @@ interface FamilyFacts {
   errors?: SimFlavour['errors'];
   /** Where after basePath the host serves the Responses API; none when undefined. */
   responses?: string;
+  /** Serves Google's own Gemini API beside the compatible layer. */
+  geminiNative?: boolean;
   /** `owned_by` of every listed model. */
   owner: string;
   models: readonly SimModel[];
@@ -71,7 +73,8 @@ const FAMILY: Readonly<Record<string, FamilyFacts>> = {
   deepinfra: { basePath: '/v1/openai', owner: 'deepinfra', models: [chat('meta-llama/Meta-Llama-3.1-8B-Instruct'), embedding('BAAI/bge-base-en-v1.5')] },
   perplexity: { basePath: '', responses: '/v1/responses', owner: 'perplexity', models: [chat('sonar'), chat('sonar-pro')] },
   // Gemini's list names models by resource (`models/...`); chat takes either form.
-  gemini: { basePath: '/v1beta/openai', owner: 'google', models: [chat('models/gemini-2.0-flash'), embedding('models/text-embedding-004')] },
+  // Google's own API lives beside the compatible layer (`/v1beta/models/...`, sim/gemini-native.ts).
+  gemini: { basePath: '/v1beta/openai', geminiNative: true, owner: 'google', models: [chat('models/gemini-2.0-flash'), embedding('models/text-embedding-004')] },
   ollama: { basePath: '/v1', responses: '/responses', keyOptional: true, owner: 'library', models: [chat('llama3.2'), embedding('nomic-embed-text')] },
   vllm: { basePath: '/v1', responses: '/responses', keyOptional: true, requestIdHeader: 'x-request-id', owner: 'vllm', models: [chat('meta-llama/Llama-3.1-8B-Instruct')] },
 };
@@ -93,6 +96,7 @@ function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
     errors: facts.errors ?? 'openai',
     perfHeaders: false,
     responsesPath: facts.responses,
+    geminiNative: facts.geminiNative ?? false,
   });
 }
 

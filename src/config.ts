@@ -478,6 +478,16 @@ function resolveProvider(
       problems.push(`${inFile?.at ?? option.env}: must be one of ${option.values.join(', ')}, got ${JSON.stringify(value)}`);
       ok = false;
     }
+    if (option.url === true && value !== '') {
+      const url = parseBaseUrl(value);
+      if (typeof url === 'string') {
+        problems.push(`${inFile?.at ?? option.env}: ${url}`);
+        ok = false;
+      } else {
+        options[name] = url.href.replace(/\/+$/, '');
+        continue;
+      }
+    }
     options[name] = value;
   }
   const known = Object.keys(specOptions);

@@ -31,6 +31,11 @@ export interface Provider {
   readonly options: Readonly<Record<string, string>>;
   /** The inbound APIs (`InboundApi.name`) the provider serves itself, as configured. */
   readonly nativeApis: ReadonlySet<string>;
+  /**
+   * Where the provider's own API lives when that is not under the base URL (Gemini's beside its
+   * OpenAI-compatible layer): its pool (the provider's own for the same origin) and base path.
+   */
+  readonly nativeBase: { readonly pool: Pool; readonly basePath: string } | undefined;
 }
 
 /** Where usage is read from: the observer of a pass-through answer, or a translator. */

@@ -12,8 +12,8 @@ import { GatewayError, credentialOf, errorJson, normaliseProviderError } from '.
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
-import { RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
-import { OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
+import { GEMINI_API_OPTION, NATIVE_BASE_URL_OPTION, RESPONSES_API_OPTION, type ChatTranslation } from './providers/types.js';
+import { GEMINI_API, OPENAI_KEY_HINT, RESPONSES_API } from './inbound/index.js';
 import { redactCredentials, redactSecrets, redactValue, registerSecret, safeEcho, type Redactor } from './redact.js';
 import { Attempt, describeNetworkError, headerRecord, streamErrorEvent, type AnswerTranslation } from './attempt.js';
 import { ComposedTranslator } from './inbound/compose.js';
@@ -84,10 +84,12 @@ export class Gateway {
       }
       registerSecret(settings.apiKey);
       const auth = spec.auth ?? DEFAULT_AUTH;
+      const pool = createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS });
+      const nativeUrl = nativeBaseUrl(spec, settings.baseUrl, settings.options);
       providers.set(spec.name, {
         name: spec.name,
         spec,
-        pool: createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
+        pool,
         origin: settings.baseUrl.origin,
         // A base URL without a path has pathname "/": routes then start at the root, not at "//".
         basePath: settings.baseUrl.pathname === '/' ? '' : settings.baseUrl.pathname,
@@ -97,7 +99,14 @@ export class Gateway {
         serverKey: settings.apiKey,
         configuredBaseUrl: settings.baseUrlConfigured ? settings.baseUrl : undefined,
         pools: new Map(),
-        nativeApis: nativeApis(spec, settings.options),
+        nativeApis: nativeApis(spec, settings.options, nativeUrl),
+        nativeBase:
+          nativeUrl === undefined
+            ? undefined
+            : {
+                pool: nativeUrl.origin === settings.baseUrl.origin ? pool : createPool(nativeUrl.origin, { connections: config.UPSTREAM_CONNECTIONS }),
+                basePath: nativeUrl.pathname === '/' ? '' : nativeUrl.pathname,
+              },
       });
       for (const [name, option] of Object.entries(spec.options ?? {})) if (option.secret) registerSecret(settings.options[name]);
     }
@@ -208,7 +217,9 @@ export class Gateway {
     const native = api !== undefined && provider.nativeApis.has(api.name);
     // The client's body goes as it is to a pass-through provider, and to one that speaks its API.
     const clientBody = native || (api === undefined && spec.kind !== 'translating');
-    const headers = this.upstreamHeaders(ex, provider, native && spec.kind === 'translating' ? nativeCredential(ex.req.headers, credential) : credential, native, clientBody);
+    // Google's API beside an OpenAI-compatible layer: another base and another key header.
+    const nativeBase = native ? provider.nativeBase : undefined;
+    const headers = this.upstreamHeaders(ex, provider, native ? nativeCredential(ex.req.headers, credential, spec) : credential, native, clientBody);
     let path: string;
     let body: Dispatcher.DispatchOptions['body'] = (Array.isArray(ex.body) ? pacedBody(ex.body) : ex.body) as Dispatcher.DispatchOptions['body'];
     let translation: AnswerTranslation | undefined;
@@ -246,6 +257,9 @@ export class Gateway {
         };
       }
       headers.push('content-length', String(Buffer.byteLength(body as string)));
+    } else if (nativeBase !== undefined) {
+      // The path the server made for the model as routed (`/v1beta/models/{model}:{method}`).
+      path = nativeBase.basePath + ex.upstreamPath;
     } else if (native && spec.kind === 'translating') {
       // The provider's API under its base URL, at the client's own path (`/v1/messages`).
       path = provider.basePath + ex.path + (ex.upstreamPath.includes('?') ? ex.upstreamPath.slice(ex.upstreamPath.indexOf('?')) : '');
@@ -284,7 +298,7 @@ export class Gateway {
     const request: Dispatcher.DispatchOptions = { method: ex.method as Dispatcher.HttpMethod, path, headers, body };
     const deadline = ex.startedAt + ex.timeoutMs;
     const attempts = ex.maxRetries + 1;
-    let pool: Dispatcher = provider.pool;
+    let pool: Dispatcher = nativeBase?.pool ?? provider.pool;
 
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - performance.now();
@@ -535,8 +549,8 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values()]);
-    await Promise.all([...pools.map((pool) => pool.close()), this.images.close()]);
+    const pools = new Set([...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values(), ...(provider.nativeBase ? [provider.nativeBase.pool] : [])]));
+    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close()]);
   }
 }
 
@@ -717,10 +731,17 @@ function clientSecrets(headers: IncomingHttpHeaders): string[] {
 }
 
 /**
- * The credential for a client of the provider's own API: sent in the header the client used (an
- * Anthropic client's `Authorization: Bearer` stays one), else as the core decided.
+ * The credential for a client of the provider's own API. Anthropic's: sent in the header the client
+ * used (an `Authorization: Bearer` stays one), else as the core decided. Gemini's, beside an
+ * OpenAI-compatible layer whose scheme the core decided: the key alone, in that API's header.
  */
-function nativeCredential(headers: IncomingHttpHeaders, decided: readonly [string, string] | undefined): readonly [string, string] | undefined {
+function nativeCredential(headers: IncomingHttpHeaders, decided: readonly [string, string] | undefined, spec: ProviderSpec): readonly [string, string] | undefined {
+  if (spec.kind === 'pass-through') {
+    if (decided === undefined || spec.geminiApi === undefined) return decided;
+    const auth = spec.geminiApi.auth;
+    const key = credentialOf(decided[1]);
+    return [auth.header, auth.scheme ? `${auth.scheme} ${key}` : key];
+  }
   const authorization = headers.authorization?.trim();
   if (authorization === undefined || authorization === '' || isPlaceholder(authorization)) return decided;
   return ['authorization', authorization];
@@ -765,10 +786,32 @@ function inboundRoutes(spec: ProviderSpec): string {
   return spec.kind === 'translating' && spec.nativeApi !== undefined ? `, and the ${spec.nativeApi} API` : '';
 }
 
-/** The inbound APIs a provider serves itself: the Responses API unless the operator turned it off. */
-function nativeApis(spec: ProviderSpec, options: Readonly<Record<string, string>>): ReadonlySet<string> {
+/**
+ * The inbound APIs a provider serves itself: the Responses API and the Gemini API (where it has a
+ * native base URL) unless the operator turned them off.
+ */
+function nativeApis(spec: ProviderSpec, options: Readonly<Record<string, string>>, nativeUrl: URL | undefined): ReadonlySet<string> {
   if (spec.kind === 'translating') return new Set(spec.nativeApi === undefined ? [] : [spec.nativeApi]);
-  return new Set(spec.responsesApi !== undefined && options[RESPONSES_API_OPTION] !== 'translate' ? [RESPONSES_API] : []);
+  const apis: string[] = [];
+  if (spec.responsesApi !== undefined && options[RESPONSES_API_OPTION] !== 'translate') apis.push(RESPONSES_API);
+  if (nativeUrl !== undefined) apis.push(GEMINI_API);
+  return new Set(apis);
+}
+
+/**
+ * Where a provider's Gemini API lives, when it serves one and the operator left it on: the
+ * `nativeBaseUrl` option, else the base URL without its OpenAI-compatible end; a base URL that
+ * does not end so (a proxy of the compatible layer alone) has none, and the API is translated.
+ */
+function nativeBaseUrl(spec: ProviderSpec, baseUrl: URL, options: Readonly<Record<string, string>>): URL | undefined {
+  if (spec.kind !== 'pass-through' || spec.geminiApi === undefined || options[GEMINI_API_OPTION] === 'translate') return undefined;
+  const configured = options[NATIVE_BASE_URL_OPTION];
+  if (configured !== undefined && configured !== '') return new URL(configured);
+  const compat = spec.geminiApi.compatPath;
+  if (!baseUrl.pathname.endsWith(compat)) return undefined;
+  const url = new URL(baseUrl.href);
+  url.pathname = baseUrl.pathname.slice(0, -compat.length) || '/';
+  return url;
 }
 
 /** The headers a provider's every request carries, flat: the spec's own, then its adapter's. */

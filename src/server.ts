@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { DEFAULT_MODEL_APIS, type DefaultModelApi } from './aliases.js';
 import { createCors } from './cors.js';
 import { GatewayError, errorJson, typeForStatus } from './errors.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange, Provider } from './exchange.js';
 import { Gateway, sendError, type GatewayOptions } from './gateway.js';
 import { InFlight } from './inflight.js';
 import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
@@ -88,6 +88,8 @@ const GEMINI_CONTENTS_BYTES = Buffer.from(GEMINI_CONTENTS);
 /** The query parameter in which Google's clients may send their key. */
 const GEMINI_KEY_PARAM = 'key';
 const GEMINI_KEY_HEADER = 'x-goog-api-key';
+/** How the Gemini API names a model as a resource (`models/gemini-2.5-flash`). */
+const GEMINI_RESOURCE_PREFIX = 'models/';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const JSON_CONTENT_TYPE = 'application/json';
@@ -329,8 +331,13 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.api = geminiWholeRoute;
     const query = queryOf(req.url);
     takeQueryKey(req, query);
+    // A provider named by x-provider that serves the API itself answers for its models.
+    const providerHeader = req.headers['x-provider'];
+    const named = providerHeader === undefined || providerHeader === '' ? undefined : gateway.resolveProvider(providerHeader);
+    const listedNatively = named !== undefined && named.nativeApis.has(GEMINI_API);
     if (path === GEMINI_MODELS_PATH || path === GEMINI_MODEL_PREFIX) {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+      if (listedNatively) return forwardGeminiModels(ex, named, GEMINI_MODELS_PATH, query);
       gateway.models.answerGeminiAliases(ex);
       return;
     }
@@ -340,6 +347,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     const model = geminiModel(colon === -1 ? name : name.slice(0, colon));
     if (colon === -1) {
       if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+      if (listedNatively) return forwardGeminiModels(ex, named, `${GEMINI_MODEL_PREFIX}${encodeModel(model)}`, query);
       gateway.models.answerGeminiModel(ex, model, gateway.modelAliases.resolve(model));
       return;
     }
@@ -355,7 +363,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       ex.stream = true;
       ex.api = query?.get('alt') === 'sse' ? geminiSseRoute : geminiArrayRoute;
     }
-    ex.provider = gateway.resolveProvider(req.headers['x-provider']);
+    ex.provider = named ?? gateway.resolveProvider(undefined);
     ex.method = 'POST';
     ex.maxRetries = headerInt(req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
     ex.timeoutMs = headerInt(req, 'x-gateway-timeout-ms', 1, config.REQUEST_TIMEOUT_MS) ?? config.REQUEST_TIMEOUT_MS;
@@ -367,13 +375,26 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.contentType = JSON_CONTENT_TYPE;
     ex.body = raw;
     routeModel(ex, model, 'gemini');
-    if (method === GEMINI_COUNT_TOKENS && !ex.provider!.nativeApis.has(GEMINI_API)) {
+    if (ex.provider!.nativeApis.has(GEMINI_API)) {
+      // Google's API itself: the model as routed, the client's query without its key (now a header).
+      ex.upstreamPath = `${GEMINI_MODEL_PREFIX}${encodeModel(ex.model!)}:${method}${upstreamQuery(query)}`;
+    } else if (method === GEMINI_COUNT_TOKENS) {
       answerTokenEstimate(ex, raw, facts);
       return;
     }
     if (facts.requiredType !== 'array') {
       throw new GatewayError(400, 'contents: required, a non-empty list of Content objects.', 'missing_required_parameter', GEMINI_CONTENTS);
     }
+    await gateway.forward(ex);
+  }
+
+  /** `GET /v1beta/models[/{model}]` from a provider that serves the Gemini API: its own answer, passed through. */
+  async function forwardGeminiModels(ex: Exchange, provider: Provider, path: string, query: URLSearchParams | undefined): Promise<void> {
+    ex.provider = provider;
+    ex.method = 'GET';
+    ex.upstreamPath = path + upstreamQuery(query);
+    ex.maxRetries = headerInt(ex.req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
+    ex.timeoutMs = headerInt(ex.req, 'x-gateway-timeout-ms', 1, config.REQUEST_TIMEOUT_MS) ?? config.REQUEST_TIMEOUT_MS;
     await gateway.forward(ex);
   }
 
@@ -509,6 +530,23 @@ function takeQueryKey(req: IncomingMessage, query: URLSearchParams | undefined):
   const key = query?.get(GEMINI_KEY_PARAM);
   if (key === undefined || key === null || key === '' || req.headers[GEMINI_KEY_HEADER] !== undefined) return;
   req.headers[GEMINI_KEY_HEADER] = key;
+}
+
+/**
+ * A model as a Gemini path names it: without the resource prefix (`models/gemini-2.5-flash` is
+ * `gemini-2.5-flash`), escaped where a URL path needs it (slashes stay: tuned models hold them).
+ */
+function encodeModel(model: string): string {
+  const name = model.startsWith(GEMINI_RESOURCE_PREFIX) ? model.slice(GEMINI_RESOURCE_PREFIX.length) : model;
+  return encodeURIComponent(name).replaceAll('%2F', '/');
+}
+
+/** The client's query as sent upstream: its key taken out (it goes as a header), the rest as it came. */
+function upstreamQuery(query: URLSearchParams | undefined): string {
+  if (query === undefined) return '';
+  query.delete(GEMINI_KEY_PARAM);
+  const text = query.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 /** The model of a Gemini path, percent-decoded (the SDKs escape nothing, but a client may), and checked as a body's model is. */

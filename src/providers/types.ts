@@ -64,6 +64,8 @@ export interface ProviderOption {
   readonly fallbackEnv?: string;
   /** A credential: redacted wherever it appears, never printed. */
   readonly secret?: boolean;
+  /** An http(s) URL when set (checked at start-up as base URLs are); empty means unset. */
+  readonly url?: boolean;
 }
 
 export interface PassThroughSpec extends ProviderSpecBase {
@@ -88,6 +90,14 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * `max_completion_tokens` (OpenAI's: its reasoning models refuse `max_tokens`).
    */
   readonly maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * The provider serves Google's Gemini API itself (`/v1beta/models/{model}:generateContent`) beside
+   * its OpenAI-compatible layer: the page that documents it, and the end of the base URL's path
+   * that is that layer (`/v1beta/openai`). Gemini API clients are then passed through, bytes
+   * untouched, to the base URL without that end (or to `<NAME>_NATIVE_BASE_URL`), unless the
+   * operator turns it off (`<NAME>_NATIVE_API=translate`), with the key as that API wants it (`auth`).
+   */
+  readonly geminiApi?: { readonly docs: string; readonly compatPath: string; readonly auth: AuthStyle };
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {
@@ -252,22 +262,39 @@ export interface Authorized {
 /** The option that lets the operator have the gateway translate `/v1/responses` for a host that serves it. */
 export const RESPONSES_API_OPTION = 'responsesApi';
 
+/** The options that let the operator have the gateway translate the Gemini API, and say where the native one lives. */
+export const GEMINI_API_OPTION = 'nativeApi';
+export const NATIVE_BASE_URL_OPTION = 'nativeBaseUrl';
+
 /**
  * An OpenAI-compatible host needs nothing beyond its spec; this keeps such files one short literal.
- * A host that serves the Responses API gets an option to turn that off (`<NAME>_RESPONSES_API`).
+ * A host that serves the Responses API gets an option to turn that off (`<NAME>_RESPONSES_API`);
+ * one that serves the Gemini API, options to turn that off and to say where it lives.
  */
 export function openAICompatible(spec: Omit<PassThroughSpec, 'kind'>): PassThroughSpec {
-  const options =
-    spec.responsesApi === undefined
-      ? spec.options
-      : {
-          ...spec.options,
-          [RESPONSES_API_OPTION]: {
-            env: `${spec.baseUrlEnv.replace(/_BASE_URL$/, '')}_RESPONSES_API`,
-            default: 'native',
-            values: ['native', 'translate'],
-            description: '`native` passes /v1/responses through to the provider; `translate` serves it through chat completions',
-          },
-        };
-  return Object.freeze({ ...spec, options, kind: 'pass-through', name: spec.name.toLowerCase() });
+  const prefix = spec.baseUrlEnv.replace(/_BASE_URL$/, '');
+  const options: Record<string, ProviderOption> = { ...spec.options };
+  if (spec.responsesApi !== undefined) {
+    options[RESPONSES_API_OPTION] = {
+      env: `${prefix}_RESPONSES_API`,
+      default: 'native',
+      values: ['native', 'translate'],
+      description: '`native` passes /v1/responses through to the provider; `translate` serves it through chat completions',
+    };
+  }
+  if (spec.geminiApi !== undefined) {
+    options[GEMINI_API_OPTION] = {
+      env: `${prefix}_NATIVE_API`,
+      default: 'native',
+      values: ['native', 'translate'],
+      description: '`native` passes the Gemini API (/v1beta/models/...) through to the provider; `translate` serves it through chat completions',
+    };
+    options[NATIVE_BASE_URL_OPTION] = {
+      env: `${prefix}_NATIVE_BASE_URL`,
+      default: '',
+      url: true,
+      description: `Where the provider's Gemini API lives; default: the base URL without ${spec.geminiApi.compatPath}`,
+    };
+  }
+  return Object.freeze({ ...spec, options: Object.keys(options).length > 0 ? options : undefined, kind: 'pass-through', name: spec.name.toLowerCase() });
 }
