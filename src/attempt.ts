@@ -2,10 +2,14 @@
 // arrives (from its first byte out it can no longer be retried); any other answer is buffered, so
 // that a failure can still be retried and the deadline covers the whole answer.
 //
-// Two sinks share everything else (timers, backpressure, cancel, first byte, usage): a pass-through
-// answer is written byte for byte; a translated one (an AnswerTranslation) goes through the
-// provider's translator first, event by event for a stream, and its headers wait for the first
+// Two ways of answering share everything else (timers, backpressure, cancel, first byte, usage): a
+// pass-through answer is written byte for byte; a translated one (an AnswerTranslation) goes through
+// the provider's translator first, event by event for a stream, and its headers wait for the first
 // translated bytes, so that a failure reported before them can still be retried.
+//
+// The attempt never writes the client's response itself: it writes through the request's sink
+// (sink.ts), which it claims at its commit point. A claim refused (another attempt of the request
+// committed first: a hedge) ends this attempt unseen, as 'lost'.
 //
 // The handler implements undici 7's core callbacks (onConnect, onHeaders, onData, onComplete,
 // onError), which its clients call directly. Given the controller callbacks instead, undici 7 wraps
@@ -14,12 +18,12 @@
 import { performance } from 'node:perf_hooks';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
-import type { OpenAIErrorBody } from './errors.js';
 import type { AttemptLimits, Exchange } from './exchange.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
-import type { ProviderAdapter, StreamTranslator, TranslatedError, UpstreamEvent } from './providers/types.js';
-import { UsageObserver, sseErrorEvent, type Usage } from './stream.js';
+import type { ProviderAdapter, ProviderSpec, StreamTranslator, TranslatedError, UpstreamEvent } from './providers/types.js';
+import { UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
+import type { ClientSink } from './sink.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -52,6 +56,8 @@ export interface PickedHeaders {
 export type AttemptOutcome =
   | { kind: 'answered' }
   | { kind: 'cancelled' }
+  /** Another attempt of the request committed first (a hedge): this one ended unseen. */
+  | { kind: 'lost' }
   | { kind: 'timeout' }
   | { kind: 'network'; error: Error }
   /** undici refused the request itself (e.g. a header value it cannot send): the client's to fix. */
@@ -81,6 +87,8 @@ class TranslatedEndSignal extends Error {
 const TIMEOUT = new TimeoutSignal('deadline reached');
 const CLIENT_GONE = new ClientGoneSignal('client went away');
 const CLIENT_STALLED = new ClientStalledSignal('client stopped reading');
+/** Another attempt of the request committed first: this one is not wanted. */
+const LOST = new ClientGoneSignal('another attempt answered');
 /** A translated stream is over (an error event, or one past its bound): the rest is not wanted. */
 const TRANSLATED_END = new TranslatedEndSignal('translated stream ended');
 
@@ -144,6 +152,7 @@ const enum Mode {
  */
 export class Attempt implements Dispatcher.DispatchHandler {
   private ex: Exchange | undefined;
+  private readonly sink: ClientSink;
   private resolve: ((outcome: AttemptOutcome) => void) | undefined;
   private controller: UpstreamControl | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -169,33 +178,28 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private translated = '';
   private readonly sentAt = performance.now();
 
-  private constructor(
-    ex: Exchange,
+  constructor(
+    sink: ClientSink,
+    /** The provider answering: which of its headers to read. */
+    private readonly spec: ProviderSpec,
     private readonly limits: AttemptLimits,
     private readonly translation: AnswerTranslation | undefined,
-    budgetMs: number,
-    resolve: (outcome: AttemptOutcome) => void,
   ) {
-    this.ex = ex;
-    this.resolve = resolve;
-    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
-    // budget would give nearly every request a list of its own.
-    this.timer = setTimeout(abortAttempt, Math.ceil(budgetMs), this, TIMEOUT);
+    this.sink = sink;
+    this.ex = sink.ex;
   }
 
-  /** Sends one request upstream; resolves when its answer is written or its failure is known. */
-  static run(
-    ex: Exchange,
-    limits: AttemptLimits,
-    translation: AnswerTranslation | undefined,
-    pool: Dispatcher,
-    request: Dispatcher.DispatchOptions,
-    budgetMs: number,
-  ): Promise<AttemptOutcome> {
+  /**
+   * Sends one request upstream within `budgetMs`; resolves when its answer is written or its
+   * failure is known.
+   */
+  run(pool: Dispatcher, request: Dispatcher.DispatchOptions, budgetMs: number): Promise<AttemptOutcome> {
     return new Promise((resolve) => {
-      const attempt = new Attempt(ex, limits, translation, budgetMs, resolve);
-      ex.waiting = attempt;
-      pool.dispatch(request, attempt);
+      this.resolve = resolve;
+      // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
+      // budget would give nearly every request a list of its own.
+      this.timer = setTimeout(abortAttempt, Math.ceil(budgetMs), this, TIMEOUT);
+      pool.dispatch(request, this);
     });
   }
 
@@ -204,12 +208,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.abort(CLIENT_GONE);
   }
 
+  /** Another attempt answered: stop this one's upstream request, unseen. */
+  lose(): void {
+    this.abort(LOST);
+  }
+
   abort(reason: Error): void {
     if (!this.ex) return;
     if (this.abortReason) return;
     this.abortReason = reason;
     if (this.controller) this.controller.abort(reason);
-    else this.finish(reason === TIMEOUT ? { kind: 'timeout' } : { kind: 'cancelled' });
+    else this.finish(reason === TIMEOUT ? { kind: 'timeout' } : reason === LOST ? { kind: 'lost' } : { kind: 'cancelled' });
   }
 
   onConnect(abort: (reason: Error) => void): void {
@@ -225,7 +234,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!ex) return true;
     this.status = statusCode;
     const translation = this.translation;
-    const picked = pickHeaders(ex, rawHeaders, translation !== undefined);
+    const picked = pickHeaders(ex, this.spec, rawHeaders, translation !== undefined);
     this.headers = picked;
     const contentType = picked.contentType;
     if (statusCode >= 400) this.mode = Mode.Error;
@@ -277,13 +286,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
           this.translateChunk(ex, controller, chunk);
           return;
         }
-        if (!this.streaming) this.startAnswer(ex);
+        if (!this.streaming && !this.startAnswer(ex, controller)) return;
         (ex.usage as UsageObserver | undefined)?.push(chunk);
-        if (!ex.res.write(chunk)) this.hold(ex, controller);
+        if (!this.sink.write(chunk)) this.hold(controller);
         return;
       default:
         (ex.usage as UsageObserver | undefined)?.push(chunk);
-        if (!ex.res.write(chunk)) this.hold(ex, controller);
+        if (!this.sink.write(chunk)) this.hold(controller);
     }
   }
 
@@ -295,7 +304,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.streaming) {
-      ex.res.end();
+      this.sink.end();
       this.finish({ kind: 'answered' });
       return;
     }
@@ -318,6 +327,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     // A whole answer, or a stream that ended before its first byte: answer it as it is.
+    if (!this.sink.claim(this)) return this.finish({ kind: 'lost' });
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
     const forClient = headers.forClient;
@@ -330,11 +340,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     // 204 and 304 answers have no body, and say nothing of its length.
     if (this.status !== 204 && this.status !== 304) forClient.push('content-length', String(body.length));
-    ex.res.writeHead(this.status, forClient);
+    this.sink.head(this.status, forClient);
     // A small body goes out as latin1 text (byte for byte the same bytes): Node then sends it in
     // one write with the status line and headers, instead of gathering both for a writev.
-    if (body.length <= ONE_WRITE_BYTES) ex.res.end(body.toString('latin1'), 'latin1');
-    else ex.res.end(body);
+    if (body.length <= ONE_WRITE_BYTES) this.sink.end(body.toString('latin1'), 'latin1');
+    else this.sink.end(body);
     this.finish({ kind: 'answered' });
   }
 
@@ -344,11 +354,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const reason = this.abortReason ?? error;
     if (this.streaming) {
       // The client already has a 200 and part of the answer.
-      if (this.onDrain) ex.res.off('drain', this.onDrain);
+      if (this.onDrain) this.sink.offDrain(this.onDrain);
       if (reason === CLIENT_STALLED) {
         ex.errorMessage = `The client read nothing for ${this.limits.CLIENT_STALL_TIMEOUT_MS} ms; the gateway closed the connection.`;
-        ex.cutByGateway = true;
-        ex.res.destroy();
+        this.sink.cut();
       } else if (reason !== CLIENT_GONE) {
         const message =
           reason === TIMEOUT
@@ -358,19 +367,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
             : `The provider's answer broke off: ${describeNetworkError(reason)}.`;
         ex.errorMessage = message;
         if (this.mode === Mode.Stream) {
-          // An SSE error event: the OpenAI SDKs raise it instead of waiting for more.
-          ex.res.end(
-            streamErrorEvent(ex, reason === TIMEOUT ? 504 : 502, {
-              message,
-              type: reason === TIMEOUT ? 'timeout_error' : 'upstream_error',
-              code: reason === TIMEOUT ? 'stream_idle_timeout' : 'stream_interrupted',
-              param: null,
-            }),
-          );
+          // The API's error event: the SDKs raise it instead of waiting for more.
+          this.sink.endWithError(reason === TIMEOUT ? 504 : 502, {
+            message,
+            type: reason === TIMEOUT ? 'timeout_error' : 'upstream_error',
+            code: reason === TIMEOUT ? 'stream_idle_timeout' : 'stream_interrupted',
+            param: null,
+          });
         } else {
           // A JSON body cannot carry an error after its start: the client sees it cut short.
-          ex.cutByGateway = true;
-          ex.res.destroy();
+          this.sink.cut();
         }
       }
       this.finish({ kind: 'answered' });
@@ -378,6 +384,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (reason === TIMEOUT) this.finish({ kind: 'timeout' });
     else if (reason === CLIENT_GONE) this.finish({ kind: 'cancelled' });
+    else if (reason === LOST) this.finish({ kind: 'lost' });
     else if ((reason as { code?: string }).code === 'UND_ERR_INVALID_ARG') this.finish({ kind: 'unsendable', error: reason });
     else this.finish({ kind: 'network', error: reason });
   }
@@ -397,13 +404,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const chunks = this.chunks;
     this.chunks = NO_CHUNKS;
     this.size = 0;
-    this.startAnswer(ex);
+    if (!this.startAnswer(ex, controller)) return;
     let writable = true;
     for (const chunk of chunks) {
       (ex.usage as UsageObserver | undefined)?.push(chunk);
-      writable = ex.res.write(chunk);
+      writable = this.sink.write(chunk);
     }
-    if (!writable) this.hold(ex, controller);
+    if (!writable) this.hold(controller);
   }
 
   /** The provider's first stream bytes: a stream has no end the deadline could wait for, so the idle timer bounds it. */
@@ -415,28 +422,34 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.translator = this.translation.stream!();
       this.events = createEventDecoder(
         this.translation.framing,
-        { onEvent: (event) => this.onEvent(event), onBroken: (reason) => this.broken(ex, reason) },
+        { onEvent: (event) => this.onEvent(event), onBroken: (reason) => this.broken(reason) },
         MAX_EVENT_BYTES,
       );
     }
   }
 
   /** The stream broke its framing (an event past MAX_EVENT_BYTES, a corrupt frame): it is given up, as one that broke off. */
-  private broken(ex: Exchange, message: string): void {
+  private broken(message: string): void {
     if (this.ex === undefined) return;
     this.abortReason = TRANSLATED_END;
     if (!this.streaming) this.finish({ kind: 'unreadable', message });
     else {
-      ex.errorMessage = `The provider's answer broke off: ${message}.`;
-      ex.res.end(streamErrorEvent(ex, 502, { message: ex.errorMessage, type: 'upstream_error', code: 'stream_interrupted', param: null }));
+      this.sink.endWithError(502, { message: `The provider's answer broke off: ${message}.`, type: 'upstream_error', code: 'stream_interrupted', param: null });
       this.finish({ kind: 'answered' });
     }
     // Not from inside the decoder's callback, which undici is still calling into.
     queueMicrotask(() => this.controller?.abort(TRANSLATED_END));
   }
 
-  /** First bytes of an answer written as it arrives: from here it belongs to the client. */
-  private startAnswer(ex: Exchange): void {
+  /**
+   * First bytes of an answer written as it arrives: the commit point, from where it belongs to the
+   * client. False when another attempt committed first: this one has ended, unseen.
+   */
+  private startAnswer(ex: Exchange, controller: UpstreamControl | undefined): boolean {
+    if (!this.sink.claim(this)) {
+      this.settle(controller, { kind: 'lost' });
+      return false;
+    }
     this.streaming = true;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.status = this.status;
@@ -450,7 +463,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       forClient.push('content-encoding', headers.contentEncoding);
     } else ex.usage = new UsageObserver();
     if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
-    ex.res.writeHead(this.status, forClient);
+    this.sink.head(this.status, forClient);
+    return true;
   }
 
   /** One upstream chunk of a translated stream: parsed into events, each translated as it comes. */
@@ -472,7 +486,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // The commit point is the first event that gives the client content, whatever else the same
     // network read holds: a failure after it ends the answer with the API's error event, and the
     // outcome never depends on how the provider's bytes were split.
-    if (text !== '' && !this.streaming && translator.failure === undefined) this.startAnswer(ex);
+    if (text !== '' && !this.streaming && translator.failure === undefined && !this.startAnswer(ex, this.controller)) return;
     this.translated += text;
   }
 
@@ -487,14 +501,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // Nothing was sent yet: the failure is the attempt's, to retry or to answer with.
     if (failure !== undefined && !this.streaming) return this.settle(controller, { kind: 'failed', failure, headers: this.headers! });
     if (text === '' && controller !== undefined) return;
-    if (!this.streaming) this.startAnswer(ex);
+    if (!this.streaming && !this.startAnswer(ex, controller)) return;
     if (failure === undefined && controller !== undefined) {
-      if (!ex.res.write(text)) this.hold(ex, controller);
+      if (!this.sink.write(text)) this.hold(controller);
       return;
     }
     // The stream is over: its end, or an error event (which closes it).
     if (failure !== undefined) ex.errorMessage = failure.error.message;
-    ex.res.end(text);
+    this.sink.end(text);
     this.settle(controller, { kind: 'answered' });
   }
 
@@ -522,13 +536,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.finish({ kind: 'unreadable', message, excerpt: body.subarray(0, UNREADABLE_EXCERPT_BYTES).toString('utf8') });
       return;
     }
+    if (!this.sink.claim(this)) return this.finish({ kind: 'lost' });
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.usage = { usage: answer.usage };
     const forClient = headers.forClient;
     forClient.push('content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(answer.json)), ...this.translation!.clientHeaders);
-    ex.res.writeHead(this.status, forClient);
-    ex.res.end(answer.json);
+    this.sink.head(this.status, forClient);
+    this.sink.end(answer.json);
     this.finish({ kind: 'answered' });
   }
 
@@ -544,13 +559,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
    * slowness is not the provider's silence (the idle timer stops), but it is bounded:
    * CLIENT_STALL_TIMEOUT_MS without draining closes both sides.
    */
-  private hold(ex: Exchange, controller: UpstreamControl): void {
+  private hold(controller: UpstreamControl): void {
     this.paused = true;
     controller.pause();
     if (this.mode === Mode.Stream) clearTimeout(this.timer);
     this.stallTimer = setTimeout(abortAttempt, this.limits.CLIENT_STALL_TIMEOUT_MS, this, CLIENT_STALLED);
     this.onDrain ??= () => this.drained();
-    ex.res.once('drain', this.onDrain);
+    this.sink.onceDrain(this.onDrain);
   }
 
   /** The client took what it was sent: let the provider go on. */
@@ -567,7 +582,6 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const resolve = this.resolve!;
     clearTimeout(this.timer);
     clearTimeout(this.stallTimer);
-    ex.waiting = undefined;
     ex.upstreamMs += performance.now() - this.sentAt;
     this.ex = undefined;
     this.resolve = undefined;
@@ -611,11 +625,6 @@ function isStream(contentType: string, translation: AnswerTranslation | undefine
   return translation?.framing === 'aws-eventstream' && contentType.startsWith(EVENTSTREAM_CONTENT_TYPE);
 }
 
-/** A failure after a stream began, as an error event of the API the client speaks. */
-export function streamErrorEvent(ex: Exchange, status: number, error: OpenAIErrorBody): string {
-  return ex.api === undefined ? sseErrorEvent(error) : ex.api.errorEvent(status, error);
-}
-
 function abortAttempt(attempt: Attempt, reason: Error): void {
   attempt.abort(reason);
 }
@@ -627,8 +636,7 @@ function abortAttempt(attempt: Attempt, reason: Error): void {
  * the first value is the one that counts. A translated answer gets its content type from the
  * translation.
  */
-function pickHeaders(ex: Exchange, raw: Buffer[], translated: boolean): PickedHeaders {
-  const spec = ex.provider!.spec;
+function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated: boolean): PickedHeaders {
   const requestIdHeader = spec.requestIdHeader;
   const errorTypeHeader = spec.kind === 'translating' ? spec.adapter.errorTypeHeader : undefined;
   const picked: PickedHeaders = {

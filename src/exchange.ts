@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'undici';
 import type { BodyBytes } from './body.js';
+import type { BodyFacts } from './jsonbody.js';
 import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
@@ -59,6 +60,13 @@ export interface Exchange {
   body: BodyBytes | null;
   /** The JSON values a large body holds (BodyFacts.values): what translating it would cost. */
   bodyValues: number;
+  /** What the body scanner found in a JSON body (where its model is), for a target to replace the model. */
+  facts: BodyFacts | undefined;
+  /**
+   * Where a route names the model in its path (Gemini's `/v1beta/models/{model}:{method}`): the
+   * rest of the path after the model, query included, for each target to put its own model before.
+   */
+  modelInPath: string | undefined;
   contentType: string | undefined;
   /** The model the provider is asked for (after aliases, prefixes and mapModel). */
   model: string | undefined;

@@ -11,7 +11,7 @@ import type { Exchange, Provider } from './exchange.js';
 import { Gateway, sendError, type GatewayOptions } from './gateway.js';
 import { InFlight } from './inflight.js';
 import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
-import { replaceModel, type BodyFacts } from './jsonbody.js';
+import type { BodyFacts } from './jsonbody.js';
 import type { Logger } from './logger.js';
 import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
@@ -288,8 +288,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     ex.stream = facts.stream;
     ex.bodyValues = facts.values;
+    ex.facts = facts;
+    ex.body = raw;
     routeModel(ex, model, route.defaultModel);
-    ex.body = ex.model === model ? raw : replaceModel(raw, facts, ex.model!);
   }
 
   /** The model a client named: its alias, its `provider/` prefix, the provider's own spelling. */
@@ -375,10 +376,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.contentType = JSON_CONTENT_TYPE;
     ex.body = raw;
     routeModel(ex, model, 'gemini');
-    if (ex.provider!.nativeApis.has(GEMINI_API)) {
-      // Google's API itself: the model as routed, the client's query without its key (now a header).
-      ex.upstreamPath = `${GEMINI_MODEL_PREFIX}${encodeModel(ex.model!)}:${method}${upstreamQuery(query)}`;
-    } else if (method === GEMINI_COUNT_TOKENS) {
+    // For Google's API itself: after the model, the method and the client's query without its key (now a header).
+    ex.modelInPath = `:${method}${upstreamQuery(query)}`;
+    if (method === GEMINI_COUNT_TOKENS && !ex.provider!.nativeApis.has(GEMINI_API)) {
       answerTokenEstimate(ex, raw, facts);
       return;
     }
@@ -485,6 +485,8 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     upstreamPath: '',
     body: null,
     bodyValues: 0,
+    facts: undefined,
+    modelInPath: undefined,
     contentType: undefined,
     model: undefined,
     clientModel: undefined,

@@ -1,0 +1,29 @@
+// A plan: the targets that may answer a request, in the order to try them, with the one deadline
+// and the one attempt budget they share.
+import type { Provider } from '../exchange.js';
+import { DEFAULT_POLICY, type RetryPolicy } from './retry.js';
+import type { Target } from './target.js';
+
+export interface Plan {
+  /** The route's name, when the request matched one. */
+  readonly route: string | undefined;
+  readonly targets: readonly Target[];
+  /** From the request's start to its last byte, whatever the targets. */
+  readonly timeoutMs: number;
+  /** Attempts in all, across targets. */
+  readonly maxAttempts: number;
+  readonly policy: RetryPolicy;
+}
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/** The plan of a request that named its one target itself (x-provider, a prefix, an alias, the default). */
+export function singleTarget(provider: Provider, model: string | undefined, unaliased: boolean, maxRetries: number, timeoutMs: number): Plan {
+  return {
+    route: undefined,
+    targets: [{ id: undefined, provider, model, unaliased, key: undefined, maxRetries, headers: NO_HEADERS, attemptTimeoutMs: undefined }],
+    timeoutMs,
+    maxAttempts: maxRetries + 1,
+    policy: DEFAULT_POLICY,
+  };
+}
