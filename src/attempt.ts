@@ -233,6 +233,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const ex = this.ex;
     if (!ex) return true;
     this.status = statusCode;
+    ex.upstreamStatus = statusCode;
     const translation = this.translation;
     const picked = pickHeaders(ex, this.spec, rawHeaders, translation !== undefined);
     this.headers = picked;

@@ -13,6 +13,19 @@ import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
+/** The most requests RECORD_REQUESTS may keep. */
+export const MAX_RECORDED_REQUESTS = 1000;
+/**
+ * The most of one body RECORD_BODY_BYTES may keep: redaction then scans it, and the margin after it
+ * (record.ts), whole (MAX_SCANNED_CHARS in redact.ts is 256 Ki characters), in a few ms.
+ */
+export const MAX_RECORD_BODY_BYTES = 128 * 1024;
+/**
+ * RECORD_REQUESTS x RECORD_BODY_BYTES at most: each record holds two bodies (request and answer),
+ * so the record holds about twice this, plus headers.
+ */
+export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+
 /** Node keeps a timer's delay in a signed 32-bit int; a longer one fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -159,6 +172,14 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['drop', 'refuse'], { error: 'must be drop or refuse' }))
       .default('drop'),
+    RECORD_REQUESTS: int(0, MAX_RECORDED_REQUESTS).default(0),
+    RECORD_BODY_BYTES: int(0, MAX_RECORD_BODY_BYTES).default(16 * 1024),
+    RECORD_READERS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
+      .default('loopback'),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -210,6 +231,9 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     "On /v1/messages served by a non-Anthropic provider: drop leaves Anthropic's thinking and output_config.effort out (models that do not reason refuse reasoning_effort); effort sends them as reasoning_effort. The same for the Gemini API's generationConfig.thinkingConfig.",
   RESPONSES_HOSTED_TOOLS:
     "On /v1/responses translated to chat: drop leaves OpenAI's built-in tools (web_search, file_search, code_interpreter, ...) out and names them in x-gateway-dropped-params; refuse answers 400.",
+  RECORD_REQUESTS: `How many of the last requests GET /debug/requests shows, redacted (0-${MAX_RECORDED_REQUESTS}); 0 = off, and the route does not exist.`,
+  RECORD_BODY_BYTES: `How much of each recorded request body and answer is kept (0-${MAX_RECORD_BODY_BYTES}); RECORD_REQUESTS times this is at most ${MAX_RECORD_BYTES}.`,
+  RECORD_READERS: 'Who may read GET /debug/requests: loopback (clients on this machine, not relayed by a proxy) or any.',
 };
 
 export interface ProviderSettings {
@@ -370,6 +394,13 @@ function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string
   const ceiling = values.RETRY_MAX_DELAY_MS as number;
   if (valid.has('RETRY_BASE_DELAY_MS') && valid.has('RETRY_MAX_DELAY_MS') && ceiling < base) {
     problems.push(`${labels.RETRY_MAX_DELAY_MS}: must be at least RETRY_BASE_DELAY_MS (${base}), got ${ceiling}`);
+  }
+  const recorded = values.RECORD_REQUESTS as number;
+  const bodyBytes = values.RECORD_BODY_BYTES as number;
+  if (valid.has('RECORD_REQUESTS') && valid.has('RECORD_BODY_BYTES') && recorded * bodyBytes > MAX_RECORD_BYTES) {
+    problems.push(
+      `${labels.RECORD_BODY_BYTES}: RECORD_REQUESTS (${recorded}) times RECORD_BODY_BYTES must be at most ${MAX_RECORD_BYTES}, got ${bodyBytes} (at most ${Math.floor(MAX_RECORD_BYTES / recorded)} with ${recorded} requests)`,
+    );
   }
   return { values, labels, valid };
 }

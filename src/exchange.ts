@@ -84,6 +84,8 @@ export interface Exchange {
   timeoutMs: number;
   // Observed as the request runs.
   status: number;
+  /** The status the provider last answered with (0 before any); `status` is what the client got. */
+  upstreamStatus: number;
   retries: number;
   firstByteMs: number | undefined;
   upstreamMs: number;

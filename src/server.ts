@@ -16,6 +16,8 @@ import type { Logger } from './logger.js';
 import { redactSecrets, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logExchange, requestLineWriters } from './requestlog.js';
+import { operatorRefusal } from './operator.js';
+import { RECORD_PATH, RequestRecorder } from './record.js';
 import { VERSION } from './version.js';
 import {
   ANTHROPIC_MESSAGES,
@@ -107,6 +109,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   const gateway = new Gateway(config, logger, options);
   const cors = createCors(config);
   const requestLines = requestLineWriters(logger);
+  /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
+  const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES) : undefined;
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
@@ -122,6 +126,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
       // The gateway routes by path alone; an HTTP/1.1 request without Host gets a JSON answer like any other.
       requireHostHeader: false,
+      // Recording, a response that keeps its first bytes; otherwise Node's own, untouched.
+      ...(recorder !== undefined && { ServerResponse: recorder.responseClass }),
     },
     (req, res) => {
       // Preflights are answered here, without a provider and without a request line.
@@ -135,6 +141,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.waiting?.cancel();
         }
         logExchange(requestLines, ex);
+        if (recorder !== undefined) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight.size === 0) drained?.();
@@ -203,6 +210,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     if (path === GEMINI_MODELS_PATH || path.startsWith(GEMINI_MODEL_PREFIX)) return handleGemini(ex);
     if (!path.startsWith('/v1/')) {
+      if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
       throw new GatewayError(
         404,
         `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/ (and Gemini's under ${GEMINI_MODELS_PATH}/).`,
@@ -398,6 +406,28 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     await gateway.forward(ex);
   }
 
+  /** `GET /debug/requests[?limit=N]`: the record of the last requests, newest first, for an operator. */
+  function answerRecord(ex: Exchange, recorder: RequestRecorder): void {
+    const { req, res } = ex;
+    const refusal = operatorRefusal(req.socket.remoteAddress, req.headers, config.RECORD_READERS, RECORD_PATH, 'RECORD_READERS');
+    if (refusal !== undefined) throw refusal;
+    if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+    const limitText = queryOf(req.url)?.get('limit');
+    const limit = limitText === undefined || limitText === null ? recorder.capacity : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new GatewayError(400, `limit must be a whole number, at least 1, got ${safeEcho(limitText ?? undefined)}.`, 'invalid_value', 'limit');
+    }
+    const body = recorder.json(limit);
+    ex.status = 200;
+    res.writeHead(200, {
+      'content-type': JSON_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-request-id': ex.id,
+    });
+    res.end(body);
+  }
+
   /** countTokens served by a provider that cannot count: the gateway's estimate (inbound/gemini/count.ts). */
   function answerTokenEstimate(ex: Exchange, raw: BodyBytes, facts: BodyFacts): void {
     if (facts.values > config.MAX_TRANSLATED_VALUES) {
@@ -496,6 +526,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     maxRetries: 0,
     timeoutMs: 0,
     status: 0,
+    upstreamStatus: 0,
     retries: 0,
     firstByteMs: undefined,
     upstreamMs: 0,
