@@ -404,6 +404,7 @@ export class Gateway {
       thinking: this.config.MESSAGES_THINKING,
       maxAnswerBytes: this.config.MAX_TRANSLATED_ANSWER_BYTES,
       hostedTools: this.config.RESPONSES_HOSTED_TOOLS,
+      thoughtSignatures: provider.spec.kind === 'pass-through' && provider.spec.thoughtSignatures === true,
     });
     inbound.chat.model = ex.model;
     if (this.debug && inbound.dropped.length > 0) {

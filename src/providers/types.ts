@@ -88,6 +88,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * `max_completion_tokens` (OpenAI's: its reasoning models refuse `max_tokens`).
    */
   readonly maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * The host sends Google's thought signatures on tool calls (`extra_content.google.thought_signature`)
+   * and needs them back on the next turn (Gemini 3 through Google's OpenAI-compatible endpoint): a
+   * translated request carries them (src/inbound/signatures.ts). Other hosts are never sent the field.
+   */
+  readonly thoughtSignatures?: boolean;
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

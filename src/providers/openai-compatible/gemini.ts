@@ -11,4 +11,6 @@ export const gemini = openAICompatible({
   baseUrlEnv: 'GEMINI_BASE_URL',
   apiKeyEnv: 'GEMINI_API_KEY',
   docs: 'https://ai.google.dev/gemini-api/docs/openai',
+  // Gemini 3 refuses a turn whose function calls lost their signatures (https://ai.google.dev/gemini-api/docs/thought-signatures).
+  thoughtSignatures: true,
 });
