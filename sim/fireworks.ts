@@ -49,6 +49,7 @@ import { CONTROL_PREFIX, createFaultSteering, toolToCall } from './control.js';
 import { isGeminiNativePath, serveGeminiNative, type GeminiNativeHost } from './gemini-native.js';
 import type { FaultSteering } from './control.js';
 import { isObject, nonNegative, sampleFromSchema, sampleObject } from './schema-sample.js';
+import { extraContentJson, signatureErrorBody, signatureProblem } from './thought-signatures.js';
 
 // The value helpers every simulator uses, from the module they share.
 export { isObject, nonNegative };
@@ -220,6 +221,11 @@ export interface SimFlavour {
   readonly responsesPath?: string;
   /** Google's own Gemini API beside the compatible layer, at `/v1beta/models/...` (sim/gemini-native.ts). */
   readonly geminiNative?: boolean;
+  /**
+   * Whether a model's tool calls carry Google's thought signatures (`extra_content`), which a
+   * later request must send back (sim/thought-signatures.ts): Gemini 3 on Google's endpoint.
+   */
+  readonly thoughtSignatures?: (model: string) => boolean;
 }
 
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
@@ -1580,6 +1586,14 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     if (!Array.isArray(messages) || messages.length === 0) return badRequest(ex, "'messages' is required and must be a non-empty array", 'messages');
     const n = body.n === undefined || body.n === null ? 1 : body.n;
     if (!Number.isInteger(n) || n < 1 || n > 128) return badRequest(ex, "'n' must be an integer between 1 and 128", 'n');
+    const signs = flavour.thoughtSignatures?.(model) === true;
+    if (signs) {
+      const problem = signatureProblem(messages);
+      if (problem !== null) {
+        countUsage(0, 0);
+        return send(ex, 400, 'application/json', signatureErrorBody(problem));
+      }
+    }
 
     let prompt = 0;
     for (const m of messages) prompt += countWords(messageText(m?.content));
@@ -1614,12 +1628,13 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       const { name, args } = reply;
       const completion = countWords(args) * n;
       const callId = 'call_' + ex.requestId.replace(/-/g, '').slice(0, 24);
+      const extra = signs ? extraContentJson(callId) : '';
       if (body.stream === true) {
         const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${modelJson},"choices":[`;
         let roles = '';
         let tail = '';
         for (let i = 0; i < n; i++) {
-          roles += `${head}{"index":${i},"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":""}}]},"finish_reason":null}]}\n\n`;
+          roles += `${head}{"index":${i},"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":""}${extra}}]},"finish_reason":null}]}\n\n`;
         }
         const steps = splitPieces(args, Math.min(chunks, args.length)).map((piece) => {
           let step = '';
@@ -1634,7 +1649,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
         }
         return stream(ex, { head: roles, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
       }
-      const call = `{"role":"assistant","content":null,"tool_calls":[{"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}}]}`;
+      const call = `{"role":"assistant","content":null,"tool_calls":[{"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}${extra}}]}`;
       const choices: string[] = [];
       for (let i = 0; i < n; i++) choices.push(`{"index":${i},"message":${call},"finish_reason":"tool_calls","logprobs":null}`);
       return sendJson(ex, `{"id":"${id}","object":"chat.completion","created":${created},"model":${modelJson},"choices":[${choices.join(',')}],"usage":${usageJson(prompt, completion)}}`, prompt, completion);

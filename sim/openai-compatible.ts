@@ -13,6 +13,7 @@
  * - GET /models as OpenAI's list, or Together's bare array;
  * - the error envelope: OpenAI's `{"error":{"message","type","param","code"}}`, Azure's
  *   `{"error":{"code","message"}}`;
+ * - Gemini 3's thought signatures on tool calls, required back on the next turn (sim/thought-signatures.ts);
  * - whether it serves OpenAI's Responses API, and where: the hosts whose documentation has a page
  *   for it (each provider file cites it as `responsesApi`); Azure's is its v1 API
  *   (`/openai/v1/responses`), Perplexity's lies under `/v1` although its chat does not.
@@ -21,6 +22,7 @@
  */
 import { FIREWORKS_FLAVOUR, SIM_API_KEY, startFlavouredSim } from './fireworks.js';
 import type { FireworksSim, FireworksSimOptions, SimFlavour, SimModel } from './fireworks.js';
+import { signsToolCalls } from './thought-signatures.js';
 
 export type OpenAICompatibleSim = FireworksSim;
 export type { SimFlavour } from './fireworks.js';
@@ -51,6 +53,8 @@ interface FamilyFacts {
   responses?: string;
   /** Serves Google's own Gemini API beside the compatible layer. */
   geminiNative?: boolean;
+  /** Whether a model's tool calls carry thought signatures the next request must send back. */
+  thoughtSignatures?: (model: string) => boolean;
   /** `owned_by` of every listed model. */
   owner: string;
   models: readonly SimModel[];
@@ -73,8 +77,12 @@ const FAMILY: Readonly<Record<string, FamilyFacts>> = {
   deepinfra: { basePath: '/v1/openai', owner: 'deepinfra', models: [chat('meta-llama/Meta-Llama-3.1-8B-Instruct'), embedding('BAAI/bge-base-en-v1.5')] },
   perplexity: { basePath: '', responses: '/v1/responses', owner: 'perplexity', models: [chat('sonar'), chat('sonar-pro')] },
   // Gemini's list names models by resource (`models/...`); chat takes either form.
-  // Google's own API lives beside the compatible layer (`/v1beta/models/...`, sim/gemini-native.ts).
-  gemini: { basePath: '/v1beta/openai', geminiNative: true, owner: 'google', models: [chat('models/gemini-2.0-flash'), embedding('models/text-embedding-004')] },
+  // Gemini 3's tool calls carry thought signatures (sim/thought-signatures.ts); Google's own API
+  // lives beside the compatible layer (`/v1beta/models/...`, sim/gemini-native.ts).
+  gemini: {
+    basePath: '/v1beta/openai', geminiNative: true, thoughtSignatures: signsToolCalls, owner: 'google',
+    models: [chat('models/gemini-2.0-flash'), chat('models/gemini-3-pro-preview'), embedding('models/text-embedding-004')],
+  },
   ollama: { basePath: '/v1', responses: '/responses', keyOptional: true, owner: 'library', models: [chat('llama3.2'), embedding('nomic-embed-text')] },
   vllm: { basePath: '/v1', responses: '/responses', keyOptional: true, requestIdHeader: 'x-request-id', owner: 'vllm', models: [chat('meta-llama/Llama-3.1-8B-Instruct')] },
 };
@@ -97,6 +105,7 @@ function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
     perfHeaders: false,
     responsesPath: facts.responses,
     geminiNative: facts.geminiNative ?? false,
+    ...(facts.thoughtSignatures !== undefined && { thoughtSignatures: facts.thoughtSignatures }),
   });
 }
 

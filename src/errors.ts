@@ -141,6 +141,10 @@ export function normaliseProviderError(status: number, body: string, clientCrede
     parsed = undefined;
   }
 
+  // Google's OpenAI-compatible endpoint sends its own error in a one-element list:
+  // `[{"error":{"code":400,"message":"...","status":"INVALID_ARGUMENT"}}]`.
+  if (Array.isArray(parsed) && parsed.length === 1) parsed = parsed[0];
+
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
     const root = parsed as Record<string, unknown>;
     const error = root.error;
@@ -148,7 +152,7 @@ export function normaliseProviderError(status: number, body: string, clientCrede
       const e = error as Record<string, unknown>;
       message = text(e.message) ?? text(e.detail);
       type = text(e.type);
-      code = text(e.code);
+      code = text(e.code) ?? text(e.status);
       param = text(e.param);
     } else if (text(error)) {
       // {"error":"Too Many Requests","message":"..."}: the message says more than the error.

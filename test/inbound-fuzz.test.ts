@@ -1,7 +1,9 @@
 // The inbound translators against whatever a client or a provider sends: a request of any shape is
 // translated or refused with a GatewayError (a 4xx naming the field), never another exception; a
 // stream of any chunks is translated or ends in a reported failure, never an exception, and after
-// a failure or the end nothing more is sent.
+// a failure or the end nothing more is sent. The Gemini API's routes are fuzzed over HTTP too:
+// hostile bodies and odd paths at a gateway in front of the simulator answer a 200 or a 4xx in
+// Google's error shape, never a 5xx, a hang or a crash.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -14,6 +16,10 @@ import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundApi } from '../src/inbound/types.js';
 import { MAX_ANSWER_BYTES, MAX_TOOL_CALLS } from '../src/inbound/chat.js';
 import { createEventDecoder } from '../src/framing.js';
+import { geminiApi } from '../src/inbound/gemini/index.js';
+import { Pool } from 'undici';
+import { after, before } from 'node:test';
+import { KEY, MODEL, startStack, unreachableProviders, type Stack } from './helpers.js';
 
 const SEED = 20_251_125;
 const RUNS = 400;
@@ -24,12 +30,16 @@ const KEYS = [
   'type', 'role', 'content', 'text', 'source', 'data', 'media_type', 'url', 'id', 'name', 'input', 'tool_use_id', 'is_error',
   'call_id', 'arguments', 'output', 'image_url', 'cache_control', 'thinking', 'signature', 'budget_tokens', 'effort', 'format',
   'schema', 'strict', 'parameters', 'input_schema', 'description', 'tools', 'tool_choice', 'detail', 'file_id', 'file_data',
+  'parts', 'functionCall', 'functionResponse', 'thoughtSignature', 'thought', 'inlineData', 'fileData', 'mimeType', 'fileUri',
+  'args', 'response', 'functionDeclarations', 'parametersJsonSchema', 'properties', 'items', 'required', 'enum', 'nullable',
+  'anyOf', 'format', 'mode', 'allowedFunctionNames',
 ] as const;
 const TYPES = [
   'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'document', 'message', 'function_call',
   'function_call_output', 'input_text', 'output_text', 'input_image', 'input_file', 'reasoning', 'item_reference', 'function',
   'custom', 'auto', 'any', 'tool', 'none', 'required', 'json_schema', 'json_object', 'base64', 'url', 'enabled', 'adaptive',
-  'web_search', 'user', 'assistant', 'system', 'developer',
+  'web_search', 'user', 'assistant', 'system', 'developer', 'model', 'function', 'OBJECT', 'STRING', 'ARRAY', 'INTEGER', 'AUTO',
+  'ANY', 'NONE', 'image/png', 'application/json',
 ] as const;
 const { json } = fc.letrec((tie) => ({
   json: fc.oneof(
@@ -80,6 +90,40 @@ const responsesBody = fc.record(
   { requiredKeys: ['model', 'input'] },
 );
 
+/** Gemini parts: mostly of the kinds the API has, with fields of any type. */
+const geminiPart = fc.oneof(
+  fc.record({ text: fc.oneof(fc.string({ maxLength: 8 }), json), thought: fc.oneof(fc.boolean(), json) }, { requiredKeys: ['text'] }),
+  fc.record(
+    { functionCall: fc.record({ id: fc.oneof(fc.constantFrom('c1', 'c2', ''), json), name: fc.oneof(fc.constantFrom('f', 'g'), json), args: json }, { requiredKeys: ['name'] }), thoughtSignature: fc.oneof(fc.string({ maxLength: 12 }), json) },
+    { requiredKeys: ['functionCall'] },
+  ),
+  fc.record({ functionResponse: fc.record({ id: fc.oneof(fc.constantFrom('c1', 'c2'), json), name: fc.oneof(fc.constantFrom('f', 'g'), json), response: json }, { requiredKeys: ['name'] }) }),
+  fc.record({ inlineData: fc.record({ mimeType: fc.oneof(fc.constantFrom('image/png', 'audio/wav'), json), data: fc.oneof(fc.constant('AAAA'), json) }) }),
+  json,
+);
+/** A field a request mostly leaves out. */
+const rarely = <T>(value: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: value });
+
+const geminiBody = fc.record(
+  {
+    contents: fc.oneof(
+      { weight: 4, arbitrary: fc.array(fc.record({ role: fc.constantFrom('user', 'model', 'function', 'x'), parts: fc.oneof(fc.array(geminiPart, { maxLength: 3 }), json) }, { requiredKeys: ['parts'] }), { minLength: 1, maxLength: 4 }) },
+      { weight: 1, arbitrary: json },
+    ),
+    systemInstruction: rarely(json),
+    system_instruction: rarely(json),
+    tools: fc.oneof(fc.array(fc.record({ functionDeclarations: json, googleSearch: json }, { requiredKeys: [] }), { maxLength: 2 }), json),
+    toolConfig: rarely(json),
+    generationConfig: fc.oneof(
+      fc.record({ temperature: json, maxOutputTokens: json, stopSequences: json, candidateCount: json, responseMimeType: json, responseSchema: json, thinkingConfig: json }, { requiredKeys: [] }),
+      json,
+    ),
+    safetySettings: json,
+    cachedContent: rarely(json),
+  },
+  { requiredKeys: ['contents'] },
+);
+
 function translatedOrRefused(api: InboundApi, body: Record<string, unknown>): void {
   try {
     const translation = api.toChat(body, CONTEXT);
@@ -104,6 +148,8 @@ const delta = fc.record(
           index: fc.integer({ min: 0, max: 2 }),
           id: fc.constantFrom('call_a', 'call_b', ''),
           function: fc.record({ name: fc.constantFrom('f', 'g'), arguments: fc.constantFrom('{"a":', '1}', '', '"x"', '{}') }, { requiredKeys: [] }),
+          // Google's thought signature, as its endpoint sends it and as it should not.
+          extra_content: fc.oneof(fc.record({ google: fc.record({ thought_signature: fc.oneof(fc.string({ maxLength: 12 }), json) }) }), json),
         },
         { requiredKeys: [] },
       ),
@@ -119,25 +165,37 @@ const chunkData = fc.oneof(
   { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 10 }), json.map((value) => JSON.stringify(value) ?? 'null')) },
 );
 
+/** A streamed request each API's translator takes. */
+function streamedRequest(api: InboundApi): Record<string, unknown> {
+  if (api === anthropicMessages) return { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], stream: true };
+  if (api === openAIResponses) return { model: 'm', input: 'hi', stream: true };
+  return { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+}
+
+/** The event that ends a stream on each API: Gemini's last chunk is the one with the finish. */
+const ENDED = /message_stop|response\.completed|response\.incomplete|"finishReason"/;
+
 function streamsSafely(api: InboundApi, chunks: string[]): void {
-  const translator = api.toChat(api === anthropicMessages ? { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], stream: true } : { model: 'm', input: 'hi', stream: true }, CONTEXT).stream();
+  const translator = api.toChat(streamedRequest(api), CONTEXT).stream();
   let ended = false;
   for (const data of chunks) {
     const failedBefore = translator.failure !== undefined;
     const text = translator.push({ event: 'message', data });
     if (failedBefore) assert.equal(text, '', 'nothing after a failure');
     if (ended) assert.equal(text, '', 'nothing after the end');
-    if (text.includes('message_stop') || text.includes('response.completed') || text.includes('response.incomplete')) ended = true;
+    if (ENDED.test(text)) ended = true;
   }
   const rest = translator.end();
   if (translator.failure !== undefined) assert.ok(translator.failure.status >= 400 && translator.failure.status <= 599);
-  else assert.ok(ended || rest.includes('message_stop') || rest.includes('response.completed') || rest.includes('response.incomplete'), 'a stream that did not fail ends as its API ends one');
+  else assert.ok(ended || ENDED.test(rest), 'a stream that did not fail ends as its API ends one');
 }
 
 describe('inbound translators, fuzzed', () => {
   for (const [name, api, body] of [
     ['anthropic-messages', anthropicMessages, messagesBody],
     ['openai-responses', openAIResponses, responsesBody],
+    ['gemini (sse)', geminiApi('sse'), geminiBody],
+    ['gemini (array)', geminiApi('array'), geminiBody],
   ] as const) {
     test(`${name}: any request is translated or refused with a 4xx`, () => {
       fc.assert(fc.property(body as fc.Arbitrary<Record<string, unknown>>, (request) => translatedOrRefused(api, request)), { seed: SEED, numRuns: RUNS });
@@ -323,5 +381,122 @@ describe('a provider translator and an inbound translator in series', () => {
     composed.push({ event: 'a', data: '' });
     assert.equal(composed.failure?.status, 503);
     assert.equal(composed.failure?.error.code, 'overloaded_error');
+  });
+});
+
+describe('the Gemini API over HTTP, fuzzed', () => {
+  // A gateway in front of the simulator, with small limits so that 413 is reachable.
+  const MAX_BODY_BYTES = 256 * 1024;
+  const ANSWER_TIMEOUT_MS = 10_000;
+  let stack: Stack;
+  // A pool sends the path as written: a URL would resolve its dot segments first.
+  let pool: Pool;
+  before(async () => {
+    stack = await startStack({ ...unreachableProviders(), LOG_LEVEL: 'silent', MAX_BODY_BYTES: String(MAX_BODY_BYTES), MAX_RETRIES: '0' });
+    pool = new Pool(stack.origin, { connections: 2 });
+  });
+  after(async () => {
+    await pool.close();
+    await stack.close();
+  });
+
+  const MODELS = [
+    `fireworks/${MODEL}`,
+    encodeURIComponent(`fireworks/${MODEL}`),
+    MODEL,
+    'gemini-2.5-pro',
+    'fireworks%2F' + encodeURIComponent(MODEL),
+    '%',
+    '%zz',
+    '%00',
+    '%20',
+    '%E2%82',
+    '%C3%A9',
+    '%F0%9F%98%80',
+    '%2F',
+    'fireworks%2Faccounts%2Ffireworks%2Fmodels%2F',
+    'a%22b',
+    'a\\b',
+    '',
+    ':',
+    'x'.repeat(300),
+    'unknown/model',
+    'fireworks/',
+    '..',
+    '%2E%2E',
+    'models/x',
+  ];
+  const METHODS = ['generateContent', 'streamGenerateContent', 'countTokens', 'embedContent', '', 'GENERATECONTENT', 'generateContent:x'];
+  const QUERIES = ['', '?alt=sse', '?alt=json', '?alt=', `?key=${KEY}`, `?alt=sse&key=${KEY}`, '?key=', '?%zz', '?alt=sse&alt=x'];
+  const HTTP_METHODS = ['POST', 'POST', 'POST', 'POST', 'GET', 'PUT', 'DELETE', 'PATCH'];
+
+  /** Hostile bodies: generated Gemini requests, wrong top-level types, big and deep values, text that is not JSON. */
+  const deep = fc.integer({ min: 30, max: 700 }).map((depth) => `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"f","parameters":${'{"type":"OBJECT","properties":{"a":'.repeat(depth)}{"type":"STRING"}${'}}'.repeat(depth)}}]}]}`);
+  const deepArgs = fc.integer({ min: 30, max: 700 }).map((depth) => `{"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}}]}]}`);
+  const deepContents = fc.integer({ min: 30, max: 700 }).map((depth) => `{"contents":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+  const big = fc.integer({ min: 1, max: 300 }).map((kib) => JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'x'.repeat(kib * 1024) }] }] }));
+  const many = fc.integer({ min: 1_000, max: 20_000 }).map((count) => JSON.stringify({ contents: [{ role: 'user', parts: Array.from({ length: count }, () => ({ text: 'a' })) }] }));
+  const body = fc.oneof(
+    { weight: 8, arbitrary: geminiBody.map((value) => JSON.stringify(value)) },
+    { weight: 2, arbitrary: json.map((value) => JSON.stringify(value) ?? 'null') },
+    { weight: 1, arbitrary: deep },
+    { weight: 1, arbitrary: deepArgs },
+    { weight: 1, arbitrary: deepContents },
+    { weight: 1, arbitrary: big },
+    { weight: 1, arbitrary: many },
+    { weight: 1, arbitrary: fc.constantFrom('', '{', '{"contents":', 'null', '[]', '"contents"', '{"contents":[]}', '{"contents":{}}', '\u0000') },
+  );
+  /** Mostly a served route, so that most bodies reach the translation; the odd paths besides. */
+  const often = <T>(usual: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: usual }, { weight: 1, arbitrary: odd });
+  const exchange = fc.record({
+    model: often(fc.constant(`fireworks/${MODEL}`), fc.constantFrom(...MODELS)),
+    method: often(fc.constantFrom('generateContent', 'streamGenerateContent', 'countTokens'), fc.constantFrom(...METHODS)),
+    query: fc.constantFrom(...QUERIES),
+    httpMethod: often(fc.constant('POST'), fc.constantFrom(...HTTP_METHODS)),
+    body,
+    contentType: often(fc.constant('application/json'), fc.constantFrom('text/plain', undefined)),
+  });
+
+  type Exchange = { model: string; method: string; query: string; httpMethod: string; body: string; contentType: string | undefined };
+
+  async function send(exchange: Exchange): Promise<{ status: number; contentType: string; text: string }> {
+    const path = `/v1beta/models/${exchange.model}${exchange.method === '' ? '' : `:${exchange.method}`}${exchange.query}`;
+    const headers: Record<string, string> = { 'x-goog-api-key': KEY };
+    if (exchange.contentType !== undefined) headers['content-type'] = exchange.contentType;
+    const withBody = exchange.httpMethod !== 'GET';
+    const answer = await pool.request({
+      path,
+      method: exchange.httpMethod as 'POST',
+      headers,
+      body: withBody ? exchange.body : undefined,
+      headersTimeout: ANSWER_TIMEOUT_MS,
+      bodyTimeout: ANSWER_TIMEOUT_MS,
+    });
+    return { status: answer.statusCode, contentType: String(answer.headers['content-type'] ?? ''), text: await answer.body.text() };
+  }
+
+  /** A 200, or a 4xx in Google's error shape: `{"error":{"code","message","status"}}`, the code the HTTP status. */
+  function answeredAsGoogle(exchange: Exchange, answer: { status: number; contentType: string; text: string }): void {
+    const said = `${exchange.httpMethod} ${exchange.model}:${exchange.method}${exchange.query} -> ${answer.status} ${answer.text.slice(0, 300)}`;
+    assert.ok(answer.status === 200 || (answer.status >= 400 && answer.status < 500), said);
+    if (answer.status === 200) return;
+    const error = (JSON.parse(answer.text) as { error: Record<string, unknown> }).error;
+    assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'status'], said);
+    assert.equal(error.code, answer.status, said);
+    assert.ok(typeof error.message === 'string' && error.message.length > 0, said);
+    assert.match(String(error.status), /^[A-Z_]+$/, said);
+  }
+
+  test('any path, method and body on /v1beta/models answers a 200 or a 4xx in Google\'s shape', async () => {
+    await fc.assert(
+      fc.asyncProperty(exchange, async (given) => answeredAsGoogle(given, await send(given))),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  test('the gateway still answers afterwards', async () => {
+    const answer = await send({ model: `fireworks/${MODEL}`, method: 'generateContent', query: '', httpMethod: 'POST', body: '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}', contentType: 'application/json' });
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(JSON.parse(answer.text).candidates[0].finishReason, 'STOP');
   });
 });

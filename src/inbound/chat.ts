@@ -14,6 +14,7 @@ import type { OpenAIErrorBody } from '../errors.js';
 import type { TranslatedError, UpstreamEvent } from '../providers/types.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
+import { thoughtSignatureOf } from './signatures.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
 
@@ -23,6 +24,8 @@ export interface ToolCallDelta {
   readonly id: string | undefined;
   readonly name: string | undefined;
   readonly arguments: string;
+  /** Google's thought signature for the call (`extra_content.google.thought_signature`), on the fragment that carries it. */
+  readonly signature?: string;
 }
 
 /** What one chunk's first choice (the only one a translated request asks for) carries. */
@@ -48,6 +51,8 @@ export interface ToolCall {
   readonly id: string;
   readonly name: string;
   readonly arguments: string;
+  /** Google's thought signature for the call, which must come back with it (signatures.ts). */
+  readonly signature?: string;
 }
 
 /** A whole `chat.completion`'s first choice. */
@@ -192,6 +197,7 @@ export function readChunk(data: string): ChunkView {
         id: typeof call.id === 'string' && call.id !== '' ? call.id : undefined,
         name: typeof fn.name === 'string' && fn.name !== '' ? fn.name : undefined,
         arguments: argumentsOf(fn),
+        signature: thoughtSignatureOf(call),
       });
     }
     toolCalls = calls;
@@ -229,6 +235,7 @@ export function readCompletion(json: string): CompletionView {
         id: typeof call.id === 'string' && call.id !== '' ? call.id : `call_${i}`,
         name: typeof fn.name === 'string' ? fn.name : '',
         arguments: args,
+        signature: thoughtSignatureOf(call),
       });
     }
   }
@@ -270,7 +277,7 @@ export class ChunkReader {
   read(data: string): ChunkView {
     const chunk = readChunk(data);
     let bytes = this.bytes + jsonTextBytes(chunk.content) + jsonTextBytes(chunk.reasoning);
-    for (const call of chunk.toolCalls) bytes += jsonTextBytes(call.arguments) + jsonTextBytes(call.name ?? '') + jsonTextBytes(call.id ?? '');
+    for (const call of chunk.toolCalls) bytes += jsonTextBytes(call.arguments) + jsonTextBytes(call.name ?? '') + jsonTextBytes(call.id ?? '') + (call.signature?.length ?? 0);
     this.bytes = bytes;
     if (bytes > this.maxAnswerBytes) throw new ChatShapeError(`the answer is larger than ${this.maxAnswerBytes} bytes of JSON, more than the gateway translates in one stream`);
     return chunk;

@@ -37,6 +37,14 @@ export interface InboundContext {
    * provider runs: left out and named (`drop`, the default), or a 400 (`refuse`). RESPONSES_HOSTED_TOOLS.
    */
   readonly hostedTools?: 'drop' | 'refuse';
+  /**
+   * The provider takes Google's thought signatures back on chat tool calls (`extra_content`, see
+   * signatures.ts): Google's OpenAI-compatible endpoint. Other hosts are not sent the field, since
+   * strict ones refuse a message field they do not know with a 400: Fireworks and Mistral answer
+   * "Extra inputs are not permitted, field: 'messages[N].tool_calls[M].extra_content'"
+   * (NousResearch/hermes-agent PR 18663), OpenAI "Additional properties are not allowed" (openai/openai-node#1161).
+   */
+  readonly thoughtSignatures?: boolean;
 }
 
 /** One client request in chat-completion terms, and how to read the answers to it. */

@@ -98,6 +98,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * operator turns it off (`<NAME>_NATIVE_API=translate`), with the key as that API wants it (`auth`).
    */
   readonly geminiApi?: { readonly docs: string; readonly compatPath: string; readonly auth: AuthStyle };
+  /**
+   * The host sends Google's thought signatures on tool calls (`extra_content.google.thought_signature`)
+   * and needs them back on the next turn (Gemini 3 through Google's OpenAI-compatible endpoint): a
+   * translated request carries them (src/inbound/signatures.ts). Other hosts are never sent the field.
+   */
+  readonly thoughtSignatures?: boolean;
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

@@ -225,6 +225,7 @@ export class Preparer {
       thinking: config.MESSAGES_THINKING,
       maxAnswerBytes: config.MAX_TRANSLATED_ANSWER_BYTES,
       hostedTools: config.RESPONSES_HOSTED_TOOLS,
+      thoughtSignatures: target.provider.spec.kind === 'pass-through' && target.provider.spec.thoughtSignatures === true,
     });
     inbound.chat.model = target.model;
     if (debug && inbound.dropped.length > 0) {

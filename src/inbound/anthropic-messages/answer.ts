@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
 import { isRecord } from '../../providers/anthropic/errors.js';
 import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
+import { signedId } from '../signatures.js';
 import { INVALID_JSON_KEY } from './request.js';
 
 /** Chat finish reasons as Anthropic stop reasons. */
@@ -41,8 +42,9 @@ export function messageId(upstreamId: string | undefined): string {
   return upstreamId.startsWith('msg_') ? upstreamId : `msg_${upstreamId}`;
 }
 
-export function toolUseId(upstreamId: string | undefined): string {
-  return upstreamId ?? `toolu_${randomUUID().replaceAll('-', '')}`;
+/** The tool_use id: the call's own (or a new one), with its thought signature when it has one (../signatures.ts). */
+export function toolUseId(upstreamId: string | undefined, signature: string | undefined): string {
+  return signedId({ id: upstreamId ?? `toolu_${randomUUID().replaceAll('-', '')}`, signature });
 }
 
 /** Arguments as the JSON text of a tool_use `input`: '' for none, wrapped when not a JSON object. */
@@ -85,7 +87,7 @@ export function translateAnswer(chatJson: string, model: string): { json: string
   if (completion.content !== '' || completion.toolCalls.length === 0) content.push({ type: 'text', text: completion.content });
   for (const call of completion.toolCalls) {
     const input = inputJson(call.arguments);
-    content.push({ type: 'tool_use', id: call.id, name: call.name, input: input === '' ? {} : JSON.parse(input) });
+    content.push({ type: 'tool_use', id: signedId(call), name: call.name, input: input === '' ? {} : JSON.parse(input) });
   }
   const message = {
     id: messageId(completion.id),

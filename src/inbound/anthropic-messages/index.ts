@@ -18,7 +18,7 @@ export const anthropicMessages: InboundApi = {
   name: 'anthropic-messages',
   toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
     const { model } = context;
-    const { chat, dropped } = translateRequest(body, model, context.thinking);
+    const { chat, dropped } = translateRequest(body, model, context.thinking, context.thoughtSignatures === true);
     return {
       chat,
       dropped,

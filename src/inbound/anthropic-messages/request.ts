@@ -20,10 +20,14 @@
 //   tool (defer_loading) is offered as a function only once a tool_reference loaded it; Anthropic's
 //   own tool search tools (tool_search_tool_regex/bm25) are server tools, refused as the others;
 // - a tool result's images (Claude Code's Read tool returns screenshots so) cannot stand in a chat
-//   `tool` message: they follow the tool messages in a user message, and the result's text says so.
+//   `tool` message: they follow the tool messages in a user message, and the result's text says so;
+// - a tool_use id that carries a Gemini thought signature (how answers hand one to the client, see
+//   ../signatures.ts) is the call's own id again, in tool_use and tool_result alike, and the
+//   signature goes on the tool call for a provider that takes it.
 import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
 import { isRecord } from '../../providers/anthropic/errors.js';
+import { signedToolCall, splitSignedId } from '../signatures.js';
 
 type Message = Record<string, unknown>;
 type Part = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
@@ -104,7 +108,8 @@ function numberWithin(value: unknown, param: string, min: number, max: number): 
 }
 
 /** `thinking`: whether thinking and output_config.effort become reasoning_effort, or are left out (InboundContext). */
-export function translateRequest(body: Record<string, unknown>, model: string, thinking: 'drop' | 'effort' = 'effort'): ChatRequest {
+/** `signatures`: whether the thought signatures tool_use ids carry go on the tool calls (InboundContext.thoughtSignatures). */
+export function translateRequest(body: Record<string, unknown>, model: string, thinking: 'drop' | 'effort' = 'effort', signatures = false): ChatRequest {
   const dropped = new Set<string>();
   for (const [key, value] of Object.entries(body)) {
     if (READ.has(key) || value === undefined || value === null) continue;
@@ -122,7 +127,7 @@ export function translateRequest(body: Record<string, unknown>, model: string, t
 
   const messages: Message[] = [];
   const top = systemText(body.system);
-  const turns: Turns = { system: top === '' ? [] : [top], loaded: new Set(), dropped };
+  const turns: Turns = { system: top === '' ? [] : [top], loaded: new Set(), dropped, signatures };
   translateMessages(body.messages, messages, turns);
   // One system message, first: chat templates that take the system prompt only at the start
   // (Mistral's, Gemma's) refuse a later one, and the outbound Anthropic and Bedrock translations
@@ -193,6 +198,8 @@ interface Turns {
   /** Deferred tools (defer_loading) that a tool_reference block in a tool result loaded. */
   readonly loaded: Set<string>;
   readonly dropped: Set<string>;
+  /** Whether a tool_use id's thought signature goes on its tool call (InboundContext.thoughtSignatures). */
+  readonly signatures: boolean;
 }
 
 function translateMessages(value: unknown, out: Message[], turns: Turns): void {
@@ -210,7 +217,7 @@ function translateMessages(value: unknown, out: Message[], turns: Turns): void {
       case 'assistant':
         if (typeof content === 'string') {
           if (content !== '') out.push({ role: 'assistant', content });
-        } else assistantTurn(content, `${at}.content`, out, turns.dropped);
+        } else assistantTurn(content, `${at}.content`, out, turns);
         return;
       case 'system': {
         // A mid-conversation system message (Claude Code sends its environment so, after the user
@@ -250,7 +257,7 @@ function partsContent(parts: Part[]): string | Part[] {
 }
 
 /** An assistant turn: its text as content, its tool_use blocks as tool_calls. */
-function assistantTurn(blocks: unknown[], at: string, out: Message[], dropped: Set<string>): void {
+function assistantTurn(blocks: unknown[], at: string, out: Message[], turns: Turns): void {
   let content = '';
   const toolCalls: Record<string, unknown>[] = [];
   blocks.forEach((block, j) => {
@@ -258,12 +265,12 @@ function assistantTurn(blocks: unknown[], at: string, out: Message[], dropped: S
     if (!isRecord(block)) throw invalid(blockAt, 'must be a content block');
     switch (block.type) {
       case 'tool_use':
-        toolCalls.push(toolCall(block, blockAt));
+        toolCalls.push(toolCall(block, blockAt, turns.signatures));
         return;
       case 'thinking':
       case 'redacted_thinking':
         // Signed for Anthropic alone; no other provider can verify or read them.
-        dropped.add(`messages.*.content.*(${block.type})`);
+        turns.dropped.add(`messages.*.content.*(${block.type})`);
         return;
       default:
         // An answer's text blocks are pieces of one text (the API splits it at citations).
@@ -359,8 +366,8 @@ function searchResultText(block: Record<string, unknown>, at: string): string {
   return `${title} (${source})\n\n${content}`;
 }
 
-function toolCall(block: Record<string, unknown>, at: string): Record<string, unknown> {
-  const id = text(block.id, `${at}.id`);
+function toolCall(block: Record<string, unknown>, at: string, signatures: boolean): Record<string, unknown> {
+  const { id, signature } = splitSignedId(text(block.id, `${at}.id`));
   const name = text(block.name, `${at}.name`);
   if (id === '' || name === '') throw invalid(id === '' ? `${at}.id` : `${at}.name`, 'must not be empty');
   const input = block.input ?? {};
@@ -368,7 +375,7 @@ function toolCall(block: Record<string, unknown>, at: string): Record<string, un
   // Arguments that were not a JSON object came back wrapped (see answer.ts): the provider gets them as it sent them.
   const keys = Object.keys(input);
   const args = keys.length === 1 && keys[0] === INVALID_JSON_KEY && typeof input[INVALID_JSON_KEY] === 'string' ? input[INVALID_JSON_KEY] : JSON.stringify(input);
-  return { id, type: 'function', function: { name, arguments: args } };
+  return signedToolCall({ id, type: 'function', function: { name, arguments: args } }, signatures ? signature : undefined);
 }
 
 /**
@@ -376,7 +383,7 @@ function toolCall(block: Record<string, unknown>, at: string): Record<string, un
  * after it, and the tools its tool_reference blocks name to `loaded`.
  */
 function toolResult(block: Record<string, unknown>, at: string, images: Part[], loaded: Set<string>): Message {
-  const id = text(block.tool_use_id, `${at}.tool_use_id`);
+  const id = splitSignedId(text(block.tool_use_id, `${at}.tool_use_id`)).id;
   let content = '';
   let imageCount = 0;
   const value = block.content;

@@ -43,6 +43,8 @@ const BROKEN_STREAM_STATUS = 502;
 interface ToolCallState {
   id: string | undefined;
   name: string | undefined;
+  /** Google's thought signature, carried in the tool_use id (../signatures.ts): known by the block's start, as Google sends each call whole. */
+  signature: string | undefined;
   /** Arguments not yet sent. */
   readonly args: HeldText;
 }
@@ -198,10 +200,11 @@ export class MessagesStreamTranslator extends InboundStreamState implements Stre
 
   private toolCall(delta: ToolCallDelta): string {
     const { position, opens } = this.tracker.place(delta);
-    if (opens) this.calls.push({ id: delta.id, name: delta.name, args: new HeldText() });
+    if (opens) this.calls.push({ id: delta.id, name: delta.name, signature: delta.signature, args: new HeldText() });
     const call = this.calls[position]!;
     call.id ??= delta.id;
     call.name ??= delta.name;
+    call.signature ??= delta.signature;
     call.args.append(delta.arguments);
     if (position !== 0) return '';
     if (this.streamed) return this.streamArguments(delta.arguments);
@@ -212,7 +215,7 @@ export class MessagesStreamTranslator extends InboundStreamState implements Stre
   }
 
   private startToolBlock(call: ToolCallState, mode: ArgumentsMode): string {
-    const start = `{"type":"tool_use","id":${JSON.stringify(toolUseId(call.id))},"name":${JSON.stringify(call.name ?? '')},"input":{}}`;
+    const start = `{"type":"tool_use","id":${JSON.stringify(toolUseId(call.id, call.signature))},"name":${JSON.stringify(call.name ?? '')},"input":{}}`;
     return this.startBlock({ kind: 'tool', call, mode }, start);
   }
 

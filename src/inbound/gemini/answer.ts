@@ -49,8 +49,11 @@ export function argsObject(args: string): Json {
   return { [INVALID_JSON_KEY]: args };
 }
 
+/** A tool call as a part; its thought signature (Google's, through its OpenAI-compatible endpoint) beside the call, where Google puts it. */
 export function functionCallPart(call: ToolCall): Json {
-  return { functionCall: { id: call.id, name: call.name, args: argsObject(call.arguments) } };
+  const part: Json = { functionCall: { id: call.id, name: call.name, args: argsObject(call.arguments) } };
+  if (call.signature !== undefined) part.thoughtSignature = call.signature;
+  return part;
 }
 
 /** responseId: the provider's id, else one of the gateway's. */

@@ -26,7 +26,11 @@ export function geminiApi(answer: GeminiAnswer): InboundApi {
     name: GEMINI_API,
     toChat(body: Record<string, unknown>, context: InboundContext): InboundTranslation {
       const { model } = context;
-      const { chat, dropped, includeThoughts } = translateRequest(body, model, { stream: answer !== 'whole', thinking: context.thinking });
+      const { chat, dropped, includeThoughts } = translateRequest(body, model, {
+        stream: answer !== 'whole',
+        thinking: context.thinking,
+        thoughtSignatures: context.thoughtSignatures === true,
+      });
       return {
         chat,
         dropped,

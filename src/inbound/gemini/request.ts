@@ -10,6 +10,9 @@
 //   needs ids, so a call without one is given `call_<turn>_<part>` and a response without one
 //   takes the id of the earliest unanswered call of its name;
 // - thought parts (and their thoughtSignature) of earlier model turns are Google's own: left out;
+//   a functionCall part's thoughtSignature goes back on its chat tool call (`extra_content`, see
+//   ../signatures.ts) to a provider that takes it (Google's OpenAI-compatible endpoint), and is
+//   left out for any other;
 // - Google's hosted tools (googleSearch, codeExecution, urlContext, ...), safetySettings, topK and
 //   other settings with no chat equivalent are left out and named in `dropped`, so that an agent
 //   works unchanged; what would change the answer's shape (candidateCount above 1, a cachedContent
@@ -17,6 +20,7 @@
 import { safeEchoValue } from '../../redact.js';
 import { camelOf, field, invalid, isRecord, numeric, text, type Json } from './fields.js';
 import { toJsonSchema } from './schema.js';
+import { signedToolCall } from '../signatures.js';
 
 type Message = Record<string, unknown>;
 type Part = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
@@ -68,6 +72,8 @@ export interface RequestOptions {
   readonly stream: boolean;
   /** Whether thinkingConfig becomes reasoning_effort or is left out (InboundContext.thinking). */
   readonly thinking: 'drop' | 'effort';
+  /** Whether a functionCall part's thoughtSignature goes on its tool call (InboundContext.thoughtSignatures). */
+  readonly thoughtSignatures?: boolean;
 }
 
 export function translateRequest(body: Json, model: string, options: RequestOptions): GeminiChatRequest {
@@ -84,7 +90,7 @@ export function translateRequest(body: Json, model: string, options: RequestOpti
   const messages: Message[] = [];
   const system = systemText(field(body, 'systemInstruction'));
   if (system !== '') messages.push({ role: 'system', content: system });
-  translateContents(field(body, 'contents'), messages, dropped);
+  translateContents(field(body, 'contents'), messages, dropped, options.thoughtSignatures === true);
 
   const chat: Record<string, unknown> = { model, messages };
   const names = translateTools(field(body, 'tools'), chat, dropped);
@@ -115,7 +121,7 @@ function systemText(value: unknown): string {
 /** Calls of model turns not yet answered, by function name, oldest first: the ids responses without one take. */
 type PendingCalls = Map<string, string[]>;
 
-function translateContents(value: unknown, out: Message[], dropped: Set<string>): void {
+function translateContents(value: unknown, out: Message[], dropped: Set<string>, signatures: boolean): void {
   if (!Array.isArray(value) || value.length === 0) throw invalid('contents', 'required, a non-empty list of Content objects');
   const pending: PendingCalls = new Map();
   value.forEach((content, i) => {
@@ -130,7 +136,7 @@ function translateContents(value: unknown, out: Message[], dropped: Set<string>)
         userTurn(parts, `${at}.parts`, out, pending);
         return;
       case 'model':
-        modelTurn(parts, at, i, out, pending, dropped);
+        modelTurn(parts, at, i, out, pending, dropped, signatures);
         return;
       default:
         throw invalid(`${at}.role`, `${safeEchoValue(role)} is not a role; use "user" or "model"`);
@@ -181,7 +187,7 @@ function userParts(part: Json, at: string): Part[] {
 }
 
 /** A model turn: its text as content, its function calls as tool_calls (each with an id). */
-function modelTurn(parts: unknown[], at: string, turn: number, out: Message[], pending: PendingCalls, dropped: Set<string>): void {
+function modelTurn(parts: unknown[], at: string, turn: number, out: Message[], pending: PendingCalls, dropped: Set<string>, signatures: boolean): void {
   let content = '';
   const toolCalls: Record<string, unknown>[] = [];
   parts.forEach((part, j) => {
@@ -192,12 +198,17 @@ function modelTurn(parts: unknown[], at: string, turn: number, out: Message[], p
       dropped.add('contents.parts.thought');
       return;
     }
-    if (field(part, 'thoughtSignature') !== undefined) dropped.add('contents.parts.thoughtSignature');
+    const signature = field(part, 'thoughtSignature');
+    if (signature !== undefined && typeof signature !== 'string') throw invalid(`${partAt}.thoughtSignature`, 'must be a string (base64), as the model sent it');
     const call = field(part, 'functionCall');
     if (call !== undefined) {
-      toolCalls.push(functionCall(call, `${partAt}.functionCall`, `call_${turn}_${j}`, pending));
+      const toolCall = functionCall(call, `${partAt}.functionCall`, `call_${turn}_${j}`, pending);
+      if (signature !== undefined && signature !== '' && signatures) signedToolCall(toolCall, signature);
+      else if (signature !== undefined) dropped.add('contents.parts.thoughtSignature');
+      toolCalls.push(toolCall);
       return;
     }
+    if (signature !== undefined) dropped.add('contents.parts.thoughtSignature');
     if (typeof part.text === 'string') {
       content += part.text;
       return;

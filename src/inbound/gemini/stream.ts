@@ -25,6 +25,7 @@ const EMPTY_TEXT: readonly Json[] = Object.freeze([{ text: '' }]);
 interface HeldCall {
   id: string | undefined;
   name: string | undefined;
+  signature: string | undefined;
   readonly args: HeldText;
 }
 
@@ -87,10 +88,11 @@ export class GeminiStreamTranslator extends InboundStreamState implements Stream
 
   private hold(delta: ToolCallDelta): void {
     const { position, opens } = this.tracker.place(delta);
-    if (opens) this.calls.push({ id: delta.id, name: delta.name, args: new HeldText() });
+    if (opens) this.calls.push({ id: delta.id, name: delta.name, signature: delta.signature, args: new HeldText() });
     const call = this.calls[position]!;
     call.id ??= delta.id;
     call.name ??= delta.name;
+    call.signature ??= delta.signature;
     call.args.append(delta.arguments);
   }
 
@@ -112,7 +114,7 @@ export class GeminiStreamTranslator extends InboundStreamState implements Stream
   /** The last chunk: the held calls, the finish and the usage. */
   private complete(): string {
     this.ended = true;
-    const parts: Json[] = this.calls.map((call, i) => functionCallPart({ id: call.id ?? `call_${i}`, name: call.name ?? '', arguments: call.args.toString() }));
+    const parts: Json[] = this.calls.map((call, i) => functionCallPart({ id: call.id ?? `call_${i}`, name: call.name ?? '', arguments: call.args.toString(), signature: call.signature }));
     const finish = finishReason(this.finish ?? (this.calls.length > 0 ? 'tool_calls' : 'stop'));
     const last = this.element(responseJson(parts.length > 0 ? parts : [...EMPTY_TEXT], this.model, this.responseId(), finish, usageMetadata(this.lastUsage)));
     return this.framing === 'array' ? last + ARRAY_END : last;

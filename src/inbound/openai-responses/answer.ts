@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
 import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
+import { signedId } from '../signatures.js';
 import type { ResponseEcho } from './request.js';
 import type { ToolName, ToolNames } from './tool-names.js';
 
@@ -146,7 +147,7 @@ export function toResponse(
     output.push(messageItem(ids.item('msg', output.length), status, completion.content));
   }
   for (const call of completion.toolCalls) {
-    output.push(functionCallItem(ids.item('fc', output.length), status, call.id, toolNames.unflatten(call.name), call.arguments));
+    output.push(functionCallItem(ids.item('fc', output.length), status, signedId(call), toolNames.unflatten(call.name), call.arguments));
   }
   const state: ResponseState = { status, incomplete, outputJson: JSON.stringify(output), usage: responseUsage(completion.usage) };
   remember(output);

@@ -25,6 +25,7 @@ export const openAIResponses: InboundApi = Object.freeze({
         maxBodyBytes: context.maxBodyBytes,
       },
       context.hostedTools ?? 'drop',
+      context.thoughtSignatures === true,
     );
     const echoed = echoJson(echo);
     const remember = (items: readonly unknown[]) => outputItems.remember(client, items);

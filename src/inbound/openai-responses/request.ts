@@ -10,6 +10,7 @@ import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
 import type { KeptItem } from './memory.js';
 import { ToolNames } from './tool-names.js';
+import { signedToolCall, splitSignedId } from '../signatures.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -130,6 +131,8 @@ export function toChatRequest(
   model: string,
   references: ItemReferences = NOTHING_KEPT,
   hostedTools: HostedTools = 'drop',
+  /** Whether the thought signatures call ids carry go on the tool calls (InboundContext.thoughtSignatures). */
+  signatures = false,
 ): ChatRequest {
   const dropped: string[] = [];
   const refused: string[] = [];
@@ -150,7 +153,7 @@ export function toChatRequest(
   }
   // Tools first: their flat names are what the function calls in input are sent back under.
   const tools = readTools(body.tools, body.tool_choice, hostedTools, refused);
-  readInput(body.input, messages, dropped, references, tools.names);
+  readInput(body.input, messages, dropped, references, tools.names, signatures);
 
   const chat: Record<string, unknown> = { model, messages };
   if (tools.chat.length > 0) {
@@ -251,7 +254,7 @@ function optionalString(value: unknown, param: string): string | undefined {
 
 const NOTHING_KEPT: ItemReferences = Object.freeze({ recall: () => undefined, bodyBytes: 0, maxBodyBytes: Infinity });
 
-function readInput(input: unknown, messages: JsonObject[], dropped: string[], references: ItemReferences, names: ToolNames): void {
+function readInput(input: unknown, messages: JsonObject[], dropped: string[], references: ItemReferences, names: ToolNames, signatures: boolean): void {
   if (typeof input === 'string') {
     messages.push({ role: 'user', content: input });
     return;
@@ -276,10 +279,10 @@ function readInput(input: unknown, messages: JsonObject[], dropped: string[], re
         messages.push(message(item, at));
         return;
       case 'function_call':
-        addToolCall(messages, functionCall(item, at, names));
+        addToolCall(messages, functionCall(item, at, names, signatures));
         return;
       case 'function_call_output':
-        messages.push({ role: 'tool', tool_call_id: requiredString(item.call_id, `${at}.call_id`), content: toolOutput(item.output, `${at}.output`) });
+        messages.push({ role: 'tool', tool_call_id: splitSignedId(requiredString(item.call_id, `${at}.call_id`)).id, content: toolOutput(item.output, `${at}.output`) });
         return;
       case 'reasoning':
         // A model's earlier reasoning: chat requests have no place for it, and models do without.
@@ -413,18 +416,21 @@ function filePart(part: Record<string, unknown>, at: string): JsonObject {
 }
 
 /** An earlier call, under the flat name its namespaced function has in this request's tools. */
-function functionCall(item: Record<string, unknown>, at: string, names: ToolNames): JsonObject {
+function functionCall(item: Record<string, unknown>, at: string, names: ToolNames, signatures: boolean): JsonObject {
   const args = item.arguments;
   const name = requiredString(item.name, `${at}.name`);
   const namespace = optionalString(item.namespace, `${at}.namespace`);
-  return {
-    id: requiredString(item.call_id, `${at}.call_id`),
+  // A call id that carries a Gemini thought signature (../signatures.ts) is the call's own id again.
+  const { id, signature } = splitSignedId(requiredString(item.call_id, `${at}.call_id`));
+  const call: JsonObject = {
+    id,
     type: 'function',
     function: {
       name: namespace === undefined || namespace === '' ? name : names.flatten(namespace, name),
       arguments: typeof args === 'string' ? args : isRecord(args) ? JSON.stringify(args) : invalidArguments(at),
     },
   };
+  return signedToolCall(call, signatures ? signature : undefined) as JsonObject;
 }
 
 function invalidArguments(at: string): never {

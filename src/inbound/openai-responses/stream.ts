@@ -18,6 +18,7 @@ import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import { ChatShapeError, DONE, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { signedId } from '../signatures.js';
 import {
   functionCallItem,
   gatewayUsage,
@@ -90,6 +91,8 @@ type OutputItem = ReasoningItem | MessageItem | CallItem;
 interface CallState {
   callId: string | undefined;
   name: string | undefined;
+  /** Google's thought signature, carried in the call_id (../signatures.ts): known by the announcement, as Google sends each call whole. */
+  signature: string | undefined;
   /** Argument fragments that came before the name. */
   readonly held: HeldText;
   item: CallItem | undefined;
@@ -245,9 +248,10 @@ export class ResponsesStreamTranslator extends InboundStreamState implements Str
 
   private toolCall(fragment: ToolCallDelta): string {
     const { position } = this.tracker.place(fragment);
-    const call = (this.calls[position] ??= { callId: undefined, name: undefined, held: new HeldText(), item: undefined });
+    const call = (this.calls[position] ??= { callId: undefined, name: undefined, signature: undefined, held: new HeldText(), item: undefined });
     call.callId ??= fragment.id;
     call.name ??= fragment.name;
+    call.signature ??= fragment.signature;
     if (call.item === undefined) {
       call.held.append(fragment.arguments);
       return call.name === undefined ? '' : this.announce(call, call.name, position);
@@ -263,7 +267,7 @@ export class ResponsesStreamTranslator extends InboundStreamState implements Str
     const index = this.items.length;
     const id = this.ids.item('fc', index);
     // A host that sends no call id: one unique within the response, as the client must echo it.
-    const callId = call.callId ?? `call_${this.ids.response.slice(5, 21)}_${position}`;
+    const callId = signedId({ id: call.callId ?? `call_${this.ids.response.slice(5, 21)}_${position}`, signature: call.signature });
     const tool = this.toolNames.unflatten(name);
     const item: CallItem = { kind: 'call', index, id, locator: this.locator(id, index, ''), callId, tool, args: call.held, done: undefined };
     call.item = item;

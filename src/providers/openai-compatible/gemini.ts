@@ -16,4 +16,6 @@ export const gemini = openAICompatible({
   // at the same origin without `/v1beta/openai`: Gemini API clients are passed through to it.
   geminiApi: { docs: 'https://ai.google.dev/api/generate-content', compatPath: '/v1beta/openai', auth: { header: 'x-goog-api-key' } },
   docs: 'https://ai.google.dev/gemini-api/docs/openai',
+  // Gemini 3 refuses a turn whose function calls lost their signatures (https://ai.google.dev/gemini-api/docs/thought-signatures).
+  thoughtSignatures: true,
 });
