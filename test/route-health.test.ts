@@ -240,7 +240,7 @@ describe('breaker', () => {
 describe('key cooldown', () => {
   test('a 429 cools the key for the time given, never shortened by a shorter one', () => {
     const c = clock();
-    const key = new KeyCooldown(c.now);
+    const key = new KeyCooldown({ now: c.now, schedule: c.schedule });
     assert.equal(key.available(), true);
     key.coolFor(2_000);
     key.coolFor(500);
@@ -253,9 +253,23 @@ describe('key cooldown', () => {
     assert.deepEqual(key.snapshot(), { available: true });
   });
 
+  test('a longer rest set during a shorter one ends at its own time; available() reads no clock', () => {
+    const c = clock();
+    let reads = 0;
+    const key = new KeyCooldown({ now: () => (reads++, c.t), schedule: c.schedule });
+    key.coolFor(500);
+    key.coolFor(2_000);
+    c.advance(500);
+    reads = 0;
+    for (let i = 0; i < 1_000; i++) assert.equal(key.available(), false);
+    assert.equal(reads, 0);
+    c.advance(1_500);
+    assert.equal(key.available(), true);
+  });
+
   test('a bad key (401/403) is reported as bad for its whole time', () => {
     const c = clock();
-    const key = new KeyCooldown(c.now);
+    const key = new KeyCooldown({ now: c.now, schedule: c.schedule });
     key.markBad(60_000);
     key.coolFor(1_000);
     assert.deepEqual(key.snapshot(), { available: false, reason: 'bad', availableInMs: 60_000 });

@@ -230,41 +230,68 @@ export interface KeyCooldownSnapshot {
   availableInMs?: number;
 }
 
+export interface KeyCooldownOptions {
+  now?: Clock;
+  /** Ends a rest (default: an unref'd setTimeout), so that `available` reads no clock. */
+  schedule?: Schedule;
+}
+
 /** One key's rest after a 429 or a refusal; other keys of the same provider are unaffected. */
 export class KeyCooldown {
   private readonly now: Clock;
+  private readonly schedule: Schedule;
   private coolUntilAt = -Infinity;
   private badUntilAt = -Infinity;
+  private resting = false;
+  /** Counts rests set, so that the timer of a rest a later one outlasts does not end it early. */
+  private rests = 0;
 
-  constructor(now: Clock = monotonic) {
-    this.now = now;
+  constructor(options: KeyCooldownOptions = {}) {
+    this.now = options.now ?? monotonic;
+    this.schedule = options.schedule ?? unrefTimer;
   }
 
   /** A 429: rest for `ms` (see cooldownMs), never shortening a longer rest already set. */
   coolFor(ms: number): void {
-    this.coolUntilAt = Math.max(this.coolUntilAt, this.now() + ms);
+    const until = this.now() + ms;
+    if (until <= this.coolUntilAt) return;
+    this.coolUntilAt = until;
+    this.restUntil(until);
   }
 
   /** A 401/403: the key is refused for `ms`. */
   markBad(ms: number): void {
-    this.badUntilAt = Math.max(this.badUntilAt, this.now() + ms);
+    const until = this.now() + ms;
+    if (until <= this.badUntilAt) return;
+    this.badUntilAt = until;
+    this.restUntil(until);
   }
 
+  /** Whether the key may be used; a flag, so that a healthy key costs nothing. */
   available(): boolean {
-    const now = this.now();
-    return now >= this.coolUntilAt && now >= this.badUntilAt;
+    return !this.resting;
   }
 
   snapshot(): KeyCooldownSnapshot {
+    if (!this.resting) return { available: true };
     const now = this.now();
-    if (now >= this.coolUntilAt && now >= this.badUntilAt) return { available: true };
     // A bad key is reported as bad even while a shorter rate-limit rest also runs.
     const bad = now < this.badUntilAt;
     return {
       available: false,
       reason: bad ? 'bad' : 'rate-limited',
-      availableInMs: Math.max(this.coolUntilAt, this.badUntilAt) - now,
+      availableInMs: Math.max(0, Math.max(this.coolUntilAt, this.badUntilAt) - now),
     };
+  }
+
+  private restUntil(until: number): void {
+    const end = Math.max(this.coolUntilAt, this.badUntilAt);
+    if (until < end) return;
+    this.resting = true;
+    const rest = ++this.rests;
+    this.schedule(until - this.now(), () => {
+      if (this.rests === rest) this.resting = false;
+    });
   }
 }
 
