@@ -10,6 +10,8 @@ import OpenAI from 'openai';
 import { startFireworksSim, SIM_API_KEY } from '../sim/fireworks.js';
 import type { FireworksSim } from '../sim/fireworks.js';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim } from '../sim/anthropic.js';
+import { BEDROCK_SIM_API_KEY, BEDROCK_SIM_MODELS, startBedrockSim } from '../sim/bedrock.js';
+import { FAMILY_SIM_API_KEY, startOpenAICompatibleSim } from '../sim/openai-compatible.js';
 
 const CHAT_MODEL = 'accounts/fireworks/models/llama-v3p1-8b-instruct';
 const EMBED_MODEL = 'nomic-ai/nomic-embed-text-v1.5';
@@ -374,25 +376,52 @@ test('fail_ratio without a key counts the simulator\'s keyless requests; reset: 
   });
 });
 
-test('fail_ratio works on the Anthropic simulator\'s own request path', async () => {
-  const sim = await startAnthropicSim({ port: 0 });
-  try {
-    const statuses: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const res = await fetch(`${sim.url}/v1/messages`, {
-        method: 'POST',
-        headers: { 'x-api-key': ANTHROPIC_SIM_API_KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }], sim: { key: 'a', fail_ratio: 0.3, status: 529 } }),
-      });
-      await res.arrayBuffer();
-      statuses.push(res.status);
+/** The simulators whose request path is their own, each with one request that carries `sim`. */
+const OWN_PATHS: { name: string; start: () => Promise<{ origin: string; close(): Promise<void> }>; path: string; headers: Record<string, string>; body: Record<string, unknown> }[] = [
+  {
+    name: 'Anthropic',
+    start: () => startAnthropicSim({ port: 0 }),
+    path: '/v1/messages',
+    headers: { 'x-api-key': ANTHROPIC_SIM_API_KEY, 'anthropic-version': '2023-06-01' },
+    body: { model: 'claude-sonnet-4-6', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+  },
+  {
+    name: 'Bedrock',
+    start: () => startBedrockSim({ port: 0 }),
+    path: `/model/${encodeURIComponent(BEDROCK_SIM_MODELS[0]!)}/converse`,
+    headers: { authorization: `Bearer ${BEDROCK_SIM_API_KEY}` },
+    body: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] },
+  },
+  {
+    name: 'Gemini (native)',
+    start: () => startOpenAICompatibleSim({ flavour: 'gemini', port: 0 }),
+    path: '/v1beta/models/gemini-2.0-flash:generateContent',
+    headers: { 'x-goog-api-key': FAMILY_SIM_API_KEY },
+    body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] },
+  },
+];
+
+for (const own of OWN_PATHS) {
+  test(`fail_ratio works on the ${own.name} simulator's own request path`, async () => {
+    const sim = await own.start();
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const res = await fetch(sim.origin + own.path, {
+          method: 'POST',
+          headers: { ...own.headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ ...own.body, sim: { key: 'a', fail_ratio: 0.3, status: 429 } }),
+        });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      assert.deepEqual(statuses.map((s, i) => (s === 429 ? i + 1 : 0)).filter((n) => n > 0), ratioFailures(0.3, 10));
+      assert.ok(statuses.every((s) => s === 429 || s === 200), statuses.join());
+    } finally {
+      await sim.close();
     }
-    assert.deepEqual(statuses.map((s, i) => (s === 529 ? i + 1 : 0)).filter((n) => n > 0), ratioFailures(0.3, 10));
-    assert.ok(statuses.every((s) => s === 529 || s === 200), statuses.join());
-  } finally {
-    await sim.close();
-  }
-});
+  });
+}
 
 test('each error_shape gives its Fireworks body', async () => {
   await withSim(async (sim) => {
