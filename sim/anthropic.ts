@@ -80,6 +80,7 @@ import {
   createTimers,
   createUsageWindow,
   cutSocket,
+  failStatus,
   faultFails,
   isObject,
   modelsRoute,
@@ -103,7 +104,7 @@ export type { RecordedRequest } from './fireworks.js';
  * The Fireworks simulator's faults that apply here (counted in content deltas for streams), and
  * Anthropic's own.
  */
-export interface AnthropicSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'error_message' | 'retry_after'
+export interface AnthropicSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'fail_ratio' | 'error_message' | 'retry_after'
   | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content' | 'call_tool'> {
   /**
    * Streaming: an `event: error` after N content deltas (0: right after `message_start`), then the
@@ -1035,8 +1036,7 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
     if (fault === undefined && method === 'GET' && search !== '') fault = queryFault(new URLSearchParams(search)) as AnthropicSimFault | undefined;
     fault ??= steering.take() as AnthropicSimFault | undefined;
 
-    const key = typeof fault?.key === 'string' ? fault.key : undefined;
-    const attempt = log.admit(ex, request.body, json, key);
+    const attempt = log.admit(ex, request.body, json, fault);
     if (ex.closed) return;
 
     const target = route(method, path);
@@ -1062,7 +1062,7 @@ export async function startAnthropicSim(options: AnthropicSimOptions = {}): Prom
       if (failing) {
         if (fault.reset === true) return cutSocket(ex);
         const message = typeof fault.error_message === 'string' ? fault.error_message : undefined;
-        return sendError(ex, fault.status!, message, typeof fault.retry_after === 'string' ? fault.retry_after : undefined);
+        return sendError(ex, failStatus(fault), message, typeof fault.retry_after === 'string' ? fault.retry_after : undefined);
       }
     }
 

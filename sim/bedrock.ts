@@ -60,6 +60,7 @@ import {
   createSimLog,
   createTimers,
   cutSocket,
+  failStatus,
   faultFails,
   isObject,
   nonNegative,
@@ -85,7 +86,7 @@ export type BedrockStreamExceptionType =
   | 'internalServerException';
 
 /** The shared faults that apply here (counted in content deltas for streams), and Bedrock's own. */
-export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'error_message' | 'retry_after'
+export interface BedrockSimFault extends Pick<SimFault, 'key' | 'status' | 'fail_first' | 'fail_ratio' | 'error_message' | 'retry_after'
   | 'reset' | 'delay_ms' | 'chunks' | 'chunk_delay_ms' | 'cut_after' | 'stall_after' | 'content' | 'call_tool'> {
   /** The error's name (`x-amzn-errortype`) when `status` alone does not say it, e.g. `ModelNotReadyException`. */
   error_type?: string;
@@ -930,8 +931,7 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
     const { method, path, search, tooLarge, json, jsonError, body: raw } = request;
     const isBody = isObject(json);
     const fault = (isBody ? faultOf(json) : undefined) ?? (steering.take() as BedrockSimFault | undefined);
-    const key = typeof fault?.key === 'string' ? fault.key : undefined;
-    const attempt = log.admit(ex, raw, json, key);
+    const attempt = log.admit(ex, raw, json, fault);
     if (ex.closed) return;
 
     const target = route(method, path);
@@ -964,9 +964,10 @@ export async function startBedrockSim(options: BedrockSimOptions = {}): Promise<
       if (ex.closed) return;
       if (failing) {
         if (fault.reset === true) return cutSocket(ex);
-        const kind = errorKind(fault.status!);
+        const status = failStatus(fault);
+        const kind = errorKind(status);
         return sendError(ex, {
-          status: fault.status!,
+          status,
           name: typeof fault.error_type === 'string' ? fault.error_type : kind.name,
           message: typeof fault.error_message === 'string' ? fault.error_message : kind.message,
         }, typeof fault.retry_after === 'string' ? fault.retry_after : undefined);

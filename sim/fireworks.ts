@@ -64,6 +64,12 @@ export interface SimFault {
   status?: number;
   /** Only the first N attempts with this key fail; later ones succeed. */
   fail_first?: number;
+  /**
+   * This fraction (0..1) of the requests fail, with `status` (default 503) or a `reset`: request n
+   * of the fault's `key` (of the simulator's keyless ones without a key) fails when
+   * floor(n * ratio) > floor((n - 1) * ratio), so 0.3 fails exactly 3 of every 10, spread out.
+   */
+  fail_ratio?: number;
   /** Which Fireworks error body to send (default 'error'). */
   error_shape?: 'error' | 'fault' | 'detail' | 'text' | 'flat';
   error_message?: string;
@@ -126,7 +132,10 @@ export interface RecordedRequest {
   /** The parsed body; undefined if it is not JSON. */
   json: any;
   key?: string;
-  /** 1-based count of requests seen with this key (1 when there is no key). */
+  /**
+   * 1-based count of requests seen with this key (1 when there is no key, except that keyless
+   * requests with a `fail_ratio` are counted together).
+   */
   attempt: number;
   /** The client went away before the response ended (not set when the sim cut the socket itself). */
   aborted: boolean;
@@ -1092,8 +1101,8 @@ export interface SimConnection {
 
 export interface SimLog {
   requests: RecordedRequest[];
-  /** Counts an attempt of `key` and, when recording, records the request; returns the attempt. */
-  admit(conn: SimConnection, rawBody: string, json: unknown, key: string | undefined): number;
+  /** Counts an attempt of the fault's key and, when recording, records the request; returns the attempt. */
+  admit(conn: SimConnection, rawBody: string, json: unknown, fault: Pick<SimFault, 'key' | 'fail_ratio'> | undefined): number;
   requestsFor(key: string): RecordedRequest[];
   /** Forgets recorded requests and per-key attempt counts. */
   clear(): void;
@@ -1102,13 +1111,17 @@ export interface SimLog {
 export function createSimLog(recording: boolean): SimLog {
   const requests: RecordedRequest[] = [];
   const attempts = new Map<string, number>();
+  let keylessRatioTurns = 0;
   return {
     requests,
-    admit(conn, rawBody, json, key) {
+    admit(conn, rawBody, json, fault) {
+      const key = typeof fault?.key === 'string' ? fault.key : undefined;
       let attempt = 1;
       if (key !== undefined) {
         attempt = (attempts.get(key) ?? 0) + 1;
         attempts.set(key, attempt);
+      } else if (fault !== undefined && failRatio(fault) !== undefined) {
+        attempt = ++keylessRatioTurns;
       }
       if (!recording) return attempt;
       const { req } = conn;
@@ -1132,6 +1145,7 @@ export function createSimLog(recording: boolean): SimLog {
     clear() {
       requests.length = 0;
       attempts.clear();
+      keylessRatioTurns = 0;
     },
   };
 }
@@ -1214,10 +1228,29 @@ export function queryFault(query: URLSearchParams): SimFault | undefined {
   }
 }
 
-/** Whether the `status`/`reset` of `fault` applies to this attempt (all, or the first `fail_first`). */
-export function faultFails(fault: Pick<SimFault, 'status' | 'reset' | 'fail_first'>, attempt: number): boolean {
-  return (typeof fault.status === 'number' || fault.reset === true) &&
-    (fault.fail_first === undefined || attempt <= fault.fail_first);
+type FailingFault = Pick<SimFault, 'status' | 'reset' | 'fail_first' | 'fail_ratio'>;
+
+/**
+ * Whether the `status`/`reset` of `fault` applies to this attempt: all, the first `fail_first`,
+ * the `fail_ratio` share of them, or both of the last two.
+ */
+export function faultFails(fault: FailingFault, attempt: number): boolean {
+  const ratio = failRatio(fault);
+  const selected = ratio === undefined
+    ? typeof fault.status === 'number' || fault.reset === true
+    : Math.floor(attempt * ratio) > Math.floor((attempt - 1) * ratio);
+  return selected && (fault.fail_first === undefined || attempt <= fault.fail_first);
+}
+
+/** The status a failing attempt answers with: `status`, else 503 (a `fail_ratio` alone). */
+export function failStatus(fault: Pick<SimFault, 'status'>): number {
+  return typeof fault.status === 'number' ? fault.status : 503;
+}
+
+/** `fail_ratio` when it is a number in 0..1; anything else is ignored, as a malformed fault is. */
+function failRatio(fault: Pick<SimFault, 'fail_ratio'>): number | undefined {
+  const ratio = fault.fail_ratio;
+  return typeof ratio === 'number' && ratio >= 0 && ratio <= 1 ? ratio : undefined;
 }
 
 /** Destroys the socket on purpose: a reset, or a stream cut mid-way. */
@@ -1863,8 +1896,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     if (fault === undefined && search !== '' && method === 'GET') fault = queryFault(new URLSearchParams(search));
     fault ??= steering.take() as SimFault | undefined;
 
-    const key = typeof fault?.key === 'string' ? fault.key : undefined;
-    const attempt = log.admit(ex, rawBody, json, key);
+    const attempt = log.admit(ex, rawBody, json, fault);
     if (ex.closed) return;
 
     if (flavour.geminiNative === true && isGeminiNativePath(path)) return serveGeminiNative(nativeHost, ex, request, fault, attempt);
@@ -1901,8 +1933,9 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
       if (ex.closed) return;
       if (failing) {
         if (fault.reset === true) return cutSocket(ex);
-        if (fault.status === 204 || fault.status === 304) return sendEmpty(ex, fault.status);
-        const spec: ErrorSpec = { status: fault.status! };
+        const status = failStatus(fault);
+        if (status === 204 || status === 304) return sendEmpty(ex, status);
+        const spec: ErrorSpec = { status };
         if (fault.error_shape) spec.shape = fault.error_shape;
         if (typeof fault.error_message === 'string') spec.message = fault.error_message;
         if (typeof fault.retry_after === 'string') spec.retryAfter = fault.retry_after;

@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { toolToCall } from './control.js';
-import { cutSocket, faultFails, type SimConnection, type SimFault, type SimRequest } from './fireworks.js';
+import { cutSocket, failStatus, faultFails, type SimConnection, type SimFault, type SimRequest } from './fireworks.js';
 import { isObject, nonNegative, sampleFromSchema } from './schema-sample.js';
 
 /** Where Google's API lives on the host, before `/{model}:{method}`. */
@@ -229,7 +229,8 @@ export async function serveGeminiNative(host: GeminiNativeHost, conn: SimConnect
     if (conn.closed) return;
     if (faultFails(fault, attempt)) {
       if (fault.reset === true) return cutSocket(conn);
-      return sendError(conn, fault.status!, typeof fault.error_message === 'string' ? fault.error_message : `Simulated failure (${fault.status}).`);
+      const status = failStatus(fault);
+      return sendError(conn, status, typeof fault.error_message === 'string' ? fault.error_message : `Simulated failure (${status}).`);
     }
   }
 

@@ -9,6 +9,9 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { startFireworksSim, SIM_API_KEY } from '../sim/fireworks.js';
 import type { FireworksSim } from '../sim/fireworks.js';
+import { ANTHROPIC_SIM_API_KEY, startAnthropicSim } from '../sim/anthropic.js';
+import { BEDROCK_SIM_API_KEY, BEDROCK_SIM_MODELS, startBedrockSim } from '../sim/bedrock.js';
+import { FAMILY_SIM_API_KEY, startOpenAICompatibleSim } from '../sim/openai-compatible.js';
 
 const CHAT_MODEL = 'accounts/fireworks/models/llama-v3p1-8b-instruct';
 const EMBED_MODEL = 'nomic-ai/nomic-embed-text-v1.5';
@@ -330,6 +333,95 @@ test('fail_first fails only the first N attempts of a key, with retry-after', as
     assert.equal((await post(sim, '/chat/completions', body)).status, 503, 'clear() resets attempt counts');
   });
 });
+
+/** The requests among 1..n that a fail_ratio of `ratio` fails: n when floor(n*ratio) steps up. */
+function ratioFailures(ratio: number, n: number): number[] {
+  const failing: number[] = [];
+  for (let i = 1; i <= n; i++) if (Math.floor(i * ratio) > Math.floor((i - 1) * ratio)) failing.push(i);
+  return failing;
+}
+
+test('fail_ratio fails exactly that share of a key\'s requests, spread out, with 503 unless status says otherwise', async () => {
+  await withSim(async (sim) => {
+    const failed = async (fault: Record<string, unknown>, n: number) => {
+      const failing: number[] = [];
+      for (let i = 1; i <= n; i++) {
+        const res = await post(sim, '/chat/completions', chatBody({ sim: fault }));
+        const body = await res.json();
+        if (res.status === 200) assert.equal(body.object, 'chat.completion');
+        else failing.push(i);
+        if (res.status !== 200) assert.equal(res.status, typeof fault.status === 'number' ? fault.status : 503);
+      }
+      return failing;
+    };
+    const tenths = await failed({ key: 'ratio-3', fail_ratio: 0.3 }, 20);
+    assert.deepEqual(tenths, [4, 7, 10, 14, 17, 20]);
+    assert.deepEqual(tenths, ratioFailures(0.3, 20));
+    assert.equal((await failed({ key: 'ratio-rl', fail_ratio: 0.5, status: 429 }, 10)).length, 5);
+    assert.deepEqual(await failed({ key: 'ratio-0', fail_ratio: 0, status: 500 }, 5), [], 'a ratio of 0 fails nothing');
+    assert.deepEqual(await failed({ key: 'ratio-1', fail_ratio: 1 }, 3), [1, 2, 3]);
+    assert.deepEqual(await failed({ key: 'ratio-bad', fail_ratio: 'half' }, 3), [], 'a malformed ratio is ignored');
+  });
+});
+
+test('fail_ratio without a key counts the simulator\'s keyless requests; reset: true cuts the connection instead', async () => {
+  await withSim(async (sim) => {
+    sim.setDefaultFault({ fail_ratio: 0.25, reset: true });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      outcomes.push(await post(sim, '/chat/completions', chatBody()).then((res) => String(res.status), () => 'reset'));
+    }
+    assert.deepEqual(outcomes.map((o, i) => (o === 'reset' ? i + 1 : 0)).filter((n) => n > 0), ratioFailures(0.25, 12));
+    assert.ok(outcomes.every((o) => o === 'reset' || o === '200'), outcomes.join());
+  });
+});
+
+/** The simulators whose request path is their own, each with one request that carries `sim`. */
+const OWN_PATHS: { name: string; start: () => Promise<{ origin: string; close(): Promise<void> }>; path: string; headers: Record<string, string>; body: Record<string, unknown> }[] = [
+  {
+    name: 'Anthropic',
+    start: () => startAnthropicSim({ port: 0 }),
+    path: '/v1/messages',
+    headers: { 'x-api-key': ANTHROPIC_SIM_API_KEY, 'anthropic-version': '2023-06-01' },
+    body: { model: 'claude-sonnet-4-6', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+  },
+  {
+    name: 'Bedrock',
+    start: () => startBedrockSim({ port: 0 }),
+    path: `/model/${encodeURIComponent(BEDROCK_SIM_MODELS[0]!)}/converse`,
+    headers: { authorization: `Bearer ${BEDROCK_SIM_API_KEY}` },
+    body: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] },
+  },
+  {
+    name: 'Gemini (native)',
+    start: () => startOpenAICompatibleSim({ flavour: 'gemini', port: 0 }),
+    path: '/v1beta/models/gemini-2.0-flash:generateContent',
+    headers: { 'x-goog-api-key': FAMILY_SIM_API_KEY },
+    body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] },
+  },
+];
+
+for (const own of OWN_PATHS) {
+  test(`fail_ratio works on the ${own.name} simulator's own request path`, async () => {
+    const sim = await own.start();
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const res = await fetch(sim.origin + own.path, {
+          method: 'POST',
+          headers: { ...own.headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ ...own.body, sim: { key: 'a', fail_ratio: 0.3, status: 429 } }),
+        });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      assert.deepEqual(statuses.map((s, i) => (s === 429 ? i + 1 : 0)).filter((n) => n > 0), ratioFailures(0.3, 10));
+      assert.ok(statuses.every((s) => s === 429 || s === 200), statuses.join());
+    } finally {
+      await sim.close();
+    }
+  });
+}
 
 test('each error_shape gives its Fireworks body', async () => {
   await withSim(async (sim) => {
