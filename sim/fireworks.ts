@@ -62,6 +62,8 @@ export interface SimFault {
    * 204 and 304 are answered with no body at all, as HTTP requires.
    */
   status?: number;
+  /** The fault applies only to requests made with this API key; others are served as usual. */
+  when_key?: string;
   /** Only the first N attempts with this key fail; later ones succeed. */
   fail_first?: number;
   /**
@@ -1895,6 +1897,8 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     if (json !== null && typeof json === 'object' && !Array.isArray(json)) fault = asFault(json.sim) ?? userFault(json.user);
     if (fault === undefined && search !== '' && method === 'GET') fault = queryFault(new URLSearchParams(search));
     fault ??= steering.take() as SimFault | undefined;
+    // A fault for one key alone: requests made with another are served as usual.
+    if (typeof fault?.when_key === 'string' && presentedKey(flavour, ex.req.headers) !== fault.when_key) fault = undefined;
 
     const attempt = log.admit(ex, rawBody, json, fault);
     if (ex.closed) return;

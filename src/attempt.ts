@@ -54,7 +54,8 @@ export interface PickedHeaders {
 
 /** How an attempt ended. All but 'answered' and 'cancelled' leave the answer to the caller. */
 export type AttemptOutcome =
-  | { kind: 'answered' }
+  /** The answer was written; `broken` when it was cut short after its start (ended with the API's error event). */
+  | { kind: 'answered'; broken?: boolean }
   | { kind: 'cancelled' }
   /** Another attempt of the request committed first (a hedge): this one ended unseen. */
   | { kind: 'lost' }
@@ -91,6 +92,8 @@ const CLIENT_STALLED = new ClientStalledSignal('client stopped reading');
 const LOST = new ClientGoneSignal('another attempt answered');
 /** A translated stream is over (an error event, or one past its bound): the rest is not wanted. */
 const TRANSLATED_END = new TranslatedEndSignal('translated stream ended');
+const ANSWERED: AttemptOutcome = Object.freeze({ kind: 'answered' });
+const BROKEN: AttemptOutcome = Object.freeze({ kind: 'answered', broken: true });
 
 const SSE_CONTENT_TYPE = 'text/event-stream';
 const JSON_CONTENT_TYPE = 'application/json';
@@ -177,6 +180,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private translator: StreamTranslator | undefined;
   private translated = '';
   private readonly sentAt = performance.now();
+  /** Headers the client's answer gets besides the provider's (a route's x-gateway-*), [name, value, ...]. */
+  answerHeaders: readonly string[] | undefined = undefined;
+  /**
+   * The target's name in the request's list of attempts, when it keeps one: an attempt that ends
+   * the request lists itself as it finishes, before the response's 'close' writes the request line.
+   */
+  recordAs: string | undefined = undefined;
 
   constructor(
     sink: ClientSink,
@@ -306,7 +316,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (this.streaming) {
       this.sink.end();
-      this.finish({ kind: 'answered' });
+      this.finish(ANSWERED);
       return;
     }
     const headers = this.headers!;
@@ -341,12 +351,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     // 204 and 304 answers have no body, and say nothing of its length.
     if (this.status !== 204 && this.status !== 304) forClient.push('content-length', String(body.length));
-    this.sink.head(this.status, forClient);
+    this.head(forClient);
     // A small body goes out as latin1 text (byte for byte the same bytes): Node then sends it in
     // one write with the status line and headers, instead of gathering both for a writev.
     if (body.length <= ONE_WRITE_BYTES) this.sink.end(body.toString('latin1'), 'latin1');
     else this.sink.end(body);
-    this.finish({ kind: 'answered' });
+    this.finish(ANSWERED);
   }
 
   onError(error: Error): void {
@@ -359,7 +369,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       if (reason === CLIENT_STALLED) {
         ex.errorMessage = `The client read nothing for ${this.limits.CLIENT_STALL_TIMEOUT_MS} ms; the gateway closed the connection.`;
         this.sink.cut();
-      } else if (reason !== CLIENT_GONE) {
+      } else if (reason !== CLIENT_GONE && reason !== LOST) {
         const message =
           reason === TIMEOUT
             ? this.mode === Mode.Stream
@@ -379,8 +389,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
           // A JSON body cannot carry an error after its start: the client sees it cut short.
           this.sink.cut();
         }
+        this.finish(BROKEN);
+        return;
       }
-      this.finish({ kind: 'answered' });
+      this.finish(ANSWERED);
       return;
     }
     if (reason === TIMEOUT) this.finish({ kind: 'timeout' });
@@ -436,7 +448,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!this.streaming) this.finish({ kind: 'unreadable', message });
     else {
       this.sink.endWithError(502, { message: `The provider's answer broke off: ${message}.`, type: 'upstream_error', code: 'stream_interrupted', param: null });
-      this.finish({ kind: 'answered' });
+      this.finish(BROKEN);
     }
     // Not from inside the decoder's callback, which undici is still calling into.
     queueMicrotask(() => this.controller?.abort(TRANSLATED_END));
@@ -464,7 +476,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       forClient.push('content-encoding', headers.contentEncoding);
     } else ex.usage = new UsageObserver();
     if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
-    this.sink.head(this.status, forClient);
+    this.head(forClient);
     return true;
   }
 
@@ -510,7 +522,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // The stream is over: its end, or an error event (which closes it).
     if (failure !== undefined) ex.errorMessage = failure.error.message;
     this.sink.end(text);
-    this.settle(controller, { kind: 'answered' });
+    this.settle(controller, failure === undefined ? ANSWERED : BROKEN);
   }
 
   /** Ends the attempt; while the upstream still sends, it is told the rest is not wanted. */
@@ -543,9 +555,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     ex.usage = { usage: answer.usage };
     const forClient = headers.forClient;
     forClient.push('content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(answer.json)), ...this.translation!.clientHeaders);
-    this.sink.head(this.status, forClient);
+    this.head(forClient);
     this.sink.end(answer.json);
-    this.finish({ kind: 'answered' });
+    this.finish(ANSWERED);
+  }
+
+  /** Writes the answer's status and headers, with the route's own. */
+  private head(forClient: string[]): void {
+    const extra = this.answerHeaders;
+    if (extra !== undefined) for (let i = 0; i < extra.length; i++) forClient.push(extra[i]!);
+    this.sink.head(this.status, forClient);
   }
 
   /** Ends the attempt with `outcome` and tells undici the rest of the answer is not wanted. */
@@ -583,7 +602,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const resolve = this.resolve!;
     clearTimeout(this.timer);
     clearTimeout(this.stallTimer);
-    ex.upstreamMs += performance.now() - this.sentAt;
+    const now = performance.now();
+    ex.upstreamMs += now - this.sentAt;
+    if (this.recordAs !== undefined && (outcome.kind === 'answered' || outcome.kind === 'lost' || outcome.kind === 'cancelled')) {
+      const answered = outcome.kind === 'answered';
+      (ex.attempts ??= []).push({
+        target: this.recordAs,
+        status: answered ? this.status : 0,
+        outcome: answered && outcome.broken === true ? 'answered: broken' : outcome.kind,
+        ttfbMs: answered && ex.firstByteMs !== undefined ? ex.startedAt + ex.firstByteMs - this.sentAt : undefined,
+        ms: now - this.sentAt,
+      });
+    }
     this.ex = undefined;
     this.resolve = undefined;
     this.timer = undefined;

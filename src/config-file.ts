@@ -46,6 +46,44 @@ export interface FileDefaultModel extends Located<string> {
   readonly api: DefaultModelApi;
 }
 
+/** A route's breaker settings as the file gives them; absent ones take the defaults. */
+export interface FileBreaker {
+  readonly consecutiveFailures?: number;
+  readonly errorRatio?: number;
+  readonly windowMs?: number;
+  readonly minRequests?: number;
+  readonly openMs?: number;
+  readonly halfOpenProbes?: number;
+}
+
+/** One target of a route: a provider, a model, its keys (environment variable names) and its overrides. */
+export interface FileTarget {
+  /** Where the target sits in the file (`routes.fast.targets[0]`), for problems found later. */
+  readonly at: string;
+  readonly provider: Located<string>;
+  readonly model: string;
+  readonly id: string | undefined;
+  readonly keys: readonly Located<string>[];
+  readonly weight: number;
+  readonly timeoutMs: number | undefined;
+  readonly maxRetries: number | undefined;
+  /** Lower-case names. */
+  readonly headers: readonly (readonly [string, string])[];
+}
+
+/** One entry of `routes`: a model name (or a pattern of them) served by targets in turn. */
+export interface FileRoute {
+  readonly name: Located<string>;
+  readonly strategy: 'fallback' | 'weighted' | 'least-latency';
+  readonly timeoutMs: number | undefined;
+  readonly maxAttempts: number | undefined;
+  readonly failOverOn: readonly number[];
+  readonly allowTargetOverride: boolean;
+  readonly hedge: { readonly afterMs: number; readonly maxInFlight: number | undefined } | undefined;
+  readonly breaker: FileBreaker;
+  readonly targets: readonly FileTarget[];
+}
+
 export interface ConfigFile {
   /** Each entry of `settings`, as the key is written there. */
   readonly settings: readonly (Located<unknown> & { readonly key: string })[];
@@ -54,9 +92,19 @@ export interface ConfigFile {
   readonly customProviders: readonly FileCustomProvider[];
   readonly modelAliases: readonly FileAlias[];
   readonly defaultModels: readonly FileDefaultModel[];
+  readonly routes: readonly FileRoute[];
+  /** The top-level `breaker` section: the defaults of every route's breakers. */
+  readonly breaker: FileBreaker;
 }
 
-export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [] });
+export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [], routes: [], breaker: {} });
+
+/** Targets a route may declare; with their keys, at most MAX_ROUTE_TARGETS (route/strategy.ts) in all. */
+const MAX_FILE_TARGETS = 16;
+/** Keys one target may name. */
+const MAX_TARGET_KEYS = 16;
+/** What a target's id may be: it names the target in headers, logs and x-gateway-target. */
+const TARGET_ID = /^[A-Za-z0-9._:@/-]{1,64}$/;
 
 /** Characters of an HTTP token (RFC 9110), for header names. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -131,6 +179,55 @@ const builtInEntry = strict({
     .optional(),
 });
 
+const positiveInt = z.number(expected('a whole number')).int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' });
+const headerMap = z
+  .record(
+    headerName,
+    // A header value may be a secret: say what is wrong with it, never echo it.
+    z.union([z.string(), z.number()], expected('a string', true)).transform(String).pipe(
+      z.string().regex(HEADER_VALUE, { error: 'must not hold line breaks or other control characters' }),
+    ),
+    expected('a map of header names to values'),
+  )
+  .optional();
+
+const breakerEntry = strict({
+  consecutive_failures: positiveInt.max(1_000_000).optional(),
+  error_ratio: z.number(expected('a number')).gt(0, { error: 'must be above 0' }).max(1, { error: 'must be at most 1' }).optional(),
+  window_ms: positiveInt.min(100, { error: 'must be at least 100' }).max(3_600_000, { error: 'must be at most 3600000 (an hour)' }).optional(),
+  min_requests: positiveInt.max(1_000_000).optional(),
+  open_ms: positiveInt.max(3_600_000, { error: 'must be at most 3600000 (an hour)' }).optional(),
+  half_open_probes: positiveInt.max(1_000).optional(),
+});
+
+const targetEntry = strict({
+  provider: nonEmpty,
+  model: nonEmpty,
+  id: z.string(expected('a string')).regex(TARGET_ID, { error: 'must be 1-64 letters, digits or ._:@/-' }).optional(),
+  keys: z.array(envName, expected('a list of environment variable names')).min(1, { error: 'must name at least one variable' }).max(MAX_TARGET_KEYS, { error: `must name at most ${MAX_TARGET_KEYS}` }).optional(),
+  weight: z.number(expected('a number')).min(0, { error: 'must not be negative' }).max(1_000_000, { error: 'must be at most 1000000' }).optional(),
+  timeout_ms: positiveInt.max(86_400_000).optional(),
+  max_retries: z.number(expected('a whole number')).int({ error: 'must be a whole number' }).min(0, { error: 'must not be negative' }).max(10, { error: 'must be at most 10' }).optional(),
+  headers: headerMap,
+});
+
+const routeEntry = strict({
+  strategy: z.enum(['fallback', 'weighted', 'least-latency'], expected('fallback, weighted or least-latency')).optional(),
+  timeout_ms: positiveInt.max(86_400_000).optional(),
+  max_attempts: positiveInt.max(100, { error: 'must be at most 100' }).optional(),
+  fail_over_on: z
+    .array(z.number(expected('an HTTP status')).int().min(400, { error: 'must be an error status (400-599)' }).max(599, { error: 'must be an error status (400-599)' }), expected('a list of HTTP statuses'))
+    .max(50)
+    .optional(),
+  allow_target_override: z.boolean(expected('true or false')).optional(),
+  hedge: strict({
+    after_ms: positiveInt.max(600_000),
+    max_in_flight: positiveInt.max(100_000).optional(),
+  }).optional(),
+  breaker: breakerEntry.optional(),
+  targets: z.array(z.unknown(), expected('a list of targets')).min(1, { error: 'must list at least one target' }).max(MAX_FILE_TARGETS, { error: `must list at most ${MAX_FILE_TARGETS}` }),
+});
+
 const customEntry = strict({
   name: z.string(expected('a string')).regex(CUSTOM_NAME, {
     error: (issue) => `must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(issue.input)}`,
@@ -158,7 +255,10 @@ const sections = strict({
   custom_providers: z.unknown().optional(),
   model_aliases: z.unknown().optional(),
   default_models: z.unknown().optional(),
+  routes: z.unknown().optional(),
+  breaker: z.unknown().optional(),
 });
+const routesSection = z.record(z.string(), z.unknown(), expected('a map of route names to routes')).nullish();
 const aliasesSection = z.record(z.string(), z.unknown(), expected('a map of model names to the models that serve them')).nullish();
 // Not nullish(): an object schema on its own lets check() keep the known keys beside an unknown one.
 const defaultModelsSection = strict(
@@ -300,6 +400,61 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     });
   }
 
+  const breakerOf = (entry: z.infer<typeof breakerEntry> | undefined): FileBreaker => ({
+    ...(entry?.consecutive_failures !== undefined && { consecutiveFailures: entry.consecutive_failures }),
+    ...(entry?.error_ratio !== undefined && { errorRatio: entry.error_ratio }),
+    ...(entry?.window_ms !== undefined && { windowMs: entry.window_ms }),
+    ...(entry?.min_requests !== undefined && { minRequests: entry.min_requests }),
+    ...(entry?.open_ms !== undefined && { openMs: entry.open_ms }),
+    ...(entry?.half_open_probes !== undefined && { halfOpenProbes: entry.half_open_probes }),
+  });
+  const headersOf = (where: Path, given: Record<string, string> | undefined): [string, string][] => {
+    const headers: [string, string][] = [];
+    for (const [name, headerValue] of Object.entries(given ?? {})) {
+      const lower = name.toLowerCase();
+      const reason = RESERVED_HEADERS[lower];
+      if (reason !== undefined) problems.push(`${place([...where, 'headers', name])}: cannot be set here (${reason})`);
+      else if (headers.some(([seen]) => seen === lower)) problems.push(`${place([...where, 'headers', name])}: given twice`);
+      else headers.push([lower, headerValue]);
+    }
+    return headers;
+  };
+  const routes: FileRoute[] = [];
+  for (const [name, value] of Object.entries(check(routesSection, top.routes, ['routes']) ?? {})) {
+    const entry = check(routeEntry, value, ['routes', name]);
+    if (entry === undefined) continue;
+    const targets: FileTarget[] = [];
+    for (const [index, given] of entry.targets.entries()) {
+      const where = ['routes', name, 'targets', index];
+      const target = check(targetEntry, given, where);
+      if (target === undefined) continue;
+      targets.push({
+        at: place(where),
+        provider: locate([...where, 'provider'], target.provider),
+        model: target.model,
+        id: target.id,
+        keys: (target.keys ?? []).map((key, k) => locate([...where, 'keys', k], key)),
+        weight: target.weight ?? 1,
+        timeoutMs: target.timeout_ms,
+        maxRetries: target.max_retries,
+        headers: headersOf(where, target.headers),
+      });
+    }
+    if (targets.length < entry.targets.length) continue;
+    routes.push({
+      name: locate(['routes', name], name),
+      strategy: entry.strategy ?? 'fallback',
+      timeoutMs: entry.timeout_ms,
+      maxAttempts: entry.max_attempts,
+      failOverOn: entry.fail_over_on ?? [],
+      allowTargetOverride: entry.allow_target_override ?? false,
+      hedge: entry.hedge === undefined ? undefined : { afterMs: entry.hedge.after_ms, maxInFlight: entry.hedge.max_in_flight },
+      breaker: breakerOf(entry.breaker),
+      targets,
+    });
+  }
+  const breaker = top.breaker == null ? {} : breakerOf(check(breakerEntry, top.breaker, ['breaker']));
+
   const aliases = check(aliasesSection, top.model_aliases, ['model_aliases']) ?? {};
   const defaults = top.default_models == null ? {} : (check(defaultModelsSection, top.default_models, ['default_models']) ?? {});
   return {
@@ -316,5 +471,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
       const target = check(nonEmpty, value, ['default_models', api]);
       return target === undefined ? [] : [{ api, ...locate(['default_models', api], target) }];
     }),
+    routes,
+    breaker,
   };
 }

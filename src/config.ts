@@ -11,6 +11,8 @@ import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProv
 import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
 import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
+import { DEFAULT_BREAKER, type BreakerSettings } from './route/health.js';
+import { MAX_ROUTE_TARGETS, type Strategy } from './route/strategy.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
 
 /** The most requests RECORD_REQUESTS may keep. */
@@ -180,6 +182,12 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
       .default('loopback'),
+    STATUS_READERS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
+      .default('loopback'),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -234,6 +242,7 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   RECORD_REQUESTS: `How many of the last requests GET /debug/requests shows, redacted (0-${MAX_RECORDED_REQUESTS}); 0 = off, and the route does not exist.`,
   RECORD_BODY_BYTES: `How much of each recorded request body and answer is kept (0-${MAX_RECORD_BODY_BYTES}); RECORD_REQUESTS times this is at most ${MAX_RECORD_BYTES}.`,
   RECORD_READERS: 'Who may read GET /debug/requests: loopback (clients on this machine, not relayed by a proxy) or any.',
+  STATUS_READERS: "Who may read GET /status/targets (each route target's breaker, key and latency): loopback or any.",
 };
 
 export interface ProviderSettings {
@@ -265,7 +274,44 @@ export interface Config extends Settings {
    * names no provider and matched no alias.
    */
   readonly defaultModels: Readonly<Partial<Record<DefaultModelApi, string>>>;
+  /** `routes` from the config file, in its order, each target's keys resolved and expanded. */
+  readonly routes: readonly RouteConfig[];
 }
+
+/** One target of a route, one per key: a provider, a model, a key, and its overrides. */
+export interface RouteTargetConfig {
+  /** Its name in headers, logs and x-gateway-target: the file's `id`, else `provider/model`; `#2` for its second key. */
+  readonly id: string;
+  readonly provider: string;
+  readonly model: string;
+  /** The key's value, read from its variable at start-up; undefined: the provider's own (or the client's). */
+  readonly key: string | undefined;
+  readonly weight: number;
+  readonly timeoutMs: number | undefined;
+  readonly maxRetries: number;
+  /** [name, value, ...]. */
+  readonly headers: readonly string[];
+}
+
+export interface RouteConfig {
+  /** A model name clients send, or a pattern of them with `*`. */
+  readonly name: string;
+  readonly strategy: Strategy;
+  /** One deadline for the whole route (default REQUEST_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+  /** One attempt budget for the whole route (default: every target once, plus its retries). */
+  readonly maxAttempts: number;
+  /** Statuses besides 429, 5xx and 529 that move on to the next target. */
+  readonly failOverOn: ReadonlySet<number>;
+  /** A request may pick one of the targets with `x-gateway-target`. */
+  readonly allowTargetOverride: boolean;
+  readonly hedge: { readonly afterMs: number; readonly maxInFlight: number } | undefined;
+  readonly breaker: Readonly<BreakerSettings>;
+  readonly targets: readonly RouteTargetConfig[];
+}
+
+/** Hedges one route may have in flight at once unless its config says otherwise. */
+export const DEFAULT_HEDGES_IN_FLIGHT = 16;
 
 export interface LoadOptions {
   /** The path given with --config; it wins over CONFIG_FILE. */
@@ -627,6 +673,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     else defaultModels[entry.api] = entry.value;
   }
 
+  const routes = resolveRoutes(file, env, values as Settings, specs, providers, modelAliases, problems);
+
   if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
   return Object.freeze({
     ...(values as Settings),
@@ -634,5 +682,106 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     providers: Object.freeze(providers),
     modelAliases,
     defaultModels: Object.freeze(defaultModels),
+    routes,
   });
 }
+
+/**
+ * The file's routes with their targets checked (a configured provider, keys whose variables are
+ * set, ids unique) and expanded, one target per key.
+ */
+function resolveRoutes(
+  file: ConfigFile,
+  env: NodeJS.ProcessEnv,
+  settings: Settings,
+  specs: readonly ProviderSpec[],
+  providers: Readonly<Record<string, ProviderSettings>>,
+  aliases: ReadonlyMap<string, string>,
+  problems: string[],
+): RouteConfig[] {
+  const defaults: BreakerSettings = { ...DEFAULT_BREAKER, ...file.breaker };
+  const routes: RouteConfig[] = [];
+  for (const route of file.routes) {
+    const name = route.name.value;
+    const nameProblem = aliasNameProblem(name)?.replace('an alias', 'a route name');
+    if (nameProblem !== undefined) {
+      problems.push(`${route.name.at}: ${nameProblem}`);
+      continue;
+    }
+    if (aliases.has(name)) {
+      problems.push(`${route.name.at}: is also a model alias; a name is served by one or the other`);
+      continue;
+    }
+    const targets: RouteTargetConfig[] = [];
+    let ok = true;
+    for (const target of route.targets) {
+      const provider = target.provider.value.toLowerCase();
+      if (!specs.some((spec) => spec.name === provider)) {
+        problems.push(`${target.provider.at}: unknown provider "${target.provider.value}"; known: ${specs.map((spec) => spec.name).join(', ')}`);
+        ok = false;
+        continue;
+      }
+      if (providers[provider] === undefined) {
+        problems.push(`${target.provider.at}: provider "${provider}" has no base URL configured`);
+        ok = false;
+        continue;
+      }
+      const modelProblem = targetProblem(target.model, specs, providers);
+      if (modelProblem !== undefined) {
+        problems.push(`${target.at}.model: ${modelProblem}`);
+        ok = false;
+        continue;
+      }
+      const id = target.id ?? `${provider}/${target.model}`;
+      const keys = target.keys.length === 0 ? [undefined] : target.keys.map((key) => {
+        const value = env[key.value];
+        if (!value) {
+          problems.push(`${key.at}: the environment variable ${key.value} is not set (or is empty)`);
+          ok = false;
+        }
+        return value;
+      });
+      const maxRetries = target.maxRetries ?? (route.targets.length === 1 && keys.length === 1 ? settings.MAX_RETRIES : 0);
+      for (const [index, key] of keys.entries()) {
+        targets.push({
+          id: index === 0 ? id : `${id}#${index + 1}`,
+          provider,
+          model: target.model,
+          key,
+          weight: target.weight,
+          timeoutMs: target.timeoutMs,
+          maxRetries,
+          headers: Object.freeze(target.headers.flat()),
+        });
+      }
+    }
+    if (!ok) continue;
+    const ids = new Set<string>();
+    for (const target of targets) {
+      if (ids.has(target.id)) problems.push(`${route.name.at}: two targets are named "${target.id}"; give one an id`);
+      ids.add(target.id);
+    }
+    if (targets.length > MAX_ROUTE_TARGETS) {
+      problems.push(`${route.name.at}: ${targets.length} targets with their keys; a route may have at most ${MAX_ROUTE_TARGETS}`);
+      continue;
+    }
+    const everyAttempt = targets.reduce((sum, target) => sum + target.maxRetries + 1, 0);
+    routes.push(
+      Object.freeze({
+        name,
+        strategy: route.strategy,
+        timeoutMs: route.timeoutMs ?? settings.REQUEST_TIMEOUT_MS,
+        maxAttempts: route.maxAttempts ?? Math.min(everyAttempt, MAX_ROUTE_ATTEMPTS),
+        failOverOn: new Set(route.failOverOn),
+        allowTargetOverride: route.allowTargetOverride,
+        hedge: route.hedge === undefined ? undefined : { afterMs: route.hedge.afterMs, maxInFlight: route.hedge.maxInFlight ?? DEFAULT_HEDGES_IN_FLIGHT },
+        breaker: Object.freeze({ ...defaults, ...route.breaker }),
+        targets: Object.freeze(targets),
+      }),
+    );
+  }
+  return routes;
+}
+
+/** The attempt budget of a route that sets none is every target once with its retries, at most this. */
+const MAX_ROUTE_ATTEMPTS = 100;

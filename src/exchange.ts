@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'undici';
 import type { BodyBytes } from './body.js';
 import type { BodyFacts } from './jsonbody.js';
+import type { Route } from './route/routes.js';
 import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
@@ -77,6 +78,8 @@ export interface Exchange {
    * prefix changed it): a 404 then says which aliases exist.
    */
   unaliased: boolean;
+  /** The route (config file `routes`) the client's model name matched, if any. */
+  route: Route | undefined;
   /** The API the client speaks when it is not OpenAI's chat completions (its errors are shaped for it). */
   api: InboundRoute | undefined;
   stream: boolean;
@@ -95,8 +98,26 @@ export interface Exchange {
   clientGone: boolean;
   /** The gateway itself closed the connection mid-answer (a stalled client, a JSON answer cut short). */
   cutByGateway: boolean;
+  /**
+   * Each attempt of a routed request, or of one tried more than once, in order: what the request
+   * line lists. Undefined for a request answered by its first attempt at its one target.
+   */
+  attempts: AttemptRecord[] | undefined;
   /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
   waiting: { cancel(): void } | undefined;
+}
+
+/** One attempt, as the request line lists it. */
+export interface AttemptRecord {
+  /** The route's target id, or `provider/model`. */
+  readonly target: string;
+  /** The provider's status; 0 when none came (a connection that failed, a timeout). */
+  readonly status: number;
+  /** answered, lost (a hedge that did not commit first), cancelled, skipped (breaker open, key resting) or the failure's kind. */
+  readonly outcome: string;
+  /** From the attempt's start to the answer's first byte, when it committed. */
+  readonly ttfbMs: number | undefined;
+  readonly ms: number;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

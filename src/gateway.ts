@@ -20,6 +20,7 @@ import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliase
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
+import { Routes, TARGET_HEADER } from './route/routes.js';
 import type { Target } from './route/target.js';
 
 export { SERVER_KEY_PLACEHOLDER };
@@ -57,6 +58,8 @@ export class Gateway {
   /** The Responses API's output items this gateway answered with, for clients' item references. */
   private readonly outputItems: ItemMemory;
   private readonly router: Router;
+  /** The config file's routes, their targets' health kept here. */
+  readonly routes: Routes;
 
   constructor(
     readonly config: Config,
@@ -116,6 +119,8 @@ export class Gateway {
       totalBytes: config.FETCH_IMAGE_TOTAL_BYTES,
     });
     this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
+    for (const route of config.routes) for (const target of route.targets) registerSecret(target.key);
+    this.routes = new Routes(config.routes, (name) => providers.get(name)!);
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems });
     this.router = new Router({
       config,
@@ -198,7 +203,8 @@ export class Gateway {
         'loop_detected',
       );
     }
-    const plan = singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs);
+    const route = ex.route;
+    const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs);
     await this.router.run(ex, plan);
   }
 

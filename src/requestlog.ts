@@ -9,7 +9,7 @@
 // text is cached, and model names are checked to need no escaping; milliseconds are printed from
 // whole microseconds and a table.
 import { performance } from 'node:perf_hooks';
-import type { Exchange } from './exchange.js';
+import type { AttemptRecord, Exchange } from './exchange.js';
 import { lineWriter, type LineWriter, type Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 
@@ -109,8 +109,24 @@ export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
   if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${formatMs(ex.firstByteMs)}`;
   if (ex.upstreamMs > 0) line += `,"overheadMs":${formatMs(durationMs - ex.upstreamMs - ex.waitedMs)}`;
   line += `,"retries":${ex.retries}`;
+  // A route's name is a model name from the config file: visible ASCII without quotes or backslashes.
+  if (ex.route !== undefined) line += `,"route":"${ex.route.name}"`;
+  if (ex.attempts !== undefined) line += `,"attempts":${attemptsJson(ex.attempts)}`;
   const usage = ex.usage?.usage;
   if (usage !== undefined) line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
   if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactSecrets(ex.errorMessage))}`;
   writeLine(line, 'request');
+}
+
+/** Each attempt as the line lists it: target, status, outcome, time to first byte, duration. */
+function attemptsJson(attempts: readonly AttemptRecord[]): string {
+  let text = '[';
+  for (let i = 0; i < attempts.length; i++) {
+    const a = attempts[i]!;
+    if (i > 0) text += ',';
+    text += `{"target":${JSON.stringify(a.target)},"status":${a.status},"outcome":${JSON.stringify(a.outcome)}`;
+    if (a.ttfbMs !== undefined) text += `,"ttfbMs":${formatMs(a.ttfbMs)}`;
+    text += `,"ms":${formatMs(a.ms)}}`;
+  }
+  return `${text}]`;
 }

@@ -94,6 +94,8 @@ const GEMINI_KEY_HEADER = 'x-goog-api-key';
 const GEMINI_RESOURCE_PREFIX = 'models/';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+/** Each route target's health, for an operator. */
+const STATUS_PATH = '/status/targets';
 const JSON_CONTENT_TYPE = 'application/json';
 
 export interface GatewayServer {
@@ -211,6 +213,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     if (path === GEMINI_MODELS_PATH || path.startsWith(GEMINI_MODEL_PREFIX)) return handleGemini(ex);
     if (!path.startsWith('/v1/')) {
       if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
+      if (path === STATUS_PATH) return answerStatus(ex);
       throw new GatewayError(
         404,
         `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/ (and Gemini's under ${GEMINI_MODELS_PATH}/).`,
@@ -304,6 +307,16 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   /** The model a client named: its alias, its `provider/` prefix, the provider's own spelling. */
   function routeModel(ex: Exchange, model: string, defaultModel: DefaultModelApi | undefined): void {
     ex.clientModel = model;
+    // A route (config file `routes`) serves the name with its own targets, whatever else the request says.
+    const route = gateway.routes.match(model);
+    if (route !== undefined) {
+      const first = route.targets[0]!;
+      ex.route = route;
+      ex.provider = first.provider;
+      ex.model = first.model;
+      ex.unaliased = false;
+      return;
+    }
     // An alias from the config file names the model, and its provider when it has a prefix; a
     // request that names no provider (no header, no `provider/` prefix) gets its API's default.
     const header = ex.req.headers['x-provider'];
@@ -404,6 +417,18 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.maxRetries = headerInt(ex.req, 'x-gateway-max-retries', 0, config.MAX_RETRIES) ?? config.MAX_RETRIES;
     ex.timeoutMs = headerInt(ex.req, 'x-gateway-timeout-ms', 1, config.REQUEST_TIMEOUT_MS) ?? config.REQUEST_TIMEOUT_MS;
     await gateway.forward(ex);
+  }
+
+  /** `GET /status/targets`: each route's targets with their breaker, key and latency, for an operator. */
+  function answerStatus(ex: Exchange): void {
+    const { req, res } = ex;
+    const refusal = operatorRefusal(req.socket.remoteAddress, req.headers, config.STATUS_READERS, STATUS_PATH, 'STATUS_READERS');
+    if (refusal !== undefined) throw refusal;
+    if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+    const body = gateway.routes.status();
+    ex.status = 200;
+    res.writeHead(200, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': ex.id });
+    res.end(body);
   }
 
   /** `GET /debug/requests[?limit=N]`: the record of the last requests, newest first, for an operator. */
@@ -517,6 +542,8 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     bodyValues: 0,
     facts: undefined,
     modelInPath: undefined,
+    attempts: undefined,
+    route: undefined,
     contentType: undefined,
     model: undefined,
     clientModel: undefined,

@@ -15,6 +15,8 @@ import { sseErrorEvent } from './stream.js';
 export class ClientSink {
   private owner: object | undefined = undefined;
   readonly res: ServerResponse;
+  /** Called once, with the attempt that claimed the answer (a hedged route cancels the others). */
+  onClaim: ((winner: object) => void) | undefined = undefined;
 
   constructor(readonly ex: Exchange) {
     this.res = ex.res;
@@ -30,6 +32,7 @@ export class ClientSink {
     if (this.owner === undefined) {
       if (this.res.headersSent) return false;
       this.owner = attempt;
+      this.onClaim?.(attempt);
       return true;
     }
     return this.owner === attempt;

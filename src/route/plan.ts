@@ -1,12 +1,13 @@
 // A plan: the targets that may answer a request, in the order to try them, with the one deadline
 // and the one attempt budget they share.
 import type { Provider } from '../exchange.js';
+import type { Route } from './routes.js';
 import { DEFAULT_POLICY, type RetryPolicy } from './retry.js';
 import type { Target } from './target.js';
 
 export interface Plan {
-  /** The route's name, when the request matched one. */
-  readonly route: string | undefined;
+  /** The route the request matched, if any; its targets are then its RouteTargets. */
+  readonly route: Route | undefined;
   readonly targets: readonly Target[];
   /** From the request's start to its last byte, whatever the targets. */
   readonly timeoutMs: number;

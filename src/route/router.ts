@@ -2,18 +2,25 @@
 // attempts that write through the request's one sink; one deadline and one attempt budget for the
 // whole plan. The first attempt to commit answers; a failure before that is retried on the same
 // target or moves on to the next (route/retry.ts), and the last one is the answer.
+//
+// A route's targets have health: an open breaker or a resting key is passed over without a
+// dispatch, and every attempt's outcome feeds them (an error inside a 200 stream too). A route with
+// `hedge` starts the next target when the first has not committed after `after_ms`; the first to
+// commit wins, and the sink's claim cancels the others at the provider.
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { Attempt, describeNetworkError, headerRecord, type AttemptOutcome } from '../attempt.js';
 import type { Config } from '../config.js';
 import { GatewayError, normaliseProviderError } from '../errors.js';
-import type { Exchange, Provider } from '../exchange.js';
+import type { AttemptRecord, Exchange, Provider } from '../exchange.js';
 import type { Logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 import { ClientSink } from '../sink.js';
+import { DEFAULT_KEY_BAD_MS, DEFAULT_MAX_COOLDOWN_MS, DEFAULT_RATE_LIMIT_COOLDOWN_MS, cooldownMs, type AttemptHealth } from './health.js';
 import type { Plan } from './plan.js';
 import { redactorOf, type Prepared, type Preparer } from './prepare.js';
-import { backoffMs, retryAfterMs, verdictFor, type FailureKind, type Verdict } from './retry.js';
+import { backoffMs, retryAfterMs, targetFailed, verdictFor, type FailureKind, type Verdict } from './retry.js';
+import type { RouteTarget } from './routes.js';
 import type { Target } from './target.js';
 
 export interface RouterServices {
@@ -29,6 +36,7 @@ export interface RouterServices {
 
 /** A failed attempt: what the client would be told, and what to do next. */
 interface Failure {
+  readonly kind: FailureKind;
   readonly error: GatewayError;
   readonly verdict: Verdict;
   readonly retryAfterMs: number | undefined;
@@ -36,84 +44,250 @@ interface Failure {
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
 
+/** One request's run through its plan: what its attempts share. */
+class Run {
+  readonly sink: ClientSink;
+  readonly deadline: number;
+  attempts = 0;
+  last: GatewayError | undefined = undefined;
+  /**
+   * Attempts and waits in flight, when more than one may be (a hedged route), with the target each
+   * is for: cancelled together, and the winner's target is the one the request's record names.
+   */
+  readonly active: Map<{ cancel(): void; lose?(): void }, Target | undefined> | undefined;
+
+  constructor(
+    readonly ex: Exchange,
+    readonly plan: Plan,
+    hedged: boolean,
+  ) {
+    this.sink = new ClientSink(ex);
+    this.deadline = ex.startedAt + plan.timeoutMs;
+    this.active = hedged ? new Map() : undefined;
+    if (hedged) {
+      // The first attempt to commit wins: every other one ends at once, at the provider too.
+      this.sink.onClaim = (winner) => {
+        const target = this.active!.get(winner as Attempt);
+        if (target !== undefined) {
+          ex.provider = target.provider;
+          ex.model = target.model;
+          ex.unaliased = target.unaliased;
+        }
+        for (const other of this.active!.keys()) if (other !== winner) other.lose?.();
+      };
+      ex.waiting = { cancel: () => this.cancelAll() };
+    }
+  }
+
+  watch(waiting: { cancel(): void; lose?(): void }, target?: Target): void {
+    if (this.active === undefined) this.ex.waiting = waiting;
+    else this.active.set(waiting, target);
+  }
+
+  unwatch(waiting: { cancel(): void }): void {
+    if (this.active === undefined) this.ex.waiting = undefined;
+    else this.active.delete(waiting);
+  }
+
+  cancelAll(): void {
+    for (const waiting of this.active?.keys() ?? []) waiting.cancel();
+  }
+
+  record(target: Target, outcome: string, status: number, ttfbMs: number | undefined, startedAt: number): void {
+    const record: AttemptRecord = { target: targetName(target), status, outcome, ttfbMs, ms: performance.now() - startedAt };
+    (this.ex.attempts ??= []).push(record);
+  }
+}
+
 export class Router {
   constructor(private readonly services: RouterServices) {}
 
   /** Answers the request from the plan's targets, or throws the failure to answer with. */
   async run(ex: Exchange, plan: Plan): Promise<void> {
-    const { config, logger, debug } = this.services;
-    const sink = new ClientSink(ex);
-    const deadline = ex.startedAt + plan.timeoutMs;
-    const targets = plan.targets;
-    let attempts = 0;
-    let last: GatewayError | undefined;
-    for (let t = 0; t < targets.length; t++) {
-      const target = targets[t]!;
-      const lastTarget = t === targets.length - 1;
-      // The request's record names the target being tried, and in the end the one that answered.
-      ex.provider = target.provider;
-      ex.model = target.model;
-      ex.unaliased = target.unaliased;
-      let prepared: Prepared;
-      try {
-        prepared = await this.services.preparer.prepare(ex, target);
-      } catch (err) {
-        // A target that cannot take this request (no key, a field its API lacks) leaves it to the next.
-        if (lastTarget || !(err instanceof GatewayError) || ex.clientGone) throw err;
-        last = err;
-        continue;
-      }
-      const provider = target.provider;
-      const request: Dispatcher.DispatchOptions = { method: prepared.method, path: prepared.path, headers: prepared.headers, body: prepared.body };
-      let pool = prepared.pool;
-      for (let tries = 0; ; tries++) {
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) throw this.settled(plan, timeoutError(plan, attempts));
-        if (attempts >= plan.maxAttempts) throw this.settled(plan, last ?? timeoutError(plan, attempts));
-        attempts++;
-        if (attempts > 1) ex.retries++;
-        if (debug) {
-          // Without the query string, as in the request line.
-          logger.debug({ reqId: ex.id, provider: provider.name, path: prepared.path.split('?', 1)[0], attempt: attempts }, 'upstream attempt');
-        }
-        if (prepared.authorize !== undefined) {
-          // Signed per attempt: a signature carries its time, and AWS refuses one minutes old.
-          const authorized = await prepared.authorize(
-            { method: ex.method, path: prepared.path, headers: headerObject(prepared.headers), body: typeof prepared.body === 'string' ? prepared.body : '' },
-            { headers: ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
-          );
-          const base = authorized.baseUrl.pathname === '/' ? '' : authorized.baseUrl.pathname;
-          request.path = base + prepared.path;
-          request.headers = [...prepared.headers, ...authorized.headers];
-          pool = this.services.poolFor(provider, authorized.baseUrl.origin);
-          prepared.signingSecrets = authorized.secrets;
-        }
-        const cap = target.attemptTimeoutMs;
-        const budget = cap !== undefined && cap < remaining ? cap : remaining;
-        const attempt = new Attempt(sink, provider.spec, config, prepared.translation);
-        ex.waiting = attempt;
-        const outcome = await attempt.run(pool, request, budget);
-        ex.waiting = undefined;
+    const hedge = plan.route?.hedge;
+    const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1);
+    if (run.active === undefined) {
+      for (const target of plan.targets) if ((await this.tryTarget(run, target, plan.targets.length === 1)) !== false) return;
+    } else if (await this.hedged(run, hedge!.afterMs, hedge!.maxInFlight)) return;
+    throw this.settled(run, run.last ?? noTarget(plan));
+  }
 
-        const failure = this.failureOf(ex, plan, prepared, outcome, attempts, budget < remaining);
-        if (failure === undefined) return;
-        last = failure.error;
-        if (failure.verdict === 'stop') throw failure.error;
-        if (failure.verdict === 'next' || tries >= target.maxRetries) break;
-        const wait = failure.retryAfterMs ?? backoffMs(tries, config.RETRY_BASE_DELAY_MS, config.RETRY_MAX_DELAY_MS);
-        // A wait that cannot fit in the deadline is pointless: the next target, or the failure as it stands.
-        if (performance.now() + wait >= deadline) break;
-        if (debug) {
-          logger.debug({ reqId: ex.id, attempt: attempts, status: failure.error.status, code: failure.error.code, waitMs: wait }, 'upstream attempt failed, retrying');
+  /**
+   * The targets in order, a next one started beside the current one when it has not committed
+   * after `afterMs` (while the route has fewer than `maxInFlight` hedges out). True once answered.
+   */
+  private hedged(run: Run, afterMs: number, maxInFlight: number): Promise<boolean> {
+    const route = run.plan.route!;
+    const targets = run.plan.targets;
+    let next = 0;
+    let lanes = 0;
+    let settled = false;
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (answered: boolean, error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        run.ex.waiting = undefined;
+        if (error !== undefined) {
+          run.cancelAll();
+          reject(error);
+        } else resolve(answered);
+      };
+      const launch = (hedge: boolean): boolean => {
+        if (next >= targets.length) return false;
+        const target = targets[next++]!;
+        lanes++;
+        if (hedge) route.hedgesInFlight++;
+        this.tryTarget(run, target, false).then(
+          (ended) => {
+            lanes--;
+            if (hedge) route.hedgesInFlight--;
+            // A lane that lost leaves the answer to the winner, still writing.
+            if (ended === true) finish(true);
+            else if (ended === false && lanes === 0 && !launch(false)) finish(false);
+          },
+          (err: unknown) => {
+            lanes--;
+            if (hedge) route.hedgesInFlight--;
+            finish(false, err);
+          },
+        );
+        return true;
+      };
+      const hedgeLater = (): void => {
+        timer = setTimeout(() => {
+          if (settled || run.sink.committed || next >= targets.length) return;
+          if (route.hedgesInFlight < maxInFlight) {
+            if (this.services.debug) this.services.logger.debug({ reqId: run.ex.id, route: route.name, afterMs }, 'hedging: the next target starts');
+            launch(true);
+          }
+          hedgeLater();
+        }, afterMs);
+      };
+      launch(false);
+      hedgeLater();
+    });
+  }
+
+  /**
+   * One target: prepared, then tried until it answers, its retries or the plan's budget run out,
+   * or it fails in a way that moves on. True when the request is answered (or its client left),
+   * `lost` when another attempt answered it first, false to move on.
+   */
+  private async tryTarget(run: Run, target: Target, only: boolean): Promise<boolean | 'lost'> {
+    const { config, logger, debug } = this.services;
+    const { ex, plan } = run;
+    const routed = plan.route !== undefined ? (target as RouteTarget) : undefined;
+    if (routed !== undefined && !routed.cooldown.available()) {
+      run.record(target, 'skipped: key resting', 0, undefined, performance.now());
+      return false;
+    }
+    // The request's record names the target being tried, and in the end the one that answered.
+    ex.provider = target.provider;
+    ex.model = target.model;
+    ex.unaliased = target.unaliased;
+    let prepared: Prepared;
+    try {
+      prepared = await this.services.preparer.prepare(ex, target);
+    } catch (err) {
+      // A target that cannot take this request (no key, a field its API lacks) leaves it to the next.
+      if (only || !(err instanceof GatewayError) || ex.clientGone) throw err;
+      run.last = err;
+      run.record(target, `refused: ${err.code}`, err.status, undefined, performance.now());
+      return false;
+    }
+    const provider = target.provider;
+    const request: Dispatcher.DispatchOptions = { method: prepared.method, path: prepared.path, headers: prepared.headers, body: prepared.body };
+    let pool = prepared.pool;
+    for (let tries = 0; ; tries++) {
+      if (run.sink.committed) return true;
+      const remaining = run.deadline - performance.now();
+      if (remaining <= 0) throw this.settled(run, timeoutError(plan, run.attempts));
+      if (run.attempts >= plan.maxAttempts) return false;
+      let probe = false;
+      if (routed !== undefined) {
+        const admission = routed.breaker.tryAcquire();
+        if (admission === false) {
+          run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
+          return false;
         }
-        if (!(await sleep(ex, wait))) return;
+        probe = admission === 'probe';
+      }
+      run.attempts++;
+      if (run.attempts > 1) ex.retries++;
+      if (debug) {
+        // Without the query string, as in the request line.
+        logger.debug({ reqId: ex.id, provider: provider.name, path: prepared.path.split('?', 1)[0], attempt: run.attempts }, 'upstream attempt');
+      }
+      if (prepared.authorize !== undefined) {
+        // Signed per attempt: a signature carries its time, and AWS refuses one minutes old.
+        const authorized = await prepared.authorize(
+          { method: ex.method, path: prepared.path, headers: headerObject(prepared.headers), body: typeof prepared.body === 'string' ? prepared.body : '' },
+          { headers: ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
+        );
+        const base = authorized.baseUrl.pathname === '/' ? '' : authorized.baseUrl.pathname;
+        request.path = base + prepared.path;
+        request.headers = [...prepared.headers, ...authorized.headers];
+        pool = this.services.poolFor(provider, authorized.baseUrl.origin);
+        prepared.signingSecrets = authorized.secrets;
+      }
+      const cap = target.attemptTimeoutMs;
+      const budget = cap !== undefined && cap < remaining ? cap : remaining;
+      const attempt = new Attempt(run.sink, provider.spec, config, prepared.translation);
+      const startedAt = performance.now();
+      if (routed !== undefined) {
+        attempt.answerHeaders = [...routed.answerHeaders, 'x-gateway-attempts', String(run.attempts)];
+        routed.latency.begin();
+      }
+      if (routed !== undefined || ex.attempts !== undefined) attempt.recordAs = targetName(target);
+      run.watch(attempt, target);
+      const outcome = await attempt.run(pool, request, budget);
+      run.unwatch(attempt);
+
+      const failure = this.failureOf(run, prepared, outcome, budget < remaining);
+      const ttfb = outcome.kind === 'answered' && ex.firstByteMs !== undefined ? ex.startedAt + ex.firstByteMs - startedAt : undefined;
+      if (routed !== undefined) this.observe(routed, outcome, failure, probe, ttfb);
+      // An attempt that ended the request listed itself (Attempt.recordAs).
+      if (failure === undefined) return outcome.kind === 'lost' ? 'lost' : true;
+      run.record(target, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, undefined, startedAt);
+      run.last = failure.error;
+      if (failure.verdict === 'stop') throw failure.error;
+      if (failure.verdict === 'next' || tries >= target.maxRetries) return false;
+      const wait = failure.retryAfterMs ?? backoffMs(tries, config.RETRY_BASE_DELAY_MS, config.RETRY_MAX_DELAY_MS);
+      // A wait that cannot fit in the deadline is pointless: the next target, or the failure as it stands.
+      if (performance.now() + wait >= run.deadline) return false;
+      if (debug) {
+        logger.debug({ reqId: ex.id, attempt: run.attempts, status: failure.error.status, code: failure.error.code, waitMs: wait }, 'upstream attempt failed, retrying');
+      }
+      if (!(await sleep(run, wait))) return true;
+    }
+  }
+
+  /** Feeds a route target's health with one attempt's outcome. */
+  private observe(target: RouteTarget, outcome: AttemptOutcome, failure: Failure | undefined, probe: boolean, ttfbMs: number | undefined): void {
+    target.latency.end();
+    let health: AttemptHealth;
+    if (failure === undefined) {
+      if (outcome.kind === 'answered') {
+        health = outcome.broken === true ? 'failure' : 'success';
+        if (health === 'success' && ttfbMs !== undefined) target.latency.observe(ttfbMs);
+      } else health = 'neutral';
+    } else {
+      health = targetFailed(failure.kind, failure.error.status) ? 'failure' : 'neutral';
+      const status = failure.error.status;
+      if (status === 429 && outcome.kind === 'status') {
+        target.cooldown.coolFor(cooldownMs(headerRecord(outcome.headers), DEFAULT_MAX_COOLDOWN_MS) ?? DEFAULT_RATE_LIMIT_COOLDOWN_MS);
+      } else if ((status === 401 || status === 403) && outcome.kind === 'status') {
+        target.cooldown.markBad(DEFAULT_KEY_BAD_MS);
       }
     }
-    throw this.settled(plan, last!);
+    target.breaker.record(health, probe);
   }
 
   /** undefined when the attempt answered (or the client left); else the failure and the verdict on it. */
-  private failureOf(ex: Exchange, plan: Plan, prepared: Prepared, outcome: AttemptOutcome, attempts: number, capped: boolean): Failure | undefined {
+  private failureOf(run: Run, prepared: Prepared, outcome: AttemptOutcome, capped: boolean): Failure | undefined {
+    const { ex, plan } = run;
     const provider = prepared.provider;
     const spec = provider.spec;
     let kind: FailureKind;
@@ -125,7 +299,7 @@ export class Router {
       case 'lost':
         return undefined;
       case 'timeout':
-        if (!capped) throw this.settled(plan, timeoutError(plan, attempts));
+        if (!capped) throw this.settled(run, timeoutError(plan, run.attempts));
         kind = 'attempt-timeout';
         error = new GatewayError(504, `Provider "${provider.name}" did not answer within ${prepared.target.attemptTimeoutMs} ms.`, 'gateway_timeout');
         break;
@@ -141,7 +315,7 @@ export class Router {
       case 'network':
         // The details (addresses, library messages) are for the operator, not the client.
         this.services.logger.warn(
-          { reqId: ex.id, provider: provider.name, attempt: attempts, code: (outcome.error as { code?: string }).code, err: redactSecrets(outcome.error.message) },
+          { reqId: ex.id, provider: provider.name, attempt: run.attempts, code: (outcome.error as { code?: string }).code, err: redactSecrets(outcome.error.message) },
           'upstream connection failed',
         );
         kind = 'network';
@@ -169,20 +343,40 @@ export class Router {
         break;
       }
     }
-    return { error, verdict: verdictFor(kind, error.status), retryAfterMs: retryAfter };
+    let verdict = verdictFor(kind, error.status, plan.policy);
+    // A key the provider refuses (401, 403) is that key's trouble: a route's next key or target may serve.
+    if (plan.route !== undefined && (error.status === 401 || error.status === 403) && kind === 'status') verdict = 'next';
+    return { kind, error, verdict, retryAfterMs: retryAfter };
   }
 
   /**
    * A failure the gateway already retried or failed over (or ran out of time for): `x-should-retry:
    * false` tells OpenAI SDKs not to retry it once more, which would multiply attempts and deadlines.
+   * A route's answer also names the route and how many attempts it made.
    */
-  private settled(plan: Plan, failure: GatewayError): GatewayError {
-    return plan.maxAttempts > 1 ? failure.withHeaders(NO_CLIENT_RETRY) : failure;
+  private settled(run: Run, failure: GatewayError): GatewayError {
+    const plan = run.plan;
+    let error = plan.maxAttempts > 1 ? failure.withHeaders(NO_CLIENT_RETRY) : failure;
+    if (plan.route !== undefined) error = error.withHeaders({ 'x-gateway-route': plan.route.name, 'x-gateway-attempts': String(run.attempts) });
+    return error;
   }
 }
 
 function timeoutError(plan: Plan, attempts: number): GatewayError {
   return new GatewayError(504, `The provider did not answer within ${plan.timeoutMs} ms (${attempts} attempt${attempts === 1 ? '' : 's'}).`, 'gateway_timeout');
+}
+
+/** A route none of whose targets could be tried (every breaker open, every key resting). */
+function noTarget(plan: Plan): GatewayError {
+  return new GatewayError(
+    503,
+    `No target of route "${plan.route?.name ?? ''}" can take a request now: every breaker is open or every key is resting. Retry later.`,
+    'no_target_available',
+  );
+}
+
+function targetName(target: Target): string {
+  return target.id ?? (target.model === undefined ? target.provider.name : `${target.provider.name}/${target.model}`);
 }
 
 /** A provider's message as a sentence, so that another can follow it. */
@@ -191,17 +385,19 @@ function sentence(message: string): string {
 }
 
 /** Resolves true after `ms`, or false as soon as the client goes away. */
-function sleep(ex: Exchange, ms: number): Promise<boolean> {
+function sleep(run: Run, ms: number): Promise<boolean> {
+  const ex = run.ex;
   return new Promise((resolve) => {
     const startedAt = performance.now();
+    const waiting = { cancel: () => done(false) };
     const done = (slept: boolean): void => {
       clearTimeout(timer);
-      ex.waiting = undefined;
+      run.unwatch(waiting);
       ex.waitedMs += performance.now() - startedAt;
       resolve(slept);
     };
     const timer = setTimeout(done, ms, true);
-    ex.waiting = { cancel: () => done(false) };
+    run.watch(waiting);
   });
 }
 
