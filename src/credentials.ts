@@ -97,8 +97,8 @@ export function requestCredentials(headers: IncomingHttpHeaders, sent: string | 
  * credential it carried by value, then every configured secret and credential pattern. Made only
  * where a failure is told or a translated stream begins: a pass-through answer never pays for it.
  */
-export function failureRedactor(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[]): Redactor {
-  return (text) => redactCredentials(text, requestCredentials(headers, sent, signing));
+export function failureRedactor(headers: IncomingHttpHeaders, sent: string | undefined, signing: readonly string[], configured: readonly string[]): Redactor {
+  return (text) => redactCredentials(text, requestCredentials(headers, sent, signing), configured);
 }
 
 /** Every credential value the client sent, to keep out of what the gateway answers. */

@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { GEMINI_API_OPTION, NATIVE_BASE_URL_OPTION, RESPONSES_API_OPTION } from './providers/types.js';
 import { GEMINI_API, RESPONSES_API } from './inbound/index.js';
-import { redactValue, registerSecret, safeEcho } from './redact.js';
+import { configuredSecrets, redactValue, safeEcho } from './redact.js';
 import { streamErrorEvent } from './sink.js';
 import { ItemMemory } from './inbound/openai-responses/memory.js';
 import { createPool } from './upstream.js';
@@ -58,6 +58,8 @@ export class Gateway {
   /** The Responses API's output items this gateway answered with, for clients' item references. */
   private readonly outputItems: ItemMemory;
   private readonly router: Router;
+  /** Its configured secrets (provider keys and secret options, routes' keys): redacted by value wherever it tells of something. */
+  readonly secrets: readonly string[];
   /** The config file's routes, their targets' health kept here. */
   readonly routes: Routes;
 
@@ -67,6 +69,7 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     const providers = new Map<string, Provider>();
+    const secrets: (string | undefined)[] = [];
     const unconfigured = new Map<string, ProviderSpec>();
     for (const spec of config.providerSpecs) {
       const settings = config.providers[spec.name];
@@ -74,7 +77,7 @@ export class Gateway {
         unconfigured.set(spec.name, spec);
         continue;
       }
-      registerSecret(settings.apiKey);
+      secrets.push(settings.apiKey);
       const auth = spec.auth ?? DEFAULT_AUTH;
       const pool = createPool(settings.baseUrl.origin, { connections: config.UPSTREAM_CONNECTIONS });
       const nativeUrl = nativeBaseUrl(spec, settings.baseUrl, settings.options);
@@ -100,7 +103,7 @@ export class Gateway {
                 basePath: nativeUrl.pathname === '/' ? '' : nativeUrl.pathname,
               },
       });
-      for (const [name, option] of Object.entries(spec.options ?? {})) if (option.secret) registerSecret(settings.options[name]);
+      for (const [name, option] of Object.entries(spec.options ?? {})) if (option.secret) secrets.push(settings.options[name]);
     }
     this.providers = providers;
     this.unconfigured = unconfigured;
@@ -119,9 +122,10 @@ export class Gateway {
       totalBytes: config.FETCH_IMAGE_TOTAL_BYTES,
     });
     this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
-    for (const route of config.routes) for (const target of route.targets) registerSecret(target.key);
+    for (const route of config.routes) for (const target of route.targets) secrets.push(target.key);
+    this.secrets = configuredSecrets(secrets);
     this.routes = new Routes(config.routes, (name) => providers.get(name)!);
-    const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems });
+    const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,
       logger,
@@ -129,6 +133,7 @@ export class Gateway {
       preparer,
       poolFor: (provider, origin) => this.poolFor(provider, origin),
       aliasMiss: (ex, target) => this.aliasMiss(ex, target),
+      secrets: this.secrets,
     });
   }
 

@@ -5,7 +5,7 @@
 import type { ModelAliases } from './aliases.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
-import { redactSecrets } from './redact.js';
+import { redactCredentials } from './redact.js';
 
 /** How long one provider may take to list its models before it is left out. */
 const LIST_TIMEOUT_MS = 5_000;
@@ -22,6 +22,8 @@ interface ModelEntry {
 interface ProviderDirectory {
   readonly providers: ReadonlyMap<string, Provider>;
   readonly modelAliases: ModelAliases;
+  /** Configured secrets, kept out of log lines. */
+  readonly secrets: readonly string[];
 }
 
 export class ModelLists {
@@ -49,7 +51,7 @@ export class ModelLists {
       keyed.map((provider) =>
         this.list(provider).catch((err: unknown) => {
           this.logger.warn(
-            { reqId: ex.id, provider: provider.name, err: redactSecrets(String((err as Error)?.message ?? err)) },
+            { reqId: ex.id, provider: provider.name, err: redactCredentials(String((err as Error)?.message ?? err), [], this.gateway.secrets) },
             'model list left out: the provider did not list its models',
           );
           return [] as ModelEntry[];

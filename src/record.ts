@@ -109,6 +109,8 @@ export class RequestRecorder {
     readonly capacity: number,
     /** How much of each body and answer is kept (RECORD_BODY_BYTES). */
     private readonly bodyBytes: number,
+    /** The gateway's configured secrets, redacted by value too. */
+    private readonly secrets: readonly string[] = [],
   ) {
     this.responseClass = recordingResponse(bodyBytes + SCAN_MARGIN_BYTES);
   }
@@ -117,7 +119,7 @@ export class RequestRecorder {
   add(ex: Exchange): void {
     if (ex.path === RECORD_PATH || ex.path === '/health') return;
     const credentials = requestCredentials(ex.req);
-    const redact: Redactor = (text) => redactCredentials(text, credentials);
+    const redact: Redactor = (text) => redactCredentials(text, credentials, this.secrets);
     const now = performance.now();
     const answer = ex.res as unknown as AnswerCapture;
     const entry = {

@@ -229,11 +229,15 @@ const RULES: readonly Rule[] = [
   },
 ];
 
-const knownSecrets = new Set<string>();
-
-/** Registers a configured secret so that it is redacted wherever it appears, whatever its shape. */
-export function registerSecret(secret: string | undefined): void {
-  if (secret && secret.length >= 4) knownSecrets.add(secret);
+/**
+ * A gateway's configured secrets (provider keys, routes' keys, signing secrets): redacted by value
+ * wherever that gateway tells of something, whatever their shape. Per gateway, never shared: a
+ * process may run many gateways (the tests do), each with its own keys.
+ */
+export function configuredSecrets(candidates: readonly (string | undefined)[]): readonly string[] {
+  const secrets = new Set<string>();
+  for (const secret of candidates) if (secret && secret.length >= 4) secrets.add(secret);
+  return Object.freeze([...secrets]);
 }
 
 /** The part of `text` that is scanned: all of it, or its start cut before the token that straddles the bound. */
@@ -247,9 +251,6 @@ function bounded(text: string): string {
 
 function redactWith(rules: readonly Rule[], text: string): string {
   let out = bounded(text);
-  for (const secret of knownSecrets) {
-    if (out.includes(secret)) out = out.split(secret).join(CENSOR);
-  }
   for (const rule of rules) out = replaceMatches(out, rule);
   return out;
 }
@@ -289,16 +290,19 @@ export function redactValue(text: string, secret: string | undefined): string {
 export type Redactor = (text: string) => string;
 
 /**
- * A request's failure text with its own credentials redacted by value, then as redactSecrets does
- * (configured keys, credential patterns). By value first: a pattern may match only the start of a
- * credential (a session token's run of letters before its first "/"), and what it leaves would
- * then no longer be found whole.
+ * A text with `credentials` (a request's own, and its gateway's configured secrets) redacted by
+ * value, then as redactSecrets does (credential patterns). By value first: a pattern may match only
+ * the start of a credential (a session token's run of letters before its first "/"), and what it
+ * leaves would then no longer be found whole.
  */
-export function redactCredentials(text: string, credentials: readonly (string | undefined)[]): string {
+export function redactCredentials(text: string, credentials: readonly (string | undefined)[], configured: readonly string[] = NO_SECRETS): string {
   let out = text;
   for (const credential of credentials) out = redactValue(out, credential);
+  for (const secret of configured) out = redactValue(out, secret);
   return redactSecrets(out);
 }
+
+const NO_SECRETS: readonly string[] = Object.freeze([]);
 
 /** Replaces every credential in `text` with `[REDACTED]`, keeping the scheme or name in front of it. */
 export function redactSecrets(text: string): string {

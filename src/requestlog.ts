@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AttemptRecord, Exchange } from './exchange.js';
 import { lineWriter, type LineWriter, type Logger } from './logger.js';
-import { redactSecrets } from './redact.js';
+import { redactCredentials } from './redact.js';
 
 /**
  * JSON text of the paths requests have used, so that a path is escaped once, not on every request.
@@ -54,18 +54,23 @@ export class JsonTextCache {
   }
 }
 
-const pathText = new JsonTextCache();
-
-/** The request line's writer at each level it may be logged at; undefined where the level is off. */
+/**
+ * The request line's writer at each level it may be logged at (undefined where the level is off),
+ * and what one gateway's lines keep: its paths' JSON text, its secrets to redact.
+ */
 export interface RequestLineWriters {
   readonly info: LineWriter | undefined;
   readonly warn: LineWriter | undefined;
   readonly error: LineWriter | undefined;
+  readonly pathText: JsonTextCache;
+  readonly secrets: readonly string[];
 }
 
-export function requestLineWriters(logger: Logger): RequestLineWriters {
-  return { info: lineWriter(logger, 'info'), warn: lineWriter(logger, 'warn'), error: lineWriter(logger, 'error') };
+export function requestLineWriters(logger: Logger, secrets: readonly string[] = NO_SECRETS): RequestLineWriters {
+  return { info: lineWriter(logger, 'info'), warn: lineWriter(logger, 'warn'), error: lineWriter(logger, 'error'), pathText: new JsonTextCache(), secrets };
 }
+
+const NO_SECRETS: readonly string[] = Object.freeze([]);
 
 /** '' for 0, '.001' to '.999' with trailing zeros dropped: the fraction of a whole millisecond. */
 const FRACTIONS = Array.from({ length: 1_000 }, (_, us) => (us === 0 ? '' : `.${String(us).padStart(3, '0').replace(/0+$/, '')}`));
@@ -105,7 +110,7 @@ export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
   if (ex.model !== undefined) line += `,"model":"${ex.model}"`;
   // The path is logged without its query string: that is the client's, and may carry what is not
   // ours to log. 499 (as nginx logs it): the client closed the connection before the answer was complete.
-  line += `,"method":"${ex.method}","path":${pathText.get(ex.path)},"status":${status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
+  line += `,"method":"${ex.method}","path":${writers.pathText.get(ex.path)},"status":${status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
   if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${formatMs(ex.firstByteMs)}`;
   if (ex.upstreamMs > 0) line += `,"overheadMs":${formatMs(durationMs - ex.upstreamMs - ex.waitedMs)}`;
   line += `,"retries":${ex.retries}`;
@@ -114,7 +119,7 @@ export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
   if (ex.attempts !== undefined) line += `,"attempts":${attemptsJson(ex.attempts)}`;
   const usage = ex.usage?.usage;
   if (usage !== undefined) line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
-  if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactSecrets(ex.errorMessage))}`;
+  if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactCredentials(ex.errorMessage, NO_SECRETS, writers.secrets))}`;
   writeLine(line, 'request');
 }
 

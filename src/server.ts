@@ -13,7 +13,7 @@ import { InFlight } from './inflight.js';
 import { lingeringEnd, readBody, readJsonBody, type BodyBytes } from './body.js';
 import type { BodyFacts } from './jsonbody.js';
 import type { Logger } from './logger.js';
-import { redactSecrets, safeEcho } from './redact.js';
+import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logExchange, requestLineWriters } from './requestlog.js';
 import { operatorRefusal } from './operator.js';
@@ -110,9 +110,9 @@ export interface GatewayServer {
 export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
   const gateway = new Gateway(config, logger, options);
   const cors = createCors(config);
-  const requestLines = requestLineWriters(logger);
+  const requestLines = requestLineWriters(logger, gateway.secrets);
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
-  const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES) : undefined;
+  const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES, gateway.secrets) : undefined;
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
@@ -476,7 +476,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       sendError(ex, err);
       return;
     }
-    logger.error({ reqId: ex.id, err: redactSecrets(String((err as Error)?.stack ?? err)) }, 'unexpected error');
+    logger.error({ reqId: ex.id, err: redactCredentials(String((err as Error)?.stack ?? err), [], gateway.secrets) }, 'unexpected error');
     sendError(ex, new GatewayError(500, 'Internal gateway error.', 'internal_error', null, 'server_error'));
   }
 

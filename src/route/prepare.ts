@@ -61,11 +61,13 @@ export interface Prepared {
   readonly authorize: ProviderAdapter['authorize'];
   /** What the latest attempt was signed with, to redact by value. */
   signingSecrets: readonly string[];
+  /** The gateway's configured secrets, redacted by value too. */
+  readonly configured: readonly string[];
 }
 
 /** The redaction of this target's failures: the client's credentials, the key sent, what it was signed with. */
 export function redactorOf(ex: Exchange, prepared: Prepared): Redactor {
-  return failureRedactor(ex.req.headers, prepared.secret, prepared.signingSecrets);
+  return failureRedactor(ex.req.headers, prepared.secret, prepared.signingSecrets, prepared.configured);
 }
 
 /** What preparing needs of the gateway: settings and the services a translation uses. */
@@ -78,6 +80,8 @@ export interface PrepareServices {
   readonly via: string;
   readonly images: ImageFetcher;
   readonly outputItems: ItemMemory;
+  /** The gateway's configured secrets (redact.ts configuredSecrets). */
+  readonly secrets: readonly string[];
 }
 
 export class Preparer {
@@ -130,6 +134,7 @@ export class Preparer {
       secret: credential === undefined ? undefined : credentialOf(credential[1]),
       authorize,
       signingSecrets: NO_HEADERS,
+      configured: this.services.secrets,
     };
     const redact = (): Redactor => redactorOf(ex, prepared);
     if (api !== undefined && !native) {

@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import { GatewayError, normaliseProviderError } from '../errors.js';
 import type { AttemptRecord, Exchange, Provider } from '../exchange.js';
 import type { Logger } from '../logger.js';
-import { redactSecrets } from '../redact.js';
+import { redactCredentials } from '../redact.js';
 import { ClientSink } from '../sink.js';
 import { DEFAULT_KEY_BAD_MS, DEFAULT_MAX_COOLDOWN_MS, DEFAULT_RATE_LIMIT_COOLDOWN_MS, cooldownMs, type AttemptHealth } from './health.js';
 import type { Plan } from './plan.js';
@@ -32,6 +32,8 @@ export interface RouterServices {
   poolFor(provider: Provider, origin: string): Dispatcher;
   /** What a provider's 404 adds for a model name no alias matched, when that is worth saying. */
   aliasMiss(ex: Exchange, target: Target): string | undefined;
+  /** The gateway's configured secrets, kept out of its log lines. */
+  readonly secrets: readonly string[];
 }
 
 /** A failed attempt: what the client would be told, and what to do next. */
@@ -43,6 +45,7 @@ interface Failure {
 }
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
+const NO_CREDENTIALS: readonly string[] = Object.freeze([]);
 
 /** One request's run through its plan: what its attempts share. */
 class Run {
@@ -315,7 +318,7 @@ export class Router {
       case 'network':
         // The details (addresses, library messages) are for the operator, not the client.
         this.services.logger.warn(
-          { reqId: ex.id, provider: provider.name, attempt: run.attempts, code: (outcome.error as { code?: string }).code, err: redactSecrets(outcome.error.message) },
+          { reqId: ex.id, provider: provider.name, attempt: run.attempts, code: (outcome.error as { code?: string }).code, err: redactCredentials(outcome.error.message, NO_CREDENTIALS, this.services.secrets) },
           'upstream connection failed',
         );
         kind = 'network';
