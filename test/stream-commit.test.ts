@@ -1,9 +1,22 @@
 // The commit point of a pass-through stream when another attempt remains: its preamble (a role
 // chunk, message_start, response.created) is held, an error before its first content event fails
 // the attempt unseen, and the first content event sends everything held. The classifier is fed
-// recorded streams split at every byte.
+// recorded streams split at every byte; the attempt is driven over HTTP, between a scripted
+// upstream and a client, writing through the request's sink as the router has it do.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { Agent, Pool, request } from 'undici';
+import { Attempt, type AttemptOutcome, type CommitPoint } from '../src/attempt.js';
+import type { AttemptLimits, Exchange } from '../src/exchange.js';
+import { geminiSseRoute, messagesRoute, responsesRoute } from '../src/inbound/index.js';
+import type { InboundRoute } from '../src/inbound/types.js';
+import { providerSpecs } from '../src/providers/index.js';
+import { ClientSink } from '../src/sink.js';
+import type { UsageObserver } from '../src/stream.js';
 import { MAX_HELD_BYTES, MAX_HELD_EVENTS, StreamCommit, classifyEvent, type CommitState, type StreamApi } from '../src/stream-commit.js';
 
 const sse = (data: object | string, event?: string): string =>
@@ -147,5 +160,195 @@ describe('the commit point of a pass-through stream, per API, however the bytes 
     for (let i = 0; i < bytes.length; i += 1000) state = held.feed(bytes.subarray(i, i + 1000));
     assert.equal(state, 'commit');
     assert.equal(new StreamCommit('chat').feed(Buffer.from(comments.slice(0, MAX_HELD_BYTES))), 'hold');
+  });
+});
+
+/** What the scripted upstream sends next: parts written `gapMs` apart, then an end, a reset, or nothing more. */
+interface Script {
+  parts: (string | Buffer)[];
+  gapMs: number;
+  then: 'end' | 'reset' | 'hang';
+}
+
+/** What the client-facing server's next request runs with. */
+interface Setup {
+  commit: CommitPoint;
+  api: InboundRoute | undefined;
+  limits: AttemptLimits;
+  budgetMs: number;
+}
+
+const LIMITS: AttemptLimits = { STREAM_IDLE_TIMEOUT_MS: 5_000, CLIENT_STALL_TIMEOUT_MS: 5_000, MAX_BUFFERED_RESPONSE_BYTES: 1 << 20 };
+const FIREWORKS = providerSpecs.find((spec) => spec.name === 'fireworks')!;
+/** Written by the client-facing server when the attempt left the answer to its caller (the router, later). */
+const NOT_ANSWERED = 599;
+
+let script: Script = { parts: [], gapMs: 0, then: 'end' };
+let setup: Setup = { commit: 'first-content', api: undefined, limits: LIMITS, budgetMs: 10_000 };
+/** Each attempt's outcome and its exchange, as it ended. */
+const ended: { outcome: AttemptOutcome; ex: Exchange }[] = [];
+let upstream: Server;
+let front: Server;
+let pool: Pool;
+let origin: string;
+const agent = new Agent({ connections: 4 });
+
+function exchangeOf(req: IncomingMessage, res: ServerResponse): Exchange {
+  return {
+    id: 'req-1', req, res, startedAt: performance.now(), path: '/v1/chat/completions', provider: undefined, method: 'POST',
+    upstreamPath: '/chat/completions', body: null, bodyValues: 0, facts: undefined, modelInPath: undefined, contentType: undefined,
+    model: undefined, clientModel: undefined, unaliased: false, api: setup.api, stream: true, maxRetries: 0, timeoutMs: setup.budgetMs,
+    status: 0, upstreamStatus: 0, retries: 0, firstByteMs: undefined, upstreamMs: 0, waitedMs: 0, usage: undefined,
+    errorMessage: undefined, clientGone: false, cutByGateway: false, waiting: undefined,
+  };
+}
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const { parts, gapMs, then } = script;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // No Nagle delay: each write leaves as its own segment.
+      res.socket?.setNoDelay(true);
+      void (async () => {
+        for (const [i, part] of parts.entries()) {
+          if (i > 0 && gapMs > 0) await sleep(gapMs);
+          res.write(part);
+        }
+        if (then === 'end') res.end();
+        else if (then === 'reset') {
+          await sleep(5);
+          res.socket?.resetAndDestroy();
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  pool = new Pool(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+  front = createServer((req, res) => {
+    req.resume();
+    const ex = exchangeOf(req, res);
+    const attempt = new Attempt(new ClientSink(ex), FIREWORKS, setup.limits, undefined, setup.commit);
+    res.on('close', () => {
+      if (!res.writableFinished) attempt.cancel();
+    });
+    void attempt.run(pool, { method: 'POST', path: '/v1/chat/completions', headers: ['content-type', 'application/json'], body: '{}' }, setup.budgetMs).then((outcome) => {
+      ended.push({ outcome, ex });
+      if (res.headersSent) return;
+      const failure = outcome.kind === 'failed' ? outcome.failure : undefined;
+      res.writeHead(NOT_ANSWERED, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ outcome: outcome.kind, status: failure?.status, message: failure?.error.message }));
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  await agent.close();
+  await pool.close();
+  await new Promise<void>((resolve) => front.close(() => resolve()));
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+});
+
+/** One request through an attempt: what the client got, and how the attempt ended. */
+async function through(next: Script, options: Partial<Setup> = {}): Promise<{ status: number; body: string; outcome: AttemptOutcome; ex: Exchange }> {
+  script = next;
+  setup = { commit: 'first-content', api: undefined, limits: LIMITS, budgetMs: 10_000, ...options };
+  ended.length = 0;
+  const res = await request(`${origin}/v1/chat/completions`, { method: 'POST', dispatcher: agent, body: '{}' });
+  const body = await res.body.text();
+  const last = ended.at(-1)!;
+  return { status: res.statusCode, body, ...last };
+}
+
+describe('an attempt whose pass-through stream commits at its first content event', () => {
+  test('role chunk then an error: the attempt failed with the provider\'s status and message, and nothing reached the client', async () => {
+    const got = await through({ parts: [CHAT_ROLE, CHAT_RATE_LIMITED], gapMs: 5, then: 'end' });
+    assert.equal(got.outcome.kind, 'failed');
+    assert.equal(got.status, NOT_ANSWERED);
+    assert.deepEqual(JSON.parse(got.body), { outcome: 'failed', status: 429, message: 'Rate limit reached for requests' });
+    assert.equal(got.ex.firstByteMs, undefined);
+  });
+
+  test('role chunk then an error, split at every byte: always failed, nothing sent', async () => {
+    const stream = CHAT_ROLE + CHAT_ERROR;
+    for (let split = 1; split < stream.length; split++) {
+      const got = await through({ parts: [stream.slice(0, split), stream.slice(split)], gapMs: 2, then: 'end' });
+      assert.equal(got.status, NOT_ANSWERED, `split at byte ${split}`);
+      assert.equal(got.outcome.kind, 'failed', `split at byte ${split}`);
+    }
+  });
+
+  test('role chunk, content, then an error, split at every byte: the client gets every byte the provider sent, its error event included', async () => {
+    const bytes = Buffer.from(CHAT_ROLE + CHAT_CONTENT + CHAT_ERROR);
+    for (let split = 1; split < bytes.length; split++) {
+      const got = await through({ parts: [bytes.subarray(0, split), bytes.subarray(split)], gapMs: 2, then: 'end' });
+      assert.equal(got.status, 200, `split at byte ${split}`);
+      assert.equal(got.outcome.kind, 'answered', `split at byte ${split}`);
+      assert.equal(got.body, bytes.toString('utf8'), `split at byte ${split}`);
+    }
+  });
+
+  test('an error right after the opening events of the native APIs fails the attempt: Anthropic, Responses, Gemini', async () => {
+    for (const [api, parts, status] of [
+      [messagesRoute, [ANTHROPIC_START, ANTHROPIC_OVERLOADED], 503],
+      [responsesRoute, [RESPONSES_START, RESPONSES_FAILED], 429],
+      [geminiSseRoute, [GEMINI_ERROR], 503],
+    ] as const) {
+      const got = await through({ parts: [...parts], gapMs: 5, then: 'end' }, { api });
+      assert.equal(got.outcome.kind, 'failed', api.name);
+      assert.equal(got.status, NOT_ANSWERED, api.name);
+      assert.equal((JSON.parse(got.body) as { status: number }).status, status, api.name);
+    }
+  });
+
+  test('the usage of a held stream is read once, from the bytes held too (Anthropic gives input tokens in message_start)', async () => {
+    const got = await through({ parts: [ANTHROPIC_START, ANTHROPIC_CONTENT, ANTHROPIC_END], gapMs: 5, then: 'end' }, { api: messagesRoute });
+    assert.equal(got.status, 200);
+    assert.equal(got.body, ANTHROPIC_START + ANTHROPIC_CONTENT + ANTHROPIC_END);
+    assert.deepEqual((got.ex.usage as UsageObserver).usage, { promptTokens: 11, completionTokens: 5 });
+    const chat = await through({ parts: [CHAT_ROLE + CHAT_CONTENT, CHAT_USAGE + 'data: [DONE]\n\n'], gapMs: 5, then: 'end' });
+    assert.deepEqual((chat.ex.usage as UsageObserver).usage, { promptTokens: 7, completionTokens: 3 });
+  });
+
+  test('a connection reset after the role chunk is a network failure, nothing sent: the attempt can be retried', async () => {
+    const got = await through({ parts: [CHAT_ROLE], gapMs: 0, then: 'reset' });
+    assert.equal(got.outcome.kind, 'network');
+    assert.equal(got.status, NOT_ANSWERED);
+  });
+
+  test('a provider silent after its role chunk times out on the idle timer, nothing sent', async () => {
+    const got = await through({ parts: [CHAT_ROLE], gapMs: 0, then: 'hang' }, { limits: { ...LIMITS, STREAM_IDLE_TIMEOUT_MS: 150 } });
+    assert.equal(got.outcome.kind, 'timeout');
+    assert.equal(got.status, NOT_ANSWERED);
+  });
+
+  test("the attempt's budget still bounds a stream held on pings, which keep the idle timer fresh", async () => {
+    const pings = Array.from({ length: 200 }, () => sse({ type: 'ping' }, 'ping'));
+    const startedAt = performance.now();
+    const got = await through({ parts: [ANTHROPIC_START, ...pings], gapMs: 20, then: 'hang' }, { api: messagesRoute, budgetMs: 300, limits: { ...LIMITS, STREAM_IDLE_TIMEOUT_MS: 1_000 } });
+    assert.equal(got.outcome.kind, 'timeout');
+    assert.equal(got.status, NOT_ANSWERED);
+    // Well before 64 pings would have committed the stream (20 ms apart at the least).
+    assert.ok(performance.now() - startedAt < 1_200, `${performance.now() - startedAt} ms`);
+  });
+});
+
+describe('an attempt whose pass-through stream commits at its first byte (nothing left to try)', () => {
+  test('role chunk then an error: the client gets both as they came, as before', async () => {
+    const got = await through({ parts: [CHAT_ROLE, CHAT_ERROR], gapMs: 5, then: 'end' }, { commit: 'first-byte' });
+    assert.equal(got.status, 200);
+    assert.equal(got.outcome.kind, 'answered');
+    assert.equal(got.body, CHAT_ROLE + CHAT_ERROR);
+  });
+
+  test("a connection reset after the role chunk: the role chunk, then the gateway's error event", async () => {
+    const got = await through({ parts: [CHAT_ROLE], gapMs: 0, then: 'reset' }, { commit: 'first-byte' });
+    assert.equal(got.status, 200);
+    assert.equal(got.outcome.kind, 'answered');
+    assert.ok(got.body.startsWith(CHAT_ROLE), got.body);
+    assert.match(got.body.slice(CHAT_ROLE.length), /^data: \{"error":\{"message":"The provider's answer broke off/);
   });
 });
