@@ -180,7 +180,7 @@ export class StreamCommit {
     this.events = createEventDecoder(
       'sse',
       // An event longer than the bound commits: the byte bound would have, at this event's end at the latest.
-      { onEvent: (event) => this.onEvent(event), onBroken: () => this.decide('commit') },
+      { onEvent: (event) => this.onEvent(event), onBroken: () => this.commit() },
       MAX_HELD_BYTES,
     );
   }
@@ -188,12 +188,12 @@ export class StreamCommit {
   feed(chunk: Buffer): CommitState {
     if (this.state !== 'hold') return this.state;
     if (this.start === Start.Unknown) this.start = startOf(chunk);
-    if (this.start === Start.Array) return this.decide('commit');
+    if (this.start === Start.Array) return this.commit();
     this.heldBytes += chunk.length;
     if (this.start === Start.Object) (this.json ??= []).push(chunk);
     else if (this.start === Start.Sse) this.events.feed(chunk);
     // Bounded on bytes: where exactly a long preamble commits depends on the reads, as it may.
-    if (this.state === 'hold' && this.heldBytes > MAX_HELD_BYTES) this.decide('commit');
+    if (this.state === 'hold' && this.heldBytes > MAX_HELD_BYTES) this.commit();
     return this.state;
   }
 
@@ -201,15 +201,12 @@ export class StreamCommit {
     if (this.state !== 'hold') return this.state;
     if (this.start === Start.Object) {
       const body = parsed(Buffer.concat(this.json!).toString('utf8'));
-      if (isRecord(body) && body.error !== undefined && body.error !== null) this.fail(errorField(body));
-      else this.decide('commit');
+      if (isRecord(body) && body.error !== undefined && body.error !== null) this.fail(failureOf(errorField(body)));
+      else this.commit();
       return this.state;
     }
     this.events.end();
-    if (this.state === 'hold') {
-      this.failure = ENDED_EARLY;
-      this.state = 'failed';
-    }
+    if (this.state === 'hold') this.fail(ENDED_EARLY);
     return this.state;
   }
 
@@ -217,21 +214,20 @@ export class StreamCommit {
     // The first event that is not preamble decides; the rest of its chunk is not looked at.
     if (this.state !== 'hold') return;
     const verdict = classifyEvent(this.api, event);
-    if (verdict.kind === 'error') {
-      this.failure = verdict.failure;
-      this.state = 'failed';
-    } else if (verdict.kind === 'content' || ++this.heldEvents > MAX_HELD_EVENTS) this.decide('commit');
+    if (verdict.kind === 'error') this.fail(verdict.failure);
+    else if (verdict.kind === 'content' || ++this.heldEvents > MAX_HELD_EVENTS) this.commit();
   }
 
-  private fail(error: Record<string, unknown> | undefined): void {
-    this.failure = failureOf(error);
+  private fail(failure: TranslatedError): void {
+    this.failure = failure;
     this.state = 'failed';
+    this.json = undefined;
   }
 
-  private decide(state: 'commit'): CommitState {
-    this.state = state;
+  private commit(): CommitState {
+    this.state = 'commit';
     this.json = undefined;
-    return state;
+    return this.state;
   }
 }
 
