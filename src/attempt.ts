@@ -1,6 +1,7 @@
 // One upstream attempt, as an undici dispatch handler. A stream is written to the client as it
-// arrives (from its first byte out it can no longer be retried); any other answer is buffered, so
-// that a failure can still be retried and the deadline covers the whole answer.
+// arrives, from its first byte, or from its first content event when the attempt is told to hold its
+// preamble (CommitPoint); from there on it can no longer be retried. Any other answer is buffered,
+// so that a failure can still be retried and the deadline covers the whole answer.
 //
 // Two ways of answering share everything else (timers, backpressure, cancel, first byte, usage): a
 // pass-through answer is written byte for byte; a translated one (an AnswerTranslation) goes through
@@ -24,6 +25,7 @@ import type { ProviderAdapter, ProviderSpec, StreamTranslator, TranslatedError, 
 import { UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
+import { StreamCommit, streamApiOf } from './stream-commit.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -38,6 +40,14 @@ export interface AnswerTranslation {
   /** The content type of a translated stream, when it is not SSE (Gemini's JSON-array stream). */
   readonly streamContentType?: string;
 }
+
+/**
+ * Where a pass-through stream is committed to the client: at its first byte, or at its first
+ * content event (stream-commit.ts), its preamble held until then so that an error right after the
+ * provider's first event can still go to another attempt. The first costs nothing and suits a
+ * request with nothing left to try.
+ */
+export type CommitPoint = 'first-byte' | 'first-content';
 
 /** The provider's headers that matter to the gateway, picked once. */
 export interface PickedHeaders {
@@ -179,6 +189,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private events: EventDecoder | undefined;
   private translator: StreamTranslator | undefined;
   private translated = '';
+  /** For a pass-through stream held to its first content event: where it stands, and the bytes held. */
+  private commitPoint: StreamCommit | undefined;
+  private held: Buffer[] = NO_CHUNKS;
+  /** The attempt's budget while a stream is held: nothing was sent, so it still bounds the attempt. */
+  private deadline: NodeJS.Timeout | undefined;
   private readonly sentAt = performance.now();
   /** Headers the client's answer gets besides the provider's (a route's x-gateway-*), [name, value, ...]. */
   answerHeaders: readonly string[] | undefined = undefined;
@@ -194,6 +209,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     private readonly spec: ProviderSpec,
     private readonly limits: AttemptLimits,
     private readonly translation: AnswerTranslation | undefined,
+    private readonly commit: CommitPoint = 'first-byte',
   ) {
     this.sink = sink;
     this.ex = sink.ex;
@@ -297,6 +313,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
           this.translateChunk(ex, controller, chunk);
           return;
         }
+        if (this.commitPoint !== undefined) {
+          this.holdToContent(ex, controller, chunk);
+          return;
+        }
         if (!this.streaming && !this.startAnswer(ex, controller)) return;
         (ex.usage as UsageObserver | undefined)?.push(chunk);
         if (!this.sink.write(chunk)) this.hold(controller);
@@ -312,6 +332,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!ex) return;
     if (this.mode === Mode.Stream && this.translator !== undefined) {
       this.endTranslatedStream(ex);
+      return;
+    }
+    if (this.commitPoint !== undefined) {
+      this.endHeld(ex);
       return;
     }
     if (this.streaming) {
@@ -426,10 +450,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!writable) this.hold(controller);
   }
 
-  /** The provider's first stream bytes: a stream has no end the deadline could wait for, so the idle timer bounds it. */
+  /**
+   * The provider's first stream bytes: a stream has no end the deadline could wait for, so the idle
+   * timer bounds it; a stream held to its first content event is bounded by both until then.
+   */
   private begin(ex: Exchange): void {
     this.begun = true;
-    clearTimeout(this.timer);
+    // Compressed bytes cannot be read for their events: such a stream commits at its first byte.
+    if (this.commit === 'first-content' && this.translation === undefined && this.headers!.contentEncoding === undefined) {
+      this.commitPoint = new StreamCommit(streamApiOf(ex.api?.name));
+      this.held = [];
+      this.deadline = this.timer;
+    } else clearTimeout(this.timer);
     this.timer = setTimeout(abortAttempt, this.limits.STREAM_IDLE_TIMEOUT_MS, this, TIMEOUT);
     if (this.translation !== undefined) {
       this.translator = this.translation.stream!();
@@ -478,6 +510,47 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
     this.head(forClient);
     return true;
+  }
+
+  /**
+   * One chunk of a pass-through stream before its commit point: held while its events are
+   * preamble, dropped with the attempt at an error, or sent with all that was held at the first
+   * content event, after which the stream is relayed byte for byte and nothing is classified.
+   */
+  private holdToContent(ex: Exchange, controller: UpstreamControl, chunk: Buffer): void {
+    const commitPoint = this.commitPoint!;
+    const state = commitPoint.feed(chunk);
+    this.held.push(chunk);
+    if (state === 'hold') return;
+    if (state === 'failed') return this.stopUpstream(controller, { kind: 'failed', failure: commitPoint.failure!, headers: this.headers! });
+    const writable = this.sendHeld(ex, controller);
+    if (writable === false) this.hold(controller);
+  }
+
+  /** A held stream ended: its last event decides between the answer as it came and a failure. */
+  private endHeld(ex: Exchange): void {
+    const commitPoint = this.commitPoint!;
+    if (commitPoint.end() === 'failed') return this.finish({ kind: 'failed', failure: commitPoint.failure!, headers: this.headers! });
+    if (this.sendHeld(ex, undefined) === undefined) return;
+    this.sink.end();
+    this.finish({ kind: 'answered' });
+  }
+
+  /**
+   * The commit point of a held stream: claims the answer and writes what was held, in one write.
+   * The write's result, or undefined when another attempt committed first.
+   */
+  private sendHeld(ex: Exchange, controller: UpstreamControl | undefined): boolean | undefined {
+    const held = this.held;
+    this.held = NO_CHUNKS;
+    this.commitPoint = undefined;
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
+    if (!this.startAnswer(ex, controller)) return undefined;
+    // The observer is given the chunks as they came, as it would have been without the hold.
+    const usage = ex.usage as UsageObserver | undefined;
+    if (usage !== undefined) for (const chunk of held) usage.push(chunk);
+    return this.sink.write(held.length === 1 ? held[0]! : Buffer.concat(held));
   }
 
   /** One upstream chunk of a translated stream: parsed into events, each translated as it comes. */
@@ -602,6 +675,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const resolve = this.resolve!;
     clearTimeout(this.timer);
     clearTimeout(this.stallTimer);
+    clearTimeout(this.deadline);
     const now = performance.now();
     ex.upstreamMs += now - this.sentAt;
     if (this.recordAs !== undefined && (outcome.kind === 'answered' || outcome.kind === 'lost' || outcome.kind === 'cancelled')) {
@@ -621,6 +695,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.headers = undefined;
     this.events = undefined;
     this.chunks = NO_CHUNKS;
+    this.commitPoint = undefined;
+    this.held = NO_CHUNKS;
     resolve(outcome);
   }
 }

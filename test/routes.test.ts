@@ -378,3 +378,48 @@ describe('overrides and config', () => {
     assert.match(message, /routes\.r2\.targets: must list at least one target/);
   });
 });
+
+describe('pass-through streams commit at their first content while a fallback remains', () => {
+  test('chat to an OpenAI-compatible primary whose stream errs right after its role chunk fails over unseen', async () => {
+    const setup = await gatewayWith(FALLBACK, baseEnv());
+    try {
+      primary.queueFault({ stream_error: { after: 0 } });
+      const client = new OpenAI({ apiKey: 'use-server-key', baseURL: setup.baseURL, maxRetries: 0 });
+      const stream = await client.chat.completions.create({ model: 'team-chat', stream: true, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+      assert.equal(stream.response.headers.get('x-gateway-target'), 'backup');
+      let text = '';
+      for await (const chunk of stream.data) text += chunk.choices[0]?.delta?.content ?? '';
+      assert.ok(text.length > 0);
+    } finally {
+      await setup.close();
+    }
+  });
+
+  test('the Messages API passed through to anthropic, erring after message_start, fails over; erring after content, the client sees the error', async () => {
+    const setup = await gatewayWith(
+      `
+routes:
+  claude-native:
+    targets:
+      - provider: anthropic
+        model: ${CLAUDE}
+      - provider: groq
+        model: ${GROQ_MODEL}
+`,
+      baseEnv(),
+    );
+    try {
+      const { default: Anthropic } = await import('@anthropic-ai/sdk');
+      const client = new Anthropic({ apiKey: 'use-server-key', baseURL: setup.origin, maxRetries: 0 });
+      anthropic.queueFault({ stream_error: { after: 0 } });
+      const failedOver = client.messages.stream({ model: 'claude-native', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+      const message = await failedOver.finalMessage();
+      assert.equal(message.content[0]!.type, 'text');
+      anthropic.queueFault({ stream_error: { after: 1 } });
+      const cut = client.messages.stream({ model: 'claude-native', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+      await assert.rejects(cut.finalMessage(), /overloaded/i);
+    } finally {
+      await setup.close();
+    }
+  });
+});

@@ -110,7 +110,8 @@ export class Router {
     const hedge = plan.route?.hedge;
     const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1);
     if (run.active === undefined) {
-      for (const target of plan.targets) if ((await this.tryTarget(run, target, plan.targets.length === 1)) !== false) return;
+      const last = plan.targets.length - 1;
+      for (let t = 0; t <= last; t++) if ((await this.tryTarget(run, plan.targets[t]!, last === 0, t < last)) !== false) return;
     } else if (await this.hedged(run, hedge!.afterMs, hedge!.maxInFlight)) return;
     throw this.settled(run, run.last ?? noTarget(plan));
   }
@@ -142,7 +143,7 @@ export class Router {
         const target = targets[next++]!;
         lanes++;
         if (hedge) route.hedgesInFlight++;
-        this.tryTarget(run, target, false).then(
+        this.tryTarget(run, target, false, true).then(
           (ended) => {
             lanes--;
             if (hedge) route.hedgesInFlight--;
@@ -178,7 +179,7 @@ export class Router {
    * or it fails in a way that moves on. True when the request is answered (or its client left),
    * `lost` when another attempt answered it first, false to move on.
    */
-  private async tryTarget(run: Run, target: Target, only: boolean): Promise<boolean | 'lost'> {
+  private async tryTarget(run: Run, target: Target, only: boolean, more: boolean): Promise<boolean | 'lost'> {
     const { config, logger, debug } = this.services;
     const { ex, plan } = run;
     const routed = plan.route !== undefined ? (target as RouteTarget) : undefined;
@@ -237,7 +238,11 @@ export class Router {
       }
       const cap = target.attemptTimeoutMs;
       const budget = cap !== undefined && cap < remaining ? cap : remaining;
-      const attempt = new Attempt(run.sink, provider.spec, config, prepared.translation);
+      // While a route has another attempt that could still serve (a retry, the next target, a hedge),
+      // a pass-through stream commits at its first content event, so that a failure in its opening
+      // events moves on. A request without a route keeps the first byte: it pays nothing for this.
+      const another = routed !== undefined && run.attempts < plan.maxAttempts && (more || tries < target.maxRetries);
+      const attempt = new Attempt(run.sink, provider.spec, config, prepared.translation, another ? 'first-content' : 'first-byte');
       const startedAt = performance.now();
       if (routed !== undefined) {
         attempt.answerHeaders = [...routed.answerHeaders, 'x-gateway-attempts', String(run.attempts)];
@@ -302,9 +307,17 @@ export class Router {
       case 'lost':
         return undefined;
       case 'timeout':
-        if (!capped) throw this.settled(run, timeoutError(plan, run.attempts));
+        // The request's deadline: nothing more can be tried. A target's own cap, or a stream that went
+        // silent before its first content, leaves the rest of the deadline to the next.
+        if (!capped && performance.now() >= run.deadline - 1) throw this.settled(run, timeoutError(plan, run.attempts));
         kind = 'attempt-timeout';
-        error = new GatewayError(504, `Provider "${provider.name}" did not answer within ${prepared.target.attemptTimeoutMs} ms.`, 'gateway_timeout');
+        error = new GatewayError(
+          504,
+          capped
+            ? `Provider "${provider.name}" did not answer within ${prepared.target.attemptTimeoutMs} ms.`
+            : `Provider "${provider.name}" sent nothing for ${this.services.config.STREAM_IDLE_TIMEOUT_MS} ms.`,
+          'gateway_timeout',
+        );
         break;
       case 'unsendable':
         throw new GatewayError(400, `The request cannot be sent to the provider: ${outcome.error.message}.`, 'invalid_request');
