@@ -11,9 +11,9 @@
 //   where the host reports cache hits;
 // - an error as a chunk (`{"error":{...}}`) after a 200.
 import type { OpenAIErrorBody } from '../errors.js';
-import type { TranslatedError, UpstreamEvent } from '../providers/types.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
+import type { TranslatedError, UpstreamEvent } from '../translate/stream-contract.js';
 import { thoughtSignatureOf } from './signatures.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';

@@ -20,8 +20,8 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import { typeForStatus } from '../../errors.js';
-import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import type { Usage } from '../../stream.js';
+import type { StreamTranslator, UpstreamEvent } from '../../translate/stream-contract.js';
 import {
   ChatShapeError,
   DONE,

@@ -16,7 +16,7 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
-import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
+import type { StreamTranslator, UpstreamEvent } from '../../translate/stream-contract.js';
 import { ChatShapeError, DONE, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import { signedId } from '../signatures.js';
 import {

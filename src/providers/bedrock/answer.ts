@@ -5,8 +5,9 @@
 // https://platform.openai.com/docs/api-reference/chat/object.
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
-import { completionJson, emptyUsage, finishReasonFrom, gatewayUsage, type AnthropicUsage, type FinishReason, type ToolCall } from '../anthropic/answer.js';
-import { isRecord } from '../anthropic/errors.js';
+import { completionJson, finishReasonFrom, type FinishReason, type ToolCall } from '../../translate/chat-completion.js';
+import { isRecord } from '../../translate/json.js';
+import { emptyUsage, gatewayUsage, type AnthropicUsage } from '../../translate/usage.js';
 
 /**
  * Converse's stop reasons as OpenAI finish reasons. A guardrail or content filter stopping the
