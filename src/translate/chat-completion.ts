@@ -1,7 +1,7 @@
 // A translated whole answer as an OpenAI `chat.completion`, whichever provider gave it (Anthropic,
 // Bedrock), and the finish reasons both read from their stop reasons.
 // Source: https://platform.openai.com/docs/api-reference/chat/object (the chat.completion object).
-import { openAIUsageJson, type AnthropicUsage } from './usage.js';
+import { openAIUsageJson, type TokenCounts } from './usage.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
@@ -41,7 +41,7 @@ export interface CompletionParts {
   readonly reasoning: readonly string[];
   readonly toolCalls: readonly ToolCall[];
   readonly finish: FinishReason;
-  readonly usage: AnthropicUsage;
+  readonly usage: TokenCounts;
 }
 
 /** An OpenAI `chat.completion` JSON text. */

@@ -10,9 +10,9 @@ export function invalid(message: string, param: string | null, code = 'invalid_v
   return new GatewayError(400, message, code, param);
 }
 
-/** A failure with the provider's message; the OpenAI type follows the status, the provider's type is the code. */
-export function translatedError(status: number, message: string, anthropicType: string | null): TranslatedError {
-  return { status, error: { message, type: typeForStatus(status), code: anthropicType, param: null } };
+/** A failure with the provider's message; the OpenAI type follows the status, the provider's own type is the code. */
+export function translatedError(status: number, message: string, nativeType: string | null): TranslatedError {
+  return { status, error: { message, type: typeForStatus(status), code: nativeType, param: null } };
 }
 
 /** The message for an error answer whose body is not JSON: the start of it, quoted and redacted. */

@@ -5,7 +5,7 @@ import { sseErrorEvent } from '../stream.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { translatedError } from './errors.js';
 import type { TranslatedError } from './stream-contract.js';
-import { emptyUsage, type AnthropicUsage } from './usage.js';
+import { emptyTokenCounts, type TokenCounts } from './usage.js';
 
 /** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
 export const BROKEN_STREAM_STATUS = 502;
@@ -15,7 +15,7 @@ export const MAX_OPEN_BLOCKS = 256;
 /** What every translator keeps: the failure, the counts, the chunk writer, the tool calls so far. */
 export abstract class TranslatorState {
   protected reported: TranslatedError | undefined;
-  protected readonly tokens: AnthropicUsage = emptyUsage();
+  protected readonly tokens: TokenCounts = emptyTokenCounts();
   protected readonly writer = new ChunkWriter();
   /** Tool calls opened so far: the next one's OpenAI index. */
   protected toolCalls = 0;

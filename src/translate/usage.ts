@@ -2,8 +2,11 @@
 // what the gateway and OpenAI clients are given of them: the gateway's Usage and OpenAI's usage object.
 import type { Usage } from '../stream.js';
 
-/** Anthropic's token counts; message_delta repeats them cumulatively, so a later count replaces. */
-export interface AnthropicUsage {
+/**
+ * Token counts as Anthropic and Converse report them, cached input apart from input. Anthropic's
+ * message_delta repeats them cumulatively, so a later count replaces.
+ */
+export interface TokenCounts {
   input_tokens: number;
   output_tokens: number;
   cache_creation_input_tokens: number;
@@ -12,21 +15,21 @@ export interface AnthropicUsage {
   thinking_tokens: number | undefined;
 }
 
-export function emptyUsage(): AnthropicUsage {
+export function emptyTokenCounts(): TokenCounts {
   return { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, thinking_tokens: undefined };
 }
 
-/** Anthropic counts cached input apart from input; OpenAI's prompt_tokens include it. */
-export function promptTokens(usage: AnthropicUsage): number {
+/** Cached input is counted apart from input; OpenAI's prompt_tokens include it. */
+export function promptTokens(usage: TokenCounts): number {
   return usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
 }
 
-export function gatewayUsage(usage: AnthropicUsage): Usage {
+export function gatewayUsage(usage: TokenCounts): Usage {
   return { promptTokens: promptTokens(usage), completionTokens: usage.output_tokens };
 }
 
 /** OpenAI's usage object, as JSON text. */
-export function openAIUsageJson(usage: AnthropicUsage): string {
+export function openAIUsageJson(usage: TokenCounts): string {
   const prompt = promptTokens(usage);
   const reasoning =
     usage.thinking_tokens === undefined ? '' : `,"completion_tokens_details":{"reasoning_tokens":${usage.thinking_tokens}}`;

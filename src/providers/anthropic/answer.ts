@@ -4,7 +4,7 @@
 import type { Usage } from '../../stream.js';
 import { completionJson, finishReasonFrom, type FinishReason, type ToolCall } from '../../translate/chat-completion.js';
 import { isRecord } from '../../translate/json.js';
-import { emptyUsage, gatewayUsage, type AnthropicUsage } from '../../translate/usage.js';
+import { emptyTokenCounts, gatewayUsage, type TokenCounts } from '../../translate/usage.js';
 
 /**
  * Anthropic's stop reasons as OpenAI finish reasons. pause_turn (a server-tool loop hit its limit)
@@ -26,7 +26,7 @@ export function finishReason(stopReason: string | null | undefined, calledTool: 
 }
 
 /** Copies the counts present in `raw` (a usage object from the API) over `into`. */
-export function readUsage(raw: unknown, into: AnthropicUsage): void {
+export function readUsage(raw: unknown, into: TokenCounts): void {
   if (!isRecord(raw)) return;
   if (typeof raw.input_tokens === 'number') into.input_tokens = raw.input_tokens;
   if (typeof raw.output_tokens === 'number') into.output_tokens = raw.output_tokens;
@@ -77,7 +77,7 @@ export function translateAnswer(body: string, jsonTool: string | undefined): { j
   }
   // In JSON mode the forced tool's input is the whole answer: text beside it would break the JSON.
   const content = jsonAnswer ?? (texts.length === 0 && toolCalls.length > 0 ? null : texts.join(''));
-  const usage = emptyUsage();
+  const usage = emptyTokenCounts();
   readUsage(message.usage, usage);
   const stopReason = typeof message.stop_reason === 'string' ? message.stop_reason : null;
   const json = completionJson({
