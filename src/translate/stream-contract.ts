@@ -23,6 +23,9 @@ export interface TranslatedError {
   readonly error: OpenAIErrorBody;
 }
 
+/** A stream that breaks its own protocol, ends early or cannot be read is the provider failing: 502. */
+export const BROKEN_STREAM_STATUS = 502;
+
 /**
  * Fed one parsed upstream event at a time, in order; returns the client's SSE text for it (''
  * when the event gives nothing). It never touches a socket or a timer.

@@ -4,11 +4,9 @@ import type { Redactor } from '../redact.js';
 import { sseErrorEvent } from '../stream.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { translatedError } from './errors.js';
-import type { TranslatedError } from './stream-contract.js';
+import { BROKEN_STREAM_STATUS, type TranslatedError } from './stream-contract.js';
 import { emptyTokenCounts, type TokenCounts } from './usage.js';
 
-/** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
-export const BROKEN_STREAM_STATUS = 502;
 /** Content blocks open at once; a real answer has a few. */
 export const MAX_OPEN_BLOCKS = 256;
 
