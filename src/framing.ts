@@ -6,7 +6,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { createParser } from 'eventsource-parser';
-import type { ProviderAdapter, UpstreamEvent } from './providers/types.js';
+import type { ProviderAdapter } from './providers/types.js';
+import type { UpstreamEvent } from './translate/stream-contract.js';
 
 export interface EventDecoder {
   /** One network chunk; its whole events go to `onEvent` before feed returns. */

@@ -8,7 +8,8 @@ import { APIError } from 'openai';
 import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { Stream } from 'openai/streaming';
 import { anthropic } from '../src/providers/anthropic/index.js';
-import type { ChatTranslation, StreamTranslator } from '../src/providers/types.js';
+import type { ChatTranslation } from '../src/providers/types.js';
+import type { StreamTranslator } from '../src/translate/stream-contract.js';
 import { assertBadRequest } from './helpers.js';
 
 const adapter = anthropic.adapter;

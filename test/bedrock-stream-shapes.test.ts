@@ -19,7 +19,7 @@ import {
 } from '../sim/bedrock.js';
 import { createEventDecoder } from '../src/framing.js';
 import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
-import type { UpstreamEvent } from '../src/providers/types.js';
+import type { UpstreamEvent } from '../src/translate/stream-contract.js';
 import type { GatewayServer } from '../src/server.js';
 import { simFault, startGateway } from './helpers.js';
 import { bedrockClient } from './bedrock-client.js';

@@ -7,7 +7,7 @@ import { translateAnswer } from '../src/providers/bedrock/answer.js';
 import { httpError } from '../src/providers/bedrock/errors.js';
 import { translateRequest } from '../src/providers/bedrock/request.js';
 import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
-import type { UpstreamEvent } from '../src/providers/types.js';
+import type { UpstreamEvent } from '../src/translate/stream-contract.js';
 import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';

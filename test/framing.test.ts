@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { createEventDecoder } from '../src/framing.js';
-import type { UpstreamEvent } from '../src/providers/types.js';
+import type { UpstreamEvent } from '../src/translate/stream-contract.js';
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 

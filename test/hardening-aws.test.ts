@@ -14,7 +14,7 @@ import { BEDROCK_SIM_ACCESS_KEY_ID, BEDROCK_SIM_API_KEY, BEDROCK_SIM_SECRET_ACCE
 import { createEventDecoder } from '../src/framing.js';
 import { BedrockStreamTranslator } from '../src/providers/bedrock/stream.js';
 import type { GatewayServer } from '../src/server.js';
-import type { UpstreamEvent } from '../src/providers/types.js';
+import type { UpstreamEvent } from '../src/translate/stream-contract.js';
 import { collectLines, simFault, startGateway } from './helpers.js';
 import { bedrockClient } from './bedrock-client.js';
 

@@ -18,7 +18,7 @@ import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import { MAX_TEXT_ITEMS } from '../src/inbound/openai-responses/stream.js';
 import type { InboundApi } from '../src/inbound/types.js';
 import { AnthropicStreamTranslator } from '../src/providers/anthropic/stream.js';
-import type { UpstreamEvent } from '../src/providers/types.js';
+import type { UpstreamEvent } from '../src/translate/stream-contract.js';
 import type { GatewayServer } from '../src/server.js';
 import { startGateway } from './helpers.js';
 

@@ -12,7 +12,7 @@ import { type OpenAIErrorBody } from '../src/errors.js';
 import { anthropicMessages } from '../src/inbound/anthropic-messages/index.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
-import type { StreamTranslator } from '../src/providers/types.js';
+import type { StreamTranslator } from '../src/translate/stream-contract.js';
 import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'claude-sonnet-4-5';

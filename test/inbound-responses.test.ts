@@ -14,7 +14,7 @@ import { GatewayError } from '../src/errors.js';
 import { openAIResponses } from '../src/inbound/openai-responses/index.js';
 import { ItemMemory } from '../src/inbound/openai-responses/memory.js';
 import type { InboundTranslation } from '../src/inbound/types.js';
-import type { StreamTranslator } from '../src/providers/types.js';
+import type { StreamTranslator } from '../src/translate/stream-contract.js';
 import { assertBadRequest } from './helpers.js';
 
 const MODEL = 'client-model';

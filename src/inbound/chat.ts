@@ -11,9 +11,10 @@
 //   where the host reports cache hits;
 // - an error as a chunk (`{"error":{...}}`) after a 200.
 import type { OpenAIErrorBody } from '../errors.js';
-import type { TranslatedError, UpstreamEvent } from '../providers/types.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
+import { isRecord } from '../translate/json.js';
+import type { TranslatedError, UpstreamEvent } from '../translate/stream-contract.js';
 import { thoughtSignatureOf } from './signatures.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
@@ -67,10 +68,6 @@ export interface CompletionView {
 }
 
 const NO_TOOL_CALLS: readonly never[] = Object.freeze([]);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Text from a string or a list of parts (`{type:"text", text}`); other parts are not text. */
 export function textOf(value: unknown): string {

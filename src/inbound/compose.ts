@@ -2,8 +2,8 @@
 // Bedrock's) becomes chat chunks, and those become the client's API (Anthropic's Messages, the
 // Responses API). The chunks between the two are the provider translator's own SSE text, which
 // holds only `data:` lines, so reading it back is a split, not a general SSE parse.
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../providers/types.js';
 import type { Usage } from '../stream.js';
+import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../translate/stream-contract.js';
 
 const EVENT_END = '\n\n';
 const DATA = 'data: ';

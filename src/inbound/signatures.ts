@@ -13,6 +13,7 @@
 //   wherever the client sends the id back (tool_use, tool_result, function_call, its output).
 // An id with no signature is never changed, and one that does not decode as written here is read
 // as an ordinary id.
+import { isRecord } from '../translate/json.js';
 import type { ToolCall } from './chat.js';
 
 /** Between a tool call's own id and its signature in the id an Anthropic or Responses client sees. */
@@ -27,10 +28,6 @@ export const MAX_THOUGHT_SIGNATURE_CHARS = 64 * 1024;
 
 /** The longest base64url text of a signature within the bound (each 3 bytes become 4 characters). */
 const MAX_ENCODED_CHARS = Math.ceil((MAX_THOUGHT_SIGNATURE_CHARS * 4) / 3);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** A chat tool call's (or tool-call delta's) `extra_content.google.thought_signature`, within the bound. */
 export function thoughtSignatureOf(call: Record<string, unknown>): string | undefined {

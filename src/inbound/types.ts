@@ -6,9 +6,9 @@
 // translated twice to arrive where it started.
 import type { OpenAIErrorBody } from '../errors.js';
 import type { ItemMemory } from './openai-responses/memory.js';
-import type { StreamTranslator } from '../providers/types.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
+import type { StreamTranslator } from '../translate/stream-contract.js';
 
 export interface InboundContext {
   /** The model name as the client sent it (echoed in answers). */

@@ -5,9 +5,12 @@
 // - translating: the provider speaks another API; its adapter turns the OpenAI request into the
 //   provider's, and the provider's answers, streams and errors back into OpenAI's.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { OpenAIErrorBody } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
+import type { StreamTranslator, TranslatedError } from '../translate/stream-contract.js';
+
+/** The stream contract a translating provider implements, named here beside the rest of its contract. */
+export type { StreamTranslator, TranslatedError, UpstreamEvent } from '../translate/stream-contract.js';
 
 /** How the provider wants the credential: a header and an optional scheme (`Bearer <key>`). */
 export interface AuthStyle {
@@ -126,44 +129,6 @@ export interface ProviderSettingsView {
 
 // ---------------------------------------------------------------------------------------------
 // Translating providers
-
-/** One parsed upstream event (an SSE event: its `event:` name, or "message", and its data). */
-export interface UpstreamEvent {
-  readonly event: string;
-  readonly data: string;
-  /**
-   * An AWS event-stream frame that is no event (its `:message-type`): an `exception` (`event` is
-   * its `:exception-type`, `data` its payload) or an `error` (`event` is its `:error-code`, `data`
-   * its `:error-message`). Either ends the stream as the provider's failure.
-   */
-  readonly kind?: 'exception' | 'error';
-}
-
-/** A native failure in OpenAI's terms, with the status the client (and the retry policy) sees. */
-export interface TranslatedError {
-  /** The status to answer with; a retryable one (429, 5xx) is retried. 529 becomes 503. */
-  readonly status: number;
-  readonly error: OpenAIErrorBody;
-}
-
-/**
- * Fed one parsed upstream event at a time, in order; returns the client's SSE text for it (''
- * when the event gives nothing). It never touches a socket or a timer.
- */
-export interface StreamTranslator {
-  push(event: UpstreamEvent): string;
-  /** The upstream stream ended: what is left to send (e.g. an error event if it ended early). */
-  end(): string;
-  /**
-   * Set by push() when the provider reported an error (or by end() when the stream stopped short
-   * of its end): before anything was sent to the client
-   * it is retried or answered as a status; after, push() already returned the error event and
-   * the stream is closed.
-   */
-  readonly failure: TranslatedError | undefined;
-  /** Token usage as last reported (cumulative counts are kept, never summed). */
-  readonly usage: Usage | undefined;
-}
 
 /** The request as the provider wants it, and how to read the answers to it. */
 export interface ChatTranslation {

@@ -12,7 +12,7 @@
 // - stop_sequence is always null: chat's `stop` finish does not say which sequence matched.
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
-import { isRecord } from '../../providers/anthropic/errors.js';
+import { isRecord } from '../../translate/json.js';
 import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
 import { signedId } from '../signatures.js';
 import { INVALID_JSON_KEY } from './request.js';

@@ -6,7 +6,7 @@
 // own id travels in a header) and https://platform.claude.com/docs/en/build-with-claude/streaming
 // (an error event mid-stream, after a 200).
 import type { OpenAIErrorBody } from '../../errors.js';
-import { STATUS_BY_TYPE } from '../../providers/anthropic/errors.js';
+import { STATUS_BY_TYPE } from '../../translate/anthropic-error-types.js';
 import { namedEvent } from '../chat.js';
 
 /** Anthropic's status for an overloaded API, which the gateway (and OpenAI clients) call 503. */
@@ -14,7 +14,7 @@ const OVERLOADED_STATUS = 529;
 const UNAVAILABLE_STATUS = 503;
 
 /**
- * The error type for each status: the provider's table of documented types read the other way
+ * The error type for each status: Anthropic's table of documented types read the other way
  * round, and the statuses the gateway itself answers with that Anthropic does not list (408 a
  * client timeout, 502 a provider that failed us, 529 itself).
  */

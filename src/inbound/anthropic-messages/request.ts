@@ -26,7 +26,7 @@
 //   signature goes on the tool call for a provider that takes it.
 import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
-import { isRecord } from '../../providers/anthropic/errors.js';
+import { isRecord } from '../../translate/json.js';
 import { signedToolCall, splitSignedId } from '../signatures.js';
 
 type Message = Record<string, unknown>;

@@ -20,8 +20,8 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import { typeForStatus } from '../../errors.js';
-import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import type { Usage } from '../../stream.js';
+import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
 import {
   ChatShapeError,
   DONE,
@@ -36,9 +36,6 @@ import {
 } from '../chat.js';
 import { anthropicUsage, inputJson, messageId, stopReason, toolUseId } from './answer.js';
 import { errorEvent } from './errors.js';
-
-/** A stream that breaks off or cannot be read is the provider failing: 502. */
-const BROKEN_STREAM_STATUS = 502;
 
 interface ToolCallState {
   id: string | undefined;

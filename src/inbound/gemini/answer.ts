@@ -6,7 +6,8 @@
 // Google ends a turn of function calls with finishReason STOP, as any other complete answer.
 import type { Usage } from '../../stream.js';
 import { readCompletion, type ChatUsage, type FinishReason, type ToolCall } from '../chat.js';
-import { isRecord, type Json } from './fields.js';
+import { isRecord } from '../../translate/json.js';
+import type { Json } from './fields.js';
 import { INVALID_JSON_KEY } from './request.js';
 
 const FINISH_REASONS: Readonly<Record<FinishReason, string>> = {

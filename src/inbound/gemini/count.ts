@@ -3,7 +3,7 @@
 // token per CHARS_PER_TOKEN characters of the request's text (every string but inline data), and
 // IMAGE_TOKENS per inline image (Google's count for an image up to 384 pixels a side). Agents use
 // the count to decide when to compress their history; an estimate serves that, an error stops them.
-import { isRecord } from './fields.js';
+import { isRecord } from '../../translate/json.js';
 
 export const CHARS_PER_TOKEN = 4;
 export const IMAGE_TOKENS = 258;

@@ -5,10 +5,6 @@ import { GatewayError } from '../../errors.js';
 
 export type Json = Record<string, unknown>;
 
-export function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Snake-case spellings of the camel-case names read so far: a fixed set, filled once. */
 const SNAKE = new Map<string, string>();
 

@@ -18,7 +18,8 @@
 //   works unchanged; what would change the answer's shape (candidateCount above 1, a cachedContent
 //   the provider does not hold) is refused with a 400.
 import { safeEchoValue } from '../../redact.js';
-import { camelOf, field, invalid, isRecord, numeric, text, type Json } from './fields.js';
+import { isRecord } from '../../translate/json.js';
+import { camelOf, field, invalid, numeric, text, type Json } from './fields.js';
 import { toJsonSchema } from './schema.js';
 import { signedToolCall } from '../signatures.js';
 

@@ -8,7 +8,8 @@
 //   define: left out; on strings (`date-time`, `enum`) it is kept, except `enum`, which the
 //   `enum` list already says;
 // - `propertyOrdering` and `example` steer Google's decoder only: left out.
-import { invalid, isRecord, numeric, type Json } from './fields.js';
+import { isRecord } from '../../translate/json.js';
+import { invalid, numeric, type Json } from './fields.js';
 
 const TYPES: Readonly<Record<string, string>> = {
   STRING: 'string',

@@ -10,16 +10,14 @@
 // - nothing is sent before the first content, so a failure until then is the attempt's to retry.
 import type { OpenAIErrorBody } from '../../errors.js';
 import { typeForStatus } from '../../errors.js';
-import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
+import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
 import { ChatShapeError, DONE, HeldText, InboundStreamState, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import { finishReason, functionCallPart, gatewayUsage, responseId, responseJson, usageMetadata } from './answer.js';
 import { ARRAY_END, ARRAY_NEXT, ARRAY_START, errorEvent, sseEvent, type StreamFraming } from './errors.js';
 import type { Json } from './fields.js';
 
-/** A stream that breaks off or cannot be read is the provider failing: 502. */
-const BROKEN_STREAM_STATUS = 502;
 const EMPTY_TEXT: readonly Json[] = Object.freeze([{ text: '' }]);
 
 interface HeldCall {

@@ -8,6 +8,7 @@
 // with a 400 naming the field; settings a chat request cannot carry are left out and named.
 import { GatewayError } from '../../errors.js';
 import { safeEchoValue } from '../../redact.js';
+import { isRecord } from '../../translate/json.js';
 import type { KeptItem } from './memory.js';
 import { ToolNames } from './tool-names.js';
 import { signedToolCall, splitSignedId } from '../signatures.js';
@@ -49,10 +50,6 @@ export interface ChatRequest {
  * Codex does web_search, still works), or a 400 (`refuse`). RESPONSES_HOSTED_TOOLS.
  */
 export type HostedTools = 'drop' | 'refuse';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function invalid(message: string, param: string | null, code = 'invalid_value'): GatewayError {
   return new GatewayError(400, message, code, param);

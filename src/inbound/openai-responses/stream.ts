@@ -16,7 +16,7 @@
 import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
-import type { StreamTranslator, UpstreamEvent } from '../../providers/types.js';
+import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
 import { ChatShapeError, DONE, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import { signedId } from '../signatures.js';
 import {
@@ -37,8 +37,6 @@ import { errorEvent } from './errors.js';
 import type { ResponseEcho } from './request.js';
 import type { ToolName, ToolNames } from './tool-names.js';
 
-/** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
-const BROKEN_STREAM_STATUS = 502;
 /**
  * Reasoning and message items one answer may open. A real answer has one of each, or a few around
  * its tool calls; each item is held with its ids and repeated in response.completed, so a provider

@@ -1,9 +1,10 @@
 // A whole Anthropic message in OpenAI's `chat.completion` shape, and the tables the stream shares.
 // Sources: https://platform.claude.com/docs/en/api/messages (the Message object, usage),
-// https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons (stop reasons),
-// https://platform.openai.com/docs/api-reference/chat/object (the chat.completion object).
+// https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons (stop reasons).
 import type { Usage } from '../../stream.js';
-import { isRecord } from './errors.js';
+import { completionJson, finishReasonFrom, type FinishReason, type ToolCall } from '../../translate/chat-completion.js';
+import { isRecord } from '../../translate/json.js';
+import { emptyTokenCounts, gatewayUsage, type TokenCounts } from '../../translate/usage.js';
 
 /**
  * Anthropic's stop reasons as OpenAI finish reasons. pause_turn (a server-tool loop hit its limit)
@@ -19,45 +20,13 @@ const FINISH_BY_STOP_REASON: Readonly<Record<string, FinishReason>> = {
   refusal: 'content_filter',
 };
 
-export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
-
-/**
- * The finish reason for a turn. A turn that called a client tool ends in `tool_calls` even when
- * text came first, unless it was cut short (`length` then, as OpenAI reports a truncated call);
- * a turn whose only tool call was the forced JSON tool is an answer, `stop`.
- */
+/** The finish reason for a turn, from Anthropic's stop reason (finishReasonFrom weighs the tool calls). */
 export function finishReason(stopReason: string | null | undefined, calledTool: boolean): FinishReason {
   return finishReasonFrom(FINISH_BY_STOP_REASON, stopReason, calledTool);
 }
 
-/** finishReason over another provider's table of stop reasons (Bedrock's). */
-export function finishReasonFrom(
-  table: Readonly<Record<string, FinishReason>>,
-  stopReason: string | null | undefined,
-  calledTool: boolean,
-): FinishReason {
-  const mapped = (stopReason && table[stopReason]) || 'stop';
-  if (mapped === 'length' || mapped === 'content_filter') return mapped;
-  if (calledTool) return 'tool_calls';
-  return mapped === 'tool_calls' ? 'stop' : mapped;
-}
-
-/** Anthropic's token counts; message_delta repeats them cumulatively, so a later count replaces. */
-export interface AnthropicUsage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-  /** Thinking tokens, when the API reports them (`output_tokens_details.thinking_tokens`). */
-  thinking_tokens: number | undefined;
-}
-
-export function emptyUsage(): AnthropicUsage {
-  return { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, thinking_tokens: undefined };
-}
-
 /** Copies the counts present in `raw` (a usage object from the API) over `into`. */
-export function readUsage(raw: unknown, into: AnthropicUsage): void {
+export function readUsage(raw: unknown, into: TokenCounts): void {
   if (!isRecord(raw)) return;
   if (typeof raw.input_tokens === 'number') into.input_tokens = raw.input_tokens;
   if (typeof raw.output_tokens === 'number') into.output_tokens = raw.output_tokens;
@@ -65,30 +34,6 @@ export function readUsage(raw: unknown, into: AnthropicUsage): void {
   if (typeof raw.cache_read_input_tokens === 'number') into.cache_read_input_tokens = raw.cache_read_input_tokens;
   const details = raw.output_tokens_details;
   if (isRecord(details) && typeof details.thinking_tokens === 'number') into.thinking_tokens = details.thinking_tokens;
-}
-
-/** Anthropic counts cached input apart from input; OpenAI's prompt_tokens include it. */
-export function promptTokens(usage: AnthropicUsage): number {
-  return usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
-}
-
-export function gatewayUsage(usage: AnthropicUsage): Usage {
-  return { promptTokens: promptTokens(usage), completionTokens: usage.output_tokens };
-}
-
-/** OpenAI's usage object, as JSON text. */
-export function openAIUsageJson(usage: AnthropicUsage): string {
-  const prompt = promptTokens(usage);
-  const reasoning =
-    usage.thinking_tokens === undefined ? '' : `,"completion_tokens_details":{"reasoning_tokens":${usage.thinking_tokens}}`;
-  return (
-    `{"prompt_tokens":${prompt},"completion_tokens":${usage.output_tokens},"total_tokens":${prompt + usage.output_tokens},` +
-    `"prompt_tokens_details":{"cached_tokens":${usage.cache_read_input_tokens}}${reasoning}}`
-  );
-}
-
-export function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
 }
 
 /** The caller type prefix of Anthropic's code execution tools (code_execution_20250825, ...). */
@@ -102,12 +47,6 @@ const CODE_EXECUTION_CALLER = 'code_execution_';
 export function calledByCode(block: Record<string, unknown>): boolean {
   const caller = block.caller;
   return isRecord(caller) && typeof caller.type === 'string' && caller.type.startsWith(CODE_EXECUTION_CALLER);
-}
-
-export interface ToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
 }
 
 /**
@@ -138,7 +77,7 @@ export function translateAnswer(body: string, jsonTool: string | undefined): { j
   }
   // In JSON mode the forced tool's input is the whole answer: text beside it would break the JSON.
   const content = jsonAnswer ?? (texts.length === 0 && toolCalls.length > 0 ? null : texts.join(''));
-  const usage = emptyUsage();
+  const usage = emptyTokenCounts();
   readUsage(message.usage, usage);
   const stopReason = typeof message.stop_reason === 'string' ? message.stop_reason : null;
   const json = completionJson({
@@ -151,43 +90,4 @@ export function translateAnswer(body: string, jsonTool: string | undefined): { j
     usage,
   });
   return { json, usage: gatewayUsage(usage) };
-}
-
-/** What a translated whole answer holds, whichever provider gave it. */
-export interface CompletionParts {
-  readonly id: string;
-  readonly model: string;
-  readonly content: string | null;
-  /** Reasoning text pieces, joined into reasoning_content when there are any. */
-  readonly reasoning: readonly string[];
-  readonly toolCalls: readonly ToolCall[];
-  readonly finish: FinishReason;
-  readonly usage: AnthropicUsage;
-}
-
-/** An OpenAI `chat.completion` JSON text. */
-export function completionJson(parts: CompletionParts): string {
-  const completion = {
-    id: parts.id,
-    object: 'chat.completion',
-    created: nowSeconds(),
-    model: parts.model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: parts.content,
-          refusal: null,
-          ...(parts.reasoning.length > 0 && { reasoning_content: parts.reasoning.join('') }),
-          ...(parts.toolCalls.length > 0 && { tool_calls: parts.toolCalls }),
-        },
-        logprobs: null,
-        finish_reason: parts.finish,
-      },
-    ],
-  };
-  const json = JSON.stringify(completion);
-  // The usage object goes in as text so that its counts are written once, by openAIUsageJson.
-  return `${json.slice(0, -1)},"usage":${openAIUsageJson(parts.usage)}}`;
 }

@@ -3,7 +3,7 @@
 // and anthropic-version headers, the request-id response header),
 // https://platform.claude.com/docs/en/api/versioning (2023-06-01 and 2026-10-21).
 // The pieces: request.ts (the request), answer.ts (a whole answer), stream.ts (a streamed one),
-// errors.ts (failures), models.ts (the model list).
+// errors.ts (failures), models.ts (the model list); what Bedrock shares of them is in src/translate/.
 import type { ChatTranslation, ProviderAdapter, TranslateContext, TranslatingSpec } from '../types.js';
 import { translateAnswer } from './answer.js';
 import { httpError } from './errors.js';

@@ -2,7 +2,7 @@
 // Sources: https://platform.claude.com/docs/en/api/models/list (data: [{type, id, display_name,
 // created_at (RFC 3339)}], paged with limit up to 1000, default 20),
 // https://platform.openai.com/docs/api-reference/models/list.
-import { isRecord } from './errors.js';
+import { isRecord } from '../../translate/json.js';
 
 /** One page of up to 1000 models: all of them, where the default page of 20 may not be. */
 export const MODELS_PATH = '/v1/models?limit=1000';

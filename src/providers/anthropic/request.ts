@@ -1,6 +1,6 @@
 // An OpenAI chat completion request as an Anthropic Messages request. Renames are a table (as
 // Portkey's providers/anthropic/chatComplete.ts keeps them, typed here); only messages, system and
-// tools are code (messages.ts, tools.ts).
+// tools are code (src/translate/chat-messages.ts, tools.ts, which Bedrock shares).
 // Sources: https://platform.claude.com/docs/en/api/messages (max_tokens required, stop_sequences,
 // temperature 0-1, top_p, top_k, metadata.user_id, thinking),
 // https://platform.claude.com/docs/en/api/versioning and
@@ -9,9 +9,11 @@
 // https://platform.claude.com/docs/en/build-with-claude/extended-thinking (budget_tokens at least
 // 1024 and below max_tokens; thinking refuses temperature, top_k and forced tool use),
 // https://platform.openai.com/docs/api-reference/chat/create (the request fields).
-import { isRecord } from './errors.js';
-import { invalid, translateMessages, type Block, type Json } from './messages.js';
-import { translateTools } from './tools.js';
+import { translateMessages } from '../../translate/chat-messages.js';
+import { invalid } from '../../translate/errors.js';
+import { isRecord, type Block, type Json } from '../../translate/json.js';
+import { integerAtLeast, numberWithin, setPath, stopSequences, temperature, text } from '../../translate/request-params.js';
+import { translateTools } from '../../translate/tools.js';
 
 export const ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
 /** The newest version, used when none is configured. */
@@ -49,44 +51,6 @@ interface ParamRule {
   readonly transform: (value: unknown, param: string) => Json;
   /** When Anthropic refuses the field: from 2026-10-21 (sampling parameters), or with thinking on. */
   readonly refusedWhen?: readonly Refusal[];
-}
-
-export const integerAtLeast =
-  (min: number) =>
-  (value: unknown, param: string): Json => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      throw invalid(`${param} must be an integer of at least ${min}`, param, typeof value === 'number' ? 'invalid_value' : 'invalid_type');
-    }
-    return value;
-  };
-
-export const numberWithin =
-  (min: number, max: number) =>
-  (value: unknown, param: string): Json => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw invalid(`${param} must be a number from ${min} to ${max}`, param, typeof value === 'number' ? 'invalid_value' : 'invalid_type');
-    }
-    return value;
-  };
-
-/**
- * OpenAI's temperature runs 0-2, Anthropic's 0-1. Above 1 is clamped to 1 rather than refused: a
- * client tuned for "more random" gets Anthropic's most random, where a 400 would break clients that
- * hard-code such a value. Scaling (t/2) would halve the common 0.7 instead, so it is not done.
- */
-export function temperature(value: unknown, param: string): Json {
-  return Math.min(numberWithin(0, 2)(value, param) as number, 1);
-}
-
-export function stopSequences(value: unknown, param: string): Json {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
-  throw invalid(`${param} must be a string or an array of strings`, param, 'invalid_type');
-}
-
-export function text(value: unknown, param: string): Json {
-  if (typeof value !== 'string') throw invalid(`${param} must be a string`, param, 'invalid_type');
-  return value;
 }
 
 function boolean(value: unknown, param: string): Json {
@@ -201,17 +165,4 @@ function thinkingBudget(effort: unknown): number | undefined {
     );
   }
   return budget;
-}
-
-export function setPath(into: Block, path: string, value: Json): void {
-  const dot = path.indexOf('.');
-  if (dot === -1) {
-    into[path] = value;
-    return;
-  }
-  const head = path.slice(0, dot);
-  const existing = into[head];
-  const child: Block = isRecord(existing) ? (existing as Block) : {};
-  into[head] = child;
-  setPath(child, path.slice(dot + 1), value);
 }

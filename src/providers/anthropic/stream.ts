@@ -11,20 +11,14 @@
 // and gets "{}" (BerriAI/litellm#5064); input and cache tokens come from message_start and are
 // replaced, never summed, by message_delta's cumulative counts.
 import { redactSecrets, type Redactor } from '../../redact.js';
-import { sseErrorEvent, type Usage } from '../../stream.js';
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
-import {
-  calledByCode,
-  emptyUsage,
-  finishReason,
-  gatewayUsage,
-  nowSeconds,
-  openAIUsageJson,
-  readUsage,
-  type AnthropicUsage,
-  type FinishReason,
-} from './answer.js';
-import { isRecord, streamError, translatedError } from './errors.js';
+import type { Usage } from '../../stream.js';
+import { translatedError } from '../../translate/errors.js';
+import { isRecord } from '../../translate/json.js';
+import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
+import { TranslatorState } from '../../translate/stream-state.js';
+import { gatewayUsage, openAIUsageJson } from '../../translate/usage.js';
+import { calledByCode, finishReason, readUsage } from './answer.js';
+import { streamError } from './errors.js';
 
 type ContentBlock =
   | { readonly type: 'text' }
@@ -146,93 +140,6 @@ export interface StreamOptions {
   readonly includeUsage: boolean;
   /** The name of the forced tool that stands for `response_format`, if any. */
   readonly jsonTool: string | undefined;
-}
-
-const DONE = 'data: [DONE]\n\n';
-const CHUNK_END = ',"logprobs":null,"finish_reason":null}]}\n\n';
-
-/**
- * Writes one stream's `chat.completion.chunk` events, whichever provider they come from. The role
- * chunk is held until the first chunk with content: until the client has been sent something, a
- * failure (an overloaded error right after the provider's first event) can still be retried.
- */
-export class ChunkWriter {
-  /** `data: {"id":…,"object":…,"created":…,"model":…,` — built once per stream. */
-  private head = '';
-  /** The head and `"choices":[{"index":0,"delta":`, which every delta follows. */
-  private start = '';
-  private pendingRole = '';
-
-  begin(id: string, model: string): void {
-    const identity = `"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${nowSeconds()},"model":${JSON.stringify(model)}`;
-    this.head = `data: {${identity},`;
-    this.start = `${this.head}"choices":[{"index":0,"delta":`;
-    this.pendingRole = `${this.start}{"role":"assistant","content":""}${CHUNK_END}`;
-  }
-
-  /** A chunk whose delta is `deltaJson`, after the held role chunk if it is still held. */
-  chunk(deltaJson: string): string {
-    const role = this.pendingRole;
-    this.pendingRole = '';
-    return role + this.start + deltaJson + CHUNK_END;
-  }
-
-  /** A tool call's first chunk: its index, id, name and the arguments known at its start. */
-  toolCall(index: number, id: string, name: string, args: string): string {
-    const fn = `{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}`;
-    return this.chunk(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(id)},"type":"function","function":${fn}}]}`);
-  }
-
-  /** A fragment of a tool call's arguments. */
-  toolArguments(index: number, fragment: string): string {
-    return this.chunk(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(fragment)}}}]}`);
-  }
-
-  /** The finish chunk, the usage chunk when `usageJson` is given, and [DONE]. */
-  finish(finish: FinishReason, usageJson: string | undefined): string {
-    let out = this.pendingRole + this.start + `{},"logprobs":null,"finish_reason":"${finish}"}]}\n\n`;
-    this.pendingRole = '';
-    if (usageJson !== undefined) out += `${this.head}"choices":[],"usage":${usageJson}}\n\n`;
-    return out + DONE;
-  }
-}
-/** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
-const BROKEN_STREAM_STATUS = 502;
-/** Content blocks open at once; a real answer has a few. */
-export const MAX_OPEN_BLOCKS = 256;
-
-/** What every translator keeps: the failure, the counts, the chunk writer, the tool calls so far. */
-export abstract class TranslatorState {
-  protected reported: TranslatedError | undefined;
-  protected readonly tokens: AnthropicUsage = emptyUsage();
-  protected readonly writer = new ChunkWriter();
-  /** Tool calls opened so far: the next one's OpenAI index. */
-  protected toolCalls = 0;
-  protected stopReason: string | null = null;
-  protected finished = false;
-
-  /** `redact`: the request's redaction, which every failure message goes through before its event is made. */
-  constructor(private readonly redact: Redactor) {}
-
-  get failure(): TranslatedError | undefined {
-    return this.reported;
-  }
-
-  /**
-   * A provider that opens block after block without closing them would grow a translator's block
-   * table without end: past MAX_OPEN_BLOCKS the stream is refused as broken.
-   */
-  protected tooManyOpen(open: number, provider: string): string | undefined {
-    if (open < MAX_OPEN_BLOCKS) return undefined;
-    return this.fail(translatedError(BROKEN_STREAM_STATUS, `${provider} opened more than ${MAX_OPEN_BLOCKS} content blocks at once`, null));
-  }
-
-  /** Records the failure, its message redacted, and returns its error event; later events give nothing. */
-  protected fail(failure: TranslatedError): string {
-    const error = { ...failure.error, message: this.redact(failure.error.message) };
-    this.reported = { status: failure.status, error };
-    return sseErrorEvent(error);
-  }
 }
 
 export class AnthropicStreamTranslator extends TranslatorState implements StreamTranslator {

@@ -5,8 +5,9 @@
 // https://platform.openai.com/docs/api-reference/chat/object.
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
-import { completionJson, emptyUsage, finishReasonFrom, gatewayUsage, type AnthropicUsage, type FinishReason, type ToolCall } from '../anthropic/answer.js';
-import { isRecord } from '../anthropic/errors.js';
+import { completionJson, finishReasonFrom, type FinishReason, type ToolCall } from '../../translate/chat-completion.js';
+import { isRecord } from '../../translate/json.js';
+import { emptyTokenCounts, gatewayUsage, type TokenCounts } from '../../translate/usage.js';
 
 /**
  * Converse's stop reasons as OpenAI finish reasons. A guardrail or content filter stopping the
@@ -28,11 +29,11 @@ export function finishReason(stopReason: string | null | undefined, calledTool: 
 }
 
 /**
- * Converse's TokenUsage in the Anthropic provider's counts, which OpenAI's usage is written from:
+ * Converse's TokenUsage in the shared token counts, which OpenAI's usage is written from:
  * inputTokens leaves cached input out, as Anthropic's input_tokens does, so prompt_tokens adds
  * cache reads and writes back in.
  */
-export function readUsage(raw: unknown, into: AnthropicUsage): void {
+export function readUsage(raw: unknown, into: TokenCounts): void {
   if (!isRecord(raw)) return;
   if (typeof raw.inputTokens === 'number') into.input_tokens = raw.inputTokens;
   if (typeof raw.outputTokens === 'number') into.output_tokens = raw.outputTokens;
@@ -74,7 +75,7 @@ export function translateAnswer(text: string, model: string, jsonTool?: string):
     }
     // Images, documents, citations, redacted reasoning and blocks added later have no place here.
   }
-  const usage = emptyUsage();
+  const usage = emptyTokenCounts();
   readUsage(answer.usage, usage);
   const stopReason = typeof answer.stopReason === 'string' ? answer.stopReason : null;
   const json = completionJson({

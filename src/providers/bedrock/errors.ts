@@ -8,8 +8,9 @@
 // (ServiceQuotaExceededException 400), and the AWS JSON protocols (the type in the
 // x-amzn-errortype header, `Type:namespace`, or in the body's `__type`, `namespace#Type`).
 import { normaliseProviderError } from '../../errors.js';
-import { isRecord, notJsonMessage, translatedError } from '../anthropic/errors.js';
-import type { TranslatedError } from '../types.js';
+import { notJsonMessage, translatedError } from '../../translate/errors.js';
+import { isRecord } from '../../translate/json.js';
+import type { TranslatedError } from '../../translate/stream-contract.js';
 
 /**
  * Each exception and the status the client (and the retry policy) sees. 424 (a model's own

@@ -1,5 +1,5 @@
 // An OpenAI chat completion request as a Bedrock Converse (or ConverseStream) request. The OpenAI
-// messages and tools are read by the Anthropic provider's readers (same rules: system and developer
+// messages and tools are read by the readers Anthropic's adapter uses (src/translate/; same rules: system and developer
 // messages lifted out in order, same-role turns merged, tool results as user turns); this file maps
 // their blocks to Converse's and keeps the renames as a table.
 // Sources: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html (the
@@ -11,10 +11,11 @@
 // Pitfalls of other gateways avoided: a system role inside messages (continuedev/continue#1938),
 // consecutive same-role turns (Portkey-AI/gateway#748, langchain-ai/langchainjs#6724).
 import { safeEcho } from '../../redact.js';
-import { isRecord } from '../anthropic/errors.js';
-import { invalid, translateMessages, type Block, type Json } from '../anthropic/messages.js';
-import { integerAtLeast, numberWithin, setPath, stopSequences, temperature, text } from '../anthropic/request.js';
-import { translateTools } from '../anthropic/tools.js';
+import { translateMessages } from '../../translate/chat-messages.js';
+import { invalid } from '../../translate/errors.js';
+import { isRecord, type Block, type Json } from '../../translate/json.js';
+import { integerAtLeast, numberWithin, setPath, stopSequences, temperature, text } from '../../translate/request-params.js';
+import { translateTools } from '../../translate/tools.js';
 
 interface ParamRule {
   /** The OpenAI field. */

@@ -18,10 +18,11 @@
 // stream rather than being skipped.
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
-import { gatewayUsage, openAIUsageJson } from '../anthropic/answer.js';
-import { isRecord, translatedError } from '../anthropic/errors.js';
-import { TranslatorState } from '../anthropic/stream.js';
-import type { StreamTranslator, TranslatedError, UpstreamEvent } from '../types.js';
+import { translatedError } from '../../translate/errors.js';
+import { isRecord } from '../../translate/json.js';
+import { BROKEN_STREAM_STATUS, type StreamTranslator, type TranslatedError, type UpstreamEvent } from '../../translate/stream-contract.js';
+import { TranslatorState } from '../../translate/stream-state.js';
+import { gatewayUsage, openAIUsageJson } from '../../translate/usage.js';
 import { completionId, finishReason, readUsage } from './answer.js';
 import { streamErrorFrame, streamException } from './errors.js';
 
@@ -127,9 +128,6 @@ export interface StreamOptions {
   /** The forced tool standing for response_format, if any. */
   readonly jsonTool?: string;
 }
-
-/** A stream that breaks its own protocol, or ends early, is the provider failing: 502. */
-const BROKEN_STREAM_STATUS = 502;
 
 /**
  * Converse sends usage in `metadata`, after `messageStop`: the finish chunk, the usage chunk and

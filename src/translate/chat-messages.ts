@@ -1,4 +1,5 @@
-// OpenAI chat messages as Anthropic's `system` and alternating user/assistant turns.
+// OpenAI chat messages as Anthropic's `system` and alternating user/assistant turns, for the
+// Anthropic adapter and for Bedrock's, which maps these blocks to Converse's (same rules).
 // Sources: https://platform.claude.com/docs/en/api/messages (content blocks: text, image with
 // base64 or url source, document, tool_use, tool_result; consecutive same-role turns),
 // https://platform.claude.com/docs/en/agents-and-tools/tool-use/implement-tool-use (tool results
@@ -8,12 +9,9 @@
 // https://platform.openai.com/docs/api-reference/chat/create (the messages and their parts).
 // Read for comparison: the Vercel AI SDK's convert-to-anthropic-prompt.ts (grouping into turns,
 // trimming the last assistant text).
-import { GatewayError } from '../../errors.js';
-import { safeEcho, safeEchoValue } from '../../redact.js';
-import { isRecord } from './errors.js';
-
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-export type Block = { [key: string]: Json };
+import { safeEcho, safeEchoValue } from '../redact.js';
+import { invalid } from './errors.js';
+import { isRecord, type Block, type Json } from './json.js';
 
 export interface Turn {
   readonly role: 'user' | 'assistant';
@@ -30,10 +28,6 @@ export interface MessageRules {
   readonly strictContent: boolean;
   /** Fields left out because the API version refuses them; messages add theirs here. */
   readonly refused: string[];
-}
-
-export function invalid(message: string, param: string | null, code = 'invalid_value'): GatewayError {
-  return new GatewayError(400, message, code, param);
 }
 
 /** Each system and developer message, wherever it stands, in order, as text blocks. */

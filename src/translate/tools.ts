@@ -1,11 +1,12 @@
-// OpenAI tools, tool_choice, parallel_tool_calls and response_format as Anthropic tools.
+// OpenAI tools, tool_choice, parallel_tool_calls and response_format as Anthropic tools, for the
+// Anthropic adapter and for Bedrock's, which maps them to Converse's toolConfig.
 // Sources: https://platform.claude.com/docs/en/agents-and-tools/tool-use/implement-tool-use
 // (tool definitions with input_schema; tool_choice auto/any/tool/none; disable_parallel_tool_use;
 // forcing a tool for JSON output), https://platform.openai.com/docs/api-reference/chat/create
 // (tools, tool_choice, parallel_tool_calls, response_format).
-import { safeEchoValue } from '../../redact.js';
-import { isRecord } from './errors.js';
-import { invalid, type Block, type Json } from './messages.js';
+import { safeEchoValue } from '../redact.js';
+import { invalid } from './errors.js';
+import { isRecord, type Block, type Json } from './json.js';
 
 /** OpenAI's tool_choice words as Anthropic's tool_choice. */
 const TOOL_CHOICE_BY_WORD: Readonly<Record<string, Block>> = {
