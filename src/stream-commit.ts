@@ -10,7 +10,7 @@
 import { typeForStatus } from './errors.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
 import { statusOfError } from './inbound/chat.js';
-import type { TranslatedError, UpstreamEvent } from './providers/types.js';
+import type { TranslatedError, UpstreamEvent } from './translate/stream-contract.js';
 
 /** The stream shapes a pass-through answer comes in, by the API the client speaks. */
 export type StreamApi = 'chat' | 'anthropic-messages' | 'openai-responses' | 'gemini';

@@ -9,9 +9,6 @@ import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 import type { StreamTranslator, TranslatedError } from '../translate/stream-contract.js';
 
-/** The stream contract a translating provider implements, named here beside the rest of its contract. */
-export type { StreamTranslator, TranslatedError, UpstreamEvent } from '../translate/stream-contract.js';
-
 /** How the provider wants the credential: a header and an optional scheme (`Bearer <key>`). */
 export interface AuthStyle {
   /** Lower-case header name: `authorization`, `api-key`, `x-api-key`. */
