@@ -9,7 +9,10 @@
 // sits it out). messages-* and responses-* send Anthropic Messages and Responses API requests to
 // ai-gateway, which serves them from the OpenAI-compatible upstream's chat completions (Portkey
 // sits them out). direct and passthrough cannot translate and sit them out. Each runs interleaved with the pass-through
-// scenario it translates (when BENCH_ONLY selects both), for the ratio between the two.
+// scenario it translates (when BENCH_ONLY selects both), for the ratio between the two. route-* send
+// the same request to a route of ai-gateway's (bench/routes.yaml): two targets with the primary
+// healthy, or the primary down (a closed port) with its breaker open; each runs beside the
+// request that names no route, in the same way.
 // Writes results/<date>.json and prints markdown tables.
 //   BENCH_DURATION_MS (default 5000), BENCH_WARMUP_MS (1000), BENCH_REPEAT (rounds per load
 //   scenario, median kept; default 1, 3 for steadier figures), BENCH_ONLY (comma list of scenario ids),
@@ -23,6 +26,7 @@
 // of the recorded window and divided by the answers in it; the table gives its median over rounds.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,7 +224,59 @@ const SCENARIOS = [
     translates: 'stream100-c50',
     provider: 'deepseek-responses',
   },
+  // Routes (bench/routes.yaml), each beside the request that names no route. `translates` pairs
+  // them as it pairs a translation with its pass-through run.
+  {
+    id: 'route-chat-c50',
+    label: 'chat, small, c=50, route of two, primary healthy',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-route-chat' }),
+    connections: 50,
+    translates: 'chat-c50',
+    provider: 'route',
+  },
+  {
+    id: 'route-stream100-c50',
+    label: 'stream 100 chunks, c=50, route of two, primary healthy',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-route-stream', stream: true }),
+    connections: 50,
+    stream: true,
+    translates: 'stream100-c50',
+    provider: 'route',
+  },
+  {
+    id: 'route-down-chat-c50',
+    label: 'chat, small, c=50, route, primary down, breaker open',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-down-chat' }),
+    connections: 50,
+    translates: 'chat-c50',
+    provider: 'route',
+  },
+  {
+    id: 'route-down-stream100-c50',
+    label: 'stream 100 chunks, c=50, route, primary down, breaker open',
+    path: '/chat/completions',
+    body: chat({ model: 'bench-down-stream', stream: true }),
+    connections: 50,
+    stream: true,
+    translates: 'stream100-c50',
+    provider: 'route',
+  },
 ].filter((s) => !only || only.includes(s.id));
+
+/** Whether a scenario sends its request to a route (bench/routes.yaml) rather than translating it. */
+const isRoute = (scenario) => scenario.provider === 'route';
+
+/** A port on 127.0.0.1 that nothing listens on: a provider that is down. */
+async function closedPort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 /** The CPUs of this machine not in `list` (taskset's form: `1`, `0,2`, `2-3`). */
 function otherCpus(list) {
@@ -267,11 +323,14 @@ async function main() {
   }
   const gatewayPort = upstream.port + 2;
   const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS, DEEPSEEK_BASE_URL: upstreamUrl };
+  // The routes only when a route scenario runs (an older build, BENCH_BASELINE, may not read them);
+  // their primary that is down is Groq, at a port nothing listens on.
+  const routes = SCENARIOS.some(isRoute) ? { CONFIG_FILE: join(here, 'routes.yaml'), GROQ_BASE_URL: `http://127.0.0.1:${await closedPort()}/openai/v1` } : {};
   const gateway = await start(
     'ai-gateway',
     process.execPath,
     [process.env.BENCH_GATEWAY_MAIN ?? join(root, 'dist/src/main.js')],
-    { PORT: String(gatewayPort), LOG_LEVEL: 'info', ...gatewayProviders },
+    { PORT: String(gatewayPort), LOG_LEVEL: 'info', ...gatewayProviders, ...routes },
     /listening on http:\/\/[\d.]+:(\d+)/,
     PIN_TARGETS,
   );
@@ -283,6 +342,8 @@ async function main() {
       'fireworks-messages': { 'x-provider': 'fireworks' },
       // DeepSeek does not serve the Responses API (Fireworks does, and would be passed through).
       'deepseek-responses': { 'x-provider': 'deepseek' },
+      // The route, named by the model, picks the provider.
+      route: {},
     },
   };
   targets.push({ name: 'ai-gateway', url: `http://127.0.0.1:${gateway.port}/v1`, ...gatewayHeaders, pids: [gateway.pid] });
@@ -297,8 +358,10 @@ async function main() {
       /listening on http:\/\/[\d.]+:(\d+)/,
       PIN_TARGETS,
     );
-    // An older build may not know a provider or an inbound API: its failures show in the table.
-    targets.push({ name, url: `http://127.0.0.1:${baseline.port}/v1`, ...gatewayHeaders, pids: [baseline.pid] });
+    // An older build may not know a provider or an inbound API: its failures show in the table. It
+    // is given no routes, and sits the route scenarios out.
+    const { route: _route, ...unrouted } = gatewayHeaders.translatedHeaders;
+    targets.push({ name, url: `http://127.0.0.1:${baseline.port}/v1`, ...gatewayHeaders, translatedHeaders: unrouted, pids: [baseline.pid] });
   }
   if (process.env.BENCH_WORKERS) {
     const workers = await start(
@@ -324,7 +387,7 @@ async function main() {
   const translatedHeaders = (target, scenario) => target.translatedHeaders?.[scenario.provider ?? 'anthropic'];
   for (const scenario of SCENARIOS.filter((s) => s.translates)) {
     const skipped = active.filter((t) => !translatedHeaders(t, scenario)).map((t) => t.name);
-    if (skipped.length) process.stderr.write(`${scenario.id}: ${skipped.join(', ')} cannot translate, skipped there\n`);
+    if (skipped.length) process.stderr.write(`${scenario.id}: ${skipped.join(', ')} cannot ${isRoute(scenario) ? 'route' : 'translate'}, skipped there\n`);
   }
 
   const results = [];
@@ -450,35 +513,53 @@ export function markdown(report) {
       `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${r.target === 'direct' ? '-' : fmt(added, 3)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errors} | ${ratio(r.rps, pass?.rps)} | ${pairedRatio(r, pass, 'cpuUsOfRounds', 'cpu')} | ${vsPortkey(r, portkey)} | ${ratio(r.latency.p99, pass?.latency.p99)} |`,
     );
   }
-  const translated = report.results.filter((r) => r.translates);
-  if (!translated.length) return lines.join('\n');
+  const translated = report.results.filter((r) => r.translates && r.provider !== 'route');
+  const routed = report.results.filter((r) => r.provider === 'route');
+  if (translated.length) {
+    // Translated scenarios: OpenAI chat in, Anthropic Messages or Bedrock Converse out. Each is shown under the
+    // pass-through figures of the scenario it translates, measured in the same rounds, and compared
+    // with ai-gateway passing that scenario through, round by round.
+    lines.push(
+      '',
+      "Translated (OpenAI chat in, Anthropic Messages or Bedrock Converse out), under the pass-through figures of the same request measured in the same rounds. Ratios are medians of per-round ratios (a target's pass-through and translated runs go back to back in each round):",
+      '',
+      ...pairedTable(report, translated),
+    );
+  }
+  if (routed.length) {
+    lines.push(
+      '',
+      'Routes (bench/routes.yaml), under the figures of the same request naming no route (Fireworks alone), measured in the same rounds; ratios are medians of per-round ratios:',
+      '',
+      ...pairedTable(report, routed),
+    );
+  }
+  return lines.join('\n');
+}
 
-  // Translated scenarios: OpenAI chat in, Anthropic Messages or Bedrock Converse out. Each is shown under the
-  // pass-through figures of the scenario it translates, measured in the same rounds, and compared
-  // with ai-gateway passing that scenario through, round by round.
-  lines.push(
-    '',
-    "Translated (OpenAI chat in, Anthropic Messages or Bedrock Converse out), under the pass-through figures of the same request measured in the same rounds. Ratios are medians of per-round ratios (a target's pass-through and translated runs go back to back in each round):",
-    '',
-    '| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs ai-gateway pass-through | req/s vs portkey | p99 vs ai-gateway pass-through |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|',
-  );
+/** Rows compared with ai-gateway's run of the scenario each `translates`, under that scenario's own rows. */
+function pairedTable(report, rows) {
+  const by = (scenario, target) => report.results.find((r) => r.scenario === scenario && r.target === target);
+  const lines = [
+    '| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU µs/req | RSS MB | errors | req/s vs ai-gateway pass-through | CPU/req vs ai-gateway pass-through | req/s vs portkey | p99 vs ai-gateway pass-through |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|',
+  ];
   let previousBase;
-  for (const scenario of [...new Set(translated.map((r) => r.scenario))]) {
-    const rows = translated.filter((r) => r.scenario === scenario);
-    const base = rows[0].translates;
+  for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
+    const group = rows.filter((r) => r.scenario === scenario);
+    const base = group[0].translates;
     const gatewayPass = by(base, 'ai-gateway');
-    // The pass-through rows once above the translated scenarios that share them.
+    // The pass-through rows once above the scenarios that share them.
     const reference = base === previousBase ? [] : ['passthrough', 'ai-gateway'].map((target) => by(base, target)).filter(Boolean);
     previousBase = base;
-    for (const r of [...reference, ...rows]) {
+    for (const r of [...reference, ...group]) {
       const portkey = by(r.scenario, 'portkey');
       lines.push(
-        `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errorList(r)} | ${pairedRatio(r, gatewayPass, 'rpsOfRounds', 'rps')} | ${vsPortkey(r, portkey, true)} | ${pairedRatio(r, gatewayPass, 'p99OfRounds', 'p99')} |`,
+        `| ${r.label} | ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.ttfb.p50)} | ${fmt(r.cpuUsPerRequest, 1)} | ${fmt(r.rssMb, 0)} | ${errorList(r)} | ${pairedRatio(r, gatewayPass, 'rpsOfRounds', 'rps')} | ${pairedRatio(r, gatewayPass, 'cpuUsOfRounds', 'cpu')} | ${vsPortkey(r, portkey, true)} | ${pairedRatio(r, gatewayPass, 'p99OfRounds', 'p99')} |`,
       );
     }
   }
-  return lines.join('\n');
+  return lines;
 }
 
 /**
