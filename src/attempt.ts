@@ -26,7 +26,7 @@ import type { StreamTranslator, TranslatedError, UpstreamEvent } from './transla
 import { UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
-import { StreamCommit, streamApiOf } from './stream-commit.js';
+import { StreamCommit, carriesError, streamApiOf } from './stream-commit.js';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -203,6 +203,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
    * the request lists itself as it finishes, before the response's 'close' writes the request line.
    */
   recordAs: string | undefined = undefined;
+  /**
+   * Look in a committed pass-through stream for the provider's error event, so that a stream that
+   * failed inside its 200 counts as broken (a route's breaker reads it). Off unless a route asks.
+   */
+  watchErrors = false;
+  private failedInBand = false;
 
   constructor(
     sink: ClientSink,
@@ -320,6 +326,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
         }
         if (!this.streaming && !this.startAnswer(ex, controller)) return;
         (ex.usage as UsageObserver | undefined)?.push(chunk);
+        if (this.watchErrors && !this.failedInBand && carriesError(chunk)) this.failedInBand = true;
         if (!this.sink.write(chunk)) this.hold(controller);
         return;
       default:
@@ -341,7 +348,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (this.streaming) {
       this.sink.end();
-      this.finish(ANSWERED);
+      this.finish(this.failedInBand ? BROKEN : ANSWERED);
       return;
     }
     const headers = this.headers!;
@@ -534,7 +541,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (commitPoint.end() === 'failed') return this.finish({ kind: 'failed', failure: commitPoint.failure!, headers: this.headers! });
     if (this.sendHeld(ex, undefined) === undefined) return;
     this.sink.end();
-    this.finish({ kind: 'answered' });
+    this.finish(this.failedInBand ? BROKEN : ANSWERED);
   }
 
   /**
@@ -551,6 +558,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // The observer is given the chunks as they came, as it would have been without the hold.
     const usage = ex.usage as UsageObserver | undefined;
     if (usage !== undefined) for (const chunk of held) usage.push(chunk);
+    if (this.watchErrors) for (const chunk of held) if (carriesError(chunk)) this.failedInBand = true;
     return this.sink.write(held.length === 1 ? held[0]! : Buffer.concat(held));
   }
 

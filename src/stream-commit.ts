@@ -134,6 +134,8 @@ function classifyResponses(event: UpstreamEvent): EventVerdict {
   if (name === 'message') {
     data = parsed(event.data);
     name = isRecord(data) && typeof data.type === 'string' ? data.type : name;
+    // A host's error as chat streams send it (`data: {"error":{...}}`, no event name or type).
+    if (name === 'message' && isRecord(data) && isRecord(data.error)) return errorVerdict(data.error);
   }
   if (RESPONSES_PREAMBLE.has(name)) return PREAMBLE;
   if (name === 'error') {
@@ -318,4 +320,20 @@ function isEmpty(value: unknown): boolean {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The byte patterns of a provider's failure inside a stream already committed: chat's (and a bare
+ * host's) `data: {"error"`, Anthropic's and the Responses API's `event: error`, the Responses API's
+ * `response.failed`, Gemini's bare `{"error"` object at a line's start. Looked for in raw chunks,
+ * without parsing: what a route's breaker needs to count a 200 stream that failed. A pattern split
+ * across two network reads is missed; providers write each event whole.
+ */
+const IN_BAND_ERRORS = ['data: {"error"', 'data:{"error"', 'event: error', 'event:error', 'response.failed', '\n{"error"'].map((text) => Buffer.from(text));
+
+/** Whether a committed stream's chunk carries the provider's error event. */
+export function carriesError(chunk: Buffer): boolean {
+  if (chunk.length > 8 && chunk[0] === 0x7b && chunk.subarray(0, 8).toString('latin1') === '{"error"') return true;
+  for (const pattern of IN_BAND_ERRORS) if (chunk.indexOf(pattern) !== -1) return true;
+  return false;
 }

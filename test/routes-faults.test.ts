@@ -399,7 +399,7 @@ describe('routes under sustained load: a failing primary, a healthy backup, ever
       t,
       STREAM_LANES.filter((l) => !l.passThrough),
     ));
-  test('the primary stream fails after its first event: pass-through streams fail over', { todo: PASS_THROUGH_TODO }, (t) =>
+  test('the primary stream fails after its first event: pass-through streams fail over', (t) =>
     afterFirstEvent(
       t,
       STREAM_LANES.filter((l) => l.passThrough),

@@ -144,6 +144,9 @@ describe('the commit point of a pass-through stream, per API, however the bytes 
     assert.equal(classifyEvent('chat', { event: 'message', data: JSON.stringify(chatChunk({ content: 'x' })) }).kind, 'content');
     assert.equal(classifyEvent('anthropic-messages', { event: 'ping', data: '{"type":"ping"}' }).kind, 'preamble');
     assert.equal(classifyEvent('openai-responses', { event: 'response.completed', data: '{}' }).kind, 'content');
+    // A Responses host that reports its failure as chat streams do: a bare `data: {"error":{...}}`.
+    const bare = classifyEvent('openai-responses', { event: 'message', data: '{"error":{"message":"boom","type":"server_error","code":"internal_error","param":null}}' });
+    assert.equal(bare.kind, 'error');
     const invalid = classifyEvent('anthropic-messages', { event: 'error', data: JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'bad' } }) });
     // A provider that answered 200 and then failed has failed, whatever type it gives the failure.
     assert.deepEqual(invalid, { kind: 'error', failure: { status: 502, error: { message: 'bad', type: 'upstream_error', code: 'invalid_request_error', param: null } } });

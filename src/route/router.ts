@@ -16,7 +16,8 @@ import type { AttemptRecord, Exchange, Provider } from '../exchange.js';
 import type { Logger } from '../logger.js';
 import { redactCredentials } from '../redact.js';
 import { ClientSink } from '../sink.js';
-import { DEFAULT_KEY_BAD_MS, DEFAULT_MAX_COOLDOWN_MS, DEFAULT_RATE_LIMIT_COOLDOWN_MS, cooldownMs, type AttemptHealth } from './health.js';
+import { DEFAULT_KEY_BAD_MS, DEFAULT_MAX_COOLDOWN_MS, DEFAULT_RATE_LIMIT_COOLDOWN_MS, cooldownMs, type Admission, type AttemptHealth } from './health.js';
+import type { Authorized } from '../providers/types.js';
 import type { Plan } from './plan.js';
 import { redactorOf, type Prepared, type Preparer } from './prepare.js';
 import { backoffMs, retryAfterMs, targetFailed, verdictFor, type FailureKind, type Verdict } from './retry.js';
@@ -183,9 +184,18 @@ export class Router {
     const { config, logger, debug } = this.services;
     const { ex, plan } = run;
     const routed = plan.route !== undefined ? (target as RouteTarget) : undefined;
-    if (routed !== undefined && !routed.cooldown.available()) {
-      run.record(target, 'skipped: key resting', 0, undefined, performance.now());
-      return false;
+    // A target whose key rests or whose breaker is open costs nothing: no request is even prepared.
+    let admission: Admission = 'closed';
+    if (routed !== undefined) {
+      if (!routed.cooldown.available()) {
+        run.record(target, 'skipped: key resting', 0, undefined, performance.now());
+        return false;
+      }
+      admission = routed.breaker.tryAcquire();
+      if (admission === false) {
+        run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
+        return false;
+      }
     }
     // The request's record names the target being tried, and in the end the one that answered.
     ex.provider = target.provider;
@@ -195,6 +205,8 @@ export class Router {
     try {
       prepared = await this.services.preparer.prepare(ex, target);
     } catch (err) {
+      // The admission is given back: a request this target cannot take says nothing of its health.
+      routed?.breaker.record('neutral', admission === 'probe');
       // A target that cannot take this request (no key, a field its API lacks) leaves it to the next.
       if (only || !(err instanceof GatewayError) || ex.clientGone) throw err;
       run.last = err;
@@ -205,18 +217,21 @@ export class Router {
     const request: Dispatcher.DispatchOptions = { method: prepared.method, path: prepared.path, headers: prepared.headers, body: prepared.body };
     let pool = prepared.pool;
     for (let tries = 0; ; tries++) {
-      if (run.sink.committed) return true;
-      const remaining = run.deadline - performance.now();
-      if (remaining <= 0) throw this.settled(run, timeoutError(plan, run.attempts));
-      if (run.attempts >= plan.maxAttempts) return false;
-      let probe = false;
-      if (routed !== undefined) {
-        const admission = routed.breaker.tryAcquire();
+      // The first attempt was admitted above; each retry asks the breaker again.
+      if (tries > 0 && routed !== undefined) {
+        admission = routed.breaker.tryAcquire();
         if (admission === false) {
           run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
           return false;
         }
-        probe = admission === 'probe';
+      }
+      const probe = admission === 'probe';
+      const remaining = run.deadline - performance.now();
+      if (run.sink.committed || remaining <= 0 || run.attempts >= plan.maxAttempts) {
+        routed?.breaker.record('neutral', probe);
+        if (run.sink.committed) return true;
+        if (remaining <= 0) throw this.settled(run, timeoutError(plan, run.attempts));
+        return false;
       }
       run.attempts++;
       if (run.attempts > 1) ex.retries++;
@@ -226,10 +241,16 @@ export class Router {
       }
       if (prepared.authorize !== undefined) {
         // Signed per attempt: a signature carries its time, and AWS refuses one minutes old.
-        const authorized = await prepared.authorize(
-          { method: ex.method, path: prepared.path, headers: headerObject(prepared.headers), body: typeof prepared.body === 'string' ? prepared.body : '' },
-          { headers: ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
-        );
+        let authorized: Authorized;
+        try {
+          authorized = await prepared.authorize(
+            { method: ex.method, path: prepared.path, headers: headerObject(prepared.headers), body: typeof prepared.body === 'string' ? prepared.body : '' },
+            { headers: ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
+          );
+        } catch (err) {
+          routed?.breaker.record('neutral', probe);
+          throw err;
+        }
         const base = authorized.baseUrl.pathname === '/' ? '' : authorized.baseUrl.pathname;
         request.path = base + prepared.path;
         request.headers = [...prepared.headers, ...authorized.headers];
@@ -246,6 +267,7 @@ export class Router {
       const startedAt = performance.now();
       if (routed !== undefined) {
         attempt.answerHeaders = [...routed.answerHeaders, 'x-gateway-attempts', String(run.attempts)];
+        attempt.watchErrors = true;
         routed.latency.begin();
       }
       if (routed !== undefined || ex.attempts !== undefined) attempt.recordAs = targetName(target);
