@@ -198,6 +198,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private readonly sentAt = performance.now();
   /** Headers the client's answer gets besides the provider's (a route's x-gateway-*), [name, value, ...]. */
   answerHeaders: readonly string[] | undefined = undefined;
+  /** With answerHeaders: this attempt's number in its request, as x-gateway-attempts. */
+  attemptNumber = 0;
   /**
    * The target's name in the request's list of attempts, when it keeps one: an attempt that ends
    * the request lists itself as it finishes, before the response's 'close' writes the request line.
@@ -645,7 +647,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Writes the answer's status and headers, with the route's own. */
   private head(forClient: string[]): void {
     const extra = this.answerHeaders;
-    if (extra !== undefined) for (let i = 0; i < extra.length; i++) forClient.push(extra[i]!);
+    if (extra !== undefined) {
+      for (let i = 0; i < extra.length; i++) forClient.push(extra[i]!);
+      forClient.push('x-gateway-attempts', String(this.attemptNumber));
+    }
     this.sink.head(this.status, forClient);
   }
 

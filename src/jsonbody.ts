@@ -496,6 +496,8 @@ export function parseBodyFacts(raw: Buffer, required: string): BodyFacts {
  */
 export function modelToken(raw: Buffer | readonly Buffer[], facts: BodyFacts): [number, number] {
   if (facts.modelStart !== -1 || !Buffer.isBuffer(raw)) return [facts.modelStart, facts.modelEnd];
+  const found = facts.model === undefined ? undefined : soleModelMember(raw, facts.model);
+  if (found !== undefined) return found;
   const scanner = new JsonBodyScanner(NO_FIELD);
   scanner.push(raw);
   scanner.finish();
@@ -503,6 +505,33 @@ export function modelToken(raw: Buffer | readonly Buffer[], facts: BodyFacts): [
 }
 
 const NO_FIELD = Buffer.alloc(0);
+const MODEL_KEY = Buffer.from('"model"');
+
+/**
+ * Where the body's model value is, found without scanning the body: the one place where the bytes
+ * `"<model>"` follow `"model":` (whitespace allowed). A model name needs no escaping (server.ts
+ * checks), so its JSON text is `"` + name + `"`, and those bytes can only be a whole string token:
+ * inside another string its quotes would be escaped. One such member is the top-level one the
+ * parser read (the last, if the key was given twice with other values); none or several (the same
+ * name nested in a tool's schema, say) leave it to the scanner.
+ */
+function soleModelMember(raw: Buffer, model: string): [number, number] | undefined {
+  const token = Buffer.from(`"${model}"`, 'latin1');
+  let found: [number, number] | undefined;
+  for (let at = raw.indexOf(token); at !== -1; at = raw.indexOf(token, at + 1)) {
+    let i = at - 1;
+    while (i >= 0 && isSpace(raw[i]!)) i--;
+    if (i < 0 || raw[i] !== COLON) continue;
+    i--;
+    while (i >= 0 && isSpace(raw[i]!)) i--;
+    const keyStart = i - MODEL_KEY.length + 1;
+    if (keyStart < 0 || !raw.subarray(keyStart, i + 1).equals(MODEL_KEY)) continue;
+    if (found !== undefined) return undefined;
+    found = [at, at + token.length];
+  }
+  return found;
+}
+
 
 /**
  * The body with its model replaced and every other byte as the client sent it: re-serialising

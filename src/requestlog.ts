@@ -63,11 +63,13 @@ export interface RequestLineWriters {
   readonly warn: LineWriter | undefined;
   readonly error: LineWriter | undefined;
   readonly pathText: JsonTextCache;
+  /** The JSON text of attempts' target names and outcomes: a handful, configured or fixed. */
+  readonly attemptText: JsonTextCache;
   readonly secrets: readonly string[];
 }
 
 export function requestLineWriters(logger: Logger, secrets: readonly string[] = NO_SECRETS): RequestLineWriters {
-  return { info: lineWriter(logger, 'info'), warn: lineWriter(logger, 'warn'), error: lineWriter(logger, 'error'), pathText: new JsonTextCache(), secrets };
+  return { info: lineWriter(logger, 'info'), warn: lineWriter(logger, 'warn'), error: lineWriter(logger, 'error'), pathText: new JsonTextCache(), attemptText: new JsonTextCache(), secrets };
 }
 
 const NO_SECRETS: readonly string[] = Object.freeze([]);
@@ -116,7 +118,7 @@ export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
   line += `,"retries":${ex.retries}`;
   // A route's name is a model name from the config file: visible ASCII without quotes or backslashes.
   if (ex.route !== undefined) line += `,"route":"${ex.route.name}"`;
-  if (ex.attempts !== undefined) line += `,"attempts":${attemptsJson(ex.attempts)}`;
+  if (ex.attempts !== undefined) line += `,"attempts":${attemptsJson(ex.attempts, writers.attemptText)}`;
   const usage = ex.usage?.usage;
   if (usage !== undefined) line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
   if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactCredentials(ex.errorMessage, NO_SECRETS, writers.secrets))}`;
@@ -124,12 +126,12 @@ export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
 }
 
 /** Each attempt as the line lists it: target, status, outcome, time to first byte, duration. */
-function attemptsJson(attempts: readonly AttemptRecord[]): string {
+function attemptsJson(attempts: readonly AttemptRecord[], texts: JsonTextCache): string {
   let text = '[';
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i]!;
     if (i > 0) text += ',';
-    text += `{"target":${JSON.stringify(a.target)},"status":${a.status},"outcome":${JSON.stringify(a.outcome)}`;
+    text += `{"target":${texts.get(a.target)},"status":${a.status},"outcome":${texts.get(a.outcome)}`;
     if (a.ttfbMs !== undefined) text += `,"ttfbMs":${formatMs(a.ttfbMs)}`;
     text += `,"ms":${formatMs(a.ms)}}`;
   }

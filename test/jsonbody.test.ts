@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { JsonBodyError, JsonBodyScanner, MAX_DEPTH, parseBodyFacts, type BodyFacts, type JsonType } from '../src/jsonbody.js';
+import { JsonBodyError, JsonBodyScanner, MAX_DEPTH, parseBodyFacts, replaceModel, type BodyFacts, type JsonType } from '../src/jsonbody.js';
 
 function scan(raw: Buffer, cuts: number[] = [], required = 'messages'): BodyFacts {
   const scanner = new JsonBodyScanner(Buffer.from(required));
@@ -178,5 +178,29 @@ describe('JSON body scanner', () => {
   test('errors say where', () => {
     assert.throws(() => scan(Buffer.from('{"model": x}')), { message: "Request body is not valid JSON: expected a value at byte 10, found 'x'." });
     assert.throws(() => scan(Buffer.from('{"model": "a"')), /ends at byte 13 before the JSON does/);
+  });
+});
+
+describe('replaceModel', () => {
+  const replaced = (text: string, model = 'provider-model'): string => {
+    const raw = Buffer.from(text);
+    return Buffer.from(replaceModel(raw, parseBodyFacts(raw, 'messages'), model) as Buffer).toString();
+  };
+
+  test('the top-level model is replaced and every other byte kept, whatever the whitespace', () => {
+    assert.equal(replaced('{"model":"route","messages":[]}'), '{"model":"provider-model","messages":[]}');
+    assert.equal(replaced('{ "messages": [], "model" :\n\t"route" }'), '{ "messages": [], "model" :\n\t"provider-model" }');
+  });
+
+  test('a key given twice: the last one, the one parsers keep, is replaced', () => {
+    assert.equal(replaced('{"model":"a","messages":[],"model":"b"}'), '{"model":"a","messages":[],"model":"provider-model"}');
+  });
+
+  test('the same name elsewhere (a nested model, a message that quotes it) is left as it was', () => {
+    const nested = '{"messages":[{"role":"user","content":"use \\"model\\":\\"route\\" here"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"model":"route"}}}],"model":"route"}';
+    const out = JSON.parse(replaced(nested));
+    assert.equal(out.model, 'provider-model');
+    assert.equal(out.tools[0].function.parameters.model, 'route');
+    assert.equal(out.messages[0].content, 'use "model":"route" here');
   });
 });

@@ -41,6 +41,8 @@ const ARRAY_POSITION = /\[\d+\]/g;
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 const NO_CLIENT_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** One target's request, ready for its attempts. */
 export interface Prepared {
   readonly target: Target;
@@ -87,8 +89,12 @@ export interface PrepareServices {
 export class Preparer {
   constructor(private readonly services: PrepareServices) {}
 
-  /** The target's request, made from the client's without changing it. Throws the client's 4xx. */
-  async prepare(ex: Exchange, target: Target): Promise<Prepared> {
+  /**
+   * The target's request, made from the client's without changing it. Throws the client's 4xx (or
+   * rejects with it). A request whose bytes go as they came is prepared at once, without a promise:
+   * only a translation waits (for turns of the event loop, for images).
+   */
+  prepare(ex: Exchange, target: Target): Prepared | Promise<Prepared> {
     const provider = target.provider;
     const spec = provider.spec;
     // A provider that signs its own requests (AWS SigV4) is given none of the core's key handling.
@@ -121,7 +127,7 @@ export class Preparer {
     const bytes = clientBody ? clientBytes(ex, target) : null;
     const headers = this.upstreamHeaders(ex, provider, sent, native, bytes, target.headers);
     const body = (Array.isArray(bytes) ? pacedBody(bytes) : bytes) as Dispatcher.DispatchOptions['body'];
-    const prepared = {
+    const prepared: Mutable<Prepared> = {
       target,
       provider,
       pool: nativeBase?.pool ?? provider.pool,
@@ -129,68 +135,23 @@ export class Preparer {
       path: '',
       headers,
       body,
-      translation: undefined as AnswerTranslation | undefined,
+      translation: undefined,
       native,
       secret: credential === undefined ? undefined : credentialOf(credential[1]),
       authorize,
       signingSecrets: NO_HEADERS,
       configured: this.services.secrets,
     };
-    const redact = (): Redactor => redactorOf(ex, prepared);
-    if (api !== undefined && !native) {
-      const inbound = await this.translateInbound(ex, target, api);
-      if (spec.kind === 'translating') {
-        const chat = await this.translateChat(ex, target, inbound.chat);
-        prepared.path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
-        prepared.body = chat.body;
-        for (const header of chat.headers) headers.push(header);
-        prepared.translation = {
-          answer: (text) => inbound.answer(chat.answer(text).json),
-          stream: () => {
-            const redactor = redact();
-            return new ComposedTranslator(chat.stream(redactor), inbound.stream(redactor));
-          },
-          framing: spec.adapter.framing,
-          clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused.length === 0 ? chat.refused : [...inbound.refused, ...chat.refused])),
-          streamContentType: inbound.streamContentType,
-        };
-      } else {
-        prepared.path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, target.model, provider));
-        const chat = inbound.chat;
-        if (spec.maxTokensParam === 'max_completion_tokens' && chat.max_tokens !== undefined) {
-          chat.max_completion_tokens = chat.max_tokens;
-          delete chat.max_tokens;
-        }
-        prepared.body = serialised(chat);
-        prepared.translation = {
-          answer: (text) => inbound.answer(text),
-          stream: () => inbound.stream(redact()),
-          framing: 'sse',
-          clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused)),
-          streamContentType: inbound.streamContentType,
-        };
-      }
-      headers.push('content-length', String(Buffer.byteLength(prepared.body as string)));
-    } else if (nativeBase !== undefined) {
+    if (api !== undefined && !native) return this.prepareInbound(ex, target, api, prepared);
+    if (nativeBase !== undefined) {
       // Google's API: the model as this target names it, then the client's method and query.
       prepared.path = nativeBase.basePath + (ex.modelInPath === undefined ? ex.upstreamPath : `${GEMINI_MODEL_PREFIX}${pathModel(target.model!)}${ex.modelInPath}`);
     } else if (native && spec.kind === 'translating') {
       // The provider's API under its base URL, at the client's own path (`/v1/messages`).
       prepared.path = provider.basePath + ex.path + (ex.upstreamPath.includes('?') ? ex.upstreamPath.slice(ex.upstreamPath.indexOf('?')) : '');
     } else if (spec.kind === 'translating') {
-      if (ex.path === CHAT_PATH && ex.method === 'POST') {
-        const chat = await this.translateChat(ex, target, await this.parseTranslated(ex, provider));
-        prepared.path = authorize !== undefined ? chat.path : provider.basePath + chat.path;
-        prepared.body = chat.body;
-        headers.push('content-length', String(Buffer.byteLength(chat.body)));
-        for (const header of chat.headers) headers.push(header);
-        prepared.translation = {
-          answer: (text) => chat.answer(text),
-          stream: () => chat.stream(redact()),
-          framing: spec.adapter.framing,
-          clientHeaders: droppedHeader(chat.refused),
-        };
-      } else if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
+      if (ex.path === CHAT_PATH && ex.method === 'POST') return this.prepareChat(ex, target, prepared);
+      if (ex.path === MODELS_PATH && ex.method === 'GET' && spec.adapter.models !== undefined) {
         const models = spec.adapter.models;
         prepared.path = provider.basePath + models.path;
         prepared.translation = { answer: (text) => ({ json: models.answer(text), usage: undefined }), framing: spec.adapter.framing, clientHeaders: NO_HEADERS };
@@ -209,6 +170,67 @@ export class Preparer {
         prepared.translation = { answer: (text) => ({ json: modelsAnswer(text), usage: undefined }), framing: 'sse', clientHeaders: NO_HEADERS };
       }
     }
+    return prepared;
+  }
+
+  /** A client of another API (Messages, Responses, Gemini): its request as chat, then as the provider's API. */
+  private async prepareInbound(ex: Exchange, target: Target, api: InboundRoute, prepared: Mutable<Prepared>): Promise<Prepared> {
+    const provider = target.provider;
+    const spec = provider.spec;
+    const headers = prepared.headers;
+    const redact = (): Redactor => redactorOf(ex, prepared);
+    const inbound = await this.translateInbound(ex, target, api);
+    if (spec.kind === 'translating') {
+      const chat = await this.translateChat(ex, target, inbound.chat);
+      prepared.path = prepared.authorize !== undefined ? chat.path : provider.basePath + chat.path;
+      prepared.body = chat.body;
+      for (const header of chat.headers) headers.push(header);
+      prepared.translation = {
+        answer: (text) => inbound.answer(chat.answer(text).json),
+        stream: () => {
+          const redactor = redact();
+          return new ComposedTranslator(chat.stream(redactor), inbound.stream(redactor));
+        },
+        framing: spec.adapter.framing,
+        clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused.length === 0 ? chat.refused : [...inbound.refused, ...chat.refused])),
+        streamContentType: inbound.streamContentType,
+      };
+    } else {
+      prepared.path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, target.model, provider));
+      const chat = inbound.chat;
+      if (spec.maxTokensParam === 'max_completion_tokens' && chat.max_tokens !== undefined) {
+        chat.max_completion_tokens = chat.max_tokens;
+        delete chat.max_tokens;
+      }
+      prepared.body = serialised(chat);
+      prepared.translation = {
+        answer: (text) => inbound.answer(text),
+        stream: () => inbound.stream(redact()),
+        framing: 'sse',
+        clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused)),
+        streamContentType: inbound.streamContentType,
+      };
+    }
+    headers.push('content-length', String(Buffer.byteLength(prepared.body as string)));
+    return prepared;
+  }
+
+  /** A chat request for a provider that speaks another API (Anthropic's, Bedrock's): translated. */
+  private async prepareChat(ex: Exchange, target: Target, prepared: Mutable<Prepared>): Promise<Prepared> {
+    const provider = target.provider;
+    const spec = provider.spec;
+    if (spec.kind !== 'translating') throw new Error('not a translating provider');
+    const chat = await this.translateChat(ex, target, await this.parseTranslated(ex, provider));
+    prepared.path = prepared.authorize !== undefined ? chat.path : provider.basePath + chat.path;
+    prepared.body = chat.body;
+    prepared.headers.push('content-length', String(Buffer.byteLength(chat.body)));
+    for (const header of chat.headers) prepared.headers.push(header);
+    prepared.translation = {
+      answer: (text) => chat.answer(text),
+      stream: () => chat.stream(redactorOf(ex, prepared)),
+      framing: spec.adapter.framing,
+      clientHeaders: droppedHeader(chat.refused),
+    };
     return prepared;
   }
 

@@ -203,7 +203,9 @@ export class Router {
     ex.unaliased = target.unaliased;
     let prepared: Prepared;
     try {
-      prepared = await this.services.preparer.prepare(ex, target);
+      // Most requests are prepared at once; only a translation is awaited.
+      const pending = this.services.preparer.prepare(ex, target);
+      prepared = pending instanceof Promise ? await pending : pending;
     } catch (err) {
       // The admission is given back: a request this target cannot take says nothing of its health.
       routed?.breaker.record('neutral', admission === 'probe');
@@ -266,7 +268,8 @@ export class Router {
       const attempt = new Attempt(run.sink, provider.spec, config, prepared.translation, another ? 'first-content' : 'first-byte');
       const startedAt = performance.now();
       if (routed !== undefined) {
-        attempt.answerHeaders = [...routed.answerHeaders, 'x-gateway-attempts', String(run.attempts)];
+        attempt.answerHeaders = routed.answerHeaders;
+        attempt.attemptNumber = run.attempts;
         attempt.watchErrors = true;
         routed.latency.begin();
       }
