@@ -273,7 +273,9 @@ export class Router {
         attempt.watchErrors = true;
         routed.latency.begin();
       }
-      if (routed !== undefined || ex.attempts !== undefined) attempt.recordAs = targetName(target);
+      // A request answered by its first attempt lists none: its line names the provider, model and
+      // timings already. Once one failed or was passed over, and on a hedged route, every attempt is listed.
+      if (ex.attempts !== undefined || run.active !== undefined) attempt.recordAs = targetName(target);
       run.watch(attempt, target);
       const outcome = await attempt.run(pool, request, budget);
       run.unwatch(attempt);
