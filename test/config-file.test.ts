@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ModelAliases } from '../src/aliases.js';
 import { parseCommand, usage } from '../src/cli.js';
-import { ConfigError, loadConfig, type LoadOptions } from '../src/config.js';
+import { ConfigError, DEFAULT_HEDGES_IN_FLIGHT, loadConfig, type LoadOptions } from '../src/config.js';
 import { providerSpecs } from '../src/providers/index.js';
+import { DEFAULT_BREAKER } from '../src/route/health.js';
 
 const BUILT_IN = providerSpecs.map((spec) => spec.name).join(', ');
 import { openAICompatible } from '../src/providers/types.js';
@@ -475,6 +476,38 @@ describe('the documentation', () => {
     const claudeCode = new ModelAliases(loadConfig({ CONFIG_FILE: file(example('### Claude Code on any model', 'yaml', 'docs/API.md')) }).modelAliases);
     assert.match(claudeCode.resolve('claude-opus-5-5') ?? '', /kimi/);
     assert.match(claudeCode.resolve('claude-haiku-4-5-20251001') ?? '', /llama/);
+  });
+
+  test("the README's routes and docs/ROUTES.md's reference route load as they say", () => {
+    const readme = loadConfig({ FW_KEY_A: 'fw-a', FW_KEY_B: 'fw-b', CONFIG_FILE: file(example('## Routes', 'yaml', 'README.md')) });
+    const [chat, bulk, fast] = readme.routes;
+    assert.deepEqual([chat?.name, chat?.strategy, chat?.targets.map((t) => t.provider), chat?.maxAttempts], ['chat', 'fallback', ['fireworks', 'anthropic'], 2]);
+    // A quarter to each Fireworks key, half to Groq: weights are per key.
+    assert.equal(bulk?.strategy, 'weighted');
+    const llama = 'fireworks/accounts/fireworks/models/llama-v3p1-8b-instruct';
+    assert.deepEqual(bulk?.targets.map((t) => [t.id, t.weight, t.key]), [
+      [llama, 1, 'fw-a'],
+      [`${llama}#2`, 1, 'fw-b'],
+      ['groq/llama-3.1-8b-instant', 2, undefined],
+    ]);
+    assert.deepEqual([fast?.strategy, fast?.hedge], ['least-latency', { afterMs: 800, maxInFlight: DEFAULT_HEDGES_IN_FLIGHT }]);
+
+    const reference = loadConfig({ FIREWORKS_KEY_A: 'fw-a', FIREWORKS_KEY_B: 'fw-b', CONFIG_FILE: file(example('## A route', 'yaml', 'docs/ROUTES.md')) });
+    const route = reference.routes[0]!;
+    assert.deepEqual(
+      [route.name, route.strategy, route.timeoutMs, route.maxAttempts, [...route.failOverOn], route.allowTargetOverride, route.hedge],
+      ['team-chat', 'fallback', 60_000, 4, [400], true, { afterMs: 800, maxInFlight: 8 }],
+    );
+    // The route's breaker over the top-level one, over the defaults.
+    assert.deepEqual(route.breaker, { ...DEFAULT_BREAKER, consecutiveFailures: 3, openMs: 10_000 });
+    assert.deepEqual(
+      route.targets.map((t) => [t.id, t.key, t.maxRetries, t.timeoutMs, t.headers]),
+      [
+        ['fw-llama', 'fw-a', 1, 20_000, ['x-team', 'search']],
+        ['fw-llama#2', 'fw-b', 1, 20_000, ['x-team', 'search']],
+        ['anthropic/claude-sonnet-4-5', undefined, 0, undefined, []],
+      ],
+    );
   });
 });
 
