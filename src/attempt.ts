@@ -691,7 +691,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     clearTimeout(this.stallTimer);
     clearTimeout(this.deadline);
     const now = performance.now();
-    ex.upstreamMs += now - this.sentAt;
+    // A hedge that lost ran beside the winner: its time is not the request's time upstream twice.
+    if (outcome.kind !== 'lost') ex.upstreamMs += now - this.sentAt;
     if (this.recordAs !== undefined && (outcome.kind === 'answered' || outcome.kind === 'lost' || outcome.kind === 'cancelled')) {
       const answered = outcome.kind === 'answered';
       (ex.attempts ??= []).push({

@@ -114,8 +114,6 @@ export class Gateway {
     this.debug = logger.isLevelEnabled('debug');
     this.via = `1.1 ai-gateway-${options.instanceId ?? Math.random().toString(36).slice(2, 10)}`;
     this.modelAliases = new ModelAliases(config.modelAliases, config.defaultModels);
-    // Reads the aliases: made after them.
-    this.models = new ModelLists(this, logger);
     this.images = new ImageFetcher(config.FETCH_IMAGE_URLS, {
       maxBytes: config.FETCH_IMAGE_MAX_BYTES,
       timeoutMs: config.FETCH_IMAGE_TIMEOUT_MS,
@@ -125,6 +123,8 @@ export class Gateway {
     for (const route of config.routes) for (const target of route.targets) secrets.push(target.key);
     this.secrets = configuredSecrets(secrets);
     this.routes = new Routes(config.routes, (name) => providers.get(name)!);
+    // Lists the aliases and the routes: made after them.
+    this.models = new ModelLists(this, logger);
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,

@@ -2,7 +2,7 @@
 // them; a pattern is no model), then the union of every provider that has a server-side key, each
 // id prefixed `provider/` (the name routes back to it), fetched concurrently within a short
 // timeout. A provider that fails is left out of the list and named in the log.
-import type { ModelAliases } from './aliases.js';
+import { isPattern, type ModelAliases } from './aliases.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
 import { redactCredentials } from './redact.js';
@@ -22,6 +22,8 @@ interface ModelEntry {
 interface ProviderDirectory {
   readonly providers: ReadonlyMap<string, Provider>;
   readonly modelAliases: ModelAliases;
+  /** The config file's routes: their exact names are models a client may ask for. */
+  readonly routes: { readonly all: readonly { readonly name: string }[] };
   /** Configured secrets, kept out of log lines. */
   readonly secrets: readonly string[];
 }
@@ -30,7 +32,7 @@ export class ModelLists {
   /** When the aliases came to be: the gateway's start, in the ISO form Anthropic's list uses. */
   private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   /** The aliases in OpenAI's list shape, owned by the provider their target names (else the gateway); made once. */
-  private readonly aliasEntries: readonly ModelEntry[];
+  private readonly aliasEntries: ModelEntry[];
 
   constructor(
     private readonly gateway: ProviderDirectory,
@@ -42,6 +44,10 @@ export class ModelLists {
       const prefix = slash > 0 ? target.slice(0, slash).toLowerCase() : '';
       return { id, object: 'model', created, owned_by: gateway.providers.has(prefix) ? prefix : 'ai-gateway' };
     });
+    // A route serves from several providers: the gateway owns it. A pattern is no model to list.
+    for (const route of gateway.routes.all) {
+      if (!isPattern(route.name)) this.aliasEntries.push({ id: route.name, object: 'model', created, owned_by: 'ai-gateway' });
+    }
   }
 
   /** Answers the exchange with every keyed provider's models. */

@@ -319,6 +319,11 @@ routes:
       assert.match(text, /\[DONE\]/);
       assert.ok(Date.now() - started < 2_000, 'answered long before the slow target would have');
       await primary.waitFor(() => primary.requests.length === 1 && primary.requests[0]!.aborted, 2_000);
+      // The hedge that lost ran beside the winner: the gateway's own overhead is not negative for it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const line = requestLines(setup.lines).at(-1)!;
+      assert.ok(line.overheadMs >= 0, `overheadMs ${line.overheadMs}`);
+      assert.deepEqual(line.attempts.map((a: any) => [a.target, a.outcome]).sort(), [['fast', 'answered'], ['slow', 'lost']]);
     } finally {
       primary.setDefaultFault(undefined);
       await setup.close();
@@ -418,6 +423,92 @@ routes:
       anthropic.queueFault({ stream_error: { after: 1 } });
       const cut = client.messages.stream({ model: 'claude-native', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
       await assert.rejects(cut.finalMessage(), /overloaded/i);
+    } finally {
+      await setup.close();
+    }
+  });
+});
+
+describe('a route never sends the client\'s own key, and says its name on every answer', () => {
+  test('a client\'s key goes to no target: each gets the gateway\'s key for its provider, so one client cannot rest a target for all', async () => {
+    const setup = await gatewayWith(FALLBACK, baseEnv());
+    try {
+      primary.clear();
+      secondary.clear();
+      primary.queueFault({ status: 503 });
+      const res = await request(`${setup.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer fw_the_clients_own_key' },
+        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      assert.equal(primary.requests.at(-1)!.headers.authorization, `Bearer ${KEY}`);
+      assert.equal(secondary.requests.at(-1)!.headers.authorization, `Bearer ${GROQ_KEY}`);
+      for (const seen of [...primary.requests, ...secondary.requests]) assert.ok(!JSON.stringify(seen.headers).includes('the_clients_own_key'));
+    } finally {
+      await setup.close();
+    }
+  });
+
+  test('a failure the route answers at once (a 400) names the route and its attempts too', async () => {
+    const setup = await gatewayWith(FALLBACK, baseEnv());
+    try {
+      primary.queueFault({ status: 400 });
+      const res = await request(`${setup.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.statusCode, 400);
+      await res.body.dump();
+      assert.equal(res.headers['x-gateway-route'], 'team-chat');
+      assert.equal(res.headers['x-gateway-attempts'], '1');
+    } finally {
+      await setup.close();
+    }
+  });
+
+  test('a key that answered 429 is not retried while it rests: the retry goes to the next key', async () => {
+    const setup = await gatewayWith(
+      `
+routes:
+  keyed-retry:
+    targets:
+      - provider: fireworks
+        model: ${MODEL}
+        keys: [FW_KEY_A, FW_KEY_B]
+        max_retries: 1
+`,
+      { ...baseEnv(), FW_KEY_A: 'fw_key_a', FW_KEY_B: 'fw_key_b' },
+    );
+    try {
+      primary.clear();
+      primary.setDefaultFault({ status: 429, retry_after: '1', when_key: 'fw_key_a' });
+      const res = await request(`${setup.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'keyed-retry', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      assert.deepEqual(primary.requests.map((r) => r.headers.authorization), ['Bearer fw_key_a', 'Bearer fw_key_b']);
+    } finally {
+      primary.setDefaultFault(undefined);
+      await setup.close();
+    }
+  });
+});
+
+describe('model lists', () => {
+  test('GET /v1/models lists each route by name (not its patterns), owned by the gateway', async () => {
+    const setup = await gatewayWith(`${FALLBACK}  "claude-*":\n    targets:\n      - provider: anthropic\n        model: ${CLAUDE}\n`, baseEnv());
+    try {
+      const client = new OpenAI({ apiKey: 'use-server-key', baseURL: setup.baseURL, maxRetries: 0 });
+      const ids: string[] = [];
+      for await (const model of client.models.list()) ids.push(model.id);
+      assert.ok(ids.includes('team-chat'), ids.join());
+      assert.ok(!ids.includes('claude-*'));
     } finally {
       await setup.close();
     }

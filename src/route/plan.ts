@@ -22,7 +22,7 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
 export function singleTarget(provider: Provider, model: string | undefined, unaliased: boolean, maxRetries: number, timeoutMs: number): Plan {
   return {
     route: undefined,
-    targets: [{ id: undefined, provider, model, unaliased, key: undefined, maxRetries, headers: NO_HEADERS, attemptTimeoutMs: undefined }],
+    targets: [{ id: undefined, provider, model, unaliased, key: undefined, gatewayKeysOnly: false, maxRetries, headers: NO_HEADERS, attemptTimeoutMs: undefined }],
     timeoutMs,
     maxAttempts: maxRetries + 1,
     policy: DEFAULT_POLICY,

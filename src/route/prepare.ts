@@ -105,7 +105,9 @@ export class Preparer {
         ? undefined
         : target.key !== undefined
           ? [auth.header, auth.scheme ? `${auth.scheme} ${target.key}` : target.key]
-          : (clientCredential(ex.req.headers, provider) ?? provider.serverCredential);
+          : target.gatewayKeysOnly
+            ? provider.serverCredential
+            : (clientCredential(ex.req.headers, provider) ?? provider.serverCredential);
     if (credential === undefined && !spec.keyOptional && authorize === undefined) {
       throw new GatewayError(
         401,
@@ -122,7 +124,7 @@ export class Preparer {
     // Google's API beside an OpenAI-compatible layer: another base and another key header.
     const nativeBase = native ? provider.nativeBase : undefined;
     // A client of the provider's own API keeps the header it sent its key in, unless the route names the key.
-    const sent = native ? nativeCredential(target.key === undefined ? ex.req.headers : NO_CLIENT_HEADERS, credential, spec) : credential;
+    const sent = native ? nativeCredential(target.gatewayKeysOnly ? NO_CLIENT_HEADERS : ex.req.headers, credential, spec) : credential;
     // The client's bytes, with the model this target names where it names another.
     const bytes = clientBody ? clientBytes(ex, target) : null;
     const headers = this.upstreamHeaders(ex, provider, sent, native, bytes, target.headers);

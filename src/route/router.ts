@@ -7,6 +7,7 @@
 // dispatch, and every attempt's outcome feeds them (an error inside a 200 stream too). A route with
 // `hedge` starts the next target when the first has not committed after `after_ms`; the first to
 // commit wins, and the sink's claim cancels the others at the provider.
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { Attempt, describeNetworkError, headerRecord, type AttemptOutcome } from '../attempt.js';
@@ -47,6 +48,7 @@ interface Failure {
 
 const NO_CLIENT_RETRY = Object.freeze({ 'x-should-retry': 'false' });
 const NO_CREDENTIALS: readonly string[] = Object.freeze([]);
+const NO_CLIENT_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 /** One request's run through its plan: what its attempts share. */
 class Run {
@@ -210,7 +212,7 @@ export class Router {
       // The admission is given back: a request this target cannot take says nothing of its health.
       routed?.breaker.record('neutral', admission === 'probe');
       // A target that cannot take this request (no key, a field its API lacks) leaves it to the next.
-      if (only || !(err instanceof GatewayError) || ex.clientGone) throw err;
+      if (only || !(err instanceof GatewayError) || ex.clientGone) throw err instanceof GatewayError ? this.named(run, err) : err;
       run.last = err;
       run.record(target, `refused: ${err.code}`, err.status, undefined, performance.now());
       return false;
@@ -221,6 +223,11 @@ export class Router {
     for (let tries = 0; ; tries++) {
       // The first attempt was admitted above; each retry asks the breaker again.
       if (tries > 0 && routed !== undefined) {
+        // A key that came back rate-limited rests: its retry is the next target's turn.
+        if (!routed.cooldown.available()) {
+          run.record(target, 'skipped: key resting', 0, undefined, performance.now());
+          return false;
+        }
         admission = routed.breaker.tryAcquire();
         if (admission === false) {
           run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
@@ -247,7 +254,7 @@ export class Router {
         try {
           authorized = await prepared.authorize(
             { method: ex.method, path: prepared.path, headers: headerObject(prepared.headers), body: typeof prepared.body === 'string' ? prepared.body : '' },
-            { headers: ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
+            { headers: target.gatewayKeysOnly ? NO_CLIENT_HEADERS : ex.req.headers, options: provider.options, serverKey: target.key ?? provider.serverKey, configuredBaseUrl: provider.configuredBaseUrl },
           );
         } catch (err) {
           routed?.breaker.record('neutral', probe);
@@ -287,7 +294,7 @@ export class Router {
       if (failure === undefined) return outcome.kind === 'lost' ? 'lost' : true;
       run.record(target, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, undefined, startedAt);
       run.last = failure.error;
-      if (failure.verdict === 'stop') throw failure.error;
+      if (failure.verdict === 'stop') throw this.named(run, failure.error);
       if (failure.verdict === 'next' || tries >= target.maxRetries) return false;
       const wait = failure.retryAfterMs ?? backoffMs(tries, config.RETRY_BASE_DELAY_MS, config.RETRY_MAX_DELAY_MS);
       // A wait that cannot fit in the deadline is pointless: the next target, or the failure as it stands.
@@ -387,8 +394,9 @@ export class Router {
       }
     }
     let verdict = verdictFor(kind, error.status, plan.policy);
-    // A key the provider refuses (401, 403) is that key's trouble: a route's next key or target may serve.
-    if (plan.route !== undefined && (error.status === 401 || error.status === 403) && kind === 'status') verdict = 'next';
+    // A key the provider refuses (401, 403) or rate-limits (429) is that key's trouble: while it
+    // rests, a route's next key or target serves, at once rather than after the wait.
+    if (plan.route !== undefined && kind === 'status' && (error.status === 401 || error.status === 403 || (error.status === 429 && plan.targets.length > 1))) verdict = 'next';
     return { kind, error, verdict, retryAfterMs: retryAfter };
   }
 
@@ -399,9 +407,13 @@ export class Router {
    */
   private settled(run: Run, failure: GatewayError): GatewayError {
     const plan = run.plan;
-    let error = plan.maxAttempts > 1 ? failure.withHeaders(NO_CLIENT_RETRY) : failure;
-    if (plan.route !== undefined) error = error.withHeaders({ 'x-gateway-route': plan.route.name, 'x-gateway-attempts': String(run.attempts) });
-    return error;
+    return this.named(run, plan.maxAttempts > 1 ? failure.withHeaders(NO_CLIENT_RETRY) : failure);
+  }
+
+  /** A route's failure names the route and how many attempts it made, as its answers do. */
+  private named(run: Run, failure: GatewayError): GatewayError {
+    const route = run.plan.route;
+    return route === undefined ? failure : failure.withHeaders({ 'x-gateway-route': route.name, 'x-gateway-attempts': String(run.attempts) });
   }
 }
 

@@ -67,6 +67,7 @@ export class Route {
         // The operator named the model: a 404 is not the aliases' to explain.
         unaliased: false,
         key: target.key,
+        gatewayKeysOnly: true,
         maxRetries: target.maxRetries,
         headers: target.headers,
         attemptTimeoutMs: target.timeoutMs,

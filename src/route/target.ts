@@ -15,6 +15,12 @@ export interface Target {
    * undefined: the client's own, else the provider's server-side key.
    */
   readonly key: string | undefined;
+  /**
+   * Sent with the gateway's keys alone (a route's target): the key it names, else the provider's
+   * server key; a client's own key (or AWS credentials) never goes along a route to whichever
+   * provider it reaches, nor makes a target's health depend on one client.
+   */
+  readonly gatewayKeysOnly: boolean;
   /** Attempts on this target after its first, before the next target. */
   readonly maxRetries: number;
   /** Headers this target's requests carry besides the provider's, [name, value, ...]. */
