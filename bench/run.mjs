@@ -325,7 +325,10 @@ async function main() {
   const gatewayProviders = { FIREWORKS_BASE_URL: upstreamUrl, ANTHROPIC_BASE_URL: upstreamOrigin, ANTHROPIC_API_KEY: ANTHROPIC_KEY, BEDROCK_BASE_URL: upstreamOrigin, ...AWS, DEEPSEEK_BASE_URL: upstreamUrl };
   // The routes only when a route scenario runs (an older build, BENCH_BASELINE, may not read them);
   // their primary that is down is Groq, at a port nothing listens on.
-  const routes = SCENARIOS.some(isRoute) ? { CONFIG_FILE: join(here, 'routes.yaml'), GROQ_BASE_URL: `http://127.0.0.1:${await closedPort()}/openai/v1` } : {};
+  // A route's targets send the gateway's keys, never the client's: each provider of the routes gets one.
+  const routes = SCENARIOS.some(isRoute)
+    ? { CONFIG_FILE: join(here, 'routes.yaml'), GROQ_BASE_URL: `http://127.0.0.1:${await closedPort()}/openai/v1`, FIREWORKS_API_KEY: 'fw_bench_server_key', DEEPSEEK_API_KEY: 'bench-server-key', GROQ_API_KEY: 'bench-server-key' }
+    : {};
   const gateway = await start(
     'ai-gateway',
     process.execPath,

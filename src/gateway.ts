@@ -200,7 +200,7 @@ export class Gateway {
    * this gateway is a loop; the plan names the targets that may answer; the router tries them,
    * each prepared from the client's request, and the attempt that commits writes the answer.
    */
-  async forward(ex: Exchange): Promise<void> {
+  forward(ex: Exchange): Promise<void> {
     if (this.looped(ex)) {
       throw new GatewayError(
         508,
@@ -210,7 +210,7 @@ export class Gateway {
     }
     const route = ex.route;
     const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs);
-    await this.router.run(ex, plan);
+    return this.router.run(ex, plan);
   }
 
   /**

@@ -516,20 +516,27 @@ const MODEL_KEY = Buffer.from('"model"');
  * name nested in a tool's schema, say) leave it to the scanner.
  */
 function soleModelMember(raw: Buffer, model: string): [number, number] | undefined {
-  const token = Buffer.from(`"${model}"`, 'latin1');
+  const token = `"${model}"`;
   let found: [number, number] | undefined;
-  for (let at = raw.indexOf(token); at !== -1; at = raw.indexOf(token, at + 1)) {
+  for (let at = raw.indexOf(token, 0, 'latin1'); at !== -1; at = raw.indexOf(token, at + 1, 'latin1')) {
     let i = at - 1;
     while (i >= 0 && isSpace(raw[i]!)) i--;
     if (i < 0 || raw[i] !== COLON) continue;
     i--;
     while (i >= 0 && isSpace(raw[i]!)) i--;
-    const keyStart = i - MODEL_KEY.length + 1;
-    if (keyStart < 0 || !raw.subarray(keyStart, i + 1).equals(MODEL_KEY)) continue;
+    if (!endsWithModelKey(raw, i)) continue;
     if (found !== undefined) return undefined;
     found = [at, at + token.length];
   }
   return found;
+}
+
+/** Whether the bytes ending at `last` are `"model"`. */
+function endsWithModelKey(raw: Buffer, last: number): boolean {
+  const start = last - MODEL_KEY.length + 1;
+  if (start < 0) return false;
+  for (let k = 0; k < MODEL_KEY.length; k++) if (raw[start + k] !== MODEL_KEY[k]) return false;
+  return true;
 }
 
 
@@ -540,8 +547,17 @@ function soleModelMember(raw: Buffer, model: string): [number, number] | undefin
  */
 export function replaceModel(raw: Buffer | readonly Buffer[], facts: BodyFacts, model: string): Buffer | Buffer[] {
   const [start, end] = modelToken(raw, facts);
+  if (Buffer.isBuffer(raw)) {
+    // One new buffer, the model's JSON text written into it: a model name needs no escaping.
+    const text = JSON.stringify(model);
+    const length = Buffer.byteLength(text);
+    const out = Buffer.allocUnsafe(raw.length - (end - start) + length);
+    raw.copy(out, 0, 0, start);
+    out.write(text, start);
+    raw.copy(out, start + length, end);
+    return out;
+  }
   const token = Buffer.from(JSON.stringify(model));
-  if (Buffer.isBuffer(raw)) return Buffer.concat([raw.subarray(0, start), token, raw.subarray(end)]);
   const out: Buffer[] = [];
   let from = 0;
   for (const chunk of raw) {

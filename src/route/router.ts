@@ -99,6 +99,11 @@ class Run {
     for (const waiting of this.active?.keys() ?? []) waiting.cancel();
   }
 
+  /** A target passed over: its record is made once, at start-up, and shared. */
+  skipped(record: AttemptRecord): void {
+    (this.ex.attempts ??= []).push(record);
+  }
+
   record(target: Target, outcome: string, status: number, ttfbMs: number | undefined, startedAt: number): void {
     const record: AttemptRecord = { target: targetName(target), status, outcome, ttfbMs, ms: performance.now() - startedAt };
     (this.ex.attempts ??= []).push(record);
@@ -109,14 +114,27 @@ export class Router {
   constructor(private readonly services: RouterServices) {}
 
   /** Answers the request from the plan's targets, or throws the failure to answer with. */
-  async run(ex: Exchange, plan: Plan): Promise<void> {
+  run(ex: Exchange, plan: Plan): Promise<void> {
     const hedge = plan.route?.hedge;
     const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1);
-    if (run.active === undefined) {
-      const last = plan.targets.length - 1;
-      for (let t = 0; t <= last; t++) if ((await this.tryTarget(run, plan.targets[t]!, last === 0, t < last)) !== false) return;
-    } else if (await this.hedged(run, hedge!.afterMs, hedge!.maxInFlight)) return;
-    throw this.settled(run, run.last ?? noTarget(plan));
+    const targets = plan.targets;
+    // One target (every request without a route): its attempts, and nothing to go on to.
+    if (targets.length === 1) return this.tryTarget(run, targets[0]!, true, false).then((ended) => this.ended(run, ended));
+    if (run.active !== undefined) return this.hedged(run, hedge!.afterMs, hedge!.maxInFlight).then((ended) => this.ended(run, ended));
+    return this.inTurn(run);
+  }
+
+  /** The targets one after another, until one answers. */
+  private async inTurn(run: Run): Promise<void> {
+    const targets = run.plan.targets;
+    const last = targets.length - 1;
+    for (let t = 0; t <= last; t++) if ((await this.tryTarget(run, targets[t]!, false, t < last)) !== false) return;
+    this.ended(run, false);
+  }
+
+  /** Throws the failure to answer with, unless the request was answered (or its client left). */
+  private ended(run: Run, ended: boolean | 'lost'): void {
+    if (ended === false) throw this.settled(run, run.last ?? noTarget(run.plan));
   }
 
   /**
@@ -190,12 +208,12 @@ export class Router {
     let admission: Admission = 'closed';
     if (routed !== undefined) {
       if (!routed.cooldown.available()) {
-        run.record(target, 'skipped: key resting', 0, undefined, performance.now());
+        run.skipped(routed.skippedResting);
         return false;
       }
       admission = routed.breaker.tryAcquire();
       if (admission === false) {
-        run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
+        run.skipped(routed.skippedOpen);
         return false;
       }
     }
@@ -225,12 +243,12 @@ export class Router {
       if (tries > 0 && routed !== undefined) {
         // A key that came back rate-limited rests: its retry is the next target's turn.
         if (!routed.cooldown.available()) {
-          run.record(target, 'skipped: key resting', 0, undefined, performance.now());
+          run.skipped(routed.skippedResting);
           return false;
         }
         admission = routed.breaker.tryAcquire();
         if (admission === false) {
-          run.record(target, 'skipped: breaker open', 0, undefined, performance.now());
+          run.skipped(routed.skippedOpen);
           return false;
         }
       }

@@ -5,7 +5,7 @@
 import { ModelAliases } from '../aliases.js';
 import type { RouteConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import type { Provider } from '../exchange.js';
+import type { AttemptRecord, Provider } from '../exchange.js';
 import { safeEcho } from '../redact.js';
 import { Breaker, KeyCooldown, type BreakerSnapshot, type KeyCooldownSnapshot } from './health.js';
 import type { Plan } from './plan.js';
@@ -25,6 +25,9 @@ export interface RouteTarget extends Target, OrderTarget {
   readonly latency: LatencyStats;
   /** What the client's answer says of the target: x-gateway-route, -provider, -model, -target. */
   readonly answerHeaders: readonly string[];
+  /** Its entries in a request's list of attempts when it is passed over, made once. */
+  readonly skippedOpen: AttemptRecord;
+  readonly skippedResting: AttemptRecord;
 }
 
 export interface TargetStatus {
@@ -75,6 +78,8 @@ export class Route {
         breaker: new Breaker(config.breaker),
         cooldown: new KeyCooldown(),
         latency: new LatencyStats(),
+        skippedOpen: skipped(target.id, 'skipped: breaker open'),
+        skippedResting: skipped(target.id, 'skipped: key resting'),
         answerHeaders: Object.freeze(['x-gateway-route', safeHeader(config.name), 'x-gateway-provider', provider.name, 'x-gateway-model', safeHeader(target.model), 'x-gateway-target', safeHeader(target.id)]),
       });
     });
@@ -148,6 +153,10 @@ export class Routes {
   status(): string {
     return JSON.stringify({ routes: this.all.map((route) => route.status()) });
   }
+}
+
+function skipped(target: string, outcome: string): AttemptRecord {
+  return Object.freeze({ target, status: 0, outcome, ttfbMs: undefined, ms: 0 });
 }
 
 /** A header value from the operator's config: visible ASCII as it is (names are checked to be). */
