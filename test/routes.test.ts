@@ -514,3 +514,46 @@ describe('model lists', () => {
     }
   });
 });
+
+describe('hedging and a client that leaves', () => {
+  test('a lane that waited out its retry while the hedge answered leaves the answer to it: the client leaving then stops the hedge at its provider', async () => {
+    const setup = await gatewayWith(
+      `
+routes:
+  hedged-retry:
+    hedge:
+      after_ms: 50
+    targets:
+      - provider: fireworks
+        model: ${MODEL}
+        max_retries: 1
+      - provider: groq
+        model: ${GROQ_MODEL}
+`,
+      baseEnv(),
+    );
+    try {
+      primary.clear();
+      secondary.clear();
+      // The primary fails once and asks for a 1 s wait; meanwhile the hedge streams slowly.
+      primary.queueFault({ status: 503, retry_after: '1' });
+      secondary.setDefaultFault({ chunks: 40, chunk_delay_ms: 100 });
+      const controller = new AbortController();
+      const res = await request(`${setup.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'hedged-retry', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+        signal: controller.signal,
+      });
+      assert.equal(res.statusCode, 200);
+      res.body.on('error', () => {});
+      // Past the primary's wait (it wakes to find the answer taken), then the client leaves.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      controller.abort();
+      await secondary.waitFor(() => secondary.requests.length === 1 && secondary.requests[0]!.aborted, 1_500);
+    } finally {
+      secondary.setDefaultFault(undefined);
+      await setup.close();
+    }
+  });
+});

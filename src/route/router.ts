@@ -256,7 +256,8 @@ export class Router {
       const remaining = run.deadline - performance.now();
       if (run.sink.committed || remaining <= 0 || run.attempts >= plan.maxAttempts) {
         routed?.breaker.record('neutral', probe);
-        if (run.sink.committed) return true;
+        // Another lane of a hedged route answered meanwhile: this one leaves the answer to it.
+        if (run.sink.committed) return 'lost';
         if (remaining <= 0) throw this.settled(run, timeoutError(plan, run.attempts));
         return false;
       }
