@@ -378,7 +378,7 @@ export class Preparer {
 function clientBytes(ex: Exchange, target: Target): BodyBytes | null {
   const body = ex.body;
   if (body === null || ex.facts === undefined || target.model === undefined || target.model === ex.facts.model) return body;
-  return replaceModel(body, ex.facts, target.model);
+  return replaceModel(body, ex.facts, target.model, target.modelBytes);
 }
 
 /**

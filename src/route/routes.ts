@@ -3,6 +3,7 @@
 // is built at start-up; a request pays for a Map lookup (patterns only when no exact name matched),
 // the strategy's order, and the plan object.
 import { ModelAliases } from '../aliases.js';
+import { modelJsonBytes } from '../jsonbody.js';
 import type { RouteConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { AttemptRecord, Provider } from '../exchange.js';
@@ -67,6 +68,7 @@ export class Route {
         route: this,
         provider,
         model: target.model,
+        modelBytes: modelJsonBytes(target.model),
         // The operator named the model: a 404 is not the aliases' to explain.
         unaliased: false,
         key: target.key,
@@ -80,7 +82,11 @@ export class Route {
         latency: new LatencyStats(),
         skippedOpen: skipped(target.id, 'skipped: breaker open'),
         skippedResting: skipped(target.id, 'skipped: key resting'),
-        answerHeaders: Object.freeze(['x-gateway-route', safeHeader(config.name), 'x-gateway-provider', provider.name, 'x-gateway-model', safeHeader(target.model), 'x-gateway-target', safeHeader(target.id)]),
+        // The target's id only where it says more than the provider and the model (a name of its own, a second key).
+        answerHeaders: Object.freeze([
+          'x-gateway-route', safeHeader(config.name), 'x-gateway-provider', provider.name, 'x-gateway-model', safeHeader(target.model),
+          ...(target.id === `${target.provider}/${target.model}` ? [] : ['x-gateway-target', safeHeader(target.id)]),
+        ]),
       });
     });
   }

@@ -8,6 +8,8 @@ export interface Target {
   readonly provider: Provider;
   /** The model as the provider is asked for it (aliases, prefix and the provider's mapModel applied). */
   readonly model: string | undefined;
+  /** The model's JSON text as bytes, made once for a route's target; undefined: made when needed. */
+  readonly modelBytes?: Buffer;
   /** The client's model name goes to the provider unchanged: a 404 then says which aliases exist. */
   readonly unaliased: boolean;
   /**
