@@ -22,7 +22,29 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
 export function singleTarget(provider: Provider, model: string | undefined, unaliased: boolean, maxRetries: number, timeoutMs: number): Plan {
   return {
     route: undefined,
-    targets: [{ id: undefined, provider, model, unaliased, key: undefined, gatewayKeysOnly: false, maxRetries, headers: NO_HEADERS, attemptTimeoutMs: undefined }],
+    // In the field order of a route's targets (routes.ts): one shape for the request path.
+    targets: [
+      {
+        id: undefined,
+        route: undefined,
+        provider,
+        model,
+        modelBytes: undefined,
+        unaliased,
+        key: undefined,
+        gatewayKeysOnly: false,
+        maxRetries,
+        headers: NO_HEADERS,
+        attemptTimeoutMs: undefined,
+        weight: undefined,
+        breaker: undefined,
+        cooldown: undefined,
+        latency: undefined,
+        skippedOpen: undefined,
+        skippedResting: undefined,
+        answerHeaders: undefined,
+      },
+    ],
     timeoutMs,
     maxAttempts: maxRetries + 1,
     policy: DEFAULT_POLICY,

@@ -18,9 +18,10 @@ import type { Target } from './target.js';
 export const TARGET_HEADER = 'x-gateway-target';
 
 /** A route's target, with its health: a breaker, a key cooldown, and its time to first byte. */
-export interface RouteTarget extends Target, OrderTarget {
+export interface RouteTarget extends Target {
   readonly id: string;
   readonly route: Route;
+  readonly weight: number;
   readonly breaker: Breaker;
   readonly cooldown: KeyCooldown;
   readonly latency: LatencyStats;
@@ -63,7 +64,8 @@ export class Route {
     this.hedge = config.hedge;
     this.targets = config.targets.map((target) => {
       const provider = providerOf(target.provider);
-      return Object.freeze({
+      // Not frozen, and in the field order of a request's own target (plan.ts): one shape for the request path.
+      return {
         id: target.id,
         route: this,
         provider,
@@ -87,7 +89,7 @@ export class Route {
           'x-gateway-route', safeHeader(config.name), 'x-gateway-provider', provider.name, 'x-gateway-model', safeHeader(target.model),
           ...(target.id === `${target.provider}/${target.model}` ? [] : ['x-gateway-target', safeHeader(target.id)]),
         ]),
-      });
+      };
     });
   }
 

@@ -9,7 +9,7 @@ export interface Target {
   /** The model as the provider is asked for it (aliases, prefix and the provider's mapModel applied). */
   readonly model: string | undefined;
   /** The model's JSON text as bytes, made once for a route's target; undefined: made when needed. */
-  readonly modelBytes?: Buffer;
+  readonly modelBytes: Buffer | undefined;
   /** The client's model name goes to the provider unchanged: a 404 then says which aliases exist. */
   readonly unaliased: boolean;
   /**
@@ -29,4 +29,15 @@ export interface Target {
   readonly headers: readonly string[];
   /** A cap on one attempt, within the request's deadline; undefined: the deadline alone. */
   readonly attemptTimeoutMs: number | undefined;
+  // A route's target's own (routes.ts RouteTarget); undefined on the one target a request named.
+  // Every target has every field, in one order, so that the request path sees one object shape
+  // whether a gateway has routes or not.
+  readonly route: unknown;
+  readonly weight: number | undefined;
+  readonly breaker: unknown;
+  readonly cooldown: unknown;
+  readonly latency: unknown;
+  readonly skippedOpen: unknown;
+  readonly skippedResting: unknown;
+  readonly answerHeaders: readonly string[] | undefined;
 }
