@@ -557,3 +557,41 @@ routes:
     }
   });
 });
+
+describe('per-target overrides', () => {
+  test('a target\'s headers reach its provider alone, and its timeout_ms caps its attempt: a slow primary gives way to the next target', async () => {
+    const setup = await gatewayWith(
+      `
+routes:
+  capped:
+    targets:
+      - provider: fireworks
+        model: ${MODEL}
+        timeout_ms: 200
+        headers: {x-team: search}
+      - provider: groq
+        model: ${GROQ_MODEL}
+`,
+      baseEnv(),
+    );
+    try {
+      primary.clear();
+      secondary.clear();
+      primary.queueFault({ delay_ms: 2_000 });
+      const started = Date.now();
+      const res = await request(`${setup.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'capped', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      assert.equal(res.headers['x-gateway-provider'], 'groq');
+      assert.ok(Date.now() - started < 1_500, 'the primary was given up after its own 200 ms');
+      assert.equal(primary.requests[0]!.headers['x-team'], 'search');
+      assert.equal(secondary.requests[0]!.headers['x-team'], undefined);
+    } finally {
+      await setup.close();
+    }
+  });
+});
