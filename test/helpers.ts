@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer as createNetServer } from 'node:net';
 import { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim, type SimFault } from '../sim/fireworks.js';
@@ -179,4 +180,18 @@ export function assertBadRequest(run: () => unknown, param: string | null, patte
     return true;
   });
   return refused!;
+}
+
+/** A loopback port nothing listens on: a provider that is down. */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The request lines (one per request) among what a gateway logged, parsed. */
+export function requestLines<T = Record<string, any>>(lines: readonly string[]): T[] {
+  return lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line) as T);
 }

@@ -17,7 +17,7 @@ import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, collectLines, startGateway } from './helpers.js';
+import { KEY, MODEL, collectLines, requestLines, startGateway } from './helpers.js';
 
 const PLACEHOLDER = 'use-server-key';
 const GROQ_MODEL = 'llama-3.1-8b-instant';
@@ -72,9 +72,6 @@ const anthropic = (): Anthropic => new Anthropic({ apiKey: PLACEHOLDER, baseURL:
 const aiSdk = () => createOpenAI({ apiKey: PLACEHOLDER, baseURL: `${origin}/v1` });
 const messages = [{ role: 'user' as const, content: 'hi' }];
 
-function requestLines(): { attempts?: { target: string; outcome: string }[] }[] {
-  return lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line));
-}
 
 /** The primary's cut, after two of six content chunks: its connection dropped, or an error event. */
 const CUTS = [
@@ -170,7 +167,7 @@ describe('a pass-through target whose 200 streams fail after content opens its b
     const answer = await client.chat.completions.create({ model: route, messages });
     assert.ok(answer.choices[0]!.message.content);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const attempts = requestLines().slice(-4).map((line) => line.attempts);
+    const attempts = requestLines<{ attempts?: { target: string; outcome: string }[] }>(lines).slice(-4).map((line) => line.attempts);
     assert.equal(fireworks.requests.length, 0, `the open breaker kept the request off the primary; attempts: ${JSON.stringify(attempts)}`);
     assert.equal(backup.requests.length, 1);
   };

@@ -9,7 +9,6 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -18,7 +17,7 @@ import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, collectLines, startGateway } from './helpers.js';
+import { KEY, MODEL, closedPort, collectLines, requestLines, startGateway } from './helpers.js';
 
 /** Requests per API in each scenario; the scenario mixes every API, so it sends this many times the APIs. */
 const PER_LANE = Number(process.env.ROUTE_FAULT_REQUESTS ?? 80);
@@ -30,16 +29,6 @@ const GROQ_MODEL = 'llama-3.1-8b-instant';
 const GEMINI_KEY = 'sim-gemini-key';
 const GEMINI_MODEL = 'gemini-2.5-flash';
 const CLAUDE = 'claude-sonnet-4-5';
-const PASS_THROUGH_TODO = 'pass-through commit at first content (branch holdc)';
-
-/** A port nothing listens on: a provider that is down. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 let fireworks: FireworksSim;
 let claude: AnthropicSim;
@@ -83,7 +72,7 @@ async function startRouted(hedged: boolean, down: boolean): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'routes-faults-'));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, routesYaml(hedged));
-  const dead = down ? `http://127.0.0.1:${await deadPort()}` : undefined;
+  const dead = down ? `http://127.0.0.1:${await closedPort()}` : undefined;
   const lines: string[] = [];
   const { server, url } = await startGateway(
     {
@@ -229,9 +218,6 @@ interface Outcome {
 
 type RequestLine = { path: string; route?: string; stream: boolean; status: number; attempts?: { target: string; outcome: string }[] };
 
-function requestLines(lines: string[]): RequestLine[] {
-  return lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line) as RequestLine);
-}
 
 /** Sends PER_LANE requests of every lane, interleaved, CONCURRENCY at a time; counts what each lane's requests met. */
 async function load(gateway: Gateway, lanes: readonly Lane[]): Promise<Outcome> {
@@ -264,8 +250,8 @@ async function load(gateway: Gateway, lanes: readonly Lane[]): Promise<Outcome> 
   const ms = Date.now() - started;
   // A request's line is written when its answer ends, a moment after the client has read it.
   const deadline = Date.now() + 3_000;
-  while (requestLines(gateway.lines).length < jobs.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  for (const line of requestLines(gateway.lines)) {
+  while (requestLines<RequestLine>(gateway.lines).length < jobs.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const line of requestLines<RequestLine>(gateway.lines)) {
     const owner = lanes.find((l) => l.path === line.path && l.route === line.route && l.stream === line.stream);
     if (owner === undefined || line.attempts === undefined) continue;
     const count = counts.get(owner)!;

@@ -4,7 +4,6 @@
 // line say of it all; the config's checks. Driven through the gateway and the simulators.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,20 +14,11 @@ import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, collectLines, simFault, startGateway } from './helpers.js';
+import { KEY, MODEL, closedPort, collectLines, requestLines, startGateway } from './helpers.js';
 
 const GROQ_KEY = 'sim-groq-key';
 const GROQ_MODEL = 'llama-3.1-8b-instant';
 const CLAUDE = 'claude-sonnet-4-5';
-
-/** A port nothing listens on: a provider that is down. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Setup {
   gateway: GatewayServer;
@@ -47,8 +37,14 @@ async function gatewayWith(yaml: string, env: Record<string, string>): Promise<S
   return { gateway: server, baseURL: url, origin: url.slice(0, -3), lines, close: () => server.shutdown(100) };
 }
 
-function requestLines(lines: string[]): Record<string, any>[] {
-  return lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line));
+/** POSTs a chat request for `model` to the gateway (the body's other fields from `extra`). */
+function postChat(setup: Setup, model: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}, signal?: AbortSignal) {
+  return request(`${setup.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], ...extra }),
+    signal,
+  });
 }
 
 let primary: FireworksSim;
@@ -97,11 +93,7 @@ describe('fallback', () => {
   test('a healthy primary answers; the answer names the route, provider, model, target and attempts', async () => {
     primary.clear();
     secondary.clear();
-    const res = await request(`${setup.baseURL}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
-    });
+    const res = await postChat(setup, 'team-chat');
     assert.equal(res.statusCode, 200);
     await res.body.json();
     assert.equal(res.headers['x-gateway-route'], 'team-chat');
@@ -141,11 +133,7 @@ describe('fallback', () => {
 
   test('a 400 the next target would refuse too is answered, not failed over', async () => {
     secondary.clear();
-    const res = await request(`${setup.baseURL}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }], sim: { status: 400 } }),
-    });
+    const res = await postChat(setup, 'team-chat', { sim: { status: 400 } });
     assert.equal(res.statusCode, 400);
     await res.body.dump();
     assert.equal(secondary.requests.length, 0);
@@ -154,7 +142,7 @@ describe('fallback', () => {
 
 describe('a primary that is down', () => {
   test('every request is answered by the backup; the breaker opens and the dead target then costs no attempt', async () => {
-    const dead = await deadPort();
+    const dead = await closedPort();
     const setup = await gatewayWith(`${FALLBACK}    breaker:\n      consecutive_failures: 3\n      open_ms: 60000\n`, { ...baseEnv(), FIREWORKS_BASE_URL: `http://127.0.0.1:${dead}/inference/v1` });
     try {
       const client = new OpenAI({ apiKey: 'use-server-key', baseURL: setup.baseURL, maxRetries: 0 });
@@ -308,11 +296,7 @@ routes:
       primary.clear();
       primary.setDefaultFault({ delay_ms: 3_000 });
       const started = Date.now();
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'hedged', messages: [{ role: 'user', content: 'hi' }], stream: true }),
-      });
+      const res = await postChat(setup, 'hedged', { stream: true });
       const text = await res.body.text();
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['x-gateway-target'], 'fast');
@@ -335,25 +319,13 @@ describe('overrides and config', () => {
   test('x-gateway-target picks a declared target where the route allows it, and is refused elsewhere', async () => {
     const setup = await gatewayWith(`${FALLBACK}    allow_target_override: true\n  closed:\n    targets:\n      - provider: fireworks\n        model: ${MODEL}\n`, baseEnv());
     try {
-      const picked = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-gateway-target': 'backup' },
-        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const picked = await postChat(setup, 'team-chat', {}, { 'x-gateway-target': 'backup' });
       await picked.body.dump();
       assert.equal(picked.headers['x-gateway-target'], 'backup');
-      const unknown = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-gateway-target': 'http://evil.example' },
-        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const unknown = await postChat(setup, 'team-chat', {}, { 'x-gateway-target': 'http://evil.example' });
       assert.equal(unknown.statusCode, 400);
       assert.equal(((await unknown.body.json()) as any).error.code, 'unknown_target');
-      const refused = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-gateway-target': 'fireworks/x' },
-        body: JSON.stringify({ model: 'closed', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const refused = await postChat(setup, 'closed', {}, { 'x-gateway-target': 'fireworks/x' });
       assert.equal(refused.statusCode, 400);
       assert.equal(((await refused.body.json()) as any).error.code, 'target_override_refused');
     } finally {
@@ -436,11 +408,7 @@ describe('a route never sends the client\'s own key, and says its name on every 
       primary.clear();
       secondary.clear();
       primary.queueFault({ status: 503 });
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: 'Bearer fw_the_clients_own_key' },
-        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const res = await postChat(setup, 'team-chat', {}, { authorization: 'Bearer fw_the_clients_own_key' });
       assert.equal(res.statusCode, 200);
       await res.body.dump();
       assert.equal(primary.requests.at(-1)!.headers.authorization, `Bearer ${KEY}`);
@@ -455,11 +423,7 @@ describe('a route never sends the client\'s own key, and says its name on every 
     const setup = await gatewayWith(FALLBACK, baseEnv());
     try {
       primary.queueFault({ status: 400 });
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'team-chat', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const res = await postChat(setup, 'team-chat');
       assert.equal(res.statusCode, 400);
       await res.body.dump();
       assert.equal(res.headers['x-gateway-route'], 'team-chat');
@@ -485,11 +449,7 @@ routes:
     try {
       primary.clear();
       primary.setDefaultFault({ status: 429, retry_after: '1', when_key: 'fw_key_a' });
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'keyed-retry', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const res = await postChat(setup, 'keyed-retry');
       assert.equal(res.statusCode, 200);
       await res.body.dump();
       assert.deepEqual(primary.requests.map((r) => r.headers.authorization), ['Bearer fw_key_a', 'Bearer fw_key_b']);
@@ -539,12 +499,7 @@ routes:
       primary.queueFault({ status: 503, retry_after: '1' });
       secondary.setDefaultFault({ chunks: 40, chunk_delay_ms: 100 });
       const controller = new AbortController();
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'hedged-retry', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
-        signal: controller.signal,
-      });
+      const res = await postChat(setup, 'hedged-retry', { stream: true }, {}, controller.signal);
       assert.equal(res.statusCode, 200);
       res.body.on('error', () => {});
       // Past the primary's wait (it wakes to find the answer taken), then the client leaves.
@@ -579,17 +534,32 @@ routes:
       secondary.clear();
       primary.queueFault({ delay_ms: 2_000 });
       const started = Date.now();
-      const res = await request(`${setup.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'capped', messages: [{ role: 'user', content: 'hi' }] }),
-      });
+      const res = await postChat(setup, 'capped');
       assert.equal(res.statusCode, 200);
       await res.body.dump();
       assert.equal(res.headers['x-gateway-provider'], 'groq');
       assert.ok(Date.now() - started < 1_500, 'the primary was given up after its own 200 ms');
       assert.equal(primary.requests[0]!.headers['x-team'], 'search');
       assert.equal(secondary.requests[0]!.headers['x-team'], undefined);
+    } finally {
+      await setup.close();
+    }
+  });
+});
+
+describe('a primary stream that goes silent before its first content', () => {
+  test('moves on to the next target when the idle timer fires, within the route\'s deadline', async () => {
+    const setup = await gatewayWith(FALLBACK, { ...baseEnv(), STREAM_IDLE_TIMEOUT_MS: '300' });
+    try {
+      secondary.clear();
+      // The role chunk, then silence: nothing the client could use was sent.
+      primary.queueFault({ stall_after: 0 });
+      const res = await postChat(setup, 'team-chat', { stream: true });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['x-gateway-target'], 'backup');
+      assert.match(text, /\[DONE\]/);
+      assert.equal(secondary.requests.length, 1);
     } finally {
       await setup.close();
     }

@@ -23,7 +23,15 @@ export interface RetryPolicy {
 
 export const DEFAULT_POLICY: RetryPolicy = Object.freeze({ failOverOn: new Set<number>() });
 
-export function verdictFor(kind: FailureKind, status: number, policy: RetryPolicy = DEFAULT_POLICY): Verdict {
+/**
+ * What else may serve when a key is refused (401, 403) or rate-limited (429): `one`, a request's
+ * own key and nothing besides (the failure is the client's to see, a 429 waited out); `resting`, a
+ * route's key that now rests (a refusal moves on; a 429, on a route of one target, is waited out);
+ * `others`, a route with other keys or targets, which serve at once while this key rests.
+ */
+export type KeyAlternatives = 'one' | 'resting' | 'others';
+
+export function verdictFor(kind: FailureKind, status: number, policy: RetryPolicy = DEFAULT_POLICY, keys: KeyAlternatives = 'one'): Verdict {
   switch (kind) {
     case 'network':
       return 'again';
@@ -33,6 +41,8 @@ export function verdictFor(kind: FailureKind, status: number, policy: RetryPolic
     case 'unsendable':
       return 'stop';
     case 'status':
+      if (keys !== 'one' && (status === 401 || status === 403)) return 'next';
+      if (keys === 'others' && status === 429) return 'next';
       if (isRetryableStatus(status)) return 'again';
       return policy.failOverOn.has(status) ? 'next' : 'stop';
   }

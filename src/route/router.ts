@@ -205,18 +205,8 @@ export class Router {
     const { ex, plan } = run;
     const routed = plan.route !== undefined ? (target as RouteTarget) : undefined;
     // A target whose key rests or whose breaker is open costs nothing: no request is even prepared.
-    let admission: Admission = 'closed';
-    if (routed !== undefined) {
-      if (!routed.cooldown.available()) {
-        run.skipped(routed.skippedResting);
-        return false;
-      }
-      admission = routed.breaker.tryAcquire();
-      if (admission === false) {
-        run.skipped(routed.skippedOpen);
-        return false;
-      }
-    }
+    let admission: Admission = routed === undefined ? 'closed' : admit(run, routed);
+    if (admission === false) return false;
     // The request's record names the target being tried, and in the end the one that answered.
     ex.provider = target.provider;
     ex.model = target.model;
@@ -240,17 +230,10 @@ export class Router {
     let pool = prepared.pool;
     for (let tries = 0; ; tries++) {
       // The first attempt was admitted above; each retry asks the breaker again.
+      // A key that came back rate-limited rests: its retry is the next target's turn.
       if (tries > 0 && routed !== undefined) {
-        // A key that came back rate-limited rests: its retry is the next target's turn.
-        if (!routed.cooldown.available()) {
-          run.skipped(routed.skippedResting);
-          return false;
-        }
-        admission = routed.breaker.tryAcquire();
-        if (admission === false) {
-          run.skipped(routed.skippedOpen);
-          return false;
-        }
+        admission = admit(run, routed);
+        if (admission === false) return false;
       }
       const probe = admission === 'probe';
       const remaining = run.deadline - performance.now();
@@ -412,11 +395,8 @@ export class Router {
         break;
       }
     }
-    let verdict = verdictFor(kind, error.status, plan.policy);
-    // A key the provider refuses (401, 403) or rate-limits (429) is that key's trouble: while it
-    // rests, a route's next key or target serves, at once rather than after the wait.
-    if (plan.route !== undefined && kind === 'status' && (error.status === 401 || error.status === 403 || (error.status === 429 && plan.targets.length > 1))) verdict = 'next';
-    return { kind, error, verdict, retryAfterMs: retryAfter };
+    const keys = plan.route === undefined ? 'one' : plan.targets.length > 1 ? 'others' : 'resting';
+    return { kind, error, verdict: verdictFor(kind, error.status, plan.policy, keys), retryAfterMs: retryAfter };
   }
 
   /**
@@ -434,6 +414,17 @@ export class Router {
     const route = run.plan.route;
     return route === undefined ? failure : failure.withHeaders({ 'x-gateway-route': route.name, 'x-gateway-attempts': String(run.attempts) });
   }
+}
+
+/** Whether a route's target may take an attempt now (its key not resting, its breaker letting it through); a refusal is listed. */
+function admit(run: Run, target: RouteTarget): Admission {
+  if (!target.cooldown.available()) {
+    run.skipped(target.skippedResting);
+    return false;
+  }
+  const admission = target.breaker.tryAcquire();
+  if (admission === false) run.skipped(target.skippedOpen);
+  return admission;
 }
 
 function timeoutError(plan: Plan, attempts: number): GatewayError {

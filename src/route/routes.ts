@@ -11,7 +11,7 @@ import { safeEcho } from '../redact.js';
 import { Breaker, KeyCooldown, type BreakerSnapshot, type KeyCooldownSnapshot } from './health.js';
 import type { Plan } from './plan.js';
 import type { RetryPolicy } from './retry.js';
-import { LatencyStats, order, type LatencySnapshot, type OrderTarget, type Strategy } from './strategy.js';
+import { LatencyStats, order, type LatencySnapshot, type Strategy } from './strategy.js';
 import type { Target } from './target.js';
 
 /** The header a request picks one of a route's targets with, where the route allows it. */
