@@ -50,6 +50,14 @@ export interface AnswerTranslation {
  */
 export type CommitPoint = 'first-byte' | 'first-content';
 
+/** What an attempt's record names: its target, provider and model, and whether it is a hedge. */
+export interface AttemptName {
+  readonly target: string;
+  readonly provider: string;
+  readonly model: string | undefined;
+  readonly hedge: boolean;
+}
+
 /** The provider's headers that matter to the gateway, picked once. */
 export interface PickedHeaders {
   /** For the client: [name, value, ...], starting with our x-request-id. */
@@ -201,10 +209,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** With answerHeaders: this attempt's number in its request, as x-gateway-attempts. */
   attemptNumber = 0;
   /**
-   * The target's name in the request's list of attempts, when it keeps one: an attempt that ends
-   * the request lists itself as it finishes, before the response's 'close' writes the request line.
+   * The attempt's names in the request's list of attempts: an attempt that ends the request lists
+   * itself as it finishes, before the response's 'close' makes the request's record.
    */
-  recordAs: string | undefined = undefined;
+  recordAs: AttemptName | undefined = undefined;
   /**
    * Look in a committed pass-through stream for the provider's error event, so that a stream that
    * failed inside its 200 counts as broken (a route's breaker reads it). Off unless a route asks.
@@ -695,8 +703,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (outcome.kind !== 'lost') ex.upstreamMs += now - this.sentAt;
     if (this.recordAs !== undefined && (outcome.kind === 'answered' || outcome.kind === 'lost' || outcome.kind === 'cancelled')) {
       const answered = outcome.kind === 'answered';
+      const name = this.recordAs;
       (ex.attempts ??= []).push({
-        target: this.recordAs,
+        target: name.target,
+        provider: name.provider,
+        model: name.model,
+        hedge: name.hedge,
+        startedAt: this.sentAt,
         status: answered ? this.status : 0,
         outcome: answered && outcome.broken === true ? 'answered: broken' : outcome.kind,
         ttfbMs: answered && ex.firstByteMs !== undefined ? ex.startedAt + ex.firstByteMs - this.sentAt : undefined,

@@ -9,6 +9,9 @@ import type { Route } from './route/routes.js';
 import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
+import type { AttemptRecord } from './observe/records.js';
+
+export type { AttemptRecord } from './observe/records.js';
 
 /** A provider ready to serve: its spec plus what start-up resolved (pool, paths, server key). */
 export interface Provider {
@@ -105,19 +108,6 @@ export interface Exchange {
   attempts: AttemptRecord[] | undefined;
   /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
   waiting: { cancel(): void } | undefined;
-}
-
-/** One attempt, as the request line lists it. */
-export interface AttemptRecord {
-  /** The route's target id, or `provider/model`. */
-  readonly target: string;
-  /** The provider's status; 0 when none came (a connection that failed, a timeout). */
-  readonly status: number;
-  /** answered, lost (a hedge that did not commit first), cancelled, skipped (breaker open, key resting) or the failure's kind. */
-  readonly outcome: string;
-  /** From the attempt's start to the answer's first byte, when it committed. */
-  readonly ttfbMs: number | undefined;
-  readonly ms: number;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

@@ -8,8 +8,7 @@
 // strings that come from outside repeat (a deployment serves a handful of routes), so their JSON
 // text is cached, and model names are checked to need no escaping; milliseconds are printed from
 // whole microseconds and a table.
-import { performance } from 'node:perf_hooks';
-import type { AttemptRecord, Exchange } from './exchange.js';
+import type { AttemptRecord, RequestRecord } from './observe/records.js';
 import { lineWriter, type LineWriter, type Logger } from './logger.js';
 import { redactCredentials } from './redact.js';
 
@@ -90,39 +89,50 @@ export function formatMs(ms: number): string {
 }
 
 /**
- * Writes the request line of a finished exchange. Only `model`, `path` and `error` come from
- * outside and are escaped; the id is ours (newRequestId) or matched REQUEST_ID, the method is a token Node has
- * checked, and the provider name is ours.
+ * Writes the request line of a finished request, from its record. Only `model`, `path` and `error`
+ * come from outside and are escaped; the id is ours (newRequestId) or matched REQUEST_ID, the method
+ * is a token Node has checked, and the provider name is ours.
  */
-export function logExchange(writers: RequestLineWriters, ex: Exchange): void {
+export function logRequest(writers: RequestLineWriters, record: RequestRecord): void {
   // Failures are logged where LOG_LEVEL=warn still shows them: 5xx at error; rate limits, streams
   // that broke after their 200 and connections the gateway cut, at warn.
-  const status = ex.clientGone ? 499 : ex.status;
+  const status = record.status;
   const writeLine =
-    status >= 500
-      ? writers.error
-      : status === 429 || ex.cutByGateway || (ex.errorMessage !== undefined && status < 400)
-        ? writers.warn
-        : writers.info;
+    status >= 500 ? writers.error : status === 429 || record.cutByGateway || record.broken ? writers.warn : writers.info;
   if (writeLine === undefined) return;
-  const durationMs = performance.now() - ex.startedAt;
-  let line = `"reqId":"${ex.id}"`;
-  if (ex.provider !== undefined) line += `,"provider":"${ex.provider.name}"`;
+  let line = `"reqId":"${record.id}"`;
+  if (record.provider !== undefined) line += `,"provider":"${record.provider}"`;
   // A model name is visible ASCII without quotes or backslashes (server.ts checks): nothing to escape.
-  if (ex.model !== undefined) line += `,"model":"${ex.model}"`;
+  if (record.model !== undefined) line += `,"model":"${record.model}"`;
   // The path is logged without its query string: that is the client's, and may carry what is not
   // ours to log. 499 (as nginx logs it): the client closed the connection before the answer was complete.
-  line += `,"method":"${ex.method}","path":${writers.pathText.get(ex.path)},"status":${status},"stream":${ex.stream},"durationMs":${formatMs(durationMs)}`;
-  if (ex.firstByteMs !== undefined) line += `,"ttfbMs":${formatMs(ex.firstByteMs)}`;
-  if (ex.upstreamMs > 0) line += `,"overheadMs":${formatMs(durationMs - ex.upstreamMs - ex.waitedMs)}`;
-  line += `,"retries":${ex.retries}`;
+  line += `,"method":"${record.method}","path":${writers.pathText.get(record.path)},"status":${status},"stream":${record.stream},"durationMs":${formatMs(record.durationMs)}`;
+  if (record.ttfbMs !== undefined) line += `,"ttfbMs":${formatMs(record.ttfbMs)}`;
+  if (record.overheadMs !== undefined) line += `,"overheadMs":${formatMs(record.overheadMs)}`;
+  line += `,"retries":${record.retries}`;
   // A route's name is a model name from the config file: visible ASCII without quotes or backslashes.
-  if (ex.route !== undefined) line += `,"route":"${ex.route.name}"`;
-  if (ex.attempts !== undefined) line += `,"attempts":${attemptsJson(ex.attempts, writers.attemptText)}`;
-  const usage = ex.usage?.usage;
-  if (usage !== undefined) line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
-  if (ex.errorMessage !== undefined) line += `,"error":${JSON.stringify(redactCredentials(ex.errorMessage, NO_SECRETS, writers.secrets))}`;
+  if (record.route !== undefined) line += `,"route":"${record.route}"`;
+  // A request answered by its first attempt lists none: its line names the provider, model and
+  // timings already. Once one failed or was passed over, or a hedge ran, every attempt is listed.
+  const attempts = record.attempts;
+  if (attempts.length > 1 || (attempts.length === 1 && attempts[0]!.outcome !== 'answered')) line += `,"attempts":${attemptsJson(attempts, writers.attemptText)}`;
+  const usage = record.usage;
+  if (usage !== undefined) {
+    line += `,"promptTokens":${usage.promptTokens},"completionTokens":${usage.completionTokens}`;
+    if (usage.cacheReadTokens) line += `,"cacheReadTokens":${usage.cacheReadTokens}`;
+    if (usage.cacheWriteTokens) line += `,"cacheWriteTokens":${usage.cacheWriteTokens}`;
+    if (usage.reasoningTokens) line += `,"reasoningTokens":${usage.reasoningTokens}`;
+  }
+  // A model without a price says so: never a silent 0.
+  if (record.costUsd !== undefined) line += `,"costUsd":${formatUsd(record.costUsd)}`;
+  else if (record.priced === false) line += ',"costUsd":null,"priced":false';
+  if (record.error !== undefined) line += `,"error":${JSON.stringify(redactCredentials(record.error, NO_SECRETS, writers.secrets))}`;
   writeLine(line, 'request');
+}
+
+/** USD to the nano-dollar, without a double's noise (0.1 + 0.2). */
+export function formatUsd(usd: number): string {
+  return String(Math.round(usd * 1e9) / 1e9);
 }
 
 /** Each attempt as the line lists it: target, status, outcome, time to first byte, duration. */

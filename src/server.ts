@@ -15,7 +15,8 @@ import type { BodyFacts } from './jsonbody.js';
 import type { Logger } from './logger.js';
 import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
-import { logExchange, requestLineWriters } from './requestlog.js';
+import { logRequest, requestLineWriters } from './requestlog.js';
+import { requestRecord } from './observe/records.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
 import { VERSION } from './version.js';
@@ -142,7 +143,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        logExchange(requestLines, ex);
+        logRequest(requestLines, requestRecord(ex, undefined));
         if (recorder !== undefined) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();

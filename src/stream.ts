@@ -2,9 +2,22 @@
 // bytes (a search for `"usage"`, then the two counts after it), never by parsing every chunk.
 import { errorJson, type OpenAIErrorBody } from './errors.js';
 
+/**
+ * Token usage, normalised once for every provider and inbound API (the providers' own shapes differ:
+ * Anthropic's `input_tokens` leaves out cache reads and writes, OpenAI's `prompt_tokens` holds its
+ * cached tokens). Every observer (log line, metrics, traces, cost) reads this shape alone.
+ */
 export interface Usage {
+  /** Every input token, cached ones included (OpenAI's prompt_tokens; Anthropic's input + cache read + cache write). */
   promptTokens: number;
+  /** Every output token, reasoning included. */
   completionTokens: number;
+  /** Of promptTokens, those read from the provider's prompt cache. */
+  cacheReadTokens?: number;
+  /** Of promptTokens, those written to the provider's prompt cache (priced above input by Anthropic and Bedrock). */
+  cacheWriteTokens?: number;
+  /** Of completionTokens, those spent reasoning (thinking). */
+  reasoningTokens?: number;
 }
 
 const USAGE_KEY = Buffer.from('"usage"');

@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { Attempt, describeNetworkError, headerRecord, type AttemptOutcome } from '../attempt.js';
+import { Attempt, describeNetworkError, headerRecord, type AttemptName, type AttemptOutcome } from '../attempt.js';
 import type { Config } from '../config.js';
 import { GatewayError, normaliseProviderError } from '../errors.js';
 import type { AttemptRecord, Exchange, Provider } from '../exchange.js';
@@ -104,8 +104,8 @@ class Run {
     (this.ex.attempts ??= []).push(record);
   }
 
-  record(target: Target, outcome: string, status: number, ttfbMs: number | undefined, startedAt: number): void {
-    const record: AttemptRecord = { target: targetName(target), status, outcome, ttfbMs, ms: performance.now() - startedAt };
+  record(name: AttemptName, outcome: string, status: number, startedAt: number): void {
+    const record: AttemptRecord = { ...name, status, outcome, ttfbMs: undefined, ms: performance.now() - startedAt, startedAt };
     (this.ex.attempts ??= []).push(record);
   }
 }
@@ -119,7 +119,7 @@ export class Router {
     const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1);
     const targets = plan.targets;
     // One target (every request without a route): its attempts, and nothing to go on to.
-    if (targets.length === 1) return this.tryTarget(run, targets[0]!, true, false).then((ended) => this.ended(run, ended));
+    if (targets.length === 1) return this.tryTarget(run, targets[0]!, true, false, false).then((ended) => this.ended(run, ended));
     if (run.active !== undefined) return this.hedged(run, hedge!.afterMs, hedge!.maxInFlight).then((ended) => this.ended(run, ended));
     return this.inTurn(run);
   }
@@ -128,7 +128,7 @@ export class Router {
   private async inTurn(run: Run): Promise<void> {
     const targets = run.plan.targets;
     const last = targets.length - 1;
-    for (let t = 0; t <= last; t++) if ((await this.tryTarget(run, targets[t]!, false, t < last)) !== false) return;
+    for (let t = 0; t <= last; t++) if ((await this.tryTarget(run, targets[t]!, false, t < last, false)) !== false) return;
     this.ended(run, false);
   }
 
@@ -164,7 +164,7 @@ export class Router {
         const target = targets[next++]!;
         lanes++;
         if (hedge) route.hedgesInFlight++;
-        this.tryTarget(run, target, false, true).then(
+        this.tryTarget(run, target, false, true, hedge).then(
           (ended) => {
             lanes--;
             if (hedge) route.hedgesInFlight--;
@@ -200,7 +200,7 @@ export class Router {
    * or it fails in a way that moves on. True when the request is answered (or its client left),
    * `lost` when another attempt answered it first, false to move on.
    */
-  private async tryTarget(run: Run, target: Target, only: boolean, more: boolean): Promise<boolean | 'lost'> {
+  private async tryTarget(run: Run, target: Target, only: boolean, more: boolean, hedge: boolean): Promise<boolean | 'lost'> {
     const { config, logger, debug } = this.services;
     const { ex, plan } = run;
     const routed = plan.route !== undefined ? (target as RouteTarget) : undefined;
@@ -211,6 +211,7 @@ export class Router {
     ex.provider = target.provider;
     ex.model = target.model;
     ex.unaliased = target.unaliased;
+    const name: AttemptName = { target: targetName(target), provider: target.provider.name, model: target.model, hedge };
     let prepared: Prepared;
     try {
       // Most requests are prepared at once; only a translation is awaited.
@@ -222,7 +223,7 @@ export class Router {
       // A target that cannot take this request (no key, a field its API lacks) leaves it to the next.
       if (only || !(err instanceof GatewayError) || ex.clientGone) throw err instanceof GatewayError ? this.named(run, err) : err;
       run.last = err;
-      run.record(target, `refused: ${err.code}`, err.status, undefined, performance.now());
+      run.record(name, `refused: ${err.code}`, err.status, performance.now());
       return false;
     }
     const provider = target.provider;
@@ -282,9 +283,7 @@ export class Router {
         attempt.watchErrors = true;
         routed.latency.begin();
       }
-      // A request answered by its first attempt lists none: its line names the provider, model and
-      // timings already. Once one failed or was passed over, and on a hedged route, every attempt is listed.
-      if (ex.attempts !== undefined || run.active !== undefined) attempt.recordAs = targetName(target);
+      attempt.recordAs = name;
       run.watch(attempt, target);
       const outcome = await attempt.run(pool, request, budget);
       run.unwatch(attempt);
@@ -294,7 +293,7 @@ export class Router {
       if (routed !== undefined) this.observe(routed, outcome, failure, probe, ttfb);
       // An attempt that ended the request listed itself (Attempt.recordAs).
       if (failure === undefined) return outcome.kind === 'lost' ? 'lost' : true;
-      run.record(target, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, undefined, startedAt);
+      run.record(name, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, startedAt);
       run.last = failure.error;
       if (failure.verdict === 'stop') throw this.named(run, failure.error);
       if (failure.verdict === 'next' || tries >= target.maxRetries) return false;

@@ -82,8 +82,8 @@ export class Route {
         breaker: new Breaker(config.breaker),
         cooldown: new KeyCooldown(),
         latency: new LatencyStats(),
-        skippedOpen: skipped(target.id, 'skipped: breaker open'),
-        skippedResting: skipped(target.id, 'skipped: key resting'),
+        skippedOpen: skipped(target.id, provider.name, target.model, 'skipped: breaker open'),
+        skippedResting: skipped(target.id, provider.name, target.model, 'skipped: key resting'),
         // The target's id only where it says more than the provider and the model (a name of its own, a second key).
         answerHeaders: Object.freeze([
           'x-gateway-route', safeHeader(config.name), 'x-gateway-provider', provider.name, 'x-gateway-model', safeHeader(target.model),
@@ -163,8 +163,8 @@ export class Routes {
   }
 }
 
-function skipped(target: string, outcome: string): AttemptRecord {
-  return Object.freeze({ target, status: 0, outcome, ttfbMs: undefined, ms: 0 });
+function skipped(target: string, provider: string, model: string, outcome: string): AttemptRecord {
+  return Object.freeze({ target, provider, model, status: 0, outcome, ttfbMs: undefined, ms: 0 });
 }
 
 /** A header value from the operator's config: visible ASCII as it is (names are checked to be). */
