@@ -68,6 +68,9 @@ function list(normalise: (item: string) => string, check: (item: string) => stri
   });
 }
 
+/** The most model names metrics label one by one: each is a series per label set. */
+const MAX_METRICS_MODELS = 10_000;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 // RFC 9110 token characters (less *), for method names; a header pattern may end in * (any suffix).
@@ -188,6 +191,27 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
       .default('loopback'),
+    METRICS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['on', 'off'], { error: 'must be on or off' }))
+      .default('on'),
+    METRICS_MAX_MODELS: int(1, MAX_METRICS_MODELS).default(100),
+    METRICS_READERS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
+      .default('loopback'),
+    METRICS_TOKEN: z.string().default(''),
+    METRICS_PORT: int(0, 65535).default(0),
+    LOG_FORMAT: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }))
+      .default('auto'),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -242,6 +266,12 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   RECORD_REQUESTS: `How many of the last requests GET /debug/requests shows, redacted (0-${MAX_RECORDED_REQUESTS}); 0 = off, and the route does not exist.`,
   RECORD_BODY_BYTES: `How much of each recorded request body and answer is kept (0-${MAX_RECORD_BODY_BYTES}); RECORD_REQUESTS times this is at most ${MAX_RECORD_BYTES}.`,
   RECORD_READERS: 'Who may read GET /debug/requests: loopback (clients on this machine, not relayed by a proxy) or any.',
+  METRICS: 'Prometheus metrics at GET /metrics: on or off (off costs nothing per request).',
+  METRICS_MAX_MODELS: `Model names given a metrics label of their own, beyond the configured ones; any more are "other" (1-${MAX_METRICS_MODELS}).`,
+  METRICS_READERS: 'Who may read GET /metrics without METRICS_TOKEN: loopback (clients on this machine, not relayed by a proxy) or any.',
+  METRICS_TOKEN: 'When set, GET /metrics asks for "Authorization: Bearer <token>" from any address.',
+  METRICS_PORT: 'When set (not 0), /metrics is served on this port (on HOST) instead of the main one.',
+  LOG_FORMAT: 'json (one JSON object a line), pretty (one readable line a request, for a terminal), or auto: pretty when stdout is a terminal.',
   STATUS_READERS: "Who may read GET /status/targets (each route target's breaker, key and latency): loopback or any.",
 };
 

@@ -121,6 +121,7 @@ export class Gateway {
     });
     this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
     for (const route of config.routes) for (const target of route.targets) secrets.push(target.key);
+    if (config.METRICS_TOKEN !== '') secrets.push(config.METRICS_TOKEN);
     this.secrets = configuredSecrets(secrets);
     this.routes = new Routes(config.routes, (name) => providers.get(name)!);
     // Lists the aliases and the routes: made after them.
@@ -135,6 +136,14 @@ export class Gateway {
       aliasMiss: (ex, target) => this.aliasMiss(ex, target),
       secrets: this.secrets,
     });
+  }
+
+  /** The model names the configuration holds (aliases' and default models' targets, route targets' models). */
+  knownModels(): Set<string> {
+    const models = new Set<string>();
+    for (const [, target] of this.modelAliases.entries) models.add(target);
+    for (const route of this.config.routes) for (const target of route.targets) models.add(target.model);
+    return models;
   }
 
   /** The provider named by `x-provider` (any case), or the default one. */

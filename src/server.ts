@@ -17,6 +17,7 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { requestRecord } from './observe/records.js';
+import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
 import { VERSION } from './version.js';
@@ -114,10 +115,25 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   const requestLines = requestLineWriters(logger, gateway.secrets);
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
   const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES, gateway.secrets) : undefined;
+  /** Prometheus metrics (METRICS=on), fed each finished request's record; off, nothing below calls it. */
+  const metrics = config.METRICS === 'on' ? new Metrics({ maxModels: config.METRICS_MAX_MODELS, knownModels: gateway.knownModels() }) : undefined;
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
   const inFlight = new InFlight<Exchange>();
+  metrics?.attach({
+    inFlight: () => {
+      let streams = 0;
+      for (const ex of inFlight.values()) if (ex.stream && ex.res.headersSent) streams++;
+      return { requests: inFlight.size, streams };
+    },
+    targets: () =>
+      gateway.routes.all.flatMap((route) =>
+        route.targets.map((target) => ({ route: route.name, target: target.id, breaker: target.breaker.state, resting: !target.cooldown.available() })),
+      ),
+  });
+  /** The listener of METRICS_PORT, when metrics have a port of their own. */
+  let metricsServer: Server | undefined;
   let drained: (() => void) | undefined;
 
   const server = createServer(
@@ -143,7 +159,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        logRequest(requestLines, requestRecord(ex, undefined));
+        const record = requestRecord(ex, undefined);
+        logRequest(requestLines, record);
+        metrics?.finished(record);
         if (recorder !== undefined) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
@@ -215,6 +233,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     if (!path.startsWith('/v1/')) {
       if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
       if (path === STATUS_PATH) return answerStatus(ex);
+      if (path === METRICS_PATH && metrics !== undefined && config.METRICS_PORT === 0) return answerMetrics(ex, metrics);
       throw new GatewayError(
         404,
         `Unknown route ${req.method} ${safeEcho(path, 200)}. The API lives under /v1/ (and Gemini's under ${GEMINI_MODELS_PATH}/).`,
@@ -432,6 +451,18 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     res.end(body);
   }
 
+  /** `GET /metrics`: the Prometheus exposition, for a scraper on this machine or one with METRICS_TOKEN. */
+  async function answerMetrics(ex: Exchange, metrics: Metrics): Promise<void> {
+    const { req, res } = ex;
+    const refusal = metricsRefusal(req, config);
+    if (refusal !== undefined) throw refusal;
+    if (req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+    const { text, contentType } = await metrics.scrape();
+    ex.status = 200;
+    res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-request-id': ex.id });
+    res.end(text);
+  }
+
   /** `GET /debug/requests[?limit=N]`: the record of the last requests, newest first, for an operator. */
   function answerRecord(ex: Exchange, recorder: RequestRecorder): void {
     const { req, res } = ex;
@@ -492,14 +523,12 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   return {
     server,
     gateway,
-    listen(port = config.PORT, host = config.HOST) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+    async listen(port = config.PORT, host = config.HOST) {
+      if (metrics !== undefined && config.METRICS_PORT !== 0) {
+        metricsServer = createMetricsServer(metrics, config, logger);
+        await listenOn(metricsServer, config.METRICS_PORT, host);
+      }
+      return listenOn(server, port, host);
     },
     async shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
       draining = true;
@@ -522,10 +551,46 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         await allDone();
       }
       server.closeAllConnections();
+      metricsServer?.closeAllConnections();
+      metricsServer?.close();
       await closed;
       await gateway.close();
     },
   };
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** METRICS_PORT's listener: GET /metrics and nothing else. */
+function createMetricsServer(metrics: Metrics, config: Config, logger: Logger): Server {
+  return createServer({ headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.HEADERS_TIMEOUT_MS }, (req, res) => {
+    const answer = (status: number, body: string, contentType = JSON_CONTENT_TYPE): void => {
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const refusal =
+      pathOf(req.url) !== METRICS_PATH
+        ? new GatewayError(404, `This port serves ${METRICS_PATH} alone.`, 'unknown_route')
+        : req.method !== 'GET'
+          ? methodNotAllowed(req.method, 'GET')
+          : metricsRefusal(req, config);
+    if (refusal !== undefined) return answer(refusal.status, errorJson(refusal.toBody()));
+    metrics.scrape().then(
+      ({ text, contentType }) => answer(200, text, contentType),
+      (err: unknown) => {
+        logger.error({ err: String(err) }, 'metrics scrape failed');
+        answer(500, errorJson({ message: 'The metrics could not be gathered.', type: 'server_error', code: 'internal_error', param: null }));
+      },
+    );
+  });
 }
 
 function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
