@@ -110,6 +110,7 @@ export interface GatewayServer {
 
 export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
   const gateway = new Gateway(config, logger, options);
+  const telemetry = options.telemetry;
   const cors = createCors(config);
   const requestLines = requestLineWriters(logger, gateway.secrets);
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
@@ -143,7 +144,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        logRequest(requestLines, requestRecord(ex, undefined));
+        const record = requestRecord(ex, undefined);
+        logRequest(requestLines, record);
+        telemetry?.requestEnded(ex, record, gateway.secrets);
         if (recorder !== undefined) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
@@ -524,6 +527,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       server.closeAllConnections();
       await closed;
       await gateway.close();
+      // The last requests' spans and metrics are sent before the process may exit.
+      await telemetry?.shutdown();
     },
   };
 }
@@ -564,6 +569,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     clientGone: false,
     cutByGateway: false,
     waiting: undefined,
+    trace: undefined,
   };
 }
 
