@@ -232,7 +232,8 @@ class OtelTelemetry implements Telemetry {
       span.setAttributes(attributes);
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
     }
-    span.end(performance.timeOrigin + record.startedAt + record.durationMs);
+    // performance.now() times: the SDK reads a number this small as one and adds the time origin.
+    span.end(record.startedAt + record.durationMs);
     if (operation === undefined) return;
     const metric: Attributes = { 'gen_ai.operation.name': operation };
     if (record.provider !== undefined) metric['gen_ai.provider.name'] = providerName(record.provider);
@@ -259,7 +260,7 @@ class OtelTelemetry implements Telemetry {
     if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
     if (model !== undefined) attributes['gen_ai.request.model'] = model;
     const name = operation === undefined ? ex.method : model === undefined ? operation : `${operation} ${model}`;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: performance.timeOrigin + ex.startedAt }, parent);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: ex.startedAt }, parent);
     return new ServerTrace(span, trace.setSpan(parent, span), operation);
   }
 
@@ -302,7 +303,8 @@ class ClientTrace implements AttemptTrace {
       span.setAttributes(attributes);
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     }
-    span.end();
+    // Ended when the attempt did, which may be after the response closed and the server span ended.
+    span.end(record?.startedAt !== undefined ? record.startedAt + record.ms : performance.now());
     if (this.operation === undefined) return;
     const metric: Attributes = {
       'gen_ai.operation.name': this.operation,
@@ -333,7 +335,7 @@ function providerName(name: string): string {
 }
 
 /** The usage attributes: input includes cache reads and writes (Usage.promptTokens), as the conventions say. */
-function usageAttributes(attributes: Attributes, usage: Usage): void {
+export function usageAttributes(attributes: Attributes, usage: Usage): void {
   attributes['gen_ai.usage.input_tokens'] = usage.promptTokens;
   attributes['gen_ai.usage.output_tokens'] = usage.completionTokens;
   if (usage.cacheReadTokens !== undefined) attributes['gen_ai.usage.cache_read.input_tokens'] = usage.cacheReadTokens;
