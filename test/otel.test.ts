@@ -247,9 +247,9 @@ describe('OpenTelemetry', () => {
     assert.equal(request['http.response.status_code'], 200);
     assert.equal(request['error.type'], undefined);
     assert.equal(request['gen_ai.input.messages'], undefined, 'no content unless the operator opts in');
-    // The server span covers its attempts.
+    // The server span starts at the request's arrival, before its first attempt, and ends after the answer's first byte.
     assert.ok(BigInt(server.startTimeUnixNano) <= BigInt(clients[0]!.startTimeUnixNano));
-    assert.ok(BigInt(server.endTimeUnixNano) >= BigInt(clients[2]!.endTimeUnixNano));
+    assert.ok(BigInt(server.endTimeUnixNano) > BigInt(clients[2]!.startTimeUnixNano));
 
     const metrics = metricsOf(receiver);
     const points = (name: string): OtlpHistogramPoint[] => {
@@ -286,6 +286,43 @@ describe('OpenTelemetry', () => {
     assert.equal(attrs(requestDuration[0]!)['gen_ai.request.model'], ROUTE);
     assert.equal(total(points('gen_ai.server.time_to_first_token')), 1);
     assert.equal(total(points('gen_ai.server.time_per_output_token')), 1);
+  });
+
+  test('content only when the operator opts in, redacted as the logs are; a request refused before any attempt still has its server span', async () => {
+    receiver.traces.length = 0;
+    receiver.metrics.length = 0;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      FIREWORKS_BASE_URL: fireworks.url,
+      FIREWORKS_API_KEY: KEY,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+    });
+    const logger = createLogger(config.LOG_LEVEL);
+    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
+    const address = await gateway.listen(0, '127.0.0.1');
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0 });
+    try {
+      // The gateway's own key pasted into a prompt: content is captured, the key is not.
+      await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: `Say hello; my key is ${KEY}` }] });
+      await assert.rejects(client.chat.completions.create({ model: MODEL } as never), { status: 400 });
+    } finally {
+      await gateway.shutdown(1_000);
+    }
+    assert.equal(receiver.metrics.length, 0, 'a traces endpoint alone sends no metrics');
+    const servers = spansOf(receiver).filter((span) => span.kind === SPAN_KIND_SERVER);
+    assert.equal(servers.length, 2);
+    const answered = servers.map(attrs).find((span) => span['http.response.status_code'] === 200)!;
+    const captured = String(answered['gen_ai.input.messages']);
+    assert.match(captured, /Say hello; my key is/);
+    assert.ok(!captured.includes(KEY), `the key is redacted: ${captured}`);
+    const refused = servers.find((span) => attrs(span)['http.response.status_code'] === 400)!;
+    assert.equal(attrs(refused)['error.type'], '400');
+    assert.equal(refused.status?.code, STATUS_ERROR);
+    assert.match(refused.name, /^chat\b/);
+    assert.equal(refused.parentSpanId, undefined, 'without an incoming traceparent the request starts its trace');
+    const children = spansOf(receiver).filter((span) => span.parentSpanId === refused.spanId);
+    assert.equal(children.length, 0, 'no attempt, no client span');
   });
 });
 

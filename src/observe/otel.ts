@@ -233,6 +233,8 @@ class OtelTelemetry implements Telemetry {
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
     }
     // performance.now() times: the SDK reads a number this small as one and adds the time origin.
+    // The answering attempt may read its provider's last events just after the response closed, so
+    // its span can end a little after this one: each says when its own work ended.
     span.end(record.startedAt + record.durationMs);
     if (operation === undefined) return;
     const metric: Attributes = { 'gen_ai.operation.name': operation };
