@@ -31,6 +31,26 @@ export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 /** Node keeps a timer's delay in a signed 32-bit int; a longer one fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** OTEL_TRACES_SAMPLER's values, as the OpenTelemetry SDK environment specification names them. */
+export const OTEL_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+
+/** An OTLP/HTTP endpoint: an http(s) URL, or unset. */
+function otlpEndpoint() {
+  const error = 'must be an http:// or https:// URL';
+  return z
+    .string()
+    .trim()
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === 'http:' || url.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    }, { error })
+    .optional();
+}
+
 /** A number given as a number or as text; blank text is not a number (Number('') would be 0). */
 function numeric(error: string) {
   return z.preprocess((value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value), z.number({ error }));
@@ -212,6 +232,28 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }))
       .default('auto'),
+    // OpenTelemetry, by the names of its SDK environment specification: traces and GenAI metrics go
+    // to an OTLP/HTTP receiver only when an endpoint is set; unset, no OpenTelemetry code is loaded.
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint(),
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: otlpEndpoint(),
+    OTEL_METRIC_EXPORT_INTERVAL: duration(1).default(60_000),
+    OTEL_TRACES_SAMPLER: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(OTEL_SAMPLERS, { error: `must be one of ${OTEL_SAMPLERS.join(', ')}` }))
+      .default('parentbased_always_on'),
+    OTEL_TRACES_SAMPLER_ARG: numeric('must be a number from 0 to 1')
+      .pipe(z.number().min(0, { error: 'must be a number from 0 to 1' }).max(1, { error: 'must be a number from 0 to 1' }))
+      .default(1),
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false'], { error: 'must be true or false' }))
+      .transform((value) => value === 'true')
+      .default(false),
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -273,6 +315,15 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   METRICS_PORT: 'When set (not 0), /metrics is served on this port (on HOST) instead of the main one.',
   LOG_FORMAT: 'json (one JSON object a line), pretty (one readable line a request, for a terminal), or auto: pretty when stdout is a terminal.',
   STATUS_READERS: "Who may read GET /status/targets (each route target's breaker, key and latency): loopback or any.",
+  OTEL_EXPORTER_OTLP_ENDPOINT:
+    'OTLP/HTTP receiver for traces and GenAI metrics (/v1/traces and /v1/metrics are appended); unset = OpenTelemetry off and not loaded.',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'OTLP/HTTP URL for traces alone, used as is; overrides OTEL_EXPORTER_OTLP_ENDPOINT for traces.',
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'OTLP/HTTP URL for metrics alone, used as is; overrides OTEL_EXPORTER_OTLP_ENDPOINT for metrics.',
+  OTEL_METRIC_EXPORT_INTERVAL: 'How often the GenAI metrics are sent, in milliseconds.',
+  OTEL_TRACES_SAMPLER: `Which requests are traced: ${OTEL_SAMPLERS.join(', ')} (parentbased_*: as the incoming traceparent says, else the named sampler).`,
+  OTEL_TRACES_SAMPLER_ARG: 'The share of traces kept by the traceidratio samplers (0-1).',
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
+    "true: traces carry the request's messages (redacted as the logs are, bounded); false: no prompt or answer content leaves the gateway.",
 };
 
 export interface ProviderSettings {

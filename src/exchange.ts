@@ -10,6 +10,7 @@ import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
 import type { AttemptRecord } from './observe/records.js';
+import type { RequestTrace } from './observe/telemetry.js';
 
 export type { AttemptRecord } from './observe/records.js';
 
@@ -108,6 +109,8 @@ export interface Exchange {
   attempts: AttemptRecord[] | undefined;
   /** What the request is waiting on (an attempt or a backoff), cancelled when the client leaves. */
   waiting: { cancel(): void } | undefined;
+  /** The request's server span, when OpenTelemetry is on and an attempt has started. */
+  trace?: RequestTrace;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

@@ -17,6 +17,7 @@ import { createPool } from './upstream.js';
 import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
+import type { Telemetry } from './observe/telemetry.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
@@ -39,6 +40,8 @@ export interface GatewayOptions {
    * loop). Workers of one cluster share it.
    */
   readonly instanceId?: string;
+  /** OpenTelemetry (observe/telemetry.ts startTelemetry), when an OTLP endpoint is configured; the server's shutdown flushes it. */
+  readonly telemetry?: Telemetry;
 }
 
 export class Gateway {
@@ -135,6 +138,7 @@ export class Gateway {
       poolFor: (provider, origin) => this.poolFor(provider, origin),
       aliasMiss: (ex, target) => this.aliasMiss(ex, target),
       secrets: this.secrets,
+      telemetry: options.telemetry,
     });
   }
 

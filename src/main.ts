@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { startTelemetry } from './observe/telemetry.js';
 import { createGatewayServer } from './server.js';
 import { providerSummary, startupText } from './startup-summary.js';
 import { VERSION } from './version.js';
@@ -110,8 +111,10 @@ interface WorkerMessage {
 }
 
 async function runServer(config: Config, logger: Logger, isWorker: boolean): Promise<void> {
+  // Loaded only when an OTLP endpoint is set; the gateway's shutdown sends what is pending.
+  const telemetry = await startTelemetry(config, logger);
   // Workers of one cluster share one name in via headers (see Gateway), handed down by the primary.
-  const gateway = createGatewayServer(config, logger, { instanceId: process.env[INSTANCE_ENV] || undefined });
+  const gateway = createGatewayServer(config, logger, { instanceId: process.env[INSTANCE_ENV] || undefined, telemetry });
   if (!isWorker) warnIfExposed(config, logger);
   try {
     const address = await gateway.listen();

@@ -180,7 +180,7 @@ function recordedHeaders(headers: IncomingHttpHeaders, redact: Redactor): Record
  * of its credential headers (and an Authorization's part after the scheme), and of its query's
  * credential parameters (a Gemini client's `?key=`).
  */
-function requestCredentials(req: IncomingMessage): string[] {
+export function requestCredentials(req: IncomingMessage): string[] {
   const credentials: string[] = [];
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || !isCredentialName(name)) continue;

@@ -111,6 +111,7 @@ export interface GatewayServer {
 
 export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
   const gateway = new Gateway(config, logger, options);
+  const telemetry = options.telemetry;
   const cors = createCors(config);
   const requestLines = requestLineWriters(logger, gateway.secrets);
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
@@ -162,6 +163,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         const record = requestRecord(ex, undefined);
         logRequest(requestLines, record);
         metrics?.finished(record);
+        telemetry?.requestEnded(ex, record, gateway.secrets);
         if (recorder !== undefined) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
@@ -555,6 +557,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       metricsServer?.close();
       await closed;
       await gateway.close();
+      // The last requests' spans and metrics are sent before the process may exit.
+      await telemetry?.shutdown();
     },
   };
 }
@@ -629,6 +633,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     clientGone: false,
     cutByGateway: false,
     waiting: undefined,
+    trace: undefined,
   };
 }
 

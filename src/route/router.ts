@@ -24,6 +24,7 @@ import { redactorOf, type Prepared, type Preparer } from './prepare.js';
 import { backoffMs, retryAfterMs, targetFailed, verdictFor, type FailureKind, type Verdict } from './retry.js';
 import type { RouteTarget } from './routes.js';
 import type { Target } from './target.js';
+import type { AttemptTrace, Telemetry } from '../observe/telemetry.js';
 
 export interface RouterServices {
   readonly config: Config;
@@ -36,6 +37,8 @@ export interface RouterServices {
   aliasMiss(ex: Exchange, target: Target): string | undefined;
   /** The gateway's configured secrets, kept out of its log lines. */
   readonly secrets: readonly string[];
+  /** OpenTelemetry, when an OTLP endpoint is configured: a span per attempt. */
+  readonly telemetry: Telemetry | undefined;
 }
 
 /** A failed attempt: what the client would be told, and what to do next. */
@@ -104,9 +107,10 @@ class Run {
     (this.ex.attempts ??= []).push(record);
   }
 
-  record(name: AttemptName, outcome: string, status: number, startedAt: number): void {
+  record(name: AttemptName, outcome: string, status: number, startedAt: number): AttemptRecord {
     const record: AttemptRecord = { ...name, status, outcome, ttfbMs: undefined, ms: performance.now() - startedAt, startedAt };
     (this.ex.attempts ??= []).push(record);
+    return record;
   }
 }
 
@@ -229,6 +233,9 @@ export class Router {
     const provider = target.provider;
     const request: Dispatcher.DispatchOptions = { method: prepared.method, path: prepared.path, headers: prepared.headers, body: prepared.body };
     let pool = prepared.pool;
+    /** The headers as prepared (and signed), before an attempt's trace context is added to them. */
+    let headers = prepared.headers;
+    let origin = provider.origin;
     for (let tries = 0; ; tries++) {
       // The first attempt was admitted above; each retry asks the breaker again.
       // A key that came back rate-limited rests: its retry is the next target's turn.
@@ -265,8 +272,9 @@ export class Router {
         }
         const base = authorized.baseUrl.pathname === '/' ? '' : authorized.baseUrl.pathname;
         request.path = base + prepared.path;
-        request.headers = [...prepared.headers, ...authorized.headers];
-        pool = this.services.poolFor(provider, authorized.baseUrl.origin);
+        request.headers = headers = [...prepared.headers, ...authorized.headers];
+        origin = authorized.baseUrl.origin;
+        pool = this.services.poolFor(provider, origin);
         prepared.signingSecrets = authorized.secrets;
       }
       const cap = target.attemptTimeoutMs;
@@ -284,16 +292,36 @@ export class Router {
         routed.latency.begin();
       }
       attempt.recordAs = name;
+      const telemetry = this.services.telemetry;
+      let traced: AttemptTrace | undefined;
+      let listedBefore = 0;
+      if (telemetry !== undefined) {
+        listedBefore = ex.attempts?.length ?? 0;
+        // The provider sees this attempt's span as its parent; a retry sends its own span's context.
+        traced = telemetry.attemptStarted(ex, name, provider, origin);
+        request.headers = traced.headers.length === 0 ? headers : [...headers, ...traced.headers];
+      }
       run.watch(attempt, target);
       const outcome = await attempt.run(pool, request, budget);
       run.unwatch(attempt);
 
-      const failure = this.failureOf(run, prepared, outcome, budget < remaining);
+      let failure: Failure | undefined;
+      try {
+        failure = this.failureOf(run, prepared, outcome, budget < remaining);
+      } catch (err) {
+        // The request ends here (its deadline, a request the provider cannot be sent): so does the span.
+        traced?.end(ex, { ...name, status: 0, outcome: outcome.kind, ttfbMs: undefined, ms: performance.now() - startedAt, startedAt });
+        throw err;
+      }
       const ttfb = outcome.kind === 'answered' && ex.firstByteMs !== undefined ? ex.startedAt + ex.firstByteMs - startedAt : undefined;
       if (routed !== undefined) this.observe(routed, outcome, failure, probe, ttfb);
       // An attempt that ended the request listed itself (Attempt.recordAs).
-      if (failure === undefined) return outcome.kind === 'lost' ? 'lost' : true;
-      run.record(name, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, startedAt);
+      if (failure === undefined) {
+        if (traced !== undefined) traced.end(ex, listed(ex, name, listedBefore));
+        return outcome.kind === 'lost' ? 'lost' : true;
+      }
+      const failed = run.record(name, failure.kind, outcome.kind === 'status' || outcome.kind === 'failed' ? failure.error.status : 0, startedAt);
+      traced?.end(ex, failed);
       run.last = failure.error;
       if (failure.verdict === 'stop') throw this.named(run, failure.error);
       if (failure.verdict === 'next' || tries >= target.maxRetries) return false;
@@ -437,6 +465,20 @@ function noTarget(plan: Plan): GatewayError {
     `No target of route "${plan.route?.name ?? ''}" can take a request now: every breaker is open or every key is resting. Retry later.`,
     'no_target_available',
   );
+}
+
+/**
+ * The record an attempt that ended the request listed itself (Attempt.finish): among those listed
+ * since it started, the one for its target and lane (a hedged route's other lanes list theirs too).
+ */
+function listed(ex: Exchange, name: AttemptName, from: number): AttemptRecord | undefined {
+  const attempts = ex.attempts;
+  if (attempts === undefined) return undefined;
+  for (let i = attempts.length - 1; i >= from; i--) {
+    const record = attempts[i]!;
+    if (record.target === name.target && record.hedge === name.hedge) return record;
+  }
+  return undefined;
 }
 
 function targetName(target: Target): string {

@@ -1,0 +1,384 @@
+// OpenTelemetry traces and GenAI metrics, named by the GenAI semantic conventions (v1.41): a SERVER
+// span per request, a CLIENT span per attempt (its context sent to the provider in `traceparent`),
+// and the conventions' histograms with their explicit buckets, all read from the attempt's and the
+// request's records, never per chunk. Imported only when an OTLP endpoint is set (telemetry.ts).
+import { performance } from 'node:perf_hooks';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  createNoopMeter,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  trace,
+  type Attributes,
+  type Context,
+  type Histogram,
+  type Meter,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace';
+import type { AttemptName } from '../attempt.js';
+import { bodyLength } from '../body.js';
+import type { Config } from '../config.js';
+import type { Exchange, Provider } from '../exchange.js';
+import type { Logger } from '../logger.js';
+import { requestCredentials } from '../record.js';
+import { redactCredentials } from '../redact.js';
+import type { Usage } from '../stream.js';
+import { VERSION } from '../version.js';
+import { apiLabel, type ApiLabel, type AttemptRecord, type RequestRecord } from './records.js';
+import type { AttemptTrace, RequestTrace, Telemetry } from './telemetry.js';
+
+const SCOPE = 'ai-gateway';
+const DEFAULT_SERVICE_NAME = 'ai-gateway';
+
+/** The conventions' explicit bucket boundaries (gen-ai-metrics), in their units: tokens and seconds. */
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+const FIRST_TOKEN_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+const PER_TOKEN_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5];
+
+/** The most characters of captured content one span carries: a prompt can be megabytes. */
+export const MAX_CAPTURED_CONTENT_CHARS = 16 * 1024;
+/** A body larger than this is not parsed for its messages: the span says it was too large instead. */
+export const MAX_CAPTURED_BODY_BYTES = 1024 * 1024;
+
+/** gen_ai.operation.name per inbound API; the others (model lists, forwarded paths) are not GenAI operations. */
+const OPERATIONS: Readonly<Partial<Record<ApiLabel, string>>> = {
+  chat: 'chat',
+  messages: 'chat',
+  responses: 'chat',
+  gemini: 'generate_content',
+  embeddings: 'embeddings',
+  completions: 'text_completion',
+};
+
+/** Our provider names as the conventions' well-known gen_ai.provider.name values; the others keep ours. */
+const PROVIDER_NAMES: Readonly<Record<string, string>> = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  bedrock: 'aws.bedrock',
+  gemini: 'gcp.gemini',
+  azure: 'azure.ai.openai',
+  groq: 'groq',
+  mistral: 'mistral_ai',
+  deepseek: 'deepseek',
+  xai: 'x_ai',
+  perplexity: 'perplexity',
+};
+
+/** Where the messages are in each inbound API's body. */
+const CONTENT_MEMBERS = ['messages', 'input', 'contents', 'prompt'] as const;
+
+interface ServerAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** The request's server span and the context its attempts' spans are children of. */
+class ServerTrace implements RequestTrace {
+  readonly traceId: string;
+  constructor(
+    readonly span: Span,
+    readonly context: Context,
+    readonly operation: string | undefined,
+  ) {
+    this.traceId = span.spanContext().traceId;
+  }
+}
+
+interface Instruments {
+  readonly tokenUsage: Histogram;
+  readonly operationDuration: Histogram;
+  readonly timeToFirstChunk: Histogram;
+  readonly timePerOutputChunk: Histogram;
+  readonly requestDuration: Histogram;
+  readonly timeToFirstToken: Histogram;
+  readonly timePerOutputToken: Histogram;
+}
+
+function instruments(meter: Meter): Instruments {
+  const histogram = (name: string, unit: string, description: string, buckets: number[]): Histogram =>
+    meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: buckets } });
+  return {
+    tokenUsage: histogram('gen_ai.client.token.usage', '{token}', 'Tokens in and out of one attempt at a provider.', TOKEN_BUCKETS),
+    operationDuration: histogram('gen_ai.client.operation.duration', 's', 'Duration of one attempt at a provider.', DURATION_BUCKETS),
+    timeToFirstChunk: histogram('gen_ai.client.operation.time_to_first_chunk', 's', "From an attempt's dispatch to its stream's first chunk.", FIRST_TOKEN_BUCKETS),
+    timePerOutputChunk: histogram('gen_ai.client.operation.time_per_output_chunk', 's', "An attempt's stream time after its first chunk, per output token after the first.", PER_TOKEN_BUCKETS),
+    requestDuration: histogram('gen_ai.server.request.duration', 's', 'Duration of one request to the gateway, from arrival to its last byte.', DURATION_BUCKETS),
+    timeToFirstToken: histogram('gen_ai.server.time_to_first_token', 's', "From a streamed request's arrival to its first byte to the client.", FIRST_TOKEN_BUCKETS),
+    timePerOutputToken: histogram('gen_ai.server.time_per_output_token', 's', "A streamed request's time after its first byte, per output token after the first.", PER_TOKEN_BUCKETS),
+  };
+}
+
+function sampler(config: Config): Sampler {
+  const ratio = config.OTEL_TRACES_SAMPLER_ARG;
+  switch (config.OTEL_TRACES_SAMPLER) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+/** A signal's URL: its own endpoint as given, else the shared one with the signal's path (the OTLP exporter rule). */
+function signalUrl(own: string | undefined, shared: string | undefined, path: string): string | undefined {
+  if (own !== undefined) return own;
+  if (shared === undefined) return undefined;
+  return `${shared.endsWith('/') ? shared.slice(0, -1) : shared}/${path}`;
+}
+
+/** The SDK set up from the configuration: traces, metrics or both, as their endpoints say. */
+export async function createTelemetry(config: Config, logger: Logger): Promise<Telemetry | undefined> {
+  const tracesUrl = signalUrl(config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, config.OTEL_EXPORTER_OTLP_ENDPOINT, 'v1/traces');
+  const metricsUrl = signalUrl(config.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, config.OTEL_EXPORTER_OTLP_ENDPOINT, 'v1/metrics');
+  if (tracesUrl === undefined && metricsUrl === undefined) return undefined;
+  // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (read by the env detector) win over the defaults.
+  const resource = resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME, 'service.version': VERSION }).merge(detectResources({ detectors: [envDetector] }));
+  let tracerProvider: TracerProvider | undefined;
+  if (tracesUrl !== undefined) {
+    // OTEL_EXPORTER_OTLP_HEADERS (and the TRACES_ one) are read by the exporter itself.
+    tracerProvider = new TracerProvider({ resource, sampler: sampler(config), spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) })] });
+  }
+  let meterProvider: MeterProvider | undefined;
+  if (metricsUrl !== undefined) {
+    const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: config.OTEL_METRIC_EXPORT_INTERVAL });
+    meterProvider = new MeterProvider({ resource, readers: [reader] });
+  }
+  logger.info({ traces: tracesUrl, metrics: metricsUrl }, 'OpenTelemetry on');
+  return new OtelTelemetry(config, tracerProvider, meterProvider);
+}
+
+class OtelTelemetry implements Telemetry {
+  private readonly tracer: Tracer;
+  private readonly instruments: Instruments;
+  private readonly propagator = new W3CTraceContextPropagator();
+  private readonly captureContent: boolean;
+  /** server.address and server.port per provider origin, parsed once. */
+  private readonly addresses = new Map<string, ServerAddress>();
+
+  constructor(
+    config: Config,
+    private readonly tracerProvider: TracerProvider | undefined,
+    private readonly meterProvider: MeterProvider | undefined,
+  ) {
+    // Without a traces endpoint the API's no-op tracer still carries an incoming trace on to providers.
+    this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, VERSION);
+    this.instruments = instruments(meterProvider?.getMeter(SCOPE, VERSION) ?? createNoopMeter());
+    this.captureContent = config.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
+  }
+
+  attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace {
+    let request = ex.trace as ServerTrace | undefined;
+    if (request === undefined) ex.trace = request = this.serverTrace(ex);
+    const server = this.addressOf(origin);
+    const attributes: Attributes = {
+      'gen_ai.provider.name': providerName(provider.name),
+      'server.address': server.address,
+      'server.port': server.port,
+      'gateway.target': name.target,
+      'gateway.attempt': (ex.attempts?.length ?? 0) + 1,
+    };
+    if (request.operation !== undefined) attributes['gen_ai.operation.name'] = request.operation;
+    if (name.model !== undefined) attributes['gen_ai.request.model'] = name.model;
+    if (ex.route !== undefined) attributes['gateway.route'] = ex.route.name;
+    if (name.hedge) attributes['gateway.hedge'] = true;
+    const spanName = request.operation === undefined ? ex.method : name.model === undefined ? request.operation : `${request.operation} ${name.model}`;
+    const span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, request.context);
+    const carrier: Record<string, string> = {};
+    this.propagator.inject(trace.setSpan(request.context, span), carrier, defaultTextMapSetter);
+    const headers: string[] = [];
+    for (const key in carrier) headers.push(key, carrier[key]!);
+    return new ClientTrace(this.instruments, span, headers, request.operation, attributes, ex.stream, performance.now());
+  }
+
+  requestEnded(ex: Exchange, record: RequestRecord, secrets: readonly string[]): void {
+    let request = ex.trace as ServerTrace | undefined;
+    // A request refused before any attempt (a bad body, an unknown model) is still a GenAI request.
+    if (request === undefined) {
+      if (OPERATIONS[record.api] === undefined) return;
+      request = this.serverTrace(ex);
+    }
+    const operation = request.operation;
+    const span = request.span;
+    const errorType = requestError(record);
+    if (span.isRecording()) {
+      const attributes: Attributes = { 'http.response.status_code': record.status };
+      if (record.provider !== undefined) attributes['gen_ai.provider.name'] = providerName(record.provider);
+      if (record.route !== undefined) attributes['gateway.route'] = record.route;
+      if (record.target !== undefined) attributes['gateway.target'] = record.target;
+      attributes['gateway.attempts'] = Math.max(record.attempts.length, record.retries + 1);
+      if (record.usage !== undefined) usageAttributes(attributes, record.usage);
+      if (errorType !== undefined) attributes['error.type'] = errorType;
+      if (this.captureContent) {
+        const content = capturedInput(ex, secrets);
+        if (content !== undefined) attributes['gen_ai.input.messages'] = content;
+      }
+      span.setAttributes(attributes);
+      if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
+    }
+    // performance.now() times: the SDK reads a number this small as one and adds the time origin.
+    // The answering attempt may read its provider's last events just after the response closed, so
+    // its span can end a little after this one: each says when its own work ended.
+    span.end(record.startedAt + record.durationMs);
+    if (operation === undefined) return;
+    const metric: Attributes = { 'gen_ai.operation.name': operation };
+    if (record.provider !== undefined) metric['gen_ai.provider.name'] = providerName(record.provider);
+    if (record.clientModel !== undefined) metric['gen_ai.request.model'] = record.clientModel;
+    if (errorType !== undefined) metric['error.type'] = errorType;
+    const { requestDuration, timeToFirstToken, timePerOutputToken } = this.instruments;
+    requestDuration.record(record.durationMs / 1000, metric);
+    if (errorType !== undefined || !record.stream || record.ttfbMs === undefined) return;
+    timeToFirstToken.record(record.ttfbMs / 1000, metric);
+    const output = record.usage?.completionTokens ?? 0;
+    if (output > 1) timePerOutputToken.record((record.durationMs - record.ttfbMs) / 1000 / (output - 1), metric);
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([this.tracerProvider?.shutdown(), this.meterProvider?.shutdown()]);
+  }
+
+  /** The request's server span, begun at its arrival, child of the client's `traceparent` when it sent a valid one. */
+  private serverTrace(ex: Exchange): ServerTrace {
+    const parent = this.propagator.extract(ROOT_CONTEXT, ex.req.headers, defaultTextMapGetter);
+    const operation = OPERATIONS[apiLabel(ex)];
+    const model = ex.clientModel;
+    const attributes: Attributes = { 'http.request.method': ex.method, 'url.path': ex.path };
+    if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
+    if (model !== undefined) attributes['gen_ai.request.model'] = model;
+    const name = operation === undefined ? ex.method : model === undefined ? operation : `${operation} ${model}`;
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: ex.startedAt }, parent);
+    return new ServerTrace(span, trace.setSpan(parent, span), operation);
+  }
+
+  private addressOf(origin: string): ServerAddress {
+    let server = this.addresses.get(origin);
+    if (server === undefined) {
+      const url = new URL(origin);
+      server = { address: url.hostname, port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port) };
+      this.addresses.set(origin, server);
+    }
+    return server;
+  }
+}
+
+/** One attempt's client span and metrics, ended from its record. */
+class ClientTrace implements AttemptTrace {
+  constructor(
+    private readonly instruments: Instruments,
+    private readonly span: Span,
+    readonly headers: readonly string[],
+    private readonly operation: string | undefined,
+    private readonly attributes: Attributes,
+    private readonly stream: boolean,
+    private readonly startedAt: number,
+  ) {}
+
+  end(ex: Exchange, record: AttemptRecord | undefined): void {
+    const span = this.span;
+    const answered = record !== undefined && (record.outcome === 'answered' || record.outcome === 'answered: broken');
+    const usage = answered ? ex.usage?.usage : undefined;
+    const errorType = record === undefined ? undefined : attemptError(record);
+    if (span.isRecording()) {
+      const attributes: Attributes = {};
+      if (record !== undefined) {
+        attributes['gateway.outcome'] = record.outcome;
+        if (record.status > 0) attributes['http.response.status_code'] = record.status;
+      }
+      if (usage !== undefined) usageAttributes(attributes, usage);
+      if (errorType !== undefined) attributes['error.type'] = errorType;
+      span.setAttributes(attributes);
+      if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    // Ended when the attempt did, which may be after the response closed and the server span ended.
+    span.end(record?.startedAt !== undefined ? record.startedAt + record.ms : performance.now());
+    if (this.operation === undefined) return;
+    const metric: Attributes = {
+      'gen_ai.operation.name': this.operation,
+      'gen_ai.provider.name': this.attributes['gen_ai.provider.name'],
+      'server.address': this.attributes['server.address'],
+      'server.port': this.attributes['server.port'],
+    };
+    if (this.attributes['gen_ai.request.model'] !== undefined) metric['gen_ai.request.model'] = this.attributes['gen_ai.request.model'];
+    if (errorType !== undefined) metric['error.type'] = errorType;
+    const ms = record?.ms ?? performance.now() - this.startedAt;
+    const { operationDuration, tokenUsage, timeToFirstChunk, timePerOutputChunk } = this.instruments;
+    operationDuration.record(ms / 1000, metric);
+    if (usage !== undefined) {
+      tokenUsage.record(usage.promptTokens, { ...metric, 'gen_ai.token.type': 'input' });
+      tokenUsage.record(usage.completionTokens, { ...metric, 'gen_ai.token.type': 'output' });
+    }
+    // The conventions record a value per chunk; the gateway does not observe chunks, so an attempt
+    // records one: its stream time after the first chunk spread over the output tokens after the first.
+    if (!answered || !this.stream || record.ttfbMs === undefined || errorType !== undefined) return;
+    timeToFirstChunk.record(record.ttfbMs / 1000, metric);
+    const output = usage?.completionTokens ?? 0;
+    if (output > 1) timePerOutputChunk.record((record.ms - record.ttfbMs) / 1000 / (output - 1), metric);
+  }
+}
+
+function providerName(name: string): string {
+  return PROVIDER_NAMES[name] ?? name;
+}
+
+/** The usage attributes: input includes cache reads and writes (Usage.promptTokens), as the conventions say. */
+export function usageAttributes(attributes: Attributes, usage: Usage): void {
+  attributes['gen_ai.usage.input_tokens'] = usage.promptTokens;
+  attributes['gen_ai.usage.output_tokens'] = usage.completionTokens;
+  if (usage.cacheReadTokens !== undefined) attributes['gen_ai.usage.cache_read.input_tokens'] = usage.cacheReadTokens;
+  if (usage.cacheWriteTokens !== undefined) attributes['gen_ai.usage.cache_creation.input_tokens'] = usage.cacheWriteTokens;
+  if (usage.reasoningTokens !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = usage.reasoningTokens;
+}
+
+/** error.type of a failed attempt: the provider's status, else how it failed (network, attempt-timeout, ...). */
+function attemptError(record: AttemptRecord): string | undefined {
+  const outcome = record.outcome;
+  if (outcome === 'answered' || outcome === 'lost' || outcome === 'cancelled') return undefined;
+  if (outcome === 'answered: broken') return 'broken_stream';
+  if (record.status > 0) return String(record.status);
+  const colon = outcome.indexOf(':');
+  return colon === -1 ? outcome : outcome.slice(0, colon);
+}
+
+/** error.type of a request: the status the client got when it failed, or a stream cut short. */
+function requestError(record: RequestRecord): string | undefined {
+  if (record.status >= 400) return String(record.status);
+  return record.broken ? 'broken_stream' : undefined;
+}
+
+/**
+ * The request's messages as JSON text, redacted as the logs are (the client's credentials, the
+ * gateway's secrets, credential patterns) and cut at MAX_CAPTURED_CONTENT_CHARS.
+ */
+function capturedInput(ex: Exchange, secrets: readonly string[]): string | undefined {
+  const body = ex.body;
+  if (body === null) return undefined;
+  if (bodyLength(body) > MAX_CAPTURED_BODY_BYTES) return `[not captured: the body is larger than ${MAX_CAPTURED_BODY_BYTES} bytes]`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : Buffer.concat(body).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object') return undefined;
+  const members = parsed as Record<string, unknown>;
+  const member = CONTENT_MEMBERS.find((name) => members[name] !== undefined);
+  if (member === undefined) return undefined;
+  const text = redactCredentials(JSON.stringify(members[member]), requestCredentials(ex.req), secrets);
+  return text.length > MAX_CAPTURED_CONTENT_CHARS ? `${text.slice(0, MAX_CAPTURED_CONTENT_CHARS)}...` : text;
+}
