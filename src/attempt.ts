@@ -27,6 +27,12 @@ import { UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
 import { StreamCommit, carriesError, streamApiOf } from './stream-commit.js';
+import { formatMs, formatUsd } from './requestlog.js';
+
+/** The time the gateway itself spent on a request, in milliseconds, on every answer. */
+export const OVERHEAD_HEADER = 'x-gateway-overhead-ms';
+/** A whole answer's cost in USD from the price table, or `unknown` for a model without a price. */
+export const COST_HEADER = 'x-gateway-cost-usd';
 
 /** How an attempt reads an answer that is not passed through as it is. */
 export interface AnswerTranslation {
@@ -204,6 +210,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** The attempt's budget while a stream is held: nothing was sent, so it still bounds the attempt. */
   private deadline: NodeJS.Timeout | undefined;
   private readonly sentAt = performance.now();
+  /** When the provider's answer was complete (0 before): the gateway's own time runs from there. */
+  private completedAt = 0;
   /** Headers the client's answer gets besides the provider's (a route's x-gateway-*), [name, value, ...]. */
   answerHeaders: readonly string[] | undefined = undefined;
   /** With answerHeaders: this attempt's number in its request, as x-gateway-attempts. */
@@ -348,6 +356,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onComplete(): void {
     const ex = this.ex;
     if (!ex) return;
+    this.completedAt = performance.now();
     if (this.mode === Mode.Stream && this.translator !== undefined) {
       this.endTranslatedStream(ex);
       return;
@@ -654,6 +663,20 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   /** Writes the answer's status and headers, with the route's own. */
   private head(forClient: string[]): void {
+    const ex = this.sink.ex;
+    const now = performance.now();
+    // The gateway's own time so far: all of it less the providers' part (earlier attempts', this
+    // one's up to its last byte, or up to now for a stream's first) and the backoff waits.
+    const upstreamEnd = this.completedAt !== 0 ? this.completedAt : now;
+    const overhead = now - ex.startedAt - ex.upstreamMs - ex.waitedMs - (upstreamEnd - this.sentAt);
+    forClient.push(OVERHEAD_HEADER, formatMs(overhead > 0 ? overhead : 0));
+    // A whole answer's cost is known before its headers: a stream's is in the request line alone.
+    const pricing = this.sink.pricing;
+    const usage = ex.usage?.usage;
+    if (pricing !== undefined && !ex.stream && usage !== undefined && ex.provider !== undefined && ex.model !== undefined) {
+      const cost = pricing.cost(ex.provider.name, ex.model, usage);
+      forClient.push(COST_HEADER, cost === undefined ? 'unknown' : formatUsd(cost));
+    }
     const extra = this.answerHeaders;
     if (extra !== undefined) {
       for (let i = 0; i < extra.length; i++) forClient.push(extra[i]!);

@@ -1,7 +1,10 @@
 // The gateway: the providers as configured, and the request's path through them. `forward` reads
 // the request's steps in order; the router (route/router.ts) runs the plan's targets, each prepared
 // from the client's request (route/prepare.ts), in attempts that write through one sink (sink.ts).
+import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
+import { OVERHEAD_HEADER } from './attempt.js';
+import { formatMs } from './requestlog.js';
 import type { Config } from './config.js';
 import { DEFAULT_AUTH, SERVER_KEY_PLACEHOLDER, requestCredentials } from './credentials.js';
 import { GatewayError, errorJson } from './errors.js';
@@ -285,6 +288,7 @@ export function sendError(ex: Exchange, error: GatewayError): void {
   }
   const status = error.sentBody !== undefined || api === undefined ? error.status : api.errorStatus(error.status, error.toBody());
   ex.status = status;
+  const overhead = performance.now() - ex.startedAt - ex.upstreamMs - ex.waitedMs;
   const body = error.sentBody ?? (api === undefined ? errorJson(error.toBody()) : api.errorBody(error.status, error.toBody()));
   res.writeHead(status, {
     // Anthropic's SDKs read the request id from `request-id`; a provider's own (passed through) stands.
@@ -293,6 +297,7 @@ export function sendError(ex: Exchange, error: GatewayError): void {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'x-request-id': ex.id,
+    [OVERHEAD_HEADER]: formatMs(overhead > 0 ? overhead : 0),
   });
   res.end(body);
 }

@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import type { OpenAIErrorBody } from './errors.js';
 import type { Exchange } from './exchange.js';
+import type { Pricing } from './observe/records.js';
 import { sseErrorEvent } from './stream.js';
 
 export class ClientSink {
@@ -18,7 +19,11 @@ export class ClientSink {
   /** Called once, with the attempt that claimed the answer (a hedged route cancels the others). */
   onClaim: ((winner: object) => void) | undefined = undefined;
 
-  constructor(readonly ex: Exchange) {
+  constructor(
+    readonly ex: Exchange,
+    /** Prices answers for the cost header; undefined without a price table. */
+    readonly pricing?: Pricing,
+  ) {
     this.res = ex.res;
   }
 

@@ -24,6 +24,7 @@ import { redactorOf, type Prepared, type Preparer } from './prepare.js';
 import { backoffMs, retryAfterMs, targetFailed, verdictFor, type FailureKind, type Verdict } from './retry.js';
 import type { RouteTarget } from './routes.js';
 import type { Target } from './target.js';
+import type { Pricing } from '../observe/records.js';
 import type { AttemptTrace, Telemetry } from '../observe/telemetry.js';
 
 export interface RouterServices {
@@ -37,6 +38,8 @@ export interface RouterServices {
   aliasMiss(ex: Exchange, target: Target): string | undefined;
   /** The gateway's configured secrets, kept out of its log lines. */
   readonly secrets: readonly string[];
+  /** The price table, for a whole answer's cost header. */
+  readonly pricing?: Pricing;
   /** OpenTelemetry, when an OTLP endpoint is configured: a span per attempt. */
   readonly telemetry: Telemetry | undefined;
 }
@@ -69,8 +72,9 @@ class Run {
     readonly ex: Exchange,
     readonly plan: Plan,
     hedged: boolean,
+    pricing: Pricing | undefined,
   ) {
-    this.sink = new ClientSink(ex);
+    this.sink = new ClientSink(ex, pricing);
     this.deadline = ex.startedAt + plan.timeoutMs;
     this.active = hedged ? new Map() : undefined;
     if (hedged) {
@@ -120,7 +124,7 @@ export class Router {
   /** Answers the request from the plan's targets, or throws the failure to answer with. */
   run(ex: Exchange, plan: Plan): Promise<void> {
     const hedge = plan.route?.hedge;
-    const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1);
+    const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1, this.services.pricing);
     const targets = plan.targets;
     // One target (every request without a route): its attempts, and nothing to go on to.
     if (targets.length === 1) return this.tryTarget(run, targets[0]!, true, false, false).then((ended) => this.ended(run, ended));
