@@ -1,5 +1,6 @@
 // pino JSON logs with secrets redacted at every level.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { PrettyLines } from './pretty.js';
 import { REDACTION_CENSOR, redactedLogPaths } from './redact.js';
 
 export type { Logger } from 'pino';
@@ -87,7 +88,7 @@ export function lineWriter(logger: Logger, level: 'error' | 'warn' | 'info' | 'd
  * Logs to `destination`, or to stdout in batches, flushed every LOG_FLUSH_MS, on flush() and on
  * exit.
  */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream, format: 'json' | 'pretty' = 'json'): Logger {
   const options = {
     level,
     base: { pid: process.pid },
@@ -95,9 +96,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     redact: { paths: redactedLogPaths, censor: REDACTION_CENSOR },
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (destination) return pino(options, destination);
+  if (destination) return pino(options, format === 'pretty' ? new PrettyLines(destination, false) : destination);
   const stdout = new LineBatch(pino.destination({ dest: 1, sync: true }));
   setInterval(() => stdout.flush(), LOG_FLUSH_MS).unref();
   process.on('exit', () => stdout.flushSync());
-  return pino(options, stdout);
+  return pino(options, format === 'pretty' ? new PrettyLines(stdout, process.stdout.isTTY === true) : stdout);
 }

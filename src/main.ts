@@ -37,7 +37,9 @@ if (command.run === 'help') {
   process.exitCode = EXIT_USAGE;
 } else {
   const config = loadConfigOrExit(command.configFile);
-  const logger = createLogger(config.LOG_LEVEL);
+  // Readable lines for a person at a terminal, JSON for whatever collects the logs.
+  const pretty = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && process.stdout.isTTY === true);
+  const logger = createLogger(config.LOG_LEVEL, undefined, pretty ? 'pretty' : 'json');
   const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
   if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
   else await runServer(config, logger, workers > 1);
