@@ -20,6 +20,8 @@
 //   with WORKERS=<n>), BENCH_GATEWAY_MAIN (another build's main.js, run instead of this one),
 //   BENCH_BASELINE (comma list of git commits, each built in a temporary folder and run beside this
 //   build as target `ai-gateway@<commit>`: a change's cost shows side by side, in one run),
+//   BENCH_OBSERVE (also run this build with METRICS=off, and with OpenTelemetry exporting to an
+//   OTLP receiver: targets `ai-gateway METRICS=off` and `ai-gateway +OTel`),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -365,6 +367,19 @@ async function main() {
     // is given no routes, and sits the route scenarios out.
     const { route: _route, ...unrouted } = gatewayHeaders.translatedHeaders;
     targets.push({ name, url: `http://127.0.0.1:${baseline.port}/v1`, ...gatewayHeaders, translatedHeaders: unrouted, pids: [baseline.pid] });
+  }
+  // This build again with metrics off, and with metrics and OpenTelemetry on (traces and GenAI
+  // metrics exported to an OTLP/HTTP receiver on loopback): what observation costs, side by side.
+  if (process.env.BENCH_OBSERVE) {
+    const sink = await start('otlp-sink', process.execPath, ['otlp-sink.mjs'], {}, /listening (\d+)/, PIN_REST);
+    const variants = [
+      ['ai-gateway METRICS=off', { METRICS: 'off' }],
+      ['ai-gateway +OTel', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`, OTEL_METRIC_EXPORT_INTERVAL: '5000' }],
+    ];
+    for (const [name, env] of variants) {
+      const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...routes, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
+      targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, ...gatewayHeaders, pids: [variant.pid] });
+    }
   }
   if (process.env.BENCH_WORKERS) {
     const workers = await start(
