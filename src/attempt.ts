@@ -23,7 +23,7 @@ import type { AttemptLimits, Exchange } from './exchange.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
 import type { ProviderAdapter, ProviderSpec } from './providers/types.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from './translate/stream-contract.js';
-import { UsageObserver, type Usage } from './stream.js';
+import { CHAT_USAGE, UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
 import { StreamCommit, carriesError, streamApiOf } from './stream-commit.js';
@@ -387,7 +387,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // Still encoded: in an encoding the gateway does not decode, passed on with its name.
     if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
     else {
-      const usage = new UsageObserver();
+      const usage = new UsageObserver(ex.api?.usageDialect ?? CHAT_USAGE);
       usage.readBody(body);
       ex.usage = usage;
     }
@@ -524,7 +524,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     } else if (headers.contentEncoding !== undefined) {
       // Compressed bytes are passed on as they are, named; their usage cannot be read.
       forClient.push('content-encoding', headers.contentEncoding);
-    } else ex.usage = new UsageObserver();
+    } else {
+      // A pass-through answer is in the client's API, whose usage dialect its route names.
+      ex.usage = new UsageObserver(ex.api?.usageDialect ?? CHAT_USAGE);
+    }
     if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
     this.head(forClient);
     return true;
