@@ -4,6 +4,9 @@
 // their bytes into two chunks (and one byte at a time) gives the same usage.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { translateAnswer as messagesAnswer } from '../src/inbound/anthropic-messages/answer.js';
+import { usageOf } from '../src/inbound/chat.js';
+import { gatewayUsage } from '../src/translate/usage.js';
 import { ANTHROPIC_USAGE, CHAT_USAGE, GEMINI_USAGE, RESPONSES_USAGE, UsageObserver, type Usage, type UsageDialect } from '../src/stream.js';
 
 function observe(chunks: Buffer[], dialect: UsageDialect): Usage | undefined {
@@ -168,5 +171,31 @@ describe('usage normalised per provider dialect', () => {
     assert.deepEqual(observe([Buffer.from(anthropic)], ANTHROPIC_USAGE), { promptTokens: 8, completionTokens: 2, cacheReadTokens: 5 });
     assert.equal(observe([Buffer.from(anthropic)], GEMINI_USAGE), undefined);
     assert.equal(observe([Buffer.from(anthropic)], CHAT_USAGE), undefined);
+  });
+
+  test('the inbound translators read the same chat names as the observer: DeepSeek and Moonshot cache hits, OpenRouter cache writes', () => {
+    assert.deepEqual(usageOf({ prompt_tokens: 90, completion_tokens: 10, prompt_cache_hit_tokens: 64, prompt_cache_miss_tokens: 26 })?.gateway, { promptTokens: 90, completionTokens: 10, cacheReadTokens: 64 });
+    assert.deepEqual(usageOf({ prompt_tokens: 90, completion_tokens: 10, cached_tokens: 32 })?.gateway, { promptTokens: 90, completionTokens: 10, cacheReadTokens: 32 });
+    const chat = JSON.stringify({
+      id: 'gen-1',
+      object: 'chat.completion',
+      model: 'anthropic/claude-sonnet-4.5',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 3000, completion_tokens: 50, total_tokens: 3050, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 2800 }, completion_tokens_details: { reasoning_tokens: 20 } },
+    });
+    const { json, usage } = messagesAnswer(chat, 'claude');
+    assert.deepEqual(usage, { promptTokens: 3000, completionTokens: 50, cacheReadTokens: 100, cacheWriteTokens: 2800, reasoningTokens: 20 });
+    // An Anthropic client is told the write apart from input, as Anthropic counts it.
+    assert.deepEqual(JSON.parse(json).usage, { input_tokens: 100, cache_creation_input_tokens: 2800, cache_read_input_tokens: 100, output_tokens: 50 });
+  });
+
+  test("Anthropic's and Bedrock's counts (cached input apart from input) as the gateway's Usage", () => {
+    assert.deepEqual(gatewayUsage({ input_tokens: 10, output_tokens: 503, cache_creation_input_tokens: 200, cache_read_input_tokens: 1800, thinking_tokens: 300 }), {
+      promptTokens: 2010,
+      completionTokens: 503,
+      cacheReadTokens: 1800,
+      cacheWriteTokens: 200,
+      reasoningTokens: 300,
+    });
   });
 });

@@ -188,7 +188,11 @@ export class Preparer {
       prepared.body = chat.body;
       for (const header of chat.headers) headers.push(header);
       prepared.translation = {
-        answer: (text) => inbound.answer(chat.answer(text).json),
+        answer: (text) => {
+          // The provider's own counts: its cache writes have no place in the chat usage between the two.
+          const fromProvider = chat.answer(text);
+          return { json: inbound.answer(fromProvider.json).json, usage: fromProvider.usage };
+        },
         stream: () => {
           const redactor = redact();
           return new ComposedTranslator(chat.stream(redactor), inbound.stream(redactor));
