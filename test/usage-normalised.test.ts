@@ -3,7 +3,11 @@
 // parts apart. Payloads are shaped as each provider's documentation shows them, and every split of
 // their bytes into two chunks (and one byte at a time) gives the same usage.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { simApiKey, startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
+import { AddedUsageFilter, withUsageRequested } from '../src/added-usage.js';
+import { collectLines, requestLines, startGateway, until } from './helpers.js';
 import { translateAnswer as messagesAnswer } from '../src/inbound/anthropic-messages/answer.js';
 import { usageOf } from '../src/inbound/chat.js';
 import { gatewayUsage } from '../src/translate/usage.js';
@@ -199,3 +203,108 @@ describe('usage normalised per provider dialect', () => {
     });
   });
 });
+
+// The stream OpenAI sends a request with include_usage, and the one it sends without: the client
+// that did not ask must get the second while the gateway asks for the first.
+const CHUNK = 'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":';
+const ASKED =
+  `${CHUNK}[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}\n\n` +
+  `${CHUNK}[{"index":0,"delta":{"content":"the \\"usage\\":null text"},"finish_reason":null}],"usage":null}\n\n` +
+  `${CHUNK}[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n` +
+  `${CHUNK}[],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}}}\n\n` +
+  'data: [DONE]\n\n';
+const UNASKED =
+  `${CHUNK}[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n` +
+  `${CHUNK}[{"index":0,"delta":{"content":"the \\"usage\\":null text"},"finish_reason":null}]}\n\n` +
+  `${CHUNK}[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n` +
+  'data: [DONE]\n\n';
+
+describe('usage the gateway asks for on a client\'s behalf', () => {
+  test('the usage chunk and every "usage":null are taken out, wherever the bytes are split', () => {
+    const bytes = Buffer.from(ASKED);
+    const run = (chunks: Buffer[]): string => {
+      const filter = new AddedUsageFilter(1 << 20);
+      let out = '';
+      for (const chunk of chunks) out += filter.filter(chunk).toString();
+      return out + filter.end().toString();
+    };
+    for (let a = 0; a <= bytes.length; a++) {
+      for (let b = a; b <= bytes.length; b += 7) {
+        assert.equal(run([bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)]), UNASKED, `split at ${a}, ${b}`);
+      }
+    }
+    // CRLF framing, and a stream whose last event has no blank line after it.
+    assert.equal(run([Buffer.from(ASKED.replaceAll('\n', '\r\n'))]), UNASKED.replaceAll('\n', '\r\n'));
+    assert.equal(run([Buffer.from(ASKED.slice(0, ASKED.indexOf('data: [DONE]')) + 'data: [DONE]')]), UNASKED.slice(0, -2));
+  });
+
+  test('include_usage is added as the body\'s first member, never where the client set stream_options', () => {
+    const body = '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}';
+    const added = withUsageRequested(Buffer.from(body)) as Buffer;
+    assert.deepEqual(JSON.parse(added.toString()), { ...JSON.parse(body), stream_options: { include_usage: true } });
+    assert.ok(added.toString().endsWith(body.slice(1)), 'the rest of the body byte for byte');
+    // A body in pieces, with the key cut across two of them.
+    const own = Buffer.from(' {"model":"m","stream":true,"stream_options":{"include_usage":false}}');
+    const seam = own.indexOf('options');
+    assert.equal(withUsageRequested([own.subarray(0, seam), own.subarray(seam)]), undefined);
+    assert.equal(withUsageRequested(own), undefined);
+    const pieces = withUsageRequested([Buffer.from(' '), Buffer.from(body)]) as Buffer[];
+    assert.deepEqual(JSON.parse(Buffer.concat(pieces).toString()).stream_options, { include_usage: true });
+  });
+
+  describe('through the gateway, with the openai SDK', () => {
+    let sim: OpenAICompatibleSim;
+    let gateway: Awaited<ReturnType<typeof startGateway>>;
+    let client: OpenAI;
+    const lines: string[] = [];
+    before(async () => {
+      sim = await startOpenAICompatibleSim({ flavour: 'openai', port: 0 });
+      gateway = await startGateway({ OPENAI_BASE_URL: sim.url, OPENAI_API_KEY: simApiKey('openai'), LOG_LEVEL: 'info' }, collectLines(lines));
+      client = new OpenAI({ baseURL: gateway.url, apiKey: simApiKey('openai'), defaultHeaders: { 'x-provider': 'openai' }, maxRetries: 0 });
+    });
+    after(async () => {
+      await gateway.server.shutdown(0);
+      await sim.close();
+    });
+
+    test('a stream that did not ask for usage gets none, and the request line counts its tokens', async () => {
+      lines.length = 0;
+      sim.clear();
+      const chunks: Record<string, unknown>[] = [];
+      for await (const chunk of await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Say hello' }] })) {
+        chunks.push(chunk as unknown as Record<string, unknown>);
+      }
+      assert.ok(chunks.length > 1);
+      for (const chunk of chunks) {
+        assert.equal('usage' in chunk, false, JSON.stringify(chunk));
+        assert.ok((chunk.choices as unknown[]).length > 0, 'no usage-only chunk');
+      }
+      assert.deepEqual(sim.requests[0]!.json.stream_options, { include_usage: true }, 'the provider was asked for usage');
+      await until(() => requestLines(lines).length === 1);
+      const line = requestLines(lines)[0]!;
+      assert.ok(line.promptTokens > 0 && line.completionTokens > 0, JSON.stringify(line));
+    });
+
+    test('a stream that asked for usage gets it as the provider sent it', async () => {
+      lines.length = 0;
+      sim.clear();
+      const chunks: Record<string, any>[] = [];
+      const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Say hello' }] });
+      for await (const chunk of stream) chunks.push(chunk);
+      const last = chunks.at(-1)!;
+      assert.deepEqual(last.choices, []);
+      assert.ok(last.usage.prompt_tokens > 0);
+      for (const chunk of chunks.slice(0, -1)) assert.equal(chunk.usage, null);
+      await until(() => requestLines(lines).length === 1);
+      assert.equal(requestLines(lines)[0]!.promptTokens, last.usage.prompt_tokens);
+    });
+
+    test('a request that is not a stream is sent as it came', async () => {
+      sim.clear();
+      const answer = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] });
+      assert.ok(answer.usage!.prompt_tokens > 0);
+      assert.equal(sim.requests[0]!.json.stream_options, undefined);
+    });
+  });
+});
+

@@ -283,6 +283,7 @@ export class Router {
         attempt.watchErrors = true;
         routed.latency.begin();
       }
+      if (prepared.usageAdded) attempt.keepAddedUsage();
       attempt.recordAs = name;
       run.watch(attempt, target);
       const outcome = await attempt.run(pool, request, budget);
