@@ -237,6 +237,12 @@ export interface SimFlavour {
    * later request must send back (sim/thought-signatures.ts): Gemini 3 on Google's endpoint.
    */
   readonly thoughtSignatures?: (model: string) => boolean;
+  /**
+   * How a chat stream reports usage: on its finish chunk unless `stream_options.include_usage` is
+   * false (`finish`, Fireworks'), or only when it is true, as a chunk of its own with `"choices":[]`
+   * before [DONE] and `"usage":null` on every other chunk (`asked`, OpenAI's documented shape).
+   */
+  readonly streamUsage?: 'finish' | 'asked';
 }
 
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
@@ -1043,6 +1049,17 @@ function responsesEvent(type: string, fields: Record<string, unknown>, sequence:
   return `event: ${type}\ndata: ${JSON.stringify({ type, ...fields, sequence_number: sequence })}\n\n`;
 }
 
+/**
+ * A chat stream's plan, ended with [DONE]; in the `asked` flavour with OpenAI's usage chunk (when
+ * the request set include_usage) and `"usage":null` on every other chunk.
+ */
+function usageAsked(flavour: SimFlavour, body: { stream_options?: { include_usage?: unknown } }, plan: StreamPlan, head: string, usage: string): StreamPlan {
+  const done = 'data: [DONE]\n\n';
+  if (flavour.streamUsage !== 'asked' || body.stream_options?.include_usage !== true) return { ...plan, tail: plan.tail + done };
+  const withNull = (events: string) => events.replaceAll(']}\n\n', '],"usage":null}\n\n');
+  return { head: withNull(plan.head), steps: plan.steps.map(withNull), tail: `${withNull(plan.tail)}${head}],"usage":${usage}}\n\n${done}` };
+}
+
 function usageJson(prompt: number, completion: number): string {
   return `{"prompt_tokens":${prompt},"total_tokens":${prompt + completion},"completion_tokens":${completion}}`;
 }
@@ -1622,6 +1639,7 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
     const n = body.n === undefined || body.n === null ? 1 : body.n;
     if (!Number.isInteger(n) || n < 1 || n > 128) return badRequest(ex, "'n' must be an integer between 1 and 128", 'n');
     const signs = flavour.thoughtSignatures?.(model) === true;
+    const usageOnFinish = flavour.streamUsage !== 'asked' && body.stream_options?.include_usage !== false;
     if (signs) {
       const problem = signatureProblem(messages);
       if (problem !== null) {
@@ -1679,10 +1697,10 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
           return step;
         });
         for (let i = 0; i < n; i++) {
-          const usage = i === n - 1 && body.stream_options?.include_usage !== false ? `,"usage":${usageJson(prompt, completion)}` : '';
+          const usage = i === n - 1 && usageOnFinish ? `,"usage":${usageJson(prompt, completion)}` : '';
           tail += `${head}{"index":${i},"delta":{},"finish_reason":"tool_calls"}]${usage}}\n\n`;
         }
-        return stream(ex, { head: roles, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
+        return stream(ex, usageAsked(flavour, body, { head: roles, steps, tail }, head, usageJson(prompt, completion)), fault, prompt, completion);
       }
       const call = `{"role":"assistant","content":null,"tool_calls":[{"id":"${callId}","type":"function","function":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}${extra}}]}`;
       const choices: string[] = [];
@@ -1706,10 +1724,10 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
         return step;
       });
       for (let i = 0; i < n; i++) {
-        const usage = i === n - 1 && body.stream_options?.include_usage !== false ? `,"usage":${usageJson(prompt, completion)}` : '';
+        const usage = i === n - 1 && usageOnFinish ? `,"usage":${usageJson(prompt, completion)}` : '';
         tail += `${head}{"index":${i},"delta":{},"finish_reason":"${finish}"}]${usage}}\n\n`;
       }
-      return stream(ex, { head: roles, steps, tail: tail + 'data: [DONE]\n\n' }, fault, prompt, completion);
+      return stream(ex, usageAsked(flavour, body, { head: roles, steps, tail }, head, usageJson(prompt, completion)), fault, prompt, completion);
     }
 
     const message = `{"role":"assistant","content":${JSON.stringify(content)}}`;

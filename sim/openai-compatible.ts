@@ -55,6 +55,8 @@ interface FamilyFacts {
   geminiNative?: boolean;
   /** Whether a model's tool calls carry thought signatures the next request must send back. */
   thoughtSignatures?: (model: string) => boolean;
+  /** How a chat stream reports usage (SimFlavour.streamUsage); default `finish`. */
+  streamUsage?: SimFlavour['streamUsage'];
   /** `owned_by` of every listed model. */
   owner: string;
   models: readonly SimModel[];
@@ -62,7 +64,7 @@ interface FamilyFacts {
 
 /** Each provider's host as its documentation describes it (see the provider files for sources). */
 const FAMILY: Readonly<Record<string, FamilyFacts>> = {
-  openai: { basePath: '/v1', responses: '/responses', requestIdHeader: 'x-request-id', owner: 'openai', models: [chat('gpt-4o-mini'), embedding('text-embedding-3-small', 1536)] },
+  openai: { basePath: '/v1', responses: '/responses', requestIdHeader: 'x-request-id', owner: 'openai', streamUsage: 'asked', models: [chat('gpt-4o-mini'), embedding('text-embedding-3-small', 1536)] },
   azure: {
     basePath: '/openai', auth: 'api-key', requestIdHeader: 'apim-request-id', deployments: true, errors: 'azure', responses: '/v1/responses',
     owner: 'system', models: [chat('gpt-4o'), embedding('text-embedding-3-small', 1536)],
@@ -106,6 +108,7 @@ function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
     responsesPath: facts.responses,
     geminiNative: facts.geminiNative ?? false,
     ...(facts.thoughtSignatures !== undefined && { thoughtSignatures: facts.thoughtSignatures }),
+    ...(facts.streamUsage !== undefined && { streamUsage: facts.streamUsage }),
   });
 }
 

@@ -23,7 +23,8 @@ import type { AttemptLimits, Exchange } from './exchange.js';
 import { createEventDecoder, type EventDecoder } from './framing.js';
 import type { ProviderAdapter, ProviderSpec } from './providers/types.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from './translate/stream-contract.js';
-import { UsageObserver, type Usage } from './stream.js';
+import { AddedUsageFilter } from './added-usage.js';
+import { CHAT_USAGE, UsageObserver, type Usage } from './stream.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
 import { StreamCommit, carriesError, streamApiOf } from './stream-commit.js';
@@ -227,6 +228,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
    */
   watchErrors = false;
   private failedInBand = false;
+  /** Set by keepAddedUsage(); off for a compressed stream. */
+  private addedUsage: AddedUsageFilter | undefined;
 
   constructor(
     sink: ClientSink,
@@ -238,6 +241,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   ) {
     this.sink = sink;
     this.ex = sink.ex;
+  }
+
+  /**
+   * The gateway asked for the stream's usage where the client did not (Prepared.usageAdded): the
+   * usage is read, and kept from the client. Called before run().
+   */
+  keepAddedUsage(): void {
+    this.addedUsage = new AddedUsageFilter(MAX_EVENT_BYTES);
   }
 
   /**
@@ -345,6 +356,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
         if (!this.streaming && !this.startAnswer(ex, controller)) return;
         (ex.usage as UsageObserver | undefined)?.push(chunk);
         if (this.watchErrors && !this.failedInBand && carriesError(chunk)) this.failedInBand = true;
+        if (this.addedUsage !== undefined) {
+          chunk = this.addedUsage.filter(chunk);
+          if (chunk.length === 0) return;
+        }
         if (!this.sink.write(chunk)) this.hold(controller);
         return;
       default:
@@ -366,7 +381,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.streaming) {
-      this.sink.end();
+      this.sink.end(this.addedUsage?.end());
       this.finish(this.failedInBand ? BROKEN : ANSWERED);
       return;
     }
@@ -396,7 +411,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // Still encoded: in an encoding the gateway does not decode, passed on with its name.
     if (headers.contentEncoding !== undefined) forClient.push('content-encoding', headers.contentEncoding);
     else {
-      const usage = new UsageObserver();
+      const usage = new UsageObserver(ex.api?.usageDialect ?? CHAT_USAGE);
       usage.readBody(body);
       ex.usage = usage;
     }
@@ -531,9 +546,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
       forClient.push('content-type', this.translation.streamContentType ?? SSE_CONTENT_TYPE, ...this.translation.clientHeaders);
       ex.usage = this.translator;
     } else if (headers.contentEncoding !== undefined) {
-      // Compressed bytes are passed on as they are, named; their usage cannot be read.
+      // Compressed bytes are passed on as they are, named; their usage cannot be read (nor kept out).
       forClient.push('content-encoding', headers.contentEncoding);
-    } else ex.usage = new UsageObserver();
+      this.addedUsage = undefined;
+    } else {
+      // A pass-through answer is in the client's API, whose usage dialect its route names.
+      ex.usage = new UsageObserver(ex.api?.usageDialect ?? CHAT_USAGE);
+    }
     if (this.mode === Mode.Stream) forClient.push('cache-control', 'no-cache');
     this.head(forClient);
     return true;
@@ -559,7 +578,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const commitPoint = this.commitPoint!;
     if (commitPoint.end() === 'failed') return this.finish({ kind: 'failed', failure: commitPoint.failure!, headers: this.headers! });
     if (this.sendHeld(ex, undefined) === undefined) return;
-    this.sink.end();
+    this.sink.end(this.addedUsage?.end());
     this.finish(this.failedInBand ? BROKEN : ANSWERED);
   }
 
@@ -578,7 +597,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const usage = ex.usage as UsageObserver | undefined;
     if (usage !== undefined) for (const chunk of held) usage.push(chunk);
     if (this.watchErrors) for (const chunk of held) if (carriesError(chunk)) this.failedInBand = true;
-    return this.sink.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+    const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+    return this.sink.write(this.addedUsage === undefined ? bytes : this.addedUsage.filter(bytes));
   }
 
   /** One upstream chunk of a translated stream: parsed into events, each translated as it comes. */

@@ -1,5 +1,5 @@
 // Observation of responses as they pass, without re-serialising them: token usage is read from the
-// bytes (a search for `"usage"`, then the two counts after it), never by parsing every chunk.
+// bytes (a search for the usage key, then the counts inside its object), never by parsing every chunk.
 import { errorJson, type OpenAIErrorBody } from './errors.js';
 
 /**
@@ -20,126 +20,216 @@ export interface Usage {
   reasoningTokens?: number;
 }
 
-const USAGE_KEY = Buffer.from('"usage"');
-const PROMPT_TOKENS = /"prompt_tokens"\s*:\s*(\d+)/;
-const COMPLETION_TOKENS = /"completion_tokens"\s*:\s*(\d+)/;
-// The names of Anthropic's Messages API and OpenAI's Responses API, read when the chat names are absent.
-const INPUT_TOKENS = /"input_tokens"\s*:\s*(\d+)/;
-const OUTPUT_TOKENS = /"output_tokens"\s*:\s*(\d+)/;
-const USAGE_END = /}/;
-// An SSE usage object is a few hundred bytes; stop looking for its end after this much.
-const MAX_USAGE_SLICE = 4_096;
+/** A count the provider did not report. */
+const ABSENT = -1;
 
 /**
- * Finds the last `usage` object in a byte stream fed chunk by chunk. Providers put usage in the
- * final SSE event (or at the end of a JSON body), so only chunks that contain the key, and a key
- * split across two chunks, are ever decoded; every other chunk costs one byte search.
+ * How one API reports usage: the key of its usage object, the counts read from inside it (by name,
+ * at any depth: `cached_tokens` sits in `prompt_tokens_details`, Moonshot's at the top) and how
+ * they make a Usage. `counts` holds ABSENT for a count not reported yet.
+ */
+export interface UsageDialect {
+  readonly name: string;
+  readonly key: Buffer;
+  readonly fields: readonly Buffer[];
+  normalise(counts: readonly number[]): Usage | undefined;
+}
+
+const names = (...list: string[]): readonly Buffer[] => Object.freeze(list.map((name) => Buffer.from(`"${name}"`)));
+const present = (count: number): number | undefined => (count === ABSENT ? undefined : count);
+/** The first count reported of several names for one thing. */
+const either = (a: number, b: number): number => (a !== ABSENT ? a : b);
+const orZero = (count: number): number => (count === ABSENT ? 0 : count);
+
+/** Usage as the counts give it, without the optional parts the provider did not report. */
+function usage(prompt: number, completion: number, cacheRead: number, cacheWrite: number, reasoning: number): Usage {
+  const result: Usage = { promptTokens: prompt, completionTokens: completion };
+  if (cacheRead !== ABSENT) result.cacheReadTokens = cacheRead;
+  if (cacheWrite !== ABSENT) result.cacheWriteTokens = cacheWrite;
+  if (reasoning !== ABSENT) result.reasoningTokens = reasoning;
+  return result;
+}
+
+/**
+ * OpenAI chat completions and the hosts that copy it. prompt_tokens holds the cached tokens
+ * (`prompt_tokens_details.cached_tokens`; DeepSeek's `prompt_cache_hit_tokens`; OpenRouter's
+ * `cache_write_tokens`), completion_tokens the reasoning (`completion_tokens_details.reasoning_tokens`).
+ */
+export const CHAT_USAGE: UsageDialect = Object.freeze({
+  name: 'chat',
+  key: Buffer.from('"usage"'),
+  fields: names('prompt_tokens', 'completion_tokens', 'cached_tokens', 'prompt_cache_hit_tokens', 'cache_write_tokens', 'reasoning_tokens'),
+  normalise: ([prompt, completion, cached, cacheHit, cacheWrite, reasoning]: readonly number[]) =>
+    prompt === ABSENT && completion === ABSENT ? undefined : usage(orZero(prompt!), orZero(completion!), either(cached!, cacheHit!), cacheWrite!, reasoning!),
+});
+
+/** OpenAI's Responses API: input_tokens holds `input_tokens_details.cached_tokens`, output_tokens `output_tokens_details.reasoning_tokens`. */
+export const RESPONSES_USAGE: UsageDialect = Object.freeze({
+  name: 'responses',
+  key: Buffer.from('"usage"'),
+  fields: names('input_tokens', 'output_tokens', 'cached_tokens', 'reasoning_tokens'),
+  normalise: ([input, output, cached, reasoning]: readonly number[]) =>
+    input === ABSENT && output === ABSENT ? undefined : usage(orZero(input!), orZero(output!), cached!, ABSENT, reasoning!),
+});
+
+/**
+ * Anthropic's Messages API: input_tokens leaves out cache reads and writes, which are added. Its
+ * stream reports usage in message_start and again, cumulatively, in message_delta: a later count
+ * replaces the earlier one, never adds to it. Thinking is inside output_tokens and not counted apart.
+ */
+export const ANTHROPIC_USAGE: UsageDialect = Object.freeze({
+  name: 'anthropic',
+  key: Buffer.from('"usage"'),
+  fields: names('input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'),
+  normalise: ([input, output, cacheRead, cacheWrite]: readonly number[]) =>
+    input === ABSENT && output === ABSENT
+      ? undefined
+      : usage(orZero(input!) + orZero(cacheRead!) + orZero(cacheWrite!), orZero(output!), cacheRead!, cacheWrite!, ABSENT),
+});
+
+/**
+ * The Gemini API's usageMetadata: promptTokenCount holds cachedContentTokenCount; the tool-use
+ * prompt is input too; candidatesTokenCount leaves out thoughtsTokenCount, which is added.
+ */
+export const GEMINI_USAGE: UsageDialect = Object.freeze({
+  name: 'gemini',
+  key: Buffer.from('"usageMetadata"'),
+  fields: names('promptTokenCount', 'candidatesTokenCount', 'cachedContentTokenCount', 'thoughtsTokenCount', 'toolUsePromptTokenCount'),
+  normalise: ([prompt, candidates, cached, thoughts, toolUse]: readonly number[]) =>
+    prompt === ABSENT && candidates === ABSENT
+      ? undefined
+      : usage(orZero(prompt!) + orZero(toolUse!), orZero(candidates!) + orZero(thoughts!), cached!, ABSENT, thoughts!),
+});
+
+// A usage object is a few hundred bytes; stop looking for its end after this much.
+const MAX_USAGE_SLICE = 4_096;
+/** objectEnd's answers besides an index: the bytes end before the object does; no object there. */
+const UNFINISHED = -1;
+const NOT_AN_OBJECT = -2;
+
+/**
+ * Reads usage from a byte stream fed chunk by chunk, in one API's dialect. Only chunks that contain
+ * the dialect's key are decoded; every other chunk costs one byte search. A usage object, or a key,
+ * cut by a chunk's end is carried (a few hundred bytes) and read with the next chunk, so the usage
+ * read never depends on where the bytes were split. A count reported again replaces the earlier
+ * one (Anthropic's and Gemini's streams repeat them cumulatively).
  */
 export class UsageObserver {
   usage: Usage | undefined;
-  private pending = '';
-  /** How many leading bytes of the key the previous chunk ended with (0: none). */
-  private partialKey = 0;
+  private readonly counts: number[];
+  /** The start of a usage object (or of its key) the last chunk ended inside. */
+  private carry: Buffer | undefined;
+
+  constructor(readonly dialect: UsageDialect = CHAT_USAGE) {
+    this.counts = new Array<number>(dialect.fields.length).fill(ABSENT);
+  }
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    const index = chunk.lastIndexOf(USAGE_KEY);
-    if (index !== -1) {
-      const end = Math.min(chunk.length, index + MAX_USAGE_SLICE);
-      if (this.readUsageAt(chunk, index, end)) {
-        this.pending = '';
-        this.partialKey = endsWithPartialKey(chunk);
-        return;
-      }
-      this.pending = chunk.toString('latin1', index, end);
-    } else if (this.pending) {
-      this.pending += chunk.toString('latin1', 0, MAX_USAGE_SLICE);
-    } else if (this.partialKey > 0) {
-      // The key may go on from the last chunk into this one (or through all of it).
-      const matched = continuedKey(chunk, this.partialKey);
-      if (matched === USAGE_KEY.length) {
-        this.pending = USAGE_KEY_TEXT + chunk.toString('latin1', USAGE_KEY.length - this.partialKey, MAX_USAGE_SLICE);
-      } else if (matched > 0) {
-        this.partialKey = matched;
-        return;
-      }
+    let from = 0;
+    if (this.carry !== undefined) {
+      from = this.finishCarried(this.carry, chunk);
+      if (from === UNFINISHED) return;
     }
-    this.partialKey = endsWithPartialKey(chunk);
-    if (this.pending) this.tryRead();
+    this.scan(chunk, from);
   }
 
-  /**
-   * Reads the usage of a whole answer (a buffered JSON body). Providers end the body with the usage
-   * object, so the key is looked for from the end, in the last few KB before the whole body.
-   */
+  /** Reads the usage of a whole answer (a buffered JSON body), as a stream of one chunk would. */
   readBody(body: Buffer): void {
-    const from = Math.max(0, body.length - MAX_USAGE_SLICE);
-    let index = lastIndexOfKey(body, USAGE_KEY, from);
-    if (index === -1 && from > 0) index = body.lastIndexOf(USAGE_KEY, from - 1);
-    // A usage object that does not close within MAX_USAGE_SLICE is not read, as in a stream.
-    if (index !== -1) this.readUsageAt(body, index, Math.min(body.length, index + MAX_USAGE_SLICE));
+    this.scan(body, 0);
+    this.carry = undefined;
   }
 
   /**
-   * The usual case, a whole usage object in bytes [index, end): its counts are read from the bytes.
-   * False when the object's end is not there yet.
+   * Reads the usage object (or key) the last chunk ended inside, with as much of `chunk` as it can
+   * still need. Where in `chunk` reading goes on, or UNFINISHED when the object is carried on.
    */
-  private readUsageAt(bytes: Buffer, index: number, end: number): boolean {
-    let close = index + USAGE_KEY.length;
-    while (close < end && bytes[close] !== CLOSE_BRACE) close++;
-    if (close >= end) return false;
-    let prompt = tokenCount(bytes, PROMPT_TOKENS_KEY, index, end);
-    let completion = tokenCount(bytes, COMPLETION_TOKENS_KEY, index, end);
-    if (prompt === -1 && completion === -1) {
-      prompt = tokenCount(bytes, INPUT_TOKENS_KEY, index, end);
-      completion = tokenCount(bytes, OUTPUT_TOKENS_KEY, index, end);
+  private finishCarried(carried: Buffer, chunk: Buffer): number {
+    this.carry = undefined;
+    const key = this.dialect.key;
+    const joined = Buffer.concat([carried, chunk.subarray(0, MAX_USAGE_SLICE)]);
+    if (joined.length < key.length || !keyAt(joined, key, 0)) {
+      // Still only the start of the key (the chunk is shorter than the rest of it), or not the key.
+      if (joined.length < key.length && key.compare(joined, 0, joined.length, 0, joined.length) === 0) {
+        this.carry = joined;
+        return UNFINISHED;
+      }
+      return 0;
     }
-    this.setUsage(prompt, completion);
-    return true;
+    const end = objectEnd(joined, key.length, Math.min(joined.length, MAX_USAGE_SLICE));
+    if (end === UNFINISHED) {
+      this.carry = joined;
+      return UNFINISHED;
+    }
+    if (end === NOT_AN_OBJECT) return Math.max(0, key.length - carried.length);
+    this.read(joined, 0, end);
+    return end - carried.length;
   }
 
-  private tryRead(): void {
-    if (!USAGE_END.test(this.pending)) {
-      if (this.pending.length > MAX_USAGE_SLICE) this.pending = '';
-      return;
+  /** Reads every usage object in bytes [from, end of bytes), and carries one cut by their end (or a key's start). */
+  private scan(bytes: Buffer, from: number): void {
+    const key = this.dialect.key;
+    for (let at = bytes.indexOf(key, from); at !== -1; at = bytes.indexOf(key, from)) {
+      const end = objectEnd(bytes, at + key.length, Math.min(bytes.length, at + MAX_USAGE_SLICE));
+      if (end === UNFINISHED) {
+        this.carry = Buffer.from(bytes.subarray(at));
+        return;
+      }
+      if (end === NOT_AN_OBJECT) from = at + key.length;
+      else {
+        this.read(bytes, at, end);
+        from = end;
+      }
     }
-    let prompt = PROMPT_TOKENS.exec(this.pending);
-    let completion = COMPLETION_TOKENS.exec(this.pending);
-    if (prompt === null && completion === null) {
-      prompt = INPUT_TOKENS.exec(this.pending);
-      completion = OUTPUT_TOKENS.exec(this.pending);
-    }
-    this.setUsage(prompt ? Number(prompt[1]) : -1, completion ? Number(completion[1]) : -1);
-    this.pending = '';
+    const partial = endsWithPartialKey(bytes, key, from);
+    if (partial > 0) this.carry = Buffer.from(bytes.subarray(bytes.length - partial));
   }
 
-  /**
-   * Counts of -1 were not found; usage is known when either was. A count missing from a later
-   * usage object keeps its earlier value: Anthropic's stream gives input tokens in message_start
-   * and only output tokens in message_delta.
-   */
-  private setUsage(prompt: number, completion: number): void {
-    if (prompt === -1 && completion === -1) return;
-    const before = this.usage;
-    this.usage = {
-      promptTokens: prompt !== -1 ? prompt : (before?.promptTokens ?? 0),
-      completionTokens: completion !== -1 ? completion : (before?.completionTokens ?? 0),
-    };
+  /** The counts of the usage object in bytes [from, end). */
+  private read(bytes: Buffer, from: number, end: number): void {
+    const fields = this.dialect.fields;
+    const counts = this.counts;
+    for (let i = 0; i < fields.length; i++) {
+      const count = tokenCount(bytes, fields[i]!, from, end);
+      if (count !== ABSENT) counts[i] = count;
+    }
+    this.usage = this.dialect.normalise(counts) ?? this.usage;
   }
 }
 
-const PROMPT_TOKENS_KEY = Buffer.from('"prompt_tokens"');
-const COMPLETION_TOKENS_KEY = Buffer.from('"completion_tokens"');
-const INPUT_TOKENS_KEY = Buffer.from('"input_tokens"');
-const OUTPUT_TOKENS_KEY = Buffer.from('"output_tokens"');
+const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
 /**
- * The first `"key" : <digits>` in bytes [from, end), as the regexes above read it from text; -1 when
- * none. The window is a usage object, a few hundred bytes: a plain loop beats a native search call.
+ * Past the end of the object that follows a key's `:` in bytes [from, end): UNFINISHED when the
+ * bytes end first, NOT_AN_OBJECT when the value is not an object (`"usage":null`) or outgrows `end`.
+ */
+function objectEnd(bytes: Buffer, from: number, end: number): number {
+  let i = skipSpace(bytes, from, end);
+  if (i < end && bytes[i] !== COLON) return NOT_AN_OBJECT;
+  i = skipSpace(bytes, i + 1, end);
+  if (i >= end) return end === bytes.length ? UNFINISHED : NOT_AN_OBJECT;
+  if (bytes[i] !== OPEN_BRACE) return NOT_AN_OBJECT;
+  let depth = 0;
+  for (; i < end; i++) {
+    const byte = bytes[i];
+    if (byte === QUOTE) {
+      // Braces inside a string are text.
+      for (i++; i < end && bytes[i] !== QUOTE; i++) if (bytes[i] === BACKSLASH) i++;
+    } else if (byte === OPEN_BRACE) depth++;
+    else if (byte === CLOSE_BRACE && --depth === 0) return i + 1;
+  }
+  return end === bytes.length ? UNFINISHED : NOT_AN_OBJECT;
+}
+
+/**
+ * The first `"key" : <digits>` in bytes [from, end); -1 when none. The window is a usage object, a
+ * few hundred bytes: a plain loop beats a native search call.
  */
 export function tokenCount(bytes: Buffer, key: Buffer, from: number, end: number): number {
   for (let at = indexOfKey(bytes, key, from, end); at !== -1; at = indexOfKey(bytes, key, at + 1, end)) {
@@ -159,19 +249,13 @@ function indexOfKey(bytes: Buffer, key: Buffer, from: number, end: number): numb
   return -1;
 }
 
-/** Where `key` last starts in bytes [from, end of bytes), or -1. */
-function lastIndexOfKey(bytes: Buffer, key: Buffer, from: number): number {
-  for (let at = bytes.length - key.length; at >= from; at--) if (keyAt(bytes, key, at)) return at;
-  return -1;
-}
-
 /** Whether `key` starts at `at` (which leaves room for the whole key). */
 function keyAt(bytes: Buffer, key: Buffer, at: number): boolean {
   for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false;
   return true;
 }
 
-/** Skips what the regexes' `\s` matches in latin1 text. */
+/** Skips JSON's whitespace (and what else latin1's `\s` holds). */
 function skipSpace(bytes: Buffer, i: number, end: number): number {
   while (i < end) {
     const byte = bytes[i]!;
@@ -181,26 +265,14 @@ function skipSpace(bytes: Buffer, i: number, end: number): number {
   return i;
 }
 
-const USAGE_KEY_TEXT = USAGE_KEY.toString('latin1');
-const QUOTE = 0x22;
-
-/** The length of the longest proper prefix of the key that `chunk` ends with, or 0. */
-function endsWithPartialKey(chunk: Buffer): number {
-  const from = Math.max(0, chunk.length - (USAGE_KEY.length - 1));
-  for (let at = chunk.indexOf(QUOTE, from); at !== -1; at = chunk.indexOf(QUOTE, at + 1)) {
-    const length = chunk.length - at;
-    if (USAGE_KEY.compare(chunk, at, chunk.length, 0, length) === 0) return length;
+/** The length of the longest proper prefix of the key that bytes [start, end of bytes) end with, or 0. */
+function endsWithPartialKey(bytes: Buffer, key: Buffer, start: number): number {
+  const from = Math.max(start, bytes.length - (key.length - 1));
+  for (let at = bytes.indexOf(QUOTE, from); at !== -1; at = bytes.indexOf(QUOTE, at + 1)) {
+    const length = bytes.length - at;
+    if (key.compare(bytes, at, bytes.length, 0, length) === 0) return length;
   }
   return 0;
-}
-
-/**
- * How much of the key is matched once `chunk` follows a chunk that ended with its first `matched`
- * bytes: the whole key's length, more than `matched` if the chunk ends inside the key, else 0.
- */
-function continuedKey(chunk: Buffer, matched: number): number {
-  const take = Math.min(USAGE_KEY.length - matched, chunk.length);
-  return USAGE_KEY.compare(chunk, 0, take, matched, matched + take) === 0 ? matched + take : 0;
 }
 
 /** An OpenAI-style error event: the OpenAI SDKs raise it as an APIError instead of hanging. */

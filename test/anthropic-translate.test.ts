@@ -487,7 +487,7 @@ describe('answer', () => {
       { index: 0, message: { role: 'assistant', content: 'Hello there', refusal: null }, logprobs: null, finish_reason: 'stop' },
     ]);
     assert.deepEqual(json.usage, { prompt_tokens: 60, completion_tokens: 7, total_tokens: 67, prompt_tokens_details: { cached_tokens: 30 } });
-    assert.deepEqual(usage, { promptTokens: 60, completionTokens: 7 });
+    assert.deepEqual(usage, { promptTokens: 60, completionTokens: 7, cacheReadTokens: 30, cacheWriteTokens: 20 });
   });
 
   test('tool calls (content null when there is no text), reasoning_content from thinking', () => {
@@ -917,7 +917,11 @@ function check(name: string, output: Reassembled, t: StreamTranslator, includeUs
   if (!includeUsage) assert.equal(output.usage, undefined, 'no usage chunk without include_usage');
   else if (expected.usage) assert.deepEqual(output.usage, expected.usage);
   else assert.ok(output.usage);
-  if (output.usage) assert.deepEqual(t.usage, { promptTokens: output.usage.prompt_tokens, completionTokens: output.usage.completion_tokens });
+  if (output.usage) {
+    assert.equal(t.usage?.promptTokens, output.usage.prompt_tokens);
+    assert.equal(t.usage?.completionTokens, output.usage.completion_tokens);
+    assert.equal(t.usage?.cacheReadTokens, output.usage.prompt_tokens_details.cached_tokens);
+  }
 }
 
 describe('stream', () => {
@@ -965,12 +969,12 @@ describe('stream', () => {
   test('message_delta usage replaces, never adds; input and cache tokens kept from message_start', () => {
     const t = translator(recordings.text!, true);
     t.push({ event: 'message_start', data: JSON.stringify(start(100, 50)) });
-    assert.deepEqual(t.usage, { promptTokens: 150, completionTokens: 1 });
+    assert.deepEqual(t.usage, { promptTokens: 150, completionTokens: 1, cacheReadTokens: 50, cacheWriteTokens: 0 });
     t.push({ event: 'message_delta', data: JSON.stringify(messageDelta('end_turn', 10)) });
     t.push({ event: 'message_delta', data: JSON.stringify(messageDelta('end_turn', 30)) });
-    assert.deepEqual(t.usage, { promptTokens: 150, completionTokens: 30 });
+    assert.deepEqual(t.usage, { promptTokens: 150, completionTokens: 30, cacheReadTokens: 50, cacheWriteTokens: 0 });
     t.push({ event: 'message_delta', data: JSON.stringify(messageDelta('end_turn', 31, { input_tokens: 120 })) });
-    assert.deepEqual(t.usage, { promptTokens: 170, completionTokens: 31 });
+    assert.deepEqual(t.usage, { promptTokens: 170, completionTokens: 31, cacheReadTokens: 50, cacheWriteTokens: 0 });
   });
 
   test('a stream that opens block after block without closing them is refused, not held', () => {

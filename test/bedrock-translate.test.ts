@@ -293,7 +293,7 @@ describe('answer', () => {
       { index: 0, message: { role: 'assistant', content: 'Hello', refusal: null }, logprobs: null, finish_reason: 'stop' },
     ]);
     assert.deepEqual(completion.usage, { prompt_tokens: 40, completion_tokens: 5, total_tokens: 45, prompt_tokens_details: { cached_tokens: 20 } });
-    assert.deepEqual(observed, { promptTokens: 40, completionTokens: 5 });
+    assert.deepEqual(observed, { promptTokens: 40, completionTokens: 5, cacheReadTokens: 20, cacheWriteTokens: 10 });
     assert.notEqual(JSON.parse(translateAnswer(converse([{ text: 'x' }], 'end_turn'), MODEL).json).id, completion.id);
   });
 
@@ -463,7 +463,7 @@ describe('stream', () => {
     assert.deepEqual(chunks[0]!.choices[0].delta, { role: 'assistant', content: '' });
     assert.match(chunks[0]!.id, /^chatcmpl-/);
     assert.deepEqual(assemble(chunks), { role: 'assistant', content: 'Hello', tools: [], finish: 'stop', usage: undefined });
-    assert.deepEqual(translator.usage, { promptTokens: 15, completionTokens: 7 });
+    assert.deepEqual(translator.usage, { promptTokens: 15, completionTokens: 7, cacheReadTokens: 3, cacheWriteTokens: 0 });
     assert.equal(translator.failure, undefined);
   });
 

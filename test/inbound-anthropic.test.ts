@@ -373,7 +373,7 @@ describe('answer', () => {
       stop_sequence: null,
       usage: { input_tokens: 60, cache_creation_input_tokens: 0, cache_read_input_tokens: 40, output_tokens: 7 },
     });
-    assert.deepEqual(usage, { promptTokens: 100, completionTokens: 7 });
+    assert.deepEqual(usage, { promptTokens: 100, completionTokens: 7, cacheReadTokens: 40 });
   });
 
   test('tool calls as tool_use blocks with their input parsed; no empty text beside them', () => {
@@ -519,7 +519,7 @@ describe('stream', () => {
       ...messageEnd('end_turn', { input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 2, output_tokens: 4 }),
     ]);
     assert.equal(translator.failure, undefined);
-    assert.deepEqual(translator.usage, { promptTokens: 12, completionTokens: 4, cachedTokens: 2, reasoningTokens: 0 });
+    assert.deepEqual(translator.usage, { promptTokens: 12, completionTokens: 4, cacheReadTokens: 2 });
     const message = await sdkMessage(out);
     assert.deepEqual(message.content, [{ type: 'text', text: 'Hello, world.' }]);
     assert.equal(message.stop_reason, 'end_turn');
@@ -700,7 +700,7 @@ describe('stream', () => {
     const all = frames(everyChunk.out);
     assert.deepEqual(all[0], startEvent({ input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 }), 'the input is known at the start');
     assert.deepEqual(all.slice(-2), messageEnd('max_tokens', { input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 3 }));
-    assert.deepEqual(everyChunk.translator.usage, { promptTokens: 7, completionTokens: 3, cachedTokens: 0, reasoningTokens: 0 });
+    assert.deepEqual(everyChunk.translator.usage, { promptTokens: 7, completionTokens: 3 });
 
     const nowhere = replay([chunk({ content: 'a' }), chunk({}, 'stop'), DONE]);
     assert.deepEqual(frames(nowhere.out).slice(-2), messageEnd('end_turn'));

@@ -240,7 +240,7 @@ describe('answer', () => {
       modelVersion: MODEL,
       responseId: 'chatcmpl-1',
     });
-    assert.deepEqual(usage, { promptTokens: 10, completionTokens: 7 });
+    assert.deepEqual(usage, { promptTokens: 10, completionTokens: 7, cacheReadTokens: 4, reasoningTokens: 3 });
   });
 
   test('reasoning is a thought part only when includeThoughts asked for it; length is MAX_TOKENS', () => {

@@ -299,7 +299,7 @@ describe('answer', () => {
       output_tokens_details: { reasoning_tokens: 3 },
       total_tokens: 20,
     });
-    assert.deepEqual(usage, { promptTokens: 12, completionTokens: 8 });
+    assert.deepEqual(usage, { promptTokens: 12, completionTokens: 8, cacheReadTokens: 4, reasoningTokens: 3 });
   });
 
   test('function calls as function_call items after the text; reasoning first, as a summary', () => {
@@ -428,7 +428,7 @@ describe('stream', () => {
     assert.equal(completed.id, created!.response.id);
     assert.deepEqual(completed.output, [{ id, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', annotations: [], logprobs: [], text: 'Hello' }] }]);
     assert.deepEqual(completed.usage, { input_tokens: 12, input_tokens_details: { cached_tokens: 4 }, output_tokens: 8, output_tokens_details: { reasoning_tokens: 3 }, total_tokens: 20 });
-    assert.deepEqual(replayed.translator.usage, { promptTokens: 12, completionTokens: 8 });
+    assert.deepEqual(replayed.translator.usage, { promptTokens: 12, completionTokens: 8, cacheReadTokens: 4, reasoningTokens: 3 });
     assert.equal(replayed.translator.failure, undefined);
   });
 

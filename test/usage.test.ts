@@ -1,15 +1,15 @@
 // Usage is read from the bytes as they pass, wherever the provider's chunks happen to split them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UsageObserver } from '../src/stream.js';
+import { ANTHROPIC_USAGE, RESPONSES_USAGE, UsageObserver, type UsageDialect } from '../src/stream.js';
 
 const STREAM =
   'data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n' +
   'data: {"choices":[],"usage":{"prompt_tokens":12,"prompt_tokens_details":null,"completion_tokens":34,"total_tokens":46}}\n\n' +
   'data: [DONE]\n\n';
 
-function observe(chunks: Buffer[]): UsageObserver {
-  const observer = new UsageObserver();
+function observe(chunks: Buffer[], dialect?: UsageDialect): UsageObserver {
+  const observer = new UsageObserver(dialect);
   for (const chunk of chunks) observer.push(chunk);
   return observer;
 }
@@ -34,7 +34,7 @@ describe('UsageObserver', () => {
     assert.deepEqual(observe(chunks).usage, { promptTokens: 12, completionTokens: 34 });
   });
 
-  test("Anthropic's stream: input tokens from message_start, output tokens from message_delta, in any two chunks", () => {
+  test("Anthropic's stream: input tokens (with the cache write) from message_start, output tokens from message_delta, in any two chunks", () => {
     const events = [
       'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":25,"cache_creation_input_tokens":3,"output_tokens":1}}}\n\n',
       'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}\n\n',
@@ -42,16 +42,15 @@ describe('UsageObserver', () => {
     ];
     const split = events[0]!.length + events[1]!.length;
     const bytes = Buffer.from(events.join(''));
-    // Cut anywhere after message_start's usage and before message_delta's.
-    for (let at = events[0]!.indexOf('"output_tokens":1}') + 20; at <= split + 10; at++) {
-      const { usage } = observe([bytes.subarray(0, at), bytes.subarray(at)]);
-      assert.deepEqual(usage, { promptTokens: 25, completionTokens: 15 }, `split at ${at}`);
+    for (let at = 0; at <= split + 10; at++) {
+      const { usage } = observe([bytes.subarray(0, at), bytes.subarray(at)], ANTHROPIC_USAGE);
+      assert.deepEqual(usage, { promptTokens: 28, completionTokens: 15, cacheWriteTokens: 3 }, `split at ${at}`);
     }
   });
 
   test("the Responses API's usage names", () => {
     const done = 'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"total_tokens":13}}}\n\n';
-    assert.deepEqual(observe([Buffer.from(done)]).usage, { promptTokens: 9, completionTokens: 4 });
+    assert.deepEqual(observe([Buffer.from(done)], RESPONSES_USAGE).usage, { promptTokens: 9, completionTokens: 4, cacheReadTokens: 0 });
   });
 
   test('a whole JSON body', () => {
@@ -76,7 +75,7 @@ describe('UsageObserver', () => {
       assert.deepEqual(whole, split, body);
     }
     assert.deepEqual(observe([Buffer.from(bodies[0]!)]).usage, { promptTokens: 9, completionTokens: 11 });
-    assert.deepEqual(observe([Buffer.from(bodies[1]!)]).usage, { promptTokens: 3, completionTokens: 4 });
+    assert.deepEqual(observe([Buffer.from(bodies[1]!)]).usage, { promptTokens: 3, completionTokens: 4, cacheReadTokens: 1 });
     assert.deepEqual(observe([Buffer.from(bodies[2]!)]).usage, { promptTokens: 0, completionTokens: 8 });
     assert.deepEqual(observe([Buffer.from(bodies[3]!)]).usage, { promptTokens: 6, completionTokens: 2 });
     assert.equal(observe([Buffer.from(bodies[4]!)]).usage, undefined);

@@ -42,10 +42,15 @@ export interface ChunkView {
   readonly error: { readonly status: number; readonly body: OpenAIErrorBody } | undefined;
 }
 
-export interface ChatUsage extends Usage {
-  /** Prompt tokens served from the provider's cache (counted within promptTokens). */
+export interface ChatUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Prompt tokens served from the provider's cache (counted within promptTokens); 0 when not reported. */
   readonly cachedTokens: number;
+  /** Completion tokens spent reasoning (counted within completionTokens); 0 when not reported. */
   readonly reasoningTokens: number;
+  /** The gateway's Usage: the same counts, with only the parts the provider reported. */
+  readonly gateway: Usage;
 }
 
 export interface ToolCall {
@@ -115,17 +120,37 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
 }
 
+/**
+ * A chat usage object. The cached tokens are where the host puts them: OpenAI's
+ * `prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`, Moonshot's top-level
+ * `cached_tokens`; OpenRouter names its cache writes `prompt_tokens_details.cache_write_tokens`.
+ * The same names the pass-through observer reads (CHAT_USAGE in stream.ts).
+ */
 export function usageOf(value: unknown): ChatUsage | undefined {
   if (!isRecord(value)) return undefined;
   if (value.prompt_tokens === undefined && value.completion_tokens === undefined) return undefined;
   const promptDetails = isRecord(value.prompt_tokens_details) ? value.prompt_tokens_details : undefined;
   const completionDetails = isRecord(value.completion_tokens_details) ? value.completion_tokens_details : undefined;
-  return {
-    promptTokens: count(value.prompt_tokens),
-    completionTokens: count(value.completion_tokens),
-    cachedTokens: count(promptDetails?.cached_tokens),
-    reasoningTokens: count(completionDetails?.reasoning_tokens),
-  };
+  const promptTokens = count(value.prompt_tokens);
+  const completionTokens = count(value.completion_tokens);
+  const gateway: Usage = { promptTokens, completionTokens };
+  const cached = reported(promptDetails?.cached_tokens) ?? reported(value.prompt_cache_hit_tokens) ?? reported(value.cached_tokens);
+  if (cached !== undefined) gateway.cacheReadTokens = cached;
+  const cacheWrite = reported(promptDetails?.cache_write_tokens);
+  if (cacheWrite !== undefined) gateway.cacheWriteTokens = cacheWrite;
+  const reasoning = reported(completionDetails?.reasoning_tokens);
+  if (reasoning !== undefined) gateway.reasoningTokens = reasoning;
+  return { promptTokens, completionTokens, cachedTokens: cached ?? 0, reasoningTokens: reasoning ?? 0, gateway };
+}
+
+/** A count the host reported, or undefined. */
+function reported(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
+}
+
+/** The gateway's Usage of a chat answer's usage. */
+export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
+  return usage?.gateway;
 }
 
 /** Status for an error a provider put in a 200 stream: from its numeric code, else its type. */

@@ -29,8 +29,9 @@ export class ComposedTranslator implements StreamTranslator {
     return this.provider.failure ?? this.inbound.failure;
   }
 
+  /** The provider's own counts: its cache writes have no place in the chat usage between the two. */
   get usage(): Usage | undefined {
-    return this.inbound.usage ?? this.provider.usage;
+    return this.provider.usage ?? this.inbound.usage;
   }
 
   /** Each chat chunk of the provider translator's text, through the inbound translator. */

@@ -4,6 +4,7 @@ import { anthropicMessages } from './anthropic-messages/index.js';
 import { GEMINI_API, geminiApi, type GeminiAnswer } from './gemini/index.js';
 import { openAIResponses } from './openai-responses/index.js';
 import { safeEcho } from '../redact.js';
+import { ANTHROPIC_USAGE, GEMINI_USAGE, RESPONSES_USAGE } from '../stream.js';
 import type { InboundApi, InboundRoute } from './types.js';
 
 export const ANTHROPIC_MESSAGES = 'anthropic-messages';
@@ -31,6 +32,7 @@ export const messagesRoute = mount(anthropicMessages, {
       : `Provider "${provider}" does not offer ${method} ${safeEcho(path, 200)}; of Anthropic's API it serves POST ${MESSAGES_PATH}.`,
   keyHint: '"x-api-key: <key>" or "Authorization: Bearer <key>" (the Anthropic SDK\'s apiKey or authToken)',
   requestIdHeader: 'request-id',
+  usageDialect: ANTHROPIC_USAGE,
 });
 
 export const responsesRoute = mount(openAIResponses, {
@@ -40,6 +42,7 @@ export const responsesRoute = mount(openAIResponses, {
     `Provider "${provider}" does not serve the Responses API itself: the gateway translates POST ${RESPONSES_PATH} to chat ` +
     `completions for it and stores nothing, so ${method} ${safeEcho(path, 200)} (a stored response) cannot be served.`,
   keyHint: OPENAI_KEY_HINT,
+  usageDialect: RESPONSES_USAGE,
 });
 
 /** Where the Gemini API's models live: `/v1beta/models/{model}:{method}`. */
@@ -59,6 +62,7 @@ function geminiRoute(answer: GeminiAnswer): InboundRoute {
       `Provider "${provider}" does not offer ${httpMethod} ${safeEcho(path, 200)}; of the Gemini API it serves POST ` +
       `${GEMINI_MODEL_PREFIX}{model}:${GEMINI_GENERATE}, :${GEMINI_STREAM} and :${GEMINI_COUNT_TOKENS} (an estimate), and GET ${GEMINI_MODELS_PATH}.`,
     keyHint: '"x-goog-api-key: <key>", "?key=<key>" or "Authorization: Bearer <key>" (the Google GenAI SDK\'s apiKey)',
+    usageDialect: GEMINI_USAGE,
   });
 }
 

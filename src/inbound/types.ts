@@ -7,7 +7,7 @@
 import type { OpenAIErrorBody } from '../errors.js';
 import type { ItemMemory } from './openai-responses/memory.js';
 import type { Redactor } from '../redact.js';
-import type { Usage } from '../stream.js';
+import type { Usage, UsageDialect } from '../stream.js';
 import type { StreamTranslator } from '../translate/stream-contract.js';
 
 export interface InboundContext {
@@ -109,4 +109,6 @@ export interface InboundRoute extends InboundApi {
    * (Anthropic's `request-id`): the gateway's id there, or a provider's own of the same name.
    */
   readonly requestIdHeader?: string;
+  /** How this API's answers report usage, for one passed through from a provider that speaks it. */
+  readonly usageDialect: UsageDialect;
 }

@@ -104,6 +104,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * translated request carries them (src/inbound/signatures.ts). Other hosts are never sent the field.
    */
   readonly thoughtSignatures?: boolean;
+  /**
+   * The host takes `stream_options.include_usage` on a chat stream: the gateway adds it where the
+   * client did not, to count the answer's tokens, and keeps the usage chunk from the client. Hosts
+   * that refuse the field (Mistral answers 422 "extra_forbidden") or always send usage go without.
+   */
+  readonly streamUsage?: boolean;
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

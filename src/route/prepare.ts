@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
+import { withUsageRequested } from '../added-usage.js';
 import type { AnswerTranslation } from '../attempt.js';
 import { bodyLength, pacedBody, type BodyBytes } from '../body.js';
 import type { Config } from '../config.js';
@@ -55,6 +56,8 @@ export interface Prepared {
   readonly headers: string[];
   readonly body: Dispatcher.DispatchOptions['body'];
   readonly translation: AnswerTranslation | undefined;
+  /** The gateway added `stream_options.include_usage` to the client's chat stream: the usage chunk is the gateway's, not the client's. */
+  readonly usageAdded: boolean;
   /** The client speaks the provider's own API: its bytes pass through, and so do the provider's errors. */
   readonly native: boolean;
   /** The credential sent (its secret part), to redact by value. */
@@ -126,7 +129,16 @@ export class Preparer {
     // A client of the provider's own API keeps the header it sent its key in, unless the route names the key.
     const sent = native ? nativeCredential(target.gatewayKeysOnly ? NO_CLIENT_HEADERS : ex.req.headers, credential, spec) : credential;
     // The client's bytes, with the model this target names where it names another.
-    const bytes = clientBody ? clientBytes(ex, target) : null;
+    let bytes = clientBody ? clientBytes(ex, target) : null;
+    // A chat stream is asked for its usage where the client did not ask (and the host takes the option).
+    let usageAdded = false;
+    if (bytes !== null && spec.kind === 'pass-through' && spec.streamUsage === true && ex.facts?.stream === true && api === undefined && ex.path === CHAT_PATH) {
+      const asked = withUsageRequested(bytes);
+      if (asked !== undefined) {
+        bytes = asked;
+        usageAdded = true;
+      }
+    }
     const headers = this.upstreamHeaders(ex, provider, sent, native, bytes, target.headers);
     const body = (Array.isArray(bytes) ? pacedBody(bytes) : bytes) as Dispatcher.DispatchOptions['body'];
     const prepared: Mutable<Prepared> = {
@@ -138,6 +150,7 @@ export class Preparer {
       headers,
       body,
       translation: undefined,
+      usageAdded,
       native,
       secret: credential === undefined ? undefined : credentialOf(credential[1]),
       authorize,
@@ -188,7 +201,11 @@ export class Preparer {
       prepared.body = chat.body;
       for (const header of chat.headers) headers.push(header);
       prepared.translation = {
-        answer: (text) => inbound.answer(chat.answer(text).json),
+        answer: (text) => {
+          // The provider's own counts: its cache writes have no place in the chat usage between the two.
+          const fromProvider = chat.answer(text);
+          return { json: inbound.answer(fromProvider.json).json, usage: fromProvider.usage };
+        },
         stream: () => {
           const redactor = redact();
           return new ComposedTranslator(chat.stream(redactor), inbound.stream(redactor));

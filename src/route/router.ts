@@ -295,6 +295,7 @@ export class Router {
         attempt.watchErrors = true;
         routed.latency.begin();
       }
+      if (prepared.usageAdded) attempt.keepAddedUsage();
       attempt.recordAs = name;
       const telemetry = this.services.telemetry;
       let traced: AttemptTrace | undefined;

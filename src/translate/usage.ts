@@ -24,8 +24,16 @@ export function promptTokens(usage: TokenCounts): number {
   return usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
 }
 
+/** The gateway's Usage: cache reads and writes (which both APIs always report) within the prompt, thinking within the output. */
 export function gatewayUsage(usage: TokenCounts): Usage {
-  return { promptTokens: promptTokens(usage), completionTokens: usage.output_tokens };
+  const result: Usage = {
+    promptTokens: promptTokens(usage),
+    completionTokens: usage.output_tokens,
+    cacheReadTokens: usage.cache_read_input_tokens,
+    cacheWriteTokens: usage.cache_creation_input_tokens,
+  };
+  if (usage.thinking_tokens !== undefined) result.reasoningTokens = usage.thinking_tokens;
+  return result;
 }
 
 /** OpenAI's usage object, as JSON text. */

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
 import { isRecord } from '../../translate/json.js';
-import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
+import { gatewayUsage, readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
 import { signedId } from '../signatures.js';
 import { INVALID_JSON_KEY } from './request.js';
 
@@ -58,7 +58,7 @@ export function inputJson(args: string): string {
   return JSON.stringify({ [INVALID_JSON_KEY]: args });
 }
 
-/** Anthropic counts cached input apart from input; chat's prompt_tokens include it. */
+/** Anthropic counts cache reads and writes apart from input; chat's prompt_tokens include them. */
 export function anthropicUsage(usage: ChatUsage | undefined): {
   input_tokens: number;
   cache_creation_input_tokens: number;
@@ -66,18 +66,15 @@ export function anthropicUsage(usage: ChatUsage | undefined): {
   output_tokens: number;
 } {
   const cached = usage?.cachedTokens ?? 0;
+  const written = usage?.gateway.cacheWriteTokens ?? 0;
   return {
-    input_tokens: Math.max(0, (usage?.promptTokens ?? 0) - cached),
-    cache_creation_input_tokens: 0,
+    input_tokens: Math.max(0, (usage?.promptTokens ?? 0) - cached - written),
+    cache_creation_input_tokens: written,
     cache_read_input_tokens: cached,
     output_tokens: usage?.completionTokens ?? 0,
   };
 }
 
-/** The gateway's log counts (prompt tokens with cached ones, as chat reports them). */
-export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
-  return usage === undefined ? undefined : { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
-}
 
 /** A `chat.completion` JSON text as a Message JSON text. Throws ChatShapeError for a body that is not one. */
 export function translateAnswer(chatJson: string, model: string): { json: string; usage: Usage | undefined } {

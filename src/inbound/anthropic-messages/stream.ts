@@ -25,6 +25,7 @@ import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from 
 import {
   ChatShapeError,
   DONE,
+  gatewayUsage,
   HeldText,
   InboundStreamState,
   namedEvent,
@@ -93,7 +94,7 @@ export class MessagesStreamTranslator extends InboundStreamState implements Stre
   }
 
   get usage(): Usage | undefined {
-    return this.lastUsage;
+    return gatewayUsage(this.lastUsage);
   }
 
   push(event: UpstreamEvent): string {

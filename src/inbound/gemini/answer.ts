@@ -5,7 +5,7 @@
 // request's functionResponse.id, which then names the call without guessing).
 // Google ends a turn of function calls with finishReason STOP, as any other complete answer.
 import type { Usage } from '../../stream.js';
-import { readCompletion, type ChatUsage, type FinishReason, type ToolCall } from '../chat.js';
+import { gatewayUsage, readCompletion, type ChatUsage, type FinishReason, type ToolCall } from '../chat.js';
 import { isRecord } from '../../translate/json.js';
 import type { Json } from './fields.js';
 import { INVALID_JSON_KEY } from './request.js';
@@ -33,10 +33,6 @@ export function usageMetadata(usage: ChatUsage | undefined): Json {
   return metadata;
 }
 
-/** The gateway's log counts. */
-export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
-  return usage === undefined ? undefined : { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
-}
 
 /** Arguments as the functionCall's `args` object; text that is not a JSON object is wrapped (request.ts unwraps it). */
 export function argsObject(args: string): Json {

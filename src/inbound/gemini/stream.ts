@@ -13,8 +13,8 @@ import { typeForStatus } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
-import { ChatShapeError, DONE, HeldText, InboundStreamState, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
-import { finishReason, functionCallPart, gatewayUsage, responseId, responseJson, usageMetadata } from './answer.js';
+import { ChatShapeError, DONE, gatewayUsage, HeldText, InboundStreamState, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { finishReason, functionCallPart, responseId, responseJson, usageMetadata } from './answer.js';
 import { ARRAY_END, ARRAY_NEXT, ARRAY_START, errorEvent, sseEvent, type StreamFraming } from './errors.js';
 import type { Json } from './fields.js';
 

@@ -7,7 +7,7 @@
 // input_tokens and output_tokens).
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../stream.js';
-import { readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
+import { gatewayUsage, readCompletion, type ChatUsage, type FinishReason } from '../chat.js';
 import { signedId } from '../signatures.js';
 import type { ResponseEcho } from './request.js';
 import type { ToolName, ToolNames } from './tool-names.js';
@@ -55,9 +55,6 @@ export function responseUsage(usage: ChatUsage | undefined): Record<string, unkn
   };
 }
 
-export function gatewayUsage(usage: ChatUsage | undefined): Usage | undefined {
-  return usage === undefined ? undefined : { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
-}
 
 export interface ResponseState {
   readonly status: ResponseStatus;

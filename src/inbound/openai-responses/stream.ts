@@ -17,11 +17,10 @@ import type { OpenAIErrorBody } from '../../errors.js';
 import { redactSecrets, type Redactor } from '../../redact.js';
 import type { Usage } from '../../stream.js';
 import { BROKEN_STREAM_STATUS, type StreamTranslator, type UpstreamEvent } from '../../translate/stream-contract.js';
-import { ChatShapeError, DONE, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
+import { ChatShapeError, DONE, gatewayUsage, HeldText, InboundStreamState, namedEvent, ToolCallTracker, type ChatUsage, type ChunkView, type FinishReason, type ToolCallDelta } from '../chat.js';
 import { signedId } from '../signatures.js';
 import {
   functionCallItem,
-  gatewayUsage,
   messageItem,
   nowSeconds,
   outputText,

@@ -56,5 +56,7 @@ export const azure = openAICompatible({
   },
   // Azure documents the Responses API on its v1 API: POST /openai/v1/responses.
   responsesApi: 'https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://learn.microsoft.com/azure/ai-services/openai/reference',
 });

@@ -8,5 +8,7 @@ export const deepinfra = openAICompatible({
   defaultBaseUrl: 'https://api.deepinfra.com/v1/openai',
   baseUrlEnv: 'DEEPINFRA_BASE_URL',
   apiKeyEnv: 'DEEPINFRA_API_KEY',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://deepinfra.com/docs/advanced/openai_api',
 });

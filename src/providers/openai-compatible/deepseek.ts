@@ -8,5 +8,7 @@ export const deepseek = openAICompatible({
   defaultBaseUrl: 'https://api.deepseek.com',
   baseUrlEnv: 'DEEPSEEK_BASE_URL',
   apiKeyEnv: 'DEEPSEEK_API_KEY',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://api-docs.deepseek.com/',
 });

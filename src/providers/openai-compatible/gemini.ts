@@ -15,6 +15,8 @@ export const gemini = openAICompatible({
   // Google's own API (https://ai.google.dev/api/generate-content) lives beside the compatible layer,
   // at the same origin without `/v1beta/openai`: Gemini API clients are passed through to it.
   geminiApi: { docs: 'https://ai.google.dev/api/generate-content', compatPath: '/v1beta/openai', auth: { header: 'x-goog-api-key' } },
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://ai.google.dev/gemini-api/docs/openai',
   // Gemini 3 refuses a turn whose function calls lost their signatures (https://ai.google.dev/gemini-api/docs/thought-signatures).
   thoughtSignatures: true,

@@ -11,5 +11,7 @@ export const groq = openAICompatible({
   requestIdHeader: 'x-request-id',
   // Groq documents POST /openai/v1/responses, "fully compatible" with OpenAI's (stateless).
   responsesApi: 'https://console.groq.com/docs/responses-api',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://console.groq.com/docs/openai',
 });

@@ -11,5 +11,7 @@ export const ollama = openAICompatible({
   keyOptional: true,
   // The same page documents /v1/responses (stateless only).
   responsesApi: 'https://docs.ollama.com/api/openai-compatibility',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://docs.ollama.com/api/openai-compatibility',
 });

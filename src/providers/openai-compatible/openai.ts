@@ -14,5 +14,7 @@ export const openai = openAICompatible({
   // max_tokens is deprecated in favour of max_completion_tokens, which o-series and gpt-5 models
   // require (https://platform.openai.com/docs/api-reference/chat/create#chat-create-max_tokens).
   maxTokensParam: 'max_completion_tokens',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://platform.openai.com/docs/api-reference',
 });

@@ -13,5 +13,7 @@ export const openrouter = openAICompatible({
   forwardHeaders: ['http-referer', 'x-title', 'x-openrouter-title'],
   // OpenRouter documents POST /api/v1/responses as a drop-in for OpenAI's (beta, stateless).
   responsesApi: 'https://openrouter.ai/docs/api/reference/responses/overview',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://openrouter.ai/docs/quickstart',
 });

@@ -14,5 +14,7 @@ export const together = openAICompatible({
   modelsAnswer: (body) => (body.trimStart().startsWith('[') ? `{"object":"list","data":${body}}` : body),
   // Together documents POST /v1/responses (no stored responses: the whole conversation each time).
   responsesApi: 'https://docs.together.ai/docs/inference/responses-api',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://docs.together.ai/docs/inference/openai-compatibility',
 });

@@ -13,5 +13,7 @@ export const vllm = openAICompatible({
   requestIdHeader: 'x-request-id',
   // vLLM's supported OpenAI APIs include the Responses API (/v1/responses), for text models.
   responsesApi: 'https://docs.vllm.ai/en/stable/serving/online_serving.html',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html',
 });

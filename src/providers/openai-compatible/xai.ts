@@ -9,5 +9,7 @@ export const xai = openAICompatible({
   apiKeyEnv: 'XAI_API_KEY',
   // xAI documents POST /v1/responses as its preferred API (stored 30 days: previous_response_id).
   responsesApi: 'https://docs.x.ai/developers/model-capabilities/text/generate-text',
+  // Its chat API documents stream_options.include_usage.
+  streamUsage: true,
   docs: 'https://docs.x.ai/api/integrations',
 });
