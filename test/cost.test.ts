@@ -4,7 +4,7 @@
 // 0), the config file's prices (0 is a price; they win over the table), and agreement with the
 // package's own calcPrice for every model it prices by the token.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -253,6 +253,33 @@ describe('the config file\'s prices', () => {
       `${bad}:29: prices[6].output: must be a price in USD per million tokens, got "two"`,
       `${bad}:31: prices[7].model: openai "o3" is priced twice`,
     ]);
+  });
+});
+
+describe('the documentation', () => {
+  /** The body of the first yaml block after `heading` in `doc`, in a file of its own. */
+  function example(doc: string, heading: string): string {
+    const text = readFileSync(doc, 'utf8');
+    const from = text.indexOf(heading);
+    const start = text.indexOf('```yaml\n', from) + '```yaml\n'.length;
+    assert.ok(from >= 0 && start > from, `a yaml block after ${heading} in ${doc}`);
+    const path = join(mkdtempSync(join(tmpdir(), 'gateway-prices-doc-')), 'gateway.yaml');
+    writeFileSync(path, text.slice(start, text.indexOf('```', start)));
+    return path;
+  }
+
+  test('docs/CONFIGURATION.md\'s prices load and price as they say', () => {
+    const documented = createPricing(loadConfig({}, { configFile: example('docs/CONFIGURATION.md', '#### Prices') }));
+    const usage: Usage = { promptTokens: 10_000, completionTokens: 1_000, cacheReadTokens: 4_000, cacheWriteTokens: 2_000, reasoningTokens: 500 };
+    assert.equal(documented.cost('vllm', 'my-llama-70b', usage), 0);
+    assert.equal(documented.cost('ollama', 'llama3.2', usage), 0);
+    // 4,000 x 2.7 + 4,000 x 0.27 + 2,000 x 3.375 + 500 x 13.5 + 500 x 13.5 = 10,800 + 1,080 + 6,750 + 13,500 = 32,130.
+    assertClose(documented.cost('anthropic', 'claude-sonnet-4-5', usage), 0.03213);
+  });
+
+  test('docs/observability.md\'s override loads', () => {
+    const documented = createPricing(loadConfig({}, { configFile: example('docs/observability.md', '**Overrides.**') }));
+    assert.equal(documented.cost('vllm', 'my-llama-70b', { promptTokens: 1, completionTokens: 1 }), 0);
   });
 });
 
