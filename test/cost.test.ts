@@ -4,6 +4,7 @@
 // 0), the config file's prices (0 is a price; they win over the table), and agreement with the
 // package's own calcPrice for every model it prices by the token.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,6 +254,26 @@ describe('the config file\'s prices', () => {
       `${bad}:29: prices[6].output: must be a price in USD per million tokens, got "two"`,
       `${bad}:31: prices[7].model: openai "o3" is priced twice`,
     ]);
+  });
+});
+
+describe('start-up', () => {
+  test('the package is loaded on the first model it prices, not when the gateway starts nor for a price of the file', () => {
+    // A process of its own: this one has loaded the package already.
+    const script = `
+      import { createRequire } from 'node:module';
+      import { createPricing } from './dist/src/observe/prices.js';
+      import { providerSpecs } from './dist/src/providers/index.js';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('genai-prices'));
+      const pricing = createPricing({ prices: [{ provider: 'vllm', model: 'm', input: 1, output: 1 }], providerSpecs });
+      const before = loaded();
+      const own = pricing.cost('vllm', 'm', { promptTokens: 1000000, completionTokens: 0 });
+      const afterOwn = loaded();
+      const table = pricing.cost('openai', 'gpt-4o', { promptTokens: 1000000, completionTokens: 0 });
+      console.log(JSON.stringify([before, own, afterOwn, table, loaded()]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    // gpt-4o's input: $2.50 per million.
+    assert.deepEqual(JSON.parse(out), [false, 1, false, 2.5, true]);
   });
 });
 
