@@ -36,7 +36,7 @@ export function isPattern(name: string): boolean {
  * occurrence after the previous one is enough: a `*` on both sides of it can absorb any text, so
  * an earlier occurrence never rules out a match a later one would allow.
  */
-function matches(parts: readonly string[], model: string): boolean {
+export function matchesPattern(parts: readonly string[], model: string): boolean {
   const first = parts[0]!;
   const last = parts[parts.length - 1]!;
   if (model.length < first.length + last.length || !model.startsWith(first) || !model.endsWith(last)) return false;
@@ -85,7 +85,7 @@ export class ModelAliases {
   resolve(model: string): string | undefined {
     const exact = this.exact.get(model);
     if (exact !== undefined || this.patterns.length === 0) return exact;
-    for (const pattern of this.patterns) if (matches(pattern.parts, model)) return pattern.target;
+    for (const pattern of this.patterns) if (matchesPattern(pattern.parts, model)) return pattern.target;
     return undefined;
   }
 

@@ -84,6 +84,17 @@ export interface FileRoute {
   readonly targets: readonly FileTarget[];
 }
 
+/** One entry of `prices`: a model's price in USD per million tokens, over the price table's. */
+export interface FilePrice {
+  readonly provider: Located<string>;
+  readonly model: Located<string>;
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number | undefined;
+  readonly cacheWrite: number | undefined;
+  readonly reasoning: number | undefined;
+}
+
 export interface ConfigFile {
   /** Each entry of `settings`, as the key is written there. */
   readonly settings: readonly (Located<unknown> & { readonly key: string })[];
@@ -95,9 +106,11 @@ export interface ConfigFile {
   readonly routes: readonly FileRoute[];
   /** The top-level `breaker` section: the defaults of every route's breakers. */
   readonly breaker: FileBreaker;
+  /** `prices`, in the file's order. */
+  readonly prices: readonly FilePrice[];
 }
 
-export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [], routes: [], breaker: {} });
+export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [], routes: [], breaker: {}, prices: [] });
 
 /** Targets a route may declare; with their keys, at most MAX_ROUTE_TARGETS (route/strategy.ts) in all. */
 const MAX_FILE_TARGETS = 16;
@@ -248,6 +261,18 @@ const customEntry = strict({
   responses_api: z.boolean(expected('true or false')).optional(),
 });
 
+// USD per million tokens; 0 is a price (a self-hosted model), unlike an absent entry.
+const pricePerMillion = z.number(expected('a price in USD per million tokens')).min(0, { error: 'must not be negative' });
+const priceEntry = strict({
+  provider: nonEmpty,
+  model: nonEmpty,
+  input: pricePerMillion,
+  output: pricePerMillion,
+  cache_read: pricePerMillion.optional(),
+  cache_write: pricePerMillion.optional(),
+  reasoning: pricePerMillion.optional(),
+});
+
 // Each section is checked on its own; an empty one (every line commented out) is none.
 const sections = strict({
   settings: z.unknown().optional(),
@@ -257,6 +282,7 @@ const sections = strict({
   default_models: z.unknown().optional(),
   routes: z.unknown().optional(),
   breaker: z.unknown().optional(),
+  prices: z.unknown().optional(),
 });
 const routesSection = z.record(z.string(), z.unknown(), expected('a map of route names to routes')).nullish();
 const aliasesSection = z.record(z.string(), z.unknown(), expected('a map of model names to the models that serve them')).nullish();
@@ -267,6 +293,7 @@ const defaultModelsSection = strict(
 const settingsSection = z.record(z.string(), z.unknown(), expected('a map of setting names to values')).nullish();
 const providersSection = z.record(z.string(), z.unknown(), expected('a map of provider names to their settings')).nullish();
 const customSection = z.array(z.unknown(), expected('a list of providers')).nullish();
+const pricesSection = z.array(z.unknown(), expected('a list of prices (provider, model, input, output)')).nullish();
 
 type Path = readonly (string | number)[];
 
@@ -455,6 +482,22 @@ export function readConfigFile(path: string, label: string, problems: string[]):
   }
   const breaker = top.breaker == null ? {} : breakerOf(check(breakerEntry, top.breaker, ['breaker']));
 
+  const prices: FilePrice[] = [];
+  for (const [index, value] of (check(pricesSection, top.prices, ['prices']) ?? []).entries()) {
+    const where = ['prices', index];
+    const entry = check(priceEntry, value, where);
+    if (entry === undefined) continue;
+    prices.push({
+      provider: locate([...where, 'provider'], entry.provider),
+      model: locate([...where, 'model'], entry.model),
+      input: entry.input,
+      output: entry.output,
+      cacheRead: entry.cache_read,
+      cacheWrite: entry.cache_write,
+      reasoning: entry.reasoning,
+    });
+  }
+
   const aliases = check(aliasesSection, top.model_aliases, ['model_aliases']) ?? {};
   const defaults = top.default_models == null ? {} : (check(defaultModelsSection, top.default_models, ['default_models']) ?? {});
   return {
@@ -473,5 +516,6 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     }),
     routes,
     breaker,
+    prices,
   };
 }

@@ -357,6 +357,24 @@ export interface Config extends Settings {
   readonly defaultModels: Readonly<Partial<Record<DefaultModelApi, string>>>;
   /** `routes` from the config file, in its order, each target's keys resolved and expanded. */
   readonly routes: readonly RouteConfig[];
+  /** `prices` from the config file, in its order: they win over the price table (observe/prices.ts). */
+  readonly prices: readonly PriceOverride[];
+}
+
+/** A model's price from the config file, in USD per million tokens. */
+export interface PriceOverride {
+  /** A provider of `providerSpecs`. */
+  readonly provider: string;
+  /** A model name as the provider is asked for it, or a pattern of them with `*`. */
+  readonly model: string;
+  readonly input: number;
+  readonly output: number;
+  /** Absent: cache reads cost `input`. */
+  readonly cacheRead: number | undefined;
+  /** Absent: cache writes cost `input`. */
+  readonly cacheWrite: number | undefined;
+  /** Absent: reasoning tokens cost `output`. */
+  readonly reasoning: number | undefined;
 }
 
 /** One target of a route, one per key: a provider, a model, a key, and its overrides. */
@@ -755,6 +773,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
   }
 
   const routes = resolveRoutes(file, env, values as Settings, specs, providers, modelAliases, problems);
+  const prices = resolvePrices(file, specs, problems);
 
   if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
   return Object.freeze({
@@ -764,7 +783,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     modelAliases,
     defaultModels: Object.freeze(defaultModels),
     routes,
+    prices,
   });
+}
+
+/** The file's prices, each for a provider the gateway knows and a model name (or a pattern), given once. */
+function resolvePrices(file: ConfigFile, specs: readonly ProviderSpec[], problems: string[]): readonly PriceOverride[] {
+  const prices: PriceOverride[] = [];
+  const seen = new Set<string>();
+  for (const entry of file.prices) {
+    const provider = entry.provider.value;
+    const model = entry.model.value;
+    if (!specs.some((spec) => spec.name === provider)) {
+      problems.push(`${entry.provider.at}: unknown provider "${provider}"; known: ${specs.map((spec) => spec.name).join(', ')}`);
+      continue;
+    }
+    if (!MODEL_NAME.test(model)) {
+      problems.push(`${entry.model.at}: must be a model name (visible ASCII, no spaces, quotes or backslashes), or a pattern of them with "*"`);
+      continue;
+    }
+    const key = `${provider}/${model}`;
+    if (seen.has(key)) {
+      problems.push(`${entry.model.at}: ${provider} "${model}" is priced twice`);
+      continue;
+    }
+    seen.add(key);
+    prices.push(Object.freeze({ provider, model, input: entry.input, output: entry.output, cacheRead: entry.cacheRead, cacheWrite: entry.cacheWrite, reasoning: entry.reasoning }));
+  }
+  return Object.freeze(prices);
 }
 
 /**
