@@ -24,6 +24,8 @@ import type { Telemetry } from './observe/telemetry.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
+import { createPricing } from './observe/prices.js';
+import type { Pricing } from './observe/records.js';
 import { Routes, TARGET_HEADER } from './route/routes.js';
 import type { Target } from './route/target.js';
 
@@ -68,6 +70,8 @@ export class Gateway {
   readonly secrets: readonly string[];
   /** The config file's routes, their targets' health kept here. */
   readonly routes: Routes;
+  /** Prices answers (the price table under the config file's prices), for records and the cost header. */
+  readonly pricing: Pricing;
 
   constructor(
     readonly config: Config,
@@ -132,6 +136,7 @@ export class Gateway {
     this.routes = new Routes(config.routes, (name) => providers.get(name)!);
     // Lists the aliases and the routes: made after them.
     this.models = new ModelLists(this, logger);
+    this.pricing = createPricing(config);
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,
@@ -142,6 +147,7 @@ export class Gateway {
       aliasMiss: (ex, target) => this.aliasMiss(ex, target),
       secrets: this.secrets,
       telemetry: options.telemetry,
+      pricing: this.pricing,
     });
   }
 

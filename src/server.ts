@@ -160,7 +160,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.clientGone = true;
           ex.waiting?.cancel();
         }
-        const record = requestRecord(ex, undefined);
+        const record = requestRecord(ex, gateway.pricing);
         logRequest(requestLines, record);
         metrics?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
