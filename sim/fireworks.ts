@@ -243,6 +243,11 @@ export interface SimFlavour {
    * before [DONE] and `"usage":null` on every other chunk (`asked`, OpenAI's documented shape).
    */
   readonly streamUsage?: 'finish' | 'asked';
+  /**
+   * Chat request fields the host refuses with its 422 `extra_forbidden` (Mistral's validator for
+   * `stream_options`, which OpenAI's SDKs and many clients send on streams).
+   */
+  readonly forbiddenFields?: readonly string[];
 }
 
 /** The serverless catalogue the simulator serves; users' own models are accepted besides. */
@@ -1634,6 +1639,13 @@ export async function startFlavouredSim(flavour: SimFlavour, options: FireworksS
   // Endpoints
 
   async function chat(ex: Exchange, body: any, model: string, fault: SimFault | undefined): Promise<void> {
+    const forbidden = flavour.forbiddenFields?.find((field) => body[field] !== undefined);
+    if (forbidden !== undefined) {
+      countUsage(0, 0);
+      // Mistral's own body: pydantic's detail, under an OpenAI-like envelope.
+      const detail = [{ type: 'extra_forbidden', loc: ['body', forbidden], msg: 'Extra inputs are not permitted', input: body[forbidden] }];
+      return send(ex, 422, 'application/json', JSON.stringify({ object: 'error', message: { detail }, type: 'invalid_request_error', param: null, code: null }), []);
+    }
     const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0) return badRequest(ex, "'messages' is required and must be a non-empty array", 'messages');
     const n = body.n === undefined || body.n === null ? 1 : body.n;

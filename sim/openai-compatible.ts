@@ -55,6 +55,8 @@ interface FamilyFacts {
   geminiNative?: boolean;
   /** Whether a model's tool calls carry thought signatures the next request must send back. */
   thoughtSignatures?: (model: string) => boolean;
+  /** Chat fields the host refuses with a 422 (SimFlavour.forbiddenFields). */
+  forbiddenFields?: readonly string[];
   /** How a chat stream reports usage (SimFlavour.streamUsage); default `finish`. */
   streamUsage?: SimFlavour['streamUsage'];
   /** `owned_by` of every listed model. */
@@ -71,7 +73,7 @@ const FAMILY: Readonly<Record<string, FamilyFacts>> = {
   },
   groq: { basePath: '/openai/v1', responses: '/responses', requestIdHeader: 'x-request-id', owner: 'Meta', models: [chat('llama-3.1-8b-instant'), chat('llama-3.3-70b-versatile')] },
   together: { basePath: '/v1', responses: '/responses', modelsShape: 'array', owner: 'together', models: [chat('meta-llama/Llama-3.3-70B-Instruct-Turbo'), embedding('BAAI/bge-base-en-v1.5')] },
-  mistral: { basePath: '/v1', responses: '/responses', requestIdHeader: 'mistral-correlation-id', owner: 'mistralai', models: [chat('mistral-small-latest'), embedding('mistral-embed', 1024)] },
+  mistral: { basePath: '/v1', responses: '/responses', requestIdHeader: 'mistral-correlation-id', owner: 'mistralai', forbiddenFields: ['stream_options'], models: [chat('mistral-small-latest'), embedding('mistral-embed', 1024)] },
   deepseek: { basePath: '', owner: 'deepseek', models: [chat('deepseek-chat'), chat('deepseek-reasoner')] },
   openrouter: { basePath: '/api/v1', responses: '/responses', owner: 'openrouter', models: [chat('openai/gpt-4o-mini'), chat('meta-llama/llama-3.1-8b-instruct')] },
   xai: { basePath: '/v1', responses: '/responses', owner: 'xai', models: [chat('grok-4'), chat('grok-3-mini')] },
@@ -109,6 +111,7 @@ function flavourOf(name: string, facts: FamilyFacts): SimFlavour {
     geminiNative: facts.geminiNative ?? false,
     ...(facts.thoughtSignatures !== undefined && { thoughtSignatures: facts.thoughtSignatures }),
     ...(facts.streamUsage !== undefined && { streamUsage: facts.streamUsage }),
+    ...(facts.forbiddenFields !== undefined && { forbiddenFields: facts.forbiddenFields }),
   });
 }
 

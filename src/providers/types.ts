@@ -110,6 +110,12 @@ export interface PassThroughSpec extends ProviderSpecBase {
    * that refuse the field (Mistral answers 422 "extra_forbidden") or always send usage go without.
    */
   readonly streamUsage?: boolean;
+  /**
+   * The host answers a chat request carrying `stream_options` with a 422 (Mistral's
+   * `extra_forbidden`): a translated request (Messages, Responses, Gemini in) goes without it. Such
+   * a host sends a stream's usage unasked.
+   */
+  readonly refusesStreamOptions?: boolean;
 }
 
 export interface TranslatingSpec extends ProviderSpecBase {

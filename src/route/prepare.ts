@@ -217,6 +217,7 @@ export class Preparer {
     } else {
       prepared.path = provider.basePath + (spec.upstreamPath === undefined ? CHAT_UPSTREAM_PATH : spec.upstreamPath(CHAT_UPSTREAM_PATH, target.model, provider));
       const chat = inbound.chat;
+      if (spec.refusesStreamOptions === true) delete chat.stream_options;
       if (spec.maxTokensParam === 'max_completion_tokens' && chat.max_tokens !== undefined) {
         chat.max_completion_tokens = chat.max_tokens;
         delete chat.max_tokens;

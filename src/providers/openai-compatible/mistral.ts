@@ -9,6 +9,8 @@ export const mistral = openAICompatible({
   baseUrlEnv: 'MISTRAL_BASE_URL',
   apiKeyEnv: 'MISTRAL_API_KEY',
   requestIdHeader: 'mistral-correlation-id',
+  // Its validator forbids extra fields: stream_options is a 422 (its streams carry usage anyway).
+  refusesStreamOptions: true,
   // Mistral documents the Responses API (public preview, stateless) beside chat at /v1.
   responsesApi: 'https://docs.mistral.ai/studio/conversations/responses',
   docs: 'https://docs.mistral.ai/api/',
