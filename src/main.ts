@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.js';
 import { startTelemetry } from './observe/telemetry.js';
 import { createGatewayServer } from './server.js';
 import { providerSummary, startupText } from './startup-summary.js';
+import { warmPriceTable } from './observe/prices.js';
 import { VERSION } from './version.js';
 
 /** Exit codes: 0 after a clean stop, 1 for invalid settings or no address to listen on, 2 for a bad command line. */
@@ -120,6 +121,8 @@ async function runServer(config: Config, logger: Logger, isWorker: boolean): Pro
   if (!isWorker) warnIfExposed(config, logger);
   try {
     const address = await gateway.listen();
+    // The price table loads once the port is open, not in the first priced answer's path.
+    setImmediate(() => warmPriceTable(gateway.gateway.providers.keys(), logger));
     if (isWorker) {
       process.send?.({ listening: address } satisfies WorkerMessage);
     } else {

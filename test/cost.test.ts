@@ -15,6 +15,7 @@ import { ConfigError, loadConfig, type PriceOverride } from '../src/config.js';
 import { PACKAGE_PROVIDER_IDS, createPricing } from '../src/observe/prices.js';
 import { providerSpecs } from '../src/providers/index.js';
 import type { Usage } from '../src/stream.js';
+import { startGatewayProcess, until } from './helpers.js';
 
 const TOLERANCE = 1e-12;
 const pricing = createPricing({ prices: [], providerSpecs });
@@ -340,5 +341,18 @@ describe('agreement with the package', () => {
       }
     }
     assert.ok(compared > 500, `compared ${compared} models`);
+  });
+});
+
+describe('warm-up', () => {
+  test('a gateway started as a user starts it loads the price table once it listens, before any answer', async () => {
+    const gateway = await startGatewayProcess({ FIREWORKS_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'debug' });
+    try {
+      await until(() => gateway.output().includes('price table loaded'), 5_000);
+      assert.ok(!gateway.output().includes('"msg":"request"'), 'no request was made');
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+    }
   });
 });

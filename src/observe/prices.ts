@@ -3,6 +3,8 @@
 // price is resolved once per provider and model and kept: pricing an answer is two Map lookups
 // and a few multiplications.
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logger.js';
 import type * as GenaiPrices from '@pydantic/genai-prices';
 import { WILDCARD, isPattern, matchesPattern } from '../aliases.js';
 import type { Config, PriceOverride } from '../config.js';
@@ -106,6 +108,21 @@ let packageTable: typeof GenaiPrices | undefined;
 function genaiPrices(): typeof GenaiPrices {
   packageTable ??= createRequire(import.meta.url)('@pydantic/genai-prices') as typeof GenaiPrices;
   return packageTable;
+}
+
+/**
+ * Loads the package now, when a configured provider is priced from it: the gateway calls this once
+ * it listens, so that the first priced answer does not wait for the load.
+ */
+export function warmPriceTable(providers: Iterable<string>, logger: Logger): void {
+  for (const provider of providers) {
+    if (PACKAGE_PROVIDER_IDS.has(provider)) {
+      const started = performance.now();
+      genaiPrices();
+      logger.debug({ ms: Math.round(performance.now() - started) }, 'price table loaded');
+      return;
+    }
+  }
 }
 
 /** The price in effect at `now` among `variants`, chosen as the package's calcPrice chooses it: the last that holds, else the first. */
