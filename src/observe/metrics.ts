@@ -87,13 +87,24 @@ class Series {
   costUsd = 0;
   unpriced = 0;
   clientGone = 0;
+  /** The gateway's overhead for this series' API and provider: found once, kept here. */
+  overhead: Histogram | undefined = undefined;
+  /** The attempts of a request without a route (provider only): found once, kept here. */
+  attempts: AttemptSeries | undefined = undefined;
   constructor(readonly labels: Readonly<Record<string, string>>) {}
 }
 
 /** The labels of the gateway's own overhead and of attempts: fewer than a request's. */
 class AttemptSeries {
-  /** By outcome label. */
+  /** Attempts answered: nearly all, counted apart from the map. */
+  answered = 0;
+  /** By outcome label, the others. */
   readonly outcomes = new Map<string, number>();
+
+  count(outcome: string): void {
+    if (outcome === 'answered') this.answered++;
+    else this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+  }
   retries = 0;
   fallbacks = 0;
   hedges = 0;
@@ -119,7 +130,9 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
 export class Metrics implements Observer {
   readonly registry = new client.Registry();
-  private readonly series = new Map<string, Series>();
+  /** Every series, for a scrape; found per request through `index`: API, provider, model, then route and target. */
+  private readonly series: Series[] = [];
+  private readonly index = new Map<string, Map<string, Map<string, Map<string, Series>>>>();
   private readonly attemptSeries = new Map<string, AttemptSeries>();
   private readonly overhead = new Map<string, { labels: Readonly<Record<string, string>>; histogram: Histogram }>();
   private readonly models = new Set<string>();
@@ -131,7 +144,7 @@ export class Metrics implements Observer {
     this.maxModels = options.maxModels;
     this.known = new Set(options.knownModels ?? []);
     const registry = this.registry;
-    const series = () => this.series.values();
+    const series = () => this.series;
     register(registry, 'gateway_requests_total', 'Requests answered, by inbound API, provider, model, route, target and status class (499: the client left).', 'counter', () =>
       flatMap(series(), (s) => s.classes.flatMap((c, i) => (c === undefined ? [] : [{ labels: { ...s.labels, status_class: STATUS_CLASSES[i]! }, value: c.requests }]))),
     );
@@ -162,7 +175,7 @@ export class Metrics implements Observer {
     );
     const attempts = () => this.attemptSeries.values();
     register(registry, 'gateway_attempts_total', 'Attempts and targets passed over, by provider, route, target and outcome.', 'counter', () =>
-      flatMap(attempts(), (a) => [...a.outcomes].map(([outcome, value]) => ({ labels: { ...a.labels, outcome }, value }))),
+      flatMap(attempts(), (a) => [...(a.answered === 0 ? [] : [['answered', a.answered] as const]), ...a.outcomes].map(([outcome, value]) => ({ labels: { ...a.labels, outcome }, value }))),
     );
     register(registry, 'gateway_retries_total', 'Attempts that tried the same target again.', 'counter', () =>
       flatMap(attempts(), (a) => (a.retries === 0 ? [] : [{ labels: a.labels, value: a.retries }])),
@@ -212,11 +225,21 @@ export class Metrics implements Observer {
     // A route's target ids are the operator's; a request without a route names none (its model has its own label).
     const target = record.route !== undefined ? (record.target ?? '') : '';
     const model = this.modelLabel(record.model, status >= 200 && status < 300);
-    const key = `${record.api}\u0000${provider}\u0000${model}\u0000${route}\u0000${target}`;
-    let series = this.series.get(key);
+    // Nested maps rather than one joined key: the API and provider names are the gateway's own
+    // strings, whose hashes V8 keeps; only the model's is computed, and nothing is concatenated
+    // for a request without a route.
+    let byProvider = this.index.get(record.api);
+    if (byProvider === undefined) this.index.set(record.api, (byProvider = new Map()));
+    let byModel = byProvider.get(provider);
+    if (byModel === undefined) byProvider.set(provider, (byModel = new Map()));
+    let byRoute = byModel.get(model);
+    if (byRoute === undefined) byModel.set(model, (byRoute = new Map()));
+    const routeKey = route === '' ? '' : `${route}\u0000${target}`;
+    let series = byRoute.get(routeKey);
     if (series === undefined) {
       series = new Series({ api: record.api, provider, model, route, target });
-      this.series.set(key, series);
+      byRoute.set(routeKey, series);
+      this.series.push(series);
     }
     const classIndex = status >= 100 && status < 600 ? Math.floor(status / 100) : 5;
     const stats = (series.classes[classIndex] ??= new ClassStats());
@@ -228,18 +251,24 @@ export class Metrics implements Observer {
     if (usage !== undefined) addTokens(series.tokens, usage);
     if (record.costUsd !== undefined) series.costUsd += record.costUsd;
     else if (record.priced === false) series.unpriced++;
-    if (record.overheadMs !== undefined) {
-      const overheadKey = `${record.api}\u0000${provider}`;
-      let overhead = this.overhead.get(overheadKey);
-      if (overhead === undefined) {
-        overhead = { labels: { api: record.api, provider }, histogram: new Histogram(OVERHEAD_BUCKETS) };
-        this.overhead.set(overheadKey, overhead);
-      }
-      overhead.histogram.observe(record.overheadMs / 1000);
-    }
+    if (record.overheadMs !== undefined) (series.overhead ??= this.overheadOf(record.api, provider)).observe(record.overheadMs / 1000);
     const attempts = record.attempts;
-    // A request answered by its one attempt (nearly all) counts that attempt and nothing else.
-    if (attempts.length > 0) this.countAttempts(attempts, route);
+    // A request without a route answered by its one attempt (nearly all) counts that attempt alone.
+    if (attempts.length === 1 && route === '' && attempts[0]!.provider === provider) {
+      const counts = (series.attempts ??= this.attemptOf(attempts[0]!, ''));
+      if (attempts[0]!.outcome === 'answered') counts.answered++;
+      else counts.count(outcomeLabel(attempts[0]!.outcome));
+    } else if (attempts.length > 0) this.countAttempts(attempts, route);
+  }
+
+  private overheadOf(api: string, provider: string): Histogram {
+    const key = `${api}\u0000${provider}`;
+    let overhead = this.overhead.get(key);
+    if (overhead === undefined) {
+      overhead = { labels: { api, provider }, histogram: new Histogram(OVERHEAD_BUCKETS) };
+      this.overhead.set(key, overhead);
+    }
+    return overhead.histogram;
   }
 
   private attemptOf(attempt: AttemptRecord, route: string): AttemptSeries {
@@ -258,8 +287,7 @@ export class Metrics implements Observer {
     let previous: string | undefined;
     for (const attempt of attempts) {
       const series = this.attemptOf(attempt, route);
-      const outcome = outcomeLabel(attempt.outcome);
-      series.outcomes.set(outcome, (series.outcomes.get(outcome) ?? 0) + 1);
+      series.count(outcomeLabel(attempt.outcome));
       if (attempt.hedge === true) series.hedges++;
       else if (previous !== undefined) {
         if (attempt.startedAt !== undefined && previous === attempt.target) series.retries++;
