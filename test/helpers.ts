@@ -14,6 +14,19 @@ import { providerSpecs } from '../src/providers/index.js';
 
 export const MODEL = 'accounts/fireworks/models/llama-v3p1-8b-instruct';
 export const KEY = 'fw_test_key_0123456789';
+/** A model the groq simulator flavour serves. */
+export const GROQ_MODEL = 'llama-3.1-8b-instant';
+/** The config file's routes entry `team-chat`: Fireworks' MODEL first (target `primary`), Groq's GROQ_MODEL behind it (`backup`). */
+export const FALLBACK_ROUTE = `
+  team-chat:
+    targets:
+      - provider: fireworks
+        model: ${MODEL}
+        id: primary
+      - provider: groq
+        model: ${GROQ_MODEL}
+        id: backup
+`;
 
 export interface Stack {
   sim: FireworksSim;

@@ -10,9 +10,8 @@ import { request } from 'undici';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, closedPort, startGateway } from './helpers.js';
+import { closedPort, FALLBACK_ROUTE, GROQ_MODEL, KEY, MODEL, startGateway } from './helpers.js';
 
-const GROQ_MODEL = 'llama-3.1-8b-instant';
 
 /** One sample of the exposition: its metric name, labels and value. */
 interface Sample {
@@ -54,16 +53,7 @@ function chat(url: string, model: string, extra: Record<string, unknown> = {}, h
 }
 
 const ROUTES = `
-routes:
-  team-chat:
-    targets:
-      - provider: fireworks
-        model: ${MODEL}
-        id: primary
-      - provider: groq
-        model: ${GROQ_MODEL}
-        id: backup
-`;
+routes:${FALLBACK_ROUTE}`;
 
 let fireworks: FireworksSim;
 let groq: OpenAICompatibleSim;

@@ -12,11 +12,10 @@ import { parse as parseYaml } from 'yaml';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, startGateway } from './helpers.js';
+import { FALLBACK_ROUTE, GROQ_MODEL, KEY, MODEL, startGateway } from './helpers.js';
 
 const DOC = 'docs/observability.md';
 const DASHBOARD = 'docs/grafana/ai-gateway.json';
-const GROQ_MODEL = 'llama-3.1-8b-instant';
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
 /** A metric name as the docs and queries write it. */
 const METRIC_NAME = /\bgateway_[a-z0-9_]+/g;
@@ -85,16 +84,7 @@ function metricOf(name: string, metrics: Map<string, Exposed>): string | undefin
 }
 
 const ROUTES = `
-routes:
-  team-chat:
-    targets:
-      - provider: fireworks
-        model: ${MODEL}
-        id: primary
-      - provider: groq
-        model: ${GROQ_MODEL}
-        id: backup
-  hedged:
+routes:${FALLBACK_ROUTE}  hedged:
     hedge:
       after_ms: 50
     targets:

@@ -17,10 +17,9 @@ import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, collectLines, requestLines, startGateway } from './helpers.js';
+import { collectLines, GROQ_MODEL, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 
 const PLACEHOLDER = 'use-server-key';
-const GROQ_MODEL = 'llama-3.1-8b-instant';
 const CLAUDE = 'claude-sonnet-4-5';
 
 let fireworks: FireworksSim;

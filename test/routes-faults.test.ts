@@ -17,7 +17,7 @@ import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, closedPort, collectLines, requestLines, startGateway } from './helpers.js';
+import { closedPort, collectLines, GROQ_MODEL, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 
 /** Requests per API in each scenario; the scenario mixes every API, so it sends this many times the APIs. */
 const PER_LANE = Number(process.env.ROUTE_FAULT_REQUESTS ?? 80);
@@ -25,7 +25,6 @@ const PER_LANE = Number(process.env.ROUTE_FAULT_REQUESTS ?? 80);
 const CONCURRENCY = 24;
 const PLACEHOLDER = 'use-server-key';
 const GROQ_KEY = 'sim-groq-key';
-const GROQ_MODEL = 'llama-3.1-8b-instant';
 const GEMINI_KEY = 'sim-gemini-key';
 const GEMINI_MODEL = 'gemini-2.5-flash';
 const CLAUDE = 'claude-sonnet-4-5';

@@ -14,10 +14,9 @@ import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
-import { KEY, MODEL, closedPort, collectLines, requestLines, startGateway } from './helpers.js';
+import { closedPort, collectLines, FALLBACK_ROUTE, GROQ_MODEL, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 
 const GROQ_KEY = 'sim-groq-key';
-const GROQ_MODEL = 'llama-3.1-8b-instant';
 const CLAUDE = 'claude-sonnet-4-5';
 
 interface Setup {
@@ -72,16 +71,7 @@ const baseEnv = (): Record<string, string> => ({
 });
 
 const FALLBACK = `
-routes:
-  team-chat:
-    targets:
-      - provider: fireworks
-        model: ${MODEL}
-        id: primary
-      - provider: groq
-        model: ${GROQ_MODEL}
-        id: backup
-`;
+routes:${FALLBACK_ROUTE}`;
 
 describe('fallback', () => {
   let setup: Setup;
