@@ -126,7 +126,7 @@ export class FactsReader implements AnswerFacts {
     const once = facts.finishOnce;
     let from = 0;
     if (once !== undefined && stream && !this.armed) {
-      from = afterAny(bytes, once.after);
+      from = afterAny(bytes, once.after, seam);
       if (from === -1) return;
       this.armed = true;
     }
@@ -159,11 +159,11 @@ function acrossSeam(at: number, end: number, seam: number): boolean {
   return seam === 0 || (at < seam && end > seam);
 }
 
-/** Past the end of the first of `names` in bytes, or -1. */
-function afterAny(bytes: Buffer, names: readonly Buffer[]): number {
+/** Past the end of the first of `names` in bytes (across the seam in a seam's window), or -1. */
+function afterAny(bytes: Buffer, names: readonly Buffer[], seam: number): number {
   for (const name of names) {
     const at = bytes.indexOf(name);
-    if (at !== -1) return at + name.length;
+    if (at !== -1 && acrossSeam(at, at + name.length, seam)) return at + name.length;
   }
   return -1;
 }
