@@ -25,6 +25,7 @@ import type { ProviderAdapter, ProviderSpec } from './providers/types.js';
 import type { StreamTranslator, TranslatedError, UpstreamEvent } from './translate/stream-contract.js';
 import { AddedUsageFilter } from './added-usage.js';
 import { CHAT_USAGE, UsageObserver, type Usage } from './stream.js';
+import { FactsReader, factsOfUsage, type FactsDialect } from './observe/facts.js';
 import { safeEcho } from './redact.js';
 import type { ClientSink } from './sink.js';
 import { StreamCommit, carriesError, streamApiOf } from './stream-commit.js';
@@ -43,6 +44,8 @@ export interface AnswerTranslation {
   stream?(): StreamTranslator;
   /** How the provider frames its stream. */
   readonly framing: ProviderAdapter['framing'];
+  /** Where the provider's answer keeps its id, model and finish reason; absent for an answer that is no generation (a model list). */
+  readonly facts?: FactsDialect;
   /** Headers for the client with a successful answer, [name, value, ...]. */
   readonly clientHeaders: readonly string[];
   /** The content type of a translated stream, when it is not SSE (Gemini's JSON-array stream). */
@@ -230,6 +233,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private failedInBand = false;
   /** Set by keepAddedUsage(); off for a compressed stream. */
   private addedUsage: AddedUsageFilter | undefined;
+  /** Set by readFacts(), while OpenTelemetry is on: otherwise no chunk is looked at for them. */
+  private facts: FactsReader | undefined;
 
   constructor(
     sink: ClientSink,
@@ -249,6 +254,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
    */
   keepAddedUsage(): void {
     this.addedUsage = new AddedUsageFilter(MAX_EVENT_BYTES);
+  }
+
+  /**
+   * Read the answer's id, model and finish reasons (ex.answerFacts from the commit point), in the
+   * provider's dialect: the client's own for a pass-through answer. `keepBodyBytes`: a whole
+   * answer up to this size is kept for content capture. Called before run().
+   */
+  readFacts(keepBodyBytes: number): void {
+    const translation = this.translation;
+    const dialect = translation === undefined ? factsOfUsage(this.ex?.api?.usageDialect) : translation.facts;
+    if (dialect !== undefined) this.facts = new FactsReader(dialect, keepBodyBytes);
   }
 
   /**
@@ -345,6 +361,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       case Mode.Stream:
         if (!this.begun) this.begin(ex);
         else if (!this.paused) this.timer!.refresh();
+        if (this.facts !== undefined) this.facts.push(chunk);
         if (this.translation !== undefined) {
           this.translateChunk(ex, controller, chunk);
           return;
@@ -364,6 +381,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
         return;
       default:
         (ex.usage as UsageObserver | undefined)?.push(chunk);
+        if (this.facts !== undefined) this.facts.push(chunk);
         if (!this.sink.write(chunk)) this.hold(controller);
     }
   }
@@ -405,6 +423,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     // A whole answer, or a stream that ended before its first byte: answer it as it is.
     if (!this.sink.claim(this)) return this.finish({ kind: 'lost' });
+    if (this.facts !== undefined) {
+      if (headers.contentEncoding === undefined) this.facts.readBody(body);
+      ex.answerFacts = this.facts;
+    }
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
     const forClient = headers.forClient;
@@ -487,6 +509,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     let writable = true;
     for (const chunk of chunks) {
       (ex.usage as UsageObserver | undefined)?.push(chunk);
+      this.facts?.push(chunk);
       writable = this.sink.write(chunk);
     }
     if (!writable) this.hold(controller);
@@ -540,6 +563,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.streaming = true;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.status = this.status;
+    if (this.facts !== undefined) ex.answerFacts = this.facts;
     const headers = this.headers!;
     const forClient = headers.forClient;
     if (this.translation !== undefined) {
@@ -671,6 +695,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (!this.sink.claim(this)) return this.finish({ kind: 'lost' });
+    if (this.facts !== undefined) {
+      this.facts.readBody(body);
+      ex.answerFacts = this.facts;
+    }
     ex.status = this.status;
     ex.firstByteMs = performance.now() - ex.startedAt;
     ex.usage = { usage: answer.usage };
@@ -768,6 +796,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.chunks = NO_CHUNKS;
     this.commitPoint = undefined;
     this.held = NO_CHUNKS;
+    this.facts = undefined;
     resolve(outcome);
   }
 }

@@ -11,6 +11,7 @@ import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
 import type { AttemptRecord } from './observe/records.js';
 import type { RequestTrace } from './observe/telemetry.js';
+import type { AnswerFacts } from './observe/facts.js';
 
 export type { AttemptRecord } from './observe/records.js';
 
@@ -111,6 +112,8 @@ export interface Exchange {
   waiting: { cancel(): void } | undefined;
   /** The request's server span, when OpenTelemetry is on and an attempt has started. */
   trace?: RequestTrace;
+  /** The answer's id, model and finish reasons, read by the answering attempt while OpenTelemetry is on. */
+  answerFacts?: AnswerFacts;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

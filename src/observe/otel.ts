@@ -33,6 +33,8 @@ import { requestCredentials } from '../record.js';
 import { redactCredentials } from '../redact.js';
 import type { Usage } from '../stream.js';
 import { VERSION } from '../version.js';
+import type { AnswerFacts } from './facts.js';
+import { outputMessages } from './output-messages.js';
 import { apiLabel, type ApiLabel, type AttemptRecord, type RequestRecord } from './records.js';
 import type { AttemptTrace, RequestTrace, Telemetry } from './telemetry.js';
 
@@ -169,6 +171,7 @@ class OtelTelemetry implements Telemetry {
   private readonly instruments: Instruments;
   private readonly propagator = new W3CTraceContextPropagator();
   private readonly captureContent: boolean;
+  readonly keepAnswerBytes: number;
   /** server.address and server.port per provider origin, parsed once. */
   private readonly addresses = new Map<string, ServerAddress>();
 
@@ -181,6 +184,7 @@ class OtelTelemetry implements Telemetry {
     this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, VERSION);
     this.instruments = instruments(meterProvider?.getMeter(SCOPE, VERSION) ?? createNoopMeter());
     this.captureContent = config.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
+    this.keepAnswerBytes = this.captureContent ? MAX_CAPTURED_BODY_BYTES : 0;
   }
 
   attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace {
@@ -224,10 +228,15 @@ class OtelTelemetry implements Telemetry {
       if (record.target !== undefined) attributes['gateway.target'] = record.target;
       attributes['gateway.attempts'] = Math.max(record.attempts.length, record.retries + 1);
       if (record.usage !== undefined) usageAttributes(attributes, record.usage);
+      if (record.responseId !== undefined) attributes['gen_ai.response.id'] = record.responseId;
+      if (record.responseModel !== undefined) attributes['gen_ai.response.model'] = record.responseModel;
+      if (record.finishReasons !== undefined) attributes['gen_ai.response.finish_reasons'] = record.finishReasons as string[];
       if (errorType !== undefined) attributes['error.type'] = errorType;
       if (this.captureContent) {
         const content = capturedInput(ex, secrets);
         if (content !== undefined) attributes['gen_ai.input.messages'] = content;
+        const output = ex.answerFacts?.body === undefined ? undefined : capturedOutput(ex, ex.answerFacts, secrets);
+        if (output !== undefined) attributes['gen_ai.output.messages'] = output;
       }
       span.setAttributes(attributes);
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
@@ -301,6 +310,7 @@ class ClientTrace implements AttemptTrace {
         if (record.status > 0) attributes['http.response.status_code'] = record.status;
       }
       if (usage !== undefined) usageAttributes(attributes, usage);
+      if (answered && ex.answerFacts !== undefined) factsAttributes(attributes, ex.answerFacts);
       if (errorType !== undefined) attributes['error.type'] = errorType;
       span.setAttributes(attributes);
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -345,6 +355,13 @@ export function usageAttributes(attributes: Attributes, usage: Usage): void {
   if (usage.reasoningTokens !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = usage.reasoningTokens;
 }
 
+/** gen_ai.response.id, .model and .finish_reasons, as far as the answer said them. */
+function factsAttributes(attributes: Attributes, facts: AnswerFacts): void {
+  if (facts.id !== undefined) attributes['gen_ai.response.id'] = facts.id;
+  if (facts.model !== undefined) attributes['gen_ai.response.model'] = facts.model;
+  if (facts.finishReasons.length > 0) attributes['gen_ai.response.finish_reasons'] = facts.finishReasons as string[];
+}
+
 /** error.type of a failed attempt: the provider's status, else how it failed (network, attempt-timeout, ...). */
 function attemptError(record: AttemptRecord): string | undefined {
   const outcome = record.outcome;
@@ -379,6 +396,18 @@ function capturedInput(ex: Exchange, secrets: readonly string[]): string | undef
   const members = parsed as Record<string, unknown>;
   const member = CONTENT_MEMBERS.find((name) => members[name] !== undefined);
   if (member === undefined) return undefined;
-  const text = redactCredentials(JSON.stringify(members[member]), requestCredentials(ex.req), secrets);
+  return capturedText(JSON.stringify(members[member]), ex, secrets);
+}
+
+/** A whole answer's messages (output-messages.ts) as JSON text, redacted and cut as the input is. */
+function capturedOutput(ex: Exchange, facts: AnswerFacts, secrets: readonly string[]): string | undefined {
+  const messages = outputMessages(facts.dialect, facts.body!.toString('utf8'));
+  if (messages === undefined) return undefined;
+  return capturedText(JSON.stringify(messages), ex, secrets);
+}
+
+/** Content redacted as the logs are (the client's credentials, the gateway's secrets, credential patterns) and cut at MAX_CAPTURED_CONTENT_CHARS. */
+function capturedText(json: string, ex: Exchange, secrets: readonly string[]): string {
+  const text = redactCredentials(json, requestCredentials(ex.req), secrets);
   return text.length > MAX_CAPTURED_CONTENT_CHARS ? `${text.slice(0, MAX_CAPTURED_CONTENT_CHARS)}...` : text;
 }

@@ -81,6 +81,12 @@ export interface RequestRecord {
   readonly cutByGateway: boolean;
   /** An answer begun and then ended with the API's error event (a stream cut short). */
   readonly broken: boolean;
+  /** The provider's id of its answer; this and the two below are read only while OpenTelemetry is on (facts.ts). */
+  readonly responseId?: string;
+  /** The model the provider says answered. */
+  readonly responseModel?: string;
+  /** Why the answer stopped, one per choice, in the provider's words. */
+  readonly finishReasons?: readonly string[];
 }
 
 /** What reads finished requests: the log line, metrics, traces. */
@@ -128,6 +134,7 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
     priced = costUsd !== undefined;
   }
   const status = ex.clientGone ? 499 : ex.status;
+  const facts = ex.answerFacts;
   return {
     id: ex.id,
     startedAt: ex.startedAt,
@@ -154,5 +161,8 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
     clientGone: ex.clientGone,
     cutByGateway: ex.cutByGateway,
     broken: ex.errorMessage !== undefined && status < 400,
+    responseId: facts?.id,
+    responseModel: facts?.model,
+    finishReasons: facts === undefined || facts.finishReasons.length === 0 ? undefined : facts.finishReasons,
   };
 }

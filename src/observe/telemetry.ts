@@ -21,6 +21,8 @@ export interface AttemptTrace {
 }
 
 export interface Telemetry {
+  /** A whole answer up to this many bytes is kept for its content to be captured (0: content capture is off). */
+  readonly keepAnswerBytes: number;
   /** Starts an attempt's client span (and the request's server span with the first attempt). */
   attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace;
   /** Ends the request's server span (made now for a request that reached no attempt) and records its metrics. */

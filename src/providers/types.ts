@@ -5,6 +5,7 @@
 // - translating: the provider speaks another API; its adapter turns the OpenAI request into the
 //   provider's, and the provider's answers, streams and errors back into OpenAI's.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FactsDialect } from '../observe/facts.js';
 import type { Redactor } from '../redact.js';
 import type { Usage } from '../stream.js';
 import type { StreamTranslator, TranslatedError } from '../translate/stream-contract.js';
@@ -177,6 +178,8 @@ export interface ProviderAdapter {
    * payload's text).
    */
   readonly framing: 'sse' | 'aws-eventstream';
+  /** Where the provider's answers keep their id, model and finish reason (read while OpenTelemetry is on). */
+  readonly facts?: FactsDialect;
   /**
    * Headers every request to the provider carries, as [name, value] pairs, decided once at
    * start-up from its options (Anthropic's `anthropic-version`).

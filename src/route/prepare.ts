@@ -2,6 +2,7 @@
 // target (provider, model, key): its credential, headers, path, body and translation, all new. A
 // route that fails over prepares its next target from the same client request, so the second
 // target never sees the first one's edits (a renamed `max_tokens`, a model, inlined images).
+import { CHAT_FACTS } from '../observe/facts.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
@@ -211,6 +212,7 @@ export class Preparer {
           return new ComposedTranslator(chat.stream(redactor), inbound.stream(redactor));
         },
         framing: spec.adapter.framing,
+        facts: spec.adapter.facts,
         clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused.length === 0 ? chat.refused : [...inbound.refused, ...chat.refused])),
         streamContentType: inbound.streamContentType,
       };
@@ -227,6 +229,7 @@ export class Preparer {
         answer: (text) => inbound.answer(text),
         stream: () => inbound.stream(redact()),
         framing: 'sse',
+        facts: CHAT_FACTS,
         clientHeaders: inboundHeaders(ex, droppedHeader(inbound.refused)),
         streamContentType: inbound.streamContentType,
       };
@@ -249,6 +252,7 @@ export class Preparer {
       answer: (text) => chat.answer(text),
       stream: () => chat.stream(redactorOf(ex, prepared)),
       framing: spec.adapter.framing,
+      facts: spec.adapter.facts,
       clientHeaders: droppedHeader(chat.refused),
     };
     return prepared;

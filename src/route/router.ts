@@ -302,6 +302,7 @@ export class Router {
       let listedBefore = 0;
       if (telemetry !== undefined) {
         listedBefore = ex.attempts?.length ?? 0;
+        attempt.readFacts(telemetry.keepAnswerBytes);
         // The provider sees this attempt's span as its parent; a retry sends its own span's context.
         traced = telemetry.attemptStarted(ex, name, provider, origin);
         request.headers = traced.headers.length === 0 ? headers : [...headers, ...traced.headers];

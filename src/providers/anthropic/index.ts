@@ -4,6 +4,7 @@
 // https://platform.claude.com/docs/en/api/versioning (2023-06-01 and 2026-10-21).
 // The pieces: request.ts (the request), answer.ts (a whole answer), stream.ts (a streamed one),
 // errors.ts (failures), models.ts (the model list); what Bedrock shares of them is in src/translate/.
+import { ANTHROPIC_FACTS } from '../../observe/facts.js';
 import type { ChatTranslation, ProviderAdapter, TranslateContext, TranslatingSpec } from '../types.js';
 import { translateAnswer } from './answer.js';
 import { httpError } from './errors.js';
@@ -15,6 +16,7 @@ const MESSAGES_PATH = '/v1/messages';
 
 export const anthropicAdapter: ProviderAdapter = {
   framing: 'sse',
+  facts: ANTHROPIC_FACTS,
   headers: (options) => [['anthropic-version', options.anthropicVersion || DEFAULT_ANTHROPIC_VERSION]],
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation {
     const version = context.options.anthropicVersion || DEFAULT_ANTHROPIC_VERSION;

@@ -4,6 +4,7 @@
 // https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html.
 // The pieces: request.ts, answer.ts, stream.ts, errors.ts (translation), auth.ts (credentials,
 // region, signature).
+import { BEDROCK_FACTS } from '../../observe/facts.js';
 import type { ChatTranslation, ProviderAdapter, TranslateContext, TranslatingSpec } from '../types.js';
 import { translateAnswer } from './answer.js';
 import { authorizeBedrock } from './auth.js';
@@ -13,6 +14,7 @@ import { BedrockStreamTranslator } from './stream.js';
 
 export const bedrockAdapter: ProviderAdapter = {
   framing: 'aws-eventstream',
+  facts: BEDROCK_FACTS,
   errorTypeHeader: 'x-amzn-errortype',
   imageUrls: 'bytes',
   chat(body: Record<string, unknown>, context: TranslateContext): ChatTranslation {
