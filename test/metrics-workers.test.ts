@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { KEY, MODEL, startGatewayProcess, until } from './helpers.js';
+import { KEY, MODEL, closedPort, startGatewayProcess, until } from './helpers.js';
 
 let sim: FireworksSim;
 before(async () => {
@@ -108,6 +108,23 @@ describe('metrics with WORKERS=2', () => {
       const later = await send(gw.origin, 'GET', '/metrics');
       assert.equal(later.status, 200, later.text);
       assert.equal(sumOf(later.text, 'gateway_requests_total'), requests + more);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
+  test('METRICS_PORT, shared by the workers, answers the same sum', async () => {
+    const metricsPort = await closedPort();
+    const gw = await startGatewayProcess({ FIREWORKS_BASE_URL: sim.url, WORKERS: '2', METRICS_PORT: String(metricsPort) });
+    try {
+      const requests = 24;
+      await sendChats(gw.origin, requests);
+      for (let i = 0; i < 4; i++) {
+        const scrape = await send(`http://127.0.0.1:${metricsPort}`, 'GET', '/metrics');
+        assert.equal(scrape.status, 200, scrape.text);
+        assert.equal(sumOf(scrape.text, 'gateway_requests_total'), requests, `scrape ${i + 1}`);
+      }
     } finally {
       gw.child.kill('SIGTERM');
       await gw.exited;

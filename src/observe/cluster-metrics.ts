@@ -59,11 +59,11 @@ export function clusterWorkerScrape(registry: client.Registry, timeoutMs: number
   process.on('message', (message: SeriesRequest) => {
     if (message?.type !== 'ai-gateway:series') return;
     registry.getMetricsAsJSON().then(
-      (metrics) => process.send?.({ type: 'ai-gateway:series-of', id: message.id, metrics } satisfies SeriesAnswer),
-      (err: unknown) => process.send?.({ type: 'ai-gateway:series-of', id: message.id, error: String(err) } satisfies SeriesAnswer),
+      (metrics) => tellPrimary({ type: 'ai-gateway:series-of', id: message.id, metrics } satisfies SeriesAnswer),
+      (err: unknown) => tellPrimary({ type: 'ai-gateway:series-of', id: message.id, error: String(err) } satisfies SeriesAnswer),
     );
   });
-  process.send?.({ type: 'ai-gateway:series-ready' } satisfies SeriesReady);
+  tellPrimary({ type: 'ai-gateway:series-ready' } satisfies SeriesReady);
   const pending = new Map<number, (answer: ScrapeAnswer) => void>();
   let nextId = 0;
   process.on('message', (message: ScrapeAnswer) => {
@@ -83,9 +83,15 @@ export function clusterWorkerScrape(registry: client.Registry, timeoutMs: number
         else reject(new GatewayError(503, `The metrics could not be gathered: ${answer.error ?? 'no answer'}. Try again; if it persists, check the gateway's workers.`, 'metrics_unavailable', null, 'server_error'));
       };
       pending.set(id, settle);
-      if (process.send === undefined) settle({ type: 'ai-gateway:scraped', id, error: 'this worker has no cluster primary' });
-      else process.send({ type: 'ai-gateway:scrape', id } satisfies ScrapeRequest);
+      if (!tellPrimary({ type: 'ai-gateway:scrape', id } satisfies ScrapeRequest)) settle({ type: 'ai-gateway:scraped', id, error: 'this worker has lost its cluster primary' });
     });
+}
+
+/** Sends to the primary while the channel is open (a send on a closed one is an 'error' event, which would end the worker). */
+function tellPrimary(message: SeriesAnswer | SeriesReady | ScrapeRequest): boolean {
+  if (process.send === undefined || !process.connected) return false;
+  process.send(message);
+  return true;
 }
 
 /** One gathering of every worker's series, for one scrape. */
