@@ -90,6 +90,8 @@ function list(normalise: (item: string) => string, check: (item: string) => stri
 
 /** The most model names metrics label one by one: each is a series per label set. */
 const MAX_METRICS_MODELS = 10_000;
+/** Well within Prometheus's default scrape timeout (10 s), so that a 503 reaches it rather than its own timeout. */
+const DEFAULT_METRICS_WORKER_TIMEOUT_MS = 2_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -226,6 +228,7 @@ const settingsSchema = z
       .default('loopback'),
     METRICS_TOKEN: z.string().default(''),
     METRICS_PORT: int(0, 65535).default(0),
+    METRICS_WORKER_TIMEOUT_MS: duration(1).default(DEFAULT_METRICS_WORKER_TIMEOUT_MS),
     LOG_FORMAT: z
       .string()
       .trim()
@@ -313,6 +316,7 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   METRICS_READERS: 'Who may read GET /metrics without METRICS_TOKEN: loopback (clients on this machine, not relayed by a proxy) or any.',
   METRICS_TOKEN: 'When set, GET /metrics asks for "Authorization: Bearer <token>" from any address.',
   METRICS_PORT: 'When set (not 0), /metrics is served on this port (on HOST) instead of the main one.',
+  METRICS_WORKER_TIMEOUT_MS: "With WORKERS > 1: how long a scrape waits for each worker's numbers before answering 503.",
   LOG_FORMAT: 'json (one JSON object a line), pretty (one readable line a request, for a terminal), or auto: pretty when stdout is a terminal.',
   STATUS_READERS: "Who may read GET /status/targets (each route target's breaker, key and latency): loopback or any.",
   OTEL_EXPORTER_OTLP_ENDPOINT:

@@ -47,6 +47,11 @@ export interface GatewayOptions {
   readonly instanceId?: string;
   /** OpenTelemetry (observe/telemetry.ts startTelemetry), when an OTLP endpoint is configured; the server's shutdown flushes it. */
   readonly telemetry?: Telemetry;
+  /**
+   * This process is a worker of main.ts's cluster, whose primary sums the workers' metrics: a
+   * scrape then answers that sum rather than this worker's own.
+   */
+  readonly clusterWorker?: boolean;
 }
 
 export class Gateway {

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { serveClusterScrapes } from './observe/cluster-metrics.js';
 import { startTelemetry } from './observe/telemetry.js';
 import { createGatewayServer } from './server.js';
 import { providerSummary, startupText } from './startup-summary.js';
@@ -117,7 +118,7 @@ async function runServer(config: Config, logger: Logger, isWorker: boolean): Pro
   // Loaded only when an OTLP endpoint is set; the gateway's shutdown sends what is pending.
   const telemetry = await startTelemetry(config, logger);
   // Workers of one cluster share one name in via headers (see Gateway), handed down by the primary.
-  const gateway = createGatewayServer(config, logger, { instanceId: process.env[INSTANCE_ENV] || undefined, telemetry });
+  const gateway = createGatewayServer(config, logger, { instanceId: process.env[INSTANCE_ENV] || undefined, telemetry, clusterWorker: isWorker });
   if (!isWorker) warnIfExposed(config, logger);
   try {
     const address = await gateway.listen();
@@ -164,6 +165,8 @@ function runPrimary(config: Config, logger: Logger, count: number): void {
   let failed = false;
   let listening = 0;
   const instanceEnv = { [INSTANCE_ENV]: randomBytes(6).toString('hex') };
+  // A scrape, whichever worker takes it, answers the sum over all workers.
+  if (config.METRICS === 'on') serveClusterScrapes(config.METRICS_WORKER_TIMEOUT_MS);
   for (let i = 0; i < count; i++) cluster.fork(instanceEnv);
 
   const stopWorkers = () => {

@@ -117,7 +117,15 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
   const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES, gateway.secrets) : undefined;
   /** Prometheus metrics (METRICS=on), fed each finished request's record; off, nothing below calls it. */
-  const metrics = config.METRICS === 'on' ? new Metrics({ maxModels: config.METRICS_MAX_MODELS, knownModels: gateway.knownModels() }) : undefined;
+  const metrics =
+    config.METRICS === 'on'
+      ? new Metrics({
+          maxModels: config.METRICS_MAX_MODELS,
+          knownModels: gateway.knownModels(),
+          // A worker of main.ts's cluster answers a scrape with the sum its primary gathers.
+          clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
+        })
+      : undefined;
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
@@ -591,6 +599,8 @@ function createMetricsServer(metrics: Metrics, config: Config, logger: Logger): 
       ({ text, contentType }) => answer(200, text, contentType),
       (err: unknown) => {
         logger.error({ err: String(err) }, 'metrics scrape failed');
+        // A cluster's scrape says why (a worker too slow to answer: 503); anything else is ours.
+        if (err instanceof GatewayError) return answer(err.status, errorJson(err.toBody()));
         answer(500, errorJson({ message: 'The metrics could not be gathered.', type: 'server_error', code: 'internal_error', param: null }));
       },
     );

@@ -19,6 +19,7 @@ import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { operatorRefusal } from '../operator.js';
 import type { Usage } from '../stream.js';
+import { clusterWorkerScrape, type Scrape } from './cluster-metrics.js';
 import type { AttemptRecord, Observer, RequestRecord } from './records.js';
 
 export const METRICS_PATH = '/metrics';
@@ -116,6 +117,11 @@ export interface MetricsOptions {
   readonly maxModels: number;
   /** Model names the configuration holds (route targets, aliases): labelled whatever the count. */
   readonly knownModels?: Iterable<string>;
+  /**
+   * This process is one worker of a cluster whose primary runs serveClusterScrapes: a scrape then
+   * answers the sum over all workers, waiting at most this many ms for each. Unset: this process's own.
+   */
+  readonly clusterTimeoutMs?: number;
 }
 
 /** What a scrape reads of the gateway's state beyond the records. */
@@ -139,6 +145,8 @@ export class Metrics implements Observer {
   private readonly maxModels: number;
   private readonly known: ReadonlySet<string>;
   private sources: MetricsSources | undefined;
+  /** How a scrape gathers its text: this registry's, or the cluster's sum. */
+  private readonly gather: () => Promise<Scrape>;
 
   constructor(options: MetricsOptions) {
     this.maxModels = options.maxModels;
@@ -194,10 +202,20 @@ export class Metrics implements Observer {
     register(registry, 'gateway_key_resting', 'Each route target\'s key: 1 while it rests (after a 429, or refused with 401/403).', 'gauge', () =>
       flatMap(this.sources?.targets() ?? [], (t) => [{ labels: { route: t.route, target: t.target }, value: t.resting ? 1 : 0 }]),
     );
-    register(registry, 'gateway_model_labels', `Model names with a label of their own (at most ${options.maxModels} beyond the configured ones; the rest are "${OTHER_MODEL}").`, 'gauge', () => [
-      { labels: {}, value: this.models.size },
-    ]);
+    // Each worker of a cluster labels its own first models: the most any has says whether the bound is reached.
+    register(
+      registry,
+      'gateway_model_labels',
+      `Model names with a label of their own (at most ${options.maxModels} beyond the configured ones; the rest are "${OTHER_MODEL}").`,
+      'gauge',
+      () => [{ labels: {}, value: this.models.size }],
+      'max',
+    );
     client.collectDefaultMetrics({ register: registry });
+    this.gather =
+      options.clusterTimeoutMs === undefined
+        ? async () => ({ text: await registry.metrics(), contentType: registry.contentType })
+        : clusterWorkerScrape(registry, options.clusterTimeoutMs);
   }
 
   /** Where a scrape reads the in-flight counts and the route targets' health. */
@@ -298,8 +316,8 @@ export class Metrics implements Observer {
   }
 
   /** The exposition text, and its content type. */
-  async scrape(): Promise<{ text: string; contentType: string }> {
-    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+  scrape(): Promise<Scrape> {
+    return this.gather();
   }
 }
 
@@ -354,8 +372,16 @@ interface Value {
  * A metric prom-client formats from values read when scraped: the registry takes any object with
  * a name and a get() in its metric shape.
  */
-function register(registry: client.Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]): void {
-  registry.registerMetric({ name, help, type, get: () => ({ name, help, type, values: values(), aggregator: 'sum' }) } as unknown as client.Metric);
+function register(
+  registry: client.Registry,
+  name: string,
+  help: string,
+  type: 'counter' | 'gauge' | 'histogram',
+  values: () => Value[],
+  aggregator: client.Aggregator = 'sum',
+): void {
+  // `aggregator`: how a cluster's primary combines the workers' values (cluster-metrics.ts).
+  registry.registerMetric({ name, help, type, get: () => ({ name, help, type, values: values(), aggregator }) } as unknown as client.Metric);
 }
 
 /** A histogram as prom-client formats one: cumulative buckets with `le`, then `_sum` and `_count`. */
