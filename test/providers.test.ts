@@ -235,10 +235,11 @@ describe('each member through the openai client', () => {
       assert.equal(record.json.stream, true);
       assertCredential(name, record, CLIENT_KEY);
       // Hosts that take stream_options.include_usage are asked for usage the client did not ask for;
-      // the rest of the body goes byte for byte, and Mistral (which refuses the field) gets it unchanged.
+      // the rest of the body goes byte for byte. Mistral (which refuses the field) and Fireworks (whose
+      // streams carry usage unasked) get it unchanged.
       const asked = spec(name).streamUsage === true ? `{"stream_options":{"include_usage":true},${sent.at(-1)!.slice(1)}` : sent.at(-1);
       assert.equal(record.body, asked, `${name}: stream body bytes unchanged but for the usage asked for`);
-      assert.equal(spec(name).streamUsage === true, !['mistral', 'cerebras', 'perplexity'].includes(name));
+      assert.equal(spec(name).streamUsage === true, !['mistral', 'cerebras', 'perplexity', 'fireworks'].includes(name));
 
       const wrong = clientFor(origin, { provider: name, apiKey: 'wrong-key' });
       await assert.rejects(wrong.chat.completions.create({ model, messages }), (err: unknown) => {

@@ -13,7 +13,6 @@ export const fireworks = openAICompatible({
   requestIdHeader: 'x-request-id',
   // Fireworks documents the Responses API at /inference/v1/responses (OpenAI SDK, its base URL).
   responsesApi: 'https://docs.fireworks.ai/guides/response-api',
-  // Its chat API documents stream_options.include_usage.
-  streamUsage: true,
+  // Its streams carry usage on their last chunk unasked: the gateway has nothing to add.
   docs: 'https://docs.fireworks.ai/api-reference/post-chatcompletions',
 });
