@@ -16,7 +16,7 @@ import type { Logger } from './logger.js';
 import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
-import { requestRecord } from './observe/records.js';
+import { ModelLabels, requestRecord } from './observe/records.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
@@ -126,6 +126,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
         })
       : undefined;
+  // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
+  telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */

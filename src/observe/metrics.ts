@@ -21,6 +21,7 @@ import { operatorRefusal } from '../operator.js';
 import type { Usage } from '../stream.js';
 import { clusterWorkerScrape, type Scrape } from './cluster-metrics.js';
 import type { AttemptRecord, Observer, RequestRecord } from './records.js';
+import { ModelLabels, OTHER_MODEL } from './records.js';
 
 export const METRICS_PATH = '/metrics';
 const HEALTH_PATH = '/health';
@@ -44,8 +45,6 @@ export function metricsRefusal(req: IncomingMessage, config: Pick<Config, 'METRI
 const DURATION_BUCKETS = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
 /** Seconds of the gateway's own time: from 50 µs up. */
 const OVERHEAD_BUCKETS = Object.freeze([0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]);
-/** The label a model gets once METRICS_MAX_MODELS names have theirs. */
-export const OTHER_MODEL = 'other';
 const STATUS_CLASSES = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Token types, each apart from the others: their sum is every token, counted once. */
 const TOKEN_TYPES = ['input', 'cache_read', 'cache_write', 'output', 'reasoning'] as const;
@@ -141,16 +140,14 @@ export class Metrics implements Observer {
   private readonly index = new Map<string, Map<string, Map<string, Map<string, Series>>>>();
   private readonly attemptSeries = new Map<string, AttemptSeries>();
   private readonly overhead = new Map<string, { labels: Readonly<Record<string, string>>; histogram: Histogram }>();
-  private readonly models = new Set<string>();
-  private readonly maxModels: number;
-  private readonly known: ReadonlySet<string>;
+  /** Which model names get a label of their own. */
+  readonly models: ModelLabels;
   private sources: MetricsSources | undefined;
   /** How a scrape gathers its text: this registry's, or the cluster's sum. */
   private readonly gather: () => Promise<Scrape>;
 
   constructor(options: MetricsOptions) {
-    this.maxModels = options.maxModels;
-    this.known = new Set(options.knownModels ?? []);
+    this.models = new ModelLabels(options.maxModels, options.knownModels ?? []);
     const registry = this.registry;
     const series = () => this.series;
     register(registry, 'gateway_requests_total', 'Requests answered, by inbound API, provider, model, route, target and status class (499: the client left).', 'counter', () =>
@@ -208,7 +205,7 @@ export class Metrics implements Observer {
       'gateway_model_labels',
       `Model names with a label of their own (at most ${options.maxModels} beyond the configured ones; the rest are "${OTHER_MODEL}").`,
       'gauge',
-      () => [{ labels: {}, value: this.models.size }],
+      () => [{ labels: {}, value: this.models.labelled }],
       'max',
     );
     client.collectDefaultMetrics({ register: registry });
@@ -223,17 +220,6 @@ export class Metrics implements Observer {
     this.sources = sources;
   }
 
-  /** The label of a model: its name when configured or among the first answered; else `other`. */
-  private modelLabel(model: string | undefined, answered: boolean): string {
-    if (model === undefined) return '';
-    if (this.known.has(model) || this.models.has(model)) return model;
-    if (answered && this.models.size < this.maxModels) {
-      this.models.add(model);
-      return model;
-    }
-    return OTHER_MODEL;
-  }
-
   finished(record: RequestRecord): void {
     // Scrapes and health checks are the operator's, not traffic.
     if (record.provider === undefined && (record.path === METRICS_PATH || record.path === HEALTH_PATH)) return;
@@ -242,7 +228,7 @@ export class Metrics implements Observer {
     const route = record.route ?? '';
     // A route's target ids are the operator's; a request without a route names none (its model has its own label).
     const target = record.route !== undefined ? (record.target ?? '') : '';
-    const model = this.modelLabel(record.model, status >= 200 && status < 300);
+    const model = this.models.label(record.model, status >= 200 && status < 300);
     // Nested maps rather than one joined key: the API and provider names are the gateway's own
     // strings, whose hashes V8 keeps; only the model's is computed, and nothing is concatenated
     // for a request without a route.

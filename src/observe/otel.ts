@@ -7,14 +7,11 @@ import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
-  createNoopMeter,
   defaultTextMapGetter,
   defaultTextMapSetter,
   trace,
   type Attributes,
   type Context,
-  type Histogram,
-  type Meter,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
@@ -35,7 +32,8 @@ import type { Usage } from '../stream.js';
 import { VERSION } from '../version.js';
 import type { AnswerFacts } from './facts.js';
 import { outputMessages } from './output-messages.js';
-import { apiLabel, type ApiLabel, type AttemptRecord, type RequestRecord } from './records.js';
+import { GenAiHistogram, GenAiMetrics, SeriesTable, type Series } from './otel-metrics.js';
+import { ModelLabels, apiLabel, type ApiLabel, type AttemptRecord, type RequestRecord } from './records.js';
 import type { AttemptTrace, RequestTrace, Telemetry } from './telemetry.js';
 
 const SCOPE = 'ai-gateway';
@@ -97,26 +95,50 @@ class ServerTrace implements RequestTrace {
 }
 
 interface Instruments {
-  readonly tokenUsage: Histogram;
-  readonly operationDuration: Histogram;
-  readonly timeToFirstChunk: Histogram;
-  readonly timePerOutputChunk: Histogram;
-  readonly requestDuration: Histogram;
-  readonly timeToFirstToken: Histogram;
-  readonly timePerOutputToken: Histogram;
+  readonly tokenUsage: GenAiHistogram;
+  readonly operationDuration: GenAiHistogram;
+  readonly timeToFirstChunk: GenAiHistogram;
+  readonly timePerOutputChunk: GenAiHistogram;
+  readonly requestDuration: GenAiHistogram;
+  readonly timeToFirstToken: GenAiHistogram;
+  readonly timePerOutputToken: GenAiHistogram;
 }
 
-function instruments(meter: Meter): Instruments {
-  const histogram = (name: string, unit: string, description: string, buckets: number[]): Histogram =>
-    meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: buckets } });
+/** An attempt's series: one per client histogram (tokens twice: input and output). */
+interface AttemptRow {
+  readonly duration: Series;
+  readonly input: Series;
+  readonly output: Series;
+  readonly firstChunk: Series;
+  readonly perChunk: Series;
+}
+
+/** A request's series: one per server histogram. */
+interface RequestRow {
+  readonly duration: Series;
+  readonly firstToken: Series;
+  readonly perToken: Series;
+}
+
+function instruments(): Instruments {
   return {
-    tokenUsage: histogram('gen_ai.client.token.usage', '{token}', 'Tokens in and out of one attempt at a provider.', TOKEN_BUCKETS),
-    operationDuration: histogram('gen_ai.client.operation.duration', 's', 'Duration of one attempt at a provider.', DURATION_BUCKETS),
-    timeToFirstChunk: histogram('gen_ai.client.operation.time_to_first_chunk', 's', "From an attempt's dispatch to its stream's first chunk.", FIRST_TOKEN_BUCKETS),
-    timePerOutputChunk: histogram('gen_ai.client.operation.time_per_output_chunk', 's', "An attempt's stream time after its first chunk, per output token after the first.", PER_TOKEN_BUCKETS),
-    requestDuration: histogram('gen_ai.server.request.duration', 's', 'Duration of one request to the gateway, from arrival to its last byte.', DURATION_BUCKETS),
-    timeToFirstToken: histogram('gen_ai.server.time_to_first_token', 's', "From a streamed request's arrival to its first byte to the client.", FIRST_TOKEN_BUCKETS),
-    timePerOutputToken: histogram('gen_ai.server.time_per_output_token', 's', "A streamed request's time after its first byte, per output token after the first.", PER_TOKEN_BUCKETS),
+    tokenUsage: new GenAiHistogram('gen_ai.client.token.usage', '{token}', 'Tokens in and out of one attempt at a provider.', TOKEN_BUCKETS),
+    operationDuration: new GenAiHistogram('gen_ai.client.operation.duration', 's', 'Duration of one attempt at a provider.', DURATION_BUCKETS),
+    timeToFirstChunk: new GenAiHistogram('gen_ai.client.operation.time_to_first_chunk', 's', "From an attempt's dispatch to its stream's first chunk.", FIRST_TOKEN_BUCKETS),
+    timePerOutputChunk: new GenAiHistogram(
+      'gen_ai.client.operation.time_per_output_chunk',
+      's',
+      "An attempt's stream time after its first chunk, per output token after the first.",
+      PER_TOKEN_BUCKETS,
+    ),
+    requestDuration: new GenAiHistogram('gen_ai.server.request.duration', 's', 'Duration of one request to the gateway, from arrival to its last byte.', DURATION_BUCKETS),
+    timeToFirstToken: new GenAiHistogram('gen_ai.server.time_to_first_token', 's', "From a streamed request's arrival to its first byte to the client.", FIRST_TOKEN_BUCKETS),
+    timePerOutputToken: new GenAiHistogram(
+      'gen_ai.server.time_per_output_token',
+      's',
+      "A streamed request's time after its first byte, per output token after the first.",
+      PER_TOKEN_BUCKETS,
+    ),
   };
 }
 
@@ -157,18 +179,29 @@ export async function createTelemetry(config: Config, logger: Logger): Promise<T
     // OTEL_EXPORTER_OTLP_HEADERS (and the TRACES_ one) are read by the exporter itself.
     tracerProvider = new TracerProvider({ resource, sampler: sampler(config), spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) })] });
   }
+  const histograms = instruments();
   let meterProvider: MeterProvider | undefined;
   if (metricsUrl !== undefined) {
-    const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: config.OTEL_METRIC_EXPORT_INTERVAL });
+    const producer = new GenAiMetrics(resource, { name: SCOPE, version: VERSION }, Object.values(histograms));
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: metricsUrl }),
+      exportIntervalMillis: config.OTEL_METRIC_EXPORT_INTERVAL,
+      metricProducers: [producer],
+    });
+    producer.readBy(reader);
     meterProvider = new MeterProvider({ resource, readers: [reader] });
   }
   logger.info({ traces: tracesUrl, metrics: metricsUrl }, 'OpenTelemetry on');
-  return new OtelTelemetry(config, tracerProvider, meterProvider);
+  return new OtelTelemetry(config, tracerProvider, meterProvider, metricsUrl === undefined ? undefined : histograms);
 }
 
 class OtelTelemetry implements Telemetry {
   private readonly tracer: Tracer;
-  private readonly instruments: Instruments;
+  /** Which model names are metric attributes of their own (bounded: see ModelLabels). */
+  private models: ModelLabels;
+  /** The GenAI metrics' series, by the values of their attributes (when a metrics endpoint is set). */
+  private readonly attemptRows: SeriesTable<AttemptRow> | undefined;
+  private readonly requestRows: SeriesTable<RequestRow> | undefined;
   private readonly propagator = new W3CTraceContextPropagator();
   private readonly captureContent: boolean;
   readonly keepAnswerBytes: number;
@@ -179,36 +212,77 @@ class OtelTelemetry implements Telemetry {
     config: Config,
     private readonly tracerProvider: TracerProvider | undefined,
     private readonly meterProvider: MeterProvider | undefined,
+    /** The GenAI histograms, when a metrics endpoint is configured. */
+    instruments: Instruments | undefined,
   ) {
     // Without a traces endpoint the API's no-op tracer still carries an incoming trace on to providers.
     this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, VERSION);
-    this.instruments = instruments(meterProvider?.getMeter(SCOPE, VERSION) ?? createNoopMeter());
+    this.models = new ModelLabels(config.METRICS_MAX_MODELS, []);
+    if (instruments !== undefined) {
+      this.attemptRows = new SeriesTable(([operation, provider, origin, model, error]) => {
+        const server = this.addressOf(origin!);
+        const attributes: Attributes = {
+          'gen_ai.operation.name': operation,
+          'gen_ai.provider.name': providerName(provider!),
+          'server.address': server.address,
+          'server.port': server.port,
+        };
+        if (model !== '') attributes['gen_ai.request.model'] = model;
+        if (error !== '') attributes['error.type'] = error;
+        return {
+          duration: instruments.operationDuration.newSeries(attributes),
+          input: instruments.tokenUsage.newSeries({ ...attributes, 'gen_ai.token.type': 'input' }),
+          output: instruments.tokenUsage.newSeries({ ...attributes, 'gen_ai.token.type': 'output' }),
+          firstChunk: instruments.timeToFirstChunk.newSeries(attributes),
+          perChunk: instruments.timePerOutputChunk.newSeries(attributes),
+        };
+      });
+      this.requestRows = new SeriesTable(([operation, provider, model, error]) => {
+        const attributes: Attributes = { 'gen_ai.operation.name': operation };
+        if (provider !== '') attributes['gen_ai.provider.name'] = providerName(provider!);
+        if (model !== '') attributes['gen_ai.request.model'] = model;
+        if (error !== '') attributes['error.type'] = error;
+        return {
+          duration: instruments.requestDuration.newSeries(attributes),
+          firstToken: instruments.timeToFirstToken.newSeries(attributes),
+          perToken: instruments.timePerOutputToken.newSeries(attributes),
+        };
+      });
+    }
     this.captureContent = config.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
     this.keepAnswerBytes = this.captureContent ? MAX_CAPTURED_BODY_BYTES : 0;
+  }
+
+  useModelLabels(models: ModelLabels): void {
+    this.models = models;
   }
 
   attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace {
     let request = ex.trace as ServerTrace | undefined;
     if (request === undefined) ex.trace = request = this.serverTrace(ex);
     const server = this.addressOf(origin);
-    const attributes: Attributes = {
-      'gen_ai.provider.name': providerName(provider.name),
-      'server.address': server.address,
-      'server.port': server.port,
-      'gateway.target': name.target,
-      'gateway.attempt': (ex.attempts?.length ?? 0) + 1,
-    };
-    if (request.operation !== undefined) attributes['gen_ai.operation.name'] = request.operation;
-    if (name.model !== undefined) attributes['gen_ai.request.model'] = name.model;
-    if (ex.route !== undefined) attributes['gateway.route'] = ex.route.name;
-    if (name.hedge) attributes['gateway.hedge'] = true;
     const spanName = request.operation === undefined ? ex.method : name.model === undefined ? request.operation : `${request.operation} ${name.model}`;
-    const span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, request.context);
+    // Attributes only for a span the sampler keeps (the samplers offered here do not read them).
+    const span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT }, request.context);
+    if (span.isRecording()) {
+      const attributes: Attributes = {
+        'gen_ai.provider.name': providerName(provider.name),
+        'server.address': server.address,
+        'server.port': server.port,
+        'gateway.target': name.target,
+        'gateway.attempt': (ex.attempts?.length ?? 0) + 1,
+      };
+      if (request.operation !== undefined) attributes['gen_ai.operation.name'] = request.operation;
+      if (name.model !== undefined) attributes['gen_ai.request.model'] = name.model;
+      if (ex.route !== undefined) attributes['gateway.route'] = ex.route.name;
+      if (name.hedge) attributes['gateway.hedge'] = true;
+      span.setAttributes(attributes);
+    }
     const carrier: Record<string, string> = {};
     this.propagator.inject(trace.setSpan(request.context, span), carrier, defaultTextMapSetter);
     const headers: string[] = [];
     for (const key in carrier) headers.push(key, carrier[key]!);
-    return new ClientTrace(this.instruments, span, headers, request.operation, attributes, ex.stream, performance.now());
+    return new ClientTrace(this, span, span.isRecording(), headers, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
   }
 
   requestEnded(ex: Exchange, record: RequestRecord, secrets: readonly string[]): void {
@@ -245,17 +319,43 @@ class OtelTelemetry implements Telemetry {
     // The answering attempt may read its provider's last events just after the response closed, so
     // its span can end a little after this one: each says when its own work ended.
     span.end(record.startedAt + record.durationMs);
-    if (operation === undefined) return;
-    const metric: Attributes = { 'gen_ai.operation.name': operation };
-    if (record.provider !== undefined) metric['gen_ai.provider.name'] = providerName(record.provider);
-    if (record.clientModel !== undefined) metric['gen_ai.request.model'] = record.clientModel;
-    if (errorType !== undefined) metric['error.type'] = errorType;
-    const { requestDuration, timeToFirstToken, timePerOutputToken } = this.instruments;
-    requestDuration.record(record.durationMs / 1000, metric);
+    if (operation === undefined || this.requestRows === undefined) return;
+    const model = this.models.label(record.clientModel, record.status >= 200 && record.status < 300);
+    const row = this.requestRows.get([operation, record.provider ?? '', model, errorType ?? '']);
+    row.duration.record(record.durationMs / 1000);
     if (errorType !== undefined || !record.stream || record.ttfbMs === undefined) return;
-    timeToFirstToken.record(record.ttfbMs / 1000, metric);
+    row.firstToken.record(record.ttfbMs / 1000);
     const output = record.usage?.completionTokens ?? 0;
-    if (output > 1) timePerOutputToken.record((record.durationMs - record.ttfbMs) / 1000 / (output - 1), metric);
+    if (output > 1) row.perToken.record((record.durationMs - record.ttfbMs) / 1000 / (output - 1));
+  }
+
+  /** An attempt's GenAI metrics, in the row of its operation, provider, origin, model and error. */
+  attemptMetrics(
+    operation: string,
+    provider: string,
+    origin: string,
+    requested: string | undefined,
+    record: AttemptRecord | undefined,
+    answered: boolean,
+    errorType: string | undefined,
+    usage: Usage | undefined,
+    stream: boolean,
+    ms: number,
+  ): void {
+    if (this.attemptRows === undefined) return;
+    const model = this.models.label(requested, answered);
+    const row = this.attemptRows.get([operation, provider, origin, model, errorType ?? '']);
+    row.duration.record(ms / 1000);
+    if (usage !== undefined) {
+      row.input.record(usage.promptTokens);
+      row.output.record(usage.completionTokens);
+    }
+    // The conventions record a value per chunk; the gateway does not observe chunks, so an attempt
+    // records one: its stream time after the first chunk spread over the output tokens after the first.
+    if (!answered || !stream || record?.ttfbMs === undefined || errorType !== undefined) return;
+    row.firstChunk.record(record.ttfbMs / 1000);
+    const output = usage?.completionTokens ?? 0;
+    if (output > 1) row.perChunk.record((record.ms - record.ttfbMs) / 1000 / (output - 1));
   }
 
   async shutdown(): Promise<void> {
@@ -267,11 +367,14 @@ class OtelTelemetry implements Telemetry {
     const parent = this.propagator.extract(ROOT_CONTEXT, ex.req.headers, defaultTextMapGetter);
     const operation = OPERATIONS[apiLabel(ex)];
     const model = ex.clientModel;
-    const attributes: Attributes = { 'http.request.method': ex.method, 'url.path': ex.path };
-    if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
-    if (model !== undefined) attributes['gen_ai.request.model'] = model;
     const name = operation === undefined ? ex.method : model === undefined ? operation : `${operation} ${model}`;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime: ex.startedAt }, parent);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: ex.startedAt }, parent);
+    if (span.isRecording()) {
+      const attributes: Attributes = { 'http.request.method': ex.method, 'url.path': ex.path };
+      if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
+      if (model !== undefined) attributes['gen_ai.request.model'] = model;
+      span.setAttributes(attributes);
+    }
     return new ServerTrace(span, trace.setSpan(parent, span), operation);
   }
 
@@ -289,11 +392,14 @@ class OtelTelemetry implements Telemetry {
 /** One attempt's client span and metrics, ended from its record. */
 class ClientTrace implements AttemptTrace {
   constructor(
-    private readonly instruments: Instruments,
+    private readonly telemetry: OtelTelemetry,
     private readonly span: Span,
+    readonly recording: boolean,
     readonly headers: readonly string[],
     private readonly operation: string | undefined,
-    private readonly attributes: Attributes,
+    private readonly provider: string,
+    private readonly origin: string,
+    private readonly model: string | undefined,
     private readonly stream: boolean,
     private readonly startedAt: number,
   ) {}
@@ -303,7 +409,7 @@ class ClientTrace implements AttemptTrace {
     const answered = record !== undefined && (record.outcome === 'answered' || record.outcome === 'answered: broken');
     const usage = answered ? ex.usage?.usage : undefined;
     const errorType = record === undefined ? undefined : attemptError(record);
-    if (span.isRecording()) {
+    if (this.recording) {
       const attributes: Attributes = {};
       if (record !== undefined) {
         attributes['gateway.outcome'] = record.outcome;
@@ -318,27 +424,8 @@ class ClientTrace implements AttemptTrace {
     // Ended when the attempt did, which may be after the response closed and the server span ended.
     span.end(record?.startedAt !== undefined ? record.startedAt + record.ms : performance.now());
     if (this.operation === undefined) return;
-    const metric: Attributes = {
-      'gen_ai.operation.name': this.operation,
-      'gen_ai.provider.name': this.attributes['gen_ai.provider.name'],
-      'server.address': this.attributes['server.address'],
-      'server.port': this.attributes['server.port'],
-    };
-    if (this.attributes['gen_ai.request.model'] !== undefined) metric['gen_ai.request.model'] = this.attributes['gen_ai.request.model'];
-    if (errorType !== undefined) metric['error.type'] = errorType;
     const ms = record?.ms ?? performance.now() - this.startedAt;
-    const { operationDuration, tokenUsage, timeToFirstChunk, timePerOutputChunk } = this.instruments;
-    operationDuration.record(ms / 1000, metric);
-    if (usage !== undefined) {
-      tokenUsage.record(usage.promptTokens, { ...metric, 'gen_ai.token.type': 'input' });
-      tokenUsage.record(usage.completionTokens, { ...metric, 'gen_ai.token.type': 'output' });
-    }
-    // The conventions record a value per chunk; the gateway does not observe chunks, so an attempt
-    // records one: its stream time after the first chunk spread over the output tokens after the first.
-    if (!answered || !this.stream || record.ttfbMs === undefined || errorType !== undefined) return;
-    timeToFirstChunk.record(record.ttfbMs / 1000, metric);
-    const output = usage?.completionTokens ?? 0;
-    if (output > 1) timePerOutputChunk.record((record.ms - record.ttfbMs) / 1000 / (output - 1), metric);
+    this.telemetry.attemptMetrics(this.operation, this.provider, this.origin, this.model, record, answered, errorType, usage, this.stream, ms);
   }
 }
 

@@ -166,3 +166,39 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
     finishReasons: facts === undefined || facts.finishReasons.length === 0 ? undefined : facts.finishReasons,
   };
 }
+
+/** The label a model gets once the bound's names have theirs. */
+export const OTHER_MODEL = 'other';
+
+/**
+ * Which model names become a metric label (Prometheus's and OpenTelemetry's): those the
+ * configuration holds, and the first `max` others answered with success; any other is `other`. A
+ * client can send any model name, so nothing beyond this bound ever becomes a series.
+ */
+export class ModelLabels {
+  private readonly known: ReadonlySet<string>;
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly max: number,
+    known: Iterable<string>,
+  ) {
+    this.known = new Set(known);
+  }
+
+  /** How many names beyond the configured ones have a label of their own. */
+  get labelled(): number {
+    return this.seen.size;
+  }
+
+  /** The label of a model: its name when configured or among the first answered; else `other` ('' for none). */
+  label(model: string | undefined, answered: boolean): string {
+    if (model === undefined) return '';
+    if (this.known.has(model) || this.seen.has(model)) return model;
+    if (answered && this.seen.size < this.max) {
+      this.seen.add(model);
+      return model;
+    }
+    return OTHER_MODEL;
+  }
+}

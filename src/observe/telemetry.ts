@@ -5,7 +5,7 @@ import type { AttemptName } from '../attempt.js';
 import type { Config } from '../config.js';
 import type { Exchange, Provider } from '../exchange.js';
 import type { Logger } from '../logger.js';
-import type { AttemptRecord, RequestRecord } from './records.js';
+import type { AttemptRecord, ModelLabels, RequestRecord } from './records.js';
 
 /** A request's server span, kept on its Exchange (`trace`) once its first attempt starts. */
 export interface RequestTrace {
@@ -14,6 +14,8 @@ export interface RequestTrace {
 
 /** One attempt's client span, from its dispatch to its end. */
 export interface AttemptTrace {
+  /** Whether its span is recorded (sampled): only then is the answer read for its id, model and finish reasons. */
+  readonly recording: boolean;
   /** The headers that carry the span's context to the provider (`traceparent`, `tracestate`), [name, value, ...]. */
   readonly headers: readonly string[];
   /** Ends the span from the attempt's record (undefined: none was made, the client left first). */
@@ -23,6 +25,8 @@ export interface AttemptTrace {
 export interface Telemetry {
   /** A whole answer up to this many bytes is kept for its content to be captured (0: content capture is off). */
   readonly keepAnswerBytes: number;
+  /** Which model names its metrics' attributes may carry (shared with the Prometheus metrics when they are on). */
+  useModelLabels(models: ModelLabels): void;
   /** Starts an attempt's client span (and the request's server span with the first attempt). */
   attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace;
   /** Ends the request's server span (made now for a request that reached no attempt) and records its metrics. */

@@ -302,9 +302,9 @@ export class Router {
       let listedBefore = 0;
       if (telemetry !== undefined) {
         listedBefore = ex.attempts?.length ?? 0;
-        attempt.readFacts(telemetry.keepAnswerBytes);
         // The provider sees this attempt's span as its parent; a retry sends its own span's context.
         traced = telemetry.attemptStarted(ex, name, provider, origin);
+        if (traced.recording) attempt.readFacts(telemetry.keepAnswerBytes);
         request.headers = traced.headers.length === 0 ? headers : [...headers, ...traced.headers];
       }
       run.watch(attempt, target);
