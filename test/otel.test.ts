@@ -324,6 +324,45 @@ describe('OpenTelemetry', () => {
     const children = spansOf(receiver).filter((span) => span.parentSpanId === refused.spanId);
     assert.equal(children.length, 0, 'no attempt, no client span');
   });
+
+  test('a trace the client did not sample: no span is exported, the provider gets the trace with its flag off, and the GenAI metrics still count', async () => {
+    receiver.traces.length = 0;
+    receiver.metrics.length = 0;
+    fireworks.requests.length = 0;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      FIREWORKS_BASE_URL: fireworks.url,
+      FIREWORKS_API_KEY: KEY,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_METRIC_EXPORT_INTERVAL: '600000',
+    });
+    const logger = createLogger(config.LOG_LEVEL);
+    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
+    const address = await gateway.listen(0, '127.0.0.1');
+    // Flags 00: the client's trace is not sampled, and the default sampler follows its parent.
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0, defaultHeaders: { traceparent: `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-00` } });
+    try {
+      await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello' }] });
+      await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello again' }] });
+    } finally {
+      await gateway.shutdown(1_000);
+    }
+    assert.equal(spansOf(receiver).length, 0, 'nothing recorded');
+    assert.equal(fireworks.requests.length, 2);
+    for (const request of fireworks.requests) {
+      const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(String(request.headers.traceparent));
+      assert.ok(match, `a traceparent reached the provider: ${String(request.headers.traceparent)}`);
+      assert.equal(match[1], CLIENT_TRACE_ID, "the client's trace goes on");
+      assert.notEqual(match[2], CLIENT_SPAN_ID, "the gateway's own (unrecorded) span is the parent");
+      assert.equal(match[3], '00', 'still not sampled');
+    }
+    const durations = metricsOf(receiver).get('gen_ai.client.operation.duration')?.histogram?.dataPoints ?? [];
+    assert.equal(
+      durations.reduce((sum, point) => sum + Number(point.count), 0),
+      2,
+      'an attempt of an unrecorded trace still has its metrics',
+    );
+  });
 });
 
 test('usage attributes: input tokens include cache reads and writes; cache and reasoning tokens are named apart', () => {

@@ -85,6 +85,8 @@ interface ServerAddress {
 /** The request's server span and the context its attempts' spans are children of. */
 class ServerTrace implements RequestTrace {
   readonly traceId: string;
+  /** For a trace not recorded: the headers every attempt sends (the server span's context), made once. */
+  unrecordedHeaders: readonly string[] | undefined;
   constructor(
     readonly span: Span,
     readonly context: Context,
@@ -260,6 +262,12 @@ class OtelTelemetry implements Telemetry {
   attemptStarted(ex: Exchange, name: AttemptName, provider: Provider, origin: string): AttemptTrace {
     let request = ex.trace as ServerTrace | undefined;
     if (request === undefined) ex.trace = request = this.serverTrace(ex);
+    // A trace not recorded (sampled out, or no traces endpoint) gets no client spans: the provider
+    // is sent the server span's context, and the attempt only its metrics.
+    if (!request.span.isRecording()) {
+      const headers = (request.unrecordedHeaders ??= this.contextHeaders(request.context));
+      return new ClientTrace(this, undefined, false, headers, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
+    }
     const server = this.addressOf(origin);
     const spanName = request.operation === undefined ? ex.method : name.model === undefined ? request.operation : `${request.operation} ${name.model}`;
     // Attributes only for a span the sampler keeps (the samplers offered here do not read them).
@@ -278,10 +286,7 @@ class OtelTelemetry implements Telemetry {
       if (name.hedge) attributes['gateway.hedge'] = true;
       span.setAttributes(attributes);
     }
-    const carrier: Record<string, string> = {};
-    this.propagator.inject(trace.setSpan(request.context, span), carrier, defaultTextMapSetter);
-    const headers: string[] = [];
-    for (const key in carrier) headers.push(key, carrier[key]!);
+    const headers = this.contextHeaders(trace.setSpan(request.context, span));
     return new ClientTrace(this, span, span.isRecording(), headers, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
   }
 
@@ -378,6 +383,15 @@ class OtelTelemetry implements Telemetry {
     return new ServerTrace(span, trace.setSpan(parent, span), operation);
   }
 
+  /** `traceparent` (and `tracestate`) for a context, [name, value, ...]. */
+  private contextHeaders(context: Context): string[] {
+    const carrier: Record<string, string> = {};
+    this.propagator.inject(context, carrier, defaultTextMapSetter);
+    const headers: string[] = [];
+    for (const key in carrier) headers.push(key, carrier[key]!);
+    return headers;
+  }
+
   private addressOf(origin: string): ServerAddress {
     let server = this.addresses.get(origin);
     if (server === undefined) {
@@ -393,7 +407,7 @@ class OtelTelemetry implements Telemetry {
 class ClientTrace implements AttemptTrace {
   constructor(
     private readonly telemetry: OtelTelemetry,
-    private readonly span: Span,
+    private readonly span: Span | undefined,
     readonly recording: boolean,
     readonly headers: readonly string[],
     private readonly operation: string | undefined,
@@ -409,7 +423,7 @@ class ClientTrace implements AttemptTrace {
     const answered = record !== undefined && (record.outcome === 'answered' || record.outcome === 'answered: broken');
     const usage = answered ? ex.usage?.usage : undefined;
     const errorType = record === undefined ? undefined : attemptError(record);
-    if (this.recording) {
+    if (span !== undefined) {
       const attributes: Attributes = {};
       if (record !== undefined) {
         attributes['gateway.outcome'] = record.outcome;
@@ -422,7 +436,7 @@ class ClientTrace implements AttemptTrace {
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     }
     // Ended when the attempt did, which may be after the response closed and the server span ended.
-    span.end(record?.startedAt !== undefined ? record.startedAt + record.ms : performance.now());
+    span?.end(record?.startedAt !== undefined ? record.startedAt + record.ms : performance.now());
     if (this.operation === undefined) return;
     const ms = record?.ms ?? performance.now() - this.startedAt;
     this.telemetry.attemptMetrics(this.operation, this.provider, this.origin, this.model, record, answered, errorType, usage, this.stream, ms);
