@@ -21,8 +21,8 @@
 //   BENCH_BASELINE (comma list of git commits, each built in a temporary folder and run beside this
 //   build as target `ai-gateway@<commit>`: a change's cost shows side by side, in one run),
 //   BENCH_OBSERVE (also run this build with METRICS=off, and with OpenTelemetry exporting to an
-//   OTLP receiver: targets `ai-gateway METRICS=off`, `ai-gateway +OTel` (every trace kept) and
-//   `ai-gateway +OTel 1/10` (one trace in ten)),
+//   OTLP receiver: targets `ai-gateway METRICS=off`, `ai-gateway +OTel` (every trace kept),
+//   `ai-gateway +OTel 1/10` and `ai-gateway +OTel 1/100` (one trace in ten, in a hundred)),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -376,11 +376,14 @@ async function main() {
     const variants = [
       ['ai-gateway METRICS=off', { METRICS: 'off' }],
       ['ai-gateway +OTel', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`, OTEL_METRIC_EXPORT_INTERVAL: '5000' }],
-      // One trace in ten kept (the others' spans are never recorded), as a busy gateway would run.
-      [
-        'ai-gateway +OTel 1/10',
-        { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`, OTEL_METRIC_EXPORT_INTERVAL: '5000', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
-      ],
+      // One trace in ten, and in a hundred, kept (the others' spans are never recorded), as a busy gateway would run.
+      ...[
+        ['1/10', '0.1'],
+        ['1/100', '0.01'],
+      ].map(([label, ratio]) => [
+        `ai-gateway +OTel ${label}`,
+        { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`, OTEL_METRIC_EXPORT_INTERVAL: '5000', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio },
+      ]),
     ];
     for (const [name, env] of variants) {
       const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...routes, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
