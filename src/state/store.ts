@@ -1,0 +1,102 @@
+// The state that gateways share: rate limits, budgets, concurrent streams, the response cache and
+// the Responses API's item memory. One interface, two homes: this process (the default), or Redis
+// (REDIS_URL), where several gateway processes behind a load balancer read and write the same
+// counters. Each check-and-reserve is one atomic step (one Lua script in Redis), so that concurrent
+// requests cannot all pass a limit that only one of them fits under.
+
+/**
+ * One counter a request is charged to: a rate (a sliding window of `windowMs`) or a budget (a
+ * calendar period, `period` set). Amounts are whole numbers: requests, tokens, or micro-dollars.
+ */
+export interface Charge {
+  /** The counter's name, e.g. `key:<id>:rpm`; the store adds its own prefix. */
+  readonly key: string;
+  /** The most the counter may hold within its window. */
+  readonly limit: number;
+  /** What this request reserves now (its estimate); settled later with what it really used. */
+  readonly amount: number;
+  /** A sliding window this long (rates). */
+  readonly windowMs?: number;
+  /** A calendar period instead (budgets): its id (`2026-12-07`, `2026-12`) and when it ends (epoch ms). */
+  readonly period?: { readonly id: string; readonly endsAt: number };
+}
+
+/** A concurrency slot (a stream in progress), held until released or until it expires. */
+export interface Lease {
+  readonly key: string;
+  readonly limit: number;
+  /** A slot whose holder vanished (a process that died) frees itself after this long. */
+  readonly ttlMs: number;
+}
+
+/** What a request reserved, to be settled (or released) once: the store's own record of it. */
+export interface Reservation {
+  /** The request's id: a settlement seen twice counts once. */
+  readonly id: string;
+  readonly charges: readonly Charge[];
+  readonly leases: readonly Lease[];
+  /** Where each rate charge landed (its window's start), so that its settlement adjusts the same window. */
+  readonly windows: readonly number[];
+  /** Reserved by the local fallback while the shared store was unreachable (failing open). */
+  readonly local: boolean;
+}
+
+/** A counter's state after a reservation, for `x-ratelimit-*` headers. */
+export interface Remaining {
+  readonly key: string;
+  readonly limit: number;
+  readonly remaining: number;
+  /** When the counter has room again for what it refused, or is fully reset (ms from now). */
+  readonly resetMs: number;
+}
+
+export type Admission =
+  | { readonly ok: true; readonly reservation: Reservation; readonly remaining: readonly Remaining[] }
+  | {
+      readonly ok: false;
+      /** The charge or lease key that refused. */
+      readonly key: string;
+      readonly limit: number;
+      /** When a retry could pass (ms from now): a window's slide, a period's end, or unknown (-1) for a lease. */
+      readonly retryAfterMs: number;
+      readonly remaining: readonly Remaining[];
+    }
+  /** The shared store could not answer and a limit fails closed: the request is refused (503). */
+  | { readonly ok: false; readonly unavailable: true; readonly key: string };
+
+/** How a limit behaves while the shared store cannot be reached. */
+export type OnStoreFailure = 'open' | 'closed';
+
+export interface StoreHealth {
+  readonly kind: 'memory' | 'redis';
+  /** Whether the shared store answered its last command in time. */
+  readonly up: boolean;
+  /** Since when (epoch ms) it has not been, while it is down. */
+  readonly downSince?: number;
+  /** The last error, without credentials. */
+  readonly lastError?: string;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Reserves every charge and lease, or none: the first that does not fit refuses the whole
+   * request. `onFailure` says what a limit does when the store cannot be reached in time.
+   */
+  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure): Promise<Admission>;
+  /**
+   * Settles a reservation with what the request really used (one amount per charge, in order),
+   * and frees its leases. Idempotent by the reservation's id.
+   */
+  settle(reservation: Reservation, used: readonly number[]): Promise<void>;
+  /** Reads counters without charging them (a budget's use for /health or the dashboard). */
+  peek(charges: readonly Charge[]): Promise<readonly Remaining[]>;
+
+  /** Bytes kept under a key for `ttlMs` (cache entries, item memory); undefined when absent or expired. */
+  get(key: string): Promise<Buffer | undefined>;
+  set(key: string, value: Buffer, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+
+  health(): StoreHealth;
+  close(): Promise<void>;
+}
