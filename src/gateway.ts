@@ -21,6 +21,7 @@ import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
 import type { Telemetry } from './observe/telemetry.js';
+import type { Store } from './state/store.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
@@ -52,6 +53,11 @@ export interface GatewayOptions {
    * scrape then answers that sum rather than this worker's own.
    */
   readonly clusterWorker?: boolean;
+  /**
+   * Where limits, budgets and leases live (state/): given by a caller that shares one between
+   * gateways in a process (tests); otherwise made from the settings when gateway keys are configured.
+   */
+  readonly store?: Store;
 }
 
 export class Gateway {
@@ -236,7 +242,7 @@ export class Gateway {
       );
     }
     const route = ex.route;
-    const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs);
+    const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs, ex.gatewayKey !== undefined);
     return this.router.run(ex, plan);
   }
 

@@ -17,6 +17,8 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
+import { Governance } from './governance/admission.js';
+import { createStore } from './state/index.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
@@ -126,6 +128,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
         })
       : undefined;
+  /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
+  const store = config.gatewayKeys.length > 0 ? (options.store ?? createStore(config, logger)) : undefined;
+  const governance = store === undefined ? undefined : new Governance(config, store, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS);
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
   telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
@@ -171,6 +176,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.waiting?.cancel();
         }
         const record = requestRecord(ex, gateway.pricing);
+        governance?.settle(ex, record);
         logRequest(requestLines, record);
         metrics?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
@@ -255,6 +261,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     const route = ROUTES.get(path);
     ex.api = route !== undefined ? route.api : apiOfPath(path);
     if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
+    // Who is asking, from the headers alone: a refused key waits for no body.
+    governance?.authenticate(ex);
     if (!route && hasDotSegment(path)) {
       // Forwarded paths must stay under the provider's API root.
       throw new GatewayError(400, `Path ${path} may not contain "." or ".." segments.`, 'invalid_path');
@@ -295,6 +303,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
       ex.contentType = req.headers['content-type'];
     }
+    if (governance !== undefined) await governance.admit(ex);
     await gateway.forward(ex);
   }
 
@@ -385,6 +394,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.api = geminiWholeRoute;
     const query = queryOf(req.url);
     takeQueryKey(req, query);
+    governance?.authenticate(ex);
     // A provider named by x-provider that serves the API itself answers for its models.
     const providerHeader = req.headers['x-provider'];
     const named = providerHeader === undefined || providerHeader === '' ? undefined : gateway.resolveProvider(providerHeader);
@@ -438,6 +448,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     if (facts.requiredType !== 'array') {
       throw new GatewayError(400, 'contents: required, a non-empty list of Content objects.', 'missing_required_parameter', GEMINI_CONTENTS);
     }
+    if (governance !== undefined) await governance.admit(ex);
     await gateway.forward(ex);
   }
 
@@ -567,6 +578,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       metricsServer?.close();
       await closed;
       await gateway.close();
+      // A store the caller gave is the caller's to close (other gateways may share it).
+      if (options.store === undefined) await store?.close();
       // The last requests' spans and metrics are sent before the process may exit.
       await telemetry?.shutdown();
     },
@@ -646,6 +659,8 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     cutByGateway: false,
     waiting: undefined,
     trace: undefined,
+    gatewayKey: undefined,
+    admitted: undefined,
   };
 }
 
