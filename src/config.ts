@@ -14,6 +14,7 @@ import { providerSpecs } from './providers/index.js';
 import { DEFAULT_BREAKER, type BreakerSettings } from './route/health.js';
 import { MAX_ROUTE_TARGETS, type Strategy } from './route/strategy.js';
 import { openAICompatible, type ProviderSpec } from './providers/types.js';
+import { DEFAULT_MEMORY_MAX_BYTES, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './state/defaults.js';
 
 /** The most requests RECORD_REQUESTS may keep. */
 export const MAX_RECORDED_REQUESTS = 1000;
@@ -49,6 +50,16 @@ function otlpEndpoint() {
       }
     }, { error })
     .optional();
+}
+
+/** Whether `value` is a URL ioredis connects to. */
+function redisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** A number given as a number or as text; blank text is not a number (Number('') would be 0). */
@@ -251,6 +262,20 @@ const settingsSchema = z
     OTEL_TRACES_SAMPLER_ARG: numeric('must be a number from 0 to 1')
       .pipe(z.number().min(0, { error: 'must be a number from 0 to 1' }).max(1, { error: 'must be a number from 0 to 1' }))
       .default(1),
+    // Shared state (src/state/): in this process unless REDIS_URL is set.
+    REDIS_URL: z
+      .string()
+      .trim()
+      // A custom issue, so that the message never quotes the value: it may hold a password.
+      .refine((value) => value === '' || redisUrl(value), { error: 'must be a redis:// or rediss:// URL (redis://[:password@]host[:port][/db])' })
+      .default(''),
+    REDIS_PREFIX: z.string().default(DEFAULT_REDIS_PREFIX),
+    REDIS_TIMEOUT_MS: duration(1).default(DEFAULT_REDIS_TIMEOUT_MS),
+    REDIS_FAIL_OPEN_SHARE: numeric('must be a number above 0, at most 1').pipe(
+      z.number().gt(0, { error: 'must be a number above 0, at most 1' }).max(1, { error: 'must be a number above 0, at most 1' }),
+    ).default(1),
+    STATE_MEMORY_MAX_BYTES: int(1).default(DEFAULT_MEMORY_MAX_BYTES),
+    STATE_FILE: z.string().trim().default(''),
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: z
       .string()
       .trim()
@@ -328,6 +353,14 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   OTEL_METRIC_EXPORT_INTERVAL: 'How often the GenAI metrics are sent, in milliseconds.',
   OTEL_TRACES_SAMPLER: `Which requests are traced: ${OTEL_SAMPLERS.join(', ')} (parentbased_*: as the incoming traceparent says, else the named sampler).`,
   OTEL_TRACES_SAMPLER_ARG: 'The share of traces kept by the traceidratio samplers (0-1).',
+  REDIS_URL:
+    'Redis shared by every gateway instance for limits, budgets, the cache and item memory (redis:// or rediss://); unset = state in this process. Redacted wherever it could appear.',
+  REDIS_PREFIX: 'Prefix of every Redis key the gateway writes.',
+  REDIS_TIMEOUT_MS: 'Most time one Redis command may take; then the limit fails open or closed as it says.',
+  REDIS_FAIL_OPEN_SHARE:
+    'While Redis is unreachable, a limit that fails open is enforced in each instance on this share of it (1/N with N instances).',
+  STATE_MEMORY_MAX_BYTES: 'Most bytes (keys and values) the in-process store keeps for the cache and item memory; least recently used go first.',
+  STATE_FILE: 'Without Redis: file the budgets are written to (every 5 s and at shutdown) and read from at start; unset, a restart resets budgets.',
   OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
     "true: traces carry the request's messages (redacted as the logs are, bounded); false: no prompt or answer content leaves the gateway.",
 };

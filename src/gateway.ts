@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 import type { ProviderSpec } from './providers/index.js';
 import { GEMINI_API_OPTION, NATIVE_BASE_URL_OPTION, RESPONSES_API_OPTION } from './providers/types.js';
 import { GEMINI_API, RESPONSES_API } from './inbound/index.js';
-import { configuredSecrets, redactValue, safeEcho } from './redact.js';
+import { configuredSecrets, redactValue, safeEcho, urlSecrets } from './redact.js';
 import { streamErrorEvent } from './sink.js';
 import { ItemMemory } from './inbound/openai-responses/memory.js';
 import { createPool } from './upstream.js';
@@ -143,6 +143,7 @@ export class Gateway {
     this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
     for (const route of config.routes) for (const target of route.targets) secrets.push(target.key);
     if (config.METRICS_TOKEN !== '') secrets.push(config.METRICS_TOKEN);
+    if (config.REDIS_URL !== '') secrets.push(...urlSecrets(config.REDIS_URL));
     this.secrets = configuredSecrets(secrets);
     this.routes = new Routes(config.routes, (name) => providers.get(name)!);
     // Lists the aliases and the routes: made after them.

@@ -240,6 +240,19 @@ export function configuredSecrets(candidates: readonly (string | undefined)[]): 
   return Object.freeze([...secrets]);
 }
 
+/** A URL that may carry credentials (REDIS_URL), and its password (or lone username), in the forms an error could quote them. */
+export function urlSecrets(url: string): readonly string[] {
+  const secrets = [url];
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') secrets.push(parsed.password, decodeURIComponent(parsed.password));
+    if (parsed.username !== '' && parsed.password === '') secrets.push(parsed.username, decodeURIComponent(parsed.username));
+  } catch {
+    // not a URL: redacted whole, as it is.
+  }
+  return secrets;
+}
+
 /** The part of `text` that is scanned: all of it, or its start cut before the token that straddles the bound. */
 function bounded(text: string): string {
   if (text.length <= MAX_SCANNED_CHARS) return text;

@@ -1,0 +1,315 @@
+// The store in this process: the default, and the Redis store's local fallback while Redis cannot
+// be reached. Everything runs on the event loop with no await between a check and its reservation,
+// so each reserve is atomic as the Redis script is. Without STATE_FILE a restart resets budgets.
+import type { Logger } from 'pino';
+import { DEFAULT_MEMORY_MAX_BYTES } from './defaults.js';
+import { readSnapshot, writeSnapshot, type BudgetEntry } from './snapshot.js';
+import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
+import { fits, remaining, resetMs, retryAfterMs, windowStart } from './window.js';
+
+/**
+ * How long a settled reservation's id is remembered, so that a second settle of it changes nothing:
+ * longer than any request lives (REQUEST_TIMEOUT_MS is 5 minutes by default), retried settles included.
+ */
+export const SETTLED_IDS_TTL_MS = 15 * 60_000;
+/** How often expired entries are swept and, with STATE_FILE, budgets written: a crash loses at most this much spend. */
+export const SNAPSHOT_INTERVAL_MS = 5_000;
+
+export interface MemoryStoreOptions {
+  /** The clock (epoch ms); tests inject one. */
+  readonly now?: () => number;
+  readonly maxBytes?: number;
+  /** STATE_FILE: budgets are loaded from it at start and written to it periodically and at close(). */
+  readonly stateFile?: string;
+  /** Its reservations are marked `local` (the Redis store's fallback). */
+  readonly local?: boolean;
+  readonly logger?: Logger;
+}
+
+interface RateCounter {
+  windowMs: number;
+  /** The current sub-window's start. */
+  start: number;
+  prev: number;
+  curr: number;
+}
+
+interface Entry {
+  readonly value: Buffer;
+  readonly expiresAt: number;
+}
+
+const HEALTH: StoreHealth = Object.freeze({ kind: 'memory', up: true });
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private readonly now: () => number;
+  private readonly maxBytes: number;
+  private readonly local: boolean;
+  private readonly stateFile: string | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly rates = new Map<string, RateCounter>();
+  /** By key and period id: a new period is a new counter, and an ended one is dropped. */
+  private readonly budgets = new Map<string, BudgetEntry>();
+  /** Each lease key's holders (reservation ids) and when each one's slot expires. */
+  private readonly leases = new Map<string, Map<string, number>>();
+  /** Settled ids and when they may be forgotten, in settlement order (hence in expiry order). */
+  private readonly settled = new Map<string, number>();
+  /** Least recently used first: a Map iterates in insertion order, and a read re-inserts. */
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  private budgetsChanged = false;
+  private writing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.maxBytes = options.maxBytes ?? DEFAULT_MEMORY_MAX_BYTES;
+    this.local = options.local ?? false;
+    this.stateFile = options.stateFile || undefined;
+    this.logger = options.logger;
+    if (this.stateFile !== undefined) {
+      for (const entry of readSnapshot(this.stateFile, this.now())) this.budgets.set(budgetId(entry.key, entry.periodId), entry);
+    }
+    this.timer = setInterval(() => this.tick(), SNAPSHOT_INTERVAL_MS).unref();
+  }
+
+  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure): Promise<Admission> {
+    return this.reserveNow(id, charges, leases);
+  }
+
+  /** reserve() without the promise: the Redis store's fallback calls it in the same tick as its decision. */
+  reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[]): Admission {
+    const now = this.now();
+    // Every check before any change: a refusal reserves nothing.
+    for (const charge of charges) {
+      const retryAfter = this.refusal(charge, now);
+      if (retryAfter !== undefined) {
+        return { ok: false, key: charge.key, limit: charge.limit, retryAfterMs: retryAfter, remaining: this.remainingOf(charges, now) };
+      }
+    }
+    for (const lease of leases) {
+      if (this.holders(lease.key, now).size >= lease.limit) {
+        return { ok: false, key: lease.key, limit: lease.limit, retryAfterMs: -1, remaining: this.remainingOf(charges, now) };
+      }
+    }
+    const windows: number[] = [];
+    for (const charge of charges) {
+      if (charge.period !== undefined) {
+        this.budget(charge, now).used += charge.amount;
+        this.budgetsChanged = true;
+      } else {
+        const counter = this.rate(charge, now);
+        counter.curr += charge.amount;
+        windows.push(counter.start);
+      }
+    }
+    for (const lease of leases) this.holders(lease.key, now).set(id, now + lease.ttlMs);
+    const reservation: Reservation = { id, charges, leases, windows, local: this.local };
+    return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
+  }
+
+  async settle(reservation: Reservation, used: readonly number[]): Promise<void> {
+    this.settleNow(reservation, used);
+  }
+
+  settleNow(reservation: Reservation, used: readonly number[]): void {
+    const now = this.now();
+    if (this.settled.has(reservation.id)) return;
+    this.settled.set(reservation.id, now + SETTLED_IDS_TTL_MS);
+    let rateIndex = 0;
+    for (const [index, charge] of reservation.charges.entries()) {
+      const delta = (used[index] ?? charge.amount) - charge.amount;
+      if (charge.period !== undefined) {
+        // A period that ended meanwhile was dropped: its spend no longer bounds anything.
+        const entry = this.budgets.get(budgetId(charge.key, charge.period.id));
+        if (entry !== undefined && delta !== 0) {
+          entry.used = Math.max(0, entry.used + delta);
+          this.budgetsChanged = true;
+        }
+        continue;
+      }
+      const landed = reservation.windows[rateIndex++]!;
+      const counter = this.rates.get(charge.key);
+      if (counter === undefined || delta === 0) continue;
+      roll(counter, now);
+      // The window the reservation landed in, if it still counts; one that slid out counts for nothing.
+      if (landed === counter.start) counter.curr = Math.max(0, counter.curr + delta);
+      else if (landed === counter.start - counter.windowMs) counter.prev = Math.max(0, counter.prev + delta);
+    }
+    for (const lease of reservation.leases) this.leases.get(lease.key)?.delete(reservation.id);
+  }
+
+  async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
+    return this.remainingOf(charges, this.now());
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= this.now()) {
+      this.bytes -= entrySize(key, entry.value);
+      return undefined;
+    }
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    this.remove(key);
+    const size = entrySize(key, value);
+    // An entry larger than the whole bound is not kept: it would evict everything and then itself.
+    if (size > this.maxBytes) return;
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.bytes += size;
+    for (const [oldest, entry] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldest);
+      this.bytes -= entrySize(oldest, entry.value);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.remove(key);
+  }
+
+  /** Bytes held by get/set, keys included. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  health(): StoreHealth {
+    return HEALTH;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.writing;
+    if (this.stateFile !== undefined) await writeSnapshot(this.stateFile, this.budgets.values());
+  }
+
+  /** Undefined when `charge` fits now, else when it could. */
+  private refusal(charge: Charge, now: number): number | undefined {
+    if (charge.period !== undefined) {
+      const used = this.budgets.get(budgetId(charge.key, charge.period.id))?.used ?? 0;
+      if (used + charge.amount <= charge.limit) return undefined;
+      return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
+    }
+    const windowMs = charge.windowMs!;
+    const counter = this.rates.get(charge.key);
+    if (counter !== undefined) roll(counter, now);
+    const prev = counter?.prev ?? 0;
+    const curr = counter?.curr ?? 0;
+    const elapsed = now - windowStart(now, windowMs);
+    if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
+    return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
+  }
+
+  private remainingOf(charges: readonly Charge[], now: number): Remaining[] {
+    const out: Remaining[] = [];
+    for (const charge of charges) {
+      if (charge.period !== undefined) {
+        const used = this.budgets.get(budgetId(charge.key, charge.period.id))?.used ?? 0;
+        out.push({ key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period.endsAt - now) });
+        continue;
+      }
+      const windowMs = charge.windowMs!;
+      const counter = this.rates.get(charge.key);
+      if (counter !== undefined) roll(counter, now);
+      const prev = counter?.prev ?? 0;
+      const curr = counter?.curr ?? 0;
+      const elapsed = now - windowStart(now, windowMs);
+      out.push({
+        key: charge.key,
+        limit: charge.limit,
+        remaining: remaining(prev, curr, elapsed, windowMs, charge.limit),
+        resetMs: resetMs(prev, curr, elapsed, windowMs),
+      });
+    }
+    return out;
+  }
+
+  private rate(charge: Charge, now: number): RateCounter {
+    let counter = this.rates.get(charge.key);
+    if (counter === undefined || counter.windowMs !== charge.windowMs) {
+      counter = { windowMs: charge.windowMs!, start: windowStart(now, charge.windowMs!), prev: 0, curr: 0 };
+      this.rates.set(charge.key, counter);
+    }
+    return counter;
+  }
+
+  private budget(charge: Charge, now: number): BudgetEntry {
+    const id = budgetId(charge.key, charge.period!.id);
+    let entry = this.budgets.get(id);
+    if (entry === undefined) {
+      entry = { key: charge.key, periodId: charge.period!.id, endsAt: charge.period!.endsAt, used: 0 };
+      this.budgets.set(id, entry);
+    }
+    return entry;
+  }
+
+  /** A lease key's live holders, expired ones dropped. */
+  private holders(key: string, now: number): Map<string, number> {
+    let holders = this.leases.get(key);
+    if (holders === undefined) {
+      holders = new Map();
+      this.leases.set(key, holders);
+    }
+    for (const [holder, expiresAt] of holders) if (expiresAt <= now) holders.delete(holder);
+    return holders;
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    this.bytes -= entrySize(key, entry.value);
+  }
+
+  /** Drops what expired, and writes the budgets when they changed. */
+  private tick(): void {
+    const now = this.now();
+    for (const [id, until] of this.settled) {
+      if (until > now) break;
+      this.settled.delete(id);
+    }
+    for (const [id, entry] of this.budgets) {
+      if (entry.endsAt > now) continue;
+      this.budgets.delete(id);
+      this.budgetsChanged = true;
+    }
+    for (const [key, counter] of this.rates) if (counter.start + 2 * counter.windowMs <= now) this.rates.delete(key);
+    for (const key of this.leases.keys()) if (this.holders(key, now).size === 0) this.leases.delete(key);
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.remove(key);
+    if (this.stateFile !== undefined && this.budgetsChanged && this.writing === undefined) {
+      this.budgetsChanged = false;
+      // writeSnapshot copies the counters before its first await, so later charges are the next write's.
+      this.writing = writeSnapshot(this.stateFile, this.budgets.values())
+        .catch((err: Error) => {
+          this.budgetsChanged = true;
+          this.logger?.error({ err: err.message }, `cannot write STATE_FILE ${this.stateFile}; budgets kept in memory only until it works`);
+        })
+        .finally(() => {
+          this.writing = undefined;
+        });
+    }
+  }
+}
+
+/** Moves a counter's sub-windows up to the one `now` falls in. */
+function roll(counter: RateCounter, now: number): void {
+  const start = windowStart(now, counter.windowMs);
+  if (start === counter.start) return;
+  counter.prev = start - counter.windowMs === counter.start ? counter.curr : 0;
+  counter.curr = 0;
+  counter.start = start;
+}
+
+function budgetId(key: string, periodId: string): string {
+  return `${key}\n${periodId}`;
+}
+
+function entrySize(key: string, value: Buffer): number {
+  return Buffer.byteLength(key) + value.length;
+}

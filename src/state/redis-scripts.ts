@@ -1,0 +1,153 @@
+// The Redis store's two scripts: each runs atomically in Redis, so a reserve is one round trip that
+// no other gateway's reserve can interleave with, and a settle applies once. Both read the time
+// from Redis (TIME), so gateways whose clocks disagree still share one window. The arithmetic is
+// window.ts's, line for line; keys arrive prefixed by ioredis (keyPrefix).
+//
+// Keys: a rate is a hash {s: current sub-window's start, p: previous count, c: current count,
+// w: window ms}; a budget is a counter per period (`b:<key>:<period>`) that expires when the period
+// ends; a lease is a sorted set of holder ids scored by expiry; a settled id is `s:<id>`.
+
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * KEYS: one per charge, then one per lease. ARGV: charges, leases, id, then per charge kind ('r' or
+ * 'b'), limit, amount, window ms (rate) or period end (budget), then per lease limit and ttl ms.
+ * An empty id peeks: it reads the counters and writes nothing.
+ * Returns [ok, refused index (1-based, leases after charges), retry after ms, each charge's window
+ * start (0 for a budget), then each charge's remaining and reset ms].
+ */
+export const RESERVE_SCRIPT = `${NOW}
+local nc = tonumber(ARGV[1])
+local nl = tonumber(ARGV[2])
+local id = ARGV[3]
+local kind, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}
+for i = 1, nc do
+  local a = 4 + (i - 1) * 4
+  kind[i] = ARGV[a]
+  limit[i] = tonumber(ARGV[a + 1])
+  amount[i] = tonumber(ARGV[a + 2])
+  span[i] = tonumber(ARGV[a + 3])
+  if kind[i] == 'r' then
+    local w = span[i]
+    local ws = now - (now % w)
+    local h = redis.call('HMGET', KEYS[i], 's', 'p', 'c', 'w')
+    local s, p, c = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+    if tonumber(h[4]) ~= w then
+      p, c = 0, 0
+    elseif s ~= ws then
+      if s == ws - w then p = c else p = 0 end
+      c = 0
+    end
+    prev[i], curr[i], start[i] = p, c, ws
+  else
+    curr[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+    start[i] = 0
+  end
+end
+
+local function retryAfter(i)
+  local l, a, c = limit[i], amount[i], curr[i]
+  if kind[i] == 'b' then
+    if c + a <= l then return nil end
+    if a > l then return -1 end
+    return math.max(0, span[i] - now)
+  end
+  local w, p = span[i], prev[i]
+  local e = now - start[i]
+  if p * (w - e) <= (l - a - c) * w then return nil end
+  if a > l then return -1 end
+  local room = l - a - c
+  if room >= 0 then return w - math.floor(room * w / p) - e end
+  return w - e + w - math.floor((l - a) * w / c)
+end
+
+local function answer(ok, index, retry)
+  local out = {ok, index, retry}
+  for i = 1, nc do out[#out + 1] = start[i] end
+  for i = 1, nc do
+    if kind[i] == 'b' then
+      out[#out + 1] = math.max(0, limit[i] - curr[i])
+      out[#out + 1] = math.max(0, span[i] - now)
+    else
+      local w, p, c = span[i], prev[i], curr[i]
+      local e = now - start[i]
+      out[#out + 1] = math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w))
+      local reset = 0
+      if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
+      out[#out + 1] = reset
+    end
+  end
+  return out
+end
+
+-- an empty id is a peek: the counters as they are, nothing checked or written
+if id == '' then return answer(1, 0, 0) end
+for i = 1, nc do
+  local retry = retryAfter(i)
+  if retry ~= nil then return answer(0, i, retry) end
+end
+for j = 1, nl do
+  local k = KEYS[nc + j]
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  if redis.call('ZCARD', k) >= tonumber(ARGV[4 + nc * 4 + (j - 1) * 2]) then return answer(0, nc + j, -1) end
+end
+
+for i = 1, nc do
+  if kind[i] == 'r' then
+    curr[i] = curr[i] + amount[i]
+    redis.call('HSET', KEYS[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
+    redis.call('PEXPIRE', KEYS[i], 2 * span[i])
+  else
+    curr[i] = redis.call('INCRBY', KEYS[i], amount[i])
+    redis.call('PEXPIREAT', KEYS[i], span[i])
+  end
+end
+for j = 1, nl do
+  local k = KEYS[nc + j]
+  local ttl = tonumber(ARGV[4 + nc * 4 + (j - 1) * 2 + 1])
+  redis.call('ZADD', k, now + ttl, id)
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+return answer(1, 0, 0)
+`;
+
+/**
+ * KEYS: the settled id's key, one per charge, then one per lease. ARGV: charges, leases, id, how
+ * long the id is remembered (ms), then per charge kind, used - reserved, the window it landed in
+ * and the window's ms (0 and 0 for a budget). Returns 1, or 0 when the id was settled already.
+ */
+export const SETTLE_SCRIPT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[4]) then return 0 end
+${NOW}
+local nc = tonumber(ARGV[1])
+local nl = tonumber(ARGV[2])
+for i = 1, nc do
+  local a = 5 + (i - 1) * 4
+  local delta = tonumber(ARGV[a + 1])
+  local k = KEYS[1 + i]
+  if delta ~= 0 and ARGV[a] == 'b' then
+    -- a period that ended has expired, and its spend no longer bounds anything
+    if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
+  elseif delta ~= 0 then
+    local landed, w = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
+    local s = tonumber(h[1])
+    if s ~= nil and tonumber(h[4]) == w then
+      local ws = now - (now % w)
+      local p, c = tonumber(h[2]), tonumber(h[3])
+      if s ~= ws then
+        if s == ws - w then p = c else p = 0 end
+        c, s = 0, ws
+      end
+      -- the window the reservation landed in, if it still counts
+      if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
+      redis.call('HSET', k, 's', s, 'p', p, 'c', c)
+    end
+  end
+end
+for j = 1, nl do redis.call('ZREM', KEYS[1 + nc + j], ARGV[3]) end
+return 1
+`;

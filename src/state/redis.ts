@@ -1,0 +1,267 @@
+// The store in Redis (REDIS_URL): what several gateways behind a load balancer share. Each reserve
+// and each settle is one Lua script (redis-scripts.ts), one round trip. Redis must never hang a
+// request: every command has REDIS_TIMEOUT_MS, nothing is queued while disconnected, and a command
+// that fails is not retried on the request's time. Then a limit that fails closed refuses (503),
+// and one that fails open reserves in this process's MemoryStore, on REDIS_FAIL_OPEN_SHARE of its
+// limit. ioredis reconnects in the background; the first reserve after it is back uses Redis again.
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { redactValue, urlSecrets } from '../redact.js';
+import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
+import { MemoryStore, SETTLED_IDS_TTL_MS } from './memory.js';
+import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
+import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
+
+/** Reconnection waits 50 ms, then twice as long each time, up to this: Redis back is seen within it. */
+export const RECONNECT_MAX_MS = 2_000;
+const RECONNECT_FIRST_MS = 50;
+/** A connection attempt may take longer than a command (TLS, a remote host); it runs in the background. */
+const CONNECT_TIMEOUT_MS = 2_000;
+/** Settles that could not reach Redis, kept to retry once it is back; beyond this the oldest is dropped (its estimate stays charged). */
+export const MAX_PENDING_SETTLES = 10_000;
+/** How long close() waits for Redis to acknowledge QUIT before it drops the connection. */
+const QUIT_TIMEOUT_MS = 1_000;
+
+/** The reserve script reads the counters and writes nothing for this id (a request's id is never empty). */
+const PEEK_ID = '';
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  readonly prefix?: string;
+  readonly timeoutMs?: number;
+  /** The share of each limit the local fallback enforces while Redis cannot be reached (failing open). */
+  readonly failOpenShare?: number;
+  /** The local fallback's bound for get/set (unused while Redis is up). */
+  readonly memoryMaxBytes?: number;
+  readonly logger?: Logger;
+}
+
+interface Scripts {
+  aigwReserve(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  private readonly redis: Redis & Scripts;
+  private readonly local: MemoryStore;
+  private readonly share: number;
+  private readonly logger: Logger | undefined;
+  private readonly secrets: readonly string[];
+  private up = false;
+  private downSince: number | undefined = Date.now();
+  private lastError: string | undefined = 'not connected yet';
+  private pending: { reservation: Reservation; used: readonly number[] }[] = [];
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.share = options.failOpenShare ?? 1;
+    this.logger = options.logger;
+    this.local = new MemoryStore({ local: true, maxBytes: options.memoryMaxBytes, logger: options.logger });
+    this.secrets = urlSecrets(options.url);
+    this.redis = new Redis(options.url, {
+      keyPrefix: options.prefix ?? DEFAULT_REDIS_PREFIX,
+      commandTimeout: options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(RECONNECT_FIRST_MS * 2 ** Math.min(times - 1, 16), RECONNECT_MAX_MS),
+    }) as Redis & Scripts;
+    // ioredis sends EVALSHA, and EVAL on the first use on a connection or after a NOSCRIPT.
+    this.redis.defineCommand('aigwReserve', { lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('aigwSettle', { lua: SETTLE_SCRIPT });
+    this.redis.on('ready', () => {
+      this.markUp();
+      // Loaded once a connection is ready, so that requests find it cached.
+      this.redis.script('LOAD', RESERVE_SCRIPT).catch((err: Error) => this.markDown(err));
+      this.redis.script('LOAD', SETTLE_SCRIPT).catch((err: Error) => this.markDown(err));
+      this.retryPending();
+    });
+    this.redis.on('error', (err: Error) => this.markDown(err));
+    this.redis.on('close', () => this.markDown(new Error('connection closed')));
+  }
+
+  /** Resolves once connected; rejects after `timeoutMs` (start-up and tests wait on it, requests never do). */
+  ready(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(new Error(`Redis not ready after ${timeoutMs} ms: ${this.lastError ?? 'no error'}`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure): Promise<Admission> {
+    if (id === PEEK_ID) throw new TypeError('a reservation needs a non-empty id');
+    // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
+    if (this.redis.status === 'ready') {
+      try {
+        const reply = await this.redis.aigwReserve(charges.length + leases.length, ...reserveArgs(id, charges, leases));
+        this.markUp();
+        return admission(id, charges, leases, reply);
+      } catch (err) {
+        this.markDown(err as Error);
+      }
+    }
+    if (onFailure === 'closed') return { ok: false, unavailable: true, key: charges[0]?.key ?? leases[0]?.key ?? '' };
+    return this.local.reserveNow(id, charges.map((charge) => ({ ...charge, limit: this.shareOf(charge.limit) })), leases.map((lease) => ({ ...lease, limit: this.shareOf(lease.limit) })));
+  }
+
+  async settle(reservation: Reservation, used: readonly number[]): Promise<void> {
+    if (reservation.local) return this.local.settleNow(reservation, used);
+    try {
+      await this.sendSettle(reservation, used);
+    } catch (err) {
+      this.markDown(err as Error);
+      // Idempotent by id: a settle that did land before its reply timed out changes nothing again.
+      if (this.pending.length >= MAX_PENDING_SETTLES) this.pending.shift();
+      this.pending.push({ reservation, used });
+    }
+  }
+
+  async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
+    if (this.redis.status !== 'ready') return [];
+    try {
+      const reply = await this.redis.aigwReserve(charges.length, ...reserveArgs(PEEK_ID, charges, []));
+      this.markUp();
+      return admission(PEEK_ID, charges, [], reply).remaining;
+    } catch (err) {
+      this.markDown(err as Error);
+      return [];
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const value = await this.redis.getBuffer(`k:${key}`);
+      this.markUp();
+      return value ?? undefined;
+    } catch (err) {
+      this.markDown(err as Error);
+      return undefined;
+    }
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    try {
+      await this.redis.set(`k:${key}`, value, 'PX', ttlMs);
+      this.markUp();
+    } catch (err) {
+      this.markDown(err as Error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.redis.del(`k:${key}`);
+      this.markUp();
+    } catch (err) {
+      this.markDown(err as Error);
+    }
+  }
+
+  health(): StoreHealth {
+    if (this.up) return { kind: 'redis', up: true };
+    return { kind: 'redis', up: false, downSince: this.downSince, lastError: this.lastError };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const quit = this.redis.quit().catch(() => undefined);
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, QUIT_TIMEOUT_MS).unref());
+    await Promise.race([quit, timer]);
+    this.redis.disconnect();
+    await this.local.close();
+  }
+
+  private sendSettle(reservation: Reservation, used: readonly number[]): Promise<number> {
+    const { id, charges, leases, windows } = reservation;
+    const keys: string[] = [`s:${id}`];
+    const args: (string | number)[] = [charges.length, leases.length, id, SETTLED_IDS_TTL_MS];
+    for (const charge of charges) keys.push(chargeKey(charge));
+    for (const lease of leases) keys.push(`l:${lease.key}`);
+    let rateIndex = 0;
+    for (const [index, charge] of charges.entries()) {
+      const delta = (used[index] ?? charge.amount) - charge.amount;
+      if (charge.period !== undefined) args.push('b', delta, 0, 0);
+      else args.push('r', delta, windows[rateIndex++]!, charge.windowMs!);
+    }
+    return this.redis.aigwSettle(keys.length, ...keys, ...args);
+  }
+
+  private retryPending(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const { reservation, used } of pending) void this.settle(reservation, used);
+  }
+
+  private shareOf(limit: number): number {
+    // A limit above zero keeps at least one unit, so a small limit split N ways still serves.
+    return limit > 0 ? Math.max(1, Math.floor(limit * this.share)) : 0;
+  }
+
+  private markUp(): void {
+    if (this.up) return;
+    this.up = true;
+    this.downSince = undefined;
+    this.lastError = undefined;
+    this.logger?.info('state store: Redis is reachable; limits are shared again');
+  }
+
+  private markDown(err: Error): void {
+    const message = this.redact(err.message);
+    this.lastError = message;
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.downSince = Date.now();
+    this.logger?.warn({ err: message }, 'state store: Redis unreachable; limits fail open (local share) or closed (503) as each says');
+  }
+
+  private redact(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = redactValue(out, secret);
+    return out;
+  }
+}
+
+function chargeKey(charge: Charge): string {
+  return charge.period !== undefined ? `b:${charge.key}:${charge.period.id}` : `r:${charge.key}`;
+}
+
+function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Lease[]): (string | number)[] {
+  const keys: string[] = [];
+  const args: (string | number)[] = [charges.length, leases.length, id];
+  for (const charge of charges) {
+    keys.push(chargeKey(charge));
+    if (charge.period !== undefined) args.push('b', charge.limit, charge.amount, charge.period.endsAt);
+    else args.push('r', charge.limit, charge.amount, charge.windowMs!);
+  }
+  for (const lease of leases) {
+    keys.push(`l:${lease.key}`);
+    args.push(lease.limit, lease.ttlMs);
+  }
+  return [...keys, ...args];
+}
+
+function admission(id: string, charges: readonly Charge[], leases: readonly Lease[], reply: number[]): Exclude<Admission, { unavailable: true }> {
+  const n = charges.length;
+  const remaining: Remaining[] = [];
+  for (let i = 0; i < n; i++) {
+    const charge = charges[i]!;
+    remaining.push({ key: charge.key, limit: charge.limit, remaining: reply[3 + n + 2 * i]!, resetMs: reply[4 + n + 2 * i]! });
+  }
+  if (reply[0] !== 1) {
+    const index = reply[1]! - 1;
+    const refused = index < n ? charges[index]! : leases[index - n]!;
+    return { ok: false, key: refused.key, limit: refused.limit, retryAfterMs: reply[2]!, remaining };
+  }
+  const windows: number[] = [];
+  for (let i = 0; i < n; i++) if (charges[i]!.period === undefined) windows.push(reply[3 + i]!);
+  return { ok: true, reservation: { id, charges, leases, windows, local: false }, remaining };
+}
