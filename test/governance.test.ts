@@ -173,13 +173,13 @@ describe('gateway keys', () => {
   test('a daily budget: concurrent requests stop at it, the refusal names it and when it resets, and the spend stays within it', async () => {
     const spender = openai(SPENDER);
     const ask = () => spender.chat.completions.create({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'Say hello' }] });
-    let refusal: OpenAI.APIError | undefined;
+    let refusal: InstanceType<typeof OpenAI.APIError> | undefined;
     let answered = 0;
     for (let round = 0; round < 40 && refusal === undefined; round++) {
       const results = await Promise.allSettled(Array.from({ length: 5 }, ask));
       for (const result of results) {
         if (result.status === 'fulfilled') answered++;
-        else refusal ??= result.reason as OpenAI.APIError;
+        else refusal ??= result.reason as InstanceType<typeof OpenAI.APIError>;
       }
     }
     assert.ok(answered > 0, 'the budget served some requests first');
