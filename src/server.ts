@@ -19,6 +19,7 @@ import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
 import { Governance } from './governance/admission.js';
 import { createStore } from './state/index.js';
+import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
@@ -100,6 +101,8 @@ const GEMINI_RESOURCE_PREFIX = 'models/';
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** Each route target's health, for an operator. */
 const STATUS_PATH = '/status/targets';
+/** How long start-up waits for a remote state store (Redis) to connect before listening anyway. */
+const STORE_READY_TIMEOUT_MS = 5_000;
 const JSON_CONTENT_TYPE = 'application/json';
 
 export interface GatewayServer {
@@ -241,6 +244,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         status: draining ? 'draining' : 'ok',
         version: VERSION,
         uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        // Where limits and budgets live, and whether it answers: limits that fail open serve on local counts meanwhile.
+        ...(store !== undefined && { state: stateHealth(store.health()) }),
       });
       ex.status = draining ? 503 : 200;
       res.writeHead(ex.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -547,6 +552,12 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     server,
     gateway,
     async listen(port = config.PORT, host = config.HOST) {
+      // Limits shared through a remote store are enforced from the first request, not served on
+      // local counts while it connects; a store still unreachable then is a warning, and each
+      // limit fails open or closed as configured.
+      if (store?.ready !== undefined) {
+        await store.ready(STORE_READY_TIMEOUT_MS).catch((err: Error) => logger.warn({ err: err.message }, 'state store not reachable at start-up: limits fail open or closed as configured until it is'));
+      }
       if (metrics !== undefined && config.METRICS_PORT !== 0) {
         metricsServer = createMetricsServer(metrics, config, logger);
         await listenOn(metricsServer, config.METRICS_PORT, host);
@@ -661,6 +672,16 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     trace: undefined,
     gatewayKey: undefined,
     admitted: undefined,
+  };
+}
+
+/** The store's health for /health: its kind, whether it answers, since when it has not. */
+function stateHealth(health: StoreHealth): Record<string, unknown> {
+  return {
+    store: health.kind,
+    up: health.up,
+    ...(health.downSince !== undefined && { down_since: new Date(health.downSince).toISOString() }),
+    ...(health.lastError !== undefined && { last_error: health.lastError }),
   };
 }
 
