@@ -12,6 +12,7 @@ import type { Usage } from './stream.js';
 import type { AttemptRecord } from './observe/records.js';
 import type { RequestTrace } from './observe/telemetry.js';
 import type { AnswerFacts } from './observe/facts.js';
+import type { CacheResult } from './cache/response-cache.js';
 
 export type { AttemptRecord } from './observe/records.js';
 
@@ -114,6 +115,8 @@ export interface Exchange {
   trace?: RequestTrace;
   /** The answer's id, model and finish reasons, read by the answering attempt while OpenTelemetry is on. */
   answerFacts?: AnswerFacts;
+  /** How a request of a route with a response cache met it; undefined on every other route. */
+  cache?: CacheResult;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */
