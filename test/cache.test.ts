@@ -14,6 +14,7 @@ import { request } from 'undici';
 import { ANTHROPIC_SIM_API_KEY, startAnthropicSim, type AnthropicSim } from '../sim/anthropic.js';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../sim/openai-compatible.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, FALLBACK_ROUTE, KEY, MODEL, requestLines, startGateway, until } from './helpers.js';
 
@@ -303,5 +304,25 @@ describe('response cache', () => {
     assert.ok(value('hit') >= 1);
     assert.equal(value('bypass'), 1);
     assert.doesNotMatch(text, /gateway_cache_requests_total\{route="uncached"/);
+  });
+});
+
+describe('cache config', () => {
+  test('a ttl past 7 days, of 0, or a field the cache does not know is refused, naming its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cache-bad-'));
+    const file = join(dir, 'gateway.yaml');
+    const target = `    targets:\n      - {provider: fireworks, model: ${MODEL}}\n`;
+    writeFileSync(file, `routes:\n  week:\n    cache: {ttl: 604801}\n${target}  zero:\n    cache: {ttl: 0}\n${target}  typo:\n    cache: {tll: 60}\n${target}  fine:\n    cache: {ttl: 604800}\n${target}`);
+    let error: unknown;
+    try {
+      loadConfig({ CONFIG_FILE: file, FIREWORKS_API_KEY: KEY });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /routes\.week\.cache\.ttl.*at most 604800/);
+    assert.match(error.message, /routes\.zero\.cache\.ttl/);
+    assert.match(error.message, /routes\.typo\.cache/);
+    assert.doesNotMatch(error.message, /routes\.fine/);
   });
 });
