@@ -81,6 +81,8 @@ export interface FileRoute {
   readonly allowTargetOverride: boolean;
   readonly hedge: { readonly afterMs: number; readonly maxInFlight: number | undefined } | undefined;
   readonly breaker: FileBreaker;
+  /** `cache: { ttl }`: the route's answers kept this many seconds; absent, none are. */
+  readonly cacheTtlS: number | undefined;
   readonly targets: readonly FileTarget[];
 }
 
@@ -173,6 +175,8 @@ export const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Targets a route may declare; with their keys, at most MAX_ROUTE_TARGETS (route/strategy.ts) in all. */
 const MAX_FILE_TARGETS = 16;
+/** The longest a route may keep an answer in the response cache: a week, in seconds. */
+export const MAX_CACHE_TTL_S = 7 * 24 * 3600;
 /** Keys one target may name. */
 const MAX_TARGET_KEYS = 16;
 /** What a target's id may be: it names the target in headers, logs and x-gateway-target. */
@@ -297,6 +301,9 @@ const routeEntry = strict({
     max_in_flight: positiveInt.max(100_000).optional(),
   }).optional(),
   breaker: breakerEntry.optional(),
+  cache: strict({
+    ttl: positiveInt.max(MAX_CACHE_TTL_S, { error: `must be at most ${MAX_CACHE_TTL_S} (7 days, in seconds)` }),
+  }).optional(),
   targets: z.array(z.unknown(), expected('a list of targets')).min(1, { error: 'must list at least one target' }).max(MAX_FILE_TARGETS, { error: `must list at most ${MAX_FILE_TARGETS}` }),
 });
 
@@ -566,6 +573,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
       allowTargetOverride: entry.allow_target_override ?? false,
       hedge: entry.hedge === undefined ? undefined : { afterMs: entry.hedge.after_ms, maxInFlight: entry.hedge.max_in_flight },
       breaker: breakerOf(entry.breaker),
+      cacheTtlS: entry.cache?.ttl,
       targets,
     });
   }

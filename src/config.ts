@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { WILDCARD, isPattern, type DefaultModelApi } from './aliases.js';
 import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileKey, type FileKeyGroup, type FileProvider } from './config-file.js';
 import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRY_BYTES } from './cache/memory.js';
 import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
 import { DEFAULT_BREAKER, type BreakerSettings } from './route/health.js';
@@ -197,6 +198,8 @@ const settingsSchema = z
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
     RESPONSES_ITEMS_MAX_BYTES: int(1).default(DEFAULT_ITEMS_MAX_BYTES),
+    CACHE_MAX_BYTES: int(1).default(DEFAULT_CACHE_MAX_BYTES),
+    CACHE_MAX_ENTRY_BYTES: int(1).default(DEFAULT_CACHE_MAX_ENTRY_BYTES),
     FETCH_IMAGE_TOTAL_BYTES: int(1).default(64 * 1024 * 1024),
     MESSAGES_THINKING: z
       .string()
@@ -327,6 +330,9 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
   RESPONSES_ITEMS_MAX_BYTES:
     "Most bytes of output items kept, across all clients, for the Responses API's item references on translated providers (each client keeps at most 10,000 items and 32 MiB); past it, the client answered longest ago loses its oldest items first.",
+  CACHE_MAX_BYTES:
+    "Most bytes the in-memory response cache holds (routes with cache: { ttl }); past it, the entry used longest ago goes first.",
+  CACHE_MAX_ENTRY_BYTES: 'Largest answer the response cache keeps; a larger one is served and not kept.',
   FETCH_IMAGE_TIMEOUT_MS: "How long a request's image fetches (in parallel) may take.",
   FETCH_IMAGE_TOTAL_BYTES:
     'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
@@ -449,6 +455,8 @@ export interface RouteConfig {
   readonly allowTargetOverride: boolean;
   readonly hedge: { readonly afterMs: number; readonly maxInFlight: number } | undefined;
   readonly breaker: Readonly<BreakerSettings>;
+  /** The response cache's time to live for the route's answers; undefined: the route caches nothing. */
+  readonly cacheTtlMs: number | undefined;
   readonly targets: readonly RouteTargetConfig[];
 }
 
@@ -967,6 +975,7 @@ function resolveRoutes(
         allowTargetOverride: route.allowTargetOverride,
         hedge: route.hedge === undefined ? undefined : { afterMs: route.hedge.afterMs, maxInFlight: route.hedge.maxInFlight ?? DEFAULT_HEDGES_IN_FLIGHT },
         breaker: Object.freeze({ ...defaults, ...route.breaker }),
+        cacheTtlMs: route.cacheTtlS === undefined ? undefined : route.cacheTtlS * 1000,
         targets: Object.freeze(targets),
       }),
     );

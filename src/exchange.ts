@@ -14,6 +14,7 @@ import type { Admitted } from './governance/admission.js';
 import type { GatewayKey } from './governance/keys.js';
 import type { RequestTrace } from './observe/telemetry.js';
 import type { AnswerFacts } from './observe/facts.js';
+import type { CacheResult } from './cache/response-cache.js';
 
 export type { AttemptRecord } from './observe/records.js';
 
@@ -120,6 +121,8 @@ export interface Exchange {
   gatewayKey: GatewayKey | undefined;
   /** What its admission reserved against the key's limits, settled when the response closes. */
   admitted: Admitted | undefined;
+  /** How a request of a route with a response cache met it; undefined on every other route. */
+  cache?: CacheResult;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { OVERHEAD_HEADER } from './attempt.js';
 import { formatMs } from './requestlog.js';
 import type { Config } from './config.js';
-import { DEFAULT_AUTH, SERVER_KEY_PLACEHOLDER, requestCredentials } from './credentials.js';
+import { DEFAULT_AUTH, SERVER_KEY_PLACEHOLDER, clientName, requestCredentials } from './credentials.js';
 import { GatewayError, errorJson } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
@@ -25,6 +25,8 @@ import type { Store } from './state/store.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
+import { MemoryCacheStore } from './cache/memory.js';
+import { ResponseCache } from './cache/response-cache.js';
 import { createPricing } from './observe/prices.js';
 import type { Pricing } from './observe/records.js';
 import { Routes, TARGET_HEADER } from './route/routes.js';
@@ -83,6 +85,8 @@ export class Gateway {
   readonly routes: Routes;
   /** Prices answers (the price table under the config file's prices), for records and the cost header. */
   readonly pricing: Pricing;
+  /** The routes' response cache, when a route has one. */
+  private readonly cache: ResponseCache | undefined;
 
   constructor(
     readonly config: Config,
@@ -149,6 +153,9 @@ export class Gateway {
     // Lists the aliases and the routes: made after them.
     this.models = new ModelLists(this, logger);
     this.pricing = createPricing(config);
+    this.cache = config.routes.some((route) => route.cacheTtlMs !== undefined)
+      ? new ResponseCache(new MemoryCacheStore(config.CACHE_MAX_BYTES), { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger)
+      : undefined;
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,
@@ -244,6 +251,11 @@ export class Gateway {
     }
     const route = ex.route;
     const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs, ex.gatewayKey !== undefined);
+    if (route?.cacheTtlMs !== undefined) {
+      // The tenant is who the answer belongs to: the gateway key's name, else a hash of the client's credentials.
+      const tenant = ex.gatewayKey !== undefined ? `key:${ex.gatewayKey.name}` : clientName(ex.req.headers);
+      return this.cache!.serve(ex, plan, route.cacheTtlMs, tenant, (sink) => this.router.run(ex, plan, sink));
+    }
     return this.router.run(ex, plan);
   }
 
