@@ -21,6 +21,7 @@ import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
 import type { Telemetry } from './observe/telemetry.js';
+import { createStore } from './state/index.js';
 import type { Store } from './state/store.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
@@ -87,6 +88,10 @@ export class Gateway {
   readonly pricing: Pricing;
   /** The routes' response cache, when a route has one. */
   private readonly cache: ResponseCache | undefined;
+  /** Where limits, budgets and leases (and, with Redis, the cache) live; undefined when nothing needs one. */
+  readonly store: Store | undefined;
+  /** The store was made here (not given by the caller), so closing the gateway closes it. */
+  private readonly ownsStore: boolean;
 
   constructor(
     readonly config: Config,
@@ -153,9 +158,13 @@ export class Gateway {
     // Lists the aliases and the routes: made after them.
     this.models = new ModelLists(this, logger);
     this.pricing = createPricing(config);
-    this.cache = config.routes.some((route) => route.cacheTtlMs !== undefined)
-      ? new ResponseCache(new MemoryCacheStore(config.CACHE_MAX_BYTES), { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger)
-      : undefined;
+    const cached = config.routes.some((route) => route.cacheTtlMs !== undefined);
+    // One store for what gateways share (limits, budgets, and the cache when it is Redis); none when nothing needs it.
+    this.store = config.gatewayKeys.length > 0 || (cached && config.REDIS_URL !== '') ? (options.store ?? createStore(config, logger)) : undefined;
+    this.ownsStore = options.store === undefined;
+    // In Redis the cache is shared by every gateway; in this process it has its own byte bound.
+    const cacheStore = this.store !== undefined && this.store.kind === 'redis' ? this.store : new MemoryCacheStore(config.CACHE_MAX_BYTES);
+    this.cache = cached ? new ResponseCache(cacheStore, { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger) : undefined;
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,
@@ -294,7 +303,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     const pools = new Set([...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values(), ...(provider.nativeBase ? [provider.nativeBase.pool] : [])]));
-    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close()]);
+    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close(), this.ownsStore ? this.store?.close() : undefined]);
   }
 }
 

@@ -18,7 +18,6 @@ import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
 import { Governance } from './governance/admission.js';
-import { createStore } from './state/index.js';
 import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
@@ -132,8 +131,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         })
       : undefined;
   /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
-  const store = config.gatewayKeys.length > 0 ? (options.store ?? createStore(config, logger)) : undefined;
-  const governance = store === undefined ? undefined : new Governance(config, store, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS);
+  const store = gateway.store;
+  const governance = config.gatewayKeys.length > 0 ? new Governance(config, store!, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS) : undefined;
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
   telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
@@ -589,8 +588,6 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       metricsServer?.close();
       await closed;
       await gateway.close();
-      // A store the caller gave is the caller's to close (other gateways may share it).
-      if (options.store === undefined) await store?.close();
       // The last requests' spans and metrics are sent before the process may exit.
       await telemetry?.shutdown();
     },

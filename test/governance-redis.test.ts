@@ -77,7 +77,8 @@ describe('limits shared through Redis by two gateway processes', { skip: skipRed
       FIREWORKS_BASE_URL: sim.url,
       FIREWORKS_API_KEY: KEY,
       REDIS_URL: redis.url,
-      REDIS_TIMEOUT_MS: '50',
+      // Generous for a loaded test machine: a command that times out fails open, and the exact counts below would not hold.
+      REDIS_TIMEOUT_MS: '1000',
       LOG_LEVEL: 'info',
     };
     for (let i = 0; i < 2; i++) gateways.push(await startGatewayProcess(env));
@@ -129,7 +130,7 @@ describe('limits shared through Redis by two gateway processes', { skip: skipRed
         assert.equal(answer.status, 503);
         assert.equal(answer.code, 'limits_unavailable');
       }
-      // REDIS_TIMEOUT_MS is 50: no answer waits on Redis for long (a generous bound for a loaded machine).
+      // Redis is gone: no answer waits on it (its connection is down, nothing is queued), whatever REDIS_TIMEOUT_MS.
       const slowest = Math.max(...[...open, ...closed].map((answer) => answer.ms));
       assert.ok(slowest < 2_000, `slowest answer ${slowest.toFixed(0)} ms`);
       const health = (await (await fetch(`${first!.origin}/health`)).json()) as { status: string; state: { store: string; up: boolean } };

@@ -160,7 +160,8 @@ describe('gateway keys', () => {
       assert.ok(err instanceof OpenAI.RateLimitError);
       assert.equal((err.error as { code?: string }).code, 'rate_limit_exceeded');
       const retryAfter = Number(err.headers?.get('retry-after'));
-      assert.ok(retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`);
+      // A sliding minute: what counted in this minute fades out over the next one, so a retry may wait past 60 s.
+      assert.ok(retryAfter >= 1 && retryAfter <= 120, `retry-after ${retryAfter}`);
       return true;
     });
     const anthropic = new Anthropic({ baseURL: origin, apiKey: RATED, maxRetries: 0, defaultHeaders: { 'x-provider': 'fireworks' } });
