@@ -16,6 +16,7 @@ import { GEMINI_API, RESPONSES_API } from './inbound/index.js';
 import { configuredSecrets, redactValue, safeEcho, urlSecrets } from './redact.js';
 import { streamErrorEvent } from './sink.js';
 import { ItemMemory } from './inbound/openai-responses/memory.js';
+import { SharedItemMemory } from './inbound/openai-responses/shared-memory.js';
 import { createPool } from './upstream.js';
 import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
@@ -149,7 +150,7 @@ export class Gateway {
       timeoutMs: config.FETCH_IMAGE_TIMEOUT_MS,
       totalBytes: config.FETCH_IMAGE_TOTAL_BYTES,
     });
-    this.outputItems = new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
+
     for (const route of config.routes) for (const target of route.targets) secrets.push(target.key);
     if (config.METRICS_TOKEN !== '') secrets.push(config.METRICS_TOKEN);
     if (config.REDIS_URL !== '') secrets.push(...urlSecrets(config.REDIS_URL));
@@ -159,11 +160,14 @@ export class Gateway {
     this.models = new ModelLists(this, logger);
     this.pricing = createPricing(config);
     const cached = config.routes.some((route) => route.cacheTtlMs !== undefined);
-    // One store for what gateways share (limits, budgets, and the cache when it is Redis); none when nothing needs it.
-    this.store = config.gatewayKeys.length > 0 || (cached && config.REDIS_URL !== '') ? (options.store ?? createStore(config, logger)) : undefined;
+    // With REDIS_URL, everything gateways share lives there: limits, budgets, the cache and the Responses API's items.
+    this.store = config.gatewayKeys.length > 0 || config.REDIS_URL !== '' ? (options.store ?? createStore(config, logger)) : undefined;
     this.ownsStore = options.store === undefined;
     // In Redis the cache is shared by every gateway; in this process it has its own byte bound.
     const cacheStore = this.store !== undefined && this.store.kind === 'redis' ? this.store : new MemoryCacheStore(config.CACHE_MAX_BYTES);
+    // With Redis the Responses API's items are kept there too, so that item_reference works behind several gateways.
+    this.outputItems =
+      this.store?.kind === 'redis' ? new SharedItemMemory(this.store, { maxBytes: config.RESPONSES_ITEMS_MAX_BYTES }) : new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
     this.cache = cached ? new ResponseCache(cacheStore, { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger) : undefined;
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({

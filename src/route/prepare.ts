@@ -16,7 +16,9 @@ import type { Exchange, Provider } from '../exchange.js';
 import type { ImageFetcher } from '../images.js';
 import { ComposedTranslator } from '../inbound/compose.js';
 import { OPENAI_KEY_HINT } from '../inbound/index.js';
+import { openAIResponses } from '../inbound/openai-responses/index.js';
 import type { ItemMemory } from '../inbound/openai-responses/memory.js';
+import { SharedItemMemory } from '../inbound/openai-responses/shared-memory.js';
 import type { InboundRoute, InboundTranslation } from '../inbound/types.js';
 import { replaceModel } from '../jsonbody.js';
 import type { Logger } from '../logger.js';
@@ -267,7 +269,10 @@ export class Preparer {
     if (ex.method !== 'POST' || !(api.translates?.(ex.path) ?? ex.path === api.path)) {
       throw new GatewayError(400, api.notTranslated(ex.method, ex.path, target.provider.name), 'unsupported_route');
     }
-    const inbound = api.toChat(await this.parseTranslated(ex, target.provider), {
+    const body = await this.parseTranslated(ex, target.provider);
+    // Behind several gateways, the items a Responses request refers to may have been kept by another.
+    if (outputItems instanceof SharedItemMemory && api.name === openAIResponses.name) await outputItems.prefetch(clientName(ex.req.headers), body);
+    const inbound = api.toChat(body, {
       model: ex.clientModel ?? target.model!,
       client: () => clientName(ex.req.headers),
       outputItems,

@@ -62,6 +62,11 @@ export class ItemMemory {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
+  /** The limits this memory keeps to, defaults filled in. */
+  get limitsInEffect(): ItemMemoryLimits {
+    return this.limits;
+  }
+
   /** Keeps the items of one answer (each with a string `id`) for `scope`. */
   remember(scope: string, items: readonly unknown[]): void {
     const { maxItemsPerClient, maxBytesPerClient, maxItems, maxBytes } = this.limits;

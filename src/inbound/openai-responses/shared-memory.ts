@@ -1,0 +1,57 @@
+// The item memory shared by several gateways (REDIS_URL): each item an answer carries is also kept
+// in the shared store, and a request's `item_reference`s are fetched from it before the request is
+// translated, so that a reference resolves whichever gateway answered the earlier request. The
+// translation itself stays synchronous: it recalls from this process's memory, filled first.
+import type { Store } from '../../state/store.js';
+import { ItemMemory, type ItemMemoryLimits } from './memory.js';
+
+/** The most references of one request fetched from the shared store (the rest resolve locally or not at all). */
+export const MAX_SHARED_REFERENCES = 256;
+
+export class SharedItemMemory extends ItemMemory {
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly store: Store,
+    limits: Partial<ItemMemoryLimits> = {},
+  ) {
+    super(limits);
+    this.ttlMs = this.limitsInEffect.ttlMs;
+  }
+
+  override remember(scope: string, items: readonly unknown[]): void {
+    super.remember(scope, items);
+    for (const item of items) {
+      const id = (item as { id?: unknown }).id;
+      if (typeof id !== 'string') continue;
+      // Kept on the answer's time, not the client's: a store that fails loses the item for the other gateways only.
+      this.store.set(itemKey(scope, id), Buffer.from(JSON.stringify(item)), this.ttlMs).catch(() => undefined);
+    }
+  }
+
+  /** Fetches the items a Responses API body refers to that this process does not hold. */
+  async prefetch(scope: string, body: Record<string, unknown>): Promise<void> {
+    const missing = referencedIds(body).filter((id) => this.recall(scope, id) === undefined);
+    if (missing.length === 0) return;
+    const found = await Promise.all(missing.map((id) => this.store.get(itemKey(scope, id)).catch(() => undefined)));
+    const items = found.flatMap((bytes) => (bytes === undefined ? [] : [JSON.parse(bytes.toString('utf8')) as unknown]));
+    if (items.length > 0) super.remember(scope, items);
+  }
+}
+
+function itemKey(scope: string, id: string): string {
+  return `items:${scope}:${id}`;
+}
+
+/** The ids of a body's `item_reference` input items, at most MAX_SHARED_REFERENCES. */
+export function referencedIds(body: Record<string, unknown>): string[] {
+  const input = body.input;
+  if (!Array.isArray(input)) return [];
+  const ids: string[] = [];
+  for (const item of input) {
+    if (ids.length >= MAX_SHARED_REFERENCES) break;
+    const given = item as { type?: unknown; id?: unknown } | null;
+    if (given !== null && typeof given === 'object' && given.type === 'item_reference' && typeof given.id === 'string' && given.id.length <= 256) ids.push(given.id);
+  }
+  return ids;
+}
