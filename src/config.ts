@@ -250,6 +250,12 @@ const settingsSchema = z
       .toLowerCase()
       .pipe(z.enum(['auto', 'json', 'pretty'], { error: 'must be auto, json or pretty' }))
       .default('auto'),
+    CONFIG_WATCH: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['on', 'off'], { error: 'must be on or off' }))
+      .default('off'),
     // OpenTelemetry, by the names of its SDK environment specification: traces and GenAI metrics go
     // to an OTLP/HTTP receiver only when an endpoint is set; unset, no OpenTelemetry code is loaded.
     OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint(),
@@ -350,6 +356,7 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   METRICS_TOKEN: 'When set, GET /metrics asks for "Authorization: Bearer <token>" from any address.',
   METRICS_PORT: 'When set (not 0), /metrics is served on this port (on HOST) instead of the main one.',
   METRICS_WORKER_TIMEOUT_MS: "With WORKERS > 1: how long a scrape waits for each worker's numbers before answering 503.",
+  CONFIG_WATCH: 'on: the config file is reloaded when it changes, as on SIGHUP (a file that fails validation is not used); off: on SIGHUP only.',
   LOG_FORMAT: 'json (one JSON object a line), pretty (one readable line a request, for a terminal), or auto: pretty when stdout is a terminal.',
   STATUS_READERS: "Who may read GET /status/targets (each route target's breaker, key and latency): loopback or any.",
   OTEL_EXPORTER_OTLP_ENDPOINT:

@@ -22,7 +22,6 @@ import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
 import type { Telemetry } from './observe/telemetry.js';
-import { createStore } from './state/index.js';
 import type { Store } from './state/store.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
@@ -58,8 +57,8 @@ export interface GatewayOptions {
    */
   readonly clusterWorker?: boolean;
   /**
-   * Where limits, budgets and leases live (state/): given by a caller that shares one between
-   * gateways in a process (tests); otherwise made from the settings when gateway keys are configured.
+   * Where limits, budgets and leases live (state/): made by the server when the configuration needs
+   * one (gateway keys, REDIS_URL), or given by a caller that shares one between gateways (tests).
    */
   readonly store?: Store;
 }
@@ -89,10 +88,8 @@ export class Gateway {
   readonly pricing: Pricing;
   /** The routes' response cache, when a route has one. */
   private readonly cache: ResponseCache | undefined;
-  /** Where limits, budgets and leases (and, with Redis, the cache) live; undefined when nothing needs one. */
+  /** Where limits, budgets and leases (and, with Redis, the cache and the item memory) live; the server's, kept across reloads. */
   readonly store: Store | undefined;
-  /** The store was made here (not given by the caller), so closing the gateway closes it. */
-  private readonly ownsStore: boolean;
 
   constructor(
     readonly config: Config,
@@ -160,9 +157,7 @@ export class Gateway {
     this.models = new ModelLists(this, logger);
     this.pricing = createPricing(config);
     const cached = config.routes.some((route) => route.cacheTtlMs !== undefined);
-    // With REDIS_URL, everything gateways share lives there: limits, budgets, the cache and the Responses API's items.
-    this.store = config.gatewayKeys.length > 0 || config.REDIS_URL !== '' ? (options.store ?? createStore(config, logger)) : undefined;
-    this.ownsStore = options.store === undefined;
+    this.store = options.store;
     // In Redis the cache is shared by every gateway; in this process it has its own byte bound.
     const cacheStore = this.store !== undefined && this.store.kind === 'redis' ? this.store : new MemoryCacheStore(config.CACHE_MAX_BYTES);
     // With Redis the Responses API's items are kept there too, so that item_reference works behind several gateways.
@@ -307,7 +302,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     const pools = new Set([...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values(), ...(provider.nativeBase ? [provider.nativeBase.pool] : [])]));
-    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close(), this.ownsStore ? this.store?.close() : undefined]);
+    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close()]);
   }
 }
 

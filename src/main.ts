@@ -4,6 +4,8 @@
 // dies, and on SIGTERM/SIGINT lets each finish its in-flight requests.
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseCommand, usage } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -44,7 +46,7 @@ if (command.run === 'help') {
   const logger = createLogger(config.LOG_LEVEL, undefined, pretty ? 'pretty' : 'json');
   const workers = config.WORKERS === 'auto' ? availableParallelism() : config.WORKERS;
   if (workers > 1 && cluster.isPrimary) runPrimary(config, logger, workers);
-  else await runServer(config, logger, workers > 1);
+  else await runServer(config, logger, workers > 1, command.configFile);
 }
 
 function loadConfigOrExit(configFile: string | undefined): Config {
@@ -114,7 +116,7 @@ interface WorkerMessage {
   listenFailed?: string;
 }
 
-async function runServer(config: Config, logger: Logger, isWorker: boolean): Promise<void> {
+async function runServer(config: Config, logger: Logger, isWorker: boolean, configFile: string | undefined): Promise<void> {
   // Loaded only when an OTLP endpoint is set; the gateway's shutdown sends what is pending.
   const telemetry = await startTelemetry(config, logger);
   // Workers of one cluster share one name in via headers (see Gateway), handed down by the primary.
@@ -157,6 +159,45 @@ async function runServer(config: Config, logger: Logger, isWorker: boolean): Pro
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+
+  // A new configuration without a restart: checked whole first, then swapped in for new requests.
+  const reload = (trigger: string) => {
+    let next: Config;
+    try {
+      next = loadConfig(process.env, { configFile });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      logger.error({ trigger, problems: err.problems }, 'configuration not reloaded: the running one stays');
+      return;
+    }
+    const restart = gateway.reload(next);
+    logger.info({ trigger, routes: next.routes.length, keys: next.gatewayKeys.length, ...(restart.length > 0 && { restartToApply: restart }) }, 'configuration reloaded');
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const path = configFile ?? (process.env.CONFIG_FILE || undefined);
+  if (config.CONFIG_WATCH === 'on' && path !== undefined) watchFile(path, () => reload('file changed'), logger);
+}
+
+/** How long a changed file is left to settle (an editor writes, then renames) before it is read. */
+const WATCH_SETTLE_MS = 200;
+
+/**
+ * Calls `changed` after the file at `path` changes. The directory is watched, not the file: an
+ * editor or a ConfigMap update replaces the file by a rename, which ends a watch on the file itself.
+ */
+function watchFile(path: string, changed: () => void, logger: Logger): void {
+  const name = basename(path);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    watch(dirname(resolve(path)), { persistent: false }, (_event, filename) => {
+      // Kubernetes swaps a ConfigMap's files through a `..data` link: any change in the directory may be it.
+      if (filename !== null && filename !== name && !filename.startsWith('..')) return;
+      clearTimeout(timer);
+      timer = setTimeout(changed, WATCH_SETTLE_MS);
+    });
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'CONFIG_WATCH: the config file cannot be watched; reload with SIGHUP');
+  }
 }
 
 function runPrimary(config: Config, logger: Logger, count: number): void {
@@ -207,4 +248,8 @@ function runPrimary(config: Config, logger: Logger, count: number): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Each worker reloads (and checks) the file itself.
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
 }

@@ -110,12 +110,17 @@ export class RequestRecorder {
     /** How much of each body and answer is kept (RECORD_BODY_BYTES). */
     private readonly bodyBytes: number,
     /** The gateway's configured secrets, redacted by value too. */
-    private readonly secrets: readonly string[] = [],
+    private secrets: readonly string[] = [],
   ) {
     this.responseClass = recordingResponse(bodyBytes + SCAN_MARGIN_BYTES);
   }
 
   /** Records a finished exchange; health checks and reads of the record itself are left out. */
+  /** The secrets to redact from now on (a reload may configure others). */
+  useSecrets(secrets: readonly string[]): void {
+    this.secrets = secrets;
+  }
+
   add(ex: Exchange): void {
     if (ex.path === RECORD_PATH || ex.path === '/health') return;
     const credentials = requestCredentials(ex.req);

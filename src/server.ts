@@ -18,6 +18,7 @@ import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
 import { Governance } from './governance/admission.js';
+import { createStore } from './state/index.js';
 import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
@@ -111,13 +112,53 @@ export interface GatewayServer {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
+  /**
+   * Serves new requests with `next` (a configuration loadConfig checked): keys, routes, aliases,
+   * prices and per-request settings. Requests in flight finish on what they started with; the
+   * replaced gateway's connections close once the last of them has. Returns the settings that
+   * differ but only a restart applies (the listener's, the store's, telemetry's).
+   */
+  reload(next: Config): string[];
+}
+
+/** Settings the process or its listener read once at start: a reload that changes them says a restart is needed. */
+const RESTART_SETTINGS = [
+  'PORT',
+  'HOST',
+  'WORKERS',
+  'HEADERS_TIMEOUT_MS',
+  'BODY_TIMEOUT_MS',
+  'KEEP_ALIVE_TIMEOUT_MS',
+  'RECORD_REQUESTS',
+  'RECORD_BODY_BYTES',
+  'METRICS',
+  'METRICS_PORT',
+  'METRICS_MAX_MODELS',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'REDIS_TIMEOUT_MS',
+  'REDIS_FAIL_OPEN_SHARE',
+  'STATE_FILE',
+  'STATE_MEMORY_MAX_BYTES',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+] as const satisfies readonly (keyof Config)[];
+
+/** Whether a configuration needs the shared store: gateway keys, or Redis for the cache and the item memory. */
+function needsStore(config: Config): boolean {
+  return config.gatewayKeys.length > 0 || config.REDIS_URL !== '';
 }
 
 export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
-  const gateway = new Gateway(config, logger, options);
+  /** Where limits, budgets and (with Redis) the cache and the item memory live; kept across reloads. */
+  let store = options.store ?? (needsStore(config) ? createStore(config, logger) : undefined);
+  const ownsStore = options.store === undefined;
+  // config, gateway, governance, cors and requestLines are replaced together by reload(); a request
+  // reads them as it goes, and the gateway it started on stays open until it ends.
+  let gateway = new Gateway(config, logger, { ...options, store });
   const telemetry = options.telemetry;
-  const cors = createCors(config);
-  const requestLines = requestLineWriters(logger, gateway.secrets);
+  let cors = createCors(config);
+  let requestLines = requestLineWriters(logger, gateway.secrets);
   /** The record of the last requests (RECORD_REQUESTS), when it is on; off, nothing below calls it. */
   const recorder = config.RECORD_REQUESTS > 0 ? new RequestRecorder(config.RECORD_REQUESTS, config.RECORD_BODY_BYTES, gateway.secrets) : undefined;
   /** Prometheus metrics (METRICS=on), fed each finished request's record; off, nothing below calls it. */
@@ -131,8 +172,14 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         })
       : undefined;
   /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
-  const store = gateway.store;
-  const governance = config.gatewayKeys.length > 0 ? new Governance(config, store!, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS) : undefined;
+  const governanceOf = (c: Config, g: Gateway): Governance | undefined => (c.gatewayKeys.length > 0 ? new Governance(c, store!, g.pricing, c.KEYS_DEFAULT_MAX_TOKENS) : undefined);
+  let governance = governanceOf(config, gateway);
+  /** Requests in flight per gateway, so that a gateway a reload replaced closes after its last one. */
+  const served = new Map<Gateway, number>([[gateway, 0]]);
+  const retire = (old: Gateway) => {
+    served.delete(old);
+    old.close().catch((err: unknown) => logger.warn({ err: String(err) }, 'closing the replaced configuration failed'));
+  };
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
   telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
@@ -171,8 +218,13 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       if (cors?.handle(req, res)) return;
       const ex = newExchange(req, res);
       const entry = inFlight.add(ex);
+      const startedOn = gateway;
+      served.set(startedOn, served.get(startedOn)! + 1);
       res.on('close', () => {
         inFlight.delete(entry);
+        const left = served.get(startedOn)! - 1;
+        if (startedOn !== gateway && left === 0) retire(startedOn);
+        else served.set(startedOn, left);
         if (!res.writableFinished && !ex.cutByGateway) {
           ex.clientGone = true;
           ex.waiting?.cancel();
@@ -549,7 +601,25 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
 
   return {
     server,
-    gateway,
+    get gateway() {
+      return gateway;
+    },
+    reload(next: Config): string[] {
+      const restart = RESTART_SETTINGS.filter((name) => JSON.stringify(next[name]) !== JSON.stringify(config[name]));
+      // A store appears with the first keys; one that exists stays (REDIS_URL is a restart setting).
+      store ??= needsStore(next) ? createStore(next, logger) : undefined;
+      const old = gateway;
+      const replacement = new Gateway(next, logger, { ...options, store });
+      config = next;
+      gateway = replacement;
+      governance = governanceOf(next, replacement);
+      cors = createCors(next);
+      requestLines = requestLineWriters(logger, replacement.secrets);
+      recorder?.useSecrets(replacement.secrets);
+      served.set(replacement, 0);
+      if (served.get(old) === 0) retire(old);
+      return restart;
+    },
     async listen(port = config.PORT, host = config.HOST) {
       // Limits shared through a remote store are enforced from the first request, not served on
       // local counts while it connects; a store still unreachable then is a warning, and each
@@ -587,7 +657,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       metricsServer?.closeAllConnections();
       metricsServer?.close();
       await closed;
-      await gateway.close();
+      await Promise.all([...served.keys()].map((open) => open.close()));
+      if (ownsStore) await store?.close();
       // The last requests' spans and metrics are sent before the process may exit.
       await telemetry?.shutdown();
     },

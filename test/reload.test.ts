@@ -1,0 +1,101 @@
+// Reloading the configuration without a restart (SIGHUP, or CONFIG_WATCH=on): keys and routes
+// change for new requests, a stream in flight finishes on what it started with, and a file that
+// fails validation leaves the running configuration in place, saying why.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
+import { KEY, MODEL, startGatewayProcess, unreachableProviders, until } from './helpers.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const FIRST_KEY = 'gk-first-0123456789abcdef';
+const SECOND_KEY = 'gk-second-0123456789abcdef';
+
+const fileWith = (keys: string[], routes: string[]) => `
+routes:
+${routes.map((route) => `  ${route}:\n    targets:\n      - {provider: fireworks, model: ${MODEL}}`).join('\n')}
+keys:
+${keys.map((key, i) => `  - {name: key${i}, sha256: "${sha256(key)}"}`).join('\n')}
+`;
+
+/** Writes the file as editors and ConfigMaps do: a new file renamed over the old one. */
+function replace(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+describe('configuration reload', () => {
+  let sim: FireworksSim;
+  before(async () => {
+    sim = await startFireworksSim({ port: 0 });
+  });
+  after(async () => {
+    await sim.close();
+  });
+
+  const start = async (file: string, extra: Record<string, string> = {}) =>
+    startGatewayProcess({ ...unreachableProviders(), CONFIG_FILE: file, FIREWORKS_BASE_URL: sim.url, FIREWORKS_API_KEY: KEY, LOG_LEVEL: 'info', ...extra });
+
+  test('SIGHUP: new keys and routes serve new requests, a stream in flight finishes whole, a broken file changes nothing', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'reload-')), 'gateway.yaml');
+    replace(path, fileWith([FIRST_KEY], ['chat-a']));
+    const gateway = await start(path);
+    const client = (key: string) => new OpenAI({ baseURL: `${gateway.origin}/v1`, apiKey: key, maxRetries: 0 });
+    try {
+      await assert.rejects(client(SECOND_KEY).chat.completions.create({ model: 'chat-a', messages: [{ role: 'user', content: 'hi' }] }), { status: 401 });
+
+      // A stream of 10 chunks 100 ms apart, begun before the reload.
+      const stream = await client(FIRST_KEY).chat.completions.create({ model: 'chat-a', stream: true, messages: [{ role: 'user', content: 'hi' }], sim: { chunks: 10, chunk_delay_ms: 100 } } as never);
+      const chunks: unknown[] = [];
+      const read = (async () => {
+        for await (const chunk of stream as unknown as AsyncIterable<unknown>) chunks.push(chunk);
+      })();
+      await until(() => chunks.length > 0);
+
+      replace(path, fileWith([FIRST_KEY, SECOND_KEY], ['chat-a', 'chat-b']));
+      gateway.child.kill('SIGHUP');
+      await until(() => gateway.output().includes('configuration reloaded'));
+      const answer = await client(SECOND_KEY).chat.completions.create({ model: 'chat-b', messages: [{ role: 'user', content: 'hi' }] });
+      assert.ok(answer.choices[0]?.message.content, 'the new key and the new route serve');
+
+      await read;
+      assert.ok(chunks.length >= 10, `the stream begun before the reload finished whole (${chunks.length} chunks)`);
+
+      // A file that fails validation: the running configuration stays, and the log says why.
+      replace(path, `keys:\n  - {name: broken, sha256: not-a-hash}\n`);
+      gateway.child.kill('SIGHUP');
+      await until(() => gateway.output().includes('configuration not reloaded'));
+      assert.match(gateway.output(), /keys\[0\]\.sha256: must be the 64 hex digits/);
+      const still = await client(SECOND_KEY).chat.completions.create({ model: 'chat-b', messages: [{ role: 'user', content: 'hi' }] });
+      assert.ok(still.choices[0]?.message.content, 'still served by the last good configuration');
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
+  test('CONFIG_WATCH=on: a key added to the file works without a signal; a key removed stops', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'reload-watch-')), 'gateway.yaml');
+    replace(path, fileWith([FIRST_KEY], ['chat-a']));
+    const gateway = await start(path, { CONFIG_WATCH: 'on' });
+    const ask = (key: string) =>
+      fetch(`${gateway.origin}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'chat-a', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then((res) => res.status);
+    try {
+      assert.equal(await ask(SECOND_KEY), 401);
+      replace(path, fileWith([SECOND_KEY], ['chat-a']));
+      const deadline = Date.now() + 5_000;
+      while ((await ask(SECOND_KEY)) !== 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await ask(SECOND_KEY), 200, 'the added key serves');
+      assert.equal(await ask(FIRST_KEY), 401, 'the removed key is refused');
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
