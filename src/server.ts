@@ -17,7 +17,7 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
-import { Governance } from './governance/admission.js';
+import { Governance, GovernanceCounts } from './governance/admission.js';
 import { createStore } from './state/index.js';
 import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
@@ -172,7 +172,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         })
       : undefined;
   /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
-  const governanceOf = (c: Config, g: Gateway): Governance | undefined => (c.gatewayKeys.length > 0 ? new Governance(c, store!, g.pricing, c.KEYS_DEFAULT_MAX_TOKENS) : undefined);
+  const governanceCounts = new GovernanceCounts();
+  const governanceOf = (c: Config, g: Gateway): Governance | undefined => (c.gatewayKeys.length > 0 ? new Governance(c, store!, g.pricing, c.KEYS_DEFAULT_MAX_TOKENS, governanceCounts) : undefined);
   let governance = governanceOf(config, gateway);
   /** Requests in flight per gateway, so that a gateway a reload replaced closes after its last one. */
   const served = new Map<Gateway, number>([[gateway, 0]]);
@@ -192,6 +193,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       for (const ex of inFlight.values()) if (ex.stream && ex.res.headersSent) streams++;
       return { requests: inFlight.size, streams };
     },
+    governance: () => governance?.figures(),
     targets: () =>
       gateway.routes.all.flatMap((route) =>
         route.targets.map((target) => ({ route: route.name, target: target.id, breaker: target.breaker.state, resting: !target.cooldown.available() })),

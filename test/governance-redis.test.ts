@@ -133,6 +133,10 @@ describe('limits shared through Redis by two gateway processes', { skip: skipRed
       // Redis is gone: no answer waits on it (its connection is down, nothing is queued), whatever REDIS_TIMEOUT_MS.
       const slowest = Math.max(...[...open, ...closed].map((answer) => answer.ms));
       assert.ok(slowest < 2_000, `slowest answer ${slowest.toFixed(0)} ms`);
+      const metrics = await (await fetch(`${first!.origin}/metrics`)).text();
+      assert.match(metrics, /^gateway_state_store_up\{store="redis"\} 0$/m, 'the store shows down in the metrics');
+      assert.match(metrics, /^gateway_limit_refusals_total\{owner="key:closed",limit="unavailable"\} 10$/m);
+      assert.match(metrics, /^gateway_limit_local_admissions_total 10$/m, 'and the admissions served on local counts');
       const health = (await (await fetch(`${first!.origin}/health`)).json()) as { status: string; state: { store: string; up: boolean } };
       assert.equal(health.status, 'ok');
       assert.deepEqual([health.state.store, health.state.up], ['redis', false]);

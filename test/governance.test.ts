@@ -169,6 +169,9 @@ describe('gateway keys', () => {
       assert.ok(err instanceof Anthropic.RateLimitError);
       return true;
     });
+    const metrics = await (await fetch(`${origin}/metrics`)).text();
+    assert.match(metrics, /^gateway_limit_refusals_total\{owner="key:rated",limit="rpm"\} 2$/m, 'both refusals counted, by key and limit');
+    assert.match(metrics, /^gateway_state_store_up\{store="memory"\} 1$/m);
   });
 
   test('a daily budget: concurrent requests stop at it, the refusal names it and when it resets, and the spend stays within it', async () => {

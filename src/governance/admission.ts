@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { FileLimits } from '../config-file.js';
 import { GatewayError } from '../errors.js';
 import type { Exchange } from '../exchange.js';
+import type { GovernanceFigures } from '../observe/metrics.js';
 import type { Pricing, RequestRecord } from '../observe/records.js';
 import type { Route } from '../route/routes.js';
 import { safeEcho } from '../redact.js';
@@ -33,15 +34,26 @@ export interface Admitted {
 
 type ChargeKind = 'requests' | 'tokens' | 'usd';
 
+/** What governance counts for /metrics. */
+export class GovernanceCounts {
+  /** Refusals by `owner\0limit` (names from the configuration: a bounded set). */
+  readonly refusals = new Map<string, number>();
+  /** Admissions served on local counts while the shared store could not answer. */
+  local = 0;
+}
+
 export class Governance {
   private readonly keys: KeyTable;
   private readonly anonymousRoutes: ReadonlySet<string>;
+
 
   constructor(
     config: Config,
     private readonly store: Store,
     private readonly pricing: Pricing,
     private readonly defaultMaxTokens: number,
+    /** Kept by the server across reloads, so that the counters do not start over. */
+    private readonly counts: GovernanceCounts = new GovernanceCounts(),
   ) {
     this.keys = new KeyTable(config.gatewayKeys, config.keyGroups);
     this.anonymousRoutes = new Set(config.anonymousRoutes);
@@ -108,13 +120,35 @@ export class Governance {
     const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
     const admission = await this.store.reserve(ex.id, charges, leases, onFailure);
     if (!admission.ok) {
+      this.count(admission.key, 'unavailable' in admission);
       if ('unavailable' in admission) {
         throw new GatewayError(503, `The gateway cannot check this key's limits now (its shared state is unreachable), and they are set to refuse requests then. Retry shortly.`, 'limits_unavailable', null, undefined, { 'retry-after': '1' });
       }
       throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining));
     }
+    if (admission.reservation.local) this.counts.local++;
     ex.admitted = { reservation: admission.reservation, kinds };
     for (const [name, value] of rateHeaders(admission.remaining)) ex.res.setHeader(name, value);
+  }
+
+  /** Refusals, local admissions and the store's state, for /metrics. */
+  figures(): GovernanceFigures {
+    const health = this.store.health();
+    return {
+      store: { kind: health.kind, up: health.up },
+      refusals: [...this.counts.refusals].map(([key, count]) => {
+        const [owner, limit] = key.split('\0') as [string, string];
+        return { owner, limit, count };
+      }),
+      local: this.counts.local,
+    };
+  }
+
+  private count(key: string, unavailable: boolean): void {
+    // `key:<name>:rpm` or `group:<name>:usd-day`: the owner is the first two parts, the limit the last.
+    const last = key.lastIndexOf(':');
+    const name = `${key.slice(0, last)}\0${unavailable ? 'unavailable' : key.slice(last + 1)}`;
+    this.counts.refusals.set(name, (this.counts.refusals.get(name) ?? 0) + 1);
   }
 
   /** Settles what the request reserved with what it used: one request, its tokens, its cost (0 when unpriced). */

@@ -129,6 +129,18 @@ export interface MetricsSources {
   inFlight(): { requests: number; streams: number };
   /** Each route target's breaker state and whether its key rests. */
   targets(): Iterable<{ route: string; target: string; breaker: string; resting: boolean }>;
+  /** Gateway keys' refusals and the shared store's state, when gateway keys are on. */
+  governance?(): GovernanceFigures | undefined;
+}
+
+/** What governance counts, for a scrape (governance/admission.ts). */
+export interface GovernanceFigures {
+  /** The store limits live in, and whether it answers. */
+  readonly store: { readonly kind: string; readonly up: boolean };
+  /** Requests refused, by key (or group) and limit: names from the configuration. */
+  readonly refusals: Iterable<{ readonly owner: string; readonly limit: string; readonly count: number }>;
+  /** Admissions served on this process's own counts while the shared store could not answer (failing open). */
+  readonly local: number;
 }
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
@@ -197,6 +209,25 @@ export class Metrics implements Observer {
     );
     register(registry, 'gateway_cache_requests_total', 'Requests of routes with a response cache, by route and result: hit (served from it), miss (answered and offered to it), bypass (Cache-Control or an unreadable body kept it apart).', 'counter', () =>
       flatMap(this.cacheResults, ([route, counts]) => CACHE_RESULTS.flatMap((result, i) => (counts[i] === 0 ? [] : [{ labels: { route, result }, value: counts[i]! }]))),
+    );
+    const governance = () => this.sources?.governance?.();
+    register(registry, 'gateway_limit_refusals_total', 'Requests a gateway key\'s limits refused, by key (or group) and limit: rpm, tpm, streams, usd-day, usd-month, or unavailable (the store unreachable and the limit failing closed).', 'counter', () =>
+      flatMap(governance()?.refusals ?? [], (r) => [{ labels: { owner: r.owner, limit: r.limit }, value: r.count }]),
+    );
+    register(registry, 'gateway_limit_local_admissions_total', 'Admissions served on this process\'s own counts while the shared store could not answer (limits failing open).', 'counter', () => {
+      const figures = governance();
+      return figures === undefined ? [] : [{ labels: {}, value: figures.local }];
+    });
+    register(
+      registry,
+      'gateway_state_store_up',
+      'Whether the store that limits and budgets live in answers (1) or not (0), by kind (memory, redis).',
+      'gauge',
+      () => {
+        const figures = governance();
+        return figures === undefined ? [] : [{ labels: { store: figures.store.kind }, value: figures.store.up ? 1 : 0 }];
+      },
+      'min',
     );
     register(registry, 'gateway_requests_in_flight', 'Requests in progress.', 'gauge', () => [{ labels: {}, value: this.sources?.inFlight().requests ?? 0 }]);
     register(registry, 'gateway_open_streams', 'Streamed answers in progress.', 'gauge', () => [{ labels: {}, value: this.sources?.inFlight().streams ?? 0 }]);
