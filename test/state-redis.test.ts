@@ -179,6 +179,24 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
 });
 
 describe('RedisStore: budgets across a Redis restart', { skip: skipRedis }, () => {
+  test('a settle sent while Redis is down is applied once it is back', async () => {
+    const server = await RedisServer.start({ appendonly: true });
+    const store = new RedisStore({ url: server.url, timeoutMs: TIMEOUT_MS });
+    try {
+      await store.ready(5_000);
+      const admission = await store.reserve('late-settle', [month('team:late', 5_000_000)], [], 'closed');
+      assert.ok(admission.ok);
+      await server.stop('SIGKILL');
+      await store.settle(admission.reservation, [1_000_000]);
+      await server.restart({ appendonly: true });
+      // the estimate (5,000,000) until the settle lands, then what was used
+      await until('the settle lands after Redis returns', async () => (await store.peek([month('team:late', 0)]))[0]?.remaining === 9_000_000, RECOVERY_MS);
+    } finally {
+      await store.close();
+      await server.close();
+    }
+  });
+
   test('with appendonly yes, a monthly budget is still there after Redis restarts', async () => {
     const server = await RedisServer.start({ appendonly: true });
     try {

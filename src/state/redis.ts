@@ -75,7 +75,6 @@ export class RedisStore implements Store {
       // Loaded once a connection is ready, so that requests find it cached.
       this.redis.script('LOAD', RESERVE_SCRIPT).catch((err: Error) => this.markDown(err));
       this.redis.script('LOAD', SETTLE_SCRIPT).catch((err: Error) => this.markDown(err));
-      this.retryPending();
     });
     this.redis.on('error', (err: Error) => this.markDown(err));
     this.redis.on('close', () => this.markDown(new Error('connection closed')));
@@ -212,6 +211,7 @@ export class RedisStore implements Store {
     this.downSince = undefined;
     this.lastError = undefined;
     this.logger?.info('state store: Redis is reachable; limits are shared again');
+    this.retryPending();
   }
 
   private markDown(err: Error): void {
