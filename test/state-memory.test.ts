@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createStore } from '../src/state/index.js';
-import { MemoryStore, SETTLED_IDS_TTL_MS, SNAPSHOT_INTERVAL_MS } from '../src/state/memory.js';
+import { MemoryStore, RESERVATION_TTL_MS } from '../src/state/memory.js';
 import type { Admission, Charge, Reservation } from '../src/state/store.js';
 import { storeCases } from './state-cases.js';
 
@@ -107,15 +107,19 @@ describe('MemoryStore: the sliding window counter', () => {
     await store.close();
   });
 
-  test('a settle repeated within SETTLED_IDS_TTL_MS changes nothing', async () => {
+  test('a reservation settles once; one that waited past RESERVATION_TTL_MS keeps its estimate', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
     const budget: Charge = { key: 'usd', limit: 1000, amount: 100, period: { id: '2026-12', endsAt: T0 + 40 * 24 * 60 * MINUTE } };
     const reservation = reservationOf(await store.reserve('once', [budget], [], 'closed'));
     await store.settle(reservation, [50]);
-    clock.ms += SETTLED_IDS_TTL_MS - 1;
     await store.settle(reservation, [0]);
     assert.equal((await store.peek([budget]))[0]!.remaining, 950);
+    const late = reservationOf(await store.reserve('late', [budget], [], 'closed'));
+    clock.ms += RESERVATION_TTL_MS;
+    await store.sweep();
+    await store.settle(late, [0]);
+    assert.equal((await store.peek([budget]))[0]!.remaining, 850);
     await store.close();
   });
 
@@ -208,12 +212,13 @@ describe('MemoryStore: STATE_FILE', () => {
     await second.close();
   });
 
-  test('budgets are written periodically, not only at close()', async () => {
+  test('budgets are written by the periodic sweep, not only at close()', async () => {
     const file = join(dir, 'periodic.json');
     const store = new MemoryStore({ stateFile: file });
     reservationOf(await store.reserve('r1', [month(42)], [], 'closed'));
-    const deadline = Date.now() + 4 * SNAPSHOT_INTERVAL_MS;
-    while (!existsSync(file) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(existsSync(file), false);
+    // what the SNAPSHOT_INTERVAL_MS timer calls
+    await store.sweep();
     assert.match(readFileSync(file, 'utf8'), /"team:usd","2026-12",\d+,42\]/);
     await store.close();
   });

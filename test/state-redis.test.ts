@@ -53,14 +53,18 @@ describe('RedisStore', { skip: skipRedis }, () => {
     for (const { name, run } of storeCases) test(name, () => run(store));
   });
 
-  test('createStore makes a RedisStore when REDIS_URL is set, and every key it writes has REDIS_PREFIX', async () => {
+  test('createStore makes a RedisStore when REDIS_URL is set; every key it writes has REDIS_PREFIX, and a settle leaves none behind', async () => {
     const store = createStore(loadConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'team-a:' }));
     assert.equal(store.kind, 'redis');
     await (store as RedisStore).ready(5_000);
-    assert.ok((await store.reserve('p1', [{ key: 'rpm', limit: 5, amount: 1, windowMs: HOUR }], [], 'closed')).ok);
+    const admission = await store.reserve('p1', [{ key: 'rpm', limit: 5, amount: 1, windowMs: HOUR }], [], 'closed');
+    assert.ok(admission.ok);
     await store.set('cached', Buffer.from('x'), HOUR);
     const raw = new Redis(server.url);
     try {
+      assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:o:p1', 'team-a:r:rpm']);
+      // a settled reservation leaves nothing behind: what Redis holds grows with requests in flight, not with the rate
+      await store.settle(admission.reservation, [1]);
       assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:r:rpm']);
     } finally {
       raw.disconnect();

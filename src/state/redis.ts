@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactValue, urlSecrets } from '../redact.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
-import { MemoryStore, SETTLED_IDS_TTL_MS } from './memory.js';
+import { MemoryStore, RESERVATION_TTL_MS } from './memory.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
 import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
 
@@ -101,7 +101,7 @@ export class RedisStore implements Store {
     // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
     if (this.redis.status === 'ready') {
       try {
-        const reply = await this.redis.aigwReserve(charges.length + leases.length, ...reserveArgs(id, charges, leases));
+        const reply = await this.redis.aigwReserve(charges.length + leases.length + 1, ...reserveArgs(id, charges, leases));
         this.markUp();
         return admission(id, charges, leases, reply);
       } catch (err) {
@@ -127,7 +127,7 @@ export class RedisStore implements Store {
   async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
     if (this.redis.status !== 'ready') return [];
     try {
-      const reply = await this.redis.aigwReserve(charges.length, ...reserveArgs(PEEK_ID, charges, []));
+      const reply = await this.redis.aigwReserve(charges.length + 1, ...reserveArgs(PEEK_ID, charges, []));
       this.markUp();
       return admission(PEEK_ID, charges, [], reply).remaining;
     } catch (err) {
@@ -181,8 +181,8 @@ export class RedisStore implements Store {
 
   private sendSettle(reservation: Reservation, used: readonly number[]): Promise<number> {
     const { id, charges, leases, windows } = reservation;
-    const keys: string[] = [`s:${id}`];
-    const args: (string | number)[] = [charges.length, leases.length, id, SETTLED_IDS_TTL_MS];
+    const keys: string[] = [`o:${id}`];
+    const args: (string | number)[] = [charges.length, leases.length, id];
     for (const charge of charges) keys.push(chargeKey(charge));
     for (const lease of leases) keys.push(`l:${lease.key}`);
     let rateIndex = 0;
@@ -210,7 +210,7 @@ export class RedisStore implements Store {
     this.up = true;
     this.downSince = undefined;
     this.lastError = undefined;
-    this.logger?.info('state store: Redis is reachable; limits are shared again');
+    this.logger?.info('state store: Redis answers; limits are shared');
     this.retryPending();
   }
 
@@ -246,6 +246,8 @@ function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Le
     keys.push(`l:${lease.key}`);
     args.push(lease.limit, lease.ttlMs);
   }
+  keys.push(`o:${id}`);
+  args.push(RESERVATION_TTL_MS);
   return [...keys, ...args];
 }
 
