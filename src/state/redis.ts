@@ -67,12 +67,12 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(RECONNECT_FIRST_MS * 2 ** Math.min(times - 1, 16), RECONNECT_MAX_MS),
     }) as Redis & Scripts;
-    // ioredis sends EVALSHA, and EVAL on the first use on a connection or after a NOSCRIPT.
     this.redis.defineCommand('aigwReserve', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('aigwSettle', { lua: SETTLE_SCRIPT });
     this.redis.on('ready', () => {
       this.markUp();
-      // Loaded once a connection is ready, so that requests find it cached.
+      // Loaded at each connection (a restarted Redis has lost its script cache). ioredis sends its
+      // first call on a connection as EVAL, then EVALSHA, and EVAL again after a NOSCRIPT.
       this.redis.script('LOAD', RESERVE_SCRIPT).catch((err: Error) => this.markDown(err));
       this.redis.script('LOAD', SETTLE_SCRIPT).catch((err: Error) => this.markDown(err));
     });
