@@ -892,7 +892,8 @@ function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated
           if (name === ex.api?.requestIdHeader) picked.forClient.push(name, text);
         }
         else if (name === errorTypeHeader) picked.errorType = text;
-        else if (name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX)) picked.forClient.push(name, text);
+        // A client with a gateway key is told its own limits (governance), not those of the gateway's provider account.
+        else if ((name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX)) && ex.gatewayKey === undefined) picked.forClient.push(name, text);
     }
   }
   return picked;

@@ -81,6 +81,8 @@ export interface FileRoute {
   readonly allowTargetOverride: boolean;
   readonly hedge: { readonly afterMs: number; readonly maxInFlight: number | undefined } | undefined;
   readonly breaker: FileBreaker;
+  /** `cache: { ttl }`: the route's answers kept this many seconds; absent, none are. */
+  readonly cacheTtlS: number | undefined;
   readonly targets: readonly FileTarget[];
 }
 
@@ -93,6 +95,40 @@ export interface FilePrice {
   readonly cacheRead: number | undefined;
   readonly cacheWrite: number | undefined;
   readonly reasoning: number | undefined;
+}
+
+/** The limits of a gateway key or of a group of keys; an absent one is no limit. */
+export interface FileLimits {
+  /** Requests per minute (a sliding minute). */
+  readonly rpm: number | undefined;
+  /** Tokens in and out per minute (a sliding minute). */
+  readonly tpm: number | undefined;
+  /** Streams in progress at once. */
+  readonly streams: number | undefined;
+  /** USD per calendar day and month (UTC). */
+  readonly usdPerDay: number | undefined;
+  readonly usdPerMonth: number | undefined;
+  /** What these limits do while the shared store cannot be reached: serve on local counts (open), or refuse (closed). */
+  readonly onStoreFailure: 'open' | 'closed';
+}
+
+/** One entry of `keys`: a gateway key, given by its SHA-256 (never in clear), and what it may do. */
+export interface FileKey {
+  readonly name: Located<string>;
+  /** Lower-case hex SHA-256 of the key's text. */
+  readonly sha256: string;
+  /** Route names, provider names and model patterns (`*` for any run of characters) it may use; undefined: any. */
+  readonly routes: readonly string[] | undefined;
+  readonly providers: readonly string[] | undefined;
+  readonly models: readonly string[] | undefined;
+  readonly group: Located<string> | undefined;
+  readonly limits: FileLimits;
+}
+
+/** One entry of `key_groups`: limits that the group's keys share (a team's). */
+export interface FileKeyGroup {
+  readonly name: Located<string>;
+  readonly limits: FileLimits;
 }
 
 export interface ConfigFile {
@@ -108,12 +144,39 @@ export interface ConfigFile {
   readonly breaker: FileBreaker;
   /** `prices`, in the file's order. */
   readonly prices: readonly FilePrice[];
+  /** `keys`: the gateway keys; with any, every request needs one (but `anonymous_routes`). */
+  readonly keys: readonly FileKey[];
+  readonly keyGroups: readonly FileKeyGroup[];
+  /** Routes a request without a gateway key may still use, when keys are configured. */
+  readonly anonymousRoutes: readonly string[];
 }
 
-export const EMPTY_FILE: ConfigFile = Object.freeze({ settings: [], providers: [], customProviders: [], modelAliases: [], defaultModels: [], routes: [], breaker: {}, prices: [] });
+export const EMPTY_FILE: ConfigFile = Object.freeze({
+  settings: [],
+  providers: [],
+  customProviders: [],
+  modelAliases: [],
+  defaultModels: [],
+  routes: [],
+  breaker: {},
+  prices: [],
+  keys: [],
+  keyGroups: [],
+  anonymousRoutes: [],
+});
+
+/** Gateway keys one file may declare, and groups; the admin API adds its own to the shared state. */
+export const MAX_FILE_KEYS = 10_000;
+export const MAX_KEY_GROUPS = 1_000;
+/** Names, route names and model patterns one key may list. */
+const MAX_KEY_LIST = 256;
+/** What a key's or a group's name may be: it is a label in logs and metrics. */
+export const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Targets a route may declare; with their keys, at most MAX_ROUTE_TARGETS (route/strategy.ts) in all. */
 const MAX_FILE_TARGETS = 16;
+/** The longest a route may keep an answer in the response cache: a week, in seconds. */
+export const MAX_CACHE_TTL_S = 7 * 24 * 3600;
 /** Keys one target may name. */
 const MAX_TARGET_KEYS = 16;
 /** What a target's id may be: it names the target in headers, logs and x-gateway-target. */
@@ -238,6 +301,9 @@ const routeEntry = strict({
     max_in_flight: positiveInt.max(100_000).optional(),
   }).optional(),
   breaker: breakerEntry.optional(),
+  cache: strict({
+    ttl: positiveInt.max(MAX_CACHE_TTL_S, { error: `must be at most ${MAX_CACHE_TTL_S} (7 days, in seconds)` }),
+  }).optional(),
   targets: z.array(z.unknown(), expected('a list of targets')).min(1, { error: 'must list at least one target' }).max(MAX_FILE_TARGETS, { error: `must list at most ${MAX_FILE_TARGETS}` }),
 });
 
@@ -273,6 +339,30 @@ const priceEntry = strict({
   reasoning: pricePerMillion.optional(),
 });
 
+const limitsEntry = strict({
+  rpm: positiveInt.max(100_000_000).optional(),
+  tpm: positiveInt.max(1_000_000_000_000).optional(),
+  streams: positiveInt.max(1_000_000).optional(),
+  usd_per_day: z.number(expected('an amount in USD')).gt(0, { error: 'must be above 0' }).max(100_000_000).optional(),
+  usd_per_month: z.number(expected('an amount in USD')).gt(0, { error: 'must be above 0' }).max(100_000_000).optional(),
+  on_store_failure: z.enum(['open', 'closed'], expected('open or closed')).optional(),
+});
+const keyName = z.string(expected('a string')).regex(KEY_NAME, { error: 'must be 1-64 letters, digits or ._-' });
+const nameList = (what: string) => z.array(z.string(expected('a string')).min(1).max(256), expected(`a list of ${what}`)).max(MAX_KEY_LIST).optional();
+const keyEntry = strict({
+  name: keyName,
+  // The hash alone: a key in clear in a file is a key in every backup of it.
+  sha256: z
+    .string(expected('the hex SHA-256 of the key', true))
+    .regex(/^[0-9a-fA-F]{64}$/, { error: 'must be the 64 hex digits of the key\'s SHA-256 (printf %s "$KEY" | sha256sum)' }),
+  routes: nameList('route names'),
+  providers: nameList('provider names'),
+  models: nameList('model names or patterns'),
+  group: keyName.optional(),
+  limits: limitsEntry.optional(),
+});
+const groupEntry = strict({ limits: limitsEntry });
+
 // Each section is checked on its own; an empty one (every line commented out) is none.
 const sections = strict({
   settings: z.unknown().optional(),
@@ -283,7 +373,13 @@ const sections = strict({
   routes: z.unknown().optional(),
   breaker: z.unknown().optional(),
   prices: z.unknown().optional(),
+  keys: z.unknown().optional(),
+  key_groups: z.unknown().optional(),
+  anonymous_routes: z.unknown().optional(),
 });
+const keysSection = z.array(z.unknown(), expected('a list of keys (name, sha256, ...)')).max(MAX_FILE_KEYS, { error: `must list at most ${MAX_FILE_KEYS} keys` }).nullish();
+const groupsSection = z.record(keyName, z.unknown(), expected('a map of group names to their limits')).nullish();
+const anonymousSection = z.array(z.string(expected('a route name')).min(1), expected('a list of route names')).max(MAX_KEY_LIST).nullish();
 const routesSection = z.record(z.string(), z.unknown(), expected('a map of route names to routes')).nullish();
 const aliasesSection = z.record(z.string(), z.unknown(), expected('a map of model names to the models that serve them')).nullish();
 // Not nullish(): an object schema on its own lets check() keep the known keys beside an unknown one.
@@ -477,6 +573,7 @@ export function readConfigFile(path: string, label: string, problems: string[]):
       allowTargetOverride: entry.allow_target_override ?? false,
       hedge: entry.hedge === undefined ? undefined : { afterMs: entry.hedge.after_ms, maxInFlight: entry.hedge.max_in_flight },
       breaker: breakerOf(entry.breaker),
+      cacheTtlS: entry.cache?.ttl,
       targets,
     });
   }
@@ -498,6 +595,50 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     });
   }
 
+  const limitsOf = (entry: z.infer<typeof limitsEntry> | undefined): FileLimits => ({
+    rpm: entry?.rpm,
+    tpm: entry?.tpm,
+    streams: entry?.streams,
+    usdPerDay: entry?.usd_per_day,
+    usdPerMonth: entry?.usd_per_month,
+    onStoreFailure: entry?.on_store_failure ?? 'open',
+  });
+  const keys: FileKey[] = [];
+  const keyNames = new Set<string>();
+  const hashes = new Set<string>();
+  for (const [index, value] of (check(keysSection, top.keys, ['keys']) ?? []).entries()) {
+    const where = ['keys', index];
+    const entry = check(keyEntry, value, where);
+    if (entry === undefined) continue;
+    const sha256 = entry.sha256.toLowerCase();
+    if (keyNames.has(entry.name)) problems.push(`${place([...where, 'name'])}: the name ${JSON.stringify(entry.name)} is given to another key`);
+    else if (hashes.has(sha256)) problems.push(`${place([...where, 'sha256'])}: the same key as another entry`);
+    keyNames.add(entry.name);
+    hashes.add(sha256);
+    keys.push({
+      name: locate([...where, 'name'], entry.name),
+      sha256,
+      routes: entry.routes,
+      providers: entry.providers?.map((name) => name.toLowerCase()),
+      models: entry.models,
+      group: entry.group === undefined ? undefined : locate([...where, 'group'], entry.group),
+      limits: limitsOf(entry.limits),
+    });
+  }
+  const keyGroups: FileKeyGroup[] = [];
+  const groups = Object.entries(check(groupsSection, top.key_groups, ['key_groups']) ?? {});
+  if (groups.length > MAX_KEY_GROUPS) problems.push(`${place(['key_groups'])}: at most ${MAX_KEY_GROUPS} groups`);
+  for (const [name, value] of groups.slice(0, MAX_KEY_GROUPS)) {
+    const entry = check(groupEntry, value, ['key_groups', name]);
+    if (entry !== undefined) keyGroups.push({ name: locate(['key_groups', name], name), limits: limitsOf(entry.limits) });
+  }
+  for (const key of keys) {
+    if (key.group !== undefined && !keyGroups.some((group) => group.name.value === key.group!.value)) {
+      problems.push(`${key.group.at}: no group ${JSON.stringify(key.group.value)} in key_groups`);
+    }
+  }
+  const anonymousRoutes = check(anonymousSection, top.anonymous_routes, ['anonymous_routes']) ?? [];
+
   const aliases = check(aliasesSection, top.model_aliases, ['model_aliases']) ?? {};
   const defaults = top.default_models == null ? {} : (check(defaultModelsSection, top.default_models, ['default_models']) ?? {});
   return {
@@ -517,5 +658,8 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     routes,
     breaker,
     prices,
+    keys,
+    keyGroups,
+    anonymousRoutes,
   };
 }

@@ -7,8 +7,9 @@ import { BlockList, isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { WILDCARD, isPattern, type DefaultModelApi } from './aliases.js';
-import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileProvider } from './config-file.js';
+import { CUSTOM_NAME, EMPTY_FILE, readConfigFile, type ConfigFile, type FileKey, type FileKeyGroup, type FileProvider } from './config-file.js';
 import { DEFAULT_MAX_BYTES as DEFAULT_ITEMS_MAX_BYTES } from './inbound/openai-responses/memory.js';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_ENTRY_BYTES } from './cache/memory.js';
 import { MAX_ANSWER_BYTES } from './inbound/chat.js';
 import { providerSpecs } from './providers/index.js';
 import { DEFAULT_BREAKER, type BreakerSettings } from './route/health.js';
@@ -197,6 +198,8 @@ const settingsSchema = z
     FETCH_IMAGE_MAX_BYTES: int(1).default(3_932_160),
     FETCH_IMAGE_TIMEOUT_MS: duration(1).default(5_000),
     RESPONSES_ITEMS_MAX_BYTES: int(1).default(DEFAULT_ITEMS_MAX_BYTES),
+    CACHE_MAX_BYTES: int(1).default(DEFAULT_CACHE_MAX_BYTES),
+    CACHE_MAX_ENTRY_BYTES: int(1).default(DEFAULT_CACHE_MAX_ENTRY_BYTES),
     FETCH_IMAGE_TOTAL_BYTES: int(1).default(64 * 1024 * 1024),
     MESSAGES_THINKING: z
       .string()
@@ -231,6 +234,7 @@ const settingsSchema = z
       .pipe(z.enum(['on', 'off'], { error: 'must be on or off' }))
       .default('on'),
     METRICS_MAX_MODELS: int(1, MAX_METRICS_MODELS).default(100),
+    KEYS_DEFAULT_MAX_TOKENS: int(1, 10_000_000).default(4096),
     METRICS_READERS: z
       .string()
       .trim()
@@ -326,6 +330,9 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   FETCH_IMAGE_MAX_BYTES: 'Largest image the gateway fetches (Bedrock takes up to 3.75 MB).',
   RESPONSES_ITEMS_MAX_BYTES:
     "Most bytes of output items kept, across all clients, for the Responses API's item references on translated providers (each client keeps at most 10,000 items and 32 MiB); past it, the client answered longest ago loses its oldest items first.",
+  CACHE_MAX_BYTES:
+    "Most bytes the in-memory response cache holds (routes with cache: { ttl }); past it, the entry used longest ago goes first.",
+  CACHE_MAX_ENTRY_BYTES: 'Largest answer the response cache keeps; a larger one is served and not kept.',
   FETCH_IMAGE_TIMEOUT_MS: "How long a request's image fetches (in parallel) may take.",
   FETCH_IMAGE_TOTAL_BYTES:
     'Fetched image bytes (as base64) all requests together may hold at once; a request that would pass it is a 503 with Retry-After.',
@@ -337,6 +344,7 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   RECORD_BODY_BYTES: `How much of each recorded request body and answer is kept (0-${MAX_RECORD_BODY_BYTES}); RECORD_REQUESTS times this is at most ${MAX_RECORD_BYTES}.`,
   RECORD_READERS: 'Who may read GET /debug/requests: loopback (clients on this machine, not relayed by a proxy) or any.',
   METRICS: 'Prometheus metrics at GET /metrics: on or off (off costs nothing per request).',
+  KEYS_DEFAULT_MAX_TOKENS: 'With gateway keys that have token or USD limits: the output tokens a request that declares no max_tokens is reserved for, until its real usage settles it.',
   METRICS_MAX_MODELS: `Model names given a metrics label of their own, beyond the configured ones; any more are "other" (1-${MAX_METRICS_MODELS}).`,
   METRICS_READERS: 'Who may read GET /metrics without METRICS_TOKEN: loopback (clients on this machine, not relayed by a proxy) or any.',
   METRICS_TOKEN: 'When set, GET /metrics asks for "Authorization: Bearer <token>" from any address.',
@@ -396,6 +404,10 @@ export interface Config extends Settings {
   readonly routes: readonly RouteConfig[];
   /** `prices` from the config file, in its order: they win over the price table (observe/prices.ts). */
   readonly prices: readonly PriceOverride[];
+  /** `keys`, `key_groups` and `anonymous_routes` from the config file (governance/keys.ts). */
+  readonly gatewayKeys: readonly FileKey[];
+  readonly keyGroups: readonly FileKeyGroup[];
+  readonly anonymousRoutes: readonly string[];
 }
 
 /** A model's price from the config file, in USD per million tokens. */
@@ -443,6 +455,8 @@ export interface RouteConfig {
   readonly allowTargetOverride: boolean;
   readonly hedge: { readonly afterMs: number; readonly maxInFlight: number } | undefined;
   readonly breaker: Readonly<BreakerSettings>;
+  /** The response cache's time to live for the route's answers; undefined: the route caches nothing. */
+  readonly cacheTtlMs: number | undefined;
   readonly targets: readonly RouteTargetConfig[];
 }
 
@@ -811,6 +825,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
 
   const routes = resolveRoutes(file, env, values as Settings, specs, providers, modelAliases, problems);
   const prices = resolvePrices(file, specs, problems);
+  checkKeys(file, routes, specs, problems);
 
   if (problems.length > 0) throw new ConfigError(path === undefined ? problems : inFileOrder(problems, path));
   return Object.freeze({
@@ -821,7 +836,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
     defaultModels: Object.freeze(defaultModels),
     routes,
     prices,
+    gatewayKeys: Object.freeze(file.keys),
+    keyGroups: Object.freeze(file.keyGroups),
+    anonymousRoutes: Object.freeze(file.anonymousRoutes),
   });
+}
+
+/** Each key's routes and providers name ones the configuration has, as do the anonymous routes. */
+function checkKeys(file: ConfigFile, routes: readonly RouteConfig[], specs: readonly ProviderSpec[], problems: string[]): void {
+  const routeNames = new Set(routes.map((route) => route.name));
+  const providerNames = new Set(specs.map((spec) => spec.name));
+  for (const key of file.keys) {
+    for (const route of key.routes ?? []) {
+      if (!routeNames.has(route)) problems.push(`${key.name.at}: key ${JSON.stringify(key.name.value)} names the route ${JSON.stringify(route)}, which routes does not declare`);
+    }
+    for (const provider of key.providers ?? []) {
+      if (!providerNames.has(provider)) problems.push(`${key.name.at}: key ${JSON.stringify(key.name.value)} names the provider ${JSON.stringify(provider)}, which the gateway does not know`);
+    }
+  }
+  for (const route of file.anonymousRoutes) {
+    if (!routeNames.has(route)) problems.push(`anonymous_routes: ${JSON.stringify(route)} is not a route that routes declares`);
+  }
 }
 
 /** The file's prices, each for a provider the gateway knows and a model name (or a pattern), given once. */
@@ -940,6 +975,7 @@ function resolveRoutes(
         allowTargetOverride: route.allowTargetOverride,
         hedge: route.hedge === undefined ? undefined : { afterMs: route.hedge.afterMs, maxInFlight: route.hedge.maxInFlight ?? DEFAULT_HEDGES_IN_FLIGHT },
         breaker: Object.freeze({ ...defaults, ...route.breaker }),
+        cacheTtlMs: route.cacheTtlS === undefined ? undefined : route.cacheTtlS * 1000,
         targets: Object.freeze(targets),
       }),
     );

@@ -10,8 +10,11 @@ import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
 import type { AttemptRecord } from './observe/records.js';
+import type { Admitted } from './governance/admission.js';
+import type { GatewayKey } from './governance/keys.js';
 import type { RequestTrace } from './observe/telemetry.js';
 import type { AnswerFacts } from './observe/facts.js';
+import type { CacheResult } from './cache/response-cache.js';
 
 export type { AttemptRecord } from './observe/records.js';
 
@@ -114,6 +117,12 @@ export interface Exchange {
   trace?: RequestTrace;
   /** The answer's id, model and finish reasons, read by the answering attempt while OpenTelemetry is on. */
   answerFacts?: AnswerFacts;
+  /** The gateway key the request presented, when gateway keys are configured (governance/keys.ts). */
+  gatewayKey: GatewayKey | undefined;
+  /** What its admission reserved against the key's limits, settled when the response closes. */
+  admitted: Admitted | undefined;
+  /** How a request of a route with a response cache met it; undefined on every other route. */
+  cache?: CacheResult;
 }
 
 /** What an attempt needs of the gateway's settings; given to it, rather than the whole Gateway. */

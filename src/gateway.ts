@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { OVERHEAD_HEADER } from './attempt.js';
 import { formatMs } from './requestlog.js';
 import type { Config } from './config.js';
-import { DEFAULT_AUTH, SERVER_KEY_PLACEHOLDER, requestCredentials } from './credentials.js';
+import { DEFAULT_AUTH, SERVER_KEY_PLACEHOLDER, clientName, requestCredentials } from './credentials.js';
 import { GatewayError, errorJson } from './errors.js';
 import type { Exchange, Provider } from './exchange.js';
 import type { Logger } from './logger.js';
@@ -21,9 +21,13 @@ import { ImageFetcher } from './images.js';
 import { ModelLists } from './models.js';
 import { DEFAULT_MODEL_APIS, ModelAliases, type DefaultModelApi } from './aliases.js';
 import type { Telemetry } from './observe/telemetry.js';
+import { createStore } from './state/index.js';
+import type { Store } from './state/store.js';
 import { singleTarget } from './route/plan.js';
 import { Preparer } from './route/prepare.js';
 import { Router } from './route/router.js';
+import { MemoryCacheStore } from './cache/memory.js';
+import { ResponseCache } from './cache/response-cache.js';
 import { createPricing } from './observe/prices.js';
 import type { Pricing } from './observe/records.js';
 import { Routes, TARGET_HEADER } from './route/routes.js';
@@ -52,6 +56,11 @@ export interface GatewayOptions {
    * scrape then answers that sum rather than this worker's own.
    */
   readonly clusterWorker?: boolean;
+  /**
+   * Where limits, budgets and leases live (state/): given by a caller that shares one between
+   * gateways in a process (tests); otherwise made from the settings when gateway keys are configured.
+   */
+  readonly store?: Store;
 }
 
 export class Gateway {
@@ -77,6 +86,12 @@ export class Gateway {
   readonly routes: Routes;
   /** Prices answers (the price table under the config file's prices), for records and the cost header. */
   readonly pricing: Pricing;
+  /** The routes' response cache, when a route has one. */
+  private readonly cache: ResponseCache | undefined;
+  /** Where limits, budgets and leases (and, with Redis, the cache) live; undefined when nothing needs one. */
+  readonly store: Store | undefined;
+  /** The store was made here (not given by the caller), so closing the gateway closes it. */
+  private readonly ownsStore: boolean;
 
   constructor(
     readonly config: Config,
@@ -143,6 +158,13 @@ export class Gateway {
     // Lists the aliases and the routes: made after them.
     this.models = new ModelLists(this, logger);
     this.pricing = createPricing(config);
+    const cached = config.routes.some((route) => route.cacheTtlMs !== undefined);
+    // One store for what gateways share (limits, budgets, and the cache when it is Redis); none when nothing needs it.
+    this.store = config.gatewayKeys.length > 0 || (cached && config.REDIS_URL !== '') ? (options.store ?? createStore(config, logger)) : undefined;
+    this.ownsStore = options.store === undefined;
+    // In Redis the cache is shared by every gateway; in this process it has its own byte bound.
+    const cacheStore = this.store !== undefined && this.store.kind === 'redis' ? this.store : new MemoryCacheStore(config.CACHE_MAX_BYTES);
+    this.cache = cached ? new ResponseCache(cacheStore, { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger) : undefined;
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,
@@ -237,7 +259,12 @@ export class Gateway {
       );
     }
     const route = ex.route;
-    const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs);
+    const plan = route !== undefined ? route.plan(ex.req.headers[TARGET_HEADER]) : singleTarget(ex.provider!, ex.model, ex.unaliased, ex.maxRetries, ex.timeoutMs, ex.gatewayKey !== undefined);
+    if (route?.cacheTtlMs !== undefined) {
+      // The tenant is who the answer belongs to: the gateway key's name, else a hash of the client's credentials.
+      const tenant = ex.gatewayKey !== undefined ? `key:${ex.gatewayKey.name}` : clientName(ex.req.headers);
+      return this.cache!.serve(ex, plan, route.cacheTtlMs, tenant, (sink) => this.router.run(ex, plan, sink));
+    }
     return this.router.run(ex, plan);
   }
 
@@ -276,7 +303,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     const pools = new Set([...this.providers.values()].flatMap((provider) => [provider.pool, ...provider.pools.values(), ...(provider.nativeBase ? [provider.nativeBase.pool] : [])]));
-    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close()]);
+    await Promise.all([...[...pools].map((pool) => pool.close()), this.images.close(), this.ownsStore ? this.store?.close() : undefined]);
   }
 }
 

@@ -17,6 +17,8 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
+import { Governance } from './governance/admission.js';
+import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
 import { RECORD_PATH, RequestRecorder } from './record.js';
@@ -98,6 +100,8 @@ const GEMINI_RESOURCE_PREFIX = 'models/';
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** Each route target's health, for an operator. */
 const STATUS_PATH = '/status/targets';
+/** How long start-up waits for a remote state store (Redis) to connect before listening anyway. */
+const STORE_READY_TIMEOUT_MS = 5_000;
 const JSON_CONTENT_TYPE = 'application/json';
 
 export interface GatewayServer {
@@ -126,6 +130,9 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
         })
       : undefined;
+  /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
+  const store = gateway.store;
+  const governance = config.gatewayKeys.length > 0 ? new Governance(config, store!, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS) : undefined;
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
   telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
@@ -171,6 +178,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           ex.waiting?.cancel();
         }
         const record = requestRecord(ex, gateway.pricing);
+        governance?.settle(ex, record);
         logRequest(requestLines, record);
         metrics?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
@@ -235,6 +243,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         status: draining ? 'draining' : 'ok',
         version: VERSION,
         uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        // Where limits and budgets live, and whether it answers: limits that fail open serve on local counts meanwhile.
+        ...(store !== undefined && { state: stateHealth(store.health()) }),
       });
       ex.status = draining ? 503 : 200;
       res.writeHead(ex.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -255,6 +265,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     const route = ROUTES.get(path);
     ex.api = route !== undefined ? route.api : apiOfPath(path);
     if (route && req.method !== route.method) throw methodNotAllowed(req.method, route.method);
+    // Who is asking, from the headers alone: a refused key waits for no body.
+    governance?.authenticate(ex);
     if (!route && hasDotSegment(path)) {
       // Forwarded paths must stay under the provider's API root.
       throw new GatewayError(400, `Path ${path} may not contain "." or ".." segments.`, 'invalid_path');
@@ -295,6 +307,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
       ex.contentType = req.headers['content-type'];
     }
+    if (governance !== undefined) await governance.admit(ex);
     await gateway.forward(ex);
   }
 
@@ -385,6 +398,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     ex.api = geminiWholeRoute;
     const query = queryOf(req.url);
     takeQueryKey(req, query);
+    governance?.authenticate(ex);
     // A provider named by x-provider that serves the API itself answers for its models.
     const providerHeader = req.headers['x-provider'];
     const named = providerHeader === undefined || providerHeader === '' ? undefined : gateway.resolveProvider(providerHeader);
@@ -438,6 +452,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     if (facts.requiredType !== 'array') {
       throw new GatewayError(400, 'contents: required, a non-empty list of Content objects.', 'missing_required_parameter', GEMINI_CONTENTS);
     }
+    if (governance !== undefined) await governance.admit(ex);
     await gateway.forward(ex);
   }
 
@@ -536,6 +551,12 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     server,
     gateway,
     async listen(port = config.PORT, host = config.HOST) {
+      // Limits shared through a remote store are enforced from the first request, not served on
+      // local counts while it connects; a store still unreachable then is a warning, and each
+      // limit fails open or closed as configured.
+      if (store?.ready !== undefined) {
+        await store.ready(STORE_READY_TIMEOUT_MS).catch((err: Error) => logger.warn({ err: err.message }, 'state store not reachable at start-up: limits fail open or closed as configured until it is'));
+      }
       if (metrics !== undefined && config.METRICS_PORT !== 0) {
         metricsServer = createMetricsServer(metrics, config, logger);
         await listenOn(metricsServer, config.METRICS_PORT, host);
@@ -646,6 +667,18 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     cutByGateway: false,
     waiting: undefined,
     trace: undefined,
+    gatewayKey: undefined,
+    admitted: undefined,
+  };
+}
+
+/** The store's health for /health: its kind, whether it answers, since when it has not. */
+function stateHealth(health: StoreHealth): Record<string, unknown> {
+  return {
+    store: health.kind,
+    up: health.up,
+    ...(health.downSince !== undefined && { down_since: new Date(health.downSince).toISOString() }),
+    ...(health.lastError !== undefined && { last_error: health.lastError }),
   };
 }
 

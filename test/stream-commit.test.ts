@@ -203,6 +203,8 @@ function exchangeOf(req: IncomingMessage, res: ServerResponse): Exchange {
     model: undefined, clientModel: undefined, unaliased: false, api: setup.api, stream: true, maxRetries: 0, timeoutMs: setup.budgetMs,
     status: 0, upstreamStatus: 0, retries: 0, firstByteMs: undefined, upstreamMs: 0, waitedMs: 0, usage: undefined,
     errorMessage: undefined, clientGone: false, cutByGateway: false, waiting: undefined, route: undefined, attempts: undefined,
+    gatewayKey: undefined,
+    admitted: undefined,
   };
 }
 

@@ -132,6 +132,8 @@ export interface MetricsSources {
 }
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
+/** A response cache's results, in the order of a route's counts. */
+const CACHE_RESULTS = ['hit', 'miss', 'bypass'] as const;
 
 export class Metrics implements Observer {
   readonly registry = new client.Registry();
@@ -140,6 +142,8 @@ export class Metrics implements Observer {
   private readonly index = new Map<string, Map<string, Map<string, Map<string, Series>>>>();
   private readonly attemptSeries = new Map<string, AttemptSeries>();
   private readonly overhead = new Map<string, { labels: Readonly<Record<string, string>>; histogram: Histogram }>();
+  /** By route (a name from the config), its response cache's hits, misses and bypasses, indexed as CACHE_RESULTS. */
+  private readonly cacheResults = new Map<string, Float64Array>();
   /** Which model names get a label of their own. */
   readonly models: ModelLabels;
   private sources: MetricsSources | undefined;
@@ -190,6 +194,9 @@ export class Metrics implements Observer {
     );
     register(registry, 'gateway_hedges_total', 'Attempts started beside one still running (a hedged route).', 'counter', () =>
       flatMap(attempts(), (a) => (a.hedges === 0 ? [] : [{ labels: a.labels, value: a.hedges }])),
+    );
+    register(registry, 'gateway_cache_requests_total', 'Requests of routes with a response cache, by route and result: hit (served from it), miss (answered and offered to it), bypass (Cache-Control or an unreadable body kept it apart).', 'counter', () =>
+      flatMap(this.cacheResults, ([route, counts]) => CACHE_RESULTS.flatMap((result, i) => (counts[i] === 0 ? [] : [{ labels: { route, result }, value: counts[i]! }]))),
     );
     register(registry, 'gateway_requests_in_flight', 'Requests in progress.', 'gauge', () => [{ labels: {}, value: this.sources?.inFlight().requests ?? 0 }]);
     register(registry, 'gateway_open_streams', 'Streamed answers in progress.', 'gauge', () => [{ labels: {}, value: this.sources?.inFlight().streams ?? 0 }]);
@@ -255,6 +262,7 @@ export class Metrics implements Observer {
     if (usage !== undefined) addTokens(series.tokens, usage);
     if (record.costUsd !== undefined) series.costUsd += record.costUsd;
     else if (record.priced === false) series.unpriced++;
+    if (record.cache !== undefined) this.countCache(route, record.cache);
     if (record.overheadMs !== undefined) (series.overhead ??= this.overheadOf(record.api, provider)).observe(record.overheadMs / 1000);
     const attempts = record.attempts;
     // A request without a route answered by its one attempt (nearly all) counts that attempt alone.
@@ -263,6 +271,12 @@ export class Metrics implements Observer {
       if (attempts[0]!.outcome === 'answered') counts.answered++;
       else counts.count(outcomeLabel(attempts[0]!.outcome));
     } else if (attempts.length > 0) this.countAttempts(attempts, route);
+  }
+
+  private countCache(route: string, result: (typeof CACHE_RESULTS)[number]): void {
+    let counts = this.cacheResults.get(route);
+    if (counts === undefined) this.cacheResults.set(route, (counts = new Float64Array(CACHE_RESULTS.length)));
+    counts[CACHE_RESULTS.indexOf(result)]!++;
   }
 
   private overheadOf(api: string, provider: string): Histogram {

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from '../exchange.js';
 import type { Usage } from '../stream.js';
+import type { CacheResult } from '../cache/response-cache.js';
 
 /** One attempt: a dispatch to a target, or a target passed over without one. */
 export interface AttemptRecord {
@@ -87,6 +88,8 @@ export interface RequestRecord {
   readonly responseModel?: string;
   /** Why the answer stopped, one per choice, in the provider's words. */
   readonly finishReasons?: readonly string[];
+  /** On a route with a response cache: whether the answer came from it (hit), was offered to it (miss), or neither (bypass). */
+  readonly cache?: CacheResult;
 }
 
 /** What reads finished requests: the log line, metrics, traces. */
@@ -129,7 +132,11 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
   const usage = ex.usage?.usage;
   let costUsd: number | undefined;
   let priced: boolean | undefined;
-  if (usage !== undefined && ex.provider !== undefined && ex.model !== undefined && pricing !== undefined) {
+  // A hit asked nothing of a provider: its price is known, and it is nothing.
+  if (ex.cache === 'hit') {
+    costUsd = 0;
+    priced = true;
+  } else if (usage !== undefined && ex.provider !== undefined && ex.model !== undefined && pricing !== undefined) {
     costUsd = pricing.cost(ex.provider.name, ex.model, usage);
     priced = costUsd !== undefined;
   }
@@ -164,6 +171,7 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
     responseId: facts?.id,
     responseModel: facts?.model,
     finishReasons: facts === undefined || facts.finishReasons.length === 0 ? undefined : facts.finishReasons,
+    cache: ex.cache,
   };
 }
 

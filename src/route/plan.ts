@@ -19,7 +19,7 @@ export interface Plan {
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 /** The plan of a request that named its one target itself (x-provider, a prefix, an alias, the default). */
-export function singleTarget(provider: Provider, model: string | undefined, unaliased: boolean, maxRetries: number, timeoutMs: number): Plan {
+export function singleTarget(provider: Provider, model: string | undefined, unaliased: boolean, maxRetries: number, timeoutMs: number, gatewayKeysOnly = false): Plan {
   return {
     route: undefined,
     // In the field order of a route's targets (routes.ts): one shape for the request path.
@@ -32,7 +32,8 @@ export function singleTarget(provider: Provider, model: string | undefined, unal
         modelBytes: undefined,
         unaliased,
         key: undefined,
-        gatewayKeysOnly: false,
+        // A client that presented a gateway key is sent with the gateway's provider keys, never its own.
+        gatewayKeysOnly,
         maxRetries,
         headers: NO_HEADERS,
         attemptTimeoutMs: undefined,

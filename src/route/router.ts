@@ -72,9 +72,9 @@ class Run {
     readonly ex: Exchange,
     readonly plan: Plan,
     hedged: boolean,
-    pricing: Pricing | undefined,
+    sink: ClientSink,
   ) {
-    this.sink = new ClientSink(ex, pricing);
+    this.sink = sink;
     this.deadline = ex.startedAt + plan.timeoutMs;
     this.active = hedged ? new Map() : undefined;
     if (hedged) {
@@ -121,10 +121,13 @@ class Run {
 export class Router {
   constructor(private readonly services: RouterServices) {}
 
-  /** Answers the request from the plan's targets, or throws the failure to answer with. */
-  run(ex: Exchange, plan: Plan): Promise<void> {
+  /**
+   * Answers the request from the plan's targets, or throws the failure to answer with. `sink`: the
+   * client's writer, when the caller wraps it (a cache miss keeps a copy).
+   */
+  run(ex: Exchange, plan: Plan, sink: ClientSink = new ClientSink(ex, this.services.pricing)): Promise<void> {
     const hedge = plan.route?.hedge;
-    const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1, this.services.pricing);
+    const run = new Run(ex, plan, hedge !== undefined && plan.targets.length > 1, sink);
     const targets = plan.targets;
     // One target (every request without a route): its attempts, and nothing to go on to.
     if (targets.length === 1) return this.tryTarget(run, targets[0]!, true, false, false).then((ended) => this.ended(run, ended));

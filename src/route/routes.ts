@@ -50,6 +50,8 @@ export class Route {
   readonly policy: RetryPolicy;
   readonly allowTargetOverride: boolean;
   readonly hedge: RouteConfig['hedge'];
+  /** How long the response cache keeps the route's answers; undefined: it keeps none. */
+  readonly cacheTtlMs: number | undefined;
   readonly targets: readonly RouteTarget[];
   /** Hedges of this route now in flight, bounded by hedge.maxInFlight. */
   hedgesInFlight = 0;
@@ -62,6 +64,7 @@ export class Route {
     this.policy = { failOverOn: config.failOverOn };
     this.allowTargetOverride = config.allowTargetOverride;
     this.hedge = config.hedge;
+    this.cacheTtlMs = config.cacheTtlMs;
     this.targets = config.targets.map((target) => {
       const provider = providerOf(target.provider);
       // Not frozen, and in the field order of a request's own target (plan.ts): one shape for the request path.

@@ -98,5 +98,7 @@ export interface Store {
   delete(key: string): Promise<void>;
 
   health(): StoreHealth;
+  /** Resolves once the store answers (a remote one is connected); rejects after `timeoutMs`. Start-up waits on it, requests never do. */
+  ready?(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,85 @@
+// Gateway keys: the keys a team hands to its apps and people instead of provider keys. The config
+// file holds each key's SHA-256, never the key; a request's key is hashed once and looked up. A
+// key says which routes, providers and models it may use, and its limits (admission.ts).
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FileKey, FileKeyGroup, FileLimits } from '../config-file.js';
+import { SERVER_KEY_PLACEHOLDER } from '../credentials.js';
+
+/** A key as the request path uses it: its allow lists compiled, its group's limits beside its own. */
+export interface GatewayKey {
+  readonly name: string;
+  readonly group: string | undefined;
+  readonly routes: ReadonlySet<string> | undefined;
+  readonly providers: ReadonlySet<string> | undefined;
+  readonly models: readonly RegExp[] | undefined;
+  readonly limits: FileLimits;
+  readonly groupLimits: FileLimits | undefined;
+}
+
+/** The longest key text looked at: a longer one is no gateway key (and is not hashed). */
+export const MAX_KEY_CHARS = 512;
+const BEARER_PREFIX = 'bearer ';
+/** Where SDKs put a key: OpenAI's Authorization, Anthropic's x-api-key, Azure's api-key, Google's x-goog-api-key (and ?key=, moved there). */
+const KEY_HEADERS = ['x-api-key', 'api-key', 'x-goog-api-key'] as const;
+
+/** A model pattern: `*` stands for any run of characters, the rest is literal. */
+function modelPattern(pattern: string): RegExp {
+  const escaped = pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${escaped.join('.*')}$`);
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export class KeyTable {
+  private readonly byHash = new Map<string, GatewayKey>();
+
+  constructor(keys: readonly FileKey[], groups: readonly FileKeyGroup[]) {
+    const groupLimits = new Map(groups.map((group) => [group.name.value, group.limits]));
+    for (const key of keys) {
+      this.byHash.set(key.sha256, {
+        name: key.name.value,
+        group: key.group?.value,
+        routes: key.routes === undefined ? undefined : new Set(key.routes),
+        providers: key.providers === undefined ? undefined : new Set(key.providers),
+        models: key.models?.map(modelPattern),
+        limits: key.limits,
+        groupLimits: key.group === undefined ? undefined : groupLimits.get(key.group.value),
+      });
+    }
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  /** The key whose hash is `credential`'s, if any. */
+  find(credential: string): GatewayKey | undefined {
+    if (credential.length > MAX_KEY_CHARS) return undefined;
+    return this.byHash.get(sha256Hex(credential));
+  }
+}
+
+/**
+ * The key a request presents, wherever its SDK put it; undefined when it presents none (or only
+ * the placeholder that asks for the gateway's own provider key).
+ */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') {
+    const trimmed = authorization.trim();
+    if (trimmed.length > BEARER_PREFIX.length && trimmed.slice(0, BEARER_PREFIX.length).toLowerCase() === BEARER_PREFIX) {
+      const key = trimmed.slice(BEARER_PREFIX.length).trim();
+      if (key !== '' && key !== SERVER_KEY_PLACEHOLDER) return key;
+    }
+  }
+  for (const name of KEY_HEADERS) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    const key = value.trim();
+    if (key !== '' && key !== SERVER_KEY_PLACEHOLDER) return key;
+  }
+  return undefined;
+}
