@@ -1,6 +1,6 @@
 // Settings: bounds, defaults, every problem reported at once, CONFIG_FILE, CORS lists.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -84,6 +84,11 @@ describe('defaults', () => {
     assert.ok(Object.isFrozen(config.CORS_ORIGINS));
     assert.ok(Object.isFrozen(config.CORS_ALLOW_HEADERS));
     assert.ok(Object.isFrozen(config.providers.fireworks));
+  });
+
+  test('every setting has its row in docs/CONFIGURATION.md', () => {
+    const doc = readFileSync('docs/CONFIGURATION.md', 'utf8');
+    assert.deepEqual(settingNames.filter((name) => !doc.includes(`| \`${name}\` |`)), []);
   });
 
   test('every setting has a one-line description for --help', () => {
