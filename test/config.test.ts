@@ -1,11 +1,13 @@
 // Settings: bounds, defaults, every problem reported at once, CONFIG_FILE, CORS lists.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, MAX_TIMER_MS, defaultSettings, loadConfig, settingDescriptions, settingNames } from '../src/config.js';
 import { providerSpecs } from '../src/providers/index.js';
+import { redactCredentials } from '../src/redact.js';
+import { startGateway } from './helpers.js';
 
 const KNOWN_PROVIDERS = providerSpecs.map((spec) => spec.name).join(', ');
 
@@ -82,6 +84,11 @@ describe('defaults', () => {
     assert.ok(Object.isFrozen(config.CORS_ORIGINS));
     assert.ok(Object.isFrozen(config.CORS_ALLOW_HEADERS));
     assert.ok(Object.isFrozen(config.providers.fireworks));
+  });
+
+  test('every setting has its row in docs/CONFIGURATION.md', () => {
+    const doc = readFileSync('docs/CONFIGURATION.md', 'utf8');
+    assert.deepEqual(settingNames.filter((name) => !doc.includes(`| \`${name}\` |`)), []);
   });
 
   test('every setting has a one-line description for --help', () => {
@@ -196,5 +203,30 @@ describe('CORS settings', () => {
     const config = loadConfig({ CONFIG_FILE: path });
     assert.deepEqual(config.CORS_ORIGINS, ['https://a.example.com', 'https://b.example.com']);
     assert.equal(config.CORS_MAX_AGE_S, 60);
+  });
+});
+
+describe('shared state settings', () => {
+  test('a REDIS_URL that is not a Redis URL is refused without quoting it (it may hold a password)', () => {
+    const problems = problemsOf({ REDIS_URL: 'https://:hunter2-redis-pw@cache.internal:6379' });
+    assert.deepEqual(problems, ['REDIS_URL: must be a redis:// or rediss:// URL (redis://[:password@]host[:port][/db])']);
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://:pw@cache.internal:6380/2' }).REDIS_URL, 'rediss://:pw@cache.internal:6380/2');
+    assert.equal(loadConfig({}).REDIS_URL, '');
+  });
+
+  test('REDIS_FAIL_OPEN_SHARE is above 0 and at most 1', () => {
+    for (const bad of ['0', '1.5', '-0.5', 'half']) {
+      assert.deepEqual(problemsOf({ REDIS_FAIL_OPEN_SHARE: bad }), [`REDIS_FAIL_OPEN_SHARE: must be a number above 0, at most 1, got "${bad}"`]);
+    }
+    assert.equal(loadConfig({ REDIS_FAIL_OPEN_SHARE: '0.25' }).REDIS_FAIL_OPEN_SHARE, 0.25);
+  });
+
+  test("REDIS_URL and its password are among the gateway's secrets, redacted wherever it redacts", async () => {
+    const { server } = await startGateway({ REDIS_URL: 'redis://default:pl%40in-redis-pw@127.0.0.1:1/0' });
+    await server.shutdown(0);
+    assert.equal(
+      redactCredentials('AUTH failed for pl@in-redis-pw (pl%40in-redis-pw) at redis://default:pl%40in-redis-pw@127.0.0.1:1/0', [], server.gateway.secrets),
+      'AUTH failed for [REDACTED] ([REDACTED]) at [REDACTED]',
+    );
   });
 });

@@ -8,10 +8,12 @@ import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, 
 import { fits, remaining, resetMs, retryAfterMs, windowStart } from './window.js';
 
 /**
- * How long a settled reservation's id is remembered, so that a second settle of it changes nothing:
- * longer than any request lives (REQUEST_TIMEOUT_MS is 5 minutes by default), retried settles included.
+ * How long a reservation waits for its settlement. A settle applies only to a reservation still
+ * waiting, and ends the wait: so a second settle changes nothing, and what is remembered grows with
+ * the requests in flight, not with the request rate (as remembering settled ids would). Longer than
+ * any stream plausibly lasts; one settled later leaves its estimate charged.
  */
-export const SETTLED_IDS_TTL_MS = 15 * 60_000;
+export const RESERVATION_TTL_MS = 24 * 60 * 60_000;
 /** How often expired entries are swept and, with STATE_FILE, budgets written: a crash loses at most this much spend. */
 export const SNAPSHOT_INTERVAL_MS = 5_000;
 
@@ -53,8 +55,8 @@ export class MemoryStore implements Store {
   private readonly budgets = new Map<string, BudgetEntry>();
   /** Each lease key's holders (reservation ids) and when each one's slot expires. */
   private readonly leases = new Map<string, Map<string, number>>();
-  /** Settled ids and when they may be forgotten, in settlement order (hence in expiry order). */
-  private readonly settled = new Map<string, number>();
+  /** Reservations not settled yet, and when they stop waiting, in reservation order (hence in expiry order). */
+  private readonly unsettled = new Map<string, number>();
   /** Least recently used first: a Map iterates in insertion order, and a read re-inserts. */
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
@@ -71,7 +73,7 @@ export class MemoryStore implements Store {
     if (this.stateFile !== undefined) {
       for (const entry of readSnapshot(this.stateFile, this.now())) this.budgets.set(budgetId(entry.key, entry.periodId), entry);
     }
-    this.timer = setInterval(() => this.tick(), SNAPSHOT_INTERVAL_MS).unref();
+    this.timer = setInterval(() => void this.sweep(), SNAPSHOT_INTERVAL_MS).unref();
   }
 
   async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure): Promise<Admission> {
@@ -105,6 +107,7 @@ export class MemoryStore implements Store {
       }
     }
     for (const lease of leases) this.holders(lease.key, now).set(id, now + lease.ttlMs);
+    this.unsettled.set(id, now + RESERVATION_TTL_MS);
     const reservation: Reservation = { id, charges, leases, windows, local: this.local };
     return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
   }
@@ -114,9 +117,10 @@ export class MemoryStore implements Store {
   }
 
   settleNow(reservation: Reservation, used: readonly number[]): void {
+    // Freeing a holder is idempotent by itself; the counters move only for a reservation still waiting.
+    for (const lease of reservation.leases) this.leases.get(lease.key)?.delete(reservation.id);
+    if (!this.unsettled.delete(reservation.id)) return;
     const now = this.now();
-    if (this.settled.has(reservation.id)) return;
-    this.settled.set(reservation.id, now + SETTLED_IDS_TTL_MS);
     let rateIndex = 0;
     for (const [index, charge] of reservation.charges.entries()) {
       const delta = (used[index] ?? charge.amount) - charge.amount;
@@ -137,7 +141,6 @@ export class MemoryStore implements Store {
       if (landed === counter.start) counter.curr = Math.max(0, counter.curr + delta);
       else if (landed === counter.start - counter.windowMs) counter.prev = Math.max(0, counter.prev + delta);
     }
-    for (const lease of reservation.leases) this.leases.get(lease.key)?.delete(reservation.id);
   }
 
   async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
@@ -267,12 +270,12 @@ export class MemoryStore implements Store {
     this.bytes -= entrySize(key, entry.value);
   }
 
-  /** Drops what expired, and writes the budgets when they changed. */
-  private tick(): void {
+  /** Drops what expired, and writes the budgets when they changed (a timer calls it; resolves once written). */
+  sweep(): Promise<void> {
     const now = this.now();
-    for (const [id, until] of this.settled) {
+    for (const [id, until] of this.unsettled) {
       if (until > now) break;
-      this.settled.delete(id);
+      this.unsettled.delete(id);
     }
     for (const [id, entry] of this.budgets) {
       if (entry.endsAt > now) continue;
@@ -294,6 +297,7 @@ export class MemoryStore implements Store {
           this.writing = undefined;
         });
     }
+    return this.writing ?? Promise.resolve();
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Keys: a rate is a hash {s: current sub-window's start, p: previous count, c: current count,
 // w: window ms}; a budget is a counter per period (`b:<key>:<period>`) that expires when the period
-// ends; a lease is a sorted set of holder ids scored by expiry; a settled id is `s:<id>`.
+// ends; a lease is a sorted set of holder ids scored by expiry; a reservation waiting for its
+// settlement is `o:<id>` (see RESERVATION_TTL_MS).
 
 const NOW = `
 local t = redis.call('TIME')
@@ -13,8 +14,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: one per charge, then one per lease. ARGV: charges, leases, id, then per charge kind ('r' or
- * 'b'), limit, amount, window ms (rate) or period end (budget), then per lease limit and ttl ms.
+ * KEYS: one per charge, one per lease, then the reservation's own. ARGV: charges, leases, id, then per charge kind ('r' or
+ * 'b'), limit, amount, window ms (rate) or period end (budget), then per lease limit and ttl ms,
+ * then how long the reservation waits for its settlement.
  * An empty id peeks: it reads the counters and writes nothing.
  * Returns [ok, refused index (1-based, leases after charges), retry after ms, each charge's window
  * start (0 for a budget), then each charge's remaining and reset ms].
@@ -111,21 +113,24 @@ for j = 1, nl do
   redis.call('ZADD', k, now + ttl, id)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
+redis.call('SET', KEYS[nc + nl + 1], '1', 'PX', ARGV[4 + nc * 4 + nl * 2])
 return answer(1, 0, 0)
 `;
 
 /**
- * KEYS: the settled id's key, one per charge, then one per lease. ARGV: charges, leases, id, how
- * long the id is remembered (ms), then per charge kind, used - reserved, the window it landed in
- * and the window's ms (0 and 0 for a budget). Returns 1, or 0 when the id was settled already.
+ * KEYS: the reservation's own, one per charge, then one per lease. ARGV: charges, leases, id, then
+ * per charge kind, used - reserved, the window it landed in and the window's ms (0 and 0 for a
+ * budget). Returns 1, or 0 when the reservation was no longer waiting (settled already, or expired).
  */
 export const SETTLE_SCRIPT = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[4]) then return 0 end
-${NOW}
 local nc = tonumber(ARGV[1])
 local nl = tonumber(ARGV[2])
+-- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
+for j = 1, nl do redis.call('ZREM', KEYS[1 + nc + j], ARGV[3]) end
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+${NOW}
 for i = 1, nc do
-  local a = 5 + (i - 1) * 4
+  local a = 4 + (i - 1) * 4
   local delta = tonumber(ARGV[a + 1])
   local k = KEYS[1 + i]
   if delta ~= 0 and ARGV[a] == 'b' then
@@ -148,6 +153,5 @@ for i = 1, nc do
     end
   end
 end
-for j = 1, nl do redis.call('ZREM', KEYS[1 + nc + j], ARGV[3]) end
 return 1
 `;

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactValue, urlSecrets } from '../redact.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
-import { MemoryStore, SETTLED_IDS_TTL_MS } from './memory.js';
+import { MemoryStore, RESERVATION_TTL_MS } from './memory.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
 import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
 
@@ -67,15 +67,14 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(RECONNECT_FIRST_MS * 2 ** Math.min(times - 1, 16), RECONNECT_MAX_MS),
     }) as Redis & Scripts;
-    // ioredis sends EVALSHA, and EVAL on the first use on a connection or after a NOSCRIPT.
     this.redis.defineCommand('aigwReserve', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('aigwSettle', { lua: SETTLE_SCRIPT });
     this.redis.on('ready', () => {
       this.markUp();
-      // Loaded once a connection is ready, so that requests find it cached.
+      // Loaded at each connection (a restarted Redis has lost its script cache). ioredis sends its
+      // first call on a connection as EVAL, then EVALSHA, and EVAL again after a NOSCRIPT.
       this.redis.script('LOAD', RESERVE_SCRIPT).catch((err: Error) => this.markDown(err));
       this.redis.script('LOAD', SETTLE_SCRIPT).catch((err: Error) => this.markDown(err));
-      this.retryPending();
     });
     this.redis.on('error', (err: Error) => this.markDown(err));
     this.redis.on('close', () => this.markDown(new Error('connection closed')));
@@ -102,7 +101,7 @@ export class RedisStore implements Store {
     // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
     if (this.redis.status === 'ready') {
       try {
-        const reply = await this.redis.aigwReserve(charges.length + leases.length, ...reserveArgs(id, charges, leases));
+        const reply = await this.redis.aigwReserve(charges.length + leases.length + 1, ...reserveArgs(id, charges, leases));
         this.markUp();
         return admission(id, charges, leases, reply);
       } catch (err) {
@@ -128,7 +127,7 @@ export class RedisStore implements Store {
   async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
     if (this.redis.status !== 'ready') return [];
     try {
-      const reply = await this.redis.aigwReserve(charges.length, ...reserveArgs(PEEK_ID, charges, []));
+      const reply = await this.redis.aigwReserve(charges.length + 1, ...reserveArgs(PEEK_ID, charges, []));
       this.markUp();
       return admission(PEEK_ID, charges, [], reply).remaining;
     } catch (err) {
@@ -182,8 +181,8 @@ export class RedisStore implements Store {
 
   private sendSettle(reservation: Reservation, used: readonly number[]): Promise<number> {
     const { id, charges, leases, windows } = reservation;
-    const keys: string[] = [`s:${id}`];
-    const args: (string | number)[] = [charges.length, leases.length, id, SETTLED_IDS_TTL_MS];
+    const keys: string[] = [`o:${id}`];
+    const args: (string | number)[] = [charges.length, leases.length, id];
     for (const charge of charges) keys.push(chargeKey(charge));
     for (const lease of leases) keys.push(`l:${lease.key}`);
     let rateIndex = 0;
@@ -211,7 +210,8 @@ export class RedisStore implements Store {
     this.up = true;
     this.downSince = undefined;
     this.lastError = undefined;
-    this.logger?.info('state store: Redis is reachable; limits are shared again');
+    this.logger?.info('state store: Redis answers; limits are shared');
+    this.retryPending();
   }
 
   private markDown(err: Error): void {
@@ -246,6 +246,8 @@ function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Le
     keys.push(`l:${lease.key}`);
     args.push(lease.limit, lease.ttlMs);
   }
+  keys.push(`o:${id}`);
+  args.push(RESERVATION_TTL_MS);
   return [...keys, ...args];
 }
 

@@ -1,0 +1,164 @@
+// What every store does the same way, as one table run against each (state-memory.test.ts,
+// state-redis.test.ts). The stores' own clocks run here (Redis's is its server's), so windows are
+// an hour long: a test that crosses a sub-window's edge still sees the same whole counts.
+import assert from 'node:assert/strict';
+import type { Admission, Charge, Lease, Reservation, Store } from '../src/state/store.js';
+
+const HOUR = 3_600_000;
+
+let unique = 0;
+/** A key no other case (nor an earlier run against the same Redis) uses. */
+function key(name: string): string {
+  return `${name}:${process.pid}:${Date.now()}:${++unique}`;
+}
+
+function rate(name: string, limit: number, amount: number): Charge {
+  return { key: name, limit, amount, windowMs: HOUR };
+}
+
+function budget(name: string, limit: number, amount: number, endsAt = Date.now() + 30 * 24 * HOUR): Charge {
+  return { key: name, limit, amount, period: { id: '2026-12', endsAt } };
+}
+
+function admitted(admission: Admission): Reservation {
+  assert.ok(admission.ok, `admitted, got ${JSON.stringify(admission)}`);
+  return admission.reservation;
+}
+
+function refused(admission: Admission): Extract<Admission, { retryAfterMs: number }> {
+  assert.ok(!admission.ok && !('unavailable' in admission), `refused, got ${JSON.stringify(admission)}`);
+  return admission;
+}
+
+async function remainingOf(store: Store, charge: Charge): Promise<number> {
+  const [remaining] = await store.peek([charge]);
+  assert.ok(remaining !== undefined, 'peek answers for the charge');
+  return remaining.remaining;
+}
+
+export interface StoreCase {
+  readonly name: string;
+  readonly run: (store: Store) => Promise<void>;
+}
+
+export const storeCases: readonly StoreCase[] = [
+  {
+    name: 'a rate admits up to its limit, then refuses naming its key and limit, with a retry within two windows',
+    async run(store) {
+      const rpm = key('rpm');
+      for (let i = 0; i < 5; i++) admitted(await store.reserve(`r${i}`, [rate(rpm, 5, 1)], [], 'closed'));
+      const refusal = refused(await store.reserve('r5', [rate(rpm, 5, 1)], [], 'closed'));
+      assert.equal(refusal.key, rpm);
+      assert.equal(refusal.limit, 5);
+      assert.ok(refusal.retryAfterMs > 0 && refusal.retryAfterMs <= 2 * HOUR, `retryAfterMs ${refusal.retryAfterMs}`);
+      assert.equal(await remainingOf(store, rate(rpm, 5, 0)), 0);
+    },
+  },
+  {
+    name: 'remaining counts down with each reservation',
+    async run(store) {
+      const tpm = key('tpm');
+      const admission = await store.reserve('t1', [rate(tpm, 1000, 300)], [], 'closed');
+      assert.ok(admission.ok);
+      assert.equal(admission.remaining[0]!.remaining, 700);
+      assert.ok(admission.remaining[0]!.resetMs > 0);
+      assert.equal(await remainingOf(store, rate(tpm, 1000, 0)), 700);
+    },
+  },
+  {
+    name: 'a reserve is all or nothing: a refusal by the last charge or a lease leaves the others untouched',
+    async run(store) {
+      const a = key('a');
+      const b = key('b');
+      const lease = key('streams');
+      admitted(await store.reserve('hold', [], [{ key: lease, limit: 1, ttlMs: HOUR }], 'closed'));
+      const byCharge = refused(await store.reserve('x1', [rate(a, 10, 4), budget(b, 3, 5)], [], 'closed'));
+      assert.equal(byCharge.key, b);
+      assert.equal(byCharge.limit, 3);
+      const byLease = refused(await store.reserve('x2', [rate(a, 10, 4), budget(b, 10, 1)], [{ key: lease, limit: 1, ttlMs: HOUR }], 'closed'));
+      assert.equal(byLease.key, lease);
+      assert.equal(byLease.retryAfterMs, -1);
+      assert.equal(await remainingOf(store, rate(a, 10, 0)), 10);
+      assert.equal(await remainingOf(store, budget(b, 10, 0)), 10);
+    },
+  },
+  {
+    name: 'an amount larger than the whole limit can never pass: retryAfterMs is -1',
+    async run(store) {
+      assert.equal(refused(await store.reserve('big', [rate(key('rate'), 10, 11)], [], 'closed')).retryAfterMs, -1);
+      assert.equal(refused(await store.reserve('big2', [budget(key('budget'), 10, 11)], [], 'closed')).retryAfterMs, -1);
+    },
+  },
+  {
+    name: 'a budget refuses until its period ends',
+    async run(store) {
+      const month = key('month');
+      const endsAt = Date.now() + 10 * HOUR;
+      admitted(await store.reserve('b1', [budget(month, 100, 100, endsAt)], [], 'closed'));
+      const refusal = refused(await store.reserve('b2', [budget(month, 100, 1, endsAt)], [], 'closed'));
+      // Redis's clock and this one differ by the time a command takes.
+      assert.ok(Math.abs(refusal.retryAfterMs - (endsAt - Date.now())) < 5_000, `retryAfterMs ${refusal.retryAfterMs}`);
+    },
+  },
+  {
+    name: 'settle replaces the estimate with what was used, for rates and budgets',
+    async run(store) {
+      const tpm = key('tpm');
+      const spend = key('spend');
+      const reservation = admitted(await store.reserve('s1', [rate(tpm, 1000, 800), budget(spend, 5_000_000, 2_000_000)], [], 'closed'));
+      await store.settle(reservation, [120, 350_000]);
+      assert.equal(await remainingOf(store, rate(tpm, 1000, 0)), 880);
+      assert.equal(await remainingOf(store, budget(spend, 5_000_000, 0)), 4_650_000);
+      // more than estimated is charged too
+      const second = admitted(await store.reserve('s2', [rate(tpm, 1000, 10)], [], 'closed'));
+      await store.settle(second, [100]);
+      assert.equal(await remainingOf(store, rate(tpm, 1000, 0)), 780);
+    },
+  },
+  {
+    name: 'a second settle of the same reservation changes nothing',
+    async run(store) {
+      const spend = key('spend');
+      const lease = key('streams');
+      const reservation = admitted(await store.reserve('twice', [budget(spend, 1000, 500)], [{ key: lease, limit: 1, ttlMs: HOUR }], 'closed'));
+      await store.settle(reservation, [100]);
+      await store.settle(reservation, [100]);
+      await store.settle({ ...reservation }, [400]);
+      assert.equal(await remainingOf(store, budget(spend, 1000, 0)), 900);
+      // the lease was freed once, and taken by another since: a repeated settle does not free it
+      admitted(await store.reserve('other', [], [{ key: lease, limit: 1, ttlMs: HOUR }], 'closed'));
+      await store.settle(reservation, [100]);
+      refused(await store.reserve('third', [], [{ key: lease, limit: 1, ttlMs: HOUR }], 'closed'));
+    },
+  },
+  {
+    name: 'a lease holds a slot until settled, or until it expires',
+    async run(store) {
+      const streams = key('streams');
+      const slot = (ttlMs: number): Lease => ({ key: streams, limit: 2, ttlMs });
+      const first = admitted(await store.reserve('l1', [], [slot(HOUR)], 'closed'));
+      admitted(await store.reserve('l2', [], [slot(300)], 'closed'));
+      refused(await store.reserve('l3', [], [slot(HOUR)], 'closed'));
+      await store.settle(first, []);
+      admitted(await store.reserve('l4', [], [slot(HOUR)], 'closed'));
+      refused(await store.reserve('l5', [], [slot(HOUR)], 'closed'));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      admitted(await store.reserve('l6', [], [slot(HOUR)], 'closed'));
+    },
+  },
+  {
+    name: 'bytes are kept for their TTL and deleted on demand',
+    async run(store) {
+      const long = key('entry');
+      const short = key('short');
+      await store.set(long, Buffer.from('answer'), HOUR);
+      await store.set(short, Buffer.from([0, 255, 1]), 200);
+      assert.deepEqual(await store.get(long), Buffer.from('answer'));
+      assert.deepEqual(await store.get(short), Buffer.from([0, 255, 1]));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(await store.get(short), undefined);
+      await store.delete(long);
+      assert.equal(await store.get(long), undefined);
+    },
+  },
+];

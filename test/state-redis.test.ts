@@ -1,0 +1,226 @@
+// The Redis store against a real redis-server on a loopback port: the shared behaviour table, one
+// limit enforced exactly by two processes at once, Redis hung or stopped mid-run (fail closed, fail
+// open on a local share, never a hang, and back to Redis when it returns), and budgets that survive
+// a new store and a Redis restart with its append-only file.
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.js';
+import { createStore } from '../src/state/index.js';
+import { RedisStore } from '../src/state/redis.js';
+import type { Admission, Charge } from '../src/state/store.js';
+import { RedisServer, skipRedis } from './redis-server.js';
+import { storeCases } from './state-cases.js';
+
+const HOUR = 3_600_000;
+const TIMEOUT_MS = 50;
+/** How long a store may take to see Redis again after it returns (reconnection backs off to 2 s). */
+const RECOVERY_MS = 8_000;
+
+function month(key: string, amount: number): Charge {
+  return { key, limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * HOUR } };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, withinMs: number): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > withinMs) assert.fail(`${what} within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return Date.now() - start;
+}
+
+function isUnavailable(admission: Admission): boolean {
+  return !admission.ok && 'unavailable' in admission;
+}
+
+describe('RedisStore', { skip: skipRedis }, () => {
+  let server: RedisServer;
+  before(async () => {
+    server = await RedisServer.start();
+  });
+  after(() => server?.close());
+
+  describe('the behaviour every store shares', () => {
+    let store: RedisStore;
+    before(async () => {
+      store = new RedisStore({ url: server.url });
+      await store.ready(5_000);
+    });
+    after(() => store.close());
+    for (const { name, run } of storeCases) test(name, () => run(store));
+  });
+
+  test('createStore makes a RedisStore when REDIS_URL is set; every key it writes has REDIS_PREFIX, and a settle leaves none behind', async () => {
+    const store = createStore(loadConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'team-a:' }));
+    assert.equal(store.kind, 'redis');
+    await (store as RedisStore).ready(5_000);
+    const admission = await store.reserve('p1', [{ key: 'rpm', limit: 5, amount: 1, windowMs: HOUR }], [], 'closed');
+    assert.ok(admission.ok);
+    await store.set('cached', Buffer.from('x'), HOUR);
+    const raw = new Redis(server.url);
+    try {
+      assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:o:p1', 'team-a:r:rpm']);
+      // a settled reservation leaves nothing behind: what Redis holds grows with requests in flight, not with the rate
+      await store.settle(admission.reservation, [1]);
+      assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:r:rpm']);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  test('two processes firing 300 concurrent reserves each at one limit of 100 get exactly 100 in total', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/reserve-flood.js', import.meta.url));
+    const key = `flood:${Date.now()}`;
+    const children = [0, 1].map(() => fork(fixture, [server.url, key, '300', '100'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const nextMessage = (child: (typeof children)[number]) =>
+      new Promise<Record<string, number>>((resolve, reject) => {
+        child.once('message', (message) => resolve(message as Record<string, number>));
+        child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+      });
+    await Promise.all(children.map(nextMessage));
+    const results = children.map(nextMessage);
+    for (const child of children) child.send('go');
+    const counts = await Promise.all(results);
+    const total = counts.reduce((sum, count) => sum + count.admitted!, 0);
+    assert.equal(total, 100, JSON.stringify(counts));
+    assert.equal(counts.reduce((sum, count) => sum + count.refused!, 0), 500, JSON.stringify(counts));
+    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  });
+
+  test('a budget survives a new store on the same Redis', async () => {
+    const first = new RedisStore({ url: server.url });
+    await first.ready(5_000);
+    const admission = await first.reserve('budget-1', [month('team:usd', 3_000_000)], [], 'closed');
+    assert.ok(admission.ok);
+    await first.settle(admission.reservation, [1_250_000]);
+    await first.close();
+    const second = new RedisStore({ url: server.url });
+    await second.ready(5_000);
+    assert.equal((await second.peek([month('team:usd', 0)]))[0]!.remaining, 8_750_000);
+    await second.close();
+  });
+
+  test('the settle script runs once per id, whichever store sends it', async () => {
+    const a = new RedisStore({ url: server.url });
+    const b = new RedisStore({ url: server.url });
+    await Promise.all([a.ready(5_000), b.ready(5_000)]);
+    const admission = await a.reserve('shared-settle', [month('team:once', 500)], [], 'closed');
+    assert.ok(admission.ok);
+    await Promise.all([a.settle(admission.reservation, [100]), b.settle(admission.reservation, [100]), b.settle(admission.reservation, [300])]);
+    assert.equal((await a.peek([month('team:once', 0)]))[0]!.remaining, 10_000_000 - 100);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
+  let server: RedisServer;
+  let store: RedisStore;
+  before(async () => {
+    server = await RedisServer.start();
+    store = new RedisStore({ url: server.url, timeoutMs: TIMEOUT_MS, failOpenShare: 0.5 });
+    await store.ready(5_000);
+  });
+  after(async () => {
+    await store?.close();
+    await server?.close();
+  });
+
+  const rpm = (limit: number): Charge => ({ key: 'outage:rpm', limit, amount: 1, windowMs: HOUR });
+
+  test('hung (SIGSTOP): closed answers unavailable and open reserves locally, each within its timeout', async () => {
+    assert.equal((await store.reserve('up', [rpm(10)], [], 'open')).ok, true);
+    server.pause();
+    try {
+      let started = performance.now();
+      const closed = await store.reserve('hung-closed', [rpm(10)], [], 'closed');
+      const closedMs = performance.now() - started;
+      assert.ok(isUnavailable(closed), JSON.stringify(closed));
+      started = performance.now();
+      const open = await store.reserve('hung-open', [rpm(10)], [], 'open');
+      const openMs = performance.now() - started;
+      assert.ok(open.ok && open.reservation.local, JSON.stringify(open));
+      // a timeout, not a hang: generous for a loaded machine, far below any request's own timeout
+      assert.ok(closedMs < 10 * TIMEOUT_MS && openMs < 10 * TIMEOUT_MS, `closed ${closedMs} ms, open ${openMs} ms`);
+      const health = store.health();
+      assert.equal(health.up, false);
+      assert.ok(health.downSince !== undefined && health.lastError !== undefined, JSON.stringify(health));
+    } finally {
+      server.resume();
+    }
+    await until('Redis answers again after SIGCONT', async () => (await store.reserve('resumed', [rpm(1000)], [], 'closed')).ok, RECOVERY_MS);
+    assert.equal(store.health().up, true);
+  });
+
+  test('stopped: fail open enforces REDIS_FAIL_OPEN_SHARE of the limit locally; started again: back on Redis', async () => {
+    await server.stop('SIGKILL');
+    const started = performance.now();
+    const answers: Admission[] = [];
+    for (let i = 0; i < 8; i++) answers.push(await store.reserve(`down-${i}`, [{ key: 'down:rpm', limit: 10, amount: 1, windowMs: HOUR }], [], 'open'));
+    const closed = await store.reserve('down-closed', [rpm(10)], [], 'closed');
+    const elapsedMs = performance.now() - started;
+    // half of 10, in this process alone
+    assert.deepEqual(answers.map((answer) => answer.ok), [true, true, true, true, true, false, false, false]);
+    assert.ok(answers.every((answer) => !answer.ok || answer.reservation.local));
+    assert.ok(isUnavailable(closed));
+    assert.ok(elapsedMs < 10 * TIMEOUT_MS, `${elapsedMs} ms for 9 reserves while Redis is down`);
+    // a local reservation settles locally
+    const local = answers[0]!;
+    assert.ok(local.ok);
+    await store.settle(local.reservation, [1]);
+
+    await server.restart();
+    const recoveredMs = await until('reserves go to Redis again', async () => {
+      const answer = await store.reserve(`back-${Date.now()}`, [rpm(1000)], [], 'closed');
+      return answer.ok && !answer.reservation.local;
+    }, RECOVERY_MS);
+    assert.ok(recoveredMs < RECOVERY_MS);
+    assert.deepEqual(store.health(), { kind: 'redis', up: true });
+  });
+});
+
+describe('RedisStore: budgets across a Redis restart', { skip: skipRedis }, () => {
+  test('a settle sent while Redis is down is applied once it is back', async () => {
+    const server = await RedisServer.start({ appendonly: true });
+    const store = new RedisStore({ url: server.url, timeoutMs: TIMEOUT_MS });
+    try {
+      await store.ready(5_000);
+      const admission = await store.reserve('late-settle', [month('team:late', 5_000_000)], [], 'closed');
+      assert.ok(admission.ok);
+      await server.stop('SIGKILL');
+      await store.settle(admission.reservation, [1_000_000]);
+      await server.restart({ appendonly: true });
+      // the estimate (5,000,000) until the settle lands, then what was used
+      await until('the settle lands after Redis returns', async () => (await store.peek([month('team:late', 0)]))[0]?.remaining === 9_000_000, RECOVERY_MS);
+    } finally {
+      await store.close();
+      await server.close();
+    }
+  });
+
+  test('with appendonly yes, a monthly budget is still there after Redis restarts', async () => {
+    const server = await RedisServer.start({ appendonly: true });
+    try {
+      let store = new RedisStore({ url: server.url });
+      await store.ready(5_000);
+      const admission = await store.reserve('aof-1', [month('team:aof', 2_000_000)], [], 'closed');
+      assert.ok(admission.ok);
+      await store.settle(admission.reservation, [700_000]);
+      await store.close();
+      await server.stop('SIGKILL');
+      await server.restart({ appendonly: true });
+      store = new RedisStore({ url: server.url });
+      await store.ready(5_000);
+      assert.equal((await store.peek([month('team:aof', 0)]))[0]!.remaining, 10_000_000 - 700_000);
+      // and a settle repeated after the restart still counts once
+      await store.settle(admission.reservation, [0]);
+      assert.equal((await store.peek([month('team:aof', 0)]))[0]!.remaining, 10_000_000 - 700_000);
+      await store.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
