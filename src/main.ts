@@ -102,10 +102,11 @@ function warnIfExposed(config: Config, log: Logger): void {
   const serverKeys = Object.entries(config.providers)
     .filter(([, provider]) => provider.apiKey)
     .map(([name]) => name);
-  if (!LOOPBACK.has(config.HOST) && serverKeys.length > 0) {
+  // Gateway keys stand between the port and the server keys: then there is nothing to warn of.
+  if (!LOOPBACK.has(config.HOST) && serverKeys.length > 0 && config.gatewayKeys.length === 0) {
     log.warn(
       { host: config.HOST, providersWithServerKey: serverKeys },
-      'listening beyond loopback while a server-side API key is set: anyone who can reach this port can spend that key',
+      'listening beyond loopback while a server-side API key is set and no gateway keys are configured: anyone who can reach this port can spend that key',
     );
   }
 }
