@@ -23,6 +23,9 @@
 //   BENCH_OBSERVE (also run this build with METRICS=off, and with OpenTelemetry exporting to an
 //   OTLP receiver: targets `ai-gateway METRICS=off`, `ai-gateway +OTel` (every trace kept),
 //   `ai-gateway +OTel 1/10` and `ai-gateway +OTel 1/100` (one trace in ten, in a hundred)),
+//   BENCH_GOVERNANCE (also run this build with a gateway key whose limits every request reserves
+//   and settles (bench/keys.yaml): targets `ai-gateway +keys` (state in the process) and
+//   `ai-gateway +keys Redis` (in a redis-server on loopback, when installed)),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -388,6 +391,24 @@ async function main() {
     for (const [name, env] of variants) {
       const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...routes, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
       targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, ...gatewayHeaders, pids: [variant.pid] });
+    }
+  }
+  // This build with a gateway key whose limits every request reserves and settles: in this process,
+  // and in a redis-server on loopback (one round trip per request on the request's path).
+  if (process.env.BENCH_GOVERNANCE) {
+    const keyed = { CONFIG_FILE: join(here, 'keys.yaml'), FIREWORKS_API_KEY: KEY };
+    const variants = [['ai-gateway +keys', keyed]];
+    if (existsSync('/usr/bin/redis-server')) {
+      const redisPort = await closedPort();
+      const redis = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      children.push(redis);
+      if (PIN_REST) execFileSync('taskset', ['-pc', PIN_REST, String(redis.pid)], { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      variants.push(['ai-gateway +keys Redis', { ...keyed, REDIS_URL: `redis://127.0.0.1:${redisPort}` }]);
+    }
+    for (const [name, env] of variants) {
+      const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
+      targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-0000000000000000' }, pids: [variant.pid] });
     }
   }
   if (process.env.BENCH_WORKERS) {
