@@ -161,7 +161,7 @@ export class Gateway {
     this.pricing = createPricing(config);
     const cached = config.routes.some((route) => route.cacheTtlMs !== undefined);
     // With REDIS_URL, everything gateways share lives there: limits, budgets, the cache and the Responses API's items.
-    this.store = config.gatewayKeys.length > 0 || config.REDIS_URL !== '' ? (options.store ?? createStore(config, logger)) : undefined;
+    this.store = config.gatewayKeys.length > 0 || config.ADMIN_KEY_SHA256 !== '' || config.REDIS_URL !== '' ? (options.store ?? createStore(config, logger)) : undefined;
     this.ownsStore = options.store === undefined;
     // In Redis the cache is shared by every gateway; in this process it has its own byte bound.
     const cacheStore = this.store !== undefined && this.store.kind === 'redis' ? this.store : new MemoryCacheStore(config.CACHE_MAX_BYTES);

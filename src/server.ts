@@ -17,7 +17,10 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
+import { AdminApi, ADMIN_PREFIX } from './admin/api.js';
+import { StoredKeys } from './admin/stored-keys.js';
 import { Governance } from './governance/admission.js';
+import { fileKeyEntry } from './governance/keys.js';
 import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
 import { operatorRefusal } from './operator.js';
@@ -130,9 +133,16 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
         })
       : undefined;
-  /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
+  /**
+   * Gateway keys, their limits and budgets (config file `keys`, and the admin API's when
+   * ADMIN_KEY_SHA256 is set, even with no file keys); absent, no request pays for them.
+   */
   const store = gateway.store;
-  const governance = config.gatewayKeys.length > 0 ? new Governance(config, store!, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS) : undefined;
+  const adminOn = config.ADMIN_KEY_SHA256 !== '';
+  const governance = config.gatewayKeys.length > 0 || adminOn ? new Governance(config, store!, gateway.pricing, config.KEYS_DEFAULT_MAX_TOKENS) : undefined;
+  /** The admin API's keys, read from the store in the background (never by a request) into governance's table. */
+  const storedKeys = adminOn ? new StoredKeys(store!, (keys) => governance!.useApiKeys(keys), config.ADMIN_KEYS_REFRESH_MS, logger) : undefined;
+  const admin = storedKeys !== undefined ? new AdminApi(config, config.gatewayKeys.map(fileKeyEntry), storedKeys) : undefined;
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
   telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
   const startedAt = Date.now();
@@ -182,7 +192,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         logRequest(requestLines, record);
         metrics?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
-        if (recorder !== undefined) recorder.add(ex);
+        // An admin answer may carry a key just made: it is shown once, to its caller, and not recorded.
+        if (recorder !== undefined && (admin === undefined || !ex.path.startsWith(ADMIN_PREFIX))) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight.size === 0) drained?.();
@@ -253,6 +264,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     if (path === GEMINI_MODELS_PATH || path.startsWith(GEMINI_MODEL_PREFIX)) return handleGemini(ex);
     if (!path.startsWith('/v1/')) {
+      if (admin !== undefined && path.startsWith(ADMIN_PREFIX)) return admin.handle(ex);
       if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
       if (path === STATUS_PATH) return answerStatus(ex);
       if (path === METRICS_PATH && metrics !== undefined && config.METRICS_PORT === 0) return answerMetrics(ex, metrics);
@@ -557,6 +569,11 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       if (store?.ready !== undefined) {
         await store.ready(STORE_READY_TIMEOUT_MS).catch((err: Error) => logger.warn({ err: err.message }, 'state store not reachable at start-up: limits fail open or closed as configured until it is'));
       }
+      // The admin API's keys are served from the first request; the store unreachable, from the next refresh that reads them.
+      if (storedKeys !== undefined) {
+        await storedKeys.refresh();
+        storedKeys.start();
+      }
       if (metrics !== undefined && config.METRICS_PORT !== 0) {
         metricsServer = createMetricsServer(metrics, config, logger);
         await listenOn(metricsServer, config.METRICS_PORT, host);
@@ -565,6 +582,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     },
     async shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
       draining = true;
+      storedKeys?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const allDone = () =>
