@@ -613,6 +613,10 @@ function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string
       `${labels.RECORD_BODY_BYTES}: RECORD_REQUESTS (${recorded}) times RECORD_BODY_BYTES must be at most ${MAX_RECORD_BYTES}, got ${bodyBytes} (at most ${Math.floor(MAX_RECORD_BYTES / recorded)} with ${recorded} requests)`,
     );
   }
+  // Each worker has its own in-process store: a key made through one would work on its share of requests only.
+  if (valid.has('ADMIN_KEY_SHA256') && valid.has('WORKERS') && values.ADMIN_KEY_SHA256 !== '' && values.WORKERS !== 1 && values.REDIS_URL === '') {
+    problems.push(`${labels.ADMIN_KEY_SHA256}: with WORKERS above 1 the admin API's keys need REDIS_URL, which every worker shares; set it, or WORKERS=1`);
+  }
   return { values, labels, valid };
 }
 

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { MAX_ADMIN_BODY_BYTES } from '../src/admin/api.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
 import { MemoryStore, RedisStore, type Store } from '../src/state/index.js';
 import { collectLines, KEY, MODEL, startGateway, startGatewayProcess, unreachableProviders } from './helpers.js';
@@ -244,6 +245,25 @@ describe('admin API: gateway keys at run time', () => {
 });
 
 describe('admin API: settings', () => {
+  test('ADMIN_KEY_SHA256 is a SHA-256 (never echoed), needs REDIS_URL with several workers; ADMIN_KEYS_REFRESH_MS is bounded', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+    };
+    const wrong = problems({ ADMIN_KEY_SHA256: ADMIN_KEY });
+    assert.match(wrong, /ADMIN_KEY_SHA256: must be the 64 hex digits/);
+    assert.ok(!wrong.includes(ADMIN_KEY), 'the value is not echoed');
+    assert.match(problems({ ADMIN_KEY_SHA256: sha256(ADMIN_KEY), WORKERS: '2' }), /ADMIN_KEY_SHA256: with WORKERS above 1 .* need REDIS_URL/);
+    assert.equal(problems({ ADMIN_KEY_SHA256: sha256(ADMIN_KEY).toUpperCase(), WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6379' }), '');
+    assert.match(problems({ ADMIN_KEYS_REFRESH_MS: '10' }), /ADMIN_KEYS_REFRESH_MS: must be at least 100 ms/);
+    assert.equal(loadConfig({}).ADMIN_KEYS_REFRESH_MS, 2_000);
+  });
+
   test('without ADMIN_KEY_SHA256 the admin paths are 404s; with it alone, every request needs a key made through it', async () => {
     const sim = await startFireworksSim({ port: 0 });
     const plain = await startGateway({ FIREWORKS_BASE_URL: sim.url, FIREWORKS_API_KEY: KEY });
