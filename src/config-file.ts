@@ -349,19 +349,38 @@ const limitsEntry = strict({
 });
 const keyName = z.string(expected('a string')).regex(KEY_NAME, { error: 'must be 1-64 letters, digits or ._-' });
 const nameList = (what: string) => z.array(z.string(expected('a string')).min(1).max(256), expected(`a list of ${what}`)).max(MAX_KEY_LIST).optional();
+/** What a key may use and its limits: the same for a file's keys and the admin API's. */
+const keyRights = {
+  routes: nameList('route names'),
+  providers: nameList('provider names'),
+  models: nameList('model names or patterns'),
+  group: keyName.optional(),
+  limits: limitsEntry.optional(),
+};
 const keyEntry = strict({
   name: keyName,
   // The hash alone: a key in clear in a file is a key in every backup of it.
   sha256: z
     .string(expected('the hex SHA-256 of the key', true))
     .regex(/^[0-9a-fA-F]{64}$/, { error: 'must be the 64 hex digits of the key\'s SHA-256 (printf %s "$KEY" | sha256sum)' }),
-  routes: nameList('route names'),
-  providers: nameList('provider names'),
-  models: nameList('model names or patterns'),
-  group: keyName.optional(),
-  limits: limitsEntry.optional(),
+  ...keyRights,
 });
 const groupEntry = strict({ limits: limitsEntry });
+/** A key the admin API creates: a file key's fields but its hash, which the gateway makes from the key it draws. */
+export const apiKeyEntry = strict({ name: keyName, ...keyRights });
+export type ApiKeyEntry = z.infer<typeof apiKeyEntry>;
+
+/** A key's limits as the request path reads them, from the snake_case ones a file or the admin API writes. */
+export function limitsOf(entry: z.infer<typeof limitsEntry> | undefined): FileLimits {
+  return {
+    rpm: entry?.rpm,
+    tpm: entry?.tpm,
+    streams: entry?.streams,
+    usdPerDay: entry?.usd_per_day,
+    usdPerMonth: entry?.usd_per_month,
+    onStoreFailure: entry?.on_store_failure ?? 'open',
+  };
+}
 
 // Each section is checked on its own; an empty one (every line commented out) is none.
 const sections = strict({
@@ -595,14 +614,6 @@ export function readConfigFile(path: string, label: string, problems: string[]):
     });
   }
 
-  const limitsOf = (entry: z.infer<typeof limitsEntry> | undefined): FileLimits => ({
-    rpm: entry?.rpm,
-    tpm: entry?.tpm,
-    streams: entry?.streams,
-    usdPerDay: entry?.usd_per_day,
-    usdPerMonth: entry?.usd_per_month,
-    onStoreFailure: entry?.on_store_failure ?? 'open',
-  });
   const keys: FileKey[] = [];
   const keyNames = new Set<string>();
   const hashes = new Set<string>();

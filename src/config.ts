@@ -102,6 +102,10 @@ function list(normalise: (item: string) => string, check: (item: string) => stri
 
 /** The most model names metrics label one by one: each is a series per label set. */
 const MAX_METRICS_MODELS = 10_000;
+/** ADMIN_KEYS_REFRESH_MS's default: how late a key created or revoked on another instance may take effect here. */
+export const DEFAULT_ADMIN_KEYS_REFRESH_MS = 2_000;
+/** Each refresh is one small read of the store; more often than this is load without a purpose. */
+const MIN_ADMIN_KEYS_REFRESH_MS = 100;
 /** Well within Prometheus's default scrape timeout (10 s), so that a 503 reaches it rather than its own timeout. */
 const DEFAULT_METRICS_WORKER_TIMEOUT_MS = 2_000;
 
@@ -235,6 +239,14 @@ const settingsSchema = z
       .default('on'),
     METRICS_MAX_MODELS: int(1, MAX_METRICS_MODELS).default(100),
     KEYS_DEFAULT_MAX_TOKENS: int(1, 10_000_000).default(4096),
+    // The admin API's key by its hash alone; a custom issue, so that a wrong value is not echoed.
+    ADMIN_KEY_SHA256: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .refine((value) => value === '' || /^[0-9a-f]{64}$/.test(value), { error: 'must be the 64 hex digits of the admin key\'s SHA-256 (printf %s "$ADMIN_KEY" | sha256sum)' })
+      .default(''),
+    ADMIN_KEYS_REFRESH_MS: duration(MIN_ADMIN_KEYS_REFRESH_MS).default(DEFAULT_ADMIN_KEYS_REFRESH_MS),
     METRICS_READERS: z
       .string()
       .trim()
@@ -350,6 +362,9 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
   RECORD_BODY_BYTES: `How much of each recorded request body and answer is kept (0-${MAX_RECORD_BODY_BYTES}); RECORD_REQUESTS times this is at most ${MAX_RECORD_BYTES}.`,
   RECORD_READERS: 'Who may read GET /debug/requests: loopback (clients on this machine, not relayed by a proxy) or any.',
   METRICS: 'Prometheus metrics at GET /metrics: on or off (off costs nothing per request).',
+  ADMIN_KEY_SHA256:
+    'Hex SHA-256 of the admin key (never the key itself); when set, /admin/keys creates, lists and revokes gateway keys kept in the shared state. Unset, the admin API does not exist.',
+  ADMIN_KEYS_REFRESH_MS: 'How often each gateway reads the admin API\'s keys from the shared state: a key created or revoked on another instance takes effect here within this.',
   KEYS_DEFAULT_MAX_TOKENS: 'With gateway keys that have token or USD limits: the output tokens a request that declares no max_tokens is reserved for, until its real usage settles it.',
   METRICS_MAX_MODELS: `Model names given a metrics label of their own, beyond the configured ones; any more are "other" (1-${MAX_METRICS_MODELS}).`,
   METRICS_READERS: 'Who may read GET /metrics without METRICS_TOKEN: loopback (clients on this machine, not relayed by a proxy) or any.',
@@ -604,6 +619,10 @@ function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string
     problems.push(
       `${labels.RECORD_BODY_BYTES}: RECORD_REQUESTS (${recorded}) times RECORD_BODY_BYTES must be at most ${MAX_RECORD_BYTES}, got ${bodyBytes} (at most ${Math.floor(MAX_RECORD_BYTES / recorded)} with ${recorded} requests)`,
     );
+  }
+  // Each worker has its own in-process store: a key made through one would work on its share of requests only.
+  if (valid.has('ADMIN_KEY_SHA256') && valid.has('WORKERS') && values.ADMIN_KEY_SHA256 !== '' && values.WORKERS !== 1 && values.REDIS_URL === '') {
+    problems.push(`${labels.ADMIN_KEY_SHA256}: with WORKERS above 1 the admin API's keys need REDIS_URL, which every worker shares; set it, or WORKERS=1`);
   }
   return { values, labels, valid };
 }

@@ -17,7 +17,10 @@ import { redactCredentials, safeEcho } from './redact.js';
 import { newRequestId } from './requestid.js';
 import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
+import { AdminApi, ADMIN_PREFIX } from './admin/api.js';
+import { keyEntry, StoredKeys } from './admin/stored-keys.js';
 import { Governance, GovernanceCounts } from './governance/admission.js';
+import { fileKeyEntry } from './governance/keys.js';
 import { createStore } from './state/index.js';
 import type { StoreHealth } from './state/store.js';
 import { Metrics, METRICS_PATH, metricsRefusal } from './observe/metrics.js';
@@ -140,13 +143,15 @@ const RESTART_SETTINGS = [
   'REDIS_FAIL_OPEN_SHARE',
   'STATE_FILE',
   'STATE_MEMORY_MAX_BYTES',
+  'ADMIN_KEY_SHA256',
+  'ADMIN_KEYS_REFRESH_MS',
   'LOG_LEVEL',
   'LOG_FORMAT',
 ] as const satisfies readonly (keyof Config)[];
 
-/** Whether a configuration needs the shared store: gateway keys, or Redis for the cache and the item memory. */
+/** Whether a configuration needs the shared store: gateway keys (the file's or the admin API's), or Redis for the cache and the item memory. */
 function needsStore(config: Config): boolean {
-  return config.gatewayKeys.length > 0 || config.REDIS_URL !== '';
+  return config.gatewayKeys.length > 0 || config.ADMIN_KEY_SHA256 !== '' || config.REDIS_URL !== '';
 }
 
 export function createGatewayServer(config: Config, logger: Logger, options: GatewayOptions = {}): GatewayServer {
@@ -171,10 +176,18 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
           clusterTimeoutMs: options.clusterWorker === true ? config.METRICS_WORKER_TIMEOUT_MS : undefined,
         })
       : undefined;
-  /** Gateway keys, their limits and budgets (config file `keys`); absent, no request pays for them. */
+  /**
+   * Gateway keys, their limits and budgets (config file `keys`, and the admin API's when
+   * ADMIN_KEY_SHA256 is set, even with no file keys); absent, no request pays for them.
+   */
+  const adminOn = config.ADMIN_KEY_SHA256 !== '';
   const governanceCounts = new GovernanceCounts();
-  const governanceOf = (c: Config, g: Gateway): Governance | undefined => (c.gatewayKeys.length > 0 ? new Governance(c, store!, g.pricing, c.KEYS_DEFAULT_MAX_TOKENS, governanceCounts) : undefined);
+  const governanceOf = (c: Config, g: Gateway): Governance | undefined =>
+    c.gatewayKeys.length > 0 || adminOn ? new Governance(c, store!, g.pricing, c.KEYS_DEFAULT_MAX_TOKENS, governanceCounts) : undefined;
   let governance = governanceOf(config, gateway);
+  /** The admin API's keys, read from the store in the background (never by a request) into governance's table. */
+  const storedKeys = adminOn ? new StoredKeys(store!, (keys) => governance!.useApiKeys(keys), config.ADMIN_KEYS_REFRESH_MS, logger) : undefined;
+  let admin = storedKeys !== undefined ? new AdminApi(config, config.gatewayKeys.map(fileKeyEntry), storedKeys) : undefined;
   /** Requests in flight per gateway, so that a gateway a reload replaced closes after its last one. */
   const served = new Map<Gateway, number>([[gateway, 0]]);
   const retire = (old: Gateway) => {
@@ -236,7 +249,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         logRequest(requestLines, record);
         metrics?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
-        if (recorder !== undefined) recorder.add(ex);
+        // An admin answer may carry a key just made: it is shown once, to its caller, and not recorded.
+        if (recorder !== undefined && (admin === undefined || !ex.path.startsWith(ADMIN_PREFIX))) recorder.add(ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight.size === 0) drained?.();
@@ -307,6 +321,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     }
     if (path === GEMINI_MODELS_PATH || path.startsWith(GEMINI_MODEL_PREFIX)) return handleGemini(ex);
     if (!path.startsWith('/v1/')) {
+      if (admin !== undefined && path.startsWith(ADMIN_PREFIX)) return admin.handle(ex);
       if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
       if (path === STATUS_PATH) return answerStatus(ex);
       if (path === METRICS_PATH && metrics !== undefined && config.METRICS_PORT === 0) return answerMetrics(ex, metrics);
@@ -615,6 +630,11 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       config = next;
       gateway = replacement;
       governance = governanceOf(next, replacement);
+      // The admin API's keys as last read, beside the new file keys; its names and checks from the new file.
+      if (storedKeys !== undefined) {
+        governance!.useApiKeys(storedKeys.keys.map(keyEntry));
+        admin = new AdminApi(next, next.gatewayKeys.map(fileKeyEntry), storedKeys);
+      }
       cors = createCors(next);
       requestLines = requestLineWriters(logger, replacement.secrets);
       recorder?.useSecrets(replacement.secrets);
@@ -629,6 +649,11 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       if (store?.ready !== undefined) {
         await store.ready(STORE_READY_TIMEOUT_MS).catch((err: Error) => logger.warn({ err: err.message }, 'state store not reachable at start-up: limits fail open or closed as configured until it is'));
       }
+      // The admin API's keys are served from the first request; the store unreachable, from the next refresh that reads them.
+      if (storedKeys !== undefined) {
+        await storedKeys.refresh();
+        storedKeys.start();
+      }
       if (metrics !== undefined && config.METRICS_PORT !== 0) {
         metricsServer = createMetricsServer(metrics, config, logger);
         await listenOn(metricsServer, config.METRICS_PORT, host);
@@ -637,6 +662,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     },
     async shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
       draining = true;
+      storedKeys?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const allDone = () =>

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { KEY, MODEL, startGatewayProcess, unreachableProviders } from './helpers.js';
@@ -92,6 +93,13 @@ describe('two gateways behind nginx, sharing Redis', { skip: skipRedis || skipNg
     const first = await ask();
     assert.equal(first.response.headers.get('x-gateway-cache'), 'miss');
     const upstreamCalls = sim.requests.length;
+    // The entry is written as the answer ends, after its last byte left: wait until it is in Redis.
+    const redisClient = new Redis(redis.url);
+    try {
+      for (let i = 0; i < 100 && (await redisClient.keys('aigw:cache:*')).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      redisClient.disconnect();
+    }
     const second = await ask();
     const third = await ask();
     const hits = [second, third].filter((answer) => answer.response.headers.get('x-gateway-cache') === 'hit');

@@ -77,6 +77,28 @@ describe('configuration reload', () => {
     }
   });
 
+  test("a key made through the admin API still serves after a reload that changes the file's keys", async () => {
+    const ADMIN = 'admin-0123456789abcdef';
+    const path = join(mkdtempSync(join(tmpdir(), 'reload-admin-')), 'gateway.yaml');
+    replace(path, fileWith([FIRST_KEY], ['chat-a']));
+    const gateway = await start(path, { ADMIN_KEY_SHA256: sha256(ADMIN) });
+    try {
+      const made = await fetch(`${gateway.origin}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'made' }) });
+      assert.equal(made.status, 201);
+      const { key } = (await made.json()) as { key: string };
+      const ask = (apiKey: string) => new OpenAI({ baseURL: `${gateway.origin}/v1`, apiKey, maxRetries: 0 }).chat.completions.create({ model: 'chat-a', messages: [{ role: 'user', content: 'hi' }] });
+      await ask(key);
+      replace(path, fileWith([SECOND_KEY], ['chat-a']));
+      gateway.child.kill('SIGHUP');
+      await until(() => gateway.output().includes('configuration reloaded'));
+      assert.ok((await ask(key)).choices[0]?.message.content, 'the admin key serves');
+      assert.ok((await ask(SECOND_KEY)).choices[0]?.message.content, 'the new file key serves');
+      await assert.rejects(ask(FIRST_KEY), { status: 401 });
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
   test('CONFIG_WATCH=on: a key added to the file works without a signal; a key removed stops', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'reload-watch-')), 'gateway.yaml');
     replace(path, fileWith([FIRST_KEY], ['chat-a']));

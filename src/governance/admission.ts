@@ -11,7 +11,7 @@ import type { Pricing, RequestRecord } from '../observe/records.js';
 import type { Route } from '../route/routes.js';
 import { safeEcho } from '../redact.js';
 import type { Charge, Lease, OnStoreFailure, Remaining, Reservation, Store } from '../state/store.js';
-import { KeyTable, presentedKey, type GatewayKey } from './keys.js';
+import { fileKeyEntry, KeyTable, presentedKey, type GatewayKey, type KeyEntry } from './keys.js';
 
 const MINUTE_MS = 60_000;
 /** Budgets count micro-dollars: whole numbers, so that the shared store adds them exactly. */
@@ -43,20 +43,28 @@ export class GovernanceCounts {
 }
 
 export class Governance {
-  private readonly keys: KeyTable;
+  /** Replaced whole when the admin API's keys change: a request reads one table or the next, never half of one. */
+  private keys: KeyTable;
+  private readonly fileKeys: readonly KeyEntry[];
   private readonly anonymousRoutes: ReadonlySet<string>;
 
 
   constructor(
-    config: Config,
+    private readonly config: Config,
     private readonly store: Store,
     private readonly pricing: Pricing,
     private readonly defaultMaxTokens: number,
     /** Kept by the server across reloads, so that the counters do not start over. */
     private readonly counts: GovernanceCounts = new GovernanceCounts(),
   ) {
-    this.keys = new KeyTable(config.gatewayKeys, config.keyGroups);
+    this.fileKeys = config.gatewayKeys.map(fileKeyEntry);
+    this.keys = new KeyTable(this.fileKeys, config.keyGroups);
     this.anonymousRoutes = new Set(config.anonymousRoutes);
+  }
+
+  /** The admin API's keys beside the file's, which win a name or a hash they share. */
+  useApiKeys(keys: readonly KeyEntry[]): void {
+    this.keys = new KeyTable([...this.fileKeys, ...keys], this.config.keyGroups);
   }
 
   /**

@@ -1,6 +1,7 @@
 // Gateway keys: the keys a team hands to its apps and people instead of provider keys. The config
-// file holds each key's SHA-256, never the key; a request's key is hashed once and looked up. A
-// key says which routes, providers and models it may use, and its limits (admission.ts).
+// file and the admin API's table hold each key's SHA-256, never the key; a request's key is hashed
+// once and looked up. A key says which routes, providers and models it may use, and its limits
+// (admission.ts).
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FileKey, FileKeyGroup, FileLimits } from '../config-file.js';
@@ -15,6 +16,22 @@ export interface GatewayKey {
   readonly models: readonly RegExp[] | undefined;
   readonly limits: FileLimits;
   readonly groupLimits: FileLimits | undefined;
+}
+
+/** A key as the config file or the admin API declares it: by its hash, its allow lists as written. */
+export interface KeyEntry {
+  readonly name: string;
+  /** Lower-case hex SHA-256 of the key's text. */
+  readonly sha256: string;
+  readonly routes: readonly string[] | undefined;
+  readonly providers: readonly string[] | undefined;
+  readonly models: readonly string[] | undefined;
+  readonly group: string | undefined;
+  readonly limits: FileLimits;
+}
+
+export function fileKeyEntry(key: FileKey): KeyEntry {
+  return { name: key.name.value, sha256: key.sha256, routes: key.routes, providers: key.providers, models: key.models, group: key.group?.value, limits: key.limits };
 }
 
 /** The longest key text looked at: a longer one is no gateway key (and is not hashed). */
@@ -36,17 +53,21 @@ export function sha256Hex(text: string): string {
 export class KeyTable {
   private readonly byHash = new Map<string, GatewayKey>();
 
-  constructor(keys: readonly FileKey[], groups: readonly FileKeyGroup[]) {
+  /** `keys` in order of precedence: an entry whose name or hash an earlier one has is left out (the file's keys come first). */
+  constructor(keys: readonly KeyEntry[], groups: readonly FileKeyGroup[]) {
     const groupLimits = new Map(groups.map((group) => [group.name.value, group.limits]));
+    const names = new Set<string>();
     for (const key of keys) {
+      if (names.has(key.name) || this.byHash.has(key.sha256)) continue;
+      names.add(key.name);
       this.byHash.set(key.sha256, {
-        name: key.name.value,
-        group: key.group?.value,
+        name: key.name,
+        group: key.group,
         routes: key.routes === undefined ? undefined : new Set(key.routes),
         providers: key.providers === undefined ? undefined : new Set(key.providers),
         models: key.models?.map(modelPattern),
         limits: key.limits,
-        groupLimits: key.group === undefined ? undefined : groupLimits.get(key.group.value),
+        groupLimits: key.group === undefined ? undefined : groupLimits.get(key.group),
       });
     }
   }

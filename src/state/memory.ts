@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_MEMORY_MAX_BYTES } from './defaults.js';
 import { readSnapshot, writeSnapshot, type BudgetEntry } from './snapshot.js';
-import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
+import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth, Versioned } from './store.js';
 import { fits, remaining, resetMs, retryAfterMs, windowStart } from './window.js';
 
 /**
@@ -60,6 +60,8 @@ export class MemoryStore implements Store {
   /** Least recently used first: a Map iterates in insertion order, and a read re-inserts. */
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
+  /** Versioned values, apart from the LRU entries: their writers bound them, and none is evicted for room. */
+  private readonly versioned = new Map<string, Versioned & { readonly expiresAt: number }>();
   private budgetsChanged = false;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -177,6 +179,22 @@ export class MemoryStore implements Store {
     this.remove(key);
   }
 
+  async versionOf(key: string): Promise<number> {
+    return this.liveVersioned(key)?.version ?? 0;
+  }
+
+  async readVersioned(key: string): Promise<Versioned | undefined> {
+    const entry = this.liveVersioned(key);
+    return entry === undefined ? undefined : { version: entry.version, value: entry.value };
+  }
+
+  async compareAndSet(key: string, expected: number, value: Buffer, ttlMs: number): Promise<boolean> {
+    // One synchronous step: no other write can come between the check and the set.
+    if ((this.liveVersioned(key)?.version ?? 0) !== expected) return false;
+    this.versioned.set(key, { version: expected + 1, value, expiresAt: this.now() + ttlMs });
+    return true;
+  }
+
   /** Bytes held by get/set, keys included. */
   get heldBytes(): number {
     return this.bytes;
@@ -261,6 +279,13 @@ export class MemoryStore implements Store {
     }
     for (const [holder, expiresAt] of holders) if (expiresAt <= now) holders.delete(holder);
     return holders;
+  }
+
+  private liveVersioned(key: string): (Versioned & { readonly expiresAt: number }) | undefined {
+    const entry = this.versioned.get(key);
+    if (entry === undefined || entry.expiresAt > this.now()) return entry;
+    this.versioned.delete(key);
+    return undefined;
   }
 
   private remove(key: string): void {

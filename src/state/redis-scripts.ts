@@ -155,3 +155,16 @@ for i = 1, nc do
 end
 return 1
 `;
+
+/**
+ * A versioned value's write, if its version is still the one the writer read. KEYS: the version
+ * (`v:<key>`), the value (`d:<key>`). ARGV: expected version, value, ttl ms. Returns 1 when
+ * written (the version then expected + 1), 0 when another write came first.
+ */
+export const COMPARE_AND_SET_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], current + 1, 'PX', ARGV[3])
+return 1
+`;

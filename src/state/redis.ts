@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import { redactValue, urlSecrets } from '../redact.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
 import { MemoryStore, RESERVATION_TTL_MS } from './memory.js';
-import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
-import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth } from './store.js';
+import { COMPARE_AND_SET_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
+import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth, Versioned } from './store.js';
 
 /** Reconnection waits 50 ms, then twice as long each time, up to this: Redis back is seen within it. */
 export const RECONNECT_MAX_MS = 2_000;
@@ -39,6 +39,7 @@ export interface RedisStoreOptions {
 interface Scripts {
   aigwReserve(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  aigwCompareAndSet(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 export class RedisStore implements Store {
@@ -69,6 +70,7 @@ export class RedisStore implements Store {
     }) as Redis & Scripts;
     this.redis.defineCommand('aigwReserve', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('aigwSettle', { lua: SETTLE_SCRIPT });
+    this.redis.defineCommand('aigwCompareAndSet', { lua: COMPARE_AND_SET_SCRIPT });
     this.redis.on('ready', () => {
       this.markUp();
       // Loaded at each connection (a restarted Redis has lost its script cache). ioredis sends its
@@ -165,6 +167,21 @@ export class RedisStore implements Store {
     }
   }
 
+  async versionOf(key: string): Promise<number> {
+    return Number((await this.versionedCommand(() => this.redis.get(`v:${key}`))) ?? 0);
+  }
+
+  async readVersioned(key: string): Promise<Versioned | undefined> {
+    // One MGET reads both at one instant: a value is never paired with another write's version.
+    const [version, value] = await this.versionedCommand(() => this.redis.mgetBuffer(`v:${key}`, `d:${key}`));
+    if (version == null || value == null) return undefined;
+    return { version: Number(version.toString()), value };
+  }
+
+  async compareAndSet(key: string, expected: number, value: Buffer, ttlMs: number): Promise<boolean> {
+    return (await this.versionedCommand(() => this.redis.aigwCompareAndSet(2, `v:${key}`, `d:${key}`, expected, value, ttlMs))) === 1;
+  }
+
   health(): StoreHealth {
     if (this.up) return { kind: 'redis', up: true };
     return { kind: 'redis', up: false, downSince: this.downSince, lastError: this.lastError };
@@ -177,6 +194,18 @@ export class RedisStore implements Store {
     await Promise.race([quit, timer]);
     this.redis.disconnect();
     await this.local.close();
+  }
+
+  /** A command whose failure the caller must see (versioned values): recorded in health, then rethrown. */
+  private async versionedCommand<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      const reply = await command();
+      this.markUp();
+      return reply;
+    } catch (err) {
+      this.markDown(err as Error);
+      throw new Error(`Redis did not answer: ${this.redact((err as Error).message)}`);
+    }
   }
 
   private sendSettle(reservation: Reservation, used: readonly number[]): Promise<number> {

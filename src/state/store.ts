@@ -77,6 +77,12 @@ export interface StoreHealth {
   readonly lastError?: string;
 }
 
+/** A value every gateway must agree on (the admin API's key table) and its version, which only compareAndSet advances. */
+export interface Versioned {
+  readonly version: number;
+  readonly value: Buffer;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'redis';
   /**
@@ -96,6 +102,16 @@ export interface Store {
   get(key: string): Promise<Buffer | undefined>;
   set(key: string, value: Buffer, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
+
+  // Versioned values: never evicted for room, and written only if unchanged since read, so that
+  // two gateways changing one value at once cannot lose either change. Unlike get(), these reject
+  // when the store cannot answer, so that a caller keeps what it has rather than reading "absent".
+  /** The value's version: 0 while it was never written. A poll reads this small number, not the value. */
+  versionOf(key: string): Promise<number>;
+  /** The value and its version, read together. */
+  readVersioned(key: string): Promise<Versioned | undefined>;
+  /** Writes `value` as version `expected + 1` if the version is still `expected`; false when another write came first. */
+  compareAndSet(key: string, expected: number, value: Buffer, ttlMs: number): Promise<boolean>;
 
   health(): StoreHealth;
   /** Resolves once the store answers (a remote one is connected); rejects after `timeoutMs`. Start-up waits on it, requests never do. */
