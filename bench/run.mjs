@@ -25,7 +25,8 @@
 //   `ai-gateway +OTel 1/10` and `ai-gateway +OTel 1/100` (one trace in ten, in a hundred)),
 //   BENCH_GOVERNANCE (also run this build with a gateway key whose limits every request reserves
 //   and settles (bench/keys.yaml): targets `ai-gateway +keys` (state in the process) and
-//   `ai-gateway +keys Redis` (in a redis-server on loopback, when installed)),
+//   `ai-gateway +keys Redis` (in a redis-server on loopback, when installed), each also with a
+//   key that has a rate limit alone (`... rpm`)),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -409,6 +410,8 @@ async function main() {
     for (const [name, env] of variants) {
       const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
       targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-0000000000000000' }, pids: [variant.pid] });
+      // The same gateway, with a key that has a rate limit alone.
+      targets.push({ name: `${name} rpm`, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-rpm-000000000000' }, pids: [variant.pid] });
     }
   }
   if (process.env.BENCH_WORKERS) {

@@ -121,6 +121,8 @@ export interface Exchange {
   gatewayKey: GatewayKey | undefined;
   /** What its admission reserved against the key's limits, settled when the response closes. */
   admitted: Admitted | undefined;
+  /** The key's `x-ratelimit-*` headers from its admission, [name, value, ...], written with the answer's head. */
+  limitHeaders: string[] | undefined;
   /** How a request of a route with a response cache met it; undefined on every other route. */
   cache?: CacheResult;
 }

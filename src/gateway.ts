@@ -332,12 +332,20 @@ export function sendError(ex: Exchange, error: GatewayError): void {
     // Anthropic's SDKs read the request id from `request-id`; a provider's own (passed through) stands.
     ...(api?.requestIdHeader !== undefined && { [api.requestIdHeader]: ex.id }),
     ...error.headers,
+    ...(ex.limitHeaders !== undefined && pairsOf(ex.limitHeaders)),
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'x-request-id': ex.id,
     [OVERHEAD_HEADER]: formatMs(overhead > 0 ? overhead : 0),
   });
   res.end(body);
+}
+
+/** [name, value, ...] as an object of headers. */
+function pairsOf(flat: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
+  return headers;
 }
 
 /**

@@ -376,7 +376,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       ex.body = await readBody(req, config.MAX_BODY_BYTES);
       ex.contentType = req.headers['content-type'];
     }
-    if (governance !== undefined) await governance.admit(ex);
+    const admitting = governance?.admit(ex);
+    if (admitting !== undefined) await admitting;
     await gateway.forward(ex);
   }
 
@@ -521,7 +522,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     if (facts.requiredType !== 'array') {
       throw new GatewayError(400, 'contents: required, a non-empty list of Content objects.', 'missing_required_parameter', GEMINI_CONTENTS);
     }
-    if (governance !== undefined) await governance.admit(ex);
+    const admitting = governance?.admit(ex);
+    if (admitting !== undefined) await admitting;
     await gateway.forward(ex);
   }
 
@@ -768,6 +770,7 @@ function newExchange(req: IncomingMessage, res: ServerResponse): Exchange {
     trace: undefined,
     gatewayKey: undefined,
     admitted: undefined,
+    limitHeaders: undefined,
   };
 }
 

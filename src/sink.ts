@@ -44,6 +44,9 @@ export class ClientSink {
   }
 
   head(status: number, headers: string[]): void {
+    // The gateway key's remaining requests and tokens, from its admission.
+    const limits = this.ex.limitHeaders;
+    if (limits !== undefined) for (let i = 0; i < limits.length; i++) headers.push(limits[i]!);
     this.res.writeHead(status, headers);
   }
 

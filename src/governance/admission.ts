@@ -10,7 +10,7 @@ import type { GovernanceFigures } from '../observe/metrics.js';
 import type { Pricing, RequestRecord } from '../observe/records.js';
 import type { Route } from '../route/routes.js';
 import { safeEcho } from '../redact.js';
-import type { Charge, Lease, OnStoreFailure, Remaining, Reservation, Store } from '../state/store.js';
+import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store } from '../state/store.js';
 import { fileKeyEntry, KeyTable, presentedKey, type GatewayKey, type KeyEntry } from './keys.js';
 
 const MINUTE_MS = 60_000;
@@ -47,6 +47,8 @@ export class Governance {
   private keys: KeyTable;
   private readonly fileKeys: readonly KeyEntry[];
   private readonly anonymousRoutes: ReadonlySet<string>;
+  /** Today's and this month's budget periods, made again only when one ends. */
+  private readonly periods = new Periods();
 
 
   constructor(
@@ -88,45 +90,51 @@ export class Governance {
    * of the key and its group. A refusal is a 429 (with `retry-after`) or, while the shared store is
    * down and a limit fails closed, a 503.
    */
-  async admit(ex: Exchange): Promise<void> {
+  admit(ex: Exchange): Promise<void> | undefined {
     const key = ex.gatewayKey;
     const route = ex.route;
     if (key === undefined) {
       if (route === undefined || !this.anonymousRoutes.has(route.name)) throw missingKey(ex);
-      return;
+      return undefined;
     }
     allowed(key, ex, route);
     const charges: Charge[] = [];
     const kinds: ChargeKind[] = [];
     const leases: Lease[] = [];
     const estimate = needsEstimate(key) ? this.estimate(ex) : undefined;
-    const add = (prefix: string, limits: FileLimits) => {
+    const periods = this.periods.at(Date.now());
+    const add = (names: OwnerNames, limits: FileLimits) => {
       if (limits.rpm !== undefined) {
-        charges.push({ key: `${prefix}:rpm`, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
+        charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
         kinds.push('requests');
       }
       if (limits.tpm !== undefined) {
-        charges.push({ key: `${prefix}:tpm`, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
+        charges.push({ key: names.tpm, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
         kinds.push('tokens');
       }
-      const now = new Date();
       if (limits.usdPerDay !== undefined) {
-        const endsAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-        charges.push({ key: `${prefix}:usd-day`, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: { id: now.toISOString().slice(0, 10), endsAt } });
+        charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods.day });
         kinds.push('usd');
       }
       if (limits.usdPerMonth !== undefined) {
-        const endsAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-        charges.push({ key: `${prefix}:usd-month`, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: { id: now.toISOString().slice(0, 7), endsAt } });
+        charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods.month });
         kinds.push('usd');
       }
-      if (limits.streams !== undefined && ex.stream) leases.push({ key: `${prefix}:streams`, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
+      if (limits.streams !== undefined && ex.stream) leases.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
     };
-    add(`key:${key.name}`, key.limits);
-    if (key.groupLimits !== undefined) add(`group:${key.group}`, key.groupLimits);
-    if (charges.length === 0 && leases.length === 0) return;
+    add(ownerNames('key', key.name), key.limits);
+    if (key.groupLimits !== undefined) add(ownerNames('group', key.group!), key.groupLimits);
+    if (charges.length === 0 && leases.length === 0) return undefined;
     const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
-    const admission = await this.store.reserve(ex.id, charges, leases, onFailure);
+    const admission = this.store.reserve(ex.id, charges, leases, onFailure);
+    // A store in this process answers at once: no promise, no turn of the event loop.
+    if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, kinds));
+    this.admitted(ex, admission, kinds);
+    return undefined;
+  }
+
+  /** The request admitted (its reservation kept, its limits' headers made), or refused with a 429 or 503. */
+  private admitted(ex: Exchange, admission: Admission, kinds: ChargeKind[]): void {
     if (!admission.ok) {
       this.count(admission.key, 'unavailable' in admission);
       if ('unavailable' in admission) {
@@ -136,7 +144,9 @@ export class Governance {
     }
     if (admission.reservation.local) this.counts.local++;
     ex.admitted = { reservation: admission.reservation, kinds };
-    for (const [name, value] of rateHeaders(admission.remaining)) ex.res.setHeader(name, value);
+    // Written with the answer's head (sink.ts), as one array: cheaper than a setHeader each.
+    const headers = rateHeaders(admission.remaining);
+    if (headers.length > 0) ex.limitHeaders = headers;
   }
 
   /** Refusals, local admissions and the store's state, for /metrics. */
@@ -225,11 +235,12 @@ function missingKey(ex: Exchange): GatewayError {
 }
 
 /** A 429 that says which limit refused and when a retry may pass. */
-function refusal(key: string, limit: number, retryAfterMs: number, headers: [string, string][]): GatewayError {
+function refusal(key: string, limit: number, retryAfterMs: number, headers: readonly string[]): GatewayError {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   const [scope, name, kind] = key.split(':') as [string, string, string];
   const owner = `${scope === 'group' ? 'group' : 'gateway key'} "${name}"`;
-  const all: Record<string, string> = Object.fromEntries(headers);
+  const all: Record<string, string> = {};
+  for (let i = 0; i + 1 < headers.length; i += 2) all[headers[i]!] = headers[i + 1]!;
   if (retryAfterMs >= 0) all['retry-after'] = String(seconds);
   switch (kind) {
     case 'usd-day':
@@ -247,20 +258,76 @@ function refusal(key: string, limit: number, retryAfterMs: number, headers: [str
   }
 }
 
-/** `x-ratelimit-*` as OpenAI names them, for the key's (or else its group's) requests and tokens per minute. */
-function rateHeaders(remaining: readonly Remaining[]): [string, string][] {
-  const headers: [string, string][] = [];
-  for (const [suffix, names] of [
-    [':rpm', 'requests'],
-    [':tpm', 'tokens'],
-  ] as const) {
-    const counter = remaining.find((entry) => entry.key.startsWith('key:') && entry.key.endsWith(suffix)) ?? remaining.find((entry) => entry.key.endsWith(suffix));
-    if (counter === undefined) continue;
-    headers.push(
-      [`x-ratelimit-limit-${names}`, String(counter.limit)],
-      [`x-ratelimit-remaining-${names}`, String(Math.max(0, Math.floor(counter.remaining)))],
-      [`x-ratelimit-reset-${names}`, `${Math.max(0, Math.ceil(counter.resetMs / 1000))}s`],
-    );
+/** `x-ratelimit-*` as OpenAI names them, for the key's (or else its group's) requests and tokens per minute: [name, value, ...]. */
+function rateHeaders(remaining: readonly Remaining[]): string[] {
+  const headers: string[] = [];
+  let requests: Remaining | undefined;
+  let tokens: Remaining | undefined;
+  // The key's own counter wins over its group's (remaining lists the key's first).
+  for (const entry of remaining) {
+    if (entry.key.endsWith(':rpm')) requests ??= entry;
+    else if (entry.key.endsWith(':tpm')) tokens ??= entry;
   }
+  if (requests !== undefined) pushRate(headers, 'requests', requests);
+  if (tokens !== undefined) pushRate(headers, 'tokens', tokens);
   return headers;
+}
+
+function pushRate(headers: string[], names: 'requests' | 'tokens', counter: Remaining): void {
+  headers.push(
+    `x-ratelimit-limit-${names}`,
+    String(counter.limit),
+    `x-ratelimit-remaining-${names}`,
+    String(Math.max(0, Math.floor(counter.remaining))),
+    `x-ratelimit-reset-${names}`,
+    `${Math.max(0, Math.ceil(counter.resetMs / 1000))}s`,
+  );
+}
+
+/** The counter names of a key or a group, made once per name. */
+interface OwnerNames {
+  readonly rpm: string;
+  readonly tpm: string;
+  readonly usdDay: string;
+  readonly usdMonth: string;
+  readonly streams: string;
+}
+
+const OWNER_NAMES = new Map<string, OwnerNames>();
+
+function ownerNames(scope: 'key' | 'group', name: string): OwnerNames {
+  const prefix = `${scope}:${name}`;
+  let names = OWNER_NAMES.get(prefix);
+  if (names === undefined) {
+    names = { rpm: `${prefix}:rpm`, tpm: `${prefix}:tpm`, usdDay: `${prefix}:usd-day`, usdMonth: `${prefix}:usd-month`, streams: `${prefix}:streams` };
+    // Names come from the configuration and the admin API, both bounded; a table past its size starts over.
+    if (OWNER_NAMES.size >= MAX_OWNER_NAMES) OWNER_NAMES.clear();
+    OWNER_NAMES.set(prefix, names);
+  }
+  return names;
+}
+
+/** Counter names kept: more than the gateway keys and groups one gateway may have. */
+const MAX_OWNER_NAMES = 25_000;
+
+type Period = NonNullable<Charge['period']>;
+
+/** The UTC calendar day and month now, as budget periods: remade when the day ends. */
+class Periods {
+  private dayEnds = 0;
+  private current: { day: Period; month: Period } | undefined;
+
+  at(now: number): { day: Period; month: Period } {
+    if (this.current !== undefined && now < this.dayEnds) return this.current;
+    const date = new Date(now);
+    const year = date.getUTCFullYear();
+    const month = date.getUTCMonth();
+    this.dayEnds = Date.UTC(year, month, date.getUTCDate() + 1);
+    const iso = date.toISOString();
+    this.current = {
+      day: { id: iso.slice(0, 10), endsAt: this.dayEnds },
+      month: { id: iso.slice(0, 7), endsAt: Date.UTC(year, month + 1, 1) },
+    };
+    return this.current;
+  }
 }

@@ -78,7 +78,8 @@ export class MemoryStore implements Store {
     this.timer = setInterval(() => void this.sweep(), SNAPSHOT_INTERVAL_MS).unref();
   }
 
-  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure): Promise<Admission> {
+  /** Answered at once, without a promise: the request path awaits only a store that must wait. */
+  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure): Admission {
     return this.reserveNow(id, charges, leases);
   }
 

@@ -65,6 +65,9 @@ export class RedisStore implements Store {
       commandTimeout: options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS,
       connectTimeout: CONNECT_TIMEOUT_MS,
       enableOfflineQueue: false,
+      // Commands issued in one turn of the event loop (many requests' reserves and settles) go out
+      // in one write and come back in one read: the round trip is shared, not the script.
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(RECONNECT_FIRST_MS * 2 ** Math.min(times - 1, 16), RECONNECT_MAX_MS),
     }) as Redis & Scripts;
