@@ -205,6 +205,7 @@ function exchangeOf(req: IncomingMessage, res: ServerResponse): Exchange {
     errorMessage: undefined, clientGone: false, cutByGateway: false, waiting: undefined, route: undefined, attempts: undefined,
     gatewayKey: undefined,
     admitted: undefined,
+    limitHeaders: undefined,
   };
 }
 
