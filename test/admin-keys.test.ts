@@ -6,9 +6,6 @@
 // interval, and concurrent creations on both instances all survive.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
@@ -18,17 +15,15 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
 import { MemoryStore, RedisStore, type Store } from '../src/state/index.js';
 import { collectLines, KEY, MODEL, startGateway, startGatewayProcess, unreachableProviders } from './helpers.js';
+import { configFileWith, sha256 } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const ADMIN_KEY = 'admin-0123456789abcdef0123456789';
 const FILE_KEY = 'gk-file-0123456789abcdef';
 const HOUR_MS = 3_600_000;
 
 function configFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'admin-keys-')), 'gateway.yaml');
-  writeFileSync(
-    file,
+  return configFileWith(
     `
 routes:
   team-chat:
@@ -39,8 +34,8 @@ key_groups:
 keys:
   - {name: from-file, sha256: ${sha256(FILE_KEY)}, limits: {rpm: 100}}
 `,
+    'admin-keys-',
   );
-  return file;
 }
 
 interface Created {

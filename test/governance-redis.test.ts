@@ -5,16 +5,12 @@
 // restart of the gateway.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { KEY, MODEL, startGatewayProcess, unreachableProviders } from './helpers.js';
+import { configFileWith, sha256 } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const RPM_KEY = 'gk-shared-rpm-0123456789';
 const BUDGET_KEY = 'gk-shared-budget-0123456789';
 const OPEN_KEY = 'gk-open-0123456789abcdef';
@@ -26,9 +22,7 @@ const MONTHLY_USD = 0.1;
 const PRICE = 1_000;
 
 function configFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'governance-redis-')), 'gateway.yaml');
-  writeFileSync(
-    file,
+  return configFileWith(
     `
 prices:
   - {provider: fireworks, model: ${MODEL}, input: ${PRICE}, output: ${PRICE}}
@@ -39,8 +33,8 @@ keys:
   - {name: closed, sha256: ${sha256(CLOSED_KEY)}, limits: {rpm: 1000, on_store_failure: closed}}
   - {name: monthly, sha256: ${sha256(MONTHLY_KEY)}, limits: {usd_per_month: ${MONTHLY_USD}}}
 `,
+    'governance-redis-',
   );
-  return file;
 }
 
 interface Answer {

@@ -3,10 +3,7 @@
 // allow lists; requests per minute with x-ratelimit-* headers and a 429 in the client's API's
 // shape; a USD budget that concurrent requests cannot overshoot; concurrent streams; anonymous routes.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
@@ -16,8 +13,8 @@ import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { declaredMaxTokens } from '../src/governance/admission.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, KEY, MODEL, requestLines, startGateway } from './helpers.js';
+import { configFileWith, sha256 } from './keys-helpers.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const ALPHA = 'gk-alpha-0123456789abcdef';
 const RATED = 'gk-rated-0123456789abcdef';
 const SPENDER = 'gk-spender-0123456789abcdef';
@@ -28,10 +25,7 @@ const PRICE = 1_000;
 const BUDGET_USD = 0.2;
 
 function configFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'governance-'));
-  const file = join(dir, 'gateway.yaml');
-  writeFileSync(
-    file,
+  return configFileWith(
     `
 routes:
   team-chat:
@@ -50,8 +44,8 @@ keys:
   - {name: streamer, sha256: ${sha256(STREAMER)}, limits: {streams: 1}}
   - {name: routed, sha256: ${sha256(ROUTED)}, routes: [team-chat], models: ['accounts/fireworks/*']}
 `,
+    'governance-',
   );
-  return file;
 }
 
 describe('gateway keys', () => {

@@ -3,9 +3,6 @@
 // whichever instance answers.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -13,17 +10,15 @@ import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { KEY, MODEL, startGatewayProcess, unreachableProviders } from './helpers.js';
 import { Nginx, skipNginx } from './nginx.js';
+import { configFileWith, sha256 } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const TEAM_KEY = 'gk-team-0123456789abcdef';
 const RATED_KEY = 'gk-rated-0123456789abcdef';
 const RPM = 12;
 
 function configFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'multi-instance-')), 'gateway.yaml');
-  writeFileSync(
-    file,
+  return configFileWith(
     `
 providers:
   fireworks:
@@ -37,8 +32,8 @@ keys:
   - {name: team, sha256: ${sha256(TEAM_KEY)}}
   - {name: rated, sha256: ${sha256(RATED_KEY)}, limits: {rpm: ${RPM}}}
 `,
+    'multi-instance-',
   );
-  return file;
 }
 
 describe('two gateways behind nginx, sharing Redis', { skip: skipRedis || skipNginx }, () => {

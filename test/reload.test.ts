@@ -2,7 +2,6 @@
 // change for new requests, a stream in flight finishes on what it started with, and a file that
 // fails validation leaves the running configuration in place, saying why.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { KEY, MODEL, startGatewayProcess, unreachableProviders, until } from './helpers.js';
+import { configFileWith, sha256 } from './keys-helpers.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const FIRST_KEY = 'gk-first-0123456789abcdef';
 const SECOND_KEY = 'gk-second-0123456789abcdef';
 

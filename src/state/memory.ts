@@ -219,13 +219,16 @@ export class MemoryStore implements Store {
       return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
     }
     const windowMs = charge.windowMs!;
-    const counter = this.rates.get(charge.key);
-    if (counter !== undefined) roll(counter, now);
-    const prev = counter?.prev ?? 0;
-    const curr = counter?.curr ?? 0;
-    const elapsed = now - windowStart(now, windowMs);
+    const { prev, curr, elapsed } = this.rateNow(charge.key, windowMs, now);
     if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
     return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
+  }
+
+  /** A rate's two sub-windows as of `now` (rolled forward), and how far into the current one it is. */
+  private rateNow(key: string, windowMs: number, now: number): { prev: number; curr: number; elapsed: number } {
+    const counter = this.rates.get(key);
+    if (counter !== undefined) roll(counter, now);
+    return { prev: counter?.prev ?? 0, curr: counter?.curr ?? 0, elapsed: now - windowStart(now, windowMs) };
   }
 
   private remainingOf(charges: readonly Charge[], now: number): Remaining[] {
@@ -237,11 +240,7 @@ export class MemoryStore implements Store {
         continue;
       }
       const windowMs = charge.windowMs!;
-      const counter = this.rates.get(charge.key);
-      if (counter !== undefined) roll(counter, now);
-      const prev = counter?.prev ?? 0;
-      const curr = counter?.curr ?? 0;
-      const elapsed = now - windowStart(now, windowMs);
+      const { prev, curr, elapsed } = this.rateNow(charge.key, windowMs, now);
       out.push({
         key: charge.key,
         limit: charge.limit,
