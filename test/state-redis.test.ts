@@ -72,6 +72,22 @@ describe('RedisStore', { skip: skipRedis }, () => {
     }
   });
 
+  test('a reservation that will not be settled (settles: false) leaves no marker behind, yet counts', async () => {
+    const store = createStore(loadConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'exact:' }));
+    await (store as RedisStore).ready(5_000);
+    const raw = new Redis(server.url);
+    try {
+      const first = await store.reserve('e1', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
+      assert.ok(first.ok);
+      assert.deepEqual((await raw.keys('exact:*')).sort(), ['exact:r:rpm'], 'no o:e1 waits for a settlement');
+      const second = await store.reserve('e2', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
+      assert.equal(second.ok, false, 'the first still counts');
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   test('two processes firing 300 concurrent reserves each at one limit of 100 get exactly 100 in total', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/reserve-flood.js', import.meta.url));
     const key = `flood:${Date.now()}`;

@@ -126,15 +126,18 @@ export class Governance {
     if (key.groupLimits !== undefined) add(ownerNames('group', key.group!), key.groupLimits);
     if (charges.length === 0 && leases.length === 0) return undefined;
     const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
-    const admission = this.store.reserve(ex.id, charges, leases, onFailure);
+    // A request counts exactly 1 against a rate of requests: with nothing else to correct (no
+    // tokens, no dollars, no stream slot), its reservation is final and is never settled.
+    const settles = leases.length > 0 || kinds.some((kind) => kind !== 'requests');
+    const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
-    if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, kinds));
-    this.admitted(ex, admission, kinds);
+    if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, kinds, settles));
+    this.admitted(ex, admission, kinds, settles);
     return undefined;
   }
 
   /** The request admitted (its reservation kept, its limits' headers made), or refused with a 429 or 503. */
-  private admitted(ex: Exchange, admission: Admission, kinds: ChargeKind[]): void {
+  private admitted(ex: Exchange, admission: Admission, kinds: ChargeKind[], settles: boolean): void {
     if (!admission.ok) {
       this.count(admission.key, 'unavailable' in admission);
       if ('unavailable' in admission) {
@@ -143,7 +146,7 @@ export class Governance {
       throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining));
     }
     if (admission.reservation.local) this.counts.local++;
-    ex.admitted = { reservation: admission.reservation, kinds };
+    if (settles) ex.admitted = { reservation: admission.reservation, kinds };
     // Written with the answer's head (sink.ts), as one array: cheaper than a setHeader each.
     const headers = rateHeaders(admission.remaining);
     if (headers.length > 0) ex.limitHeaders = headers;

@@ -79,12 +79,12 @@ export class MemoryStore implements Store {
   }
 
   /** Answered at once, without a promise: the request path awaits only a store that must wait. */
-  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure): Admission {
-    return this.reserveNow(id, charges, leases);
+  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure, settles = true): Admission {
+    return this.reserveNow(id, charges, leases, settles);
   }
 
   /** reserve() without the promise: the Redis store's fallback calls it in the same tick as its decision. */
-  reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[]): Admission {
+  reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): Admission {
     const now = this.now();
     // Every check before any change: a refusal reserves nothing.
     for (const charge of charges) {
@@ -110,7 +110,7 @@ export class MemoryStore implements Store {
       }
     }
     for (const lease of leases) this.holders(lease.key, now).set(id, now + lease.ttlMs);
-    this.unsettled.set(id, now + RESERVATION_TTL_MS);
+    if (settles) this.unsettled.set(id, now + RESERVATION_TTL_MS);
     const reservation: Reservation = { id, charges, leases, windows, local: this.local };
     return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
   }

@@ -113,47 +113,61 @@ for j = 1, nl do
   redis.call('ZADD', k, now + ttl, id)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
-redis.call('SET', KEYS[nc + nl + 1], '1', 'PX', ARGV[4 + nc * 4 + nl * 2])
+-- a reservation that will never be settled (its amounts are exact: requests alone) waits for nothing
+local wait = tonumber(ARGV[4 + nc * 4 + nl * 2])
+if wait > 0 then redis.call('SET', KEYS[nc + nl + 1], '1', 'PX', wait) end
 return answer(1, 0, 0)
 `;
 
 /**
- * KEYS: the reservation's own, one per charge, then one per lease. ARGV: charges, leases, id, then
- * per charge kind, used - reserved, the window it landed in and the window's ms (0 and 0 for a
- * budget). Returns 1, or 0 when the reservation was no longer waiting (settled already, or expired).
+ * Settles a batch of reservations (those closing in one turn of the event loop): one script call,
+ * however many. ARGV[1]: how many. Then per reservation, KEYS: its own, one per charge, one per
+ * lease; ARGV: charges, leases, id, then per charge kind, used - reserved, the window it landed in
+ * and the window's ms (0 and 0 for a budget). Returns per reservation 1, or 0 when it was no longer
+ * waiting (settled already, or expired).
  */
-export const SETTLE_SCRIPT = `
-local nc = tonumber(ARGV[1])
-local nl = tonumber(ARGV[2])
--- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
-for j = 1, nl do redis.call('ZREM', KEYS[1 + nc + j], ARGV[3]) end
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-${NOW}
-for i = 1, nc do
-  local a = 4 + (i - 1) * 4
-  local delta = tonumber(ARGV[a + 1])
-  local k = KEYS[1 + i]
-  if delta ~= 0 and ARGV[a] == 'b' then
-    -- a period that ended has expired, and its spend no longer bounds anything
-    if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
-  elseif delta ~= 0 then
-    local landed, w = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-    local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
-    local s = tonumber(h[1])
-    if s ~= nil and tonumber(h[4]) == w then
-      local ws = now - (now % w)
-      local p, c = tonumber(h[2]), tonumber(h[3])
-      if s ~= ws then
-        if s == ws - w then p = c else p = 0 end
-        c, s = 0, ws
+export const SETTLE_SCRIPT = `${NOW}
+local out = {}
+local ki, ai = 1, 2
+for r = 1, tonumber(ARGV[1]) do
+  local nc = tonumber(ARGV[ai])
+  local nl = tonumber(ARGV[ai + 1])
+  local id = ARGV[ai + 2]
+  -- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
+  for j = 1, nl do redis.call('ZREM', KEYS[ki + nc + j], id) end
+  if redis.call('DEL', KEYS[ki]) == 0 then
+    out[r] = 0
+  else
+    for i = 1, nc do
+      local a = ai + 3 + (i - 1) * 4
+      local delta = tonumber(ARGV[a + 1])
+      local k = KEYS[ki + i]
+      if delta ~= 0 and ARGV[a] == 'b' then
+        -- a period that ended has expired, and its spend no longer bounds anything
+        if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
+      elseif delta ~= 0 then
+        local landed, w = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+        local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
+        local s = tonumber(h[1])
+        if s ~= nil and tonumber(h[4]) == w then
+          local ws = now - (now % w)
+          local p, c = tonumber(h[2]), tonumber(h[3])
+          if s ~= ws then
+            if s == ws - w then p = c else p = 0 end
+            c, s = 0, ws
+          end
+          -- the window the reservation landed in, if it still counts
+          if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
+          redis.call('HSET', k, 's', s, 'p', p, 'c', c)
+        end
       end
-      -- the window the reservation landed in, if it still counts
-      if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
-      redis.call('HSET', k, 's', s, 'p', p, 'c', c)
     end
+    out[r] = 1
   end
+  ki = ki + 1 + nc + nl
+  ai = ai + 3 + nc * 4
 end
-return 1
+return out
 `;
 
 /**

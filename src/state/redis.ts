@@ -19,6 +19,8 @@ const RECONNECT_FIRST_MS = 50;
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Settles that could not reach Redis, kept to retry once it is back; beyond this the oldest is dropped (its estimate stays charged). */
 export const MAX_PENDING_SETTLES = 10_000;
+/** Settlements one script call carries at most. */
+const MAX_SETTLE_BATCH = 128;
 /** How long close() waits for Redis to acknowledge QUIT before it drops the connection. */
 const QUIT_TIMEOUT_MS = 1_000;
 
@@ -36,9 +38,14 @@ export interface RedisStoreOptions {
   readonly logger?: Logger;
 }
 
+interface Settlement {
+  readonly reservation: Reservation;
+  readonly used: readonly number[];
+}
+
 interface Scripts {
   aigwReserve(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
-  aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   aigwCompareAndSet(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
 }
 
@@ -52,7 +59,10 @@ export class RedisStore implements Store {
   private up = false;
   private downSince: number | undefined = Date.now();
   private lastError: string | undefined = 'not connected yet';
-  private pending: { reservation: Reservation; used: readonly number[] }[] = [];
+  private pending: Settlement[] = [];
+  /** The settlements of this turn of the event loop, sent together at its end. */
+  private batch: Settlement[] | undefined;
+  private batchSent: Promise<void> | undefined;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -101,12 +111,12 @@ export class RedisStore implements Store {
     });
   }
 
-  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure): Promise<Admission> {
+  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles = true): Promise<Admission> {
     if (id === PEEK_ID) throw new TypeError('a reservation needs a non-empty id');
     // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
     if (this.redis.status === 'ready') {
       try {
-        const reply = await this.redis.aigwReserve(charges.length + leases.length + 1, ...reserveArgs(id, charges, leases));
+        const reply = await this.redis.aigwReserve(charges.length + leases.length + 1, ...reserveArgs(id, charges, leases, settles));
         this.markUp();
         return admission(id, charges, leases, reply);
       } catch (err) {
@@ -114,18 +124,42 @@ export class RedisStore implements Store {
       }
     }
     if (onFailure === 'closed') return { ok: false, unavailable: true, key: charges[0]?.key ?? leases[0]?.key ?? '' };
-    return this.local.reserveNow(id, charges.map((charge) => ({ ...charge, limit: this.shareOf(charge.limit) })), leases.map((lease) => ({ ...lease, limit: this.shareOf(lease.limit) })));
+    return this.local.reserveNow(
+      id,
+      charges.map((charge) => ({ ...charge, limit: this.shareOf(charge.limit) })),
+      leases.map((lease) => ({ ...lease, limit: this.shareOf(lease.limit) })),
+      settles,
+    );
   }
 
-  async settle(reservation: Reservation, used: readonly number[]): Promise<void> {
-    if (reservation.local) return this.local.settleNow(reservation, used);
+  settle(reservation: Reservation, used: readonly number[]): Promise<void> {
+    if (reservation.local) {
+      this.local.settleNow(reservation, used);
+      return Promise.resolve();
+    }
+    // The settlements of one turn of the event loop go together, in one script call (a bounded one:
+    // Redis runs a script alone, and a long one would hold every other gateway's reserve).
+    if (this.batch === undefined || this.batch.length >= MAX_SETTLE_BATCH) {
+      const batch: Settlement[] = [];
+      this.batch = batch;
+      this.batchSent = new Promise((resolve) => setImmediate(() => resolve(this.sendBatch(batch))));
+    }
+    this.batch.push({ reservation, used });
+    return this.batchSent!;
+  }
+
+  private async sendBatch(batch: Settlement[]): Promise<void> {
+    // A batch that filled up was replaced already: only the one still open is closed here.
+    if (this.batch === batch) this.batch = undefined;
     try {
-      await this.sendSettle(reservation, used);
+      await this.sendSettles(batch);
     } catch (err) {
       this.markDown(err as Error);
       // Idempotent by id: a settle that did land before its reply timed out changes nothing again.
-      if (this.pending.length >= MAX_PENDING_SETTLES) this.pending.shift();
-      this.pending.push({ reservation, used });
+      for (const settlement of batch) {
+        if (this.pending.length >= MAX_PENDING_SETTLES) this.pending.shift();
+        this.pending.push(settlement);
+      }
     }
   }
 
@@ -211,17 +245,22 @@ export class RedisStore implements Store {
     }
   }
 
-  private sendSettle(reservation: Reservation, used: readonly number[]): Promise<number> {
-    const { id, charges, leases, windows } = reservation;
-    const keys: string[] = [`o:${id}`];
-    const args: (string | number)[] = [charges.length, leases.length, id];
-    for (const charge of charges) keys.push(chargeKey(charge));
-    for (const lease of leases) keys.push(`l:${lease.key}`);
-    let rateIndex = 0;
-    for (const [index, charge] of charges.entries()) {
-      const delta = (used[index] ?? charge.amount) - charge.amount;
-      if (charge.period !== undefined) args.push('b', delta, 0, 0);
-      else args.push('r', delta, windows[rateIndex++]!, charge.windowMs!);
+  private sendSettles(batch: readonly Settlement[]): Promise<number[]> {
+    const keys: string[] = [];
+    const args: (string | number)[] = [batch.length];
+    for (const { reservation, used } of batch) {
+      const { id, charges, leases, windows } = reservation;
+      keys.push(`o:${id}`);
+      args.push(charges.length, leases.length, id);
+      for (const charge of charges) keys.push(chargeKey(charge));
+      for (const lease of leases) keys.push(`l:${lease.key}`);
+      let rateIndex = 0;
+      for (let index = 0; index < charges.length; index++) {
+        const charge = charges[index]!;
+        const delta = (used[index] ?? charge.amount) - charge.amount;
+        if (charge.period !== undefined) args.push('b', delta, 0, 0);
+        else args.push('r', delta, windows[rateIndex++]!, charge.windowMs!);
+      }
     }
     return this.redis.aigwSettle(keys.length, ...keys, ...args);
   }
@@ -266,7 +305,7 @@ function chargeKey(charge: Charge): string {
   return charge.period !== undefined ? `b:${charge.key}:${charge.period.id}` : `r:${charge.key}`;
 }
 
-function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Lease[]): (string | number)[] {
+function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): (string | number)[] {
   const keys: string[] = [];
   const args: (string | number)[] = [charges.length, leases.length, id];
   for (const charge of charges) {
@@ -279,7 +318,8 @@ function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Le
     args.push(lease.limit, lease.ttlMs);
   }
   keys.push(`o:${id}`);
-  args.push(RESERVATION_TTL_MS);
+  // 0: the script keeps no marker for a reservation that will not be settled.
+  args.push(settles ? RESERVATION_TTL_MS : 0);
   return [...keys, ...args];
 }
 

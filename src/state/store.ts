@@ -88,8 +88,10 @@ export interface Store {
   /**
    * Reserves every charge and lease, or none: the first that does not fit refuses the whole
    * request. `onFailure` says what a limit does when the store cannot be reached in time.
+   * `settles: false` (a reservation whose amounts are already exact, and holds no lease): it will
+   * not be settled, and the store keeps nothing to wait for its settlement.
    */
-  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure): Admission | Promise<Admission>;
+  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles?: boolean): Admission | Promise<Admission>;
   /**
    * Settles a reservation with what the request really used (one amount per charge, in order),
    * and frees its leases. Idempotent by the reservation's id.

@@ -5,6 +5,9 @@
 import type { Store } from '../../state/store.js';
 import { ItemMemory, type ItemMemoryLimits } from './memory.js';
 
+/** How often, and how far apart, a referenced item missing from the store is asked for again. */
+const MISSING_ITEM_RETRIES = 4;
+const MISSING_ITEM_RETRY_MS = 25;
 /** The most references of one request fetched from the shared store (the rest resolve locally or not at all). */
 export const MAX_SHARED_REFERENCES = 256;
 
@@ -29,13 +32,21 @@ export class SharedItemMemory extends ItemMemory {
     }
   }
 
-  /** Fetches the items a Responses API body refers to that this process does not hold. */
+  /**
+   * Fetches the items a Responses API body refers to that this process does not hold. An item
+   * another gateway answered with a moment ago may still be on its way to the store (its write
+   * goes out as the answer does, and a quick client refers to it at once): a miss is asked again,
+   * a few times, before the reference is left to fail.
+   */
   async prefetch(scope: string, body: Record<string, unknown>): Promise<void> {
-    const missing = referencedIds(body).filter((id) => this.recall(scope, id) === undefined);
-    if (missing.length === 0) return;
-    const found = await Promise.all(missing.map((id) => this.store.get(itemKey(scope, id)).catch(() => undefined)));
-    const items = found.flatMap((bytes) => (bytes === undefined ? [] : [JSON.parse(bytes.toString('utf8')) as unknown]));
-    if (items.length > 0) super.remember(scope, items);
+    let missing = referencedIds(body).filter((id) => this.recall(scope, id) === undefined);
+    for (let attempt = 0; missing.length > 0 && attempt <= MISSING_ITEM_RETRIES; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MISSING_ITEM_RETRY_MS));
+      const found = await Promise.all(missing.map((id) => this.store.get(itemKey(scope, id)).catch(() => undefined)));
+      const items = found.flatMap((bytes) => (bytes === undefined ? [] : [JSON.parse(bytes.toString('utf8')) as unknown]));
+      if (items.length > 0) super.remember(scope, items);
+      missing = missing.filter((_, i) => found[i] === undefined);
+    }
   }
 }
 
