@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { loadConfig } from '../src/config.js';
+import { TraceDecision } from '../src/observe/otel.js';
 import { GenAiHistogram, GenAiMetrics, SeriesTable, type Series } from '../src/observe/otel-metrics.js';
 import { ModelLabels, OTHER_MODEL } from '../src/observe/records.js';
 
@@ -109,5 +111,31 @@ describe('GenAI histograms', () => {
         [OTHER_MODEL, 9_997],
       ],
     );
+  });
+});
+
+describe('which traces are recorded (TraceDecision)', () => {
+  const decide = (sampler: string, ratio: string, parent: boolean | undefined, times = 2_000) => {
+    const decision = new TraceDecision(loadConfig({ OTEL_TRACES_SAMPLER: sampler, OTEL_TRACES_SAMPLER_ARG: ratio }));
+    let recorded = 0;
+    for (let i = 0; i < times; i++) if (decision.record(parent)) recorded++;
+    return recorded / times;
+  };
+
+  test('parent-based samplers follow the incoming flag; the others decide alone', () => {
+    assert.equal(decide('parentbased_always_on', '1', undefined), 1);
+    assert.equal(decide('parentbased_always_on', '1', false), 0, 'a client that did not sample is followed');
+    assert.equal(decide('parentbased_always_off', '1', undefined), 0);
+    assert.equal(decide('parentbased_always_off', '1', true), 1, 'a client that sampled is followed');
+    assert.equal(decide('parentbased_traceidratio', '0', true), 1);
+    assert.equal(decide('parentbased_traceidratio', '0', undefined), 0);
+    assert.equal(decide('always_on', '1', false), 1, 'always_on ignores the parent');
+    assert.equal(decide('always_off', '1', true), 0, 'always_off ignores the parent');
+  });
+
+  test('a ratio keeps about that share of traces', () => {
+    const share = decide('traceidratio', '0.25', undefined, 20_000);
+    assert.ok(share > 0.22 && share < 0.28, `kept ${share}`);
+    assert.equal(decide('traceidratio', '1', false), 1);
   });
 });

@@ -2,6 +2,7 @@
 // span per request, a CLIENT span per attempt (its context sent to the provider in `traceparent`),
 // and the conventions' histograms with their explicit buckets, all read from the attempt's and the
 // request's records, never per chunk. Imported only when an OTLP endpoint is set (telemetry.ts).
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   ROOT_CONTEXT,
@@ -20,7 +21,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { AttemptName } from '../attempt.js';
 import { bodyLength } from '../body.js';
 import type { Config } from '../config.js';
@@ -82,19 +83,64 @@ interface ServerAddress {
   readonly port: number;
 }
 
-/** The request's server span and the context its attempts' spans are children of. */
+/**
+ * The request's server span and the context its attempts' spans are children of; for a trace not
+ * recorded, no span: only the headers every attempt sends on (none when the client sent none).
+ */
 class ServerTrace implements RequestTrace {
-  readonly traceId: string;
-  /** For a trace not recorded: the headers every attempt sends (the server span's context), made once. */
-  unrecordedHeaders: readonly string[] | undefined;
   constructor(
-    readonly span: Span,
-    readonly context: Context,
+    readonly span: Span | undefined,
+    readonly context: Context | undefined,
     readonly operation: string | undefined,
-  ) {
-    this.traceId = span.spanContext().traceId;
+    readonly unrecordedHeaders: readonly string[],
+  ) {}
+
+  get recorded(): boolean {
+    return this.span !== undefined;
   }
 }
+
+/** W3C traceparent: version 00, trace id, parent id, flags (bit 0: sampled). */
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+const INVALID_TRACE_ID = '0'.repeat(32);
+
+/**
+ * Which traces are recorded, decided by the gateway before any span exists, as the configured
+ * sampler would: a trace not recorded then costs no SDK work at all. `parentbased_*` follows the
+ * sampled flag of a valid incoming traceparent; a ratio keeps that share of traces.
+ */
+export class TraceDecision {
+  private readonly parentBased: boolean;
+  private readonly rootRatio: number;
+
+  constructor(config: Config) {
+    const name = config.OTEL_TRACES_SAMPLER;
+    this.parentBased = name.startsWith('parentbased_');
+    const root = this.parentBased ? name.slice('parentbased_'.length) : name;
+    this.rootRatio = root === 'always_on' ? 1 : root === 'always_off' ? 0 : config.OTEL_TRACES_SAMPLER_ARG;
+  }
+
+  /** Whether to record this request's trace; `parentSampled` is the incoming flag, undefined without a valid traceparent. */
+  record(parentSampled: boolean | undefined): boolean {
+    if (this.parentBased && parentSampled !== undefined) return parentSampled;
+    return this.rootRatio >= 1 || (this.rootRatio > 0 && Math.random() < this.rootRatio);
+  }
+}
+
+/** The incoming traceparent's trace id and sampled flag, when it is valid. */
+function incomingTrace(header: string | string[] | undefined): { traceId: string; sampled: boolean } | undefined {
+  if (typeof header !== 'string') return undefined;
+  const match = TRACEPARENT.exec(header.trim());
+  if (match === null || match[1] === INVALID_TRACE_ID) return undefined;
+  return { traceId: match[1]!, sampled: (parseInt(match[2]!, 16) & 1) === 1 };
+}
+
+/** 16 hex digits for a span id of the gateway's own, never all zeros. */
+function spanIdHex(): string {
+  return randomBytes(8).toString('hex').replace(/^0{16}$/, '0000000000000001');
+}
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 interface Instruments {
   readonly tokenUsage: GenAiHistogram;
@@ -144,24 +190,6 @@ function instruments(): Instruments {
   };
 }
 
-function sampler(config: Config): Sampler {
-  const ratio = config.OTEL_TRACES_SAMPLER_ARG;
-  switch (config.OTEL_TRACES_SAMPLER) {
-    case 'always_on':
-      return new AlwaysOnSampler();
-    case 'always_off':
-      return new AlwaysOffSampler();
-    case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio);
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-    default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  }
-}
-
 /** A signal's URL: its own endpoint as given, else the shared one with the signal's path (the OTLP exporter rule). */
 function signalUrl(own: string | undefined, shared: string | undefined, path: string): string | undefined {
   if (own !== undefined) return own;
@@ -179,7 +207,9 @@ export async function createTelemetry(config: Config, logger: Logger): Promise<T
   let tracerProvider: TracerProvider | undefined;
   if (tracesUrl !== undefined) {
     // OTEL_EXPORTER_OTLP_HEADERS (and the TRACES_ one) are read by the exporter itself.
-    tracerProvider = new TracerProvider({ resource, sampler: sampler(config), spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) })] });
+    // The gateway decides which traces are recorded (TraceDecision) before it asks the SDK for a
+    // span: the SDK records every span it is asked for.
+    tracerProvider = new TracerProvider({ resource, sampler: new AlwaysOnSampler(), spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) })] });
   }
   const histograms = instruments();
   let meterProvider: MeterProvider | undefined;
@@ -199,6 +229,7 @@ export async function createTelemetry(config: Config, logger: Logger): Promise<T
 
 class OtelTelemetry implements Telemetry {
   private readonly tracer: Tracer;
+  private readonly decision: TraceDecision;
   /** Which model names are metric attributes of their own (bounded: see ModelLabels). */
   private models: ModelLabels;
   /** The GenAI metrics' series, by the values of their attributes (when a metrics endpoint is set). */
@@ -219,6 +250,7 @@ class OtelTelemetry implements Telemetry {
   ) {
     // Without a traces endpoint the API's no-op tracer still carries an incoming trace on to providers.
     this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, VERSION);
+    this.decision = new TraceDecision(config);
     this.models = new ModelLabels(config.METRICS_MAX_MODELS, []);
     if (instruments !== undefined) {
       this.attemptRows = new SeriesTable(([operation, provider, origin, model, error]) => {
@@ -264,14 +296,13 @@ class OtelTelemetry implements Telemetry {
     if (request === undefined) ex.trace = request = this.serverTrace(ex);
     // A trace not recorded (sampled out, or no traces endpoint) gets no client spans: the provider
     // is sent the server span's context, and the attempt only its metrics.
-    if (!request.span.isRecording()) {
-      const headers = (request.unrecordedHeaders ??= this.contextHeaders(request.context));
-      return new ClientTrace(this, undefined, false, headers, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
+    if (request.span === undefined) {
+      return new ClientTrace(this, undefined, false, request.unrecordedHeaders, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
     }
     const server = this.addressOf(origin);
     const spanName = request.operation === undefined ? ex.method : name.model === undefined ? request.operation : `${request.operation} ${name.model}`;
     // Attributes only for a span the sampler keeps (the samplers offered here do not read them).
-    const span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT }, request.context);
+    const span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT }, request.context!);
     if (span.isRecording()) {
       const attributes: Attributes = {
         'gen_ai.provider.name': providerName(provider.name),
@@ -286,7 +317,7 @@ class OtelTelemetry implements Telemetry {
       if (name.hedge) attributes['gateway.hedge'] = true;
       span.setAttributes(attributes);
     }
-    const headers = this.contextHeaders(trace.setSpan(request.context, span));
+    const headers = this.contextHeaders(trace.setSpan(request.context!, span));
     return new ClientTrace(this, span, span.isRecording(), headers, request.operation, provider.name, origin, name.model, ex.stream, performance.now());
   }
 
@@ -300,7 +331,7 @@ class OtelTelemetry implements Telemetry {
     const operation = request.operation;
     const span = request.span;
     const errorType = requestError(record);
-    if (span.isRecording()) {
+    if (span !== undefined) {
       const attributes: Attributes = { 'http.response.status_code': record.status };
       if (record.provider !== undefined) attributes['gen_ai.provider.name'] = providerName(record.provider);
       if (record.route !== undefined) attributes['gateway.route'] = record.route;
@@ -319,11 +350,11 @@ class OtelTelemetry implements Telemetry {
       }
       span.setAttributes(attributes);
       if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
+      // performance.now() times: the SDK reads a number this small as one and adds the time origin.
+      // The answering attempt may read its provider's last events just after the response closed, so
+      // its span can end a little after this one: each says when its own work ended.
+      span.end(record.startedAt + record.durationMs);
     }
-    // performance.now() times: the SDK reads a number this small as one and adds the time origin.
-    // The answering attempt may read its provider's last events just after the response closed, so
-    // its span can end a little after this one: each says when its own work ended.
-    span.end(record.startedAt + record.durationMs);
     if (operation === undefined || this.requestRows === undefined) return;
     const model = this.models.label(record.clientModel, record.status >= 200 && record.status < 300);
     const row = this.requestRows.get([operation, record.provider ?? '', model, errorType ?? '']);
@@ -367,20 +398,27 @@ class OtelTelemetry implements Telemetry {
     await Promise.all([this.tracerProvider?.shutdown(), this.meterProvider?.shutdown()]);
   }
 
-  /** The request's server span, begun at its arrival, child of the client's `traceparent` when it sent a valid one. */
+  /**
+   * The request's server span, begun at its arrival, child of the client's `traceparent` when it
+   * sent a valid one; or, for a trace not recorded, none: its attempts then send the client's trace
+   * on under a span id of the gateway's own, flags 00 (nothing, when the client sent no trace).
+   */
   private serverTrace(ex: Exchange): ServerTrace {
-    const parent = this.propagator.extract(ROOT_CONTEXT, ex.req.headers, defaultTextMapGetter);
     const operation = OPERATIONS[apiLabel(ex)];
+    const incoming = incomingTrace(ex.req.headers.traceparent);
+    if (this.tracerProvider === undefined || !this.decision.record(incoming?.sampled)) {
+      const headers = incoming === undefined ? NO_HEADERS : ['traceparent', `00-${incoming.traceId}-${spanIdHex()}-00`];
+      return new ServerTrace(undefined, undefined, operation, headers);
+    }
+    const parent = this.propagator.extract(ROOT_CONTEXT, ex.req.headers, defaultTextMapGetter);
     const model = ex.clientModel;
     const name = operation === undefined ? ex.method : model === undefined ? operation : `${operation} ${model}`;
     const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: ex.startedAt }, parent);
-    if (span.isRecording()) {
-      const attributes: Attributes = { 'http.request.method': ex.method, 'url.path': ex.path };
-      if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
-      if (model !== undefined) attributes['gen_ai.request.model'] = model;
-      span.setAttributes(attributes);
-    }
-    return new ServerTrace(span, trace.setSpan(parent, span), operation);
+    const attributes: Attributes = { 'http.request.method': ex.method, 'url.path': ex.path };
+    if (operation !== undefined) attributes['gen_ai.operation.name'] = operation;
+    if (model !== undefined) attributes['gen_ai.request.model'] = model;
+    span.setAttributes(attributes);
+    return new ServerTrace(span, trace.setSpan(parent, span), operation, NO_HEADERS);
   }
 
   /** `traceparent` (and `tracestate`) for a context, [name, value, ...]. */

@@ -9,7 +9,8 @@ import type { AttemptRecord, ModelLabels, RequestRecord } from './records.js';
 
 /** A request's server span, kept on its Exchange (`trace`) once its first attempt starts. */
 export interface RequestTrace {
-  readonly traceId: string;
+  /** Whether its spans are recorded (the trace sampled); a trace not recorded costs the SDK nothing. */
+  readonly recorded: boolean;
 }
 
 /** One attempt's client span, from its dispatch to its end. */
