@@ -14,8 +14,8 @@ import { MAX_ADMIN_BODY_BYTES } from '../src/admin/api.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import type { GatewayServer } from '../src/server.js';
 import { MemoryStore, RedisStore, type Store } from '../src/state/index.js';
-import { collectLines, KEY, MODEL, startGateway, startGatewayProcess, unreachableProviders } from './helpers.js';
-import { configFileWith, sha256 } from './keys-helpers.js';
+import { collectLines, KEY, MODEL, startGateway, startGatewayProcess } from './helpers.js';
+import { configFileWith, sha256, sharedGatewayEnv } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
 const ADMIN_KEY = 'admin-0123456789abcdef0123456789';
@@ -292,18 +292,11 @@ describe('admin API: keys shared by two gateway processes through Redis', { skip
   before(async () => {
     redis = await RedisServer.start();
     sim = await startFireworksSim({ port: 0 });
-    const env = {
-      ...unreachableProviders(),
-      CONFIG_FILE: configFile(),
-      FIREWORKS_BASE_URL: sim.url,
-      FIREWORKS_API_KEY: KEY,
-      REDIS_URL: redis.url,
-      REDIS_TIMEOUT_MS: '1000',
+    const env = sharedGatewayEnv(configFile(), sim.url, redis.url, {
       ADMIN_KEY_SHA256: sha256(ADMIN_KEY),
       ADMIN_KEYS_REFRESH_MS: String(REFRESH_MS),
-      LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
-    };
+    });
     gateways.push(...(await Promise.all([startGatewayProcess(env), startGatewayProcess(env)])));
   });
   after(async () => {

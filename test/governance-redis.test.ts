@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { KEY, MODEL, startGatewayProcess, unreachableProviders } from './helpers.js';
-import { configFileWith, sha256 } from './keys-helpers.js';
+import { MODEL, startGatewayProcess } from './helpers.js';
+import { configFileWith, sha256, sharedGatewayEnv } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
 const RPM_KEY = 'gk-shared-rpm-0123456789';
@@ -65,16 +65,7 @@ describe('limits shared through Redis by two gateway processes', { skip: skipRed
   before(async () => {
     redis = await RedisServer.start({ appendonly: true });
     sim = await startFireworksSim({ port: 0 });
-    env = {
-      ...unreachableProviders(),
-      CONFIG_FILE: configFile(),
-      FIREWORKS_BASE_URL: sim.url,
-      FIREWORKS_API_KEY: KEY,
-      REDIS_URL: redis.url,
-      // Generous for a loaded test machine: a command that times out fails open, and the exact counts below would not hold.
-      REDIS_TIMEOUT_MS: '1000',
-      LOG_LEVEL: 'info',
-    };
+    env = sharedGatewayEnv(configFile(), sim.url, redis.url);
     for (let i = 0; i < 2; i++) gateways.push(await startGatewayProcess(env));
   });
   after(async () => {

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { KEY, MODEL, startGatewayProcess, unreachableProviders } from './helpers.js';
+import { MODEL, startGatewayProcess } from './helpers.js';
 import { Nginx, skipNginx } from './nginx.js';
-import { configFileWith, sha256 } from './keys-helpers.js';
+import { configFileWith, sha256, sharedGatewayEnv } from './keys-helpers.js';
 import { RedisServer, skipRedis } from './redis-server.js';
 
 const TEAM_KEY = 'gk-team-0123456789abcdef';
@@ -46,15 +46,7 @@ describe('two gateways behind nginx, sharing Redis', { skip: skipRedis || skipNg
   before(async () => {
     redis = await RedisServer.start();
     sim = await startFireworksSim({ port: 0 });
-    const env = {
-      ...unreachableProviders(),
-      CONFIG_FILE: configFile(),
-      FIREWORKS_BASE_URL: sim.url,
-      FIREWORKS_API_KEY: KEY,
-      REDIS_URL: redis.url,
-      REDIS_TIMEOUT_MS: '1000',
-      LOG_LEVEL: 'info',
-    };
+    const env = sharedGatewayEnv(configFile(), sim.url, redis.url);
     for (let i = 0; i < 2; i++) gateways.push(await startGatewayProcess(env));
     nginx = await Nginx.start(gateways.map((gateway) => gateway.origin));
   });
