@@ -222,6 +222,8 @@ function allowed(key: GatewayKey, ex: Exchange, route: Route | undefined): void 
     const what = route === undefined ? `model ${safeEcho(ex.clientModel ?? '', 80)} outside a route` : `route ${safeEcho(route.name, 80)}`;
     throw new GatewayError(403, `Gateway key "${key.name}" may not use the ${what}; it may use the routes ${[...key.routes].join(', ')}.`, 'route_not_allowed');
   }
+  // A key that names no providers and no models allows every target: nothing to list.
+  if (key.providers === undefined && key.models === undefined) return;
   const targets = route !== undefined ? route.targets.map((target) => [target.provider.name, target.model ?? ''] as const) : [[ex.provider?.name ?? '', ex.model ?? ''] as const];
   for (const [provider, model] of targets) {
     if (key.providers !== undefined && !key.providers.has(provider)) {
