@@ -25,6 +25,8 @@ export const MAX_API_KEYS = 10_000;
 export const MAX_TABLE_BYTES = 8 * 1024 * 1024;
 /** Changes retried after losing a race to another instance's write; beyond this the store is too busy (503). */
 const MAX_WRITE_ATTEMPTS = 16;
+/** The most a retried change waits, per attempt so far, before reading again. */
+const RETRY_JITTER_MS = 10;
 
 /** A key as the table keeps it: what the admin API was given, its hash, and when it was made. */
 const storedKey = apiKeyEntry.extend({
@@ -48,6 +50,8 @@ export class StoredKeys {
   private applied = 0;
   private refreshing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The change in progress in this process, which the next one waits for. */
+  private changing: Promise<void> = Promise.resolve();
   /** Whether the last refresh failed, so that an unreachable store is logged once, not every interval. */
   private failing = false;
 
@@ -98,8 +102,19 @@ export class StoredKeys {
    * Applies `edit` to the table as the store holds it now and writes the result if no other write
    * came between; else reads again and retries. `edit` throws a GatewayError to refuse the change.
    */
-  async change(edit: (keys: readonly StoredKey[]) => StoredKey[]): Promise<void> {
+  change(edit: (keys: readonly StoredKey[]) => StoredKey[]): Promise<void> {
+    // One change at a time in this process: its own changes never race each other, only other
+    // gateways' do. A change that fails does not stop the ones queued after it.
+    const run = this.changing.then(() => this.changeNow(edit));
+    this.changing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async changeNow(edit: (keys: readonly StoredKey[]) => StoredKey[]): Promise<void> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      // Another gateway wrote first: wait a little, and a random part of it, so that the
+      // gateways that collided do not collide again in step.
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * RETRY_JITTER_MS * attempt));
       const table = await this.read();
       const keys = edit(table.keys);
       if (keys.length > MAX_API_KEYS) {
