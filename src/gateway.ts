@@ -90,6 +90,8 @@ export class Gateway {
   private readonly cache: ResponseCache | undefined;
   /** Where limits, budgets and leases (and, with Redis, the cache and the item memory) live; the server's, kept across reloads. */
   readonly store: Store | undefined;
+  /** Requests begun on this gateway and not yet closed: one a reload replaced closes after its last (server.ts). */
+  inFlight = 0;
 
   constructor(
     readonly config: Config,

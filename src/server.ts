@@ -188,10 +188,10 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
   /** The admin API's keys, read from the store in the background (never by a request) into governance's table. */
   const storedKeys = adminOn ? new StoredKeys(store!, (keys) => governance!.useApiKeys(keys), config.ADMIN_KEYS_REFRESH_MS, logger) : undefined;
   let admin = storedKeys !== undefined ? new AdminApi(config, config.gatewayKeys.map(fileKeyEntry), storedKeys) : undefined;
-  /** Requests in flight per gateway, so that a gateway a reload replaced closes after its last one. */
-  const served = new Map<Gateway, number>([[gateway, 0]]);
+  /** Gateways a reload replaced that still serve requests begun on them; each closes after its last. */
+  const retiring = new Set<Gateway>();
   const retire = (old: Gateway) => {
-    served.delete(old);
+    retiring.delete(old);
     old.close().catch((err: unknown) => logger.warn({ err: String(err) }, 'closing the replaced configuration failed'));
   };
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
@@ -234,12 +234,10 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       const ex = newExchange(req, res);
       const entry = inFlight.add(ex);
       const startedOn = gateway;
-      served.set(startedOn, served.get(startedOn)! + 1);
+      startedOn.inFlight++;
       res.on('close', () => {
         inFlight.delete(entry);
-        const left = served.get(startedOn)! - 1;
-        if (startedOn !== gateway && left === 0) retire(startedOn);
-        else served.set(startedOn, left);
+        if (--startedOn.inFlight === 0 && startedOn !== gateway) retire(startedOn);
         if (!res.writableFinished && !ex.cutByGateway) {
           ex.clientGone = true;
           ex.waiting?.cancel();
@@ -640,8 +638,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       cors = createCors(next);
       requestLines = requestLineWriters(logger, replacement.secrets);
       recorder?.useSecrets(replacement.secrets);
-      served.set(replacement, 0);
-      if (served.get(old) === 0) retire(old);
+      if (old.inFlight === 0) retire(old);
+      else retiring.add(old);
       return restart;
     },
     async listen(port = config.PORT, host = config.HOST) {
@@ -687,7 +685,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       metricsServer?.closeAllConnections();
       metricsServer?.close();
       await closed;
-      await Promise.all([...served.keys()].map((open) => open.close()));
+      await Promise.all([gateway, ...retiring].map((open) => open.close()));
       if (ownsStore) await store?.close();
       // The last requests' spans and metrics are sent before the process may exit.
       await telemetry?.shutdown();

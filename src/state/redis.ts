@@ -4,13 +4,16 @@
 // that fails is not retried on the request's time. Then a limit that fails closed refuses (503),
 // and one that fails open reserves in this process's MemoryStore, on REDIS_FAIL_OPEN_SHARE of its
 // limit. ioredis reconnects in the background; the first reserve after it is back uses Redis again.
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactValue, urlSecrets } from '../redact.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
 import { MemoryStore, RESERVATION_TTL_MS } from './memory.js';
 import { COMPARE_AND_SET_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT } from './redis-scripts.js';
 import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store, StoreHealth, Versioned } from './store.js';
+
+const require = createRequire(import.meta.url);
 
 /** Reconnection waits 50 ms, then twice as long each time, up to this: Redis back is seen within it. */
 export const RECONNECT_MAX_MS = 2_000;
@@ -70,7 +73,9 @@ export class RedisStore implements Store {
     this.logger = options.logger;
     this.local = new MemoryStore({ local: true, maxBytes: options.memoryMaxBytes, logger: options.logger });
     this.secrets = urlSecrets(options.url);
-    this.redis = new Redis(options.url, {
+    // Loaded with the first Redis store: a gateway without REDIS_URL never loads the client.
+    const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis');
+    this.redis = new RedisClient(options.url, {
       keyPrefix: options.prefix ?? DEFAULT_REDIS_PREFIX,
       commandTimeout: options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS,
       connectTimeout: CONNECT_TIMEOUT_MS,
