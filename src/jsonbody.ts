@@ -50,6 +50,12 @@ export interface BodyFacts {
    * one parsed whole, which is too small (SCAN_FROM_BYTES) for its count to matter.
    */
   values: number;
+  /**
+   * The output bound the body declares (`max_completion_tokens`, `max_tokens`, `max_output_tokens`,
+   * or Gemini's `generationConfig.maxOutputTokens`): null when it declares none, undefined when the
+   * body was scanned rather than parsed and the bound was not read.
+   */
+  maxTokens: number | null | undefined;
 }
 
 /** Why a body is refused: the message says what is wrong and where. */
@@ -190,6 +196,8 @@ export class JsonBodyScanner implements BodyFacts {
   modelEnd = -1;
   stream = false;
   requiredType: JsonType | undefined = undefined;
+  /** Not read while scanning: a large body's bound is looked for only when a limit needs it. */
+  readonly maxTokens = undefined;
   values = 0;
 
   /** @param required the name (as bytes) of a top-level field whose value's type the caller wants */
@@ -487,8 +495,26 @@ export function parseBodyFacts(raw: Buffer, required: string): BodyFacts {
     stream: Object.hasOwn(body, 'stream') && body.stream === true,
     requiredType: jsonTypeOf(requiredValue),
     values: 0,
+    maxTokens: declaredBound(body),
   };
 }
+
+/** The first output bound a parsed body declares, as a whole number of tokens; null when none. */
+function declaredBound(body: Record<string, unknown>): number | null {
+  for (const field of OUTPUT_BOUND_FIELDS) {
+    const value = Object.hasOwn(body, field) ? body[field] : undefined;
+    if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  }
+  const generation = Object.hasOwn(body, 'generationConfig') ? body.generationConfig : undefined;
+  if (typeof generation === 'object' && generation !== null && Object.hasOwn(generation, 'maxOutputTokens')) {
+    const value = (generation as Record<string, unknown>).maxOutputTokens;
+    if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  }
+  return null;
+}
+
+/** Where chat completions, Anthropic's Messages and the Responses API declare their output bound. */
+const OUTPUT_BOUND_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;
 
 /**
  * Where the model's string token lies: [start, end). A scanned body knows; a parsed one (a small

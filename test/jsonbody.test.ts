@@ -204,3 +204,20 @@ describe('replaceModel', () => {
     assert.equal(out.messages[0].content, 'use "model":"route" here');
   });
 });
+
+test('a parsed body names its output bound, in whichever field its API declares it', () => {
+  const bound = (body: unknown) => parseBodyFacts(Buffer.from(JSON.stringify(body)), 'messages').maxTokens;
+  assert.equal(bound({ model: 'm', messages: [], max_tokens: 64 }), 64);
+  assert.equal(bound({ model: 'm', messages: [], max_completion_tokens: 32, max_tokens: 64 }), 32);
+  assert.equal(bound({ model: 'm', input: 'x', max_output_tokens: 128 }), 128);
+  assert.equal(bound({ contents: [], generationConfig: { maxOutputTokens: 256 } }), 256);
+  // None declared, or not a whole number of tokens: the gateway's default applies.
+  assert.equal(bound({ model: 'm', messages: [] }), null);
+  assert.equal(bound({ model: 'm', messages: [], max_tokens: '64' }), null);
+  assert.equal(bound({ model: 'm', messages: [], max_tokens: 1.5 }), null);
+  assert.equal(bound({ model: 'm', messages: [{ role: 'user', content: '"max_tokens": 9' }] }), null);
+  // A scanned (large) body leaves it unread: admission looks for it only when a limit needs it.
+  const scanner = new JsonBodyScanner(Buffer.from('messages'));
+  scanner.push(Buffer.from('{"model":"m","messages":[],"max_tokens":64}'));
+  assert.equal(scanner.finish().maxTokens, undefined);
+});

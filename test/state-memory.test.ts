@@ -147,6 +147,26 @@ describe('MemoryStore: the sliding window counter', () => {
   });
 });
 
+describe('MemoryStore: budget periods', () => {
+  test("a settle of an ended period's reservation leaves the new period's counter alone", async () => {
+    const clock = new Clock();
+    const store = new MemoryStore({ now: clock.now });
+    const december = { id: '2026-12', endsAt: T0 + MINUTE };
+    const january = { id: '2027-01', endsAt: T0 + 2 * MINUTE };
+    const late = reservationOf(await store.reserve('a', [{ key: 'usd', limit: 100, amount: 60, period: december }], [], 'closed'));
+    clock.ms = T0 + MINUTE;
+    reservationOf(await store.reserve('b', [{ key: 'usd', limit: 100, amount: 60, period: january }], [], 'closed'));
+    // December's request used 10 more than it reserved: had that landed in January, 40 + 1 would not fit.
+    await store.settle(late, [70]);
+    reservationOf(await store.reserve('c', [{ key: 'usd', limit: 100, amount: 40, period: january }], [], 'closed'));
+    assert.equal(retryOf(await store.reserve('d', [{ key: 'usd', limit: 100, amount: 1, period: january }], [], 'closed')), MINUTE);
+    // A charge for December now (a clock behind) keeps nothing, and January's counter is untouched.
+    await store.reserve('e', [{ key: 'usd', limit: 100, amount: 50, period: december }], [], 'closed');
+    assert.equal((await store.peek([{ key: 'usd', limit: 100, amount: 0, period: january }]))[0]!.remaining, 0);
+    await store.close();
+  });
+});
+
 describe('MemoryStore: bytes', () => {
   test('held bytes stay within the bound, least recently used dropped first', async () => {
     const store = new MemoryStore({ maxBytes: 100 });

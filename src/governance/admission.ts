@@ -98,12 +98,15 @@ export class Governance {
       return undefined;
     }
     allowed(key, ex, route);
+    const plan = planOf(key);
+    if (plan === undefined || (plan.charges === 0 && !(plan.streams && ex.stream))) return undefined;
     const charges: Charge[] = [];
     const kinds: ChargeKind[] = [];
     const leases: Lease[] = [];
-    const estimate = needsEstimate(key) ? this.estimate(ex) : undefined;
-    const periods = this.periods.at(Date.now());
-    const add = (names: OwnerNames, limits: FileLimits) => {
+    const estimate = plan.estimates ? this.estimate(ex) : undefined;
+    const periods = plan.budgets ? this.periods.at(Date.now()) : undefined;
+    for (let i = 0; i < plan.owners.length; i++) {
+      const { names, limits } = plan.owners[i]!;
       if (limits.rpm !== undefined) {
         charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
         kinds.push('requests');
@@ -113,22 +116,19 @@ export class Governance {
         kinds.push('tokens');
       }
       if (limits.usdPerDay !== undefined) {
-        charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods.day });
+        charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods!.day });
         kinds.push('usd');
       }
       if (limits.usdPerMonth !== undefined) {
-        charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods.month });
+        charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods!.month });
         kinds.push('usd');
       }
       if (limits.streams !== undefined && ex.stream) leases.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
-    };
-    add(ownerNames('key', key.name), key.limits);
-    if (key.groupLimits !== undefined) add(ownerNames('group', key.group!), key.groupLimits);
-    if (charges.length === 0 && leases.length === 0) return undefined;
-    const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
+    }
+    const onFailure = plan.onFailure;
     // A request counts exactly 1 against a rate of requests: with nothing else to correct (no
     // tokens, no dollars, no stream slot), its reservation is final and is never settled.
-    const settles = leases.length > 0 || kinds.some((kind) => kind !== 'requests');
+    const settles = leases.length > 0 || plan.estimates;
     const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
     if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, kinds, settles));
@@ -143,12 +143,12 @@ export class Governance {
       if ('unavailable' in admission) {
         throw new GatewayError(503, `The gateway cannot check this key's limits now (its shared state is unreachable), and they are set to refuse requests then. Retry shortly.`, 'limits_unavailable', null, undefined, { 'retry-after': '1' });
       }
-      throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining));
+      throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining, kinds));
     }
     if (admission.reservation.local) this.counts.local++;
     if (settles) ex.admitted = { reservation: admission.reservation, kinds };
     // Written with the answer's head (sink.ts), as one array: cheaper than a setHeader each.
-    const headers = rateHeaders(admission.remaining);
+    const headers = rateHeaders(admission.remaining, kinds);
     if (headers.length > 0) ex.limitHeaders = headers;
   }
 
@@ -189,7 +189,9 @@ export class Governance {
     const body = ex.body;
     const bytes = body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0);
     const input = Math.ceil(bytes / BYTES_PER_TOKEN);
-    const output = declaredMaxTokens(body) ?? this.defaultMaxTokens;
+    // A parsed body's bound was read with it; only a large (scanned) body is searched for one.
+    const declared = ex.facts?.maxTokens;
+    const output = (declared === undefined ? declaredMaxTokens(body) : declared) ?? this.defaultMaxTokens;
     const provider = ex.provider?.name;
     const model = ex.model;
     const cost = provider === undefined || model === undefined ? undefined : this.pricing.cost(provider, model, { promptTokens: input, completionTokens: output });
@@ -197,9 +199,39 @@ export class Governance {
   }
 }
 
-function needsEstimate(key: GatewayKey): boolean {
-  const needs = (limits: FileLimits | undefined) => limits !== undefined && (limits.tpm !== undefined || limits.usdPerDay !== undefined || limits.usdPerMonth !== undefined);
-  return needs(key.limits) || needs(key.groupLimits);
+/** What admission does for a key, worked out once per key (a key table is replaced whole, never edited). */
+interface KeyPlan {
+  /** The key's limits then its group's, each with its counters' names. */
+  readonly owners: readonly { readonly names: OwnerNames; readonly limits: FileLimits }[];
+  /** Rate and budget charges each request makes (streams aside). */
+  readonly charges: number;
+  readonly streams: boolean;
+  /** Some charge counts tokens or dollars: the request's estimate is needed, and it is settled. */
+  readonly estimates: boolean;
+  readonly budgets: boolean;
+  readonly onFailure: OnStoreFailure;
+}
+
+const PLANS = new WeakMap<GatewayKey, KeyPlan | undefined>();
+
+function planOf(key: GatewayKey): KeyPlan | undefined {
+  if (PLANS.has(key)) return PLANS.get(key);
+  const owners = [{ names: ownerNames('key', key.name), limits: key.limits }];
+  if (key.groupLimits !== undefined) owners.push({ names: ownerNames('group', key.group!), limits: key.groupLimits });
+  let charges = 0;
+  let streams = false;
+  let estimates = false;
+  let budgets = false;
+  for (const { limits } of owners) {
+    charges += [limits.rpm, limits.tpm, limits.usdPerDay, limits.usdPerMonth].filter((limit) => limit !== undefined).length;
+    streams ||= limits.streams !== undefined;
+    budgets ||= limits.usdPerDay !== undefined || limits.usdPerMonth !== undefined;
+    estimates ||= limits.tpm !== undefined || budgets;
+  }
+  const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
+  const plan = charges === 0 && !streams ? undefined : { owners, charges, streams, estimates, budgets, onFailure };
+  PLANS.set(key, plan);
+  return plan;
 }
 
 /** The output bound a body declares, found by its field name; undefined when it names none. */
@@ -263,15 +295,18 @@ function refusal(key: string, limit: number, retryAfterMs: number, headers: read
   }
 }
 
-/** `x-ratelimit-*` as OpenAI names them, for the key's (or else its group's) requests and tokens per minute: [name, value, ...]. */
-function rateHeaders(remaining: readonly Remaining[]): string[] {
+/**
+ * `x-ratelimit-*` as OpenAI names them, for the key's (or else its group's) requests and tokens per
+ * minute: [name, value, ...]. `remaining` is in the charges' order, which `kinds` names.
+ */
+function rateHeaders(remaining: readonly Remaining[], kinds: readonly ChargeKind[]): string[] {
   const headers: string[] = [];
   let requests: Remaining | undefined;
   let tokens: Remaining | undefined;
-  // The key's own counter wins over its group's (remaining lists the key's first).
-  for (const entry of remaining) {
-    if (entry.key.endsWith(':rpm')) requests ??= entry;
-    else if (entry.key.endsWith(':tpm')) tokens ??= entry;
+  // The key's own counter wins over its group's (its charges come first).
+  for (let i = 0; i < remaining.length && i < kinds.length; i++) {
+    if (kinds[i] === 'requests') requests ??= remaining[i];
+    else if (kinds[i] === 'tokens') tokens ??= remaining[i];
   }
   if (requests !== undefined) pushRate(headers, 'requests', requests);
   if (tokens !== undefined) pushRate(headers, 'tokens', tokens);

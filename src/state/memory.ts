@@ -51,7 +51,10 @@ export class MemoryStore implements Store {
   private readonly stateFile: string | undefined;
   private readonly logger: Logger | undefined;
   private readonly rates = new Map<string, RateCounter>();
-  /** By key and period id: a new period is a new counter, and an ended one is dropped. */
+  /**
+   * By key, its current period's counter: a charge for a later period replaces it (the earlier one
+   * ended and bounds nothing any more), and one for an earlier period finds nothing to change.
+   */
   private readonly budgets = new Map<string, BudgetEntry>();
   /** Each lease key's holders (reservation ids) and when each one's slot expires. */
   private readonly leases = new Map<string, Map<string, number>>();
@@ -73,7 +76,10 @@ export class MemoryStore implements Store {
     this.stateFile = options.stateFile || undefined;
     this.logger = options.logger;
     if (this.stateFile !== undefined) {
-      for (const entry of readSnapshot(this.stateFile, this.now())) this.budgets.set(budgetId(entry.key, entry.periodId), entry);
+      for (const entry of readSnapshot(this.stateFile, this.now())) {
+        const held = this.budgets.get(entry.key);
+        if (held === undefined || held.endsAt < entry.endsAt) this.budgets.set(entry.key, entry);
+      }
     }
     this.timer = setInterval(() => void this.sweep(), SNAPSHOT_INTERVAL_MS).unref();
   }
@@ -87,21 +93,24 @@ export class MemoryStore implements Store {
   reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): Admission {
     const now = this.now();
     // Every check before any change: a refusal reserves nothing.
-    for (const charge of charges) {
+    for (let i = 0; i < charges.length; i++) {
+      const charge = charges[i]!;
       const retryAfter = this.refusal(charge, now);
       if (retryAfter !== undefined) {
         return { ok: false, key: charge.key, limit: charge.limit, retryAfterMs: retryAfter, remaining: this.remainingOf(charges, now) };
       }
     }
-    for (const lease of leases) {
+    for (let i = 0; i < leases.length; i++) {
+      const lease = leases[i]!;
       if (this.holders(lease.key, now).size >= lease.limit) {
         return { ok: false, key: lease.key, limit: lease.limit, retryAfterMs: -1, remaining: this.remainingOf(charges, now) };
       }
     }
     const windows: number[] = [];
-    for (const charge of charges) {
+    for (let i = 0; i < charges.length; i++) {
+      const charge = charges[i]!;
       if (charge.period !== undefined) {
-        this.budget(charge, now).used += charge.amount;
+        this.budget(charge).used += charge.amount;
         this.budgetsChanged = true;
       } else {
         const counter = this.rate(charge, now);
@@ -109,7 +118,7 @@ export class MemoryStore implements Store {
         windows.push(counter.start);
       }
     }
-    for (const lease of leases) this.holders(lease.key, now).set(id, now + lease.ttlMs);
+    for (let i = 0; i < leases.length; i++) this.holders(leases[i]!.key, now).set(id, now + leases[i]!.ttlMs);
     if (settles) this.unsettled.set(id, now + RESERVATION_TTL_MS);
     const reservation: Reservation = { id, charges, leases, windows, local: this.local };
     return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
@@ -121,16 +130,19 @@ export class MemoryStore implements Store {
 
   settleNow(reservation: Reservation, used: readonly number[]): void {
     // Freeing a holder is idempotent by itself; the counters move only for a reservation still waiting.
-    for (const lease of reservation.leases) this.leases.get(lease.key)?.delete(reservation.id);
+    const leases = reservation.leases;
+    for (let i = 0; i < leases.length; i++) this.leases.get(leases[i]!.key)?.delete(reservation.id);
     if (!this.unsettled.delete(reservation.id)) return;
     const now = this.now();
     let rateIndex = 0;
-    for (const [index, charge] of reservation.charges.entries()) {
+    const charges = reservation.charges;
+    for (let index = 0; index < charges.length; index++) {
+      const charge = charges[index]!;
       const delta = (used[index] ?? charge.amount) - charge.amount;
       if (charge.period !== undefined) {
-        // A period that ended meanwhile was dropped: its spend no longer bounds anything.
-        const entry = this.budgets.get(budgetId(charge.key, charge.period.id));
-        if (entry !== undefined && delta !== 0) {
+        // A period that ended meanwhile was replaced or dropped: its spend no longer bounds anything.
+        const entry = this.budgets.get(charge.key);
+        if (entry !== undefined && entry.periodId === charge.period.id && delta !== 0) {
           entry.used = Math.max(0, entry.used + delta);
           this.budgetsChanged = true;
         }
@@ -214,33 +226,46 @@ export class MemoryStore implements Store {
   /** Undefined when `charge` fits now, else when it could. */
   private refusal(charge: Charge, now: number): number | undefined {
     if (charge.period !== undefined) {
-      const used = this.budgets.get(budgetId(charge.key, charge.period.id))?.used ?? 0;
+      const used = this.budgetUsed(charge);
       if (used + charge.amount <= charge.limit) return undefined;
       return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
     }
     const windowMs = charge.windowMs!;
-    const { prev, curr, elapsed } = this.rateNow(charge.key, windowMs, now);
+    const counter = this.rolled(charge.key, now);
+    const prev = counter?.prev ?? 0;
+    const curr = counter?.curr ?? 0;
+    const elapsed = now % windowMs;
     if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
     return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
   }
 
-  /** A rate's two sub-windows as of `now` (rolled forward), and how far into the current one it is. */
-  private rateNow(key: string, windowMs: number, now: number): { prev: number; curr: number; elapsed: number } {
+  /** A rate's counter rolled forward to `now`; undefined while nothing was charged to it. */
+  private rolled(key: string, now: number): RateCounter | undefined {
     const counter = this.rates.get(key);
     if (counter !== undefined) roll(counter, now);
-    return { prev: counter?.prev ?? 0, curr: counter?.curr ?? 0, elapsed: now - windowStart(now, windowMs) };
+    return counter;
+  }
+
+  /** What a budget's period holds: 0 for a period nothing was charged to yet. */
+  private budgetUsed(charge: Charge): number {
+    const entry = this.budgets.get(charge.key);
+    return entry !== undefined && entry.periodId === charge.period!.id ? entry.used : 0;
   }
 
   private remainingOf(charges: readonly Charge[], now: number): Remaining[] {
     const out: Remaining[] = [];
-    for (const charge of charges) {
+    for (let i = 0; i < charges.length; i++) {
+      const charge = charges[i]!;
       if (charge.period !== undefined) {
-        const used = this.budgets.get(budgetId(charge.key, charge.period.id))?.used ?? 0;
+        const used = this.budgetUsed(charge);
         out.push({ key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period.endsAt - now) });
         continue;
       }
       const windowMs = charge.windowMs!;
-      const { prev, curr, elapsed } = this.rateNow(charge.key, windowMs, now);
+      const counter = this.rolled(charge.key, now);
+      const prev = counter?.prev ?? 0;
+      const curr = counter?.curr ?? 0;
+      const elapsed = now % windowMs;
       out.push({
         key: charge.key,
         limit: charge.limit,
@@ -260,13 +285,17 @@ export class MemoryStore implements Store {
     return counter;
   }
 
-  private budget(charge: Charge, now: number): BudgetEntry {
-    const id = budgetId(charge.key, charge.period!.id);
-    let entry = this.budgets.get(id);
-    if (entry === undefined) {
-      entry = { key: charge.key, periodId: charge.period!.id, endsAt: charge.period!.endsAt, used: 0 };
-      this.budgets.set(id, entry);
-    }
+  /**
+   * The counter of the charge's period, made when the period is new: it replaces an ended one's. A
+   * charge for a period older than the one held (a clock behind the store's) counts in a counter
+   * nothing keeps, as a charge to an ended period would.
+   */
+  private budget(charge: Charge): BudgetEntry {
+    const period = charge.period!;
+    const held = this.budgets.get(charge.key);
+    if (held !== undefined && held.periodId === period.id) return held;
+    const entry = { key: charge.key, periodId: period.id, endsAt: period.endsAt, used: 0 };
+    if (held === undefined || held.endsAt < period.endsAt) this.budgets.set(charge.key, entry);
     return entry;
   }
 
@@ -333,10 +362,6 @@ function roll(counter: RateCounter, now: number): void {
   counter.prev = start - counter.windowMs === counter.start ? counter.curr : 0;
   counter.curr = 0;
   counter.start = start;
-}
-
-function budgetId(key: string, periodId: string): string {
-  return `${key}\n${periodId}`;
 }
 
 function entrySize(key: string, value: Buffer): number {
