@@ -88,6 +88,39 @@ describe('RedisStore', { skip: skipRedis }, () => {
     }
   });
 
+  test('the reserves of one turn of the event loop go to Redis as one script call, each answered as if alone', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'batch:' });
+    await store.ready(5_000);
+    const raw = new Redis(server.url);
+    try {
+      const scriptCalls = async () => {
+        const stats = await raw.info('commandstats');
+        return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      };
+      await store.reserve('warm', [{ key: 'warm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed');
+      const before = await scriptCalls();
+      // 50 requests against 20: the first 20 in the batch pass, in order, and each later one is refused by that limit.
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.reserve(`b${i}`, [{ key: 'rpm', limit: 20, amount: 1, windowMs: HOUR }, month('usd', 1)], i % 2 === 0 ? [{ key: 'streams', limit: 100, ttlMs: HOUR }] : [], 'closed'),
+        ),
+      );
+      const calls = (await scriptCalls()) - before;
+      assert.equal(calls, 1, 'one script call carried the 50 reserves');
+      assert.deepEqual(answers.map((answer) => answer.ok), Array.from({ length: 50 }, (_, i) => i < 20));
+      const last = answers[19]!;
+      assert.ok(last.ok);
+      assert.equal(last.remaining[0]!.remaining, 0, 'the 20th saw the 19 before it');
+      const refused = answers[20]!;
+      assert.ok(!refused.ok && !('unavailable' in refused));
+      assert.equal(refused.key, 'rpm');
+      assert.equal(refused.limit, 20);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   test('two processes firing 300 concurrent reserves each at one limit of 100 get exactly 100 in total', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/reserve-flood.js', import.meta.url));
     const key = `flood:${Date.now()}`;

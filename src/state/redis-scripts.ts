@@ -14,109 +14,129 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: one per charge, one per lease, then the reservation's own. ARGV: charges, leases, id, then per charge kind ('r' or
- * 'b'), limit, amount, window ms (rate) or period end (budget), then per lease limit and ttl ms,
- * then how long the reservation waits for its settlement.
- * An empty id peeks: it reads the counters and writes nothing.
- * Returns [ok, refused index (1-based, leases after charges), retry after ms, each charge's window
- * start (0 for a budget), then each charge's remaining and reset ms].
+ * Reserves a batch of requests (those admitted in one turn of the event loop), one after another
+ * in one script call: each sees the counters as the ones before it left them, exactly as separate
+ * calls would, and no other gateway's reserve comes between. ARGV[1]: how many. Then per request,
+ * KEYS: one per charge, one per lease, then the reservation's own; ARGV: charges, leases, id, then
+ * per charge kind ('r' or 'b'), limit, amount, window ms (rate) or period end (budget), then per
+ * lease limit and ttl ms, then how long the reservation waits for its settlement (0: it never
+ * will). An empty id peeks: it reads the counters and writes nothing.
+ * Returns, per request one after another: ok, refused index (1-based, leases after charges), retry
+ * after ms, each charge's window start (0 for a budget), then each charge's remaining and reset ms.
  */
 export const RESERVE_SCRIPT = `${NOW}
-local nc = tonumber(ARGV[1])
-local nl = tonumber(ARGV[2])
-local id = ARGV[3]
-local kind, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}
-for i = 1, nc do
-  local a = 4 + (i - 1) * 4
-  kind[i] = ARGV[a]
-  limit[i] = tonumber(ARGV[a + 1])
-  amount[i] = tonumber(ARGV[a + 2])
-  span[i] = tonumber(ARGV[a + 3])
-  if kind[i] == 'r' then
-    local w = span[i]
-    local ws = now - (now % w)
-    local h = redis.call('HMGET', KEYS[i], 's', 'p', 'c', 'w')
-    local s, p, c = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-    if tonumber(h[4]) ~= w then
-      p, c = 0, 0
-    elseif s ~= ws then
-      if s == ws - w then p = c else p = 0 end
-      c = 0
-    end
-    prev[i], curr[i], start[i] = p, c, ws
-  else
-    curr[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
-    start[i] = 0
-  end
-end
+local out = {}
 
-local function retryAfter(i)
-  local l, a, c = limit[i], amount[i], curr[i]
-  if kind[i] == 'b' then
-    if c + a <= l then return nil end
-    if a > l then return -1 end
-    return math.max(0, span[i] - now)
-  end
-  local w, p = span[i], prev[i]
-  local e = now - start[i]
-  if p * (w - e) <= (l - a - c) * w then return nil end
-  if a > l then return -1 end
-  local room = l - a - c
-  if room >= 0 then return w - math.floor(room * w / p) - e end
-  return w - e + w - math.floor((l - a) * w / c)
-end
-
-local function answer(ok, index, retry)
-  local out = {ok, index, retry}
-  for i = 1, nc do out[#out + 1] = start[i] end
+local function reserve(ki, ai)
+  local nc = tonumber(ARGV[ai])
+  local nl = tonumber(ARGV[ai + 1])
+  local id = ARGV[ai + 2]
+  local kind, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}
   for i = 1, nc do
-    if kind[i] == 'b' then
-      out[#out + 1] = math.max(0, limit[i] - curr[i])
-      out[#out + 1] = math.max(0, span[i] - now)
+    local a = ai + 3 + (i - 1) * 4
+    local k = KEYS[ki + i - 1]
+    kind[i] = ARGV[a]
+    limit[i] = tonumber(ARGV[a + 1])
+    amount[i] = tonumber(ARGV[a + 2])
+    span[i] = tonumber(ARGV[a + 3])
+    if kind[i] == 'r' then
+      local w = span[i]
+      local ws = now - (now % w)
+      local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
+      local s, p, c = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+      if tonumber(h[4]) ~= w then
+        p, c = 0, 0
+      elseif s ~= ws then
+        if s == ws - w then p = c else p = 0 end
+        c = 0
+      end
+      prev[i], curr[i], start[i] = p, c, ws
     else
-      local w, p, c = span[i], prev[i], curr[i]
-      local e = now - start[i]
-      out[#out + 1] = math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w))
-      local reset = 0
-      if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
-      out[#out + 1] = reset
+      curr[i] = tonumber(redis.call('GET', k) or '0')
+      start[i] = 0
     end
   end
-  return out
-end
 
--- an empty id is a peek: the counters as they are, nothing checked or written
-if id == '' then return answer(1, 0, 0) end
-for i = 1, nc do
-  local retry = retryAfter(i)
-  if retry ~= nil then return answer(0, i, retry) end
-end
-for j = 1, nl do
-  local k = KEYS[nc + j]
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-  if redis.call('ZCARD', k) >= tonumber(ARGV[4 + nc * 4 + (j - 1) * 2]) then return answer(0, nc + j, -1) end
-end
-
-for i = 1, nc do
-  if kind[i] == 'r' then
-    curr[i] = curr[i] + amount[i]
-    redis.call('HSET', KEYS[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
-    redis.call('PEXPIRE', KEYS[i], 2 * span[i])
-  else
-    curr[i] = redis.call('INCRBY', KEYS[i], amount[i])
-    redis.call('PEXPIREAT', KEYS[i], span[i])
+  local function retryAfter(i)
+    local l, a, c = limit[i], amount[i], curr[i]
+    if kind[i] == 'b' then
+      if c + a <= l then return nil end
+      if a > l then return -1 end
+      return math.max(0, span[i] - now)
+    end
+    local w, p = span[i], prev[i]
+    local e = now - start[i]
+    if p * (w - e) <= (l - a - c) * w then return nil end
+    if a > l then return -1 end
+    local room = l - a - c
+    if room >= 0 then return w - math.floor(room * w / p) - e end
+    return w - e + w - math.floor((l - a) * w / c)
   end
+
+  local function answer(ok, index, retry)
+    out[#out + 1] = ok
+    out[#out + 1] = index
+    out[#out + 1] = retry
+    for i = 1, nc do out[#out + 1] = start[i] end
+    for i = 1, nc do
+      if kind[i] == 'b' then
+        out[#out + 1] = math.max(0, limit[i] - curr[i])
+        out[#out + 1] = math.max(0, span[i] - now)
+      else
+        local w, p, c = span[i], prev[i], curr[i]
+        local e = now - start[i]
+        out[#out + 1] = math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w))
+        local reset = 0
+        if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
+        out[#out + 1] = reset
+      end
+    end
+  end
+
+  -- an empty id is a peek: the counters as they are, nothing checked or written
+  if id == '' then return answer(1, 0, 0) end
+  for i = 1, nc do
+    local retry = retryAfter(i)
+    if retry ~= nil then return answer(0, i, retry) end
+  end
+  for j = 1, nl do
+    local k = KEYS[ki + nc + j - 1]
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+    if redis.call('ZCARD', k) >= tonumber(ARGV[ai + 3 + nc * 4 + (j - 1) * 2]) then return answer(0, nc + j, -1) end
+  end
+
+  for i = 1, nc do
+    local k = KEYS[ki + i - 1]
+    if kind[i] == 'r' then
+      curr[i] = curr[i] + amount[i]
+      redis.call('HSET', k, 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
+      redis.call('PEXPIRE', k, 2 * span[i])
+    else
+      curr[i] = redis.call('INCRBY', k, amount[i])
+      redis.call('PEXPIREAT', k, span[i])
+    end
+  end
+  for j = 1, nl do
+    local k = KEYS[ki + nc + j - 1]
+    local ttl = tonumber(ARGV[ai + 3 + nc * 4 + (j - 1) * 2 + 1])
+    redis.call('ZADD', k, now + ttl, id)
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+  -- a reservation that will never be settled (its amounts are exact: requests alone) waits for nothing
+  local wait = tonumber(ARGV[ai + 3 + nc * 4 + nl * 2])
+  if wait > 0 then redis.call('SET', KEYS[ki + nc + nl], '1', 'PX', wait) end
+  return answer(1, 0, 0)
 end
-for j = 1, nl do
-  local k = KEYS[nc + j]
-  local ttl = tonumber(ARGV[4 + nc * 4 + (j - 1) * 2 + 1])
-  redis.call('ZADD', k, now + ttl, id)
-  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+
+local ki, ai = 1, 2
+for r = 1, tonumber(ARGV[1]) do
+  local nc = tonumber(ARGV[ai])
+  local nl = tonumber(ARGV[ai + 1])
+  reserve(ki, ai)
+  ki = ki + nc + nl + 1
+  ai = ai + 3 + nc * 4 + nl * 2 + 1
 end
--- a reservation that will never be settled (its amounts are exact: requests alone) waits for nothing
-local wait = tonumber(ARGV[4 + nc * 4 + nl * 2])
-if wait > 0 then redis.call('SET', KEYS[nc + nl + 1], '1', 'PX', wait) end
-return answer(1, 0, 0)
+return out
 `;
 
 /**

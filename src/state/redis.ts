@@ -24,6 +24,8 @@ const CONNECT_TIMEOUT_MS = 2_000;
 export const MAX_PENDING_SETTLES = 10_000;
 /** Settlements one script call carries at most. */
 const MAX_SETTLE_BATCH = 128;
+/** Reservations one script call carries at most: Redis runs a script alone, and a long one would hold every other gateway's. */
+const MAX_RESERVE_BATCH = 64;
 /** How long close() waits for Redis to acknowledge QUIT before it drops the connection. */
 const QUIT_TIMEOUT_MS = 1_000;
 
@@ -46,6 +48,16 @@ interface Settlement {
   readonly used: readonly number[];
 }
 
+/** A reserve waiting for the end of this turn of the event loop, when its batch goes to Redis. */
+interface PendingReserve {
+  readonly id: string;
+  readonly charges: readonly Charge[];
+  readonly leases: readonly Lease[];
+  readonly onFailure: OnStoreFailure;
+  readonly settles: boolean;
+  readonly resolve: (admission: Admission) => void;
+}
+
 interface Scripts {
   aigwReserve(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
@@ -63,6 +75,8 @@ export class RedisStore implements Store {
   private downSince: number | undefined = Date.now();
   private lastError: string | undefined = 'not connected yet';
   private pending: Settlement[] = [];
+  /** The reserves of this turn of the event loop, sent together at its end. */
+  private reserves: PendingReserve[] | undefined;
   /** The settlements of this turn of the event loop, sent together at its end. */
   private batch: Settlement[] | undefined;
   private batchSent: Promise<void> | undefined;
@@ -116,18 +130,46 @@ export class RedisStore implements Store {
     });
   }
 
-  async reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles = true): Promise<Admission> {
+  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles = true): Promise<Admission> {
     if (id === PEEK_ID) throw new TypeError('a reservation needs a non-empty id');
     // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
-    if (this.redis.status === 'ready') {
-      try {
-        const reply = await this.redis.aigwReserve(charges.length + leases.length + 1, ...reserveArgs(id, charges, leases, settles));
-        this.markUp();
-        return admission(id, charges, leases, reply);
-      } catch (err) {
-        this.markDown(err as Error);
+    if (this.redis.status !== 'ready') return Promise.resolve(this.unreachable(id, charges, leases, onFailure, settles));
+    return new Promise((resolve) => {
+      // The requests admitted in one turn of the event loop go together, in one script call: the
+      // client's work per call, which costs more than the script's, is then shared by all of them.
+      if (this.reserves === undefined || this.reserves.length >= MAX_RESERVE_BATCH) {
+        const batch: PendingReserve[] = [];
+        this.reserves = batch;
+        setImmediate(() => void this.sendReserves(batch));
       }
+      this.reserves.push({ id, charges, leases, onFailure, settles, resolve });
+    });
+  }
+
+  private async sendReserves(batch: readonly PendingReserve[]): Promise<void> {
+    // A batch that filled up was replaced already: only the one still open is closed here.
+    if (this.reserves === batch) this.reserves = undefined;
+    const keys: string[] = [];
+    const args: (string | number)[] = [batch.length];
+    for (const pending of batch) reserveArgs(keys, args, pending.id, pending.charges, pending.leases, pending.settles);
+    let reply: number[];
+    try {
+      reply = await this.redis.aigwReserve(keys.length, ...keys, ...args);
+      this.markUp();
+    } catch (err) {
+      this.markDown(err as Error);
+      for (const { id, charges, leases, onFailure, settles, resolve } of batch) resolve(this.unreachable(id, charges, leases, onFailure, settles));
+      return;
     }
+    let at = 0;
+    for (const { id, charges, leases, resolve } of batch) {
+      resolve(admission(id, charges, leases, reply, at));
+      at += 3 + 3 * charges.length;
+    }
+  }
+
+  /** Redis did not answer: a limit that fails closed refuses, one that fails open reserves locally on its share. */
+  private unreachable(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles: boolean): Admission {
     if (onFailure === 'closed') return { ok: false, unavailable: true, key: charges[0]?.key ?? leases[0]?.key ?? '' };
     return this.local.reserveNow(
       id,
@@ -171,9 +213,12 @@ export class RedisStore implements Store {
   async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
     if (this.redis.status !== 'ready') return [];
     try {
-      const reply = await this.redis.aigwReserve(charges.length + 1, ...reserveArgs(PEEK_ID, charges, []));
+      const keys: string[] = [];
+      const args: (string | number)[] = [1];
+      reserveArgs(keys, args, PEEK_ID, charges, []);
+      const reply = await this.redis.aigwReserve(keys.length, ...keys, ...args);
       this.markUp();
-      return admission(PEEK_ID, charges, [], reply).remaining;
+      return admission(PEEK_ID, charges, [], reply, 0).remaining;
     } catch (err) {
       this.markDown(err as Error);
       return [];
@@ -310,37 +355,38 @@ function chargeKey(charge: Charge): string {
   return charge.period !== undefined ? `b:${charge.key}:${charge.period.id}` : `r:${charge.key}`;
 }
 
-function reserveArgs(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): (string | number)[] {
-  const keys: string[] = [];
-  const args: (string | number)[] = [charges.length, leases.length, id];
-  for (const charge of charges) {
+/** Appends one request's keys and arguments to a batch's (RESERVE_SCRIPT's layout). */
+function reserveArgs(keys: string[], args: (string | number)[], id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): void {
+  args.push(charges.length, leases.length, id);
+  for (let i = 0; i < charges.length; i++) {
+    const charge = charges[i]!;
     keys.push(chargeKey(charge));
     if (charge.period !== undefined) args.push('b', charge.limit, charge.amount, charge.period.endsAt);
     else args.push('r', charge.limit, charge.amount, charge.windowMs!);
   }
-  for (const lease of leases) {
-    keys.push(`l:${lease.key}`);
-    args.push(lease.limit, lease.ttlMs);
+  for (let i = 0; i < leases.length; i++) {
+    keys.push(`l:${leases[i]!.key}`);
+    args.push(leases[i]!.limit, leases[i]!.ttlMs);
   }
   keys.push(`o:${id}`);
   // 0: the script keeps no marker for a reservation that will not be settled.
   args.push(settles ? RESERVATION_TTL_MS : 0);
-  return [...keys, ...args];
 }
 
-function admission(id: string, charges: readonly Charge[], leases: readonly Lease[], reply: number[]): Exclude<Admission, { unavailable: true }> {
+/** One request's answer, read from a batch's reply at `at`. */
+function admission(id: string, charges: readonly Charge[], leases: readonly Lease[], reply: readonly number[], at: number): Exclude<Admission, { unavailable: true }> {
   const n = charges.length;
   const remaining: Remaining[] = [];
   for (let i = 0; i < n; i++) {
     const charge = charges[i]!;
-    remaining.push({ key: charge.key, limit: charge.limit, remaining: reply[3 + n + 2 * i]!, resetMs: reply[4 + n + 2 * i]! });
+    remaining.push({ key: charge.key, limit: charge.limit, remaining: reply[at + 3 + n + 2 * i]!, resetMs: reply[at + 4 + n + 2 * i]! });
   }
-  if (reply[0] !== 1) {
-    const index = reply[1]! - 1;
+  if (reply[at] !== 1) {
+    const index = reply[at + 1]! - 1;
     const refused = index < n ? charges[index]! : leases[index - n]!;
-    return { ok: false, key: refused.key, limit: refused.limit, retryAfterMs: reply[2]!, remaining };
+    return { ok: false, key: refused.key, limit: refused.limit, retryAfterMs: reply[at + 2]!, remaining };
   }
   const windows: number[] = [];
-  for (let i = 0; i < n; i++) if (charges[i]!.period === undefined) windows.push(reply[3 + i]!);
+  for (let i = 0; i < n; i++) if (charges[i]!.period === undefined) windows.push(reply[at + 3 + i]!);
   return { ok: true, reservation: { id, charges, leases, windows, local: false }, remaining };
 }
