@@ -179,9 +179,11 @@ export class Governance {
     const usage = record.usage;
     const tokens = usage === undefined ? 0 : usage.promptTokens + usage.completionTokens;
     const microUsd = record.costUsd === undefined ? 0 : Math.ceil(record.costUsd * MICRO);
-    const used = admitted.kinds.map((kind) => (kind === 'requests' ? 1 : kind === 'tokens' ? tokens : microUsd));
+    const kinds = admitted.kinds;
+    const used: number[] = new Array<number>(kinds.length);
+    for (let i = 0; i < kinds.length; i++) used[i] = kinds[i] === 'requests' ? 1 : kinds[i] === 'tokens' ? tokens : microUsd;
     // Settlement is idempotent and never delays the response (it has closed): a failure is the store's to report.
-    void this.store.settle(admitted.reservation, used).catch(() => undefined);
+    this.store.settle(admitted.reservation, used)?.catch(ignore);
   }
 
   /** Tokens the request may use (its input, over-estimated from its size, plus its output bound) and their price. */
@@ -213,6 +215,8 @@ interface KeyPlan {
 }
 
 const PLANS = new WeakMap<GatewayKey, KeyPlan | undefined>();
+
+function ignore(): void {}
 
 function planOf(key: GatewayKey): KeyPlan | undefined {
   if (PLANS.has(key)) return PLANS.get(key);

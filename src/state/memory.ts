@@ -124,7 +124,7 @@ export class MemoryStore implements Store {
     return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
   }
 
-  async settle(reservation: Reservation, used: readonly number[]): Promise<void> {
+  settle(reservation: Reservation, used: readonly number[]): void {
     this.settleNow(reservation, used);
   }
 

@@ -94,9 +94,10 @@ export interface Store {
   reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles?: boolean): Admission | Promise<Admission>;
   /**
    * Settles a reservation with what the request really used (one amount per charge, in order),
-   * and frees its leases. Idempotent by the reservation's id.
+   * and frees its leases. Idempotent by the reservation's id. A store in this process settles at
+   * once and returns nothing (no promise for a caller that never waits); a remote one returns its send.
    */
-  settle(reservation: Reservation, used: readonly number[]): Promise<void>;
+  settle(reservation: Reservation, used: readonly number[]): void | Promise<void>;
   /** Reads counters without charging them (a budget's use for /health or the dashboard). */
   peek(charges: readonly Charge[]): Promise<readonly Remaining[]>;
 
