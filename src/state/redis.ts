@@ -58,6 +58,13 @@ interface PendingReserve {
   readonly resolve: (admission: Admission) => void;
 }
 
+interface SettleBatch {
+  readonly settlements: Settlement[];
+  /** Resolves once the batch was sent (and, failing, kept to retry). */
+  readonly sent: Promise<void>;
+  readonly resolve: () => void;
+}
+
 interface Scripts {
   aigwReserve(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   aigwSettle(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
@@ -75,11 +82,11 @@ export class RedisStore implements Store {
   private downSince: number | undefined = Date.now();
   private lastError: string | undefined = 'not connected yet';
   private pending: Settlement[] = [];
-  /** The reserves of this turn of the event loop, sent together at its end. */
-  private reserves: PendingReserve[] | undefined;
-  /** The settlements of this turn of the event loop, sent together at its end. */
-  private batch: Settlement[] | undefined;
-  private batchSent: Promise<void> | undefined;
+  /** The reserves of this turn of the event loop, in batches of MAX_RESERVE_BATCH, sent at its end. */
+  private reserveBatches: PendingReserve[][] = [];
+  /** The settlements of this turn of the event loop, in batches of MAX_SETTLE_BATCH, sent at its end. */
+  private settleBatches: SettleBatch[] = [];
+  private flushScheduled = false;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -137,18 +144,35 @@ export class RedisStore implements Store {
     return new Promise((resolve) => {
       // The requests admitted in one turn of the event loop go together, in one script call: the
       // client's work per call, which costs more than the script's, is then shared by all of them.
-      if (this.reserves === undefined || this.reserves.length >= MAX_RESERVE_BATCH) {
-        const batch: PendingReserve[] = [];
-        this.reserves = batch;
-        setImmediate(() => void this.sendReserves(batch));
+      let batch = this.reserveBatches.at(-1);
+      if (batch === undefined || batch.length >= MAX_RESERVE_BATCH) {
+        batch = [];
+        this.reserveBatches.push(batch);
+        this.scheduleFlush();
       }
-      this.reserves.push({ id, charges, leases, onFailure, settles, resolve });
+      batch.push({ id, charges, leases, onFailure, settles, resolve });
     });
   }
 
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** This turn's batches, issued together: ioredis's auto-pipelining writes them to Redis in one write. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const settles = this.settleBatches;
+    const reserves = this.reserveBatches;
+    this.settleBatches = [];
+    this.reserveBatches = [];
+    // Settlements first: what they give back is there for the reserves behind them.
+    for (const batch of settles) void this.sendBatch(batch.settlements).then(batch.resolve);
+    for (const batch of reserves) void this.sendReserves(batch);
+  };
+
   private async sendReserves(batch: readonly PendingReserve[]): Promise<void> {
-    // A batch that filled up was replaced already: only the one still open is closed here.
-    if (this.reserves === batch) this.reserves = undefined;
     const keys: string[] = [];
     const args: (string | number)[] = [batch.length];
     for (const pending of batch) reserveArgs(keys, args, pending.id, pending.charges, pending.leases, pending.settles);
@@ -186,18 +210,19 @@ export class RedisStore implements Store {
     }
     // The settlements of one turn of the event loop go together, in one script call (a bounded one:
     // Redis runs a script alone, and a long one would hold every other gateway's reserve).
-    if (this.batch === undefined || this.batch.length >= MAX_SETTLE_BATCH) {
-      const batch: Settlement[] = [];
-      this.batch = batch;
-      this.batchSent = new Promise((resolve) => setImmediate(() => resolve(this.sendBatch(batch))));
+    let batch = this.settleBatches.at(-1);
+    if (batch === undefined || batch.settlements.length >= MAX_SETTLE_BATCH) {
+      let resolve!: () => void;
+      const sent = new Promise<void>((done) => (resolve = done));
+      batch = { settlements: [], sent, resolve };
+      this.settleBatches.push(batch);
+      this.scheduleFlush();
     }
-    this.batch.push({ reservation, used });
-    return this.batchSent!;
+    batch.settlements.push({ reservation, used });
+    return batch.sent;
   }
 
   private async sendBatch(batch: Settlement[]): Promise<void> {
-    // A batch that filled up was replaced already: only the one still open is closed here.
-    if (this.batch === batch) this.batch = undefined;
     try {
       await this.sendSettles(batch);
     } catch (err) {
