@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { KEY, MODEL, startGatewayProcess, unreachableProviders, until } from './helpers.js';
+import type { Gateway } from '../src/gateway.js';
+import { KEY, MODEL, startGatewayProcess, startStack, unreachableProviders, until } from './helpers.js';
 import { configFileWith, sha256 } from './keys-helpers.js';
 
 const FIRST_KEY = 'gk-first-0123456789abcdef';
@@ -117,6 +118,46 @@ describe('configuration reload', () => {
       assert.equal(await ask(FIRST_KEY), 401, 'the removed key is refused');
     } finally {
       gateway.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a replaced configuration', () => {
+  test('closes after the last request begun on it, and at once when none is in flight', async () => {
+    const stack = await startStack();
+    const closes = (gateway: Gateway) => {
+      const state = { closed: false };
+      const close = gateway.close.bind(gateway);
+      gateway.close = () => {
+        state.closed = true;
+        return close();
+      };
+      return state;
+    };
+    try {
+      const first = closes(stack.gateway.gateway);
+      // Two streams of 6 chunks 100 ms apart begun on the first configuration; one ends early.
+      const open = (chunks: number) => stack.client().chat.completions.create({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }], sim: { chunks, chunk_delay_ms: 100 } } as never);
+      const read = async (stream: unknown) => {
+        let n = 0;
+        for await (const _ of stream as AsyncIterable<unknown>) n++;
+        return n;
+      };
+      const [short, long] = await Promise.all([open(2), open(6)]);
+      const shortRead = read(short);
+      const longRead = read(long);
+      stack.gateway.reload(stack.gateway.gateway.config);
+      await shortRead;
+      assert.equal(first.closed, false, 'one stream still runs on it');
+      assert.ok((await longRead) >= 6);
+      await until(() => first.closed);
+
+      // Nothing in flight on the second: the third replaces it and it closes at once.
+      const second = closes(stack.gateway.gateway);
+      stack.gateway.reload(stack.gateway.gateway.config);
+      assert.equal(second.closed, true);
+    } finally {
+      await stack.close();
     }
   });
 });
