@@ -343,8 +343,9 @@ describe('Kubernetes manifests: run as they are', { skip: skipRedis }, () => {
       for (const probe of probes(gateway)) {
         const res = await fetch(`${origin}${probe.httpGet.path}`);
         assert.equal(res.status, 200, probe.httpGet.path);
-        const health = (await res.json()) as { status: string; state?: { up?: boolean } };
+        const health = (await res.json()) as { status: string; state?: { store: string; up: boolean } };
         assert.equal(health.status, 'ok');
+        assert.deepEqual(health.state, { store: 'redis', up: true });
       }
       const annotations = deployment.spec.template.metadata.annotations;
       const scrape = await fetch(`http://127.0.0.1:${metricsPort}${annotations['prometheus.io/path']}`);
