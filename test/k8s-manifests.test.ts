@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
 import { join, posix } from 'node:path';
@@ -23,7 +23,9 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
 import { defaultSettings, loadConfig, settingNames } from '../src/config.js';
 import { providerSpecs } from '../src/providers/index.js';
-import { startGateway } from './helpers.js';
+import { startFireworksSim } from '../sim/fireworks.js';
+import { KEY, startGateway, startGatewayProcess, unreachableProviders, until } from './helpers.js';
+import { sha256 } from './keys-helpers.js';
 import { freePort, REDIS_SERVER, skipRedis } from './redis-server.js';
 
 const MANIFESTS = 'deploy/kubernetes';
@@ -33,6 +35,10 @@ const KUSTOMIZATION = 'kustomization.yaml';
  * telemetry: the pod's grace must hold that beyond preStop and the drain.
  */
 const TERMINATION_MARGIN_S = 5;
+/** The key whose hash configmap.yaml's example holds, as its comment says. */
+const EXAMPLE_KEY = 'gk-example-replace-me';
+/** How long a reload after a ConfigMap swap may take: the watch's settling time, on a loaded machine. */
+const RELOAD_TIMEOUT_MS = 10_000;
 /** How long redis-server may take to accept connections on a loaded machine. */
 const REDIS_START_TIMEOUT_MS = 10_000;
 
@@ -274,6 +280,20 @@ describe('Kubernetes manifests: what the gateway expects', () => {
   });
 });
 
+/**
+ * Writes `files` into `dir` as the kubelet's AtomicWriter updates a ConfigMap volume: the files in a
+ * new timestamped directory, the `..data` link renamed onto it, and each file a link through
+ * `..data` (made once). A file's own link never changes: only the directory sees the update.
+ */
+function writeConfigMapVolume(dir: string, files: Record<string, string>, generation: number): void {
+  const stamped = `..2026_12_07_00_00_0${generation}.${process.pid}`;
+  mkdirSync(join(dir, stamped));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, stamped, name), text);
+  symlinkSync(stamped, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  if (generation === 0) for (const name of Object.keys(files)) symlinkSync(join('..data', name), join(dir, name));
+}
+
 /** Resolves once `port` accepts connections; throws if `child` exits first or after REDIS_START_TIMEOUT_MS. */
 async function listening(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
@@ -353,6 +373,51 @@ describe('Kubernetes manifests: run as they are', { skip: skipRedis }, () => {
       assert.match(await scrape.text(), /^gateway_state_store_up\{store="redis"\} 1$/m);
     } finally {
       await server.shutdown(0);
+    }
+  });
+  test('a ConfigMap update, swapped in as the kubelet does, reloads the gateway without a restart', async () => {
+    const sim = await startFireworksSim({ port: 0 });
+    const env = gatewayEnv();
+    const volume = mkdtempSync(join(tmpdir(), 'k8s-configmap-'));
+    const mount = (gateway.volumeMounts as Doc[]).find((m) => m.mountPath === posix.dirname(env.CONFIG_FILE!))!;
+    const configMap = only('ConfigMap', (gatewayPod.volumes as Doc[]).find((v) => v.name === mount.name)!.configMap.name);
+    const data = configMap.data as Record<string, string>;
+    writeConfigMapVolume(volume, data, 0);
+    const name = posix.basename(env.CONFIG_FILE!);
+    // The manifest's settings; loopback, free ports, the local Redis and the simulator in place of the cluster's.
+    const pod = await startGatewayProcess({
+      ...unreachableProviders(),
+      ...env,
+      CONFIG_FILE: join(volume, name),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      METRICS_PORT: String(await freePort()),
+      REDIS_URL: redisUrl,
+      FIREWORKS_BASE_URL: sim.url,
+      FIREWORKS_API_KEY: KEY,
+    });
+    const ask = (key: string) =>
+      fetch(`${pod.origin}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then((res) => res.status);
+    const added = 'gk-added-0123456789abcdef';
+    try {
+      assert.equal(await ask(EXAMPLE_KEY), 200, 'the example key is the one the ConfigMap holds the hash of');
+      assert.equal(await ask(added), 401);
+      const keyEntry = `  - { name: added-app, sha256: "${sha256(added)}", routes: [chat] }\n`;
+      writeConfigMapVolume(volume, { ...data, [name]: `${data[name]!.trimEnd()}\n${keyEntry}` }, 1);
+      const deadline = Date.now() + RELOAD_TIMEOUT_MS;
+      while ((await ask(added)) !== 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await ask(added), 200, 'the key added to the ConfigMap serves');
+      // The same process, reloaded: its log line arrives through a pipe, possibly after the answer.
+      await until(() => pod.output().includes('"msg":"configuration reloaded"'), RELOAD_TIMEOUT_MS);
+    } finally {
+      pod.child.kill('SIGKILL');
+      await pod.exited;
+      await sim.close();
+      rmSync(volume, { recursive: true, force: true });
     }
   });
 });
