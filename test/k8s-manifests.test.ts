@@ -42,8 +42,11 @@ const RELOAD_TIMEOUT_MS = 10_000;
 /** How long redis-server may take to accept connections on a loaded machine. */
 const REDIS_START_TIMEOUT_MS = 10_000;
 
+/** A kubernetes-models class: made from a document, `validate()` throws on a schema violation. */
+type KindModel = new (data: any) => { validate(): void };
+
 /** The kinds the manifests may use, each with the model that validates it against its OpenAPI schema. */
-const MODELS: ReadonlyMap<string, { new (data: any): { validate(): void } }> = new Map<string, { new (data: any): { validate(): void } }>([
+const MODELS: ReadonlyMap<string, KindModel> = new Map<string, KindModel>([
   ['v1/Namespace', Namespace],
   ['v1/ConfigMap', ConfigMap],
   ['v1/Secret', Secret],
