@@ -3,7 +3,7 @@
 # non-root user. docs/CONTAINER.md says how to build it, run it and start the simulators.
 #
 # BASE_IMAGE: any image with Node 20 or later (and npm, for the build stage) on a glibc Linux
-# with /bin/sh. The default is the official one; test-image/ builds from a local Debian base.
+# with /bin/sh. The default is the official one; test/image/ builds from a local Debian base.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
