@@ -20,7 +20,7 @@ const fmt = {
   time: (iso) => iso.slice(11, 23),
 };
 
-function Chart({ title, id, data, series }) {
+function Chart({ title, id, data, series, log = false }) {
   const box = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
@@ -30,8 +30,9 @@ function Chart({ title, id, data, series }) {
         width,
         height: CHART_HEIGHT,
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: false, value: (_u, v) => (v === null ? '-' : s.format(v)) }))],
-        axes: [{}, { size: 60, values: (_u, ticks) => ticks.map((v) => series[0].format(v)) }],
-        scales: { x: { time: true } },
+        axes: [{}, { size: 72, values: (_u, ticks) => ticks.map((v) => series[0].format(v)) }],
+        // Durations span decades (a cached answer, a long stream): a log scale shows both.
+        scales: { x: { time: true }, ...(log && { y: { distr: 3 } }) },
       },
       data,
       box.current,
@@ -161,10 +162,10 @@ function Recent({ snap, filter, setFilter }) {
   return html`<section class="panel wide" id="panel-recent">
     <h2>Recent requests</h2>
     <div class="filters">${select('status', ['2xx', '4xx', '5xx'])} ${select('key', keys)} ${select('route', routes)}</div>
-    <table>
+    <div class="scroll"><table>
       <thead><tr><th>time</th><th>status</th><th>request</th><th>key</th><th>route</th><th>provider</th><th>model</th><th>duration</th><th>TTFT</th><th>tokens</th></tr></thead>
-      <tbody><${RequestRows} rows=${snap.recent.slice(0, 50)} /></tbody>
-    </table>
+      <tbody><${RequestRows} rows=${snap.recent} /></tbody>
+    </table></div>
   </section>`;
 }
 
@@ -172,10 +173,10 @@ function Errors({ snap }) {
   return html`<section class="panel wide" id="panel-errors">
     <h2>Recent errors</h2>
     ${snap.errors.length === 0 ? html`<p class="muted">None.</p>` : ''}
-    <table>
+    <div class="scroll"><table>
       <thead><tr><th>time</th><th>status</th><th>request</th><th>key</th><th>route</th><th>provider</th><th>model</th><th>duration</th><th>TTFT</th><th>tokens</th><th>message</th></tr></thead>
       <tbody><${RequestRows} rows=${snap.errors} withError=${true} /></tbody>
-    </table>
+    </table></div>
   </section>`;
 }
 
@@ -252,7 +253,7 @@ function App() {
           <${Headline} snap=${snap} />
           <${Chart} title="Requests and errors per second" id="panel-traffic" data=${seriesData(snap.series, ['requests', 'errors'])}
             series=${[{ label: 'requests/s', color: '#2563eb', format: fmt.int }, { label: 'errors/s', color: '#dc2626', format: fmt.int }]} />
-          <${Chart} title="Latency and time to first token (per second)" id="panel-latency" data=${seriesData(snap.series, ['latency_p50', 'latency_p99', 'ttfb_p50', 'ttfb_p99'])}
+          <${Chart} title="Latency and time to first token (per second)" id="panel-latency" log=${true} data=${seriesData(snap.series, ['latency_p50', 'latency_p99', 'ttfb_p50', 'ttfb_p99'])}
             series=${[
               { label: 'latency p50', color: '#2563eb', format: fmt.ms },
               { label: 'latency p99', color: '#7c3aed', format: fmt.ms },
