@@ -4,12 +4,13 @@
 // admin key when one is set and is loopback-only otherwise; the page and assets carry strict
 // headers; DASHBOARD=off answers 404 and attaches no observer.
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { DashboardAggregate, MAX_LABELS, OTHER_LABEL, RECENT_ERRORS, RECENT_REQUESTS, WINDOW_SECONDS } from '../src/admin/dashboard/aggregate.js';
-import { SNAPSHOT_MAX_AGE_MS } from '../src/admin/dashboard/dashboard.js';
+import { Dashboard, SNAPSHOT_MAX_AGE_MS } from '../src/admin/dashboard/dashboard.js';
 import { BUCKETS_PER_OCTAVE } from '../src/admin/dashboard/histogram.js';
 import type { RequestRecord } from '../src/observe/records.js';
 import type { GatewayServer } from '../src/server.js';
@@ -97,6 +98,30 @@ describe('the aggregate', () => {
     const errors = aggregate.recentErrorList(identity);
     assert.equal(errors.length, RECENT_ERRORS);
     assert.equal(errors[0]!.error, 'failure 9999');
+  });
+
+  test("a million requests later, the snapshot is no larger and no slower to build than after ten thousand", async () => {
+    const dashboard = new Dashboard({ routes: () => [], limits: () => undefined, secrets: () => [] }, 'test', undefined);
+    const now = Date.now();
+    const feed = (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        dashboard.finished(record({ id: `req-${i}`, model: `model-${i}`, key: `key-${i % 5_000}`, startTime: now - (i % 250_000) / 1000, status: i % 10 === 0 ? 503 : 200, error: i % 10 === 0 ? 'down' : undefined }));
+      }
+    };
+    feed(0, 10_000);
+    let started = performance.now();
+    const small = (await dashboard.current()).json;
+    const smallMs = performance.now() - started;
+    feed(10_000, 1_000_000);
+    // Past the snapshot's age, so that the next read builds anew.
+    await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_MAX_AGE_MS + 50));
+    started = performance.now();
+    const large = (await dashboard.current()).json;
+    const largeMs = performance.now() - started;
+    assert.equal((JSON.parse(large) as { totals: { requests: number } }).totals.requests, 1_000_000);
+    // Only the numbers' digits grow.
+    assert.ok(large.length < small.length * 1.1, `${large.length} bytes against ${small.length}`);
+    assert.ok(largeMs < Math.max(250, smallMs * 10), `built in ${largeMs.toFixed(1)} ms against ${smallMs.toFixed(1)} ms`);
   });
 
   test('recent requests filter by status class, key and route', () => {

@@ -146,9 +146,21 @@ export class Dashboard implements Observer {
     return this.building;
   }
 
+  /**
+   * Redaction for one snapshot: the same path, model, target or message recurs across the rings,
+   * so each distinct string is redacted once (the memo lives as long as the build, bounded by the rings).
+   */
   private redactor(): (text: string) => string {
     const secrets = this.sources.secrets();
-    return (text) => redactCredentials(text, [], secrets);
+    const done = new Map<string, string>();
+    return (text) => {
+      let redacted = done.get(text);
+      if (redacted === undefined) {
+        redacted = redactCredentials(text, [], secrets);
+        done.set(text, redacted);
+      }
+      return redacted;
+    };
   }
 
   private async build(): Promise<Snapshot> {
