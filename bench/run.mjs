@@ -27,6 +27,9 @@
 //   and settles (bench/keys.yaml): targets `ai-gateway +keys` (state in the process) and
 //   `ai-gateway +keys Redis` (in a redis-server on loopback, when installed), each also with a
 //   key that has a rate limit alone (`... rpm`)),
+//   BENCH_DASHBOARD (also run this build with DASHBOARD=off, and with 1 and with 10 dashboard
+//   viewers polling its snapshot each second: targets `ai-gateway DASHBOARD=off`, `ai-gateway +1 viewer`,
+//   `ai-gateway +10 viewers`; `ai-gateway` itself has the dashboard on and nobody looking),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -88,6 +91,12 @@ function start(name, command, args, env, ready, cpus) {
     child.on('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${output}`)));
     setTimeout(() => reject(new Error(`${name} did not start in 20 s:\n${output}`)), 20_000).unref();
   });
+}
+
+/** A dashboard viewer: the snapshot each second, as the page polls it, for as long as the bench runs. */
+function pollSnapshot(url) {
+  const timer = setInterval(() => fetch(url).then((res) => res.arrayBuffer()).catch(() => undefined), 1_000);
+  timer.unref();
 }
 
 function cpuTicks(pid) {
@@ -412,6 +421,21 @@ async function main() {
       targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-0000000000000000' }, pids: [variant.pid] });
       // The same gateway, with a key that has a rate limit alone.
       targets.push({ name: `${name} rpm`, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-rpm-000000000000' }, pids: [variant.pid] });
+    }
+  }
+  // This build with the dashboard off, and on with viewers polling its snapshot once a second as the
+  // page does (`ai-gateway` itself runs it on, nobody looking): what a dashboard costs the request path.
+  if (process.env.BENCH_DASHBOARD) {
+    // Off last: each round then runs the viewers right after the dashboard on with nobody looking, and off after them.
+    const variants = [
+      ['ai-gateway +1 viewer', {}, 1],
+      ['ai-gateway +10 viewers', {}, 10],
+      ['ai-gateway DASHBOARD=off', { DASHBOARD: 'off' }, 0],
+    ];
+    for (const [name, env, viewers] of variants) {
+      const variant = await start(name, process.execPath, [join(root, 'dist/src/main.js')], { PORT: '0', LOG_LEVEL: 'info', ...gatewayProviders, ...env }, /listening on http:\/\/[\d.]+:(\d+)/, PIN_TARGETS);
+      targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, ...gatewayHeaders, pids: [variant.pid] });
+      for (let viewer = 0; viewer < viewers; viewer++) pollSnapshot(`http://127.0.0.1:${variant.port}/ui/api/snapshot`);
     }
   }
   if (process.env.BENCH_WORKERS) {

@@ -238,6 +238,18 @@ const settingsSchema = z
       .pipe(z.enum(['on', 'off'], { error: 'must be on or off' }))
       .default('on'),
     METRICS_MAX_MODELS: int(1, MAX_METRICS_MODELS).default(100),
+    DASHBOARD: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['on', 'off'], { error: 'must be on or off' }))
+      .default('on'),
+    DASHBOARD_READERS: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['loopback', 'any'], { error: 'must be loopback or any' }))
+      .default('loopback'),
     KEYS_DEFAULT_MAX_TOKENS: int(1, 10_000_000).default(4096),
     // The admin API's key by its hash alone; a custom issue, so that a wrong value is not echoed.
     ADMIN_KEY_SHA256: z
@@ -366,6 +378,10 @@ export const settingDescriptions: Readonly<Record<keyof Settings, string>> = {
     'Hex SHA-256 of the admin key (never the key itself); when set, /admin/keys creates, lists and revokes gateway keys kept in the shared state. Unset, the admin API does not exist.',
   ADMIN_KEYS_REFRESH_MS: 'How often each gateway reads the admin API\'s keys from the shared state: a key created or revoked on another instance takes effect here within this.',
   KEYS_DEFAULT_MAX_TOKENS: 'With gateway keys that have token or USD limits: the output tokens a request that declares no max_tokens is reserved for, until its real usage settles it.',
+  DASHBOARD:
+    'The dashboard at /ui (live traffic, latency, tokens and cost, recent requests and errors, targets, limits): on or off (off: /ui does not exist and requests pay nothing for it).',
+  DASHBOARD_READERS:
+    "Who may read the dashboard's data (/ui/api/snapshot) when ADMIN_KEY_SHA256 is unset: loopback (clients on this machine, not relayed by a proxy) or any. With ADMIN_KEY_SHA256 set, the admin key is needed instead.",
   METRICS_MAX_MODELS: `Model names given a metrics label of their own, beyond the configured ones; any more are "other" (1-${MAX_METRICS_MODELS}).`,
   METRICS_READERS: 'Who may read GET /metrics without METRICS_TOKEN: loopback (clients on this machine, not relayed by a proxy) or any.',
   METRICS_TOKEN: 'When set, GET /metrics asks for "Authorization: Bearer <token>" from any address.',

@@ -19,6 +19,7 @@ import { logRequest, requestLineWriters } from './requestlog.js';
 import { ModelLabels, requestRecord } from './observe/records.js';
 import { AdminApi, ADMIN_PREFIX } from './admin/api.js';
 import { keyEntry, StoredKeys } from './admin/stored-keys.js';
+import { Dashboard } from './admin/dashboard/dashboard.js';
 import { Governance, GovernanceCounts } from './governance/admission.js';
 import { fileKeyEntry } from './governance/keys.js';
 import { createStore } from './state/index.js';
@@ -111,6 +112,8 @@ const JSON_CONTENT_TYPE = 'application/json';
 export interface GatewayServer {
   readonly server: Server;
   readonly gateway: Gateway;
+  /** The dashboard at /ui, when DASHBOARD is on. */
+  readonly dashboard: Dashboard | undefined;
   /** Starts listening on HOST:PORT (or the given port); resolves with the bound address. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes everything. */
@@ -137,6 +140,7 @@ const RESTART_SETTINGS = [
   'METRICS',
   'METRICS_PORT',
   'METRICS_MAX_MODELS',
+  'DASHBOARD',
   'REDIS_URL',
   'REDIS_PREFIX',
   'REDIS_TIMEOUT_MS',
@@ -212,6 +216,18 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         route.targets.map((target) => ({ route: route.name, target: target.id, breaker: target.breaker.state, resting: !target.cooldown.available() })),
       ),
   });
+  /** The dashboard (DASHBOARD=on), fed each finished request's record; off, nothing below calls it and /ui does not exist. */
+  const dashboard =
+    config.DASHBOARD === 'on'
+      ? new Dashboard(
+          {
+            routes: () => gateway.routes.all.map((route) => route.status()),
+            limits: (maxKeys) => governance?.limitUse(maxKeys),
+            secrets: () => gateway.secrets,
+          },
+          VERSION,
+        )
+      : undefined;
   /** The listener of METRICS_PORT, when metrics have a port of their own. */
   let metricsServer: Server | undefined;
   let drained: (() => void) | undefined;
@@ -246,6 +262,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         governance?.settle(ex, record);
         logRequest(requestLines, record);
         metrics?.finished(record);
+        dashboard?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
         // An admin answer may carry a key just made: it is shown once, to its caller, and not recorded.
         if (recorder !== undefined && (admin === undefined || !ex.path.startsWith(ADMIN_PREFIX))) recorder.add(ex);
@@ -322,6 +339,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
       if (admin !== undefined && path.startsWith(ADMIN_PREFIX)) return admin.handle(ex);
       if (path === RECORD_PATH && recorder !== undefined) return answerRecord(ex, recorder);
       if (path === STATUS_PATH) return answerStatus(ex);
+      if (dashboard !== undefined && Dashboard.owns(path)) return dashboard.handle(ex, config);
       if (path === METRICS_PATH && metrics !== undefined && config.METRICS_PORT === 0) return answerMetrics(ex, metrics);
       throw new GatewayError(
         404,
@@ -618,6 +636,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
 
   return {
     server,
+    dashboard,
     get gateway() {
       return gateway;
     },

@@ -5,6 +5,7 @@
 // The caller presents the admin key as a Bearer token; only its SHA-256 is configured, compared in
 // constant time. A key made here is drawn by the gateway, answered once, and kept only by its hash.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import { readBody } from '../body.js';
 import type { Config } from '../config.js';
@@ -38,6 +39,22 @@ interface ListedKey {
   readonly models: readonly string[] | null;
   readonly limits: Record<string, number | string>;
   readonly created: string | null;
+}
+
+/**
+ * Why a request may not use what the admin key guards (a 401), or undefined when it presents the
+ * admin key, whose SHA-256 is `adminHash`. `what` names the guarded thing for the message.
+ */
+export function adminKeyRefusal(headers: IncomingHttpHeaders, adminHash: Buffer, what: string): GatewayError | undefined {
+  const presented = presentedKey(headers);
+  if (presented === undefined) {
+    return new GatewayError(401, `${what} needs the admin key: send it as Authorization: Bearer <admin key>.`, 'missing_api_key');
+  }
+  // Hashes of equal length compared in constant time: the comparison says nothing of how much matched.
+  if (!timingSafeEqual(createHash('sha256').update(presented).digest(), adminHash)) {
+    return new GatewayError(401, 'Invalid admin key: the key this request presents is not the admin key (ADMIN_KEY_SHA256).', 'invalid_api_key');
+  }
+  return undefined;
 }
 
 export class AdminApi {
@@ -79,14 +96,8 @@ export class AdminApi {
 
   /** Before anything else, so that a caller without the admin key learns nothing of what exists. */
   private authenticate(ex: Exchange): void {
-    const presented = presentedKey(ex.req.headers);
-    if (presented === undefined) {
-      throw new GatewayError(401, 'The admin API needs the admin key: send it as Authorization: Bearer <admin key>.', 'missing_api_key');
-    }
-    // Hashes of equal length compared in constant time: the comparison says nothing of how much matched.
-    if (!timingSafeEqual(createHash('sha256').update(presented).digest(), this.adminHash)) {
-      throw new GatewayError(401, 'Invalid admin key: the key this request presents is not the admin key (ADMIN_KEY_SHA256).', 'invalid_api_key');
-    }
+    const refusal = adminKeyRefusal(ex.req.headers, this.adminHash, 'The admin API');
+    if (refusal !== undefined) throw refusal;
   }
 
   private async list(ex: Exchange): Promise<void> {

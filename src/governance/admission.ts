@@ -34,6 +34,27 @@ export interface Admitted {
 
 type ChargeKind = 'requests' | 'tokens' | 'usd';
 
+/** One limit of a key or of its group, and how much of it is used, for the dashboard. */
+export interface LimitUse {
+  /** `key:<name>` or `group:<name>`. */
+  readonly owner: string;
+  readonly limit: 'rpm' | 'tpm' | 'usd_per_day' | 'usd_per_month' | 'streams';
+  /** The limit: requests, tokens, USD or streams. */
+  readonly max: number;
+  /** What is used of it now; null when the store could not say. */
+  used: number | null;
+  /** When the window or period has room again (ms from now). */
+  resetMs: number | null;
+  /** The store's counter, to read its use. */
+  readonly counter: string | undefined;
+}
+
+export interface KeyLimitUse {
+  readonly key: string;
+  readonly group: string | null;
+  readonly limits: LimitUse[];
+}
+
 /** What governance counts for /metrics. */
 export class GovernanceCounts {
   /** Refusals by `owner\0limit` (names from the configuration: a bounded set). */
@@ -163,6 +184,50 @@ export class Governance {
       }),
       local: this.counts.local,
     };
+  }
+
+  /**
+   * The use of each limit of the first `maxKeys` keys that have limits (their own and their
+   * group's), read from the store in one peek that charges nothing: for the dashboard, when
+   * someone looks, never on a request's path. A stream slot's use is not counted by the store's
+   * peek, so only its bound is shown.
+   */
+  async limitUse(maxKeys: number): Promise<KeyLimitUse[]> {
+    const periods = this.periods.at(Date.now());
+    const charges = new Map<string, Charge>();
+    const keys: KeyLimitUse[] = [];
+    const add = (scope: 'key' | 'group', name: string, limits: FileLimits, into: LimitUse[]) => {
+      const names = ownerNames(scope, name);
+      const owner = `${scope}:${name}`;
+      const charge = (kind: LimitUse['limit'], key: string, limit: number, shape: Pick<Charge, 'windowMs' | 'period'>) => {
+        if (!charges.has(key)) charges.set(key, { key, limit, amount: 0, ...shape });
+        into.push({ owner, limit: kind, max: kind.startsWith('usd') ? limit / MICRO : limit, used: null, resetMs: null, counter: key });
+      };
+      if (limits.rpm !== undefined) charge('rpm', names.rpm, limits.rpm, { windowMs: MINUTE_MS });
+      if (limits.tpm !== undefined) charge('tpm', names.tpm, limits.tpm, { windowMs: MINUTE_MS });
+      if (limits.usdPerDay !== undefined) charge('usd_per_day', names.usdDay, Math.round(limits.usdPerDay * MICRO), { period: periods.day });
+      if (limits.usdPerMonth !== undefined) charge('usd_per_month', names.usdMonth, Math.round(limits.usdPerMonth * MICRO), { period: periods.month });
+      if (limits.streams !== undefined) into.push({ owner, limit: 'streams', max: limits.streams, used: null, resetMs: null, counter: undefined });
+    };
+    for (const key of this.keys.values()) {
+      if (keys.length >= maxKeys) break;
+      const limits: LimitUse[] = [];
+      add('key', key.name, key.limits, limits);
+      if (key.groupLimits !== undefined) add('group', key.group!, key.groupLimits, limits);
+      if (limits.length > 0) keys.push({ key: key.name, group: key.group ?? null, limits });
+    }
+    const remaining = charges.size === 0 ? [] : await this.store.peek([...charges.values()]);
+    const byCounter = new Map(remaining.map((entry) => [entry.key, entry]));
+    for (const key of keys) {
+      for (const use of key.limits) {
+        const entry = use.counter === undefined ? undefined : byCounter.get(use.counter);
+        if (entry === undefined) continue;
+        const used = Math.max(0, entry.limit - entry.remaining);
+        use.used = use.limit.startsWith('usd') ? used / MICRO : used;
+        use.resetMs = entry.resetMs;
+      }
+    }
+    return keys;
   }
 
   private count(key: string, unavailable: boolean): void {

@@ -79,6 +79,11 @@ export class KeyTable {
     return this.byHash.size;
   }
 
+  /** Every key, in order of precedence. */
+  values(): IterableIterator<GatewayKey> {
+    return this.byHash.values();
+  }
+
   /**
    * The key whose hash is `credential`'s, if any. A key found once is remembered by its text, so
    * that its next requests skip the hash; only keys the table holds are, so the memory is bounded

@@ -56,6 +56,8 @@ export interface RequestRecord {
   readonly clientModel: string | undefined;
   /** The route the client's model matched. */
   readonly route: string | undefined;
+  /** The name of the gateway key the request presented, when it presented one the gateway knows. */
+  readonly key: string | undefined;
   /** The target that answered (or the last tried): the route's target id, or `provider/model`. */
   readonly target: string | undefined;
   /** What the client got: 499 when it left before the answer was complete. */
@@ -154,6 +156,7 @@ export function requestRecord(ex: Exchange, pricing: Pricing | undefined): Reque
     model: ex.model,
     clientModel: ex.clientModel,
     route: ex.route?.name,
+    key: ex.gatewayKey?.name,
     target: answered?.target ?? (ex.provider === undefined ? undefined : ex.model === undefined ? ex.provider.name : `${ex.provider.name}/${ex.model}`),
     status,
     stream: ex.stream,
