@@ -4,7 +4,7 @@
 // used after a full collection, the event-loop delay since the last sample and the open handles by
 // kind ({ sampled: id, ... }). It says where it listens with { listening: port }, and stops on
 // { stop: true } as main.ts stops on SIGTERM: in-flight requests first.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { loadConfig } from '../dist/src/config.js';
 import { createLogger } from '../dist/src/logger.js';
 import { createGatewayServer } from '../dist/src/server.js';
@@ -41,12 +41,17 @@ function sample() {
     p99: loopDelay.percentile(99) / NS_PER_MS,
     max: loopDelay.max / NS_PER_MS,
   };
+  const gcStarted = performance.now();
   globalThis.gc();
+  const gcMs = performance.now() - gcStarted;
   const memory = process.memoryUsage();
   const handles = {};
   for (const kind of process.getActiveResourcesInfo()) handles[kind] = (handles[kind] ?? 0) + 1;
-  loopDelay.reset();
+  // The histogram's own timer records the collection's pause when it next fires: the next window
+  // starts after that, so that it holds the traffic's delays alone.
+  setTimeout(() => loopDelay.reset(), LOOP_DELAY_RESOLUTION_MS * 2);
   return {
+    gcMs,
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
     heapTotalBytes: memory.heapTotal,
@@ -70,4 +75,6 @@ process.on('message', (message) => {
     );
   }
 });
+// A parent that died leaves no gateway behind.
+process.on('disconnect', () => process.exit(1));
 process.send({ listening: address.port });

@@ -372,8 +372,8 @@ console.log(
   `soak: ${MINUTES} min at concurrency ${CONCURRENCY}, ${Object.keys(SCENARIOS).length} scenarios, ` +
     `samples every ${SAMPLE_MS / 1000} s, warm-up ${(WARMUP_MS / MS_PER_MINUTE).toFixed(2)} min; gateway pid ${gateway.pid}`,
 );
-console.log('| t (s) | req/s | RSS MB | heap after GC MB | loop delay p50 / p99 / max ms | open handles |');
-console.log('|---:|---:|---:|---:|---|---|');
+console.log('| t (s) | req/s | RSS MB | heap after GC MB | full GC ms | loop delay p50 / p99 / max ms | open handles |');
+console.log('|---:|---:|---:|---:|---:|---|---|');
 async function takeSample() {
   const now = Date.now();
   const reading = await sampleGateway();
@@ -387,6 +387,7 @@ async function takeSample() {
     externalBytes: reading.externalBytes,
     arrayBuffersBytes: reading.arrayBuffersBytes,
     eventLoopDelayMs: reading.eventLoopDelayMs,
+    gcMs: reading.gcMs,
     handles: reading.handles,
   };
   lastRequests = tally.requests;
@@ -394,7 +395,7 @@ async function takeSample() {
   samples.push(sample);
   const delay = sample.eventLoopDelayMs;
   console.log(
-    `| ${(sample.tMs / 1000).toFixed(0)} | ${sample.rps.toFixed(0)} | ${mb(sample.rssBytes)} | ${mb(sample.heapUsedBytes)} | ` +
+    `| ${(sample.tMs / 1000).toFixed(0)} | ${sample.rps.toFixed(0)} | ${mb(sample.rssBytes)} | ${mb(sample.heapUsedBytes)} | ${sample.gcMs.toFixed(1)} | ` +
       `${delay.p50.toFixed(1)} / ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} | ${handleText(sample.handles)} |`,
   );
 }
