@@ -60,6 +60,8 @@ const SHORT_TIMEOUT_MS = 300;
 const SLOW_FIRST_BYTE_MS = 1_000;
 /** Nothing in the mix takes longer; past it the client gives up and counts a failure. */
 const CLIENT_TIMEOUT_MS = 30_000;
+/** The Responses API's item memory for the soak (see gatewayEnv). */
+const RESPONSES_ITEMS_BYTES = 256 * 1024;
 /** How long the gateway gets to finish its requests and exit once the traffic stops. */
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -123,6 +125,10 @@ const gatewayEnv = {
   // Retries of the faults that clear after one failure, quickly: the soak is about what stays.
   RETRY_BASE_DELAY_MS: '20',
   RETRY_MAX_DELAY_MS: '100',
+  // The Responses API's item memory is bounded, but at its default (128 MiB, 10,000 items a
+  // client) the soak's one client fills it for about ten minutes: growth by design. Bounded
+  // smaller, it is full within the warm-up, and what the soak sees after it is whatever else grows.
+  RESPONSES_ITEMS_MAX_BYTES: String(RESPONSES_ITEMS_BYTES),
 };
 const gateway = fork(join(here, 'soak-gateway.mjs'), ['--config', configFile], {
   cwd: join(here, '..'),
@@ -269,7 +275,7 @@ function countFailure(counts, kind, text) {
 const agent = new Agent({ connections: CONCURRENCY, headersTimeout: CLIENT_TIMEOUT_MS, bodyTimeout: CLIENT_TIMEOUT_MS });
 
 /** What the client saw: ok, error-status, stream-error, aborted, or what went wrong. */
-async function send(name, scenario) {
+async function send(scenario) {
   const api = APIS[scenario.api];
   let response;
   try {
@@ -311,7 +317,7 @@ async function send(name, scenario) {
   if (scenario.stream) {
     if (api.failed(text)) return { outcome: 'stream-error', text };
     if (api.finished(text)) return { outcome: 'ok', target };
-    return { outcome: 'stream ended early', missingBody: `${scenario.api} stream ended early without its error event` };
+    return { outcome: 'stream ended early', missingBody: `${scenario.api} stream ended early without its error event`, text: text.slice(-EXAMPLE_CHARS) };
   }
   try {
     if (api.answer(JSON.parse(text))) return { outcome: 'ok', target };
@@ -323,7 +329,7 @@ async function send(name, scenario) {
 
 async function sendAndCount(name) {
   const scenario = SCENARIOS[name];
-  const seen = await send(name, scenario);
+  const seen = await send(scenario);
   tally.requests++;
   count(tally.scenarios[name], seen.outcome);
   if (seen.missingBody !== undefined) countFailure(tally.withoutErrorBody, seen.missingBody, seen.text);
@@ -374,7 +380,8 @@ console.log(
 );
 console.log('| t (s) | req/s | RSS MB | heap after GC MB | full GC ms | loop delay p50 / p99 / max ms | open handles |');
 console.log('|---:|---:|---:|---:|---:|---|---|');
-async function takeSample() {
+/** Takes a sample; one after the traffic (`idle`) is printed and kept apart, not judged with the rest. */
+async function takeSample(idle = false) {
   const now = Date.now();
   const reading = await sampleGateway();
   const sample = {
@@ -392,12 +399,13 @@ async function takeSample() {
   };
   lastRequests = tally.requests;
   lastAt = now;
-  samples.push(sample);
+  if (!idle) samples.push(sample);
   const delay = sample.eventLoopDelayMs;
   console.log(
-    `| ${(sample.tMs / 1000).toFixed(0)} | ${sample.rps.toFixed(0)} | ${mb(sample.rssBytes)} | ${mb(sample.heapUsedBytes)} | ${sample.gcMs.toFixed(1)} | ` +
+    `| ${(sample.tMs / 1000).toFixed(0)}${idle ? ' (idle)' : ''} | ${sample.rps.toFixed(0)} | ${mb(sample.rssBytes)} | ${mb(sample.heapUsedBytes)} | ${sample.gcMs.toFixed(1)} | ` +
       `${delay.p50.toFixed(1)} / ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} | ${handleText(sample.handles)} |`,
   );
+  return sample;
 }
 
 // --- Run -----------------------------------------------------------------------------------------
@@ -422,7 +430,8 @@ const sampler = setInterval(() => void takeSample(), SAMPLE_MS);
 await Promise.all(Array.from({ length: CONCURRENCY }, client));
 clearInterval(sampler);
 clearInterval(rotateFaults);
-await takeSample();
+// What the gateway holds once every request has ended: its pools' idle connections, no timers.
+const afterTraffic = await takeSample(true);
 
 const judged = verdict({ samples, warmupMs: WARMUP_MS, tally });
 const line = verdictLine(judged);
@@ -470,6 +479,7 @@ const report = {
   scenarios: Object.fromEntries(Object.entries(SCENARIOS).map(([name, scenario]) => [name, { api: scenario.api, expect: scenario.expect, weight: scenario.weight, fallback: scenario.fallback === true }])),
   tally,
   samples,
+  afterTraffic,
   growth: grew,
   pass: judged.pass,
   reasons: judged.reasons,
