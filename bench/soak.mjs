@@ -437,8 +437,9 @@ const judged = verdict({ samples, warmupMs: WARMUP_MS, tally });
 const line = verdictLine(judged);
 
 gateway.send({ stop: true });
-const stopped = await Promise.race([gatewayExit, new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS, 'timeout'))]);
-if (stopped === 'timeout') gateway.kill('SIGKILL');
+const stopTimer = setTimeout(() => gateway.kill('SIGKILL'), STOP_TIMEOUT_MS);
+await gatewayExit;
+clearTimeout(stopTimer);
 await agent.close();
 await Promise.all(sims.map((sim) => sim.close()));
 rmSync(work, { recursive: true, force: true });
