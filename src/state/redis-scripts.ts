@@ -1,7 +1,9 @@
-// The Redis store's two scripts: each runs atomically in Redis, so a reserve is one round trip that
-// no other gateway's reserve can interleave with, and a settle applies once. Both read the time
-// from Redis (TIME), so gateways whose clocks disagree still share one window. The arithmetic is
-// window.ts's, line for line; keys arrive prefixed by ioredis (keyPrefix).
+// The Redis store's scripts: each runs atomically in Redis, so a reserve is one round trip that no
+// other gateway's reserve can interleave with, and a settle applies once. The batch script reads
+// the time from Redis (TIME), so gateways whose clocks disagree still share one window. The
+// arithmetic is window.ts's, line for line. The batch script gets its keys inside its JSON
+// batches, prefixed by the store (REDIS_PREFIX): it serves one Redis, not a Redis Cluster, whose
+// scripts must declare every key up front.
 //
 // Keys: a rate is a hash {s: current sub-window's start, p: previous count, c: current count,
 // w: window ms}; a budget is a counter per period (`b:<key>:<period>`) that expires when the period
@@ -14,45 +16,80 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * Reserves a batch of requests (those admitted in one turn of the event loop), one after another
- * in one script call: each sees the counters as the ones before it left them, exactly as separate
- * calls would, and no other gateway's reserve comes between. ARGV[1]: how many. Then per request,
- * KEYS: one per charge, one per lease, then the reservation's own; ARGV: charges, leases, id, then
- * per charge kind ('r' or 'b'), limit, amount, window ms (rate) or period end (budget), then per
- * lease limit and ttl ms, then how long the reservation waits for its settlement (0: it never
- * will). An empty id peeks: it reads the counters and writes nothing.
- * Returns, per request one after another: ok, refused index (1-based, leases after charges), retry
- * after ms, each charge's window start (0 for a budget), then each charge's remaining and reset ms.
+ * One turn of the event loop's work for Redis, in one script call: first the settlements of the
+ * requests that closed in it, then the reserves of the requests admitted in it, one after another:
+ * each reserve sees the counters as the ones before it left them, exactly as separate calls would,
+ * and no other gateway's call comes between. The batches travel as JSON arguments and the answer
+ * as one string: a client library's work grows with the arguments and the reply elements it
+ * encodes and decodes, and a batch has hundreds of them, while one call costs the client about as
+ * much as a whole small batch.
+ * ARGV[1], settlements: `[[id, [[kind 'r'|'b', key, used - reserved, window it landed in, window
+ * ms], ...], [lease key, ...]], ...]`: a reservation no longer waiting (settled already, or
+ * expired) changes nothing. ARGV[2], reserves: `[[id, wait ms (0: never settled), [[kind, key,
+ * limit, amount, window ms or period end], ...], [[key, limit, ttl ms], ...]], ...]`; an empty id
+ * peeks: it reads the counters and writes nothing. Keys come with their prefix; ARGV[3] is the
+ * prefix, for a reservation's own key (`o:<id>`).
+ * Returns per reserve, comma-separated, one after another: ok, refused index (1-based, leases
+ * after charges), retry after ms, each charge's window start (0 for a budget), then each charge's
+ * remaining and reset ms.
  */
-export const RESERVE_SCRIPT = `${NOW}
-local out = {}
+export const BATCH_SCRIPT = `${NOW}
+local prefix = ARGV[3]
+local settlements = cjson.decode(ARGV[1])
+for r = 1, #settlements do
+  local id, charges, leases = settlements[r][1], settlements[r][2], settlements[r][3]
+  -- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
+  for j = 1, #leases do redis.call('ZREM', leases[j], id) end
+  if redis.call('DEL', prefix .. 'o:' .. id) == 1 then
+    for i = 1, #charges do
+      local kind, k, delta = charges[i][1], charges[i][2], charges[i][3]
+      if delta ~= 0 and kind == 'b' then
+        -- a period that ended has expired, and its spend no longer bounds anything
+        if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
+      elseif delta ~= 0 then
+        local landed, w = charges[i][4], charges[i][5]
+        local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
+        local s = tonumber(h[1])
+        if s ~= nil and tonumber(h[4]) == w then
+          local ws = now - (now % w)
+          local p, c = tonumber(h[2]), tonumber(h[3])
+          if s ~= ws then
+            if s == ws - w then p = c else p = 0 end
+            c, s = 0, ws
+          end
+          -- the window the reservation landed in, if it still counts
+          if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
+          redis.call('HSET', k, 's', s, 'p', p, 'c', c)
+        end
+      end
+    end
+  end
+end
 
-local function reserve(ki, ai)
-  local nc = tonumber(ARGV[ai])
-  local nl = tonumber(ARGV[ai + 1])
-  local id = ARGV[ai + 2]
-  local kind, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}
+local batch = cjson.decode(ARGV[2])
+local out = {}
+local function put(v) out[#out + 1] = string.format('%d', v) end
+
+local function reserve(id, wait, charges, leases)
+  local nc, nl = #charges, #leases
+  local kind, key, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}, {}
   for i = 1, nc do
-    local a = ai + 3 + (i - 1) * 4
-    local k = KEYS[ki + i - 1]
-    kind[i] = ARGV[a]
-    limit[i] = tonumber(ARGV[a + 1])
-    amount[i] = tonumber(ARGV[a + 2])
-    span[i] = tonumber(ARGV[a + 3])
+    local c = charges[i]
+    kind[i], key[i], limit[i], amount[i], span[i] = c[1], c[2], c[3], c[4], c[5]
     if kind[i] == 'r' then
       local w = span[i]
       local ws = now - (now % w)
-      local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
-      local s, p, c = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+      local h = redis.call('HMGET', key[i], 's', 'p', 'c', 'w')
+      local s, p, cu = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
       if tonumber(h[4]) ~= w then
-        p, c = 0, 0
+        p, cu = 0, 0
       elseif s ~= ws then
-        if s == ws - w then p = c else p = 0 end
-        c = 0
+        if s == ws - w then p = cu else p = 0 end
+        cu = 0
       end
-      prev[i], curr[i], start[i] = p, c, ws
+      prev[i], curr[i], start[i] = p, cu, ws
     else
-      curr[i] = tonumber(redis.call('GET', k) or '0')
+      curr[i] = tonumber(redis.call('GET', key[i]) or '0')
       start[i] = 0
     end
   end
@@ -74,21 +111,21 @@ local function reserve(ki, ai)
   end
 
   local function answer(ok, index, retry)
-    out[#out + 1] = ok
-    out[#out + 1] = index
-    out[#out + 1] = retry
-    for i = 1, nc do out[#out + 1] = start[i] end
+    put(ok)
+    put(index)
+    put(retry)
+    for i = 1, nc do put(start[i]) end
     for i = 1, nc do
       if kind[i] == 'b' then
-        out[#out + 1] = math.max(0, limit[i] - curr[i])
-        out[#out + 1] = math.max(0, span[i] - now)
+        put(math.max(0, limit[i] - curr[i]))
+        put(math.max(0, span[i] - now))
       else
         local w, p, c = span[i], prev[i], curr[i]
         local e = now - start[i]
-        out[#out + 1] = math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w))
+        put(math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w)))
         local reset = 0
         if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
-        out[#out + 1] = reset
+        put(reset)
       end
     end
   end
@@ -100,94 +137,36 @@ local function reserve(ki, ai)
     if retry ~= nil then return answer(0, i, retry) end
   end
   for j = 1, nl do
-    local k = KEYS[ki + nc + j - 1]
+    local k = leases[j][1]
     redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-    if redis.call('ZCARD', k) >= tonumber(ARGV[ai + 3 + nc * 4 + (j - 1) * 2]) then return answer(0, nc + j, -1) end
+    if redis.call('ZCARD', k) >= leases[j][2] then return answer(0, nc + j, -1) end
   end
 
   for i = 1, nc do
-    local k = KEYS[ki + i - 1]
     if kind[i] == 'r' then
       curr[i] = curr[i] + amount[i]
-      redis.call('HSET', k, 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
-      redis.call('PEXPIRE', k, 2 * span[i])
+      redis.call('HSET', key[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
+      redis.call('PEXPIRE', key[i], 2 * span[i])
     else
-      curr[i] = redis.call('INCRBY', k, amount[i])
-      redis.call('PEXPIREAT', k, span[i])
+      curr[i] = redis.call('INCRBY', key[i], amount[i])
+      redis.call('PEXPIREAT', key[i], span[i])
     end
   end
   for j = 1, nl do
-    local k = KEYS[ki + nc + j - 1]
-    local ttl = tonumber(ARGV[ai + 3 + nc * 4 + (j - 1) * 2 + 1])
+    local k, ttl = leases[j][1], leases[j][3]
     redis.call('ZADD', k, now + ttl, id)
     if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
   end
   -- a reservation that will never be settled (its amounts are exact: requests alone) waits for nothing
-  local wait = tonumber(ARGV[ai + 3 + nc * 4 + nl * 2])
-  if wait > 0 then redis.call('SET', KEYS[ki + nc + nl], '1', 'PX', wait) end
+  if wait > 0 then redis.call('SET', prefix .. 'o:' .. id, '1', 'PX', wait) end
   return answer(1, 0, 0)
 end
 
-local ki, ai = 1, 2
-for r = 1, tonumber(ARGV[1]) do
-  local nc = tonumber(ARGV[ai])
-  local nl = tonumber(ARGV[ai + 1])
-  reserve(ki, ai)
-  ki = ki + nc + nl + 1
-  ai = ai + 3 + nc * 4 + nl * 2 + 1
+for r = 1, #batch do
+  local request = batch[r]
+  reserve(request[1], request[2], request[3], request[4])
 end
-return out
-`;
-
-/**
- * Settles a batch of reservations (those closing in one turn of the event loop): one script call,
- * however many. ARGV[1]: how many. Then per reservation, KEYS: its own, one per charge, one per
- * lease; ARGV: charges, leases, id, then per charge kind, used - reserved, the window it landed in
- * and the window's ms (0 and 0 for a budget). Returns per reservation 1, or 0 when it was no longer
- * waiting (settled already, or expired).
- */
-export const SETTLE_SCRIPT = `${NOW}
-local out = {}
-local ki, ai = 1, 2
-for r = 1, tonumber(ARGV[1]) do
-  local nc = tonumber(ARGV[ai])
-  local nl = tonumber(ARGV[ai + 1])
-  local id = ARGV[ai + 2]
-  -- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
-  for j = 1, nl do redis.call('ZREM', KEYS[ki + nc + j], id) end
-  if redis.call('DEL', KEYS[ki]) == 0 then
-    out[r] = 0
-  else
-    for i = 1, nc do
-      local a = ai + 3 + (i - 1) * 4
-      local delta = tonumber(ARGV[a + 1])
-      local k = KEYS[ki + i]
-      if delta ~= 0 and ARGV[a] == 'b' then
-        -- a period that ended has expired, and its spend no longer bounds anything
-        if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
-      elseif delta ~= 0 then
-        local landed, w = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-        local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
-        local s = tonumber(h[1])
-        if s ~= nil and tonumber(h[4]) == w then
-          local ws = now - (now % w)
-          local p, c = tonumber(h[2]), tonumber(h[3])
-          if s ~= ws then
-            if s == ws - w then p = c else p = 0 end
-            c, s = 0, ws
-          end
-          -- the window the reservation landed in, if it still counts
-          if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
-          redis.call('HSET', k, 's', s, 'p', p, 'c', c)
-        end
-      end
-    end
-    out[r] = 1
-  end
-  ki = ki + 1 + nc + nl
-  ai = ai + 3 + nc * 4
-end
-return out
+return table.concat(out, ',')
 `;
 
 /**
