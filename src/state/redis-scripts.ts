@@ -70,9 +70,49 @@ local batch = cjson.decode(ARGV[2])
 local out = {}
 local function put(v) out[#out + 1] = string.format('%d', v) end
 
+-- one request's charges, in tables reused from one request to the next (entries past nc are stale)
+local kind, key, limit, amount, span, prev, curr, start, fresh = {}, {}, {}, {}, {}, {}, {}, {}, {}
+local nc = 0
+
+local function retryAfter(i)
+  local l, a, c = limit[i], amount[i], curr[i]
+  if kind[i] == 'b' then
+    if c + a <= l then return nil end
+    if a > l then return -1 end
+    return math.max(0, span[i] - now)
+  end
+  local w, p = span[i], prev[i]
+  local e = now - start[i]
+  if p * (w - e) <= (l - a - c) * w then return nil end
+  if a > l then return -1 end
+  local room = l - a - c
+  if room >= 0 then return w - math.floor(room * w / p) - e end
+  return w - e + w - math.floor((l - a) * w / c)
+end
+
+local function answer(ok, index, retry)
+  put(ok)
+  put(index)
+  put(retry)
+  for i = 1, nc do put(start[i]) end
+  for i = 1, nc do
+    if kind[i] == 'b' then
+      put(math.max(0, limit[i] - curr[i]))
+      put(math.max(0, span[i] - now))
+    else
+      local w, p, c = span[i], prev[i], curr[i]
+      local e = now - start[i]
+      put(math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w)))
+      local reset = 0
+      if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
+      put(reset)
+    end
+  end
+end
+
 local function reserve(id, wait, charges, leases)
-  local nc, nl = #charges, #leases
-  local kind, key, limit, amount, span, prev, curr, start = {}, {}, {}, {}, {}, {}, {}, {}
+  nc = #charges
+  local nl = #leases
   for i = 1, nc do
     local c = charges[i]
     kind[i], key[i], limit[i], amount[i], span[i] = c[1], c[2], c[3], c[4], c[5]
@@ -81,6 +121,8 @@ local function reserve(id, wait, charges, leases)
       local ws = now - (now % w)
       local h = redis.call('HMGET', key[i], 's', 'p', 'c', 'w')
       local s, p, cu = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+      -- fresh: the stored sub-window is not this one (rolled, new, or another window length)
+      fresh[i] = tonumber(h[4]) ~= w or s ~= ws
       if tonumber(h[4]) ~= w then
         p, cu = 0, 0
       elseif s ~= ws then
@@ -91,42 +133,6 @@ local function reserve(id, wait, charges, leases)
     else
       curr[i] = tonumber(redis.call('GET', key[i]) or '0')
       start[i] = 0
-    end
-  end
-
-  local function retryAfter(i)
-    local l, a, c = limit[i], amount[i], curr[i]
-    if kind[i] == 'b' then
-      if c + a <= l then return nil end
-      if a > l then return -1 end
-      return math.max(0, span[i] - now)
-    end
-    local w, p = span[i], prev[i]
-    local e = now - start[i]
-    if p * (w - e) <= (l - a - c) * w then return nil end
-    if a > l then return -1 end
-    local room = l - a - c
-    if room >= 0 then return w - math.floor(room * w / p) - e end
-    return w - e + w - math.floor((l - a) * w / c)
-  end
-
-  local function answer(ok, index, retry)
-    put(ok)
-    put(index)
-    put(retry)
-    for i = 1, nc do put(start[i]) end
-    for i = 1, nc do
-      if kind[i] == 'b' then
-        put(math.max(0, limit[i] - curr[i]))
-        put(math.max(0, span[i] - now))
-      else
-        local w, p, c = span[i], prev[i], curr[i]
-        local e = now - start[i]
-        put(math.max(0, math.floor((limit[i] * w - p * (w - e) - c * w) / w)))
-        local reset = 0
-        if c > 0 then reset = 2 * w - e elseif p > 0 then reset = w - e end
-        put(reset)
-      end
     end
   end
 
@@ -145,11 +151,17 @@ local function reserve(id, wait, charges, leases)
   for i = 1, nc do
     if kind[i] == 'r' then
       curr[i] = curr[i] + amount[i]
-      redis.call('HSET', key[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
-      redis.call('PEXPIRE', key[i], 2 * span[i])
+      if fresh[i] then
+        -- a new sub-window: the whole counter, alive for the two windows it can count in
+        redis.call('HSET', key[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
+        redis.call('PEXPIRE', key[i], 2 * span[i])
+      else
+        redis.call('HINCRBY', key[i], 'c', amount[i])
+      end
     else
       curr[i] = redis.call('INCRBY', key[i], amount[i])
-      redis.call('PEXPIREAT', key[i], span[i])
+      -- made by this charge (or at zero): it lives until its period ends
+      if curr[i] == amount[i] then redis.call('PEXPIREAT', key[i], span[i]) end
     end
   end
   for j = 1, nl do
