@@ -382,15 +382,15 @@ function rateHeaders(remaining: readonly Remaining[], kinds: readonly ChargeKind
   return headers;
 }
 
+/** The `x-ratelimit-*` names of requests and of tokens: [limit, remaining, reset]. */
+const RATE_HEADER_NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
 function pushRate(headers: string[], names: 'requests' | 'tokens', counter: Remaining): void {
-  headers.push(
-    `x-ratelimit-limit-${names}`,
-    String(counter.limit),
-    `x-ratelimit-remaining-${names}`,
-    String(Math.max(0, Math.floor(counter.remaining))),
-    `x-ratelimit-reset-${names}`,
-    `${Math.max(0, Math.ceil(counter.resetMs / 1000))}s`,
-  );
+  const [limit, remaining, reset] = RATE_HEADER_NAMES[names];
+  headers.push(limit, String(counter.limit), remaining, String(Math.max(0, Math.floor(counter.remaining))), reset, `${Math.max(0, Math.ceil(counter.resetMs / 1000))}s`);
 }
 
 /** The counter names of a key or a group, made once per name. */
