@@ -83,6 +83,22 @@ export const storeCases: readonly StoreCase[] = [
     },
   },
   {
+    name: 'a budget charged before a later charge refuses is left as it was, whether it existed or not',
+    async run(store) {
+      const spent = key('spent');
+      const fresh = key('fresh');
+      const full = key('full');
+      admitted(await store.reserve('s1', [budget(spent, 100, 30)], [], 'closed'));
+      admitted(await store.reserve('f1', [rate(full, 1, 1)], [], 'closed'));
+      const byRate = refused(await store.reserve('s2', [budget(spent, 100, 20), budget(fresh, 100, 20), rate(full, 1, 1)], [], 'closed'));
+      assert.equal(byRate.key, full);
+      assert.equal(await remainingOf(store, budget(spent, 100, 0)), 70);
+      assert.equal(await remainingOf(store, budget(fresh, 100, 0)), 100);
+      // and it can be charged in full afterwards, as if the refused request had never come
+      admitted(await store.reserve('s3', [budget(fresh, 100, 100)], [], 'closed'));
+    },
+  },
+  {
     name: 'an amount larger than the whole limit can never pass: retryAfterMs is -1',
     async run(store) {
       assert.equal(refused(await store.reserve('big', [rate(key('rate'), 10, 11)], [], 'closed')).retryAfterMs, -1);

@@ -121,6 +121,24 @@ describe('RedisStore', { skip: skipRedis }, () => {
     }
   });
 
+  test("a settle after its budget's period ended leaves no counter behind", async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'ended:' });
+    await store.ready(5_000);
+    const raw = new Redis(server.url);
+    try {
+      const period = { id: 'p', endsAt: Date.now() + 300 };
+      const admission = await store.reserve('e1', [{ key: 'usd', limit: 100, amount: 10, period }], [], 'closed');
+      assert.ok(admission.ok);
+      assert.ok((await raw.pttl('ended:b:usd:p')) > 0, 'the counter lives until its period ends');
+      await until('the period ended and its counter expired', async () => (await raw.exists('ended:b:usd:p')) === 0, 5_000);
+      await store.settle(admission.reservation, [25]);
+      assert.equal(await raw.exists('ended:b:usd:p'), 0, 'no counter without an expiry was made');
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   test('two processes firing 300 concurrent reserves each at one limit of 100 get exactly 100 in total', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/reserve-flood.js', import.meta.url));
     const key = `flood:${Date.now()}`;

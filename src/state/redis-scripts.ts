@@ -44,8 +44,10 @@ for r = 1, #settlements do
     for i = 1, #charges do
       local kind, k, delta = charges[i][1], charges[i][2], charges[i][3]
       if delta ~= 0 and kind == 'b' then
-        -- a period that ended has expired, and its spend no longer bounds anything
-        if redis.call('EXISTS', k) == 1 and redis.call('INCRBY', k, delta) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
+        -- a period that ended has expired, and its spend no longer bounds anything: a counter this
+        -- made again (no expiry: it was absent) goes again
+        local v = redis.call('INCRBY', k, delta)
+        if v == delta and redis.call('PTTL', k) == -1 then redis.call('DEL', k) elseif v < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
       elseif delta ~= 0 then
         local landed, w = charges[i][4], charges[i][5]
         local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
@@ -72,6 +74,8 @@ local function put(v) out[#out + 1] = string.format('%d', v) end
 
 -- one request's charges, in tables reused from one request to the next (entries past nc are stale)
 local kind, key, limit, amount, span, prev, curr, start, fresh = {}, {}, {}, {}, {}, {}, {}, {}, {}
+-- budgets: charged while read (to spare a read), and whether that charge made the counter
+local charged, made = {}, {}
 local nc = 0
 
 local function retryAfter(i)
@@ -110,6 +114,15 @@ local function answer(ok, index, retry)
   end
 end
 
+-- a refused request leaves its budgets as they were
+local function undo()
+  for i = 1, nc do
+    if kind[i] == 'b' and charged[i] then
+      if made[i] then redis.call('DEL', key[i]) else redis.call('DECRBY', key[i], amount[i]) end
+    end
+  end
+end
+
 local function reserve(id, wait, charges, leases)
   nc = #charges
   local nl = #leases
@@ -130,9 +143,15 @@ local function reserve(id, wait, charges, leases)
         cu = 0
       end
       prev[i], curr[i], start[i] = p, cu, ws
-    else
+    elseif id == '' or amount[i] == 0 then
       curr[i] = tonumber(redis.call('GET', key[i]) or '0')
-      start[i] = 0
+      charged[i], start[i] = false, 0
+    else
+      -- charged at once, and taken back below if the request is refused
+      local v = redis.call('INCRBY', key[i], amount[i])
+      curr[i] = v - amount[i]
+      charged[i], start[i] = true, 0
+      made[i] = v == amount[i] and redis.call('PTTL', key[i]) == -1
     end
   end
 
@@ -140,12 +159,18 @@ local function reserve(id, wait, charges, leases)
   if id == '' then return answer(1, 0, 0) end
   for i = 1, nc do
     local retry = retryAfter(i)
-    if retry ~= nil then return answer(0, i, retry) end
+    if retry ~= nil then
+      undo()
+      return answer(0, i, retry)
+    end
   end
   for j = 1, nl do
     local k = leases[j][1]
     redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-    if redis.call('ZCARD', k) >= leases[j][2] then return answer(0, nc + j, -1) end
+    if redis.call('ZCARD', k) >= leases[j][2] then
+      undo()
+      return answer(0, nc + j, -1)
+    end
   end
 
   for i = 1, nc do
@@ -158,10 +183,13 @@ local function reserve(id, wait, charges, leases)
       else
         redis.call('HINCRBY', key[i], 'c', amount[i])
       end
+    elseif charged[i] then
+      curr[i] = curr[i] + amount[i]
+      -- made by this charge: it lives until its period ends
+      if made[i] then redis.call('PEXPIREAT', key[i], span[i]) end
     else
       curr[i] = redis.call('INCRBY', key[i], amount[i])
-      -- made by this charge (or at zero): it lives until its period ends
-      if curr[i] == amount[i] then redis.call('PEXPIREAT', key[i], span[i]) end
+      if curr[i] == amount[i] and redis.call('PTTL', key[i]) == -1 then redis.call('PEXPIREAT', key[i], span[i]) end
     end
   end
   for j = 1, nl do
