@@ -121,6 +121,29 @@ describe('RedisStore', { skip: skipRedis }, () => {
     }
   });
 
+  test('a settle that moves a rate into a new sub-window gives it the lifetime of one, so the window keeps its counts', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'roll:' });
+    await store.ready(5_000);
+    const raw = new Redis(server.url);
+    const windowMs = 1_000;
+    try {
+      // Early in a sub-window, so that the next one is reached by waiting, not by chance.
+      await until('the start of a sub-window', () => Date.now() % windowMs < 300, 5_000);
+      const tokens = (amount: number): Charge => ({ key: 'tpm', limit: 1_000, amount, windowMs });
+      const first = await store.reserve('r1', [tokens(10)], [], 'closed');
+      assert.ok(first.ok);
+      await new Promise((resolve) => setTimeout(resolve, windowMs));
+      // The settle comes first in the new sub-window (as a batch's settlements do), then a reserve.
+      await store.settle(first.reservation, [20]);
+      assert.ok((await store.reserve('r2', [tokens(10)], [], 'closed')).ok);
+      const ttl = await raw.pttl('roll:r:tpm');
+      assert.ok(ttl > windowMs, `the counter outlives the sub-window after this one (${ttl} ms left)`);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   test("a settle after its budget's period ended leaves no counter behind", async () => {
     const store = new RedisStore({ url: server.url, prefix: 'ended:' });
     await store.ready(5_000);

@@ -55,13 +55,17 @@ for r = 1, #settlements do
         if s ~= nil and tonumber(h[4]) == w then
           local ws = now - (now % w)
           local p, c = tonumber(h[2]), tonumber(h[3])
-          if s ~= ws then
+          local rolled = s ~= ws
+          if rolled then
             if s == ws - w then p = c else p = 0 end
             c, s = 0, ws
           end
           -- the window the reservation landed in, if it still counts
           if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
           redis.call('HSET', k, 's', s, 'p', p, 'c', c)
+          -- a new sub-window's counter lives for the two windows it counts in, as a reserve's does:
+          -- the reserves after it see it current and add without renewing its expiry
+          if rolled then redis.call('PEXPIRE', k, 2 * w) end
         end
       end
     end
