@@ -20,6 +20,7 @@ const RATED = 'gk-rated-0123456789abcdef';
 const SPENDER = 'gk-spender-0123456789abcdef';
 const STREAMER = 'gk-streamer-0123456789abcdef';
 const ROUTED = 'gk-routed-0123456789abcdef';
+const NARROW = 'gk-narrow-0123456789abcdef';
 /** USD per million tokens for MODEL here: a few requests spend a cent. */
 const PRICE = 1_000;
 const BUDGET_USD = 0.2;
@@ -43,6 +44,7 @@ keys:
   - {name: spender, sha256: ${sha256(SPENDER)}, limits: {usd_per_day: ${BUDGET_USD}}}
   - {name: streamer, sha256: ${sha256(STREAMER)}, limits: {streams: 1}}
   - {name: routed, sha256: ${sha256(ROUTED)}, routes: [team-chat], models: ['accounts/fireworks/*']}
+  - {name: narrow, sha256: ${sha256(NARROW)}, limits: {tpm: 100}}
 `,
     'governance-',
   );
@@ -166,6 +168,18 @@ describe('gateway keys', () => {
     const metrics = await (await fetch(`${origin}/metrics`)).text();
     assert.match(metrics, /^gateway_limit_refusals_total\{owner="key:rated",limit="rpm"\} 2$/m, 'both refusals counted, by key and limit');
     assert.match(metrics, /^gateway_state_store_up\{store="memory"\} 1$/m);
+  });
+
+  test('a request larger than the whole limit is told so, without a retry time that would never come', async () => {
+    const narrow = openai(NARROW);
+    // 16 (KEYS_DEFAULT_MAX_TOKENS) and a short input fit in 100 tokens a minute; 500 never will.
+    await narrow.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+    await assert.rejects(narrow.chat.completions.create({ model: MODEL, max_tokens: 500, messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.RateLimitError);
+      assert.match(err.message, /This request alone needs more than the whole limit of gateway key "narrow" \(100 tokens per minute\).*retrying will not help/);
+      assert.equal(err.headers?.get('retry-after'), null);
+      return true;
+    });
   });
 
   test('a daily budget: concurrent requests stop at it, the refusal names it and when it resets, and the spend stays within it', async () => {

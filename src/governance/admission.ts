@@ -348,6 +348,18 @@ function refusal(key: string, limit: number, retryAfterMs: number, headers: read
   const all: Record<string, string> = {};
   for (let i = 0; i + 1 < headers.length; i += 2) all[headers[i]!] = headers[i + 1]!;
   if (retryAfterMs >= 0) all['retry-after'] = String(seconds);
+  else if (kind !== 'streams') {
+    // More than the whole limit: no wait lets it pass, so no retry time is promised.
+    const what = kind === 'tpm' ? `${limit} tokens per minute` : kind === 'rpm' ? `${limit} requests per minute` : `$${(limit / MICRO).toFixed(2)} per ${kind === 'usd-day' ? 'day' : 'month'}`;
+    return new GatewayError(
+      429,
+      `This request alone needs more than the whole limit of ${owner} (${what}): its estimate counts its input and its max_tokens (or KEYS_DEFAULT_MAX_TOKENS when it sets none). Lower max_tokens or raise the limit; retrying will not help.`,
+      kind === 'usd-day' || kind === 'usd-month' ? 'budget_exceeded' : 'rate_limit_exceeded',
+      null,
+      undefined,
+      all,
+    );
+  }
   switch (kind) {
     case 'usd-day':
     case 'usd-month': {
