@@ -245,8 +245,16 @@ export function urlSecrets(url: string): readonly string[] {
   const secrets = [url];
   try {
     const parsed = new URL(url);
-    if (parsed.password !== '') secrets.push(parsed.password, decodeURIComponent(parsed.password));
-    if (parsed.username !== '' && parsed.password === '') secrets.push(parsed.username, decodeURIComponent(parsed.username));
+    const secret = parsed.password !== '' ? parsed.password : parsed.username;
+    if (secret !== '') {
+      // Kept as written first: a '%' that is no escape makes decoding throw, and the password must stay.
+      secrets.push(secret);
+      try {
+        secrets.push(decodeURIComponent(secret));
+      } catch {
+        // no decoded form to redact besides the written one
+      }
+    }
   } catch {
     // not a URL: redacted whole, as it is.
   }

@@ -12,6 +12,7 @@ import {
   configuredSecrets,
   redactCredentials,
   safeEcho,
+  urlSecrets,
 } from '../src/redact.js';
 
 const R = '[REDACTED]';
@@ -272,5 +273,15 @@ describe('redactedLogPaths', () => {
       assert.equal(record.headers[header], R, header);
       assert.equal(record.req.headers[header], R, `req.headers ${header}`);
     }
+  });
+});
+
+describe('urlSecrets', () => {
+  test("a URL's password is a secret as written and decoded, even when a '%' in it is no escape", () => {
+    assert.deepEqual(urlSecrets('redis://:p%41ss@127.0.0.1:6379'), ['redis://:p%41ss@127.0.0.1:6379', 'p%41ss', 'pAss']);
+    const odd = urlSecrets('redis://:p%zzword@127.0.0.1:6379');
+    assert.ok(odd.includes('p%zzword'), `the password stays a secret: ${JSON.stringify(odd)}`);
+    assert.deepEqual(urlSecrets('redis://token@127.0.0.1:6379'), ['redis://token@127.0.0.1:6379', 'token', 'token']);
+    assert.deepEqual(urlSecrets('not a url'), ['not a url']);
   });
 });
