@@ -104,7 +104,7 @@ describe('versioned values in the store (the admin API table)', () => {
       await assert.rejects(store.readVersioned('t'), /Redis did not answer/);
     } finally {
       await store.close();
-      await redis.stop();
+      await redis.close();
     }
   });
 });
@@ -303,7 +303,7 @@ describe('admin API: keys shared by two gateway processes through Redis', { skip
     for (const gateway of gateways) gateway.child.kill('SIGTERM');
     await Promise.all(gateways.map((gateway) => new Promise((resolve) => (gateway.child.exitCode !== null ? resolve(null) : gateway.child.once('exit', resolve)))));
     await sim.close();
-    await redis.stop();
+    await redis.close();
   });
 
   /** Polls `origin` with `key` until it answers `status`; the time that took. */

@@ -213,10 +213,18 @@ describe('gateway keys', () => {
     await iterator.next();
     await assert.rejects(streamer.chat.completions.create(slow as never), (err: unknown) => err instanceof OpenAI.RateLimitError);
     while (!(await iterator.next()).done);
-    // The first stream's slot is freed as its response closes.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const third = await streamer.chat.completions.create({ ...slow, sim: { chunks: 1 } } as never);
-    for await (const _ of third as unknown as AsyncIterable<unknown>);
+    // The first stream's slot is freed as its response closes, which the client may see after its last chunk.
+    let third: unknown;
+    const deadline = Date.now() + 5_000;
+    while (third === undefined) {
+      try {
+        third = await streamer.chat.completions.create({ ...slow, sim: { chunks: 1 } } as never);
+      } catch (err) {
+        if (!(err instanceof OpenAI.RateLimitError) || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    for await (const _ of third as AsyncIterable<unknown>);
   });
 });
 

@@ -49,7 +49,14 @@ export class RedisServer {
     if (options.appendonly) args.push('--appendfsync', 'always');
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     const server = new RedisServer(port, dir, child);
-    await server.waitForPort();
+    try {
+      await server.waitForPort();
+    } catch (err) {
+      // Nothing left behind by a start that failed: no process, and no folder this start made.
+      child.kill('SIGKILL');
+      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return server;
   }
 
@@ -59,6 +66,8 @@ export class RedisServer {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
+    // A paused server takes a SIGTERM only once it runs again.
+    child.kill('SIGCONT');
     await exited;
   }
 

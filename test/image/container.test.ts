@@ -251,7 +251,7 @@ describe('container image (buildah, local Debian base)', { skip, timeout: BUILD_
     }
     await Promise.all(running.map((handle) => handle.exited));
     await sim?.close();
-    await redis?.stop();
+    await redis?.close();
     if (storage !== undefined) {
       await runCommand(BUILDAH, [...storage, 'rm', '--all']);
       await runCommand(BUILDAH, [...storage, 'rmi', '--all', '--force']);
