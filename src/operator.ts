@@ -44,3 +44,21 @@ export function operatorRefusal(
     'operator_only',
   );
 }
+
+/**
+ * The gateway's own routes, not traffic: health, metrics, status, the record, the admin API and the
+ * dashboard. The record of the last requests and the dashboard keep client traffic only: probes
+ * and polls would crowd it out, and an answer guarded by the admin key must not be copied where a
+ * reader needs none.
+ */
+export function isOperatorPath(path: string): boolean {
+  return (
+    path === '/health' ||
+    path === '/metrics' ||
+    path === '/ui' ||
+    path.startsWith('/ui/') ||
+    path.startsWith('/admin/') ||
+    path.startsWith('/status/') ||
+    path.startsWith('/debug/')
+  );
+}

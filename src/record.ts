@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { bodyLength, type BodyBytes } from './body.js';
 import { credentialOf } from './errors.js';
 import type { Exchange } from './exchange.js';
+import { isOperatorPath } from './operator.js';
 import { REDACTION_CENSOR, redactCredentials, type Redactor } from './redact.js';
 
 /** Where an operator reads the record. */
@@ -122,7 +123,7 @@ export class RequestRecorder {
   }
 
   add(ex: Exchange): void {
-    if (ex.path === RECORD_PATH || ex.path === '/health') return;
+    if (isOperatorPath(ex.path)) return;
     const credentials = requestCredentials(ex.req);
     const redact: Redactor = (text) => redactCredentials(text, credentials, this.secrets);
     const now = performance.now();

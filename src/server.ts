@@ -264,8 +264,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         metrics?.finished(record);
         dashboard?.finished(record);
         telemetry?.requestEnded(ex, record, gateway.secrets);
-        // An admin answer may carry a key just made: it is shown once, to its caller, and not recorded.
-        if (recorder !== undefined && (admin === undefined || !ex.path.startsWith(ADMIN_PREFIX))) recorder.add(ex);
+        // Operator routes are not recorded (record.ts): an admin answer may carry a key just made.
+        recorder?.add(ex);
         if (draining) {
           server.closeIdleConnections();
           if (inFlight.size === 0) drained?.();

@@ -172,6 +172,24 @@ describe('the dashboard over HTTP', () => {
   });
   after(() => sim.close());
 
+  test("probes, scrapes and the dashboard's own polls count in neither the dashboard nor the record of the last requests", async () => {
+    const { server, url } = await startGateway({ FIREWORKS_BASE_URL: sim.url, FIREWORKS_API_KEY: KEY, RECORD_REQUESTS: '10' });
+    const origin = url.slice(0, -'/v1'.length);
+    try {
+      await (await chat(url, KEY)).body.json();
+      for (const path of ['/health', '/metrics', '/status/targets', '/ui/api/snapshot', '/ui/api/snapshot']) await get(`${origin}${path}`);
+      // The dashboard builds at most once a second: wait for a snapshot made after the operator requests.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const snap = JSON.parse((await get(`${origin}/ui/api/snapshot`)).body.toString()) as Record<string, any>;
+      assert.equal(snap.totals.requests, 1, 'the chat alone');
+      const record = JSON.parse((await get(`${origin}/debug/requests`)).body.toString()) as { path: string }[] | { requests: { path: string }[] };
+      const paths = (Array.isArray(record) ? record : record.requests).map((entry) => entry.path);
+      assert.deepEqual(paths, ['/v1/chat/completions'], 'no snapshot (guarded data) copied into the record');
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+
   describe('without an admin key', () => {
     let server: GatewayServer;
     let url: string;

@@ -9,7 +9,7 @@ import { GatewayError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import type { KeyLimitUse } from '../../governance/admission.js';
 import type { Observer, RequestRecord } from '../../observe/records.js';
-import { operatorRefusal } from '../../operator.js';
+import { isOperatorPath, operatorRefusal } from '../../operator.js';
 import { redactCredentials, safeEcho } from '../../redact.js';
 import type { TargetStatus } from '../../route/routes.js';
 import { adminKeyRefusal } from '../api.js';
@@ -73,9 +73,9 @@ export class Dashboard implements Observer {
     this.assets = assets;
   }
 
-  /** Every finished request but the dashboard's own. */
+  /** Every finished request of the clients' traffic (not probes, scrapes, or the dashboard's own polls). */
   finished(record: RequestRecord): void {
-    if (record.path.startsWith(UI_PREFIX)) return;
+    if (isOperatorPath(record.path)) return;
     this.aggregate.add(record);
   }
 
