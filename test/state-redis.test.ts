@@ -62,7 +62,9 @@ describe('RedisStore', { skip: skipRedis }, () => {
     await store.set('cached', Buffer.from('x'), HOUR);
     const raw = new Redis(server.url);
     try {
-      assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:o:p1', 'team-a:r:rpm']);
+      // the reservations waiting for their settlement: one sorted set, scored by when each stops waiting
+      assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:o', 'team-a:r:rpm']);
+      assert.ok(Number(await raw.zscore('team-a:o', 'p1')) > Date.now());
       // a settled reservation leaves nothing behind: what Redis holds grows with requests in flight, not with the rate
       await store.settle(admission.reservation, [1]);
       assert.deepEqual((await raw.keys('team-a:*')).sort(), ['team-a:k:cached', 'team-a:r:rpm']);
@@ -115,6 +117,56 @@ describe('RedisStore', { skip: skipRedis }, () => {
       assert.ok(!refused.ok && !('unavailable' in refused));
       assert.equal(refused.key, 'rpm');
       assert.equal(refused.limit, 20);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  test("a script call reads and writes each counter once, whatever its number of requests; a reload's other limit on one counter is still exact", async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'once:' });
+    await store.ready(5_000);
+    const raw = new Redis(server.url);
+    try {
+      // Commands the script ran, by name (commandstats counts those a script runs, and the script call itself).
+      const commands = async () => {
+        const stats = await raw.info('commandstats');
+        const counts = new Map<string, number>();
+        for (const match of stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) counts.set(match[1]!, Number(match[2]));
+        return counts;
+      };
+      const ran = (before: Map<string, number>, after: Map<string, number>) => {
+        let total = 0;
+        for (const [name, calls] of after) if (!['evalsha', 'eval', 'info', 'script'].includes(name)) total += calls - (before.get(name) ?? 0);
+        return total;
+      };
+      const charges = (): Charge[] => [
+        { key: 'rpm', limit: 1_000, amount: 1, windowMs: HOUR },
+        { key: 'tpm', limit: 1_000_000, amount: 300, windowMs: HOUR },
+        { key: 'usd-day', limit: 1_000_000, amount: 30, period: { id: '2026-12-07', endsAt: Date.now() + HOUR } },
+        { key: 'usd-month', limit: 10_000_000, amount: 30, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * HOUR } },
+      ];
+      await store.reserve('warm', charges(), [], 'closed');
+      let before = await commands();
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => store.reserve(`o${i}`, charges(), [], 'closed')));
+      assert.ok(answers.every((answer) => answer.ok));
+      // TIME; a read of each of the 4 counters; a write of each; the waiting set's trim, add, expiry and its check.
+      const reserving = ran(before, await commands());
+      assert.ok(reserving <= 14, `50 reserves ran ${reserving} commands`);
+      before = await commands();
+      await Promise.all(answers.map((answer) => (answer.ok ? store.settle(answer.reservation, [1, 100, 10, 10]) : undefined)));
+      const settling = ran(before, await commands());
+      assert.ok(settling <= 14, `50 settlements ran ${settling} commands`);
+      const [tpm] = await store.peek([charges()[1]!]);
+      assert.equal(tpm!.remaining, 1_000_000 - 300 - 50 * 100, 'each settlement corrected its own estimate');
+
+      // Two requests of one call name one counter with two limits (a reload came between them): each is checked against its own.
+      const both = await Promise.all([
+        store.reserve('l1', [{ key: 'reloaded', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed'),
+        store.reserve('l2', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
+        store.reserve('l3', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
+      ]);
+      assert.deepEqual(both.map((answer) => answer.ok), [true, true, false]);
     } finally {
       raw.disconnect();
       await store.close();

@@ -7,8 +7,9 @@
 //
 // Keys: a rate is a hash {s: current sub-window's start, p: previous count, c: current count,
 // w: window ms}; a budget is a counter per period (`b:<key>:<period>`) that expires when the period
-// ends; a lease is a sorted set of holder ids scored by expiry; a reservation waiting for its
-// settlement is `o:<id>` (see RESERVATION_TTL_MS).
+// ends; a lease is a sorted set of holder ids scored by expiry; the reservations waiting for their
+// settlement are one sorted set (`o`) of ids scored by when they stop waiting (RESERVATION_TTL_MS).
+// ZMSCORE needs Redis 6.2 or later.
 
 const NOW = `
 local t = redis.call('TIME')
@@ -19,68 +20,132 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * One turn of the event loop's work for Redis, in one script call: first the settlements of the
  * requests that closed in it, then the reserves of the requests admitted in it, one after another:
  * each reserve sees the counters as the ones before it left them, exactly as separate calls would,
- * and no other gateway's call comes between. The batches travel as JSON arguments and the answer
- * as one string: a client library's work grows with the arguments and the reply elements it
- * encodes and decodes, and a batch has hundreds of them, while one call costs the client about as
- * much as a whole small batch.
- * ARGV[1], settlements: `[[id, [[kind 'r'|'b', key, used - reserved, window it landed in, window
- * ms], ...], [lease key, ...]], ...]`: a reservation no longer waiting (settled already, or
- * expired) changes nothing. ARGV[2], reserves: `[[id, wait ms (0: never settled), [[kind, key,
- * limit, amount, window ms or period end], ...], [[key, limit, ttl ms], ...]], ...]`; an empty id
- * peeks: it reads the counters and writes nothing. Keys come with their prefix; ARGV[3] is the
- * prefix, for a reservation's own key (`o:<id>`).
- * Returns per reserve, comma-separated, one after another: ok, refused index (1-based, leases
- * after charges), retry after ms, each charge's window start (0 for a budget), then each charge's
- * remaining and reset ms.
+ * and no other gateway's call comes between. Each counter the call touches is read once, changed in
+ * the script, and written back once at its end: what Redis runs grows with the counters a call
+ * touches, not with its requests (most of a call's requests share their key's counters). The
+ * batches travel as JSON arguments and the answer as one string: a client library's work grows with
+ * the arguments and the reply elements it encodes and decodes, and a batch has hundreds of them,
+ * while one call costs the client about as much as a whole small batch.
+ * ARGV[1], the counters the call names, each once: `[[kind 'r'|'b', key, limit, window ms or
+ * period end], ...]`; the settlements and reserves name them by their place in it (from 1), which
+ * keeps the arguments short: Redis's JSON decoder costs it more than the rest of the script.
+ * ARGV[2], settlements: `[[id, [counter, used - reserved, window it landed in (0 for a budget),
+ * ...], [lease key, ...]], ...]`: a reservation no longer waiting (settled already, or expired)
+ * changes nothing. ARGV[3], reserves: `[[id, wait ms (0: never settled), [counter, amount, ...],
+ * [lease key, limit, ttl ms, ...]], ...]`; an empty id peeks: it reads the counters and writes
+ * nothing. Keys come with their prefix; ARGV[4] is the prefix, for the set of reservations waiting
+ * for their settlement (`o`).
  */
 export const BATCH_SCRIPT = `${NOW}
-local prefix = ARGV[3]
-local settlements = cjson.decode(ARGV[1])
-for r = 1, #settlements do
-  local id, charges, leases = settlements[r][1], settlements[r][2], settlements[r][3]
-  -- freeing a holder is idempotent by itself; the counters move only for a reservation still waiting
-  for j = 1, #leases do redis.call('ZREM', leases[j], id) end
-  if redis.call('DEL', prefix .. 'o:' .. id) == 1 then
-    for i = 1, #charges do
-      local kind, k, delta = charges[i][1], charges[i][2], charges[i][3]
-      if delta ~= 0 and kind == 'b' then
-        -- a period that ended has expired, and its spend no longer bounds anything: a counter this
-        -- made again (no expiry: it was absent) goes again
-        local v = redis.call('INCRBY', k, delta)
-        if v == delta and redis.call('PTTL', k) == -1 then redis.call('DEL', k) elseif v < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
-      elseif delta ~= 0 then
-        local landed, w = charges[i][4], charges[i][5]
-        local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
-        local s = tonumber(h[1])
-        if s ~= nil and tonumber(h[4]) == w then
-          local ws = now - (now % w)
-          local p, c = tonumber(h[2]), tonumber(h[3])
-          local rolled = s ~= ws
-          if rolled then
-            if s == ws - w then p = c else p = 0 end
-            c, s = 0, ws
+local counters = cjson.decode(ARGV[1])
+local waiting = ARGV[4] .. 'o'
+-- written as whole numbers: Lua writes a number past 14 digits in the exponent form, which Redis
+-- would not count from again
+local function int(v) return string.format('%d', v) end
+
+-- each counter as this call reads and changes it, by key, and the keys in the order first read
+local rates, budgets, slots = {}, {}, {}
+local rateKeys, budgetKeys, slotKeys = {}, {}, {}
+
+local function rateOf(k)
+  local r = rates[k]
+  if r == nil then
+    local h = redis.call('HMGET', k, 's', 'p', 'c', 'w')
+    r = { exists = h[1] ~= false, s = tonumber(h[1]), p = tonumber(h[2]) or 0, c = tonumber(h[3]) or 0, w = tonumber(h[4]), changed = false, fresh = false }
+    rates[k] = r
+    rateKeys[#rateKeys + 1] = k
+  end
+  return r
+end
+
+-- the counter in the current sub-window of w: a stored one of another length starts over
+local function roll(r, w)
+  local ws = now - (now % w)
+  if r.w ~= w then
+    r.w, r.s, r.p, r.c, r.fresh = w, ws, 0, 0, true
+  elseif r.s ~= ws then
+    if r.s == ws - w then r.p = r.c else r.p = 0 end
+    r.s, r.c, r.fresh = ws, 0, true
+  end
+end
+
+local function budgetOf(k)
+  local b = budgets[k]
+  if b == nil then
+    local v = redis.call('GET', k)
+    b = { exists = v ~= false, v = tonumber(v or '0'), read = tonumber(v or '0'), endsAt = 0 }
+    budgets[k] = b
+    budgetKeys[#budgetKeys + 1] = k
+  end
+  return b
+end
+
+-- a lease key's holders: expired ones dropped, counted once; the ones this call adds, written at its end
+local function slotsOf(k)
+  local l = slots[k]
+  if l == nil then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+    l = { n = redis.call('ZCARD', k), add = {}, ttl = 0 }
+    slots[k] = l
+    slotKeys[#slotKeys + 1] = k
+  end
+  return l
+end
+
+local settlements = cjson.decode(ARGV[2])
+if #settlements > 0 then
+  local ids, freed = {}, {}
+  for r = 1, #settlements do
+    ids[r] = settlements[r][1]
+    -- freeing a holder is idempotent by itself
+    local leases = settlements[r][3]
+    for j = 1, #leases do
+      local list = freed[leases[j]]
+      if list == nil then list = {} freed[leases[j]] = list end
+      list[#list + 1] = ids[r]
+    end
+  end
+  for k, list in pairs(freed) do redis.call('ZREM', k, unpack(list)) end
+  -- the counters move only for a reservation still waiting: one settled already, or expired, is not
+  local expiries = redis.call('ZMSCORE', waiting, unpack(ids))
+  redis.call('ZREM', waiting, unpack(ids))
+  for r = 1, #settlements do
+    if expiries[r] and tonumber(expiries[r]) > now then
+      local charges = settlements[r][2]
+      for i = 1, #charges, 3 do
+        local named, delta = counters[charges[i]], charges[i + 1]
+        local k = named[2]
+        if named[1] == 'b' then
+          -- a period that ended has expired, and its spend no longer bounds anything
+          local b = budgetOf(k)
+          if b.exists then b.v = math.max(0, b.v + delta) end
+        else
+          local landed, w = charges[i + 2], named[4]
+          local c = rateOf(k)
+          if c.exists and c.w == w then
+            roll(c, w)
+            -- the window the reservation landed in, if it still counts
+            if landed == c.s then
+              c.c, c.changed = math.max(0, c.c + delta), true
+            elseif landed == c.s - w then
+              c.p, c.changed = math.max(0, c.p + delta), true
+            end
           end
-          -- the window the reservation landed in, if it still counts
-          if landed == s then c = math.max(0, c + delta) elseif landed == s - w then p = math.max(0, p + delta) end
-          redis.call('HSET', k, 's', s, 'p', p, 'c', c)
-          -- a new sub-window's counter lives for the two windows it counts in, as a reserve's does:
-          -- the reserves after it see it current and add without renewing its expiry
-          if rolled then redis.call('PEXPIRE', k, 2 * w) end
         end
       end
     end
   end
 end
 
-local batch = cjson.decode(ARGV[2])
+local batch = cjson.decode(ARGV[3])
 local out = {}
-local function put(v) out[#out + 1] = string.format('%d', v) end
+local function put(v) out[#out + 1] = int(v) end
 
 -- one request's charges, in tables reused from one request to the next (entries past nc are stale)
-local kind, key, limit, amount, span, prev, curr, start, fresh = {}, {}, {}, {}, {}, {}, {}, {}, {}
--- budgets: charged while read (to spare a read), and whether that charge made the counter
-local charged, made = {}, {}
+local kind, limit, amount, span, prev, curr, start, counter = {}, {}, {}, {}, {}, {}, {}, {}
 local nc = 0
+-- the reservations admitted that wait for their settlement: [expiry, id, ...], and the longest wait
+local admitted, longest = {}, 0
 
 local function retryAfter(i)
   local l, a, c = limit[i], amount[i], curr[i]
@@ -118,44 +183,19 @@ local function answer(ok, index, retry)
   end
 end
 
--- a refused request leaves its budgets as they were
-local function undo()
-  for i = 1, nc do
-    if kind[i] == 'b' and charged[i] then
-      if made[i] then redis.call('DEL', key[i]) else redis.call('DECRBY', key[i], amount[i]) end
-    end
-  end
-end
-
 local function reserve(id, wait, charges, leases)
-  nc = #charges
-  local nl = #leases
+  nc = #charges / 2
+  local nl = #leases / 3
   for i = 1, nc do
-    local c = charges[i]
-    kind[i], key[i], limit[i], amount[i], span[i] = c[1], c[2], c[3], c[4], c[5]
+    local named = counters[charges[2 * i - 1]]
+    kind[i], limit[i], amount[i], span[i] = named[1], named[3], charges[2 * i], named[4]
     if kind[i] == 'r' then
-      local w = span[i]
-      local ws = now - (now % w)
-      local h = redis.call('HMGET', key[i], 's', 'p', 'c', 'w')
-      local s, p, cu = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-      -- fresh: the stored sub-window is not this one (rolled, new, or another window length)
-      fresh[i] = tonumber(h[4]) ~= w or s ~= ws
-      if tonumber(h[4]) ~= w then
-        p, cu = 0, 0
-      elseif s ~= ws then
-        if s == ws - w then p = cu else p = 0 end
-        cu = 0
-      end
-      prev[i], curr[i], start[i] = p, cu, ws
-    elseif id == '' or amount[i] == 0 then
-      curr[i] = tonumber(redis.call('GET', key[i]) or '0')
-      charged[i], start[i] = false, 0
+      local r = rateOf(named[2])
+      roll(r, span[i])
+      prev[i], curr[i], start[i], counter[i] = r.p, r.c, r.s, r
     else
-      -- charged at once, and taken back below if the request is refused
-      local v = redis.call('INCRBY', key[i], amount[i])
-      curr[i] = v - amount[i]
-      charged[i], start[i] = true, 0
-      made[i] = v == amount[i] and redis.call('PTTL', key[i]) == -1
+      local b = budgetOf(named[2])
+      curr[i], start[i], counter[i] = b.v, 0, b
     end
   end
 
@@ -163,52 +203,79 @@ local function reserve(id, wait, charges, leases)
   if id == '' then return answer(1, 0, 0) end
   for i = 1, nc do
     local retry = retryAfter(i)
-    if retry ~= nil then
-      undo()
-      return answer(0, i, retry)
-    end
+    if retry ~= nil then return answer(0, i, retry) end
   end
   for j = 1, nl do
-    local k = leases[j][1]
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-    if redis.call('ZCARD', k) >= leases[j][2] then
-      undo()
-      return answer(0, nc + j, -1)
-    end
+    if slotsOf(leases[3 * j - 2]).n >= leases[3 * j - 1] then return answer(0, nc + j, -1) end
   end
 
   for i = 1, nc do
+    local c = counter[i]
     if kind[i] == 'r' then
-      curr[i] = curr[i] + amount[i]
-      if fresh[i] then
-        -- a new sub-window: the whole counter, alive for the two windows it can count in
-        redis.call('HSET', key[i], 's', start[i], 'p', prev[i], 'c', curr[i], 'w', span[i])
-        redis.call('PEXPIRE', key[i], 2 * span[i])
-      else
-        redis.call('HINCRBY', key[i], 'c', amount[i])
-      end
-    elseif charged[i] then
-      curr[i] = curr[i] + amount[i]
-      -- made by this charge: it lives until its period ends
-      if made[i] then redis.call('PEXPIREAT', key[i], span[i]) end
+      c.c, c.changed = c.c + amount[i], true
+      curr[i] = c.c
     else
-      curr[i] = redis.call('INCRBY', key[i], amount[i])
-      if curr[i] == amount[i] and redis.call('PTTL', key[i]) == -1 then redis.call('PEXPIREAT', key[i], span[i]) end
+      c.v = c.v + amount[i]
+      curr[i] = c.v
+      -- made by this charge: it lives until its period ends
+      if not c.exists then c.endsAt = span[i] end
     end
   end
   for j = 1, nl do
-    local k, ttl = leases[j][1], leases[j][3]
-    redis.call('ZADD', k, now + ttl, id)
-    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+    local l = slots[leases[3 * j - 2]]
+    local ttl = leases[3 * j]
+    l.n = l.n + 1
+    l.add[#l.add + 1] = now + ttl
+    l.add[#l.add + 1] = id
+    if ttl > l.ttl then l.ttl = ttl end
   end
   -- a reservation that will never be settled (its amounts are exact: requests alone) waits for nothing
-  if wait > 0 then redis.call('SET', prefix .. 'o:' .. id, '1', 'PX', wait) end
+  if wait > 0 then
+    admitted[#admitted + 1] = now + wait
+    admitted[#admitted + 1] = id
+    if wait > longest then longest = wait end
+  end
   return answer(1, 0, 0)
 end
 
 for r = 1, #batch do
   local request = batch[r]
   reserve(request[1], request[2], request[3], request[4])
+end
+
+-- every counter this call changed, written once
+for _, k in ipairs(rateKeys) do
+  local r = rates[k]
+  if r.changed and r.fresh then
+    -- a new sub-window: the whole counter, alive for the two windows it can count in
+    redis.call('HSET', k, 's', int(r.s), 'p', int(r.p), 'c', int(r.c), 'w', int(r.w))
+    redis.call('PEXPIRE', k, 2 * r.w)
+  elseif r.changed then
+    redis.call('HSET', k, 'p', int(r.p), 'c', int(r.c))
+  end
+end
+for _, k in ipairs(budgetKeys) do
+  local b = budgets[k]
+  if b.v ~= b.read then
+    if b.exists then
+      redis.call('SET', k, int(b.v), 'KEEPTTL')
+    else
+      redis.call('SET', k, int(b.v))
+      redis.call('PEXPIREAT', k, b.endsAt)
+    end
+  end
+end
+for _, k in ipairs(slotKeys) do
+  local l = slots[k]
+  if #l.add > 0 then
+    redis.call('ZADD', k, unpack(l.add))
+    if redis.call('PTTL', k) < l.ttl then redis.call('PEXPIRE', k, l.ttl) end
+  end
+end
+if #admitted > 0 then
+  redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
+  redis.call('ZADD', waiting, unpack(admitted))
+  if redis.call('PTTL', waiting) < longest then redis.call('PEXPIRE', waiting, longest) end
 end
 return table.concat(out, ',')
 `;

@@ -66,8 +66,8 @@ interface SettleBatch {
 }
 
 interface Scripts {
-  /** 0 keys, the settlements and the reserves as JSON, the prefix: the reserves' answers, comma-separated. */
-  aigwBatch(numKeys: 0, settlements: string, reserves: string, prefix: string): Promise<string>;
+  /** 0 keys, the counters, the settlements and the reserves as JSON, the prefix: the reserves' answers, comma-separated. */
+  aigwBatch(numKeys: 0, counters: string, settlements: string, reserves: string, prefix: string): Promise<string>;
   aigwCompareAndSet(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
 }
 
@@ -90,6 +90,9 @@ export class RedisStore implements Store {
   private settleBatches: SettleBatch[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** Counters' keys in Redis, by their names: a rate's, and a budget's with the period it was made for. */
+  private readonly rateKeys = new Map<string, string>();
+  private readonly budgetKeys = new Map<string, { readonly period: string; readonly key: string }>();
 
   constructor(options: RedisStoreOptions) {
     this.share = options.failOpenShare ?? 1;
@@ -174,11 +177,13 @@ export class RedisStore implements Store {
 
   /** One batch call; the settlements go first, so that what they give back is there for the reserves behind them. */
   private async send(settle: SettleBatch | undefined, batch: readonly PendingReserve[]): Promise<void> {
+    const counters = new CallCounters(this);
+    const settlements = settle === undefined ? '[]' : this.settlementsJson(settle.settlements, counters);
     const requests: unknown[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) requests[i] = this.reserveEntry(batch[i]!.id, batch[i]!.charges, batch[i]!.leases, batch[i]!.settles);
+    for (let i = 0; i < batch.length; i++) requests[i] = this.reserveEntry(batch[i]!.id, batch[i]!.charges, batch[i]!.leases, batch[i]!.settles, counters);
     let reply: number[];
     try {
-      reply = answers(await this.redis.aigwBatch(0, settle === undefined ? '[]' : this.settlementsJson(settle.settlements), JSON.stringify(requests), this.prefix));
+      reply = answers(await this.redis.aigwBatch(0, counters.json(), settlements, JSON.stringify(requests), this.prefix));
       this.markUp();
     } catch (err) {
       this.markDown(err as Error);
@@ -234,7 +239,9 @@ export class RedisStore implements Store {
   async peek(charges: readonly Charge[]): Promise<readonly Remaining[]> {
     if (this.redis.status !== 'ready') return [];
     try {
-      const reply = answers(await this.redis.aigwBatch(0, '[]', JSON.stringify([this.reserveEntry(PEEK_ID, charges, [], false)]), this.prefix));
+      const counters = new CallCounters(this);
+      const request = JSON.stringify([this.reserveEntry(PEEK_ID, charges, [], false, counters)]);
+      const reply = answers(await this.redis.aigwBatch(0, counters.json(), '[]', request, this.prefix));
       this.markUp();
       return admission(PEEK_ID, charges, [], reply, 0).remaining;
     } catch (err) {
@@ -313,38 +320,62 @@ export class RedisStore implements Store {
     }
   }
 
-  /** A batch of settlements, as BATCH_SCRIPT reads them. */
-  private settlementsJson(batch: readonly Settlement[]): string {
+  /** A batch of settlements, as BATCH_SCRIPT reads them: a charge whose amount was exact (a request) has nothing to settle. */
+  private settlementsJson(batch: readonly Settlement[], counters: CallCounters): string {
     const settlements: unknown[] = new Array(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const { reservation, used } = batch[b]!;
       const { id, charges, leases, windows } = reservation;
-      const entries: unknown[] = new Array(charges.length);
+      const entries: number[] = [];
       let rateIndex = 0;
       for (let index = 0; index < charges.length; index++) {
         const charge = charges[index]!;
         const delta = (used[index] ?? charge.amount) - charge.amount;
-        entries[index] = charge.period !== undefined ? ['b', this.chargeKey(charge), delta] : ['r', this.chargeKey(charge), delta, windows[rateIndex++]!, charge.windowMs!];
+        const landed = charge.period === undefined ? windows[rateIndex++]! : 0;
+        if (delta !== 0) entries.push(counters.of(charge), delta, landed);
       }
-      settlements[b] = [id, entries, leases.map((lease) => `${this.prefix}l:${lease.key}`)];
+      settlements[b] = [id, entries, leases.length === 0 ? NO_LEASES : leases.map((lease) => this.leaseKey(lease))];
     }
     return JSON.stringify(settlements);
   }
 
-  /** A counter's key in Redis: a rate's, or a budget's for its period. */
-  private chargeKey(charge: Charge): string {
-    return charge.period !== undefined ? `${this.prefix}b:${charge.key}:${charge.period.id}` : `${this.prefix}r:${charge.key}`;
+  /** A counter's key in Redis: a rate's, or a budget's for its period. Made once per counter (and period). */
+  counterKey(charge: Charge): string {
+    const period = charge.period;
+    if (period === undefined) {
+      let key = this.rateKeys.get(charge.key);
+      if (key === undefined) {
+        key = `${this.prefix}r:${charge.key}`;
+        remember(this.rateKeys, charge.key, key);
+      }
+      return key;
+    }
+    const known = this.budgetKeys.get(charge.key);
+    if (known !== undefined && known.period === period.id) return known.key;
+    const key = `${this.prefix}b:${charge.key}:${period.id}`;
+    remember(this.budgetKeys, charge.key, { period: period.id, key });
+    return key;
   }
 
-  /** One request of a reserve batch, as RESERVE_SCRIPT reads it. */
-  private reserveEntry(id: string, charges: readonly Charge[], leases: readonly Lease[], settles: boolean): unknown {
-    const entries: unknown[] = new Array(charges.length);
+  private leaseKey(lease: Lease): string {
+    return `${this.prefix}l:${lease.key}`;
+  }
+
+  /** One request of a reserve batch, as BATCH_SCRIPT reads it. */
+  private reserveEntry(id: string, charges: readonly Charge[], leases: readonly Lease[], settles: boolean, counters: CallCounters): unknown {
+    const entries: number[] = new Array(2 * charges.length);
     for (let i = 0; i < charges.length; i++) {
-      const charge = charges[i]!;
-      entries[i] = [charge.period !== undefined ? 'b' : 'r', this.chargeKey(charge), charge.limit, charge.amount, charge.period !== undefined ? charge.period.endsAt : charge.windowMs!];
+      entries[2 * i] = counters.of(charges[i]!);
+      entries[2 * i + 1] = charges[i]!.amount;
+    }
+    let slots: readonly unknown[] = NO_LEASES;
+    if (leases.length > 0) {
+      const held: unknown[] = [];
+      for (const lease of leases) held.push(this.leaseKey(lease), lease.limit, lease.ttlMs);
+      slots = held;
     }
     // 0: the script keeps no marker for a reservation that will not be settled.
-    return [id, settles ? RESERVATION_TTL_MS : 0, entries, leases.map((lease) => [`${this.prefix}l:${lease.key}`, lease.limit, lease.ttlMs])];
+    return [id, settles ? RESERVATION_TTL_MS : 0, entries, slots];
   }
 
   private retryPending(): void {
@@ -384,6 +415,45 @@ export class RedisStore implements Store {
 }
 
 const NO_RESERVES: readonly PendingReserve[] = [];
+const NO_LEASES: readonly never[] = [];
+
+/** Counter names come from the configuration and the admin API, both bounded; a table past this starts over. */
+const MAX_REMEMBERED_KEYS = 25_000;
+
+function remember<V>(map: Map<string, V>, name: string, value: V): void {
+  if (map.size >= MAX_REMEMBERED_KEYS) map.clear();
+  map.set(name, value);
+}
+
+/**
+ * The counters one script call names, each once, with what the script needs of each (its kind,
+ * limit, and window or period end): the call's charges name them by their place (from 1).
+ */
+class CallCounters {
+  private readonly entries: unknown[] = [];
+  /** By the counter's key, its place: the one with the limit and span most charges have. */
+  private readonly places = new Map<string, number>();
+
+  constructor(private readonly store: RedisStore) {}
+
+  of(charge: Charge): number {
+    const key = this.store.counterKey(charge);
+    const span = charge.period !== undefined ? charge.period.endsAt : charge.windowMs!;
+    const place = this.places.get(key);
+    if (place !== undefined) {
+      const entry = this.entries[place - 1] as [string, string, number, number];
+      if (entry[2] === charge.limit && entry[3] === span) return place;
+    }
+    // A counter named with another limit (a reload between two requests of the call) gets a place of its own.
+    this.entries.push([charge.period !== undefined ? 'b' : 'r', key, charge.limit, span]);
+    if (place === undefined) this.places.set(key, this.entries.length);
+    return this.entries.length;
+  }
+
+  json(): string {
+    return JSON.stringify(this.entries);
+  }
+}
 
 /** A script's comma-separated whole numbers. */
 function answers(reply: string): number[] {
