@@ -30,6 +30,7 @@
 //   BENCH_DASHBOARD (also run this build with DASHBOARD=off, and with 1 and with 10 dashboard
 //   viewers polling its snapshot each second: targets `ai-gateway DASHBOARD=off`, `ai-gateway +1 viewer`,
 //   `ai-gateway +10 viewers`; `ai-gateway` itself has the dashboard on and nobody looking),
+//   BENCH_PROFILE (a folder: each gateway writes its V8 CPU profile there when it exits),
 //   BENCH_PIN (the CPUs the targets run on, for taskset, e.g. `1`; the load generator and the
 //   upstream get the others, so that a target's CPU per request is not its neighbours').
 // CPU µs/req is read from each target's own counters (/proc/<pid>/stat, user + system) at the edges
@@ -68,6 +69,10 @@ const children = [];
  * `cpus`: the CPU list it runs on (taskset), when BENCH_PIN is set.
  */
 function start(name, command, args, env, ready, cpus) {
+  // BENCH_PROFILE=<dir>: each gateway writes a V8 CPU profile there when it exits.
+  if (process.env.BENCH_PROFILE && command === process.execPath && args.at(-1)?.endsWith('main.js')) {
+    args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE, '--cpu-prof-name', `${name.replace(/[^\w.+-]+/g, '_')}.cpuprofile`, ...args];
+  }
   if (cpus) {
     args = ['-c', cpus, command, ...args];
     command = 'taskset';
@@ -421,6 +426,8 @@ async function main() {
       targets.push({ name, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-0000000000000000' }, pids: [variant.pid] });
       // The same gateway, with a key that has a rate limit alone.
       targets.push({ name: `${name} rpm`, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-rpm-000000000000' }, pids: [variant.pid] });
+      // And with a key that has no limits: what authentication alone costs.
+      targets.push({ name: `${name} no limits`, url: `http://127.0.0.1:${variant.port}/v1`, headers: { 'x-provider': 'fireworks', authorization: 'Bearer gk-bench-none-000000000000' }, pids: [variant.pid] });
     }
   }
   // This build with the dashboard off, and on with viewers polling its snapshot once a second as the
@@ -669,6 +676,12 @@ if (fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await main();
   } finally {
+    // A profiling gateway writes its profile as it exits: it is asked to stop, and given time to.
+    if (process.env.BENCH_PROFILE) {
+      const exits = children.filter((child) => child.exitCode === null).map((child) => new Promise((resolve) => child.once('exit', resolve)));
+      for (const child of children) child.kill('SIGTERM');
+      await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    }
     for (const child of children) child.kill('SIGKILL');
   }
 }
