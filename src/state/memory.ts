@@ -92,10 +92,15 @@ export class MemoryStore implements Store {
   /** reserve() without the promise: the Redis store's fallback calls it in the same tick as its decision. */
   reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): Admission {
     const now = this.now();
+    const n = charges.length;
+    // Each charge's counter, looked up once: read by the checks, charged, kept for the settlement.
+    const cells: Cell[] = new Array<Cell>(n);
     // Every check before any change: a refusal reserves nothing.
-    for (let i = 0; i < charges.length; i++) {
+    for (let i = 0; i < n; i++) {
       const charge = charges[i]!;
-      const retryAfter = this.refusal(charge, now);
+      const cell = charge.period !== undefined ? this.heldBudget(charge) : this.rolled(charge, now);
+      cells[i] = cell;
+      const retryAfter = refusal(charge, cell, now);
       if (retryAfter !== undefined) {
         return { ok: false, key: charge.key, limit: charge.limit, retryAfterMs: retryAfter, remaining: this.remainingOf(charges, now) };
       }
@@ -107,21 +112,24 @@ export class MemoryStore implements Store {
       }
     }
     const windows: number[] = [];
-    for (let i = 0; i < charges.length; i++) {
+    for (let i = 0; i < n; i++) {
       const charge = charges[i]!;
       if (charge.period !== undefined) {
-        this.budget(charge).used += charge.amount;
+        const entry = (cells[i] as BudgetEntry | undefined) ?? this.budget(charge);
+        entry.used += charge.amount;
+        cells[i] = entry;
         this.budgetsChanged = true;
       } else {
-        const counter = this.rate(charge, now);
+        const counter = (cells[i] as RateCounter | undefined) ?? this.rate(charge, now);
         counter.curr += charge.amount;
+        cells[i] = counter;
         windows.push(counter.start);
       }
     }
     for (let i = 0; i < leases.length; i++) this.holders(leases[i]!.key, now).set(id, now + leases[i]!.ttlMs);
     if (settles) this.unsettled.set(id, now + RESERVATION_TTL_MS);
-    const reservation: Reservation = { id, charges, leases, windows, local: this.local };
-    return { ok: true, reservation, remaining: this.remainingOf(charges, now) };
+    const reservation: Reservation = { id, charges, leases, windows, local: this.local, cells };
+    return { ok: true, reservation, remaining: remainingOfCells(charges, cells, now) };
   }
 
   settle(reservation: Reservation, used: readonly number[]): void {
@@ -136,12 +144,14 @@ export class MemoryStore implements Store {
     const now = this.now();
     let rateIndex = 0;
     const charges = reservation.charges;
+    // The counters the reservation charged: one that ended since (a period replaced, a rate swept)
+    // is no longer kept, so correcting it changes nothing, as finding none would.
+    const cells = reservation.cells as readonly Cell[] | undefined;
     for (let index = 0; index < charges.length; index++) {
       const charge = charges[index]!;
       const delta = (used[index] ?? charge.amount) - charge.amount;
       if (charge.period !== undefined) {
-        // A period that ended meanwhile was replaced or dropped: its spend no longer bounds anything.
-        const entry = this.budgets.get(charge.key);
+        const entry = (cells?.[index] as BudgetEntry | undefined) ?? this.budgets.get(charge.key);
         if (entry !== undefined && entry.periodId === charge.period.id && delta !== 0) {
           entry.used = Math.max(0, entry.used + delta);
           this.budgetsChanged = true;
@@ -149,7 +159,7 @@ export class MemoryStore implements Store {
         continue;
       }
       const landed = reservation.windows[rateIndex++]!;
-      const counter = this.rates.get(charge.key);
+      const counter = (cells?.[index] as RateCounter | undefined) ?? this.rates.get(charge.key);
       if (counter === undefined || delta === 0) continue;
       roll(counter, now);
       // The window the reservation landed in, if it still counts; one that slid out counts for nothing.
@@ -223,57 +233,24 @@ export class MemoryStore implements Store {
     if (this.stateFile !== undefined) await writeSnapshot(this.stateFile, this.budgets.values());
   }
 
-  /** Undefined when `charge` fits now, else when it could. */
-  private refusal(charge: Charge, now: number): number | undefined {
-    if (charge.period !== undefined) {
-      const used = this.budgetUsed(charge);
-      if (used + charge.amount <= charge.limit) return undefined;
-      return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
-    }
-    const windowMs = charge.windowMs!;
-    const counter = this.rolled(charge.key, now);
-    const prev = counter?.prev ?? 0;
-    const curr = counter?.curr ?? 0;
-    const elapsed = now % windowMs;
-    if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
-    return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
-  }
-
-  /** A rate's counter rolled forward to `now`; undefined while nothing was charged to it. */
-  private rolled(key: string, now: number): RateCounter | undefined {
-    const counter = this.rates.get(key);
-    if (counter !== undefined) roll(counter, now);
+  /** A rate's counter for the charge's window, rolled forward to `now`; undefined while nothing was charged to it (in that window). */
+  private rolled(charge: Charge, now: number): RateCounter | undefined {
+    const counter = this.rates.get(charge.key);
+    if (counter === undefined || counter.windowMs !== charge.windowMs) return undefined;
+    roll(counter, now);
     return counter;
   }
 
-  /** What a budget's period holds: 0 for a period nothing was charged to yet. */
-  private budgetUsed(charge: Charge): number {
+  /** The counter of the charge's period; undefined for a period nothing was charged to yet. */
+  private heldBudget(charge: Charge): BudgetEntry | undefined {
     const entry = this.budgets.get(charge.key);
-    return entry !== undefined && entry.periodId === charge.period!.id ? entry.used : 0;
+    return entry !== undefined && entry.periodId === charge.period!.id ? entry : undefined;
   }
 
   private remainingOf(charges: readonly Charge[], now: number): Remaining[] {
-    const out: Remaining[] = [];
-    for (let i = 0; i < charges.length; i++) {
-      const charge = charges[i]!;
-      if (charge.period !== undefined) {
-        const used = this.budgetUsed(charge);
-        out.push({ key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period.endsAt - now) });
-        continue;
-      }
-      const windowMs = charge.windowMs!;
-      const counter = this.rolled(charge.key, now);
-      const prev = counter?.prev ?? 0;
-      const curr = counter?.curr ?? 0;
-      const elapsed = now % windowMs;
-      out.push({
-        key: charge.key,
-        limit: charge.limit,
-        remaining: remaining(prev, curr, elapsed, windowMs, charge.limit),
-        resetMs: resetMs(prev, curr, elapsed, windowMs),
-      });
-    }
-    return out;
+    const cells: Cell[] = new Array<Cell>(charges.length);
+    for (let i = 0; i < charges.length; i++) cells[i] = charges[i]!.period !== undefined ? this.heldBudget(charges[i]!) : this.rolled(charges[i]!, now);
+    return remainingOfCells(charges, cells, now);
   }
 
   private rate(charge: Charge, now: number): RateCounter {
@@ -353,6 +330,45 @@ export class MemoryStore implements Store {
     }
     return this.writing ?? Promise.resolve();
   }
+}
+
+/** A charge's counter in this store: a rate's or a budget's; undefined where none is kept yet. */
+type Cell = RateCounter | BudgetEntry | undefined;
+
+/** Undefined when `charge` fits now in its counter, else when it could. */
+function refusal(charge: Charge, cell: Cell, now: number): number | undefined {
+  if (charge.period !== undefined) {
+    const used = cell === undefined ? 0 : (cell as BudgetEntry).used;
+    if (used + charge.amount <= charge.limit) return undefined;
+    return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
+  }
+  const windowMs = charge.windowMs!;
+  const counter = cell as RateCounter | undefined;
+  const prev = counter === undefined ? 0 : counter.prev;
+  const curr = counter === undefined ? 0 : counter.curr;
+  const elapsed = now % windowMs;
+  if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
+  return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
+}
+
+/** Each charge's counter as `remaining` and reset time, for `x-ratelimit-*` headers. */
+function remainingOfCells(charges: readonly Charge[], cells: readonly Cell[], now: number): Remaining[] {
+  const out: Remaining[] = new Array<Remaining>(charges.length);
+  for (let i = 0; i < charges.length; i++) {
+    const charge = charges[i]!;
+    if (charge.period !== undefined) {
+      const used = cells[i] === undefined ? 0 : (cells[i] as BudgetEntry).used;
+      out[i] = { key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period.endsAt - now) };
+      continue;
+    }
+    const windowMs = charge.windowMs!;
+    const counter = cells[i] as RateCounter | undefined;
+    const prev = counter === undefined ? 0 : counter.prev;
+    const curr = counter === undefined ? 0 : counter.curr;
+    const elapsed = now % windowMs;
+    out[i] = { key: charge.key, limit: charge.limit, remaining: remaining(prev, curr, elapsed, windowMs, charge.limit), resetMs: resetMs(prev, curr, elapsed, windowMs) };
+  }
+  return out;
 }
 
 /** Moves a counter's sub-windows up to the one `now` falls in. */

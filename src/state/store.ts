@@ -39,6 +39,8 @@ export interface Reservation {
   readonly windows: readonly number[];
   /** Reserved by the local fallback while the shared store was unreachable (failing open). */
   readonly local: boolean;
+  /** The store's own handles on the counters it charged, in the charges' order (the store in this process keeps them, to settle without looking them up). */
+  readonly cells?: readonly unknown[];
 }
 
 /** A counter's state after a reservation, for `x-ratelimit-*` headers. */
