@@ -402,7 +402,28 @@ const RATE_HEADER_NAMES = {
 
 function pushRate(headers: string[], names: 'requests' | 'tokens', counter: Remaining): void {
   const [limit, remaining, reset] = RATE_HEADER_NAMES[names];
-  headers.push(limit, String(counter.limit), remaining, String(Math.max(0, Math.floor(counter.remaining))), reset, `${Math.max(0, Math.ceil(counter.resetMs / 1000))}s`);
+  headers.push(limit, limitText(counter.limit), remaining, String(Math.max(0, Math.floor(counter.remaining))), reset, secondsText(Math.max(0, Math.ceil(counter.resetMs / 1000))));
+}
+
+/** A limit's text, made once per limit (limits come from the configuration: a few values). */
+const LIMIT_TEXTS = new Map<number, string>();
+const MAX_LIMIT_TEXTS = 1_000;
+
+function limitText(limit: number): string {
+  let text = LIMIT_TEXTS.get(limit);
+  if (text === undefined) {
+    text = String(limit);
+    if (LIMIT_TEXTS.size >= MAX_LIMIT_TEXTS) LIMIT_TEXTS.clear();
+    LIMIT_TEXTS.set(limit, text);
+  }
+  return text;
+}
+
+/** `0s` to `120s`, made once: a rate's reset is at most two windows of a minute. */
+const SECONDS_TEXTS = Array.from({ length: 121 }, (_, seconds) => `${seconds}s`);
+
+function secondsText(seconds: number): string {
+  return seconds < SECONDS_TEXTS.length ? SECONDS_TEXTS[seconds]! : `${seconds}s`;
 }
 
 /** The counter names of a key or a group, made once per name. */
