@@ -42,7 +42,17 @@ const LAST = `data: ${JSON.stringify({
   choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
   usage: { prompt_tokens: 12, completion_tokens: 100, total_tokens: 112 },
 })}\n\ndata: [DONE]\n\n`;
-const HEADERS = { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '5999', 'x-request-id': 'bench' };
+// Fireworks' own rate-limit headers (../docs/providers or FIREWORKS.md): a gateway passes them on to a
+// client that sent its own key, and sends its own in their place to one that sent a gateway key.
+const HEADERS = {
+  'x-ratelimit-limit-requests': '6000',
+  'x-ratelimit-remaining-requests': '5999',
+  'x-ratelimit-limit-tokens-prompt': '2000000',
+  'x-ratelimit-remaining-tokens-prompt': '1999988',
+  'x-ratelimit-limit-tokens-generated': '200000',
+  'x-ratelimit-remaining-tokens-generated': '199994',
+  'x-request-id': 'bench',
+};
 const OPENAI_STREAM = { headers: HEADERS, head: [], chunk: CHUNK, tail: [LAST] };
 
 // Anthropic's Messages API: the answer, and the event sequence of a streamed answer (message_start,
