@@ -10,7 +10,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { declaredMaxTokens } from '../src/governance/admission.js';
+import { declaredMaxTokens, wholeText } from '../src/governance/admission.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 import { configFileWith, sha256 } from './keys-helpers.js';
@@ -226,6 +226,12 @@ describe('gateway keys', () => {
     }
     for await (const _ of third as AsyncIterable<unknown>);
   });
+});
+
+test('wholeText writes every whole number as String does, small and past a billion', () => {
+  const numbers = [0, 7, 999_999_999, 1e9, 1_000_000_001, 1_000_000_000_007, 999_999_123_456, 123_456_789_000_000_009, 2 ** 53, 1e18, 1e21];
+  for (let n = 1; n < 1e18; n = n * 7 + 3) numbers.push(n);
+  for (const n of numbers) assert.equal(wholeText(n), String(n), `${n}`);
 });
 
 test('declaredMaxTokens reads the output bound a body names, in each API', () => {
