@@ -122,33 +122,26 @@ export class Governance {
     const plan = planOf(key);
     if (plan === undefined || (plan.charges === 0 && !(plan.streams && ex.stream))) return undefined;
     const charges: Charge[] = [];
-    const kinds: ChargeKind[] = [];
-    const leases: Lease[] = [];
+    // A key's charges are the same kinds, in the same order, on every request: its plan lists them.
+    const kinds = plan.kinds;
+    let slots: Lease[] | undefined;
     const estimate = plan.estimates ? this.estimate(ex) : undefined;
     const periods = plan.budgets ? this.periods.at(Date.now()) : undefined;
     for (let i = 0; i < plan.owners.length; i++) {
       const { names, limits } = plan.owners[i]!;
-      if (limits.rpm !== undefined) {
-        charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
-        kinds.push('requests');
+      if (limits.rpm !== undefined) charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
+      if (limits.tpm !== undefined) charges.push({ key: names.tpm, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
+      if (limits.usdPerDay !== undefined) charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods!.day });
+      if (limits.usdPerMonth !== undefined) charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods!.month });
+      if (limits.streams !== undefined && ex.stream) {
+        slots ??= [];
+        slots.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
       }
-      if (limits.tpm !== undefined) {
-        charges.push({ key: names.tpm, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
-        kinds.push('tokens');
-      }
-      if (limits.usdPerDay !== undefined) {
-        charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods!.day });
-        kinds.push('usd');
-      }
-      if (limits.usdPerMonth !== undefined) {
-        charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods!.month });
-        kinds.push('usd');
-      }
-      if (limits.streams !== undefined && ex.stream) leases.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
     }
     const onFailure = plan.onFailure;
     // A request counts exactly 1 against a rate of requests: with nothing else to correct (no
     // tokens, no dollars, no stream slot), its reservation is final and is never settled.
+    const leases = slots ?? NO_LEASES;
     const settles = leases.length > 0 || plan.estimates;
     const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
@@ -158,7 +151,7 @@ export class Governance {
   }
 
   /** The request admitted (its reservation kept, its limits' headers made), or refused with a 429 or 503. */
-  private admitted(ex: Exchange, admission: Admission, kinds: ChargeKind[], settles: boolean): void {
+  private admitted(ex: Exchange, admission: Admission, kinds: readonly ChargeKind[], settles: boolean): void {
     if (!admission.ok) {
       this.count(admission.key, 'unavailable' in admission);
       if ('unavailable' in admission) {
@@ -272,6 +265,8 @@ interface KeyPlan {
   readonly owners: readonly { readonly names: OwnerNames; readonly limits: FileLimits }[];
   /** Rate and budget charges each request makes (streams aside). */
   readonly charges: number;
+  /** What each charge counts, in the order admit() makes them. */
+  readonly kinds: readonly ChargeKind[];
   readonly streams: boolean;
   /** Some charge counts tokens or dollars: the request's estimate is needed, and it is settled. */
   readonly estimates: boolean;
@@ -280,6 +275,8 @@ interface KeyPlan {
 }
 
 const PLANS = new WeakMap<GatewayKey, KeyPlan | undefined>();
+/** A request that holds no stream slot: one empty list for all of them. */
+const NO_LEASES: readonly Lease[] = Object.freeze([]);
 
 function ignore(): void {}
 
@@ -291,14 +288,19 @@ function planOf(key: GatewayKey): KeyPlan | undefined {
   let streams = false;
   let estimates = false;
   let budgets = false;
+  const kinds: ChargeKind[] = [];
   for (const { limits } of owners) {
+    if (limits.rpm !== undefined) kinds.push('requests');
+    if (limits.tpm !== undefined) kinds.push('tokens');
+    if (limits.usdPerDay !== undefined) kinds.push('usd');
+    if (limits.usdPerMonth !== undefined) kinds.push('usd');
     charges += [limits.rpm, limits.tpm, limits.usdPerDay, limits.usdPerMonth].filter((limit) => limit !== undefined).length;
     streams ||= limits.streams !== undefined;
     budgets ||= limits.usdPerDay !== undefined || limits.usdPerMonth !== undefined;
     estimates ||= limits.tpm !== undefined || budgets;
   }
   const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
-  const plan = charges === 0 && !streams ? undefined : { owners, charges, streams, estimates, budgets, onFailure };
+  const plan = charges === 0 && !streams ? undefined : { owners, charges, kinds, streams, estimates, budgets, onFailure };
   PLANS.set(key, plan);
   return plan;
 }
