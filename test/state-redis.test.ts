@@ -297,6 +297,27 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     assert.equal(store.health().up, true);
   });
 
+  test('a stream slot reserved by a call whose answer timed out is freed once Redis answers again', async () => {
+    const slot = { key: 'outage:streams', limit: 1, ttlMs: HOUR };
+    server.pause();
+    let held: Admission;
+    try {
+      // The call waits in Redis's socket and times out here; Redis runs it once it wakes, holding the slot.
+      held = await store.reserve('timed-out', [rpm(1000)], [slot], 'open');
+      assert.ok(held.ok && held.reservation.local, JSON.stringify(held));
+    } finally {
+      server.resume();
+    }
+    // The request ran on a local reservation, and settles it.
+    await store.settle(held.reservation, [1]);
+    // The slot in Redis is freed by the release the failed call left behind, not after its hour.
+    await until('the slot is free in Redis', async () => {
+      const next = await store.reserve(`after-${Date.now()}`, [rpm(1000)], [slot], 'closed');
+      if (next.ok) await store.settle(next.reservation, [1]);
+      return next.ok && !next.reservation.local;
+    }, RECOVERY_MS);
+  });
+
   test('stopped: fail open enforces REDIS_FAIL_OPEN_SHARE of the limit locally; started again: back on Redis', async () => {
     await server.stop('SIGKILL');
     const started = performance.now();

@@ -189,11 +189,14 @@ export class RedisStore implements Store {
       this.markDown(err as Error);
       if (settle !== undefined) {
         // Idempotent by id: a settle that did land before its reply timed out changes nothing again.
-        for (const settlement of settle.settlements) {
-          if (this.pending.length >= MAX_PENDING_SETTLES) this.pending.shift();
-          this.pending.push(settlement);
-        }
+        for (const settlement of settle.settlements) this.keep(settlement);
         settle.resolve();
+      }
+      // The call may have run after its reply timed out: a stream slot it took would stay held until
+      // it expires (the request's timeout and a minute). Its request reserves elsewhere (locally, or
+      // not at all), so the slot is released once Redis answers; releasing one never taken changes nothing.
+      for (const { id, leases } of batch) {
+        if (leases.length > 0) this.keep({ reservation: { id, charges: NO_CHARGES, leases, windows: NO_WINDOWS, local: false }, used: NO_WINDOWS });
       }
       for (const { id, charges, leases, onFailure, settles, resolve } of batch) resolve(this.unreachable(id, charges, leases, onFailure, settles));
       return;
@@ -378,6 +381,12 @@ export class RedisStore implements Store {
     return [id, settles ? RESERVATION_TTL_MS : 0, entries, slots];
   }
 
+  /** A settlement to send once Redis answers again; beyond MAX_PENDING_SETTLES the oldest is dropped. */
+  private keep(settlement: Settlement): void {
+    if (this.pending.length >= MAX_PENDING_SETTLES) this.pending.shift();
+    this.pending.push(settlement);
+  }
+
   private retryPending(): void {
     const pending = this.pending;
     this.pending = [];
@@ -416,6 +425,8 @@ export class RedisStore implements Store {
 
 const NO_RESERVES: readonly PendingReserve[] = [];
 const NO_LEASES: readonly never[] = [];
+const NO_CHARGES: readonly Charge[] = [];
+const NO_WINDOWS: readonly number[] = [];
 
 /** Counter names come from the configuration and the admin API, both bounded; a table past this starts over. */
 const MAX_REMEMBERED_KEYS = 25_000;
