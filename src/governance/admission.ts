@@ -125,14 +125,14 @@ export class Governance {
     // A key's charges are the same kinds, in the same order, on every request: its plan lists them.
     const kinds = plan.kinds;
     let slots: Lease[] | undefined;
-    const estimate = plan.estimates ? this.estimate(ex) : undefined;
+    const estimate = plan.estimates ? this.estimate(ex, plan.budgets) : undefined;
     const periods = plan.budgets ? this.periods.at(Date.now()) : undefined;
     for (let i = 0; i < plan.owners.length; i++) {
-      const { names, limits } = plan.owners[i]!;
+      const { names, limits, microUsdPerDay, microUsdPerMonth } = plan.owners[i]!;
       if (limits.rpm !== undefined) charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
       if (limits.tpm !== undefined) charges.push({ key: names.tpm, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
-      if (limits.usdPerDay !== undefined) charges.push({ key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), amount: estimate!.microUsd, period: periods!.day });
-      if (limits.usdPerMonth !== undefined) charges.push({ key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), amount: estimate!.microUsd, period: periods!.month });
+      if (microUsdPerDay !== undefined) charges.push({ key: names.usdDay, limit: microUsdPerDay, amount: estimate!.microUsd, period: periods!.day });
+      if (microUsdPerMonth !== undefined) charges.push({ key: names.usdMonth, limit: microUsdPerMonth, amount: estimate!.microUsd, period: periods!.month });
       if (limits.streams !== undefined && ex.stream) {
         slots ??= [];
         slots.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
@@ -244,8 +244,8 @@ export class Governance {
     this.store.settle(admitted.reservation, used)?.catch(ignore);
   }
 
-  /** Tokens the request may use (its input, over-estimated from its size, plus its output bound) and their price. */
-  private estimate(ex: Exchange): { tokens: number; microUsd: number } {
+  /** Tokens the request may use (its input, over-estimated from its size, plus its output bound) and, when `priced`, their price. */
+  private estimate(ex: Exchange, priced: boolean): { tokens: number; microUsd: number } {
     const body = ex.body;
     const bytes = body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0);
     const input = Math.ceil(bytes / BYTES_PER_TOKEN);
@@ -254,15 +254,15 @@ export class Governance {
     const output = (declared === undefined ? declaredMaxTokens(body) : declared) ?? this.defaultMaxTokens;
     const provider = ex.provider?.name;
     const model = ex.model;
-    const cost = provider === undefined || model === undefined ? undefined : this.pricing.cost(provider, model, { promptTokens: input, completionTokens: output });
+    const cost = !priced || provider === undefined || model === undefined ? undefined : this.pricing.cost(provider, model, { promptTokens: input, completionTokens: output });
     return { tokens: input + output, microUsd: cost === undefined ? 0 : Math.ceil(cost * MICRO) };
   }
 }
 
 /** What admission does for a key, worked out once per key (a key table is replaced whole, never edited). */
 interface KeyPlan {
-  /** The key's limits then its group's, each with its counters' names. */
-  readonly owners: readonly { readonly names: OwnerNames; readonly limits: FileLimits }[];
+  /** The key's limits then its group's, each with its counters' names and its budgets in micro-dollars. */
+  readonly owners: readonly PlannedOwner[];
   /** Rate and budget charges each request makes (streams aside). */
   readonly charges: number;
   /** What each charge counts, in the order admit() makes them. */
@@ -274,16 +274,26 @@ interface KeyPlan {
   readonly onFailure: OnStoreFailure;
 }
 
-const PLANS = new WeakMap<GatewayKey, KeyPlan | undefined>();
+interface PlannedOwner {
+  readonly names: OwnerNames;
+  readonly limits: FileLimits;
+  readonly microUsdPerDay: number | undefined;
+  readonly microUsdPerMonth: number | undefined;
+}
+
+/** Each key's plan, or NO_PLAN for a key without limits: one lookup per request. */
+const PLANS = new WeakMap<GatewayKey, KeyPlan | typeof NO_PLAN>();
+const NO_PLAN = 0;
 /** A request that holds no stream slot: one empty list for all of them. */
 const NO_LEASES: readonly Lease[] = Object.freeze([]);
 
 function ignore(): void {}
 
 function planOf(key: GatewayKey): KeyPlan | undefined {
-  if (PLANS.has(key)) return PLANS.get(key);
-  const owners = [{ names: ownerNames('key', key.name), limits: key.limits }];
-  if (key.groupLimits !== undefined) owners.push({ names: ownerNames('group', key.group!), limits: key.groupLimits });
+  const known = PLANS.get(key);
+  if (known !== undefined) return known === NO_PLAN ? undefined : known;
+  const owners = [planned(ownerNames('key', key.name), key.limits)];
+  if (key.groupLimits !== undefined) owners.push(planned(ownerNames('group', key.group!), key.groupLimits));
   let charges = 0;
   let streams = false;
   let estimates = false;
@@ -301,8 +311,13 @@ function planOf(key: GatewayKey): KeyPlan | undefined {
   }
   const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
   const plan = charges === 0 && !streams ? undefined : { owners, charges, kinds, streams, estimates, budgets, onFailure };
-  PLANS.set(key, plan);
+  PLANS.set(key, plan ?? NO_PLAN);
   return plan;
+}
+
+function planned(names: OwnerNames, limits: FileLimits): PlannedOwner {
+  const micro = (usd: number | undefined) => (usd === undefined ? undefined : Math.round(usd * MICRO));
+  return { names, limits, microUsdPerDay: micro(limits.usdPerDay), microUsdPerMonth: micro(limits.usdPerMonth) };
 }
 
 /** The output bound a body declares, found by its field name; undefined when it names none. */
