@@ -10,6 +10,12 @@ const MISSING_ITEM_RETRIES = 4;
 const MISSING_ITEM_RETRY_MS = 25;
 /** The most references of one request fetched from the shared store (the rest resolve locally or not at all). */
 export const MAX_SHARED_REFERENCES = 256;
+/**
+ * The most missing references asked for again. An answer that has just been written carries a few
+ * items; a request whose hundreds of references all miss refers to items that do not exist, and
+ * asking again for each would cost the store hundreds of reads per request.
+ */
+export const MAX_RETRIED_REFERENCES = 16;
 
 export class SharedItemMemory extends ItemMemory {
   private readonly ttlMs: number;
@@ -26,7 +32,8 @@ export class SharedItemMemory extends ItemMemory {
     super.remember(scope, items);
     for (const item of items) {
       const id = (item as { id?: unknown }).id;
-      if (typeof id !== 'string') continue;
+      // Only what this memory kept: an item past its bounds is not written for the others either.
+      if (typeof id !== 'string' || this.recall(scope, id) === undefined) continue;
       // Kept on the answer's time, not the client's: a store that fails loses the item for the other gateways only.
       this.store.set(itemKey(scope, id), Buffer.from(JSON.stringify(item)), this.ttlMs).catch(() => undefined);
     }
@@ -39,14 +46,28 @@ export class SharedItemMemory extends ItemMemory {
    * a few times, before the reference is left to fail.
    */
   async prefetch(scope: string, body: Record<string, unknown>): Promise<void> {
-    let missing = referencedIds(body).filter((id) => this.recall(scope, id) === undefined);
+    let missing = [...new Set(referencedIds(body))].filter((id) => this.recall(scope, id) === undefined);
     for (let attempt = 0; missing.length > 0 && attempt <= MISSING_ITEM_RETRIES; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MISSING_ITEM_RETRY_MS));
       const found = await Promise.all(missing.map((id) => this.store.get(itemKey(scope, id)).catch(() => undefined)));
-      const items = found.flatMap((bytes) => (bytes === undefined ? [] : [JSON.parse(bytes.toString('utf8')) as unknown]));
+      const items: unknown[] = [];
+      for (const bytes of found) {
+        // A value that is not an item's JSON (written by something else) leaves its reference unresolved.
+        const item = bytes === undefined ? undefined : parseItem(bytes);
+        if (item !== undefined) items.push(item);
+      }
       if (items.length > 0) super.remember(scope, items);
-      missing = missing.filter((_, i) => found[i] === undefined);
+      missing = missing.filter((_, i) => found[i] === undefined).slice(0, MAX_RETRIED_REFERENCES);
     }
+  }
+}
+
+function parseItem(bytes: Buffer): unknown {
+  try {
+    const item: unknown = JSON.parse(bytes.toString('utf8'));
+    return item !== null && typeof item === 'object' && !Array.isArray(item) ? item : undefined;
+  } catch {
+    return undefined;
   }
 }
 
