@@ -199,7 +199,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
     old.close().catch((err: unknown) => logger.warn({ err: String(err) }, 'closing the replaced configuration failed'));
   };
   // OpenTelemetry's metrics name the models Prometheus's do, within the same bound.
-  telemetry?.useModelLabels(metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels()));
+  const modelLabels = metrics?.models ?? new ModelLabels(config.METRICS_MAX_MODELS, gateway.knownModels());
+  telemetry?.useModelLabels(modelLabels);
   const startedAt = Date.now();
   let draining = false;
   /** Requests in progress, so that a shutdown can end them cleanly when its grace runs out. */
@@ -226,6 +227,8 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
             secrets: () => gateway.secrets,
           },
           VERSION,
+          undefined, // the page as built
+          modelLabels,
         )
       : undefined;
   /** The listener of METRICS_PORT, when metrics have a port of their own. */

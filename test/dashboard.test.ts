@@ -58,6 +58,16 @@ function record(fields: Partial<RequestRecord> = {}): RequestRecord {
 const identity = (text: string) => text;
 
 describe('the aggregate', () => {
+  test('model names that only failed do not take the rows of the models that answer', () => {
+    const aggregate = new DashboardAggregate();
+    for (let i = 0; i < 3 * MAX_LABELS; i++) aggregate.add(record({ model: `bogus-${i}`, status: 404, error: 'model not found' }));
+    aggregate.add(record({ model: MODEL }));
+    const rows = aggregate.byModel.list();
+    assert.equal(rows.find((row) => row.label === MODEL)?.requests, 1, 'the model that answered has its row');
+    assert.equal(rows.find((row) => row.label === OTHER_LABEL)?.requests, 3 * MAX_LABELS, 'the failed names are counted together');
+    assert.ok(rows.length <= MAX_LABELS + 1);
+  });
+
   test('percentiles read from the buckets are within one bucket of the true value', () => {
     const aggregate = new DashboardAggregate();
     const now = Date.now();

@@ -4,7 +4,7 @@
 // and the last errors. A request writes numbers and references into preallocated slots; nothing
 // here grows with traffic. The heavy work (percentiles, sorting, redaction) is done when someone
 // reads, by snapshot().
-import type { RequestRecord } from '../../observe/records.js';
+import { ModelLabels, type RequestRecord } from '../../observe/records.js';
 import { HISTOGRAM_BUCKETS, bucketOf, quantileOf } from './histogram.js';
 
 /** Seconds of per-second history: the charts' span. */
@@ -153,6 +153,13 @@ function isError(record: RequestRecord): boolean {
 }
 
 export class DashboardAggregate {
+  /**
+   * Which model names get a row: the configured ones and the first that answered, as the metrics
+   * label them (shared with them in a gateway). Any client can send any model name: names that only
+   * failed would otherwise take every row before the models in use had one.
+   */
+  constructor(private readonly models: ModelLabels = new ModelLabels(MAX_LABELS, [])) {}
+
   /** The epoch second each slot of the per-second ring holds; -1 for none yet. */
   private readonly seconds = new Float64Array(WINDOW_SECONDS).fill(-1);
   private readonly requests = new Uint32Array(WINDOW_SECONDS);
@@ -203,7 +210,7 @@ export class DashboardAggregate {
     count(this.byKey.rowOf(record.key ?? NO_LABEL), failed, prompt, completion, cost);
     count(this.byRoute.rowOf(record.route ?? NO_LABEL), failed, prompt, completion, cost);
     count(this.byProvider.rowOf(record.provider ?? NO_LABEL), failed, prompt, completion, cost);
-    count(this.byModel.rowOf(record.model ?? NO_LABEL), failed, prompt, completion, cost);
+    count(this.byModel.rowOf(this.models.label(record.model, record.status >= 200 && record.status < 300) || NO_LABEL), failed, prompt, completion, cost);
 
     fill(this.recent[this.recentNext]!, record, prompt, completion);
     this.recentNext = (this.recentNext + 1) % RECENT_REQUESTS;

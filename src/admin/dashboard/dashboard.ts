@@ -8,7 +8,7 @@ import type { Config } from '../../config.js';
 import { GatewayError } from '../../errors.js';
 import type { Exchange } from '../../exchange.js';
 import type { KeyLimitUse } from '../../governance/admission.js';
-import type { Observer, RequestRecord } from '../../observe/records.js';
+import type { ModelLabels, Observer, RequestRecord } from '../../observe/records.js';
 import { isOperatorPath, operatorRefusal } from '../../operator.js';
 import { redactCredentials, safeEcho } from '../../redact.js';
 import type { TargetStatus } from '../../route/routes.js';
@@ -58,7 +58,7 @@ interface Snapshot {
 }
 
 export class Dashboard implements Observer {
-  readonly aggregate = new DashboardAggregate();
+  readonly aggregate: DashboardAggregate;
   private readonly assets: UiAssets | undefined;
   private readonly startedAt = Date.now();
   private snapshot: Snapshot | undefined;
@@ -69,8 +69,11 @@ export class Dashboard implements Observer {
     private readonly sources: DashboardSources,
     private readonly version: string,
     assets: UiAssets | undefined = loadUiAssets(),
+    /** The gateway's model labels (the metrics'), so that the dashboard's models are theirs. */
+    models?: ModelLabels,
   ) {
     this.assets = assets;
+    this.aggregate = new DashboardAggregate(models);
   }
 
   /** Every finished request of the clients' traffic (not probes, scrapes, or the dashboard's own polls). */
