@@ -151,6 +151,14 @@ const RESTART_SETTINGS = [
   'ADMIN_KEYS_REFRESH_MS',
   'LOG_LEVEL',
   'LOG_FORMAT',
+  // Telemetry is set up once, at start (observe/telemetry.ts).
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'OTEL_METRIC_EXPORT_INTERVAL',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT',
 ] as const satisfies readonly (keyof Config)[];
 
 /** Whether a configuration needs the shared store: gateway keys (the file's or the admin API's), or Redis for the cache and the item memory. */
@@ -677,7 +685,7 @@ export function createGatewayServer(config: Config, logger: Logger, options: Gat
         storedKeys.start();
       }
       if (metrics !== undefined && config.METRICS_PORT !== 0) {
-        metricsServer = createMetricsServer(metrics, config, logger);
+        metricsServer = createMetricsServer(metrics, config, () => config, logger);
         await listenOn(metricsServer, config.METRICS_PORT, host);
       }
       return listenOn(server, port, host);
@@ -725,8 +733,11 @@ function listenOn(server: Server, port: number, host: string): Promise<AddressIn
   });
 }
 
-/** METRICS_PORT's listener: GET /metrics and nothing else. */
-function createMetricsServer(metrics: Metrics, config: Config, logger: Logger): Server {
+/**
+ * METRICS_PORT's listener: GET /metrics and nothing else. Its timeouts are the configuration's at
+ * start; who may read is the current one's (a reload that rotates METRICS_TOKEN applies here too).
+ */
+function createMetricsServer(metrics: Metrics, config: Config, current: () => Config, logger: Logger): Server {
   return createServer({ headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.HEADERS_TIMEOUT_MS }, (req, res) => {
     const answer = (status: number, body: string, contentType = JSON_CONTENT_TYPE): void => {
       res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
@@ -737,7 +748,7 @@ function createMetricsServer(metrics: Metrics, config: Config, logger: Logger): 
         ? new GatewayError(404, `This port serves ${METRICS_PATH} alone.`, 'unknown_route')
         : req.method !== 'GET'
           ? methodNotAllowed(req.method, 'GET')
-          : metricsRefusal(req, config);
+          : metricsRefusal(req, current());
     if (refusal !== undefined) return answer(refusal.status, errorJson(refusal.toBody()));
     metrics.scrape().then(
       ({ text, contentType }) => answer(200, text, contentType),

@@ -257,6 +257,26 @@ describe('who may scrape', () => {
     }
   });
 
+  test('a reload that rotates METRICS_TOKEN applies on METRICS_PORT too, and one that changes telemetry says it needs a restart', async () => {
+    const port = await closedPort();
+    const before = 'metrics-token-before-0123456789';
+    const rotated = 'metrics-token-after-0123456789';
+    const gateway = await gatewayWith({ FIREWORKS_API_KEY: KEY, METRICS_PORT: String(port), METRICS_TOKEN: before });
+    try {
+      const own = `http://127.0.0.1:${port}`;
+      assert.equal((await scrape(own, { authorization: `Bearer ${before}` })).status, 200);
+      const config = gateway.server.gateway.config;
+      const restart = gateway.server.reload({ ...config, METRICS_TOKEN: rotated, OTEL_METRIC_EXPORT_INTERVAL: 5_000, OTEL_TRACES_SAMPLER_ARG: 0.5 });
+      assert.equal((await scrape(own, { authorization: `Bearer ${rotated}` })).status, 200, 'the new token opens it');
+      assert.equal((await scrape(own, { authorization: `Bearer ${before}` })).status, 401, 'the old one no longer does');
+      // Telemetry is set up once at start: the reload says so rather than seeming to apply it.
+      assert.ok(restart.includes('OTEL_METRIC_EXPORT_INTERVAL') && restart.includes('OTEL_TRACES_SAMPLER_ARG'), restart.join(', '));
+      assert.ok(!restart.includes('METRICS_TOKEN'));
+    } finally {
+      await gateway.server.shutdown(100);
+    }
+  });
+
   test('METRICS=off: no /metrics', async () => {
     const gateway = await gatewayWith({ METRICS: 'off' });
     try {
