@@ -10,7 +10,12 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { declaredMaxTokens, wholeText } from '../src/governance/admission.js';
+import { loadConfig } from '../src/config.js';
+import type { Exchange } from '../src/exchange.js';
+import { GatewayError } from '../src/errors.js';
+import { declaredMaxTokens, Governance, wholeText } from '../src/governance/admission.js';
+import { createPricing } from '../src/observe/prices.js';
+import { MemoryStore } from '../src/state/memory.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 import { configFileWith, sha256 } from './keys-helpers.js';
@@ -226,6 +231,31 @@ describe('gateway keys', () => {
     }
     for await (const _ of third as AsyncIterable<unknown>);
   });
+});
+
+test("a budget's refusal names the end of its period, whatever clock the store measured the wait on", () => {
+  const config = loadConfig({ CONFIG_FILE: configFile(), FIREWORKS_API_KEY: KEY });
+  // A store whose clock is 2 s behind this process's (a Redis server's clock, say).
+  const store = new MemoryStore({ now: () => Date.now() - 2_000 });
+  const governance = new Governance(config, store, createPricing(config), config.KEYS_DEFAULT_MAX_TOKENS);
+  const body = Buffer.from(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 }));
+  const exchange = (id: string) =>
+    ({ id, req: { headers: { authorization: `Bearer ${SPENDER}` } }, route: undefined, body, facts: undefined, stream: false, provider: { name: 'fireworks' }, model: MODEL, clientModel: MODEL, timeoutMs: 60_000 }) as unknown as Exchange;
+  let refused: unknown;
+  try {
+    for (let i = 0; i < 1_000; i++) {
+      const ex = exchange(`budget-${i}`);
+      governance.authenticate(ex);
+      governance.admit(ex);
+    }
+  } catch (err) {
+    refused = err;
+  }
+  assert.ok(refused instanceof GatewayError && refused.status === 429, String(refused));
+  const now = new Date();
+  const midnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
+  assert.ok(refused.message.endsWith(`it resets at ${midnight}.`), refused.message);
+  void store.close();
 });
 
 test('wholeText writes every whole number as String does, small and past a billion', () => {

@@ -145,19 +145,21 @@ export class Governance {
     const settles = leases.length > 0 || plan.estimates;
     const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
-    if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, kinds, settles));
-    this.admitted(ex, admission, kinds, settles);
+    if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, charges, kinds, settles));
+    this.admitted(ex, admission, charges, kinds, settles);
     return undefined;
   }
 
   /** The request admitted (its reservation kept, its limits' headers made), or refused with a 429 or 503. */
-  private admitted(ex: Exchange, admission: Admission, kinds: readonly ChargeKind[], settles: boolean): void {
+  private admitted(ex: Exchange, admission: Admission, charges: readonly Charge[], kinds: readonly ChargeKind[], settles: boolean): void {
     if (!admission.ok) {
       this.count(admission.key, 'unavailable' in admission);
       if ('unavailable' in admission) {
         throw new GatewayError(503, `The gateway cannot check this key's limits now (its shared state is unreachable), and they are set to refuse requests then. Retry shortly.`, 'limits_unavailable', null, undefined, { 'retry-after': '1' });
       }
-      throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining, kinds));
+      // A budget resets when its period ends, whatever clock the store measured the wait on.
+      const period = charges.find((charge) => charge.key === admission.key)?.period;
+      throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining, kinds), period?.endsAt);
     }
     if (admission.reservation.local) this.counts.local++;
     if (settles) ex.admitted = { reservation: admission.reservation, kinds };
@@ -358,7 +360,7 @@ function missingKey(ex: Exchange): GatewayError {
 }
 
 /** A 429 that says which limit refused and when a retry may pass. */
-function refusal(key: string, limit: number, retryAfterMs: number, headers: readonly string[]): GatewayError {
+function refusal(key: string, limit: number, retryAfterMs: number, headers: readonly string[], periodEndsAt?: number): GatewayError {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   const [scope, name, kind] = key.split(':') as [string, string, string];
   const owner = `${scope === 'group' ? 'group' : 'gateway key'} "${name}"`;
@@ -380,7 +382,7 @@ function refusal(key: string, limit: number, retryAfterMs: number, headers: read
   switch (kind) {
     case 'usd-day':
     case 'usd-month': {
-      const resets = new Date(Date.now() + retryAfterMs).toISOString();
+      const resets = new Date(periodEndsAt ?? Date.now() + retryAfterMs).toISOString();
       const budget = `$${(limit / MICRO).toFixed(2)} per ${kind === 'usd-day' ? 'day' : 'month'}`;
       return new GatewayError(429, `The budget of ${owner} (${budget}) is spent; it resets at ${resets}.`, 'budget_exceeded', null, undefined, all);
     }
