@@ -363,6 +363,33 @@ describe('OpenTelemetry', () => {
       'an attempt of an unrecorded trace still has its metrics',
     );
   });
+
+  test("metrics alone (no traces endpoint): the client's trace context reaches the provider as the client sent it", async () => {
+    receiver.traces.length = 0;
+    receiver.metrics.length = 0;
+    fireworks.requests.length = 0;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      FIREWORKS_BASE_URL: fireworks.url,
+      FIREWORKS_API_KEY: KEY,
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.url}/v1/metrics`,
+      OTEL_METRIC_EXPORT_INTERVAL: '600000',
+    });
+    const logger = createLogger(config.LOG_LEVEL);
+    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
+    const address = await gateway.listen(0, '127.0.0.1');
+    const traceparent = `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-01`;
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0, defaultHeaders: { traceparent, tracestate: 'vendor=abc' } });
+    try {
+      await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello' }] });
+    } finally {
+      await gateway.shutdown(1_000);
+    }
+    assert.equal(fireworks.requests.length, 1);
+    // The gateway records no span, so it names none as the parent, and leaves the sampling decision to the client's.
+    assert.equal(String(fireworks.requests[0]!.headers.traceparent), traceparent);
+    assert.equal(String(fireworks.requests[0]!.headers.tracestate), 'vendor=abc');
+  });
 });
 
 test('usage attributes: input tokens include cache reads and writes; cache and reasoning tokens are named apart', () => {

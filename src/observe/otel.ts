@@ -128,11 +128,23 @@ export class TraceDecision {
 }
 
 /** The incoming traceparent's trace id and sampled flag, when it is valid. */
-function incomingTrace(header: string | string[] | undefined): { traceId: string; sampled: boolean } | undefined {
+function incomingTrace(header: string | string[] | undefined): { traceId: string; sampled: boolean; header: string } | undefined {
   if (typeof header !== 'string') return undefined;
-  const match = TRACEPARENT.exec(header.trim());
+  const trimmed = header.trim();
+  const match = TRACEPARENT.exec(trimmed);
   if (match === null || match[1] === INVALID_TRACE_ID) return undefined;
-  return { traceId: match[1]!, sampled: (parseInt(match[2]!, 16) & 1) === 1 };
+  return { traceId: match[1]!, sampled: (parseInt(match[2]!, 16) & 1) === 1, header: trimmed };
+}
+
+/** W3C's bound on a `tracestate` a participant must pass on. */
+const MAX_TRACESTATE_CHARS = 512;
+
+/** The client's `traceparent` (valid, as `incoming` read it) and its `tracestate` when within bounds, [name, value, ...]. */
+function clientContext(ex: Exchange, incoming: { readonly header: string }): string[] {
+  const headers = ['traceparent', incoming.header];
+  const state = ex.req.headers.tracestate;
+  if (typeof state === 'string' && state.length <= MAX_TRACESTATE_CHARS && !/[^\x20-\x7e]/.test(state)) headers.push('tracestate', state);
+  return headers;
 }
 
 /** 16 hex digits for a span id of the gateway's own, never all zeros. */
@@ -402,11 +414,14 @@ class OtelTelemetry implements Telemetry {
    * The request's server span, begun at its arrival, child of the client's `traceparent` when it
    * sent a valid one; or, for a trace not recorded, none: its attempts then send the client's trace
    * on under a span id of the gateway's own, flags 00 (nothing, when the client sent no trace).
+   * Without a traces endpoint the gateway takes no part in traces: the client's context goes on as
+   * it came (its parent and its sampling decision, and its `tracestate`).
    */
   private serverTrace(ex: Exchange): ServerTrace {
     const operation = OPERATIONS[apiLabel(ex)];
     const incoming = incomingTrace(ex.req.headers.traceparent);
-    if (this.tracerProvider === undefined || !this.decision.record(incoming?.sampled)) {
+    if (this.tracerProvider === undefined) return new ServerTrace(undefined, undefined, operation, incoming === undefined ? NO_HEADERS : clientContext(ex, incoming));
+    if (!this.decision.record(incoming?.sampled)) {
       const headers = incoming === undefined ? NO_HEADERS : ['traceparent', `00-${incoming.traceId}-${spanIdHex()}-00`];
       return new ServerTrace(undefined, undefined, operation, headers);
     }
