@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
-import { DashboardAggregate, MAX_LABELS, OTHER_LABEL, RECENT_ERRORS, RECENT_REQUESTS, WINDOW_SECONDS } from '../src/admin/dashboard/aggregate.js';
+import { DashboardAggregate, MAX_LABELS, MAX_MESSAGE_CHARS, OTHER_LABEL, RECENT_ERRORS, RECENT_REQUESTS, WINDOW_SECONDS } from '../src/admin/dashboard/aggregate.js';
 import { Dashboard, SNAPSHOT_MAX_AGE_MS } from '../src/admin/dashboard/dashboard.js';
 import { BUCKETS_PER_OCTAVE } from '../src/admin/dashboard/histogram.js';
 import type { RequestRecord } from '../src/observe/records.js';
@@ -58,6 +58,17 @@ function record(fields: Partial<RequestRecord> = {}): RequestRecord {
 const identity = (text: string) => text;
 
 describe('the aggregate', () => {
+  test('a long error message is cut in what a snapshot carries, in both rings', () => {
+    const aggregate = new DashboardAggregate();
+    aggregate.add(record({ status: 502, error: `upstream said: ${'x'.repeat(100_000)}` }));
+    const [recent] = aggregate.recentRequests({}, identity);
+    const [error] = aggregate.recentErrorList(identity);
+    for (const shown of [recent!.error, error!.error]) {
+      assert.ok(shown !== null && shown.length <= MAX_MESSAGE_CHARS, `${shown?.length} characters`);
+      assert.ok(shown.startsWith('upstream said: '));
+    }
+  });
+
   test('model names that only failed do not take the rows of the models that answer', () => {
     const aggregate = new DashboardAggregate();
     for (let i = 0; i < 3 * MAX_LABELS; i++) aggregate.add(record({ model: `bogus-${i}`, status: 404, error: 'model not found' }));

@@ -19,6 +19,8 @@ export const RECENT_REQUESTS = 200;
 export const RECENT_ERRORS = 50;
 /** The row every label past MAX_LABELS counts in. */
 export const OTHER_LABEL = 'other';
+/** The longest error message a snapshot carries (a provider's may run to kilobytes, and 250 of them are shown). */
+export const MAX_MESSAGE_CHARS = 500;
 /** The label of a request without a key, route, provider or model. */
 export const NO_LABEL = '-';
 
@@ -357,8 +359,13 @@ function readRing(slots: readonly RecentSlot[], next: number, held: number, size
       retries: slot.retries,
       tokens: { prompt: slot.promptTokens, completion: slot.completionTokens },
       cost_usd: slot.costUsd ?? null,
-      error: slot.error === undefined ? null : redact(slot.error),
+      error: slot.error === undefined ? null : cut(redact(slot.error)),
     });
   }
   return out;
+}
+
+/** A message cut to MAX_MESSAGE_CHARS, after redaction (so that no secret is cut into a piece that escapes it). */
+function cut(text: string): string {
+  return text.length <= MAX_MESSAGE_CHARS ? text : `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
 }
