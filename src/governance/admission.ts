@@ -9,6 +9,7 @@ import type { Exchange } from '../exchange.js';
 import type { GovernanceFigures } from '../observe/metrics.js';
 import type { Pricing, RequestRecord } from '../observe/records.js';
 import type { Route } from '../route/routes.js';
+import { memo } from '../memo.js';
 import { safeEcho } from '../redact.js';
 import type { Admission, Charge, Lease, OnStoreFailure, Remaining, Reservation, Store } from '../state/store.js';
 import { fileKeyEntry, KeyTable, presentedKey, type GatewayKey, type KeyEntry } from './keys.js';
@@ -120,28 +121,21 @@ export class Governance {
     }
     allowed(key, ex, route);
     const plan = planOf(key);
-    if (plan === undefined || (plan.charges === 0 && !(plan.streams && ex.stream))) return undefined;
-    const charges: Charge[] = [];
-    // A key's charges are the same kinds, in the same order, on every request: its plan lists them.
-    const kinds = plan.kinds;
-    let slots: Lease[] | undefined;
+    if (plan === undefined || (plan.charges.length === 0 && !(plan.streams.length > 0 && ex.stream))) return undefined;
     const estimate = plan.estimates ? this.estimate(ex, plan.budgets) : undefined;
     const periods = plan.budgets ? this.periods.at(Date.now()) : undefined;
-    for (let i = 0; i < plan.owners.length; i++) {
-      const { names, limits, microUsdPerDay, microUsdPerMonth } = plan.owners[i]!;
-      if (limits.rpm !== undefined) charges.push({ key: names.rpm, limit: limits.rpm, amount: 1, windowMs: MINUTE_MS });
-      if (limits.tpm !== undefined) charges.push({ key: names.tpm, limit: limits.tpm, amount: estimate!.tokens, windowMs: MINUTE_MS });
-      if (microUsdPerDay !== undefined) charges.push({ key: names.usdDay, limit: microUsdPerDay, amount: estimate!.microUsd, period: periods!.day });
-      if (microUsdPerMonth !== undefined) charges.push({ key: names.usdMonth, limit: microUsdPerMonth, amount: estimate!.microUsd, period: periods!.month });
-      if (limits.streams !== undefined && ex.stream) {
-        slots ??= [];
-        slots.push({ key: names.streams, limit: limits.streams, ttlMs: ex.timeoutMs + LEASE_SLACK_MS });
-      }
+    const charges: Charge[] = new Array<Charge>(plan.charges.length);
+    for (let i = 0; i < charges.length; i++) {
+      const { kind, key, limit, span } = plan.charges[i]!;
+      const amount = kind === 'requests' ? 1 : kind === 'tokens' ? estimate!.tokens : estimate!.microUsd;
+      charges[i] = span === 'minute' ? { key, limit, amount, windowMs: MINUTE_MS } : { key, limit, amount, period: span === 'day' ? periods!.day : periods!.month };
     }
+    const kinds = plan.kinds;
+    let leases: readonly Lease[] = NO_LEASES;
+    if (ex.stream && plan.streams.length > 0) leases = plan.streams.map(({ key, limit }) => ({ key, limit, ttlMs: ex.timeoutMs + LEASE_SLACK_MS }));
     const onFailure = plan.onFailure;
     // A request counts exactly 1 against a rate of requests: with nothing else to correct (no
     // tokens, no dollars, no stream slot), its reservation is final and is never settled.
-    const leases = slots ?? NO_LEASES;
     const settles = leases.length > 0 || plan.estimates;
     const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
@@ -263,24 +257,26 @@ export class Governance {
 
 /** What admission does for a key, worked out once per key (a key table is replaced whole, never edited). */
 interface KeyPlan {
-  /** The key's limits then its group's, each with its counters' names and its budgets in micro-dollars. */
-  readonly owners: readonly PlannedOwner[];
-  /** Rate and budget charges each request makes (streams aside). */
-  readonly charges: number;
-  /** What each charge counts, in the order admit() makes them. */
+  /** The charges each request makes, the key's then its group's, in the order they are reserved and settled. */
+  readonly charges: readonly PlannedCharge[];
+  /** What each charge counts, in that order. */
   readonly kinds: readonly ChargeKind[];
-  readonly streams: boolean;
+  /** The stream slots a streamed request holds (the key's, its group's). */
+  readonly streams: readonly { readonly key: string; readonly limit: number }[];
   /** Some charge counts tokens or dollars: the request's estimate is needed, and it is settled. */
   readonly estimates: boolean;
   readonly budgets: boolean;
   readonly onFailure: OnStoreFailure;
 }
 
-interface PlannedOwner {
-  readonly names: OwnerNames;
-  readonly limits: FileLimits;
-  readonly microUsdPerDay: number | undefined;
-  readonly microUsdPerMonth: number | undefined;
+/** A charge as a key's limit makes it: only its amount (and a budget's period) change per request. */
+interface PlannedCharge {
+  readonly kind: ChargeKind;
+  /** The counter's name. */
+  readonly key: string;
+  /** Requests, tokens, or micro-dollars. */
+  readonly limit: number;
+  readonly span: 'minute' | 'day' | 'month';
 }
 
 /** Each key's plan, or NO_PLAN for a key without limits: one lookup per request. */
@@ -294,32 +290,31 @@ function ignore(): void {}
 function planOf(key: GatewayKey): KeyPlan | undefined {
   const known = PLANS.get(key);
   if (known !== undefined) return known === NO_PLAN ? undefined : known;
-  const owners = [planned(ownerNames('key', key.name), key.limits)];
-  if (key.groupLimits !== undefined) owners.push(planned(ownerNames('group', key.group!), key.groupLimits));
-  let charges = 0;
-  let streams = false;
-  let estimates = false;
-  let budgets = false;
-  const kinds: ChargeKind[] = [];
-  for (const { limits } of owners) {
-    if (limits.rpm !== undefined) kinds.push('requests');
-    if (limits.tpm !== undefined) kinds.push('tokens');
-    if (limits.usdPerDay !== undefined) kinds.push('usd');
-    if (limits.usdPerMonth !== undefined) kinds.push('usd');
-    charges += [limits.rpm, limits.tpm, limits.usdPerDay, limits.usdPerMonth].filter((limit) => limit !== undefined).length;
-    streams ||= limits.streams !== undefined;
-    budgets ||= limits.usdPerDay !== undefined || limits.usdPerMonth !== undefined;
-    estimates ||= limits.tpm !== undefined || budgets;
+  const owners: [OwnerNames, FileLimits][] = [[ownerNames('key', key.name), key.limits]];
+  if (key.groupLimits !== undefined) owners.push([ownerNames('group', key.group!), key.groupLimits]);
+  const charges: PlannedCharge[] = [];
+  const streams: { key: string; limit: number }[] = [];
+  for (const [names, limits] of owners) {
+    if (limits.rpm !== undefined) charges.push({ kind: 'requests', key: names.rpm, limit: limits.rpm, span: 'minute' });
+    if (limits.tpm !== undefined) charges.push({ kind: 'tokens', key: names.tpm, limit: limits.tpm, span: 'minute' });
+    if (limits.usdPerDay !== undefined) charges.push({ kind: 'usd', key: names.usdDay, limit: Math.round(limits.usdPerDay * MICRO), span: 'day' });
+    if (limits.usdPerMonth !== undefined) charges.push({ kind: 'usd', key: names.usdMonth, limit: Math.round(limits.usdPerMonth * MICRO), span: 'month' });
+    if (limits.streams !== undefined) streams.push({ key: names.streams, limit: limits.streams });
   }
   const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
-  const plan = charges === 0 && !streams ? undefined : { owners, charges, kinds, streams, estimates, budgets, onFailure };
+  const plan: KeyPlan | undefined =
+    charges.length === 0 && streams.length === 0
+      ? undefined
+      : {
+          charges,
+          kinds: charges.map((charge) => charge.kind),
+          streams,
+          estimates: charges.some((charge) => charge.kind !== 'requests'),
+          budgets: charges.some((charge) => charge.kind === 'usd'),
+          onFailure,
+        };
   PLANS.set(key, plan ?? NO_PLAN);
   return plan;
-}
-
-function planned(names: OwnerNames, limits: FileLimits): PlannedOwner {
-  const micro = (usd: number | undefined) => (usd === undefined ? undefined : Math.round(usd * MICRO));
-  return { names, limits, microUsdPerDay: micro(limits.usdPerDay), microUsdPerMonth: micro(limits.usdPerMonth) };
 }
 
 /** The output bound a body declares, found by its field name; undefined when it names none. */
@@ -439,13 +434,7 @@ const LIMIT_TEXTS = new Map<number, string>();
 const MAX_LIMIT_TEXTS = 1_000;
 
 function limitText(limit: number): string {
-  let text = LIMIT_TEXTS.get(limit);
-  if (text === undefined) {
-    text = String(limit);
-    if (LIMIT_TEXTS.size >= MAX_LIMIT_TEXTS) LIMIT_TEXTS.clear();
-    LIMIT_TEXTS.set(limit, text);
-  }
-  return text;
+  return LIMIT_TEXTS.get(limit) ?? memo(LIMIT_TEXTS, limit, String(limit), MAX_LIMIT_TEXTS);
 }
 
 /** `0s` to `120s`, made once: a rate's reset is at most two windows of a minute. */
@@ -468,14 +457,10 @@ const OWNER_NAMES = new Map<string, OwnerNames>();
 
 function ownerNames(scope: 'key' | 'group', name: string): OwnerNames {
   const prefix = `${scope}:${name}`;
-  let names = OWNER_NAMES.get(prefix);
-  if (names === undefined) {
-    names = { rpm: `${prefix}:rpm`, tpm: `${prefix}:tpm`, usdDay: `${prefix}:usd-day`, usdMonth: `${prefix}:usd-month`, streams: `${prefix}:streams` };
-    // Names come from the configuration and the admin API, both bounded; a table past its size starts over.
-    if (OWNER_NAMES.size >= MAX_OWNER_NAMES) OWNER_NAMES.clear();
-    OWNER_NAMES.set(prefix, names);
-  }
-  return names;
+  // Names come from the configuration and the admin API, both bounded.
+  const names = OWNER_NAMES.get(prefix);
+  if (names !== undefined) return names;
+  return memo(OWNER_NAMES, prefix, { rpm: `${prefix}:rpm`, tpm: `${prefix}:tpm`, usdDay: `${prefix}:usd-day`, usdMonth: `${prefix}:usd-month`, streams: `${prefix}:streams` }, MAX_OWNER_NAMES);
 }
 
 /** Counter names kept: more than the gateway keys and groups one gateway may have. */

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { memo } from '../memo.js';
 import { redactValue, urlSecrets } from '../redact.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT_MS } from './defaults.js';
 import { MemoryStore, RESERVATION_TTL_MS } from './memory.js';
@@ -345,19 +346,10 @@ export class RedisStore implements Store {
   /** A counter's key in Redis: a rate's, or a budget's for its period. Made once per counter (and period). */
   counterKey(charge: Charge): string {
     const period = charge.period;
-    if (period === undefined) {
-      let key = this.rateKeys.get(charge.key);
-      if (key === undefined) {
-        key = `${this.prefix}r:${charge.key}`;
-        remember(this.rateKeys, charge.key, key);
-      }
-      return key;
-    }
+    if (period === undefined) return this.rateKeys.get(charge.key) ?? memo(this.rateKeys, charge.key, `${this.prefix}r:${charge.key}`, MAX_REMEMBERED_KEYS);
     const known = this.budgetKeys.get(charge.key);
     if (known !== undefined && known.period === period.id) return known.key;
-    const key = `${this.prefix}b:${charge.key}:${period.id}`;
-    remember(this.budgetKeys, charge.key, { period: period.id, key });
-    return key;
+    return memo(this.budgetKeys, charge.key, { period: period.id, key: `${this.prefix}b:${charge.key}:${period.id}` }, MAX_REMEMBERED_KEYS).key;
   }
 
   private leaseKey(lease: Lease): string {
@@ -431,18 +423,13 @@ const NO_WINDOWS: readonly number[] = [];
 /** Counter names come from the configuration and the admin API, both bounded; a table past this starts over. */
 const MAX_REMEMBERED_KEYS = 25_000;
 
-function remember<V>(map: Map<string, V>, name: string, value: V): void {
-  if (map.size >= MAX_REMEMBERED_KEYS) map.clear();
-  map.set(name, value);
-}
-
 /**
  * The counters one script call names, each once, with what the script needs of each (its kind,
  * limit, and window or period end): the call's charges name them by their place (from 1).
  */
 class CallCounters {
   private readonly entries: unknown[] = [];
-  /** By the counter's key, its place: the one with the limit and span most charges have. */
+  /** By the counter's key, the place of the first entry made for it. */
   private readonly places = new Map<string, number>();
 
   constructor(private readonly store: RedisStore) {}
