@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { usageAttributes } from '../src/observe/otel.js';
 import { startTelemetry } from '../src/observe/telemetry.js';
-import { createGatewayServer } from '../src/server.js';
+import { createGatewayServer, type GatewayServer } from '../src/server.js';
 import { LOADED_MARK } from './otel-load-probe.js';
 import { KEY, MODEL, startGatewayProcess } from './helpers.js';
 
@@ -113,6 +113,15 @@ function attrs(item: { attributes: { key: string; value: OtlpValue }[] }): Recor
 
 function resourceAttrs(receiver: Receiver): Record<string, unknown> {
   return attrs(receiver.traces[0].resourceSpans[0].resource);
+}
+
+/** A gateway with OpenTelemetry set up from `env` (Fireworks at the simulator), listening on loopback; and an OpenAI client of it. */
+async function otelGateway(fireworksUrl: string, env: Record<string, string>, headers: Record<string, string> = {}): Promise<{ gateway: GatewayServer; client: OpenAI }> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', FIREWORKS_BASE_URL: fireworksUrl, FIREWORKS_API_KEY: KEY, ...env });
+  const logger = createLogger(config.LOG_LEVEL);
+  const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
+  const address = await gateway.listen(0, '127.0.0.1');
+  return { gateway, client: new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0, defaultHeaders: headers }) };
 }
 
 describe('OpenTelemetry', () => {
@@ -291,17 +300,10 @@ describe('OpenTelemetry', () => {
   test('content only when the operator opts in, redacted as the logs are; a request refused before any attempt still has its server span', async () => {
     receiver.traces.length = 0;
     receiver.metrics.length = 0;
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
-      FIREWORKS_BASE_URL: fireworks.url,
-      FIREWORKS_API_KEY: KEY,
+    const { gateway, client } = await otelGateway(fireworks.url, {
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
       OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
     });
-    const logger = createLogger(config.LOG_LEVEL);
-    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
-    const address = await gateway.listen(0, '127.0.0.1');
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0 });
     try {
       // The gateway's own key pasted into a prompt: content is captured, the key is not.
       await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: `Say hello; my key is ${KEY}` }] });
@@ -329,18 +331,11 @@ describe('OpenTelemetry', () => {
     receiver.traces.length = 0;
     receiver.metrics.length = 0;
     fireworks.requests.length = 0;
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
-      FIREWORKS_BASE_URL: fireworks.url,
-      FIREWORKS_API_KEY: KEY,
+    // Flags 00: the client's trace is not sampled, and the default sampler follows its parent.
+    const { gateway, client } = await otelGateway(fireworks.url, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_METRIC_EXPORT_INTERVAL: '600000',
-    });
-    const logger = createLogger(config.LOG_LEVEL);
-    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
-    const address = await gateway.listen(0, '127.0.0.1');
-    // Flags 00: the client's trace is not sampled, and the default sampler follows its parent.
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0, defaultHeaders: { traceparent: `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-00` } });
+    }, { traceparent: `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-00` });
     try {
       await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello' }] });
       await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello again' }] });
@@ -368,18 +363,11 @@ describe('OpenTelemetry', () => {
     receiver.traces.length = 0;
     receiver.metrics.length = 0;
     fireworks.requests.length = 0;
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
-      FIREWORKS_BASE_URL: fireworks.url,
-      FIREWORKS_API_KEY: KEY,
+    const traceparent = `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-01`;
+    const { gateway, client } = await otelGateway(fireworks.url, {
       OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.url}/v1/metrics`,
       OTEL_METRIC_EXPORT_INTERVAL: '600000',
-    });
-    const logger = createLogger(config.LOG_LEVEL);
-    const gateway = createGatewayServer(config, logger, { telemetry: await startTelemetry(config, logger) });
-    const address = await gateway.listen(0, '127.0.0.1');
-    const traceparent = `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-01`;
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${address.port}/v1`, apiKey: KEY, maxRetries: 0, defaultHeaders: { traceparent, tracestate: 'vendor=abc' } });
+    }, { traceparent, tracestate: 'vendor=abc' });
     try {
       await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hello' }] });
     } finally {
