@@ -79,6 +79,11 @@ export interface PickedHeaders {
   retryAfterMs: string | undefined;
   /** The provider's error-type header (AWS's `x-amzn-errortype`), when its adapter names one. */
   errorType: string | undefined;
+  /**
+   * A 429's rate-limit headers that the client is not shown (it has a gateway key, and is told its
+   * key's limits instead): [name, value, ...], for how long the provider key rests.
+   */
+  providerLimits: string[] | undefined;
 }
 
 /** How an attempt ended. All but 'answered' and 'cancelled' leave the answer to the caller. */
@@ -313,7 +318,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     ex.upstreamStatus = statusCode;
     const translation = this.translation;
-    const picked = pickHeaders(ex, this.spec, rawHeaders, translation !== undefined);
+    const picked = pickHeaders(ex, this.spec, rawHeaders, translation !== undefined, statusCode);
     this.headers = picked;
     const contentType = picked.contentType;
     if (statusCode >= 400) this.mode = Mode.Error;
@@ -843,7 +848,7 @@ function abortAttempt(attempt: Attempt, reason: Error): void {
  * the first value is the one that counts. A translated answer gets its content type from the
  * translation.
  */
-function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated: boolean): PickedHeaders {
+function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated: boolean, status: number): PickedHeaders {
   const requestIdHeader = spec.requestIdHeader;
   const errorTypeHeader = spec.kind === 'translating' ? spec.adapter.errorTypeHeader : undefined;
   const picked: PickedHeaders = {
@@ -853,11 +858,16 @@ function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated
     retryAfter: undefined,
     retryAfterMs: undefined,
     errorType: undefined,
+    providerLimits: undefined,
   };
+  // A client with a gateway key is told its own limits (governance), not those of the gateway's
+  // provider account: the provider's are decoded only from a 429, for how long its key rests.
+  const forClient = ex.gatewayKey === undefined;
+  const rateLimits = forClient || status === 429;
   let seen: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const nameBytes = raw[i]!;
-    if (!worthDecoding(nameBytes, requestIdHeader, errorTypeHeader)) continue;
+    if (!worthDecoding(nameBytes, requestIdHeader, errorTypeHeader, rateLimits)) continue;
     const name = nameBytes.toString('latin1').toLowerCase();
     if (seen === undefined) seen = [name];
     else if (seen.includes(name)) continue;
@@ -892,8 +902,10 @@ function pickHeaders(ex: Exchange, spec: ProviderSpec, raw: Buffer[], translated
           if (name === ex.api?.requestIdHeader) picked.forClient.push(name, text);
         }
         else if (name === errorTypeHeader) picked.errorType = text;
-        // A client with a gateway key is told its own limits (governance), not those of the gateway's provider account.
-        else if ((name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX)) && ex.gatewayKey === undefined) picked.forClient.push(name, text);
+        else if (rateLimits && (name.startsWith(RATELIMIT_PREFIX) || name.startsWith(ANTHROPIC_RATELIMIT_PREFIX))) {
+          if (forClient) picked.forClient.push(name, text);
+          else (picked.providerLimits ??= []).push(name, text);
+        }
     }
   }
   return picked;
@@ -907,24 +919,24 @@ const X = 0x78;
 
 /**
  * Whether a header name may be one pickHeaders wants, judged by its first byte and length alone:
- * allow (5), anthropic-ratelimit-* (longer than its prefix), content-type (12), content-encoding
- * (16), content-disposition (19), retry-after (11), retry-after-ms (14), x-ratelimit-* (longer than
- * its prefix), and the provider's request id and error type headers.
+ * allow (5), content-type (12), content-encoding (16), content-disposition (19), retry-after (11),
+ * retry-after-ms (14), the provider's request id and error type headers, and when `rateLimits`,
+ * anthropic-ratelimit-* and x-ratelimit-* (longer than their prefixes).
  */
-function worthDecoding(name: Buffer, requestIdHeader: string | undefined, errorTypeHeader: string | undefined): boolean {
+function worthDecoding(name: Buffer, requestIdHeader: string | undefined, errorTypeHeader: string | undefined, rateLimits: boolean): boolean {
   const first = name[0]! | 0x20;
   const length = name.length;
   if (requestIdHeader !== undefined && length === requestIdHeader.length && first === requestIdHeader.charCodeAt(0)) return true;
   if (errorTypeHeader !== undefined && length === errorTypeHeader.length && first === errorTypeHeader.charCodeAt(0)) return true;
   switch (first) {
     case A:
-      return length === 5 || length > ANTHROPIC_RATELIMIT_PREFIX.length;
+      return length === 5 || (rateLimits && length > ANTHROPIC_RATELIMIT_PREFIX.length);
     case C:
       return length === 12 || length === 16 || length === 19;
     case R:
       return length === 11 || length === 14;
     case X:
-      return length > RATELIMIT_PREFIX.length;
+      return rateLimits && length > RATELIMIT_PREFIX.length;
     default:
       return false;
   }
@@ -934,6 +946,14 @@ function worthDecoding(name: Buffer, requestIdHeader: string | undefined, errorT
 export function headerRecord(headers: PickedHeaders): Record<string, string> {
   const record: Record<string, string> = {};
   for (let i = 0; i < headers.forClient.length; i += 2) record[headers.forClient[i]!] = headers.forClient[i + 1]!;
+  return record;
+}
+
+/** Everything a 429 said of the provider's limits, the client's headers and those it was not shown: for how long its key rests. */
+export function limitRecord(headers: PickedHeaders): Record<string, string> {
+  const record = headerRecord(headers);
+  const more = headers.providerLimits;
+  if (more !== undefined) for (let i = 0; i < more.length; i += 2) record[more[i]!] = more[i + 1]!;
   return record;
 }
 

@@ -19,6 +19,7 @@ import { MemoryStore } from '../src/state/memory.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, KEY, MODEL, requestLines, startGateway } from './helpers.js';
 import { configFileWith, sha256 } from './keys-helpers.js';
+import { CHAT_ANSWER, startRawStack, type RawStack } from './raw-upstream.js';
 
 const ALPHA = 'gk-alpha-0123456789abcdef';
 const RATED = 'gk-rated-0123456789abcdef';
@@ -271,4 +272,59 @@ test('declaredMaxTokens reads the output bound a body names, in each API', () =>
   assert.equal(declaredMaxTokens([Buffer.from('{"max_tok'), Buffer.from('ens":5}')]), 5);
   assert.equal(declaredMaxTokens(Buffer.from('{"messages":[]}')), undefined);
   assert.equal(declaredMaxTokens(null), undefined);
+});
+
+describe("the provider's own rate-limit headers with a gateway key", () => {
+  const KEYED = 'gk-keyed-0123456789abcdef';
+  const PROVIDER_LIMITS = ['x-ratelimit-limit-tokens-prompt', '1000', 'x-ratelimit-remaining-tokens-prompt', '990', 'anthropic-ratelimit-requests-remaining', '7'];
+  let stack: RawStack;
+
+  before(async () => {
+    const file = configFileWith(
+      `
+routes:
+  keyed:
+    targets:
+      - provider: fireworks
+        model: m
+        keys: [FW_KEY_A, FW_KEY_B]
+keys:
+  - {name: keyed, sha256: ${sha256(KEYED)}, limits: {rpm: 100}}
+`,
+      'provider-limits-',
+    );
+    stack = await startRawStack(
+      (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          if (req.headers.authorization === 'Bearer fw_key_a') {
+            // Rate-limited: how long for is in the OpenAI-style reset header alone (no retry-after).
+            res.writeHead(429, ['content-type', 'application/json', 'x-ratelimit-remaining-requests', '0', 'x-ratelimit-reset-requests', '45s']);
+            res.end(JSON.stringify({ error: { message: 'rate limited', type: 'rate_limit_error' } }));
+            return;
+          }
+          res.writeHead(200, ['content-type', 'application/json', ...PROVIDER_LIMITS]);
+          res.end(CHAT_ANSWER);
+        });
+      },
+      { CONFIG_FILE: file, FW_KEY_A: 'fw_key_a', FW_KEY_B: 'fw_key_b' },
+    );
+  });
+  after(() => stack.close());
+
+  test("the client is told its key's limits, never the provider account's; a provider's 429 still rests its key for as long as its reset header says", async () => {
+    const answer = await fetch(`${stack.origin}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYED}` },
+      body: JSON.stringify({ model: 'keyed', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(answer.status, 200, await answer.clone().text());
+    await answer.text();
+    assert.equal(answer.headers.get('x-ratelimit-limit-requests'), '100');
+    for (let i = 0; i < PROVIDER_LIMITS.length; i += 2) assert.equal(answer.headers.get(PROVIDER_LIMITS[i]!), null, PROVIDER_LIMITS[i]);
+    const status = (await (await fetch(`${stack.origin}/status/targets`)).json()) as { routes: { targets: { key: { reason?: string; availableInMs?: number } }[] }[] };
+    const rested = status.routes[0]!.targets[0]!.key;
+    assert.equal(rested.reason, 'rate-limited');
+    assert.ok(rested.availableInMs! > 30_000, `key A rests ${rested.availableInMs} ms, not the 45 s its provider named`);
+  });
 });

@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { Attempt, describeNetworkError, headerRecord, type AttemptName, type AttemptOutcome } from '../attempt.js';
+import { Attempt, describeNetworkError, headerRecord, limitRecord, type AttemptName, type AttemptOutcome } from '../attempt.js';
 import type { Config } from '../config.js';
 import { GatewayError, normaliseProviderError } from '../errors.js';
 import type { AttemptRecord, Exchange, Provider } from '../exchange.js';
@@ -357,7 +357,7 @@ export class Router {
       health = targetFailed(failure.kind, failure.error.status) ? 'failure' : 'neutral';
       const status = failure.error.status;
       if (status === 429 && outcome.kind === 'status') {
-        target.cooldown.coolFor(cooldownMs(headerRecord(outcome.headers), DEFAULT_MAX_COOLDOWN_MS) ?? DEFAULT_RATE_LIMIT_COOLDOWN_MS);
+        target.cooldown.coolFor(cooldownMs(limitRecord(outcome.headers), DEFAULT_MAX_COOLDOWN_MS) ?? DEFAULT_RATE_LIMIT_COOLDOWN_MS);
       } else if ((status === 401 || status === 403) && outcome.kind === 'status') {
         target.cooldown.markBad(DEFAULT_KEY_BAD_MS);
       }
