@@ -10,7 +10,7 @@ import type { InboundRoute } from './inbound/types.js';
 import type { ProviderSpec } from './providers/types.js';
 import type { Usage } from './stream.js';
 import type { AttemptRecord } from './observe/records.js';
-import type { Admitted } from './governance/admission.js';
+import type { Reservation } from './state/store.js';
 import type { GatewayKey } from './governance/keys.js';
 import type { RequestTrace } from './observe/telemetry.js';
 import type { AnswerFacts } from './observe/facts.js';
@@ -120,7 +120,7 @@ export interface Exchange {
   /** The gateway key the request presented, when gateway keys are configured (governance/keys.ts). */
   gatewayKey: GatewayKey | undefined;
   /** What its admission reserved against the key's limits, settled when the response closes. */
-  admitted: Admitted | undefined;
+  admitted: Reservation | undefined;
   /** The key's `x-ratelimit-*` headers from its admission, [name, value, ...], written with the answer's head. */
   limitHeaders: string[] | undefined;
   /** How a request of a route with a response cache met it; undefined on every other route. */

@@ -9,8 +9,8 @@ import { after, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createStore } from '../src/state/index.js';
 import { MemoryStore, RESERVATION_TTL_MS } from '../src/state/memory.js';
-import type { Admission, Charge, Reservation } from '../src/state/store.js';
-import { storeCases } from './state-cases.js';
+import type { Admission, Reservation } from '../src/state/store.js';
+import { reserve, storeCases, type Metered } from './state-cases.js';
 
 const MINUTE = 60_000;
 /** A sub-window's start, far from the epoch as a real clock is. */
@@ -21,7 +21,7 @@ class Clock {
   readonly now = () => this.ms;
 }
 
-function rpm(limit: number, amount: number): Charge {
+function rpm(limit: number, amount: number): Metered {
   return { key: 'rpm', limit, amount, windowMs: MINUTE };
 }
 
@@ -45,48 +45,48 @@ describe('MemoryStore: the sliding window counter', () => {
   test('the previous sub-window counts for the share of it still in the window', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    reservationOf(await store.reserve('a', [rpm(100, 60)], [], 'closed'));
+    reservationOf(await reserve(store, 'a', [rpm(100, 60)], [], 'closed'));
     clock.ms = T0 + MINUTE + 15_000;
     // 60 * 0.75 = 45 still counted: 55 fit, one more does not
-    const admission = await store.reserve('b', [rpm(100, 55)], [], 'closed');
+    const admission = await reserve(store, 'b', [rpm(100, 55)], [], 'closed');
     assert.ok(admission.ok);
     assert.deepEqual(admission.remaining, [{ key: 'rpm', limit: 100, remaining: 0, resetMs: 2 * MINUTE - 15_000 }]);
     // room for 1 needs 60 * (1 - e) <= 44: e >= 16 s into the sub-window, 1 s from now
-    assert.equal(retryOf(await store.reserve('c', [rpm(100, 1)], [], 'closed')), 1_000);
+    assert.equal(retryOf(await reserve(store, 'c', [rpm(100, 1)], [], 'closed')), 1_000);
     clock.ms += 999;
-    assert.equal(retryOf(await store.reserve('d', [rpm(100, 1)], [], 'closed')), 1);
+    assert.equal(retryOf(await reserve(store, 'd', [rpm(100, 1)], [], 'closed')), 1);
     clock.ms += 1;
-    reservationOf(await store.reserve('e', [rpm(100, 1)], [], 'closed'));
+    reservationOf(await reserve(store, 'e', [rpm(100, 1)], [], 'closed'));
     await store.close();
   });
 
   test('when the current sub-window alone is full, the retry waits for it to slide out in turn', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    reservationOf(await store.reserve('a', [rpm(100, 100)], [], 'closed'));
+    reservationOf(await reserve(store, 'a', [rpm(100, 100)], [], 'closed'));
     clock.ms = T0 + 30_000;
     // 30 s to the next sub-window, then 100 * (1 - e) <= 90: e >= 6 s
-    assert.equal(retryOf(await store.reserve('b', [rpm(100, 10)], [], 'closed')), 36_000);
+    assert.equal(retryOf(await reserve(store, 'b', [rpm(100, 10)], [], 'closed')), 36_000);
     clock.ms += 35_999;
-    assert.equal(retryOf(await store.reserve('c', [rpm(100, 10)], [], 'closed')), 1);
+    assert.equal(retryOf(await reserve(store, 'c', [rpm(100, 10)], [], 'closed')), 1);
     clock.ms += 1;
-    reservationOf(await store.reserve('d', [rpm(100, 10)], [], 'closed'));
+    reservationOf(await reserve(store, 'd', [rpm(100, 10)], [], 'closed'));
     await store.close();
   });
 
   test('a sub-window two windows old counts for nothing', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    reservationOf(await store.reserve('a', [rpm(10, 10)], [], 'closed'));
+    reservationOf(await reserve(store, 'a', [rpm(10, 10)], [], 'closed'));
     clock.ms = T0 + 2 * MINUTE;
-    reservationOf(await store.reserve('b', [rpm(10, 10)], [], 'closed'));
+    reservationOf(await reserve(store, 'b', [rpm(10, 10)], [], 'closed'));
     await store.close();
   });
 
   test('a settle lands in the sub-window its reservation did, even after the window moved on', async () => {
     const clock = new Clock(T0 + 59_000);
     const store = new MemoryStore({ now: clock.now });
-    const reservation = reservationOf(await store.reserve('a', [rpm(100, 50)], [], 'closed'));
+    const reservation = reservationOf(await reserve(store, 'a', [rpm(100, 50)], [], 'closed'));
     assert.deepEqual(reservation.windows, [T0]);
     clock.ms = T0 + MINUTE + 30_000;
     await store.settle(reservation, [10]);
@@ -99,9 +99,9 @@ describe('MemoryStore: the sliding window counter', () => {
   test('a settle whose sub-window slid out of the window changes nothing', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    const old = reservationOf(await store.reserve('a', [rpm(100, 50)], [], 'closed'));
+    const old = reservationOf(await reserve(store, 'a', [rpm(100, 50)], [], 'closed'));
     clock.ms = T0 + 2 * MINUTE;
-    reservationOf(await store.reserve('b', [rpm(100, 30)], [], 'closed'));
+    reservationOf(await reserve(store, 'b', [rpm(100, 30)], [], 'closed'));
     await store.settle(old, [90]);
     assert.equal((await store.peek([rpm(100, 0)]))[0]!.remaining, 70);
     await store.close();
@@ -110,12 +110,12 @@ describe('MemoryStore: the sliding window counter', () => {
   test('a reservation settles once; one that waited past RESERVATION_TTL_MS keeps its estimate', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    const budget: Charge = { key: 'usd', limit: 1000, amount: 100, period: { id: '2026-12', endsAt: T0 + 40 * 24 * 60 * MINUTE } };
-    const reservation = reservationOf(await store.reserve('once', [budget], [], 'closed'));
+    const budget: Metered = { key: 'usd', limit: 1000, amount: 100, period: { id: '2026-12', endsAt: T0 + 40 * 24 * 60 * MINUTE } };
+    const reservation = reservationOf(await reserve(store, 'once', [budget], [], 'closed'));
     await store.settle(reservation, [50]);
     await store.settle(reservation, [0]);
     assert.equal((await store.peek([budget]))[0]!.remaining, 950);
-    const late = reservationOf(await store.reserve('late', [budget], [], 'closed'));
+    const late = reservationOf(await reserve(store, 'late', [budget], [], 'closed'));
     clock.ms += RESERVATION_TTL_MS;
     await store.sweep();
     await store.settle(late, [0]);
@@ -127,22 +127,22 @@ describe('MemoryStore: the sliding window counter', () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
     const lease = { key: 'streams', limit: 1, ttlMs: 30_000 };
-    reservationOf(await store.reserve('a', [], [lease], 'closed'));
+    reservationOf(await reserve(store, 'a', [], [lease], 'closed'));
     clock.ms += 29_999;
-    assert.equal(retryOf(await store.reserve('b', [], [lease], 'closed')), -1);
+    assert.equal(retryOf(await reserve(store, 'b', [], [lease], 'closed')), -1);
     clock.ms += 1;
-    reservationOf(await store.reserve('c', [], [lease], 'closed'));
+    reservationOf(await reserve(store, 'c', [], [lease], 'closed'));
     await store.close();
   });
 
   test('a budget of a new period starts from zero', async () => {
     const clock = new Clock();
     const store = new MemoryStore({ now: clock.now });
-    const december: Charge = { key: 'usd', limit: 100, amount: 100, period: { id: '2026-12', endsAt: T0 + MINUTE } };
-    reservationOf(await store.reserve('a', [december], [], 'closed'));
-    assert.equal(retryOf(await store.reserve('b', [{ ...december, amount: 1 }], [], 'closed')), MINUTE);
+    const december: Metered = { key: 'usd', limit: 100, amount: 100, period: { id: '2026-12', endsAt: T0 + MINUTE } };
+    reservationOf(await reserve(store, 'a', [december], [], 'closed'));
+    assert.equal(retryOf(await reserve(store, 'b', [{ ...december, amount: 1 }], [], 'closed')), MINUTE);
     clock.ms = T0 + MINUTE;
-    reservationOf(await store.reserve('c', [{ key: 'usd', limit: 100, amount: 100, period: { id: '2027-01', endsAt: T0 + 2 * MINUTE } }], [], 'closed'));
+    reservationOf(await reserve(store, 'c', [{ key: 'usd', limit: 100, amount: 100, period: { id: '2027-01', endsAt: T0 + 2 * MINUTE } }], [], 'closed'));
     await store.close();
   });
 });
@@ -153,16 +153,16 @@ describe('MemoryStore: budget periods', () => {
     const store = new MemoryStore({ now: clock.now });
     const december = { id: '2026-12', endsAt: T0 + MINUTE };
     const january = { id: '2027-01', endsAt: T0 + 2 * MINUTE };
-    const late = reservationOf(await store.reserve('a', [{ key: 'usd', limit: 100, amount: 60, period: december }], [], 'closed'));
+    const late = reservationOf(await reserve(store, 'a', [{ key: 'usd', limit: 100, amount: 60, period: december }], [], 'closed'));
     clock.ms = T0 + MINUTE;
-    reservationOf(await store.reserve('b', [{ key: 'usd', limit: 100, amount: 60, period: january }], [], 'closed'));
+    reservationOf(await reserve(store, 'b', [{ key: 'usd', limit: 100, amount: 60, period: january }], [], 'closed'));
     // December's request used 10 more than it reserved: had that landed in January, 40 + 1 would not fit.
     await store.settle(late, [70]);
-    reservationOf(await store.reserve('c', [{ key: 'usd', limit: 100, amount: 40, period: january }], [], 'closed'));
-    assert.equal(retryOf(await store.reserve('d', [{ key: 'usd', limit: 100, amount: 1, period: january }], [], 'closed')), MINUTE);
+    reservationOf(await reserve(store, 'c', [{ key: 'usd', limit: 100, amount: 40, period: january }], [], 'closed'));
+    assert.equal(retryOf(await reserve(store, 'd', [{ key: 'usd', limit: 100, amount: 1, period: january }], [], 'closed')), MINUTE);
     // A charge for December now (a clock behind) keeps nothing, and January's counter is untouched.
-    await store.reserve('e', [{ key: 'usd', limit: 100, amount: 50, period: december }], [], 'closed');
-    assert.equal((await store.peek([{ key: 'usd', limit: 100, amount: 0, period: january }]))[0]!.remaining, 0);
+    await reserve(store, 'e', [{ key: 'usd', limit: 100, amount: 50, period: december }], [], 'closed');
+    assert.equal((await store.peek([{ key: 'usd', limit: 100, period: january }]))[0]!.remaining, 0);
     await store.close();
   });
 });
@@ -218,12 +218,12 @@ describe('MemoryStore: bytes', () => {
 
 describe('MemoryStore: STATE_FILE', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-state-'));
-  const month = (amount: number): Charge => ({ key: 'team:usd', limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * 60 * MINUTE } });
+  const month = (amount: number): Metered => ({ key: 'team:usd', limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * 60 * MINUTE } });
 
   test('budgets survive close() and a new store on the same file', async () => {
     const file = join(dir, 'budgets.json');
     const first = createStore(loadConfig({ STATE_FILE: file }));
-    const reservation = reservationOf(await first.reserve('r1', [month(3_000_000)], [], 'closed'));
+    const reservation = reservationOf(await reserve(first, 'r1', [month(3_000_000)], [], 'closed'));
     await first.settle(reservation, [1_250_000]);
     await first.close();
     assert.deepEqual(readdirSync(dir), ['budgets.json'], 'no temporary file left behind');
@@ -235,7 +235,7 @@ describe('MemoryStore: STATE_FILE', () => {
   test('budgets are written by the periodic sweep, not only at close()', async () => {
     const file = join(dir, 'periodic.json');
     const store = new MemoryStore({ stateFile: file });
-    reservationOf(await store.reserve('r1', [month(42)], [], 'closed'));
+    reservationOf(await reserve(store, 'r1', [month(42)], [], 'closed'));
     assert.equal(existsSync(file), false);
     // what the SNAPSHOT_INTERVAL_MS timer calls
     await store.sweep();

@@ -10,16 +10,16 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { createStore } from '../src/state/index.js';
 import { RedisStore } from '../src/state/redis.js';
-import type { Admission, Charge } from '../src/state/store.js';
+import type { Admission } from '../src/state/store.js';
 import { RedisServer, skipRedis } from './redis-server.js';
-import { storeCases } from './state-cases.js';
+import { reserve, storeCases, type Metered } from './state-cases.js';
 
 const HOUR = 3_600_000;
 const TIMEOUT_MS = 50;
 /** How long a store may take to see Redis again after it returns (reconnection backs off to 2 s). */
 const RECOVERY_MS = 8_000;
 
-function month(key: string, amount: number): Charge {
+function month(key: string, amount: number): Metered {
   return { key, limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * HOUR } };
 }
 
@@ -57,7 +57,7 @@ describe('RedisStore', { skip: skipRedis }, () => {
     const store = createStore(loadConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'team-a:' }));
     assert.equal(store.kind, 'redis');
     await (store as RedisStore).ready(5_000);
-    const admission = await store.reserve('p1', [{ key: 'rpm', limit: 5, amount: 1, windowMs: HOUR }], [], 'closed');
+    const admission = await reserve(store, 'p1', [{ key: 'rpm', limit: 5, amount: 1, windowMs: HOUR }], [], 'closed');
     assert.ok(admission.ok);
     await store.set('cached', Buffer.from('x'), HOUR);
     const raw = new Redis(server.url);
@@ -79,10 +79,10 @@ describe('RedisStore', { skip: skipRedis }, () => {
     await (store as RedisStore).ready(5_000);
     const raw = new Redis(server.url);
     try {
-      const first = await store.reserve('e1', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
+      const first = await reserve(store, 'e1', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
       assert.ok(first.ok);
       assert.deepEqual((await raw.keys('exact:*')).sort(), ['exact:r:rpm'], 'no o:e1 waits for a settlement');
-      const second = await store.reserve('e2', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
+      const second = await reserve(store, 'e2', [{ key: 'rpm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed', false);
       assert.equal(second.ok, false, 'the first still counts');
     } finally {
       raw.disconnect();
@@ -99,12 +99,12 @@ describe('RedisStore', { skip: skipRedis }, () => {
         const stats = await raw.info('commandstats');
         return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
       };
-      await store.reserve('warm', [{ key: 'warm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed');
+      await reserve(store, 'warm', [{ key: 'warm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed');
       const before = await scriptCalls();
       // 50 requests against 20: the first 20 in the batch pass, in order, and each later one is refused by that limit.
       const answers = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          store.reserve(`b${i}`, [{ key: 'rpm', limit: 20, amount: 1, windowMs: HOUR }, month('usd', 1)], i % 2 === 0 ? [{ key: 'streams', limit: 100, ttlMs: HOUR }] : [], 'closed'),
+          reserve(store, `b${i}`, [{ key: 'rpm', limit: 20, amount: 1, windowMs: HOUR }, month('usd', 1)], i % 2 === 0 ? [{ key: 'streams', limit: 100, ttlMs: HOUR }] : [], 'closed'),
         ),
       );
       const calls = (await scriptCalls()) - before;
@@ -140,15 +140,15 @@ describe('RedisStore', { skip: skipRedis }, () => {
         for (const [name, calls] of after) if (!['evalsha', 'eval', 'info', 'script'].includes(name)) total += calls - (before.get(name) ?? 0);
         return total;
       };
-      const charges = (): Charge[] => [
+      const charges = (): Metered[] => [
         { key: 'rpm', limit: 1_000, amount: 1, windowMs: HOUR },
         { key: 'tpm', limit: 1_000_000, amount: 300, windowMs: HOUR },
         { key: 'usd-day', limit: 1_000_000, amount: 30, period: { id: '2026-12-07', endsAt: Date.now() + HOUR } },
         { key: 'usd-month', limit: 10_000_000, amount: 30, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * HOUR } },
       ];
-      await store.reserve('warm', charges(), [], 'closed');
+      await reserve(store, 'warm', charges(), [], 'closed');
       let before = await commands();
-      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => store.reserve(`o${i}`, charges(), [], 'closed')));
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => reserve(store, `o${i}`, charges(), [], 'closed')));
       assert.ok(answers.every((answer) => answer.ok));
       // TIME; a read of each of the 4 counters; a write of each; the waiting set's trim, add, expiry and its check.
       const reserving = ran(before, await commands());
@@ -162,9 +162,9 @@ describe('RedisStore', { skip: skipRedis }, () => {
 
       // Two requests of one call name one counter with two limits (a reload came between them): each is checked against its own.
       const both = await Promise.all([
-        store.reserve('l1', [{ key: 'reloaded', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed'),
-        store.reserve('l2', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
-        store.reserve('l3', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
+        reserve(store, 'l1', [{ key: 'reloaded', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed'),
+        reserve(store, 'l2', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
+        reserve(store, 'l3', [{ key: 'reloaded', limit: 2, amount: 1, windowMs: HOUR }], [], 'closed'),
       ]);
       assert.deepEqual(both.map((answer) => answer.ok), [true, true, false]);
     } finally {
@@ -181,13 +181,13 @@ describe('RedisStore', { skip: skipRedis }, () => {
     try {
       // Early in a sub-window, so that the next one is reached by waiting, not by chance.
       await until('the start of a sub-window', () => Date.now() % windowMs < 300, 5_000);
-      const tokens = (amount: number): Charge => ({ key: 'tpm', limit: 1_000, amount, windowMs });
-      const first = await store.reserve('r1', [tokens(10)], [], 'closed');
+      const tokens = (amount: number): Metered => ({ key: 'tpm', limit: 1_000, amount, windowMs });
+      const first = await reserve(store, 'r1', [tokens(10)], [], 'closed');
       assert.ok(first.ok);
       await new Promise((resolve) => setTimeout(resolve, windowMs));
       // The settle comes first in the new sub-window (as a batch's settlements do), then a reserve.
       await store.settle(first.reservation, [20]);
-      assert.ok((await store.reserve('r2', [tokens(10)], [], 'closed')).ok);
+      assert.ok((await reserve(store, 'r2', [tokens(10)], [], 'closed')).ok);
       const ttl = await raw.pttl('roll:r:tpm');
       assert.ok(ttl > windowMs, `the counter outlives the sub-window after this one (${ttl} ms left)`);
     } finally {
@@ -202,7 +202,7 @@ describe('RedisStore', { skip: skipRedis }, () => {
     const raw = new Redis(server.url);
     try {
       const period = { id: 'p', endsAt: Date.now() + 300 };
-      const admission = await store.reserve('e1', [{ key: 'usd', limit: 100, amount: 10, period }], [], 'closed');
+      const admission = await reserve(store, 'e1', [{ key: 'usd', limit: 100, amount: 10, period }], [], 'closed');
       assert.ok(admission.ok);
       assert.ok((await raw.pttl('ended:b:usd:p')) > 0, 'the counter lives until its period ends');
       await until('the period ended and its counter expired', async () => (await raw.exists('ended:b:usd:p')) === 0, 5_000);
@@ -236,7 +236,7 @@ describe('RedisStore', { skip: skipRedis }, () => {
   test('a budget survives a new store on the same Redis', async () => {
     const first = new RedisStore({ url: server.url });
     await first.ready(5_000);
-    const admission = await first.reserve('budget-1', [month('team:usd', 3_000_000)], [], 'closed');
+    const admission = await reserve(first, 'budget-1', [month('team:usd', 3_000_000)], [], 'closed');
     assert.ok(admission.ok);
     await first.settle(admission.reservation, [1_250_000]);
     await first.close();
@@ -250,7 +250,7 @@ describe('RedisStore', { skip: skipRedis }, () => {
     const a = new RedisStore({ url: server.url });
     const b = new RedisStore({ url: server.url });
     await Promise.all([a.ready(5_000), b.ready(5_000)]);
-    const admission = await a.reserve('shared-settle', [month('team:once', 500)], [], 'closed');
+    const admission = await reserve(a, 'shared-settle', [month('team:once', 500)], [], 'closed');
     assert.ok(admission.ok);
     await Promise.all([a.settle(admission.reservation, [100]), b.settle(admission.reservation, [100]), b.settle(admission.reservation, [300])]);
     assert.equal((await a.peek([month('team:once', 0)]))[0]!.remaining, 10_000_000 - 100);
@@ -271,18 +271,18 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     await server?.close();
   });
 
-  const rpm = (limit: number): Charge => ({ key: 'outage:rpm', limit, amount: 1, windowMs: HOUR });
+  const rpm = (limit: number): Metered => ({ key: 'outage:rpm', limit, amount: 1, windowMs: HOUR });
 
   test('hung (SIGSTOP): closed answers unavailable and open reserves locally, each within its timeout', async () => {
-    assert.equal((await store.reserve('up', [rpm(10)], [], 'open')).ok, true);
+    assert.equal((await reserve(store, 'up', [rpm(10)], [], 'open')).ok, true);
     server.pause();
     try {
       let started = performance.now();
-      const closed = await store.reserve('hung-closed', [rpm(10)], [], 'closed');
+      const closed = await reserve(store, 'hung-closed', [rpm(10)], [], 'closed');
       const closedMs = performance.now() - started;
       assert.ok(isUnavailable(closed), JSON.stringify(closed));
       started = performance.now();
-      const open = await store.reserve('hung-open', [rpm(10)], [], 'open');
+      const open = await reserve(store, 'hung-open', [rpm(10)], [], 'open');
       const openMs = performance.now() - started;
       assert.ok(open.ok && open.reservation.local, JSON.stringify(open));
       // a timeout, not a hang: generous for a loaded machine, far below any request's own timeout
@@ -293,7 +293,7 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     } finally {
       server.resume();
     }
-    await until('Redis answers again after SIGCONT', async () => (await store.reserve('resumed', [rpm(1000)], [], 'closed')).ok, RECOVERY_MS);
+    await until('Redis answers again after SIGCONT', async () => (await reserve(store, 'resumed', [rpm(1000)], [], 'closed')).ok, RECOVERY_MS);
     assert.equal(store.health().up, true);
   });
 
@@ -303,7 +303,7 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     let held: Admission;
     try {
       // The call waits in Redis's socket and times out here; Redis runs it once it wakes, holding the slot.
-      held = await store.reserve('timed-out', [rpm(1000)], [slot], 'open');
+      held = await reserve(store, 'timed-out', [rpm(1000)], [slot], 'open');
       assert.ok(held.ok && held.reservation.local, JSON.stringify(held));
     } finally {
       server.resume();
@@ -312,7 +312,7 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     await store.settle(held.reservation, [1]);
     // The slot in Redis is freed by the release the failed call left behind, not after its hour.
     await until('the slot is free in Redis', async () => {
-      const next = await store.reserve(`after-${Date.now()}`, [rpm(1000)], [slot], 'closed');
+      const next = await reserve(store, `after-${Date.now()}`, [rpm(1000)], [slot], 'closed');
       if (next.ok) await store.settle(next.reservation, [1]);
       return next.ok && !next.reservation.local;
     }, RECOVERY_MS);
@@ -322,8 +322,8 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
     await server.stop('SIGKILL');
     const started = performance.now();
     const answers: Admission[] = [];
-    for (let i = 0; i < 8; i++) answers.push(await store.reserve(`down-${i}`, [{ key: 'down:rpm', limit: 10, amount: 1, windowMs: HOUR }], [], 'open'));
-    const closed = await store.reserve('down-closed', [rpm(10)], [], 'closed');
+    for (let i = 0; i < 8; i++) answers.push(await reserve(store, `down-${i}`, [{ key: 'down:rpm', limit: 10, amount: 1, windowMs: HOUR }], [], 'open'));
+    const closed = await reserve(store, 'down-closed', [rpm(10)], [], 'closed');
     const elapsedMs = performance.now() - started;
     // half of 10, in this process alone
     assert.deepEqual(answers.map((answer) => answer.ok), [true, true, true, true, true, false, false, false]);
@@ -337,7 +337,7 @@ describe('RedisStore when Redis fails', { skip: skipRedis }, () => {
 
     await server.restart();
     const recoveredMs = await until('reserves go to Redis again', async () => {
-      const answer = await store.reserve(`back-${Date.now()}`, [rpm(1000)], [], 'closed');
+      const answer = await reserve(store, `back-${Date.now()}`, [rpm(1000)], [], 'closed');
       return answer.ok && !answer.reservation.local;
     }, RECOVERY_MS);
     assert.ok(recoveredMs < RECOVERY_MS);
@@ -351,7 +351,7 @@ describe('RedisStore: budgets across a Redis restart', { skip: skipRedis }, () =
     const store = new RedisStore({ url: server.url, timeoutMs: TIMEOUT_MS });
     try {
       await store.ready(5_000);
-      const admission = await store.reserve('late-settle', [month('team:late', 5_000_000)], [], 'closed');
+      const admission = await reserve(store, 'late-settle', [month('team:late', 5_000_000)], [], 'closed');
       assert.ok(admission.ok);
       await server.stop('SIGKILL');
       await store.settle(admission.reservation, [1_000_000]);
@@ -369,7 +369,7 @@ describe('RedisStore: budgets across a Redis restart', { skip: skipRedis }, () =
     try {
       let store = new RedisStore({ url: server.url });
       await store.ready(5_000);
-      const admission = await store.reserve('aof-1', [month('team:aof', 2_000_000)], [], 'closed');
+      const admission = await reserve(store, 'aof-1', [month('team:aof', 2_000_000)], [], 'closed');
       assert.ok(admission.ok);
       await store.settle(admission.reservation, [700_000]);
       await store.close();

@@ -26,13 +26,6 @@ const MAX_TOKEN_FIELDS = ['"max_completion_tokens"', '"max_tokens"', '"max_outpu
 /** How far past a field name its number is looked for (`: ` and spaces). */
 const MAX_TOKENS_LOOKAHEAD = 32;
 
-/** What a request's admission reserved, kept on its Exchange until it is settled. */
-export interface Admitted {
-  readonly reservation: Reservation;
-  /** What each charge stands for, in the reservation's order, to settle it with what was used. */
-  readonly kinds: readonly ChargeKind[];
-}
-
 type ChargeKind = 'requests' | 'tokens' | 'usd';
 
 /** One limit of a key or of its group, and how much of it is used, for the dashboard. */
@@ -121,23 +114,27 @@ export class Governance {
     }
     allowed(key, ex, route);
     const plan = planOf(key);
-    if (plan === undefined || (plan.charges.length === 0 && !(plan.streams.length > 0 && ex.stream))) return undefined;
-    const estimate = plan.estimates ? this.estimate(ex, plan.budgets) : undefined;
-    const periods = plan.budgets ? this.periods.at(Date.now()) : undefined;
-    const charges: Charge[] = new Array<Charge>(plan.charges.length);
-    for (let i = 0; i < charges.length; i++) {
-      const { kind, key, limit, span } = plan.charges[i]!;
-      const amount = kind === 'requests' ? 1 : kind === 'tokens' ? estimate!.tokens : estimate!.microUsd;
-      charges[i] = span === 'minute' ? { key, limit, amount, windowMs: MINUTE_MS } : { key, limit, amount, period: span === 'day' ? periods!.day : periods!.month };
-    }
+    if (plan === undefined || (plan.kinds.length === 0 && !(plan.streams.length > 0 && ex.stream))) return undefined;
     const kinds = plan.kinds;
+    // The key's charges are made once (and again when a budget's period ends); only the amounts are this request's.
+    const charges = plan.chargesIn(this.periods);
+    const amounts: number[] = new Array<number>(kinds.length);
+    if (plan.estimates) {
+      const body = ex.body;
+      const input = Math.ceil((body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0)) / BYTES_PER_TOKEN);
+      // A parsed body's bound was read with it; only a large (scanned) body is searched for one.
+      const declared = ex.facts?.maxTokens;
+      const output = (declared === undefined ? declaredMaxTokens(body) : declared) ?? this.defaultMaxTokens;
+      const microUsd = plan.budgets ? this.microUsd(ex, input, output) : 0;
+      for (let i = 0; i < amounts.length; i++) amounts[i] = kinds[i] === 'requests' ? 1 : kinds[i] === 'tokens' ? input + output : microUsd;
+    } else amounts.fill(1);
     let leases: readonly Lease[] = NO_LEASES;
     if (ex.stream && plan.streams.length > 0) leases = plan.streams.map(({ key, limit }) => ({ key, limit, ttlMs: ex.timeoutMs + LEASE_SLACK_MS }));
     const onFailure = plan.onFailure;
     // A request counts exactly 1 against a rate of requests: with nothing else to correct (no
     // tokens, no dollars, no stream slot), its reservation is final and is never settled.
     const settles = leases.length > 0 || plan.estimates;
-    const admission = this.store.reserve(ex.id, charges, leases, onFailure, settles);
+    const admission = this.store.reserve(ex.id, charges, amounts, leases, onFailure, settles);
     // A store in this process answers at once: no promise, no turn of the event loop.
     if (admission instanceof Promise) return admission.then((answer) => this.admitted(ex, answer, charges, kinds, settles));
     this.admitted(ex, admission, charges, kinds, settles);
@@ -156,7 +153,7 @@ export class Governance {
       throw refusal(admission.key, admission.limit, admission.retryAfterMs, rateHeaders(admission.remaining, kinds), period?.endsAt);
     }
     if (admission.reservation.local) this.counts.local++;
-    if (settles) ex.admitted = { reservation: admission.reservation, kinds };
+    if (settles) ex.admitted = admission.reservation;
     // Written with the answer's head (sink.ts), as one array: cheaper than a setHeader each.
     const headers = rateHeaders(admission.remaining, kinds);
     if (headers.length > 0) ex.limitHeaders = headers;
@@ -189,7 +186,7 @@ export class Governance {
       const names = ownerNames(scope, name);
       const owner = `${scope}:${name}`;
       const charge = (kind: LimitUse['limit'], key: string, limit: number, shape: Pick<Charge, 'windowMs' | 'period'>) => {
-        if (!charges.has(key)) charges.set(key, { key, limit, amount: 0, ...shape });
+        if (!charges.has(key)) charges.set(key, { key, limit, ...shape });
         into.push({ owner, limit: kind, max: kind.startsWith('usd') ? limit / MICRO : limit, used: null, resetMs: null, counter: key });
       };
       if (limits.rpm !== undefined) charge('rpm', names.rpm, limits.rpm, { windowMs: MINUTE_MS });
@@ -228,48 +225,29 @@ export class Governance {
 
   /** Settles what the request reserved with what it used: one request, its tokens, its cost (0 when unpriced). */
   settle(ex: Exchange, record: RequestRecord): void {
-    const admitted = ex.admitted;
-    if (admitted === undefined) return;
+    const reservation = ex.admitted;
+    if (reservation === undefined) return;
     const usage = record.usage;
     const tokens = usage === undefined ? 0 : usage.promptTokens + usage.completionTokens;
     const microUsd = record.costUsd === undefined ? 0 : Math.ceil(record.costUsd * MICRO);
-    const kinds = admitted.kinds;
+    // The plan of the key the request was admitted with (ex.gatewayKey), whose charges the reservation holds.
+    const kinds = planOf(ex.gatewayKey!)!.kinds;
     const used: number[] = new Array<number>(kinds.length);
     for (let i = 0; i < kinds.length; i++) used[i] = kinds[i] === 'requests' ? 1 : kinds[i] === 'tokens' ? tokens : microUsd;
     // Settlement is idempotent and never delays the response (it has closed): a failure is the store's to report.
-    this.store.settle(admitted.reservation, used)?.catch(ignore);
+    this.store.settle(reservation, used)?.catch(ignore);
   }
 
-  /** Tokens the request may use (its input, over-estimated from its size, plus its output bound) and, when `priced`, their price. */
-  private estimate(ex: Exchange, priced: boolean): { tokens: number; microUsd: number } {
-    const body = ex.body;
-    const bytes = body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0);
-    const input = Math.ceil(bytes / BYTES_PER_TOKEN);
-    // A parsed body's bound was read with it; only a large (scanned) body is searched for one.
-    const declared = ex.facts?.maxTokens;
-    const output = (declared === undefined ? declaredMaxTokens(body) : declared) ?? this.defaultMaxTokens;
+  /** The price of a request's estimated tokens, in micro-dollars (0 when unpriced). */
+  private microUsd(ex: Exchange, input: number, output: number): number {
     const provider = ex.provider?.name;
     const model = ex.model;
-    const cost = !priced || provider === undefined || model === undefined ? undefined : this.pricing.cost(provider, model, { promptTokens: input, completionTokens: output });
-    return { tokens: input + output, microUsd: cost === undefined ? 0 : Math.ceil(cost * MICRO) };
+    const cost = provider === undefined || model === undefined ? undefined : this.pricing.cost(provider, model, { promptTokens: input, completionTokens: output });
+    return cost === undefined ? 0 : Math.ceil(cost * MICRO);
   }
 }
 
-/** What admission does for a key, worked out once per key (a key table is replaced whole, never edited). */
-interface KeyPlan {
-  /** The charges each request makes, the key's then its group's, in the order they are reserved and settled. */
-  readonly charges: readonly PlannedCharge[];
-  /** What each charge counts, in that order. */
-  readonly kinds: readonly ChargeKind[];
-  /** The stream slots a streamed request holds (the key's, its group's). */
-  readonly streams: readonly { readonly key: string; readonly limit: number }[];
-  /** Some charge counts tokens or dollars: the request's estimate is needed, and it is settled. */
-  readonly estimates: boolean;
-  readonly budgets: boolean;
-  readonly onFailure: OnStoreFailure;
-}
-
-/** A charge as a key's limit makes it: only its amount (and a budget's period) change per request. */
+/** A charge as a key's limit makes it: a budget's is made again for each period. */
 interface PlannedCharge {
   readonly kind: ChargeKind;
   /** The counter's name. */
@@ -277,6 +255,45 @@ interface PlannedCharge {
   /** Requests, tokens, or micro-dollars. */
   readonly limit: number;
   readonly span: 'minute' | 'day' | 'month';
+}
+
+/**
+ * What admission does for a key, worked out once per key (a key table is replaced whole, never
+ * edited): its charges, shared by all its requests, which add only their amounts.
+ */
+class KeyPlan {
+  /** What each charge counts, in the order they are reserved and settled. */
+  readonly kinds: readonly ChargeKind[];
+  /** Some charge counts tokens or dollars: the request's estimate is needed, and it is settled. */
+  readonly estimates: boolean;
+  readonly budgets: boolean;
+  /** The charges of the budget periods they were last made for (a key without budgets: always). */
+  private charges: readonly Charge[];
+  private madeFor: object | undefined;
+
+  constructor(
+    /** The key's charges then its group's. */
+    private readonly planned: readonly PlannedCharge[],
+    /** The stream slots a streamed request holds (the key's, its group's). */
+    readonly streams: readonly { readonly key: string; readonly limit: number }[],
+    readonly onFailure: OnStoreFailure,
+  ) {
+    this.kinds = planned.map((charge) => charge.kind);
+    this.estimates = planned.some((charge) => charge.kind !== 'requests');
+    this.budgets = planned.some((charge) => charge.span !== 'minute');
+    this.charges = this.budgets ? [] : planned.map(({ key, limit }) => ({ key, limit, windowMs: MINUTE_MS }));
+  }
+
+  /** The charges of a request made now; a key with budgets gets them for today's and this month's periods. */
+  chargesIn(periods: Periods): readonly Charge[] {
+    if (!this.budgets) return this.charges;
+    const current = periods.at(Date.now());
+    if (current !== this.madeFor) {
+      this.charges = this.planned.map(({ key, limit, span }) => (span === 'minute' ? { key, limit, windowMs: MINUTE_MS } : { key, limit, period: span === 'day' ? current.day : current.month }));
+      this.madeFor = current;
+    }
+    return this.charges;
+  }
 }
 
 /** Each key's plan, or NO_PLAN for a key without limits: one lookup per request. */
@@ -302,17 +319,7 @@ function planOf(key: GatewayKey): KeyPlan | undefined {
     if (limits.streams !== undefined) streams.push({ key: names.streams, limit: limits.streams });
   }
   const onFailure: OnStoreFailure = key.limits.onStoreFailure === 'closed' || key.groupLimits?.onStoreFailure === 'closed' ? 'closed' : 'open';
-  const plan: KeyPlan | undefined =
-    charges.length === 0 && streams.length === 0
-      ? undefined
-      : {
-          charges,
-          kinds: charges.map((charge) => charge.kind),
-          streams,
-          estimates: charges.some((charge) => charge.kind !== 'requests'),
-          budgets: charges.some((charge) => charge.kind === 'usd'),
-          onFailure,
-        };
+  const plan = charges.length === 0 && streams.length === 0 ? undefined : new KeyPlan(charges, streams, onFailure);
   PLANS.set(key, plan ?? NO_PLAN);
   return plan;
 }
@@ -394,7 +401,7 @@ function refusal(key: string, limit: number, retryAfterMs: number, headers: read
  * `x-ratelimit-*` as OpenAI names them, for the key's (or else its group's) requests and tokens per
  * minute: [name, value, ...]. `remaining` is in the charges' order, which `kinds` names.
  */
-function rateHeaders(remaining: readonly Remaining[], kinds: readonly ChargeKind[]): string[] {
+function rateHeaders(remaining: readonly (Remaining | undefined)[], kinds: readonly ChargeKind[]): string[] {
   const headers: string[] = [];
   let requests: Remaining | undefined;
   let tokens: Remaining | undefined;

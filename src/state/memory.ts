@@ -9,9 +9,9 @@ import { fits, remaining, resetMs, retryAfterMs, windowStart } from './window.js
 
 /**
  * How long a reservation waits for its settlement. A settle applies only to a reservation still
- * waiting, and ends the wait: so a second settle changes nothing, and what is remembered grows with
- * the requests in flight, not with the request rate (as remembering settled ids would). Longer than
- * any stream plausibly lasts; one settled later leaves its estimate charged.
+ * waiting, and ends the wait: so a second settle changes nothing. The wait is the reservation's own
+ * (its copies share it), so the store remembers nothing per request. Longer than any stream
+ * plausibly lasts; one settled later leaves its estimate charged.
  */
 export const RESERVATION_TTL_MS = 24 * 60 * 60_000;
 /** How often expired entries are swept and, with STATE_FILE, budgets written: a crash loses at most this much spend. */
@@ -58,8 +58,6 @@ export class MemoryStore implements Store {
   private readonly budgets = new Map<string, BudgetEntry>();
   /** Each lease key's holders (reservation ids) and when each one's slot expires. */
   private readonly leases = new Map<string, Map<string, number>>();
-  /** Reservations not settled yet, and when they stop waiting, in reservation order (hence in expiry order). */
-  private readonly unsettled = new Map<string, number>();
   /** Least recently used first: a Map iterates in insertion order, and a read re-inserts. */
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
@@ -85,12 +83,12 @@ export class MemoryStore implements Store {
   }
 
   /** Answered at once, without a promise: the request path awaits only a store that must wait. */
-  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], _onFailure?: OnStoreFailure, settles = true): Admission {
-    return this.reserveNow(id, charges, leases, settles);
+  reserve(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], _onFailure?: OnStoreFailure, settles = true): Admission {
+    return this.reserveNow(id, charges, amounts, leases, settles);
   }
 
   /** reserve() without the promise: the Redis store's fallback calls it in the same tick as its decision. */
-  reserveNow(id: string, charges: readonly Charge[], leases: readonly Lease[], settles = true): Admission {
+  reserveNow(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], settles = true): Admission {
     const now = this.now();
     const n = charges.length;
     // Each charge's counter, looked up once: read by the checks, charged, kept for the settlement.
@@ -100,7 +98,7 @@ export class MemoryStore implements Store {
       const charge = charges[i]!;
       const cell = charge.period !== undefined ? this.heldBudget(charge) : this.rolled(charge, now);
       cells[i] = cell;
-      const retryAfter = refusal(charge, cell, now);
+      const retryAfter = refusal(charge, amounts[i]!, cell, now);
       if (retryAfter !== undefined) {
         return { ok: false, key: charge.key, limit: charge.limit, retryAfterMs: retryAfter, remaining: this.remainingOf(charges, now) };
       }
@@ -111,25 +109,25 @@ export class MemoryStore implements Store {
         return { ok: false, key: lease.key, limit: lease.limit, retryAfterMs: -1, remaining: this.remainingOf(charges, now) };
       }
     }
-    const windows: number[] = [];
+    // Where each rate landed, in the charges' order (a budget's place is left at 0).
+    const windows: number[] = new Array<number>(n).fill(0);
     for (let i = 0; i < n; i++) {
       const charge = charges[i]!;
       if (charge.period !== undefined) {
         const entry = (cells[i] as BudgetEntry | undefined) ?? this.budget(charge);
-        entry.used += charge.amount;
+        entry.used += amounts[i]!;
         cells[i] = entry;
         this.budgetsChanged = true;
       } else {
         const counter = (cells[i] as RateCounter | undefined) ?? this.rate(charge, now);
-        counter.curr += charge.amount;
+        counter.curr += amounts[i]!;
         cells[i] = counter;
-        windows.push(counter.start);
+        windows[i] = counter.start;
       }
     }
     for (let i = 0; i < leases.length; i++) this.holders(leases[i]!.key, now).set(id, now + leases[i]!.ttlMs);
-    if (settles) this.unsettled.set(id, now + RESERVATION_TTL_MS);
-    const reservation: Reservation = { id, charges, leases, windows, local: this.local, cells };
-    return { ok: true, reservation, remaining: remainingOfCells(charges, cells, now) };
+    const reservation: HeldReservation = { id, charges, amounts, leases, windows, local: this.local, cells, wait: settles ? { until: now + RESERVATION_TTL_MS } : undefined };
+    return { ok: true, reservation, remaining: ratesRemaining(charges, cells, now) };
   }
 
   settle(reservation: Reservation, used: readonly number[]): void {
@@ -140,16 +138,18 @@ export class MemoryStore implements Store {
     // Freeing a holder is idempotent by itself; the counters move only for a reservation still waiting.
     const leases = reservation.leases;
     for (let i = 0; i < leases.length; i++) this.leases.get(leases[i]!.key)?.delete(reservation.id);
-    if (!this.unsettled.delete(reservation.id)) return;
+    const wait = (reservation as HeldReservation).wait;
     const now = this.now();
-    let rateIndex = 0;
+    if (wait === undefined || wait.until <= now) return;
+    wait.until = 0;
     const charges = reservation.charges;
+    const amounts = reservation.amounts;
     // The counters the reservation charged: one that ended since (a period replaced, a rate swept)
     // is no longer kept, so correcting it changes nothing, as finding none would.
     const cells = reservation.cells as readonly Cell[] | undefined;
     for (let index = 0; index < charges.length; index++) {
       const charge = charges[index]!;
-      const delta = (used[index] ?? charge.amount) - charge.amount;
+      const delta = (used[index] ?? amounts[index]!) - amounts[index]!;
       if (charge.period !== undefined) {
         const entry = (cells?.[index] as BudgetEntry | undefined) ?? this.budgets.get(charge.key);
         if (entry !== undefined && entry.periodId === charge.period.id && delta !== 0) {
@@ -158,7 +158,7 @@ export class MemoryStore implements Store {
         }
         continue;
       }
-      const landed = reservation.windows[rateIndex++]!;
+      const landed = reservation.windows[index]!;
       const counter = (cells?.[index] as RateCounter | undefined) ?? this.rates.get(charge.key);
       if (counter === undefined || delta === 0) continue;
       roll(counter, now);
@@ -248,9 +248,12 @@ export class MemoryStore implements Store {
   }
 
   private remainingOf(charges: readonly Charge[], now: number): Remaining[] {
-    const cells: Cell[] = new Array<Cell>(charges.length);
-    for (let i = 0; i < charges.length; i++) cells[i] = charges[i]!.period !== undefined ? this.heldBudget(charges[i]!) : this.rolled(charges[i]!, now);
-    return remainingOfCells(charges, cells, now);
+    const out: Remaining[] = new Array<Remaining>(charges.length);
+    for (let i = 0; i < charges.length; i++) {
+      const charge = charges[i]!;
+      out[i] = charge.period !== undefined ? budgetRemaining(charge, this.heldBudget(charge), now) : rateRemaining(charge, this.rolled(charge, now), now);
+    }
+    return out;
   }
 
   private rate(charge: Charge, now: number): RateCounter {
@@ -304,10 +307,6 @@ export class MemoryStore implements Store {
   /** Drops what expired, and writes the budgets when they changed (a timer calls it; resolves once written). */
   sweep(): Promise<void> {
     const now = this.now();
-    for (const [id, until] of this.unsettled) {
-      if (until > now) break;
-      this.unsettled.delete(id);
-    }
     for (const [id, entry] of this.budgets) {
       if (entry.endsAt > now) continue;
       this.budgets.delete(id);
@@ -332,43 +331,52 @@ export class MemoryStore implements Store {
   }
 }
 
+/**
+ * A reservation of this store, with its wait for a settlement: an object of its own, which a copy of
+ * the reservation shares, ended by the first settle. Kept by the request, not by the store: a
+ * table of waiting ids, changed twice per request, kept making garbage for the old generation.
+ */
+interface HeldReservation extends Reservation {
+  readonly wait: { until: number } | undefined;
+}
+
 /** A charge's counter in this store: a rate's or a budget's; undefined where none is kept yet. */
 type Cell = RateCounter | BudgetEntry | undefined;
 
-/** Undefined when `charge` fits now in its counter, else when it could. */
-function refusal(charge: Charge, cell: Cell, now: number): number | undefined {
+/** Undefined when `amount` of `charge` fits now in its counter, else when it could. */
+function refusal(charge: Charge, amount: number, cell: Cell, now: number): number | undefined {
   if (charge.period !== undefined) {
     const used = cell === undefined ? 0 : (cell as BudgetEntry).used;
-    if (used + charge.amount <= charge.limit) return undefined;
-    return charge.amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
+    if (used + amount <= charge.limit) return undefined;
+    return amount > charge.limit ? -1 : Math.max(0, charge.period.endsAt - now);
   }
   const windowMs = charge.windowMs!;
   const counter = cell as RateCounter | undefined;
   const prev = counter === undefined ? 0 : counter.prev;
   const curr = counter === undefined ? 0 : counter.curr;
   const elapsed = now % windowMs;
-  if (fits(prev, curr, elapsed, windowMs, charge.limit, charge.amount)) return undefined;
-  return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, charge.amount);
+  if (fits(prev, curr, elapsed, windowMs, charge.limit, amount)) return undefined;
+  return retryAfterMs(prev, curr, elapsed, windowMs, charge.limit, amount);
 }
 
-/** Each charge's counter as `remaining` and reset time, for `x-ratelimit-*` headers. */
-function remainingOfCells(charges: readonly Charge[], cells: readonly Cell[], now: number): Remaining[] {
-  const out: Remaining[] = new Array<Remaining>(charges.length);
-  for (let i = 0; i < charges.length; i++) {
-    const charge = charges[i]!;
-    if (charge.period !== undefined) {
-      const used = cells[i] === undefined ? 0 : (cells[i] as BudgetEntry).used;
-      out[i] = { key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period.endsAt - now) };
-      continue;
-    }
-    const windowMs = charge.windowMs!;
-    const counter = cells[i] as RateCounter | undefined;
-    const prev = counter === undefined ? 0 : counter.prev;
-    const curr = counter === undefined ? 0 : counter.curr;
-    const elapsed = now % windowMs;
-    out[i] = { key: charge.key, limit: charge.limit, remaining: remaining(prev, curr, elapsed, windowMs, charge.limit), resetMs: resetMs(prev, curr, elapsed, windowMs) };
-  }
+/** Each rate's counter as `remaining` and reset time, for `x-ratelimit-*` headers (a budget's is left out: no header names it). */
+function ratesRemaining(charges: readonly Charge[], cells: readonly Cell[], now: number): (Remaining | undefined)[] {
+  const out: (Remaining | undefined)[] = new Array<Remaining | undefined>(charges.length);
+  for (let i = 0; i < charges.length; i++) out[i] = charges[i]!.period !== undefined ? undefined : rateRemaining(charges[i]!, cells[i] as RateCounter | undefined, now);
   return out;
+}
+
+function budgetRemaining(charge: Charge, entry: BudgetEntry | undefined, now: number): Remaining {
+  const used = entry === undefined ? 0 : entry.used;
+  return { key: charge.key, limit: charge.limit, remaining: Math.max(0, charge.limit - used), resetMs: Math.max(0, charge.period!.endsAt - now) };
+}
+
+function rateRemaining(charge: Charge, counter: RateCounter | undefined, now: number): Remaining {
+  const windowMs = charge.windowMs!;
+  const prev = counter === undefined ? 0 : counter.prev;
+  const curr = counter === undefined ? 0 : counter.curr;
+  const elapsed = now % windowMs;
+  return { key: charge.key, limit: charge.limit, remaining: remaining(prev, curr, elapsed, windowMs, charge.limit), resetMs: resetMs(prev, curr, elapsed, windowMs) };
 }
 
 /** Moves a counter's sub-windows up to the one `now` falls in. */

@@ -53,6 +53,7 @@ interface Settlement {
 interface PendingReserve {
   readonly id: string;
   readonly charges: readonly Charge[];
+  readonly amounts: readonly number[];
   readonly leases: readonly Lease[];
   readonly onFailure: OnStoreFailure;
   readonly settles: boolean;
@@ -143,10 +144,10 @@ export class RedisStore implements Store {
     });
   }
 
-  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles = true): Promise<Admission> {
+  reserve(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], onFailure: OnStoreFailure, settles = true): Promise<Admission> {
     if (id === PEEK_ID) throw new TypeError('a reservation needs a non-empty id');
     // Not connected: failing at once costs the request nothing (ioredis would refuse the command anyway).
-    if (this.redis.status !== 'ready') return Promise.resolve(this.unreachable(id, charges, leases, onFailure, settles));
+    if (this.redis.status !== 'ready') return Promise.resolve(this.unreachable(id, charges, amounts, leases, onFailure, settles));
     return new Promise((resolve) => {
       // The requests admitted in one turn of the event loop go together, in one script call: the
       // client's work per call, which costs more than the script's, is then shared by all of them.
@@ -156,7 +157,7 @@ export class RedisStore implements Store {
         this.reserveBatches.push(batch);
         this.scheduleFlush();
       }
-      batch.push({ id, charges, leases, onFailure, settles, resolve });
+      batch.push({ id, charges, amounts, leases, onFailure, settles, resolve });
     });
   }
 
@@ -181,7 +182,7 @@ export class RedisStore implements Store {
     const counters = new CallCounters(this);
     const settlements = settle === undefined ? '[]' : this.settlementsJson(settle.settlements, counters);
     const requests: unknown[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) requests[i] = this.reserveEntry(batch[i]!.id, batch[i]!.charges, batch[i]!.leases, batch[i]!.settles, counters);
+    for (let i = 0; i < batch.length; i++) requests[i] = this.reserveEntry(batch[i]!.id, batch[i]!.charges, batch[i]!.amounts, batch[i]!.leases, batch[i]!.settles, counters);
     let reply: number[];
     try {
       reply = answers(await this.redis.aigwBatch(0, counters.json(), settlements, JSON.stringify(requests), this.prefix));
@@ -197,25 +198,26 @@ export class RedisStore implements Store {
       // it expires (the request's timeout and a minute). Its request reserves elsewhere (locally, or
       // not at all), so the slot is released once Redis answers; releasing one never taken changes nothing.
       for (const { id, leases } of batch) {
-        if (leases.length > 0) this.keep({ reservation: { id, charges: NO_CHARGES, leases, windows: NO_WINDOWS, local: false }, used: NO_WINDOWS });
+        if (leases.length > 0) this.keep({ reservation: { id, charges: NO_CHARGES, amounts: NO_NUMBERS, leases, windows: NO_NUMBERS, local: false }, used: NO_NUMBERS });
       }
-      for (const { id, charges, leases, onFailure, settles, resolve } of batch) resolve(this.unreachable(id, charges, leases, onFailure, settles));
+      for (const { id, charges, amounts, leases, onFailure, settles, resolve } of batch) resolve(this.unreachable(id, charges, amounts, leases, onFailure, settles));
       return;
     }
     settle?.resolve();
     let at = 0;
-    for (const { id, charges, leases, resolve } of batch) {
-      resolve(admission(id, charges, leases, reply, at));
+    for (const { id, charges, amounts, leases, resolve } of batch) {
+      resolve(admission(id, charges, amounts, leases, reply, at));
       at += 3 + 3 * charges.length;
     }
   }
 
   /** Redis did not answer: a limit that fails closed refuses, one that fails open reserves locally on its share. */
-  private unreachable(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles: boolean): Admission {
+  private unreachable(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], onFailure: OnStoreFailure, settles: boolean): Admission {
     if (onFailure === 'closed') return { ok: false, unavailable: true, key: charges[0]?.key ?? leases[0]?.key ?? '' };
     return this.local.reserveNow(
       id,
       charges.map((charge) => ({ ...charge, limit: this.shareOf(charge.limit) })),
+      amounts,
       leases.map((lease) => ({ ...lease, limit: this.shareOf(lease.limit) })),
       settles,
     );
@@ -244,10 +246,10 @@ export class RedisStore implements Store {
     if (this.redis.status !== 'ready') return [];
     try {
       const counters = new CallCounters(this);
-      const request = JSON.stringify([this.reserveEntry(PEEK_ID, charges, [], false, counters)]);
+      const request = JSON.stringify([this.reserveEntry(PEEK_ID, charges, new Array<number>(charges.length).fill(0), [], false, counters)]);
       const reply = answers(await this.redis.aigwBatch(0, counters.json(), '[]', request, this.prefix));
       this.markUp();
-      return admission(PEEK_ID, charges, [], reply, 0).remaining;
+      return remainingOf(charges, reply, 0);
     } catch (err) {
       this.markDown(err as Error);
       return [];
@@ -329,14 +331,11 @@ export class RedisStore implements Store {
     const settlements: unknown[] = new Array(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const { reservation, used } = batch[b]!;
-      const { id, charges, leases, windows } = reservation;
+      const { id, charges, amounts, leases, windows } = reservation;
       const entries: number[] = [];
-      let rateIndex = 0;
       for (let index = 0; index < charges.length; index++) {
-        const charge = charges[index]!;
-        const delta = (used[index] ?? charge.amount) - charge.amount;
-        const landed = charge.period === undefined ? windows[rateIndex++]! : 0;
-        if (delta !== 0) entries.push(counters.of(charge), delta, landed);
+        const delta = (used[index] ?? amounts[index]!) - amounts[index]!;
+        if (delta !== 0) entries.push(counters.of(charges[index]!), delta, windows[index]!);
       }
       settlements[b] = [id, entries, leases.length === 0 ? NO_LEASES : leases.map((lease) => this.leaseKey(lease))];
     }
@@ -357,11 +356,11 @@ export class RedisStore implements Store {
   }
 
   /** One request of a reserve batch, as BATCH_SCRIPT reads it. */
-  private reserveEntry(id: string, charges: readonly Charge[], leases: readonly Lease[], settles: boolean, counters: CallCounters): unknown {
+  private reserveEntry(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], settles: boolean, counters: CallCounters): unknown {
     const entries: number[] = new Array(2 * charges.length);
     for (let i = 0; i < charges.length; i++) {
       entries[2 * i] = counters.of(charges[i]!);
-      entries[2 * i + 1] = charges[i]!.amount;
+      entries[2 * i + 1] = amounts[i]!;
     }
     let slots: readonly unknown[] = NO_LEASES;
     if (leases.length > 0) {
@@ -418,7 +417,7 @@ export class RedisStore implements Store {
 const NO_RESERVES: readonly PendingReserve[] = [];
 const NO_LEASES: readonly never[] = [];
 const NO_CHARGES: readonly Charge[] = [];
-const NO_WINDOWS: readonly number[] = [];
+const NO_NUMBERS: readonly number[] = [];
 
 /** Counter names come from the configuration and the admin API, both bounded; a table past this starts over. */
 const MAX_REMEMBERED_KEYS = 25_000;
@@ -458,20 +457,28 @@ function answers(reply: string): number[] {
   return JSON.parse(`[${reply}]`) as number[];
 }
 
-/** One request's answer, read from a batch's reply at `at`. */
-function admission(id: string, charges: readonly Charge[], leases: readonly Lease[], reply: readonly number[], at: number): Exclude<Admission, { unavailable: true }> {
+/** One request's counters, read from a batch's reply at `at`. */
+function remainingOf(charges: readonly Charge[], reply: readonly number[], at: number): Remaining[] {
   const n = charges.length;
-  const remaining: Remaining[] = [];
+  const remaining: Remaining[] = new Array<Remaining>(n);
   for (let i = 0; i < n; i++) {
     const charge = charges[i]!;
-    remaining.push({ key: charge.key, limit: charge.limit, remaining: reply[at + 3 + n + 2 * i]!, resetMs: reply[at + 4 + n + 2 * i]! });
+    remaining[i] = { key: charge.key, limit: charge.limit, remaining: reply[at + 3 + n + 2 * i]!, resetMs: reply[at + 4 + n + 2 * i]! };
   }
+  return remaining;
+}
+
+/** One request's answer, read from a batch's reply at `at`. */
+function admission(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], reply: readonly number[], at: number): Exclude<Admission, { unavailable: true }> {
+  const n = charges.length;
+  const remaining = remainingOf(charges, reply, at);
   if (reply[at] !== 1) {
     const index = reply[at + 1]! - 1;
     const refused = index < n ? charges[index]! : leases[index - n]!;
     return { ok: false, key: refused.key, limit: refused.limit, retryAfterMs: reply[at + 2]!, remaining };
   }
-  const windows: number[] = [];
-  for (let i = 0; i < n; i++) if (charges[i]!.period === undefined) windows.push(reply[at + 3 + i]!);
-  return { ok: true, reservation: { id, charges, leases, windows, local: false }, remaining };
+  // Where each rate landed, in the charges' order (a budget's place is 0).
+  const windows: number[] = new Array<number>(n);
+  for (let i = 0; i < n; i++) windows[i] = charges[i]!.period === undefined ? reply[at + 3 + i]! : 0;
+  return { ok: true, reservation: { id, charges, amounts, leases, windows, local: false }, remaining };
 }

@@ -6,15 +6,14 @@
 
 /**
  * One counter a request is charged to: a rate (a sliding window of `windowMs`) or a budget (a
- * calendar period, `period` set). Amounts are whole numbers: requests, tokens, or micro-dollars.
+ * calendar period, `period` set). What a request charges to it is given beside it (`amounts`), so
+ * that a key's charges are made once and shared by its requests.
  */
 export interface Charge {
   /** The counter's name, e.g. `key:<id>:rpm`; the store adds its own prefix. */
   readonly key: string;
   /** The most the counter may hold within its window. */
   readonly limit: number;
-  /** What this request reserves now (its estimate); settled later with what it really used. */
-  readonly amount: number;
   /** A sliding window this long (rates). */
   readonly windowMs?: number;
   /** A calendar period instead (budgets): its id (`2026-12-07`, `2026-12`) and when it ends (epoch ms). */
@@ -34,8 +33,10 @@ export interface Reservation {
   /** The request's id: a settlement seen twice counts once. */
   readonly id: string;
   readonly charges: readonly Charge[];
+  /** What it reserved of each charge (its estimate), in their order: a settlement corrects each by what was really used. */
+  readonly amounts: readonly number[];
   readonly leases: readonly Lease[];
-  /** Where each rate charge landed (its window's start), so that its settlement adjusts the same window. */
+  /** Where each rate charge landed (its window's start), so that its settlement adjusts the same window; in the charges' order, a budget's place unused. */
   readonly windows: readonly number[];
   /** Reserved by the local fallback while the shared store was unreachable (failing open). */
   readonly local: boolean;
@@ -43,7 +44,7 @@ export interface Reservation {
   readonly cells?: readonly unknown[];
 }
 
-/** A counter's state after a reservation, for `x-ratelimit-*` headers. */
+/** A counter's state after a reservation, for `x-ratelimit-*` headers (which name rates alone). */
 export interface Remaining {
   readonly key: string;
   readonly limit: number;
@@ -53,7 +54,8 @@ export interface Remaining {
 }
 
 export type Admission =
-  | { readonly ok: true; readonly reservation: Reservation; readonly remaining: readonly Remaining[] }
+  /** `remaining`: each charge's counter in the charges' order; a budget's may be left out (undefined). */
+  | { readonly ok: true; readonly reservation: Reservation; readonly remaining: readonly (Remaining | undefined)[] }
   | {
       readonly ok: false;
       /** The charge or lease key that refused. */
@@ -61,7 +63,7 @@ export type Admission =
       readonly limit: number;
       /** When a retry could pass (ms from now): a window's slide, a period's end, or unknown (-1) for a lease. */
       readonly retryAfterMs: number;
-      readonly remaining: readonly Remaining[];
+      readonly remaining: readonly (Remaining | undefined)[];
     }
   /** The shared store could not answer and a limit fails closed: the request is refused (503). */
   | { readonly ok: false; readonly unavailable: true; readonly key: string };
@@ -88,12 +90,13 @@ export interface Versioned {
 export interface Store {
   readonly kind: 'memory' | 'redis';
   /**
-   * Reserves every charge and lease, or none: the first that does not fit refuses the whole
-   * request. `onFailure` says what a limit does when the store cannot be reached in time.
+   * Reserves `amounts[i]` of each `charges[i]` (whole numbers: requests, tokens, or micro-dollars)
+   * and every lease, or none: the first that does not fit refuses the whole request. `onFailure`
+   * says what a limit does when the store cannot be reached in time.
    * `settles: false` (a reservation whose amounts are already exact, and holds no lease): it will
    * not be settled, and the store keeps nothing to wait for its settlement.
    */
-  reserve(id: string, charges: readonly Charge[], leases: readonly Lease[], onFailure: OnStoreFailure, settles?: boolean): Admission | Promise<Admission>;
+  reserve(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], onFailure: OnStoreFailure, settles?: boolean): Admission | Promise<Admission>;
   /**
    * Settles a reservation with what the request really used (one amount per charge, in order),
    * and frees its leases. Idempotent by the reservation's id. A store in this process settles at
