@@ -259,8 +259,8 @@ test("a budget's refusal names the end of its period, whatever clock the store m
   void store.close();
 });
 
-test('wholeText writes every whole number as String does, small and past a billion', () => {
-  const numbers = [0, 7, 999_999_999, 1e9, 1_000_000_001, 1_000_000_000_007, 999_999_123_456, 123_456_789_000_000_009, 2 ** 53, 1e18, 1e21];
+test('wholeText writes every whole number as String does, small, in groups of three digits, and past a billion', () => {
+  const numbers = [0, 7, 999, 1000, 1001, 10_010, 100_000, 1_000_000, 1_001_000, 99_999_992, 999_999_999, 1e9, 1_000_000_001, 1_000_000_000_007, 999_999_123_456, 123_456_789_000_000_009, 2 ** 53, 1e18, 1e21];
   for (let n = 1; n < 1e18; n = n * 7 + 3) numbers.push(n);
   for (const n of numbers) assert.equal(wholeText(n), String(n), `${n}`);
 });
