@@ -52,10 +52,10 @@ export interface BodyFacts {
   values: number;
   /**
    * The output bound the body declares (`max_completion_tokens`, `max_tokens`, `max_output_tokens`,
-   * or Gemini's `generationConfig.maxOutputTokens`): null when it declares none, undefined when the
-   * body was scanned rather than parsed and the bound was not read.
+   * or, in a body parsed whole, Gemini's `generationConfig.maxOutputTokens`), as a whole number of
+   * tokens; null when it declares none.
    */
-  maxTokens: number | null | undefined;
+  maxTokens: number | null;
 }
 
 /** Why a body is refused: the message says what is wrong and where. */
@@ -107,7 +107,14 @@ const enum Field {
   Model,
   Stream,
   Required,
+  // The output bounds, in the order the first one declared counts (OUTPUT_BOUND_FIELDS).
+  MaxCompletionTokens,
+  MaxTokens,
+  MaxOutputTokens,
 }
+
+/** The longest number an output bound is read from: a longer one is no safe integer. */
+const MAX_BOUND_CHARS = 32;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -129,6 +136,9 @@ const FALSE = Buffer.from('false');
 const NULL = Buffer.from('null');
 const MODEL = Buffer.from('model');
 const STREAM = Buffer.from('stream');
+const MAX_COMPLETION_TOKENS = Buffer.from('max_completion_tokens');
+const MAX_TOKENS = Buffer.from('max_tokens');
+const MAX_OUTPUT_TOKENS = Buffer.from('max_output_tokens');
 
 function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
@@ -196,9 +206,15 @@ export class JsonBodyScanner implements BodyFacts {
   modelEnd = -1;
   stream = false;
   requiredType: JsonType | undefined = undefined;
-  /** Not read while scanning: a large body's bound is looked for only when a limit needs it. */
-  readonly maxTokens = undefined;
+  /** Set by finish(), from `bounds`. */
+  maxTokens: number | null = null;
   values = 0;
+
+  /** The top-level output bounds read so far, by Field (a later duplicate key replaces one, as in JSON.parse). */
+  private readonly bounds: (number | undefined)[] = [];
+  /** The output bound whose number is being read, and its text so far. */
+  private boundField = Field.None;
+  private boundText = '';
 
   /** @param required the name (as bytes) of a top-level field whose value's type the caller wants */
   constructor(private readonly required: Buffer) {}
@@ -291,35 +307,45 @@ export class JsonBodyScanner implements BodyFacts {
           if (b === ZERO) state = S.Zero;
           else if (isDigit(b)) state = S.Integer;
           else throw this.error(chunk, i, 'a digit');
+          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Zero:
         case S.Integer:
         case S.Fraction:
         case S.ExponentDigits:
-          if (isDigit(b) && state !== S.Zero) break;
+          if (isDigit(b) && state !== S.Zero) {
+            if (this.boundField !== Field.None) this.boundByte(b);
+            break;
+          }
           if (b === DOT && (state === S.Zero || state === S.Integer)) {
             state = S.Dot;
+            if (this.boundField !== Field.None) this.boundByte(b);
             break;
           }
           if ((b | 0x20) === 0x65 && state !== S.ExponentDigits) {
             state = S.Exponent;
+            if (this.boundField !== Field.None) this.boundByte(b);
             break;
           }
           // The number ends here; this byte belongs to what follows it.
+          if (this.boundField !== Field.None) this.endBound();
           state = this.depth === 0 ? S.Done : S.After;
           continue;
         case S.Dot:
           if (!isDigit(b)) throw this.error(chunk, i, 'a digit');
           state = S.Fraction;
+          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Exponent:
           if (b === PLUS || b === MINUS) state = S.ExponentSign;
           else if (isDigit(b)) state = S.ExponentDigits;
           else throw this.error(chunk, i, 'a digit');
+          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.ExponentSign:
           if (!isDigit(b)) throw this.error(chunk, i, 'a digit');
           state = S.ExponentDigits;
+          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Literal:
           if (b !== this.literal[this.literalAt]) throw this.error(chunk, i, `"${this.literal.toString()}"`);
@@ -349,7 +375,23 @@ export class JsonBodyScanner implements BodyFacts {
           : `Request body is not valid JSON: it ends at byte ${this.offset} before the JSON does.`,
       );
     }
+    const bounds = this.bounds;
+    this.maxTokens = bounds[Field.MaxCompletionTokens] ?? bounds[Field.MaxTokens] ?? bounds[Field.MaxOutputTokens] ?? null;
     return this;
+  }
+
+  /** A byte of an output bound's number (only while one is read). */
+  private boundByte(b: number): void {
+    if (this.boundText.length < MAX_BOUND_CHARS) this.boundText += String.fromCharCode(b);
+    else this.boundField = Field.None;
+  }
+
+  /** An output bound's number ended: kept when it is a whole number of tokens, as a parsed body's is. */
+  private endBound(): void {
+    const value = Number(this.boundText);
+    this.bounds[this.boundField] = Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+    this.boundField = Field.None;
+    this.boundText = '';
   }
 
   /** The first byte of a value at chunk[i]; returns the state that reads the rest of it. */
@@ -392,6 +434,13 @@ export class JsonBodyScanner implements BodyFacts {
       case Field.Required:
         this.requiredType = type;
         break;
+      default:
+        // An output bound: a number is read as it goes by; any other value declares none.
+        this.bounds[this.field] = undefined;
+        if (type === 'number') {
+          this.boundField = this.field;
+          this.boundText = String.fromCharCode(b);
+        }
     }
     this.field = Field.None;
   }
@@ -450,6 +499,9 @@ export class JsonBodyScanner implements BodyFacts {
     if (name.equals(MODEL)) return Field.Model;
     if (name.equals(STREAM)) return Field.Stream;
     if (name.equals(this.required)) return Field.Required;
+    if (name.equals(MAX_TOKENS)) return Field.MaxTokens;
+    if (name.equals(MAX_COMPLETION_TOKENS)) return Field.MaxCompletionTokens;
+    if (name.equals(MAX_OUTPUT_TOKENS)) return Field.MaxOutputTokens;
     return Field.None;
   }
 

@@ -13,8 +13,9 @@ import { startFireworksSim, type FireworksSim } from '../sim/fireworks.js';
 import { loadConfig } from '../src/config.js';
 import type { Exchange } from '../src/exchange.js';
 import { GatewayError } from '../src/errors.js';
-import { declaredMaxTokens, Governance, wholeText } from '../src/governance/admission.js';
+import { Governance, wholeText } from '../src/governance/admission.js';
 import { createPricing } from '../src/observe/prices.js';
+import { parseBodyFacts } from '../src/jsonbody.js';
 import { MemoryStore } from '../src/state/memory.js';
 import type { GatewayServer } from '../src/server.js';
 import { collectLines, KEY, MODEL, requestLines, startGateway } from './helpers.js';
@@ -27,6 +28,7 @@ const SPENDER = 'gk-spender-0123456789abcdef';
 const STREAMER = 'gk-streamer-0123456789abcdef';
 const ROUTED = 'gk-routed-0123456789abcdef';
 const NARROW = 'gk-narrow-0123456789abcdef';
+const WIDE = 'gk-wide-0123456789abcdef';
 /** USD per million tokens for MODEL here: a few requests spend a cent. */
 const PRICE = 1_000;
 const BUDGET_USD = 0.2;
@@ -51,6 +53,7 @@ keys:
   - {name: streamer, sha256: ${sha256(STREAMER)}, limits: {streams: 1}}
   - {name: routed, sha256: ${sha256(ROUTED)}, routes: [team-chat], models: ['accounts/fireworks/*']}
   - {name: narrow, sha256: ${sha256(NARROW)}, limits: {tpm: 100}}
+  - {name: wide, sha256: ${sha256(WIDE)}, limits: {tpm: 500000}}
 `,
     'governance-',
   );
@@ -188,6 +191,27 @@ describe('gateway keys', () => {
     });
   });
 
+  test("a large body's estimate counts its own max_tokens, not one nested in it or named in a message", async () => {
+    // Over 64 KiB, so scanned as it arrives rather than parsed whole; nested bounds come first.
+    const body = JSON.stringify({
+      model: MODEL,
+      response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object' }, max_tokens: 900000 } },
+      messages: [{ role: 'user', content: `"max_tokens": 900000 ${'x'.repeat(70_000)}` }],
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { max_tokens: { type: 'integer' } } } } }],
+      max_tokens: 64,
+    });
+    const answer = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${WIDE}`, 'x-provider': 'fireworks' },
+      body,
+    });
+    assert.equal(answer.status, 200, await answer.clone().text());
+    await answer.text();
+    // The first request of the key: what is left is the limit less its estimate (input from its size, and its 64).
+    const estimate = Math.ceil(Buffer.byteLength(body) / 4) + 64;
+    assert.equal(answer.headers.get('x-ratelimit-remaining-tokens'), String(500_000 - estimate));
+  });
+
   test('a daily budget: concurrent requests stop at it, the refusal names it and when it resets, and the spend stays within it', async () => {
     const spender = openai(SPENDER);
     const ask = () => spender.chat.completions.create({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'Say hello' }] });
@@ -241,7 +265,7 @@ test("a budget's refusal names the end of its period, whatever clock the store m
   const governance = new Governance(config, store, createPricing(config), config.KEYS_DEFAULT_MAX_TOKENS);
   const body = Buffer.from(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 }));
   const exchange = (id: string) =>
-    ({ id, req: { headers: { authorization: `Bearer ${SPENDER}` } }, route: undefined, body, facts: undefined, stream: false, provider: { name: 'fireworks' }, model: MODEL, clientModel: MODEL, timeoutMs: 60_000 }) as unknown as Exchange;
+    ({ id, req: { headers: { authorization: `Bearer ${SPENDER}` } }, route: undefined, body, facts: parseBodyFacts(body, 'messages'), stream: false, provider: { name: 'fireworks' }, model: MODEL, clientModel: MODEL, timeoutMs: 60_000 }) as unknown as Exchange;
   let refused: unknown;
   try {
     for (let i = 0; i < 1_000; i++) {
@@ -265,14 +289,6 @@ test('wholeText writes every whole number as String does, small, in groups of th
   for (const n of numbers) assert.equal(wholeText(n), String(n), `${n}`);
 });
 
-test('declaredMaxTokens reads the output bound a body names, in each API', () => {
-  assert.equal(declaredMaxTokens(Buffer.from('{"model":"m","max_tokens": 77,"messages":[]}')), 77);
-  assert.equal(declaredMaxTokens(Buffer.from('{"max_completion_tokens":12}')), 12);
-  assert.equal(declaredMaxTokens(Buffer.from('{"max_output_tokens" :\n 300}')), 300);
-  assert.equal(declaredMaxTokens([Buffer.from('{"max_tok'), Buffer.from('ens":5}')]), 5);
-  assert.equal(declaredMaxTokens(Buffer.from('{"messages":[]}')), undefined);
-  assert.equal(declaredMaxTokens(null), undefined);
-});
 
 describe("the provider's own rate-limit headers with a gateway key", () => {
   const KEYED = 'gk-keyed-0123456789abcdef';

@@ -25,7 +25,7 @@ function typeOf(value: unknown): JsonType | undefined {
 }
 
 /** What JSON.parse makes of the body: the facts the scanner should report, or 'invalid' / 'not an object'. */
-function expected(raw: Buffer): 'invalid' | 'not an object' | { model: unknown; stream: boolean; required: JsonType | undefined } {
+function expected(raw: Buffer): 'invalid' | 'not an object' | { model: unknown; stream: boolean; required: JsonType | undefined; maxTokens: number | null } {
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
@@ -35,7 +35,16 @@ function expected(raw: Buffer): 'invalid' | 'not an object' | { model: unknown; 
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return 'not an object';
   const object = json as Record<string, unknown>;
   const own = (key: string) => (Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined);
-  return { model: own('model'), stream: own('stream') === true, required: typeOf(own('messages')) };
+  // The first top-level output bound that is a whole number of tokens (Gemini's nested one is read from a parsed body alone).
+  let maxTokens: number | null = null;
+  for (const field of ['max_completion_tokens', 'max_tokens', 'max_output_tokens']) {
+    const bound = own(field);
+    if (Number.isSafeInteger(bound) && (bound as number) >= 0) {
+      maxTokens = bound as number;
+      break;
+    }
+  }
+  return { model: own('model'), stream: own('stream') === true, required: typeOf(own('messages')), maxTokens };
 }
 
 function compare(raw: Buffer, cuts: number[]): void {
@@ -65,14 +74,18 @@ function compare(raw: Buffer, cuts: number[]): void {
   }
   assert.equal(got.stream, want.stream, text);
   assert.equal(got.requiredType, want.required, text);
+  assert.equal(got.maxTokens, want.maxTokens, text);
   // A small body is read by parseBodyFacts instead: the same facts.
   const parsed = parseBodyFacts(raw, 'messages');
-  assert.deepEqual([parsed.modelType, parsed.model, parsed.stream, parsed.requiredType], [got.modelType, got.model, got.stream, got.requiredType]);
+  assert.deepEqual([parsed.modelType, parsed.model, parsed.stream, parsed.requiredType, parsed.maxTokens], [got.modelType, got.model, got.stream, got.requiredType, got.maxTokens]);
 }
 
-const key = fc.oneof(fc.constantFrom('model', 'stream', 'messages', 'm\\u006fdel', 'str\\u0065am', 'x', ''), fc.string({ maxLength: 8 }));
+const key = fc.oneof(
+  fc.constantFrom('model', 'stream', 'messages', 'm\\u006fdel', 'str\\u0065am', 'x', '', 'max_tokens', 'max_completion_tokens', 'max_output_tokens', 'max_\\u0074okens'),
+  fc.string({ maxLength: 8 }),
+);
 const scalar = fc.oneof(
-  fc.constantFrom('true', 'false', 'null', '0', '-0', '1e400', '-1.5E-3', '12345678901234567891', '"a\\"b"', '"\\ud83d"', '"é"'),
+  fc.constantFrom('true', 'false', 'null', '0', '-0', '1e400', '-1.5E-3', '12345678901234567891', '"a\\"b"', '"\\ud83d"', '"é"', '64', '4096', '5.0', '2e3', '9007199254740993', '"64"'),
   fc.string({ maxLength: 12 }).map((s) => JSON.stringify(s)),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
 );
@@ -216,8 +229,16 @@ test('a parsed body names its output bound, in whichever field its API declares 
   assert.equal(bound({ model: 'm', messages: [], max_tokens: '64' }), null);
   assert.equal(bound({ model: 'm', messages: [], max_tokens: 1.5 }), null);
   assert.equal(bound({ model: 'm', messages: [{ role: 'user', content: '"max_tokens": 9' }] }), null);
-  // A scanned (large) body leaves it unread: admission looks for it only when a limit needs it.
-  const scanner = new JsonBodyScanner(Buffer.from('messages'));
-  scanner.push(Buffer.from('{"model":"m","messages":[],"max_tokens":64}'));
-  assert.equal(scanner.finish().maxTokens, undefined);
+  // A scanned (large) body reads its top-level bound as it goes by: one nested deeper, or named in
+  // a message, is not the request's.
+  const large = JSON.stringify({
+    model: 'm',
+    messages: [{ role: 'user', content: `"max_tokens": 900000 ${'x'.repeat(70_000)}` }],
+    tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { max_tokens: { type: 'integer', default: 900000 } } } } }],
+    response_format: { max_tokens: 900000 },
+    max_tokens: 64,
+  });
+  for (const cut of [0, 100, large.length - 5, large.length - 3]) assert.equal(scan(Buffer.from(large), [cut]).maxTokens, 64, `cut at ${cut}`);
+  assert.equal(scan(Buffer.from('{"max_tokens":64,"max_tokens":"64"}')).maxTokens, null, 'a later duplicate that is no number declares none, as in JSON.parse');
+  assert.equal(scan(Buffer.from('{"max_output_tokens":7,"max_completion_tokens":5e1}')).maxTokens, 50);
 });

@@ -21,10 +21,6 @@ const MICRO = 1_000_000;
 const LEASE_SLACK_MS = 60_000;
 /** Bytes of a request body per token, for the input estimate: JSON's syntax makes it an over-estimate. */
 const BYTES_PER_TOKEN = 4;
-/** The fields a body names its output bound in: chat, Anthropic, Responses (Gemini's is nested, counted by default). */
-const MAX_TOKEN_FIELDS = ['"max_completion_tokens"', '"max_tokens"', '"max_output_tokens"'].map((field) => Buffer.from(field));
-/** How far past a field name its number is looked for (`: ` and spaces). */
-const MAX_TOKENS_LOOKAHEAD = 32;
 
 type ChargeKind = 'requests' | 'tokens' | 'usd';
 
@@ -122,9 +118,8 @@ export class Governance {
     if (plan.estimates) {
       const body = ex.body;
       const input = Math.ceil((body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0)) / BYTES_PER_TOKEN);
-      // A parsed body's bound was read with it; only a large (scanned) body is searched for one.
-      const declared = ex.facts?.maxTokens;
-      const output = (declared === undefined ? declaredMaxTokens(body) : declared) ?? this.defaultMaxTokens;
+      // The body's own bound, read with it (parsed or scanned); a body that is not a JSON request declares none.
+      const output = ex.facts?.maxTokens ?? this.defaultMaxTokens;
       const microUsd = plan.budgets ? this.microUsd(ex, input, output) : 0;
       for (let i = 0; i < amounts.length; i++) amounts[i] = kinds[i] === 'requests' ? 1 : kinds[i] === 'tokens' ? input + output : microUsd;
     } else amounts.fill(1);
@@ -322,20 +317,6 @@ function planOf(key: GatewayKey): KeyPlan | undefined {
   const plan = charges.length === 0 && streams.length === 0 ? undefined : new KeyPlan(charges, streams, onFailure);
   PLANS.set(key, plan ?? NO_PLAN);
   return plan;
-}
-
-/** The output bound a body declares, found by its field name; undefined when it names none. */
-export function declaredMaxTokens(body: Exchange['body']): number | undefined {
-  if (body === null) return undefined;
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.concat(body);
-  for (const field of MAX_TOKEN_FIELDS) {
-    const at = bytes.indexOf(field);
-    if (at === -1) continue;
-    const after = bytes.subarray(at + field.length, at + field.length + MAX_TOKENS_LOOKAHEAD).toString('latin1');
-    const match = /^\s*:\s*(\d{1,9})/.exec(after);
-    if (match !== null) return Number(match[1]);
-  }
-  return undefined;
 }
 
 /** The key's allow lists against every target the request may reach: a route's targets, or its one provider and model. */
