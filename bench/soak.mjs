@@ -148,6 +148,14 @@ const [ready] = await Promise.race([
   }),
 ]);
 const origin = `http://127.0.0.1:${ready.listening}`;
+/** Set once the run asks the gateway to stop: an exit before that is the run's failure. */
+let stopping = false;
+void gatewayExit.then(([code, signal]) => {
+  if (stopping) return;
+  // A gateway that dies mid-run fails the soak with its own line, not with this script's stack trace.
+  console.log(`FAIL: the gateway exited mid-run (${signal ? `signal ${signal}` : `code ${code}`})${gatewayErrors ? `; its last words: ${gatewayErrors.slice(-2_000).trim()}` : ''}`);
+  process.exit(1);
+});
 
 // --- What each API's answers look like ---------------------------------------------------------
 
@@ -436,6 +444,7 @@ const afterTraffic = await takeSample(true);
 const judged = verdict({ samples, warmupMs: WARMUP_MS, tally });
 const line = verdictLine(judged);
 
+stopping = true;
 gateway.send({ stop: true });
 const stopTimer = setTimeout(() => gateway.kill('SIGKILL'), STOP_TIMEOUT_MS);
 await gatewayExit;

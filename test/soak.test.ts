@@ -156,3 +156,28 @@ test('a 12-second soak passes its own verdict, every scenario having run', { tim
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a gateway that dies mid-soak fails the run with a FAIL line naming it, not a crash', { timeout: SMOKE_TIMEOUT_MS }, async () => {
+  const child = spawn(process.execPath, [join(benchDir, 'soak.mjs')], {
+    env: { PATH: process.env.PATH ?? '', SOAK_MINUTES: SMOKE_MINUTES, SOAK_SAMPLE_SECONDS: '1', SOAK_CONCURRENCY: '4', SOAK_RESULT_FILE: join(mkdtempSync(join(tmpdir(), 'soak-test-')), 'soak.json') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let killed = false;
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    // Once traffic runs (the first sample is printed), the gateway is killed.
+    const pid = /gateway pid (\d+)/.exec(output)?.[1];
+    if (!killed && pid !== undefined && /^\| \d+ \|/m.test(output)) {
+      killed = true;
+      process.kill(Number(pid), 'SIGKILL');
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.ok(killed, output);
+  assert.equal(code, 1, output);
+  assert.match(output, /^FAIL: the gateway exited mid-run \(signal SIGKILL\)/m);
+  assert.doesNotMatch(output, /at .*soak\.mjs:\d+/, 'no stack trace');
+});
