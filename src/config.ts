@@ -640,6 +640,10 @@ function readSettings(env: NodeJS.ProcessEnv, file: ConfigFile, problems: string
   if (valid.has('ADMIN_KEY_SHA256') && valid.has('WORKERS') && values.ADMIN_KEY_SHA256 !== '' && values.WORKERS !== 1 && values.REDIS_URL === '') {
     problems.push(`${labels.ADMIN_KEY_SHA256}: with WORKERS above 1 the admin API's keys need REDIS_URL, which every worker shares; set it, or WORKERS=1`);
   }
+  // Each worker would write its own budgets over the others' in the one file, and read back one worker's at start.
+  if (valid.has('STATE_FILE') && valid.has('WORKERS') && values.STATE_FILE !== '' && values.WORKERS !== 1 && values.REDIS_URL === '') {
+    problems.push(`${labels.STATE_FILE}: with WORKERS above 1 each worker keeps its own budgets and would overwrite the others' in one file; share them with REDIS_URL, or set WORKERS=1`);
+  }
   return { values, labels, valid };
 }
 

@@ -217,6 +217,13 @@ describe('MemoryStore: bytes', () => {
 });
 
 describe('MemoryStore: STATE_FILE', () => {
+  test('refused with WORKERS above 1 and no Redis: the workers would overwrite each other in one file', () => {
+    assert.throws(() => loadConfig({ STATE_FILE: '/tmp/budgets.json', WORKERS: '2' }), /STATE_FILE: with WORKERS above 1 each worker keeps its own budgets .*REDIS_URL, or set WORKERS=1/);
+    assert.throws(() => loadConfig({ STATE_FILE: '/tmp/budgets.json', WORKERS: 'auto' }), /STATE_FILE: with WORKERS above 1/);
+    assert.doesNotThrow(() => loadConfig({ STATE_FILE: '/tmp/budgets.json', WORKERS: '1' }));
+    assert.doesNotThrow(() => loadConfig({ STATE_FILE: '/tmp/budgets.json', WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6379' }));
+  });
+
   const dir = mkdtempSync(join(tmpdir(), 'gateway-state-'));
   const month = (amount: number): Metered => ({ key: 'team:usd', limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * 60 * MINUTE } });
 
