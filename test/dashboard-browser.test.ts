@@ -172,8 +172,20 @@ keys:
     );
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-requests.png'), fullPage: true });
     await page.selectOption('#filter-status', '');
+  });
+
+  test('the totals table is grouped by the dimension chosen: provider, then key', async () => {
+    const firstColumn = () => page.$$eval('#panel-totals tbody tr td:first-child', (cells: { textContent: string | null }[]) => cells.map((cell) => cell.textContent ?? '').sort());
+    await page.selectOption('#totals-dimension', 'provider');
+    await page.waitForFunction(() => document.querySelector('#panel-totals thead th')?.textContent === 'provider', undefined, { timeout: 10_000 });
+    // Providers, not keys: every request was answered (or failed) by one of the two.
+    const providers = await firstColumn();
+    assert.ok(providers.includes('fireworks'), providers.join(', '));
+    assert.ok(providers.every((name) => name === 'fireworks' || name === 'groq' || name === 'other'), providers.join(', '));
     await page.selectOption('#totals-dimension', 'key');
-    await page.waitForTimeout(1_500);
+    await page.waitForFunction(() => document.querySelector('#panel-totals thead th')?.textContent === 'key', undefined, { timeout: 10_000 });
+    const keys = await firstColumn();
+    assert.ok(keys.includes('team') && keys.includes('batch'), keys.join(', '));
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard.png') });
   });
 
