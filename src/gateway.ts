@@ -165,7 +165,7 @@ export class Gateway {
     // With Redis the Responses API's items are kept there too, so that item_reference works behind several gateways.
     this.outputItems =
       this.store?.kind === 'redis' ? new SharedItemMemory(this.store, { maxBytes: config.RESPONSES_ITEMS_MAX_BYTES }) : new ItemMemory({ maxBytes: config.RESPONSES_ITEMS_MAX_BYTES });
-    this.cache = cached ? new ResponseCache(cacheStore, { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES }, this.pricing, logger) : undefined;
+    this.cache = cached ? new ResponseCache(cacheStore, { maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES, maxRecordingBytes: config.CACHE_MAX_BYTES }, this.pricing, logger) : undefined;
     const preparer = new Preparer({ config, logger, debug: this.debug, via: this.via, images: this.images, outputItems: this.outputItems, secrets: this.secrets });
     this.router = new Router({
       config,

@@ -326,3 +326,50 @@ describe('cache config', () => {
     assert.doesNotMatch(error.message, /routes\.fine/);
   });
 });
+
+describe('response cache: copies in flight', () => {
+  test("the answers being copied at once hold at most CACHE_MAX_BYTES: past it one is served and not kept, and the bytes come back when the copies end", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cache-bound-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, `routes:\n  bounded:\n    cache: { ttl: 60 }\n    targets:\n      - provider: fireworks\n        model: ${MODEL}\n`);
+    const started = await startGateway({ CONFIG_FILE: file, FIREWORKS_BASE_URL: primary.url, FIREWORKS_API_KEY: KEY, CACHE_MAX_BYTES: '100000', CACHE_MAX_ENTRY_BYTES: '60000' });
+    const post = (body: unknown, signal?: AbortSignal) =>
+      request(`${started.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer client-a' }, body: JSON.stringify(body), signal });
+    const words = (n: number) => 'word '.repeat(n);
+    try {
+      // Two streams of about 45 KB that stall after four of their five chunks: about 36 KB each held in their copies.
+      const stalls = [new AbortController(), new AbortController()];
+      const held = await Promise.all(
+        stalls.map(async (stall, i) => {
+          const res = await post({ model: 'bounded', stream: true, messages: [{ role: 'user', content: `${question()} stall ${i}` }], sim: { content: words(9_000), chunks: 5, stall_after: 4 } }, stall.signal);
+          let received = 0;
+          const body = res.body[Symbol.asyncIterator]();
+          while (received < 36_000) received += ((await body.next()).value as Buffer).length;
+          return res;
+        }),
+      );
+      // A 30 KB answer fits its entry's bound, but not what the two copies leave of the 100 KB.
+      const big = { model: 'bounded', messages: [{ role: 'user', content: question() }], sim: { content: words(6_000) } };
+      const first = await post(big);
+      assert.equal(first.headers['x-gateway-cache'], 'miss');
+      await first.body.text();
+      const again = await post(big);
+      await again.body.text();
+      assert.equal(again.headers['x-gateway-cache'], 'miss', 'not kept while the copies in flight held the rest');
+      // The stalled streams end (their clients leave): their copies are dropped and their bytes given back.
+      for (const stall of stalls) stall.abort();
+      for (const res of held) await res.body.text().catch(() => undefined);
+      // The gateway sees its clients leave a moment later: an answer is kept again once it has.
+      let cache: unknown;
+      for (const deadline = Date.now() + 5_000; cache !== 'hit' && Date.now() < deadline; ) {
+        const answer = await post(big);
+        await answer.body.text();
+        cache = answer.headers['x-gateway-cache'];
+        if (cache !== 'hit') await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(cache, 'hit', 'kept once nothing else held the bytes');
+    } finally {
+      await started.server.shutdown(100);
+    }
+  });
+});

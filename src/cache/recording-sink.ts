@@ -17,6 +17,17 @@ export const CACHE_HEADER = 'x-gateway-cache';
 const KEPT_HEADERS: ReadonlySet<string> = new Set(['content-type', 'cache-control', 'content-disposition', 'x-gateway-dropped-params']);
 const NO_CHUNKS: Buffer[] = [];
 
+/**
+ * The bytes of answers being copied for the cache at once, across a gateway's requests: bounded
+ * (CACHE_MAX_BYTES), so that many large answers in flight hold no more than the cache itself may.
+ * An answer that would pass the bound is served and not kept.
+ */
+export class RecordingBudget {
+  held = 0;
+
+  constructor(readonly maxBytes: number) {}
+}
+
 export class RecordingSink extends ClientSink {
   status = 0;
   readonly headers: string[] = [];
@@ -27,12 +38,16 @@ export class RecordingSink extends ClientSink {
   complete = false;
   /** Not to be kept: too large, compressed, or ended by an error. */
   spoiled = false;
+  /** Bytes of the copy counted in the budget, given back by release(). */
+  private counted = 0;
 
   constructor(
     ex: Exchange,
     pricing: Pricing | undefined,
     /** Bytes beyond which the copy is dropped; 0 keeps nothing (a request that said no-store). */
     private readonly maxBytes: number,
+    /** Shared by the copies in flight; none for a sink that keeps nothing. */
+    private readonly budget?: RecordingBudget,
   ) {
     super(ex, pricing);
     if (maxBytes === 0) this.spoil();
@@ -78,16 +93,32 @@ export class RecordingSink extends ClientSink {
     return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
   }
 
+  /** Gives the copy's bytes back to the budget: once the answer is kept or dropped. */
+  release(): void {
+    if (this.budget !== undefined) this.budget.held -= this.counted;
+    this.counted = 0;
+  }
+
   private keep(chunk: Buffer): void {
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) this.spoil();
+    const n = chunk.length;
+    this.size += n;
+    const budget = this.budget;
+    if (this.size > this.maxBytes || (budget !== undefined && budget.held + n > budget.maxBytes)) {
+      this.spoil();
+      return;
+    }
+    if (budget !== undefined) {
+      budget.held += n;
+      this.counted += n;
+    }
     // Kept without a copy: undici's chunks are views of socket reads that are never reused (the
     // attempt keeps a whole answer's chunks the same way).
-    else this.chunks.push(chunk);
+    this.chunks.push(chunk);
   }
 
   private spoil(): void {
     this.spoiled = true;
     this.chunks = NO_CHUNKS;
+    this.release();
   }
 }

@@ -19,7 +19,7 @@ import { ClientSink } from '../sink.js';
 import { decodeAnswer, encodeAnswer, type CachedAnswer } from './entry.js';
 import { cacheKey } from './key.js';
 import type { CacheStore } from './memory.js';
-import { CACHE_HEADER, RecordingSink } from './recording-sink.js';
+import { CACHE_HEADER, RecordingBudget, RecordingSink } from './recording-sink.js';
 
 /** How a request met the cache: served from it, answered and offered to it, or kept apart from it. */
 export type CacheResult = 'hit' | 'miss' | 'bypass';
@@ -32,6 +32,8 @@ const NO_COST = '0';
 export interface CacheLimits {
   /** The largest answer kept (CACHE_MAX_ENTRY_BYTES). */
   readonly maxEntryBytes: number;
+  /** The most bytes of answers copied for the cache at once, across requests (CACHE_MAX_BYTES). */
+  readonly maxRecordingBytes: number;
 }
 
 /** What a request's Cache-Control asks of the cache: nothing, no lookup (no-cache), or neither lookup nor keeping (no-store). */
@@ -40,13 +42,17 @@ type Directive = 'no-cache' | 'no-store' | undefined;
 export class ResponseCache {
   /** Misses in flight in this process, by key: each resolves with the answer's bytes if kept, else undefined. */
   private readonly flights = new Map<string, Promise<Buffer | undefined>>();
+  /** What the misses in flight hold of their answers' copies. */
+  private readonly recording: RecordingBudget;
 
   constructor(
     private readonly store: CacheStore,
     private readonly limits: CacheLimits,
     private readonly pricing: Pricing | undefined,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.recording = new RecordingBudget(limits.maxRecordingBytes);
+  }
 
   /**
    * Answers a request of a route with a cache: from an entry, from an identical request in flight,
@@ -77,7 +83,7 @@ export class ResponseCache {
       }
     }
     ex.cache = directive === undefined ? 'miss' : 'bypass';
-    const sink = new RecordingSink(ex, this.pricing, this.limits.maxEntryBytes);
+    const sink = new RecordingSink(ex, this.pricing, this.limits.maxEntryBytes, this.recording);
     // A no-cache request keeps its answer but leads no flight: it did not look, so none waits on it.
     let settle: ((bytes: Buffer | undefined) => void) | undefined;
     if (directive === undefined && !this.flights.has(storeKey)) {
@@ -88,6 +94,7 @@ export class ResponseCache {
       await run(sink);
       bytes = keepable(ex, sink, first.id!) ? encodeAnswer({ status: sink.status, headers: sink.headers, body: sink.body() }) : undefined;
     } finally {
+      sink.release();
       if (settle !== undefined) {
         this.flights.delete(storeKey);
         settle(bytes);
