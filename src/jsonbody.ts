@@ -113,8 +113,8 @@ const enum Field {
   MaxOutputTokens,
 }
 
-/** The longest number an output bound is read from: a longer one is no safe integer. */
-const MAX_BOUND_CHARS = 32;
+/** The longest number an output bound is read from (`64.000…` may run long and still be whole); a longer one declares none. */
+const MAX_BOUND_CHARS = 1_024;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -212,9 +212,10 @@ export class JsonBodyScanner implements BodyFacts {
 
   /** The top-level output bounds read so far, by Field (a later duplicate key replaces one, as in JSON.parse). */
   private readonly bounds: (number | undefined)[] = [];
-  /** The output bound whose number is being read, and its text so far. */
+  /** The output bound whose number is being read: its text in earlier chunks, and where it starts in this one. */
   private boundField = Field.None;
   private boundText = '';
+  private boundFrom = 0;
 
   /** @param required the name (as bytes) of a top-level field whose value's type the caller wants */
   constructor(private readonly required: Buffer) {}
@@ -307,45 +308,36 @@ export class JsonBodyScanner implements BodyFacts {
           if (b === ZERO) state = S.Zero;
           else if (isDigit(b)) state = S.Integer;
           else throw this.error(chunk, i, 'a digit');
-          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Zero:
         case S.Integer:
         case S.Fraction:
         case S.ExponentDigits:
-          if (isDigit(b) && state !== S.Zero) {
-            if (this.boundField !== Field.None) this.boundByte(b);
-            break;
-          }
+          if (isDigit(b) && state !== S.Zero) break;
           if (b === DOT && (state === S.Zero || state === S.Integer)) {
             state = S.Dot;
-            if (this.boundField !== Field.None) this.boundByte(b);
             break;
           }
           if ((b | 0x20) === 0x65 && state !== S.ExponentDigits) {
             state = S.Exponent;
-            if (this.boundField !== Field.None) this.boundByte(b);
             break;
           }
           // The number ends here; this byte belongs to what follows it.
-          if (this.boundField !== Field.None) this.endBound();
+          if (this.boundField !== Field.None) this.endBound(chunk, i);
           state = this.depth === 0 ? S.Done : S.After;
           continue;
         case S.Dot:
           if (!isDigit(b)) throw this.error(chunk, i, 'a digit');
           state = S.Fraction;
-          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Exponent:
           if (b === PLUS || b === MINUS) state = S.ExponentSign;
           else if (isDigit(b)) state = S.ExponentDigits;
           else throw this.error(chunk, i, 'a digit');
-          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.ExponentSign:
           if (!isDigit(b)) throw this.error(chunk, i, 'a digit');
           state = S.ExponentDigits;
-          if (this.boundField !== Field.None) this.boundByte(b);
           break;
         case S.Literal:
           if (b !== this.literal[this.literalAt]) throw this.error(chunk, i, `"${this.literal.toString()}"`);
@@ -361,6 +353,8 @@ export class JsonBodyScanner implements BodyFacts {
       this.keepPart(chunk, this.captureFrom, n);
       this.captureFrom = 0;
     }
+    // An output bound's number goes on past this chunk: its text so far is kept (bounded).
+    if (this.boundField !== Field.None) this.keepBound(chunk, n);
     this.state = state;
     this.offset += n;
   }
@@ -380,18 +374,22 @@ export class JsonBodyScanner implements BodyFacts {
     return this;
   }
 
-  /** A byte of an output bound's number (only while one is read). */
-  private boundByte(b: number): void {
-    if (this.boundText.length < MAX_BOUND_CHARS) this.boundText += String.fromCharCode(b);
-    else this.boundField = Field.None;
-  }
-
-  /** An output bound's number ended: kept when it is a whole number of tokens, as a parsed body's is. */
-  private endBound(): void {
-    const value = Number(this.boundText);
-    this.bounds[this.boundField] = Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  /** An output bound's number ended at chunk[end]: kept when it is a whole number of tokens, as a parsed body's is. */
+  private endBound(chunk: Buffer, end: number): void {
+    this.keepBound(chunk, end);
+    if (this.boundField !== Field.None) {
+      const value = Number(this.boundText);
+      this.bounds[this.boundField] = Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+    }
     this.boundField = Field.None;
     this.boundText = '';
+  }
+
+  /** Adds chunk[boundFrom, end) to the bound's text; one longer than MAX_BOUND_CHARS is no safe integer, and is dropped. */
+  private keepBound(chunk: Buffer, end: number): void {
+    if (this.boundText.length + (end - this.boundFrom) > MAX_BOUND_CHARS) this.boundField = Field.None;
+    else this.boundText += chunk.toString('latin1', this.boundFrom, end);
+    this.boundFrom = 0;
   }
 
   /** The first byte of a value at chunk[i]; returns the state that reads the rest of it. */
@@ -438,8 +436,10 @@ export class JsonBodyScanner implements BodyFacts {
         // An output bound: a number is read as it goes by; any other value declares none.
         this.bounds[this.field] = undefined;
         if (type === 'number') {
+          // Read where it lies when the number ends (endBound), as a string token is.
           this.boundField = this.field;
-          this.boundText = String.fromCharCode(b);
+          this.boundFrom = i;
+          this.boundText = '';
         }
     }
     this.field = Field.None;

@@ -241,4 +241,10 @@ test('a parsed body names its output bound, in whichever field its API declares 
   for (const cut of [0, 100, large.length - 5, large.length - 3]) assert.equal(scan(Buffer.from(large), [cut]).maxTokens, 64, `cut at ${cut}`);
   assert.equal(scan(Buffer.from('{"max_tokens":64,"max_tokens":"64"}')).maxTokens, null, 'a later duplicate that is no number declares none, as in JSON.parse');
   assert.equal(scan(Buffer.from('{"max_output_tokens":7,"max_completion_tokens":5e1}')).maxTokens, 50);
+  // A long number is read across chunks, as JSON.parse reads it, up to a bound on its text.
+  const long = `{"max_tokens":64.${'0'.repeat(500)},"max_output_tokens":${'9'.repeat(2_000)}}`;
+  for (const cut of [15, 100, 300, 600, 1_500]) {
+    assert.equal(scan(Buffer.from(long), [cut, cut + 7]).maxTokens, 64, `cut at ${cut}`);
+    assert.equal(scan(Buffer.from(long.replace('"max_tokens"', '"other"')), [cut]).maxTokens, null, 'a number past the bound declares none');
+  }
 });
