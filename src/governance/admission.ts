@@ -2,6 +2,7 @@
 // authenticate (from the headers, before the body is read), admit (once the body named the model
 // and the route: allow lists, then one atomic reserve of every limit in the shared store), and
 // settle (when the response closes, with the usage and cost the request really had).
+import { bodyLength } from '../body.js';
 import type { Config } from '../config.js';
 import type { FileLimits } from '../config-file.js';
 import { GatewayError } from '../errors.js';
@@ -117,7 +118,7 @@ export class Governance {
     const amounts: number[] = new Array<number>(kinds.length);
     if (plan.estimates) {
       const body = ex.body;
-      const input = Math.ceil((body === null ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((sum, part) => sum + part.length, 0)) / BYTES_PER_TOKEN);
+      const input = Math.ceil((body === null ? 0 : bodyLength(body)) / BYTES_PER_TOKEN);
       // The body's own bound, read with it (parsed or scanned); a body that is not a JSON request declares none.
       const output = ex.facts?.maxTokens ?? this.defaultMaxTokens;
       const microUsd = plan.budgets ? this.microUsd(ex, input, output) : 0;

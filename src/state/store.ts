@@ -99,7 +99,8 @@ export interface Store {
   reserve(id: string, charges: readonly Charge[], amounts: readonly number[], leases: readonly Lease[], onFailure: OnStoreFailure, settles?: boolean): Admission | Promise<Admission>;
   /**
    * Settles a reservation with what the request really used (one amount per charge, in order),
-   * and frees its leases. Idempotent by the reservation's id. A store in this process settles at
+   * and frees its leases. Idempotent: a reservation (or a copy of it) settles once; Redis keeps the
+   * waiting ones by id, this process on the reservation itself. A store in this process settles at
    * once and returns nothing (no promise for a caller that never waits); a remote one returns its send.
    */
   settle(reservation: Reservation, used: readonly number[]): void | Promise<void>;
