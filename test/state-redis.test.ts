@@ -19,6 +19,14 @@ const TIMEOUT_MS = 50;
 /** How long a store may take to see Redis again after it returns (reconnection backs off to 2 s). */
 const RECOVERY_MS = 8_000;
 
+/** Calls of each command Redis ran, by name: those a script runs count, and the script call itself. */
+async function commandCounts(raw: Redis): Promise<Map<string, number>> {
+  const stats = await raw.info('commandstats');
+  const counts = new Map<string, number>();
+  for (const match of stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) counts.set(match[1]!, Number(match[2]));
+  return counts;
+}
+
 function month(key: string, amount: number): Metered {
   return { key, limit: 10_000_000, amount, period: { id: '2026-12', endsAt: Date.now() + 30 * 24 * HOUR } };
 }
@@ -96,8 +104,8 @@ describe('RedisStore', { skip: skipRedis }, () => {
     const raw = new Redis(server.url);
     try {
       const scriptCalls = async () => {
-        const stats = await raw.info('commandstats');
-        return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+        const counts = await commandCounts(raw);
+        return (counts.get('evalsha') ?? 0) + (counts.get('eval') ?? 0);
       };
       await reserve(store, 'warm', [{ key: 'warm', limit: 1, amount: 1, windowMs: HOUR }], [], 'closed');
       const before = await scriptCalls();
@@ -128,13 +136,7 @@ describe('RedisStore', { skip: skipRedis }, () => {
     await store.ready(5_000);
     const raw = new Redis(server.url);
     try {
-      // Commands the script ran, by name (commandstats counts those a script runs, and the script call itself).
-      const commands = async () => {
-        const stats = await raw.info('commandstats');
-        const counts = new Map<string, number>();
-        for (const match of stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) counts.set(match[1]!, Number(match[2]));
-        return counts;
-      };
+      const commands = () => commandCounts(raw);
       const ran = (before: Map<string, number>, after: Map<string, number>) => {
         let total = 0;
         for (const [name, calls] of after) if (!['evalsha', 'eval', 'info', 'script'].includes(name)) total += calls - (before.get(name) ?? 0);
